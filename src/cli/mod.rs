@@ -1,0 +1,115 @@
+//! Argument parsing and dispatch for the `codemode` binary.
+
+mod progress;
+mod repl;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use codemode::{Limits, Sandbox, Session};
+
+/// Run Python for AI agents in a WebAssembly sandbox (CPython on WASI in wasmtime).
+#[derive(Debug, Parser)]
+#[command(name = "codemode", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Storage directory for skills, artifacts, tools and deps.
+    #[arg(long, global = true, env = "CODEMODE_BASE", value_name = "DIR")]
+    base: Option<PathBuf>,
+    /// Wall-clock limit per run, in seconds.
+    #[arg(long, global = true, default_value_t = 30.0, value_name = "SECS", value_parser = parse_timeout)]
+    timeout: f64,
+    /// Linear-memory cap of the interpreter, in MiB.
+    #[arg(long, global = true, default_value_t = 256, value_name = "MIB", value_parser = clap::value_parser!(u64).range(32..=4096))]
+    memory: u64,
+    /// Fuel (instruction budget) per run; enables deterministic metering (about 40 % slower).
+    #[arg(long, global = true, value_name = "UNITS", value_parser = clap::value_parser!(u64).range(1..))]
+    fuel: Option<u64>,
+    /// Bytes of stdout and of stderr kept per run.
+    #[arg(long, global = true, default_value_t = 1 << 20, value_name = "BYTES")]
+    max_output: u32,
+    /// Where compiled sandbox artifacts are cached [default: ~/.cache/codemode].
+    #[arg(long, global = true, env = "CODEMODE_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run Python code and print its output, value and error.
+    ///
+    /// The code comes from CODE, from --file, or from standard input. Prints stdout,
+    /// then the last expression's value; the error goes to stderr and the exit code is 1.
+    Run(run::RunArgs),
+    /// An interactive session whose state persists between inputs.
+    Repl,
+}
+
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    let secs: f64 = text.parse().map_err(|_| format!("not a number of seconds: {text:?}"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err("the timeout must be between 0 and 86400 seconds".into());
+    }
+    Ok(secs)
+}
+
+impl GlobalArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            timeout: Duration::from_secs_f64(self.timeout),
+            fuel: self.fuel,
+            memory: self.memory << 20,
+            stdout: self.max_output,
+            stderr: self.max_output,
+            ..Limits::default()
+        }
+    }
+
+    async fn session(&self) -> anyhow::Result<Session> {
+        let mut sandbox = Sandbox::builder().on_compile(progress::compile_progress());
+        if let Some(dir) = &self.cache_dir {
+            sandbox = sandbox.cache_dir(dir);
+        }
+        let mut builder = Session::builder().sandbox(sandbox.build()).limits(self.limits());
+        if let Some(base) = &self.base {
+            builder = builder.base_dir(base);
+        }
+        builder.build().await.context("cannot start the sandbox")
+    }
+}
+
+/// Parses the command line and runs it; exit code 1 means the code raised, 2 that
+/// codemode itself failed.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match &cli.command {
+            Command::Run(args) => run::run(&cli.global, args).await,
+            Command::Repl => repl::repl(&cli.global).await,
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

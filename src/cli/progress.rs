@@ -1,0 +1,46 @@
+//! Progress shown while the sandbox compiles (once per machine and engine config).
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use codemode::{CompileEvent, Metering};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A callback for [`codemode::SandboxBuilder::on_compile`]: a spinner on a terminal,
+/// plain lines otherwise.
+pub fn compile_progress() -> impl Fn(CompileEvent) + Send + Sync + 'static {
+    let spinner: Mutex<Option<ProgressBar>> = Mutex::new(None);
+    move |event| {
+        let mut spinner = spinner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match event {
+            CompileEvent::Started { metering } => {
+                let message = format!("compiling the Python sandbox{} (first use only, 10-30 s)", label(metering));
+                if std::io::stderr().is_terminal() {
+                    let bar = ProgressBar::new_spinner().with_message(message);
+                    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+                        bar.set_style(style);
+                    }
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    *spinner = Some(bar);
+                } else {
+                    eprintln!("codemode: {message}...");
+                }
+            }
+            CompileEvent::Finished { metering, elapsed } => {
+                let message = format!("compiled the Python sandbox{} in {:.1} s", label(metering), elapsed.as_secs_f64());
+                match spinner.take() {
+                    Some(bar) => bar.finish_with_message(message),
+                    None => eprintln!("codemode: {message}"),
+                }
+            }
+        }
+    }
+}
+
+fn label(metering: Metering) -> &'static str {
+    match metering {
+        Metering::Off => "",
+        Metering::Fuel => " with fuel metering",
+    }
+}

@@ -1,0 +1,129 @@
+//! `codemode repl`: an interactive session with line editing and history.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use rustyline::DefaultEditor;
+use rustyline::error::ReadlineError;
+
+use super::GlobalArgs;
+use super::run::print_result;
+
+const HELP: &str = "Python on WASI. State persists between inputs; `tools`, `skills`, \
+`artifacts` and `deps` are predefined.\nA block ends with an empty line. %reset clears \
+the session, %help shows this, Ctrl-D quits.";
+
+pub async fn repl(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let session = global.session().await?;
+    let mut editor = DefaultEditor::new().context("cannot start line editing")?;
+    let history = codemode::default_cache_dir().map(|dir| dir.join("repl_history"));
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    println!("codemode {} (CPython on WASI). {HELP}", env!("CARGO_PKG_VERSION"));
+    let mut cell = String::new();
+    loop {
+        let prompt = if cell.is_empty() { ">>> " } else { "... " };
+        let line = match editor.readline(prompt) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => {
+                cell.clear();
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(err) => return Err(err).context("cannot read input"),
+        };
+        if cell.is_empty() {
+            match line.trim() {
+                "" => continue,
+                "%reset" => {
+                    session.reset().await?;
+                    println!("(session reset)");
+                    continue;
+                }
+                "%help" => {
+                    println!("{HELP}");
+                    continue;
+                }
+                "exit" | "quit" | "exit()" | "quit()" => break,
+                _ => {}
+            }
+        }
+        let _ = editor.add_history_entry(line.as_str());
+        cell.push_str(&line);
+        cell.push('\n');
+        if needs_more(&cell, &line) {
+            continue;
+        }
+        let result = session.run(&cell).await?;
+        cell.clear();
+        print_result(&result)?;
+        if result.interpreter_reset {
+            println!("(the interpreter was restarted: all state is gone)");
+        }
+    }
+    if let Some(path) = &history {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = editor.save_history(path);
+    }
+    session.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the cell continues on the next line, as in the Python REPL: after a
+/// line ending in `:` or `\`, inside open brackets, or inside an indented block
+/// until an empty line.
+fn needs_more(cell: &str, line: &str) -> bool {
+    let trimmed = line.trim_end();
+    if trimmed.ends_with(':') || trimmed.ends_with('\\') || open_brackets(cell) > 0 {
+        return true;
+    }
+    let in_block = cell.lines().count() > 1 && cell.lines().any(|l| l.trim_end().ends_with(':'));
+    in_block && !line.trim().is_empty()
+}
+
+/// Brackets opened and not closed, ignoring those inside string literals and comments.
+fn open_brackets(code: &str) -> i64 {
+    let mut depth = 0i64;
+    let mut quote: Option<char> = None;
+    let mut chars = code.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '#') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth -= 1,
+            _ => {}
+        }
+    }
+    depth
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continuation_rules() {
+        assert!(!needs_more("x = 1\n", "x = 1"));
+        assert!(needs_more("def f():\n", "def f():"));
+        assert!(needs_more("def f():\n    return 1\n", "    return 1"));
+        assert!(!needs_more("def f():\n    return 1\n\n", ""));
+        assert!(needs_more("d = {\n", "d = {"));
+        assert!(!needs_more("d = {'a': '{'}\n", "d = {'a': '{'}"));
+        assert!(!needs_more("x = 1  # (\n", "x = 1  # ("));
+    }
+}

@@ -1,0 +1,23 @@
+//! codemode: a Python code-execution session for AI agents.
+//!
+//! Agent code runs in CPython compiled to WASI, inside wasmtime, in this process:
+//! no Docker, no host interpreter, millisecond sessions and hard limits (wall clock,
+//! fuel, memory, output). A [`Session`] keeps one live interpreter whose globals
+//! persist across runs, with `tools`, `skills`, `artifacts` and `deps` predefined.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), codemode::SessionError> {
+//! let session = codemode::Session::builder().build().await?;
+//! session.run("x = 40").await?;
+//! let result = session.run("x + 2").await?;
+//! assert_eq!(result.value.unwrap().repr, "42");
+//! # Ok(()) }
+//! ```
+
+mod cache_dir;
+pub mod sandbox;
+mod session;
+
+pub use cache_dir::default_cache_dir;
+pub use sandbox::{CompileEvent, LimitKind, Limits, Metering, Sandbox, SandboxBuilder, SandboxError};
+pub use session::{CellError, Param, RunResult, Session, SessionBuilder, SessionError, SkillSignature, Value};

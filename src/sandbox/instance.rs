@@ -1,0 +1,164 @@
+//! One live interpreter: a store, its guest instance, and how a run ends.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::bindings::{self, runner};
+use super::host::HostState;
+use super::{LimitKind, Limits, Metering, Prepared, SandboxError};
+
+/// How a call into the guest ended.
+pub(crate) enum Outcome<T> {
+    /// The guest returned; the interpreter is intact.
+    Returned(T),
+    /// A limit (or a crash, `None`) stopped the guest; the instance is unusable.
+    Stopped { limit: Option<LimitKind>, detail: String },
+}
+
+/// What the guest's runner returns for a cell.
+pub(crate) type GuestRunResult = runner::RunResult;
+
+/// Measurements of one run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunStats {
+    pub(crate) wall_time: Duration,
+    pub(crate) peak_memory: u64,
+    pub(crate) fuel_used: Option<u64>,
+    /// Whether the memory cap refused an allocation.
+    pub(crate) memory_denied: bool,
+}
+
+/// A guest instance in its own store.
+pub(crate) struct Instance {
+    store: Store<HostState>,
+    guest: bindings::Sandbox,
+    prepared: Arc<Prepared>,
+}
+
+impl Instance {
+    pub(crate) async fn new(prepared: Arc<Prepared>, limits: &Limits) -> Result<Self, SandboxError> {
+        let mut store = Store::new(&prepared.engine, HostState::new(limits.memory));
+        store.limiter(|state| &mut state.limiter);
+        // Each epoch tick yields to tokio, so a CPU-bound cell leaves the thread
+        // to other sessions and its timeout can fire.
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        store.set_epoch_deadline(1);
+        if prepared.metering == Metering::Fuel {
+            // Instantiation runs guest start-up code; runs get their own budget.
+            store.set_fuel(u64::MAX).map_err(SandboxError::wasmtime("setting fuel"))?;
+        }
+        let guest = prepared
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(SandboxError::wasmtime("instantiating the guest"))?;
+        Ok(Self { store, guest, prepared })
+    }
+
+    pub(crate) fn metering(&self) -> Metering {
+        self.prepared.metering
+    }
+
+    /// Runs one cell under `limits`.
+    pub(crate) async fn run(&mut self, code: &str, limits: &Limits) -> (Outcome<GuestRunResult>, RunStats) {
+        let options = runner::RunOptions { stdout_limit: limits.stdout, stderr_limit: limits.stderr };
+        let fuel = match self.metering() {
+            Metering::Fuel => Some(limits.fuel.unwrap_or(u64::MAX)),
+            Metering::Off => None,
+        };
+        let state = self.store.data_mut();
+        state.limiter.set_cap(limits.memory);
+        state.limiter.begin_run();
+        state.tool_calls_left = limits.tool_calls;
+        if let Some(fuel) = fuel {
+            // Setting fuel on a fuel-enabled store cannot fail.
+            let _ = self.store.set_fuel(fuel);
+        }
+
+        let started = Instant::now();
+        let call = self.guest.codemode_sandbox_runner().call_run(&mut self.store, code, options);
+        let outcome = match tokio::time::timeout(limits.timeout, call).await {
+            Ok(Ok(result)) => Outcome::Returned(result),
+            Ok(Err(err)) => self.stopped(&err),
+            Err(_) => Outcome::Stopped {
+                limit: Some(LimitKind::Timeout),
+                detail: format!("the run exceeded its timeout of {}", humanize(limits.timeout)),
+            },
+        };
+        let stats = RunStats {
+            wall_time: started.elapsed(),
+            peak_memory: self.store.data().limiter.peak(),
+            fuel_used: fuel.map(|budget| budget.saturating_sub(self.store.get_fuel().unwrap_or(0))),
+            memory_denied: self.store.data().limiter.denied(),
+        };
+        (outcome, stats)
+    }
+
+    /// Clears the interpreter's globals.
+    pub(crate) async fn reset(&mut self) -> Outcome<()> {
+        self.refuel();
+        let call = self.guest.codemode_sandbox_runner().call_reset(&mut self.store);
+        let result = tokio::time::timeout(INTERNAL_CALL_TIMEOUT, call).await;
+        self.internal_outcome(result)
+    }
+
+    /// Describes a skill's `run` without executing the skill.
+    pub(crate) async fn inspect_skill(
+        &mut self,
+        source: &str,
+    ) -> Outcome<Result<runner::SkillSignature, runner::InspectError>> {
+        self.refuel();
+        let call = self.guest.codemode_sandbox_runner().call_inspect_skill(&mut self.store, source);
+        let result = tokio::time::timeout(INTERNAL_CALL_TIMEOUT, call).await;
+        self.internal_outcome(result)
+    }
+
+    /// Runner exports that are not agent code get unlimited fuel; only a generous
+    /// timeout guards them, as a backstop against a wedged guest.
+    fn refuel(&mut self) {
+        if self.metering() == Metering::Fuel {
+            let _ = self.store.set_fuel(u64::MAX);
+        }
+    }
+
+    fn internal_outcome<T>(
+        &self,
+        result: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+    ) -> Outcome<T> {
+        match result {
+            Ok(Ok(value)) => Outcome::Returned(value),
+            Ok(Err(err)) => self.stopped(&err),
+            Err(_) => Outcome::Stopped { limit: Some(LimitKind::Timeout), detail: "the guest did not answer".into() },
+        }
+    }
+
+    fn stopped<T>(&self, err: &wasmtime::Error) -> Outcome<T> {
+        let trap = err.downcast_ref::<Trap>();
+        // The full error carries a wasm backtrace of the interpreter's internals,
+        // which means nothing to the agent: keep its first line.
+        let cause = trap.map_or_else(|| first_line(&err.to_string()), |t| t.to_string());
+        let (limit, detail) = match trap {
+            Some(Trap::OutOfFuel) => (Some(LimitKind::Fuel), "the run used up its fuel".to_owned()),
+            Some(Trap::StackOverflow) => {
+                (Some(LimitKind::Stack), "the guest overflowed its stack (recursion too deep)".to_owned())
+            }
+            _ if self.store.data().limiter.denied() => {
+                (Some(LimitKind::Memory), format!("the interpreter could not recover from the memory cap ({cause})"))
+            }
+            _ => (None, format!("the interpreter crashed ({cause})")),
+        };
+        Outcome::Stopped { limit, detail }
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().trim_end_matches(':').to_owned()
+}
+
+const INTERNAL_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn humanize(d: Duration) -> String {
+    if d.subsec_millis() == 0 { format!("{} s", d.as_secs()) } else { format!("{:.3} s", d.as_secs_f64()) }
+}

@@ -1,0 +1,117 @@
+//! Per-run resource limits and the store's memory limiter.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Resource limits applied to every run of a session.
+///
+/// Defaults: 30 s wall clock, 256 MiB linear memory, 1 MiB each of stdout and
+/// stderr, no fuel metering, 1000 tool calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Wall-clock budget of one run; exceeding it stops the code.
+    pub timeout: Duration,
+    /// Instructions budget (wasmtime fuel) of one run; `None` disables metering.
+    ///
+    /// Metering is deterministic (the same code with the same fuel stops at the same
+    /// instruction) but costs about 40 % speed and its own compiled artifact.
+    pub fuel: Option<u64>,
+    /// Cap on the guest's linear memory, in bytes. Allocations past it raise
+    /// `MemoryError` in Python; the session survives.
+    pub memory: u64,
+    /// Bytes of stdout kept per run; the rest is dropped with a marker.
+    pub stdout: u32,
+    /// Bytes of stderr kept per run; the rest is dropped with a marker.
+    pub stderr: u32,
+    /// Host tool calls allowed per run.
+    pub tool_calls: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            fuel: None,
+            memory: 256 << 20,
+            stdout: 1 << 20,
+            stderr: 1 << 20,
+            tool_calls: 1000,
+        }
+    }
+}
+
+/// The limit that stopped a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    /// The wall-clock timeout.
+    Timeout,
+    /// The fuel budget.
+    Fuel,
+    /// The linear-memory cap (only when the interpreter could not recover).
+    Memory,
+    /// The guest's native stack (e.g. recursion past what the stack holds).
+    Stack,
+}
+
+impl std::fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LimitKind::Timeout => "timeout",
+            LimitKind::Fuel => "fuel",
+            LimitKind::Memory => "memory",
+            LimitKind::Stack => "stack",
+        })
+    }
+}
+
+/// Caps linear memory and records the peak a run reached.
+#[derive(Debug)]
+pub(crate) struct MemoryLimiter {
+    cap: usize,
+    current: usize,
+    peak: usize,
+    denied: bool,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(cap: u64) -> Self {
+        Self { cap: usize::try_from(cap).unwrap_or(usize::MAX), current: 0, peak: 0, denied: false }
+    }
+
+    pub(crate) fn set_cap(&mut self, cap: u64) {
+        self.cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    }
+
+    /// Starts a run: the peak restarts from the current size.
+    pub(crate) fn begin_run(&mut self) {
+        self.peak = self.current;
+        self.denied = false;
+    }
+
+    pub(crate) fn peak(&self) -> u64 {
+        self.peak as u64
+    }
+
+    /// Whether a growth was refused since the run began.
+    pub(crate) fn denied(&self) -> bool {
+        self.denied
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.cap || maximum.is_some_and(|max| desired > max) {
+            self.denied = true;
+            return Ok(false);
+        }
+        self.current = desired;
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|max| desired <= max))
+    }
+}

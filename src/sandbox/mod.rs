@@ -1,0 +1,192 @@
+//! The Python sandbox: CPython compiled to WASI, run by wasmtime in this process.
+//!
+//! A [`Sandbox`] holds what every session shares: the engine, the compiled guest and
+//! the pre-linked instance template. It is cheap to clone. Each session owns one
+//! [`Instance`](instance::Instance): a wasmtime `Store` with a WASI context that
+//! grants nothing (no files, sockets, environment, arguments or stdio).
+
+mod bindings;
+mod compile;
+mod host;
+pub(crate) mod instance;
+mod limits;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+pub use compile::Metering;
+pub use limits::{LimitKind, Limits};
+
+use host::HostState;
+
+/// How often the epoch advances: the granularity at which CPU-bound guest code
+/// yields to tokio (and so how late a timeout can fire).
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Reported while the guest is compiled (only when no cached artifact exists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompileEvent {
+    /// Compilation began; it takes 10-20 s on two cores.
+    Started {
+        /// Which artifact is being compiled.
+        metering: Metering,
+    },
+    /// Compilation finished.
+    Finished {
+        /// Which artifact was compiled.
+        metering: Metering,
+        /// How long it took.
+        elapsed: Duration,
+    },
+}
+
+pub(crate) type ProgressFn = Arc<dyn Fn(CompileEvent) + Send + Sync>;
+
+/// Errors from setting up the sandbox itself (not from the agent's code).
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// wasmtime failed while doing `context`.
+    #[error("{context}: {source}")]
+    Wasmtime {
+        /// What was being done.
+        context: &'static str,
+        /// wasmtime's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The epoch ticker thread could not be started.
+    #[error("cannot start the epoch ticker thread: {0}")]
+    Ticker(#[source] std::io::Error),
+    /// The compile task was cancelled or panicked.
+    #[error("compiling the guest did not complete: {0}")]
+    CompileTask(#[source] tokio::task::JoinError),
+}
+
+impl SandboxError {
+    fn wasmtime(context: &'static str) -> impl FnOnce(wasmtime::Error) -> Self {
+        move |err| SandboxError::Wasmtime { context, source: err.into_boxed_dyn_error() }
+    }
+}
+
+/// The compiled guest and everything instances are stamped from.
+pub(crate) struct Prepared {
+    engine: Engine,
+    pre: bindings::SandboxPre<HostState>,
+    metering: Metering,
+}
+
+struct Inner {
+    cache_dir: Option<PathBuf>,
+    progress: Option<ProgressFn>,
+    plain: OnceCell<Arc<Prepared>>,
+    fuel: OnceCell<Arc<Prepared>>,
+}
+
+/// The shared sandbox runtime: one engine and compiled guest per metering mode,
+/// compiled (or loaded from the cache) on first use.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").field("cache_dir", &self.inner.cache_dir).finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// A builder for a sandbox with its own engines.
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    /// The process-wide sandbox, caching compiled artifacts in the default cache
+    /// directory (see [`default_cache_dir`](crate::default_cache_dir)).
+    pub fn shared() -> Sandbox {
+        static SHARED: OnceLock<Sandbox> = OnceLock::new();
+        SHARED.get_or_init(|| Sandbox::builder().build()).clone()
+    }
+
+    /// Compiles or loads the guest for `metering` now rather than at the first session.
+    pub async fn warm_up(&self, metering: Metering) -> Result<(), SandboxError> {
+        self.prepared(metering).await.map(drop)
+    }
+
+    pub(crate) async fn prepared(&self, metering: Metering) -> Result<Arc<Prepared>, SandboxError> {
+        let cell = match metering {
+            Metering::Off => &self.inner.plain,
+            Metering::Fuel => &self.inner.fuel,
+        };
+        cell.get_or_try_init(|| async {
+            let cache_dir = self.inner.cache_dir.clone();
+            let progress = self.inner.progress.clone();
+            // Compiling is seconds of CPU: keep it off the async worker threads.
+            tokio::task::spawn_blocking(move || prepare(metering, cache_dir.as_deref(), progress.as_ref()))
+                .await
+                .map_err(SandboxError::CompileTask)?
+                .map(Arc::new)
+        })
+        .await
+        .cloned()
+    }
+}
+
+fn prepare(
+    metering: Metering,
+    cache_dir: Option<&std::path::Path>,
+    progress: Option<&ProgressFn>,
+) -> Result<Prepared, SandboxError> {
+    let engine = compile::engine(metering)?;
+    let component = compile::component(&engine, metering, cache_dir, progress)?;
+    let mut linker = Linker::<HostState>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(SandboxError::wasmtime("linking WASI"))?;
+    bindings::Sandbox::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)
+        .map_err(SandboxError::wasmtime("linking the host interfaces"))?;
+    let pre = linker.instantiate_pre(&component).map_err(SandboxError::wasmtime("pre-instantiating the guest"))?;
+    let pre = bindings::SandboxPre::new(pre).map_err(SandboxError::wasmtime("checking the guest's exports"))?;
+    compile::start_epoch_ticker(&engine, EPOCH_TICK)?;
+    Ok(Prepared { engine, pre, metering })
+}
+
+/// Configures a [`Sandbox`].
+#[derive(Default)]
+pub struct SandboxBuilder {
+    cache_dir: Option<PathBuf>,
+    no_cache: bool,
+    progress: Option<ProgressFn>,
+}
+
+impl SandboxBuilder {
+    /// Where precompiled artifacts are kept (default: the user cache directory).
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self.no_cache = false;
+        self
+    }
+
+    /// Compile in memory every time; write nothing to disk.
+    pub fn no_cache(mut self) -> Self {
+        self.no_cache = true;
+        self
+    }
+
+    /// Called when the guest has to be compiled (not when it is loaded from the cache).
+    pub fn on_compile(mut self, progress: impl Fn(CompileEvent) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+
+    /// Builds the sandbox; nothing is compiled until a session needs it.
+    pub fn build(self) -> Sandbox {
+        let cache_dir = if self.no_cache { None } else { self.cache_dir.or_else(crate::default_cache_dir) };
+        Sandbox {
+            inner: Arc::new(Inner { cache_dir, progress: self.progress, plain: OnceCell::new(), fuel: OnceCell::new() }),
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! [`Session`]: one persistent Python interpreter for one agent.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats};
+use crate::sandbox::{LimitKind, Limits, Metering, Sandbox, SandboxError};
+
+/// Errors from the session API. Errors in the agent's *code* are not among them:
+/// they come back in [`RunResult::error`].
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The session was closed; create a new one.
+    #[error("the session is closed")]
+    Closed,
+    /// The sandbox could not be compiled or instantiated.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The limits cannot be applied (for example fuel on a session built without it).
+    #[error("invalid limits: {0}")]
+    InvalidLimits(String),
+    /// A skill's source was rejected by [`Session::inspect_skill`].
+    #[error("invalid skill{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    InvalidSkill {
+        /// What is wrong.
+        message: String,
+        /// The offending line, when known.
+        line: Option<u32>,
+    },
+    /// The interpreter stopped while doing something other than running agent code.
+    #[error("the interpreter stopped unexpectedly ({0}); its state was reset")]
+    Interpreter(String),
+}
+
+/// The value of a cell's last expression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Value {
+    /// `repr()` of the value.
+    pub repr: String,
+    /// The value as JSON, when it is representable (dicts, lists, strings, numbers...).
+    pub json: Option<serde_json::Value>,
+}
+
+/// An exception raised by the agent's code, or the reason the sandbox stopped it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellError {
+    /// Exception class name (`ZeroDivisionError`, `SyntaxError`), or `LimitExceeded`
+    /// / `InterpreterCrash` when the sandbox stopped the code.
+    pub kind: String,
+    /// The exception's message.
+    pub message: String,
+    /// The traceback, showing the agent's own lines only.
+    pub traceback: String,
+}
+
+/// What one [`Session::run`] produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The last expression's value, if the cell ended with an expression that was not `None`.
+    pub value: Option<Value>,
+    /// Captured `print` output (capped by [`Limits::stdout`]).
+    pub stdout: String,
+    /// Captured `sys.stderr` output (capped by [`Limits::stderr`]).
+    pub stderr: String,
+    /// Whether stdout was cut at its limit.
+    pub stdout_truncated: bool,
+    /// Whether stderr was cut at its limit.
+    pub stderr_truncated: bool,
+    /// The error, if the cell raised or was stopped.
+    pub error: Option<CellError>,
+    /// The limit that stopped the run, if one did.
+    pub limit: Option<LimitKind>,
+    /// Whether the interpreter was restarted: every variable is gone.
+    pub interpreter_reset: bool,
+    /// Wall-clock time of the run.
+    #[serde(with = "duration_secs")]
+    pub wall_time: Duration,
+    /// Peak linear memory during the run, in bytes.
+    pub peak_memory: u64,
+    /// Fuel consumed, when the session meters fuel.
+    pub fuel_used: Option<u64>,
+}
+
+impl RunResult {
+    /// Whether the cell ran to completion without an exception.
+    pub fn is_ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+mod duration_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One parameter of a skill's `run` entry point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Param {
+    /// The name; `*args` and `**kwargs` keep their stars.
+    pub name: String,
+    /// The annotation as written, e.g. `int` or `list[str]`.
+    pub type_name: Option<String>,
+    /// Whether a caller must pass it.
+    pub required: bool,
+    /// The default as Python source, e.g. `10` or `'utf-8'`.
+    pub default: Option<String>,
+}
+
+/// How a skill's `run` is declared, read from its source by the guest's `ast`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkillSignature {
+    /// `async def run` rather than `def run`.
+    pub is_async: bool,
+    /// Parameters in declaration order.
+    pub params: Vec<Param>,
+    /// The module docstring, else `run`'s docstring, else empty.
+    pub docstring: String,
+}
+
+/// Builds a [`Session`].
+#[derive(Debug, Default)]
+pub struct SessionBuilder {
+    sandbox: Option<Sandbox>,
+    limits: Limits,
+    base_dir: Option<PathBuf>,
+}
+
+impl SessionBuilder {
+    /// The sandbox to run in (default: [`Sandbox::shared`]).
+    pub fn sandbox(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = Some(sandbox);
+        self
+    }
+
+    /// Limits applied to every run (default: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The directory holding the session's storage (skills, artifacts, tools, deps).
+    pub fn base_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.base_dir = Some(dir.into());
+        self
+    }
+
+    /// Starts the interpreter (compiling the guest first if no cached artifact exists).
+    pub async fn build(self) -> Result<Session, SessionError> {
+        validate(&self.limits)?;
+        let sandbox = self.sandbox.unwrap_or_else(Sandbox::shared);
+        let metering = if self.limits.fuel.is_some() { Metering::Fuel } else { Metering::Off };
+        let prepared = sandbox.prepared(metering).await?;
+        let instance = Instance::new(prepared, &self.limits).await?;
+        Ok(Session {
+            sandbox,
+            metering,
+            limits: self.limits,
+            base_dir: self.base_dir,
+            state: Mutex::new(State::Live(Some(instance))),
+        })
+    }
+}
+
+fn validate(limits: &Limits) -> Result<(), SessionError> {
+    if limits.timeout.is_zero() {
+        return Err(SessionError::InvalidLimits("the timeout must be greater than zero".into()));
+    }
+    if limits.fuel == Some(0) {
+        return Err(SessionError::InvalidLimits("fuel must be greater than zero (or unset)".into()));
+    }
+    Ok(())
+}
+
+enum State {
+    /// `None`: the last interpreter stopped; the next run starts a fresh one.
+    Live(Option<Instance>),
+    Closed,
+}
+
+/// A persistent Python interpreter: variables, functions and imports survive from
+/// one [`run`](Session::run) to the next until [`reset`](Session::reset).
+///
+/// Runs on one session are serialised; separate sessions run concurrently and
+/// never see each other's state.
+pub struct Session {
+    sandbox: Sandbox,
+    metering: Metering,
+    limits: Limits,
+    base_dir: Option<PathBuf>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("limits", &self.limits).field("base_dir", &self.base_dir).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A builder with default limits on the shared sandbox.
+    pub fn builder() -> SessionBuilder {
+        SessionBuilder::default()
+    }
+
+    /// The limits every run gets unless overridden.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The storage directory given to the builder.
+    pub fn base_dir(&self) -> Option<&std::path::Path> {
+        self.base_dir.as_deref()
+    }
+
+    /// Runs `code` with the session's limits.
+    pub async fn run(&self, code: &str) -> Result<RunResult, SessionError> {
+        self.run_with(code, &self.limits).await
+    }
+
+    /// Runs `code` with other limits for this run only. Fuel is only available on a
+    /// session built with fuel (it needs a differently compiled guest).
+    pub async fn run_with(&self, code: &str, limits: &Limits) -> Result<RunResult, SessionError> {
+        validate(limits)?;
+        if limits.fuel.is_some() && self.metering == Metering::Off {
+            return Err(SessionError::InvalidLimits(
+                "this session was built without fuel metering; set fuel in the session's limits".into(),
+            ));
+        }
+        let mut state = self.state.lock().await;
+        let mut instance = self.take_instance(&mut state).await?;
+        let (outcome, stats) = instance.run(code, limits).await;
+        let result = match outcome {
+            Outcome::Returned(result) => {
+                *state = State::Live(Some(instance));
+                completed(result, stats)
+            }
+            Outcome::Stopped { limit, detail } => {
+                // The instance is poisoned; the next run starts a fresh one.
+                *state = State::Live(None);
+                stopped(limit, detail, stats)
+            }
+        };
+        Ok(result)
+    }
+
+    /// Clears the interpreter's variables, functions and imports; `tools`, `skills`,
+    /// `artifacts` and `deps` stay, and so does everything stored.
+    pub async fn reset(&self) -> Result<(), SessionError> {
+        let mut state = self.state.lock().await;
+        match &mut *state {
+            State::Closed => Err(SessionError::Closed),
+            // Nothing to clear: the next run starts a fresh interpreter anyway.
+            State::Live(None) => Ok(()),
+            State::Live(Some(instance)) => match instance.reset().await {
+                Outcome::Returned(()) => Ok(()),
+                Outcome::Stopped { detail, .. } => {
+                    *state = State::Live(None);
+                    Err(SessionError::Interpreter(detail))
+                }
+            },
+        }
+    }
+
+    /// Parses a skill's source in the sandbox's own CPython (nothing in it runs) and
+    /// describes its `run` entry point.
+    pub async fn inspect_skill(&self, source: &str) -> Result<SkillSignature, SessionError> {
+        let mut state = self.state.lock().await;
+        let mut instance = self.take_instance(&mut state).await?;
+        match instance.inspect_skill(source).await {
+            Outcome::Returned(answer) => {
+                *state = State::Live(Some(instance));
+                let signature = answer.map_err(|e| SessionError::InvalidSkill { message: e.message, line: e.line })?;
+                Ok(SkillSignature {
+                    is_async: signature.is_async,
+                    params: signature
+                        .params
+                        .into_iter()
+                        .map(|p| Param { name: p.name, type_name: p.type_name, required: p.required, default: p.default })
+                        .collect(),
+                    docstring: signature.docstring,
+                })
+            }
+            Outcome::Stopped { detail, .. } => {
+                *state = State::Live(None);
+                Err(SessionError::Interpreter(detail))
+            }
+        }
+    }
+
+    /// Releases the interpreter. Later calls return [`SessionError::Closed`];
+    /// closing twice is fine.
+    pub async fn close(&self) {
+        *self.state.lock().await = State::Closed;
+    }
+
+    /// Whether [`close`](Session::close) was called.
+    pub async fn is_closed(&self) -> bool {
+        matches!(*self.state.lock().await, State::Closed)
+    }
+
+    async fn take_instance(&self, state: &mut State) -> Result<Instance, SessionError> {
+        match state {
+            State::Closed => Err(SessionError::Closed),
+            State::Live(slot) => match slot.take() {
+                Some(instance) => Ok(instance),
+                None => {
+                    let prepared = self.sandbox.prepared(self.metering).await?;
+                    Ok(Instance::new(prepared, &self.limits).await?)
+                }
+            },
+        }
+    }
+}
+
+fn completed(result: GuestRunResult, stats: RunStats) -> RunResult {
+    let error = result.error.map(|e| CellError { kind: e.kind, message: e.message, traceback: e.traceback });
+    // The cap turned into a Python MemoryError the agent can see; say which limit it was.
+    let limit = (stats.memory_denied && error.as_ref().is_some_and(|e| e.kind == "MemoryError"))
+        .then_some(LimitKind::Memory);
+    RunResult {
+        value: result.value.map(|v| Value {
+            json: v.json.and_then(|text| serde_json::from_str(&text).ok()),
+            repr: v.repr,
+        }),
+        stdout: result.stdout,
+        stderr: result.stderr,
+        stdout_truncated: result.stdout_truncated,
+        stderr_truncated: result.stderr_truncated,
+        error,
+        limit,
+        interpreter_reset: false,
+        wall_time: stats.wall_time,
+        peak_memory: stats.peak_memory,
+        fuel_used: stats.fuel_used,
+    }
+}
+
+fn stopped(limit: Option<LimitKind>, detail: String, stats: RunStats) -> RunResult {
+    let (kind, message) = match limit {
+        Some(limit) => ("LimitExceeded", format!("{limit} limit: {detail}")),
+        None => ("InterpreterCrash", detail),
+    };
+    let message = format!("{message}; the interpreter was restarted and its state (variables, imports) is lost");
+    RunResult {
+        value: None,
+        stdout: String::new(),
+        stderr: String::new(),
+        stdout_truncated: false,
+        stderr_truncated: false,
+        error: Some(CellError { kind: kind.to_owned(), traceback: format!("{kind}: {message}\n"), message }),
+        limit,
+        interpreter_reset: true,
+        wall_time: stats.wall_time,
+        peak_memory: stats.peak_memory,
+        fuel_used: stats.fuel_used,
+    }
+}

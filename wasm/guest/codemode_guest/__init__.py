@@ -1,0 +1,36 @@
+"""The codemode guest: a Jupyter-style cell runner for CPython on WASI.
+
+componentize-py imports this module at build time and snapshots the initialised
+interpreter, so everything imported here (the preloaded stdlib included) costs
+nothing when a session starts.
+"""
+
+from __future__ import annotations
+
+from . import preload as _preload  # noqa: F401  (side effect: stdlib in the snapshot)
+
+import wit_world
+import wit_world.exports
+from componentize_py_types import Err
+from wit_world.exports import runner as wit_runner
+
+from .cell import Kernel
+from .skill_inspect import InspectFailure, inspect_skill
+
+_kernel = Kernel()
+
+
+class Runner(wit_world.exports.Runner):
+    """The exported `runner` interface."""
+
+    def run(self, code: str, options: wit_runner.RunOptions) -> wit_runner.RunResult:
+        return _kernel.run(code, options.stdout_limit, options.stderr_limit)
+
+    def reset(self) -> None:
+        _kernel.reset()
+
+    def inspect_skill(self, source: str) -> wit_runner.SkillSignature:
+        try:
+            return inspect_skill(source)
+        except InspectFailure as failure:
+            raise Err(wit_runner.InspectError(failure.message, failure.line))

@@ -1,0 +1,112 @@
+"""Runs agent cells with Jupyter semantics in one persistent namespace."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import inspect
+import json
+import linecache
+import sys
+import types
+from typing import Any
+
+from wit_world.exports import runner as wit_runner
+
+from . import namespaces
+from .output import CappedStream
+from .tracebacks import format_exception
+
+# `await` at top level compiles to a coroutine code object instead of a SyntaxError.
+_COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+
+
+class Kernel:
+    """One interpreter session: globals, cell counter and event loop."""
+
+    def __init__(self) -> None:
+        self._cell = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.globals: dict[str, Any] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        for name in [n for n in linecache.cache if n.startswith("<cell-")]:
+            del linecache.cache[name]
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.close()
+        self._loop = None
+        self.globals = {"__name__": "__main__", "__builtins__": __builtins__, **namespaces.agent_namespace()}
+
+    def run(self, code: str, stdout_limit: int, stderr_limit: int) -> wit_runner.RunResult:
+        self._cell += 1
+        filename = f"<cell-{self._cell}>"
+        # Registered so tracebacks (and `inspect.getsource`) can show the agent's lines.
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        stdout = CappedStream(stdout_limit, "stdout")
+        stderr = CappedStream(stderr_limit, "stderr")
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = stdout, stderr
+        value: wit_runner.Value | None = None
+        error: wit_runner.CellError | None = None
+        try:
+            result = self._execute(code, filename)
+            if result is not None:
+                self.globals["_"] = result
+                value = _describe_value(result, stdout_limit)
+        except BaseException as exc:  # noqa: BLE001  (SystemExit and KeyboardInterrupt are the agent's too)
+            error = wit_runner.CellError(type(exc).__name__, _safe_str(exc), format_exception(exc))
+        finally:
+            sys.stdout, sys.stderr = saved
+        return wit_runner.RunResult(
+            stdout.getvalue(), stderr.getvalue(), stdout.truncated, stderr.truncated, value, error
+        )
+
+    def _execute(self, code: str, filename: str) -> Any:
+        tree = ast.parse(code, filename, "exec")
+        last: ast.Expression | None = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        self._evaluate(compile(tree, filename, "exec", flags=_COMPILE_FLAGS, dont_inherit=True))
+        if last is None:
+            return None
+        return self._evaluate(compile(last, filename, "eval", flags=_COMPILE_FLAGS, dont_inherit=True))
+
+    def _evaluate(self, code: types.CodeType) -> Any:
+        result = eval(code, self.globals)  # noqa: S307  (running agent code is the point)
+        if code.co_flags & inspect.CO_COROUTINE:
+            result = self._event_loop().run_until_complete(result)
+        return result
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        return self._loop
+
+
+def _describe_value(value: Any, limit: int) -> wit_runner.Value:
+    text = _safe_repr(value)
+    if len(text) > limit:
+        text = text[:limit] + f"... [repr truncated: {len(text) - limit} more characters]"
+    try:
+        encoded: str | None = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        encoded = None
+    if encoded is not None and len(encoded) > limit:
+        encoded = None
+    return wit_runner.Value(text, encoded)
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except BaseException as exc:  # noqa: BLE001  (a broken __repr__ must not lose the run)
+        return f"<{type(value).__name__} object; repr() raised {type(exc).__name__}>"
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except BaseException:  # noqa: BLE001
+        return ""
+

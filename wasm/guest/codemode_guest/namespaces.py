@@ -1,0 +1,250 @@
+"""The `tools`, `skills`, `artifacts` and `deps` objects agent code sees.
+
+Each is a thin proxy over the host interface of the same name: every call
+crosses the WIT boundary, so the host stays the single source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+from componentize_py_types import Err
+from wit_world.imports import artifacts as wit_artifacts
+from wit_world.imports import deps as wit_deps
+from wit_world.imports import skills as wit_skills
+from wit_world.imports import tools as wit_tools
+from wit_world.imports.types import ErrorKind, HostError
+
+T = TypeVar("T")
+
+
+class CodemodeError(Exception):
+    """Base class of the errors the host reports to agent code."""
+
+
+class ToolError(CodemodeError):
+    """A tool call failed."""
+
+
+class SkillError(CodemodeError):
+    """A skill operation failed."""
+
+
+class ArtifactError(CodemodeError):
+    """An artifact operation failed."""
+
+
+class DepsError(CodemodeError):
+    """A dependency operation failed."""
+
+
+for _cls in (CodemodeError, ToolError, SkillError, ArtifactError, DepsError):
+    _cls.__module__ = "builtins"  # tracebacks print `ToolError: ...`, not a guest path
+
+
+def _raise(error: HostError, cls: type[CodemodeError]) -> NoReturn:
+    if error.kind == ErrorKind.NOT_FOUND:
+        raise LookupError(error.message)
+    if error.kind == ErrorKind.INVALID_INPUT:
+        raise ValueError(error.message)
+    raise cls(error.message)
+
+
+def _call(cls: type[CodemodeError], fn: Callable[..., T], *args: Any) -> T:
+    try:
+        return fn(*args)
+    except Err as err:
+        _raise(err.value, cls)
+
+
+def _no_positional(what: str, args: tuple[Any, ...]) -> None:
+    if args:
+        raise TypeError(f"{what} takes keyword arguments only (got {len(args)} positional)")
+
+
+class _Callable:
+    __slots__ = ("_tool", "_name")
+
+    def __init__(self, tool: str, name: str | None) -> None:
+        self._tool = tool
+        self._name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        label = self._tool if self._name is None else f"{self._tool}.{self._name}"
+        _no_positional(label, args)
+        payload = json.dumps(kwargs)
+        return json.loads(_call(ToolError, wit_tools.call_tool, self._tool, self._name, payload))
+
+    def __repr__(self) -> str:
+        return f"<tool {self._tool}{'' if self._name is None else '.' + self._name}>"
+
+
+class _Tool(_Callable):
+    def __getattr__(self, name: str) -> _Callable:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _Callable(self._tool, name)
+
+
+class Tools:
+    """`tools.<name>.<recipe>(**kw)`, `tools.<name>(**kw)`, `tools.list()`, `tools.search(q)`."""
+
+    def __getattr__(self, name: str) -> _Tool:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _Tool(name, None)
+
+    def list(self) -> list[dict[str, Any]]:
+        return [_tool_dict(t) for t in wit_tools.list_tools()]
+
+    def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
+        return [_tool_dict(t) for t in wit_tools.search_tools(query, limit)]
+
+    def __dir__(self) -> list[str]:
+        return sorted(t.name for t in wit_tools.list_tools())
+
+    def __repr__(self) -> str:
+        return "<tools>"
+
+
+def _param_dict(p: Any) -> dict[str, Any]:
+    return {"name": p.name, "type": p.type_name, "required": p.required, "default": p.default, "description": p.description}
+
+
+def _tool_dict(tool: wit_tools.ToolInfo) -> dict[str, Any]:
+    return {
+        "name": tool.name,
+        "description": tool.description,
+        "callables": [
+            {"name": c.name, "description": c.description, "params": [_param_dict(p) for p in c.params]}
+            for c in tool.callables
+        ],
+    }
+
+
+def _skill_dict(info: wit_skills.SkillInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "description": info.description,
+        "params": [_param_dict(p) for p in info.params],
+        "is_async": info.is_async,
+    }
+
+
+class Skills:
+    """`skills.list()`, `skills.search(q)`, `skills.get(name)`, `skills.create(...)`, `skills.delete(name)`."""
+
+    def list(self) -> list[dict[str, Any]]:
+        return [_skill_dict(s) for s in _call(SkillError, wit_skills.list_skills)]
+
+    def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
+        return [_skill_dict(s) for s in _call(SkillError, wit_skills.search_skills, query, limit)]
+
+    def get(self, name: str) -> dict[str, Any]:
+        skill = _call(SkillError, wit_skills.get_skill, name)
+        return {**_skill_dict(skill.info), "source": skill.source}
+
+    def create(self, name: str, source: str, description: str | None = None) -> dict[str, Any]:
+        return _skill_dict(_call(SkillError, wit_skills.create_skill, name, source, description))
+
+    def delete(self, name: str) -> bool:
+        return _call(SkillError, wit_skills.delete_skill, name)
+
+    def __repr__(self) -> str:
+        return "<skills>"
+
+
+_KINDS = {
+    wit_artifacts.DataKind.JSON: "json",
+    wit_artifacts.DataKind.TEXT: "text",
+    wit_artifacts.DataKind.BINARY: "binary",
+}
+
+
+def _artifact_dict(info: wit_artifacts.ArtifactInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "description": info.description,
+        "kind": _KINDS[info.kind],
+        "size": info.size,
+        "modified": info.modified,
+        "metadata": json.loads(info.metadata_json),
+    }
+
+
+class Artifacts:
+    """`artifacts.save(name, data)`, `load`, `exists`, `get`, `list`, `delete`."""
+
+    def save(self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+        if isinstance(data, (dict, list)):
+            kind, raw = wit_artifacts.DataKind.JSON, json.dumps(data).encode()
+        elif isinstance(data, str):
+            kind, raw = wit_artifacts.DataKind.TEXT, data.encode()
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            kind, raw = wit_artifacts.DataKind.BINARY, bytes(data)
+        else:
+            raise TypeError(f"artifacts hold dict, list, str or bytes, not {type(data).__name__}")
+        meta = json.dumps(metadata or {})
+        return _artifact_dict(_call(ArtifactError, wit_artifacts.save, name, raw, kind, description, meta))
+
+    def load(self, name: str) -> Any:
+        artifact = _call(ArtifactError, wit_artifacts.load, name)
+        if artifact.info.kind == wit_artifacts.DataKind.JSON:
+            return json.loads(artifact.data)
+        if artifact.info.kind == wit_artifacts.DataKind.TEXT:
+            return artifact.data.decode()
+        return artifact.data
+
+    def exists(self, name: str) -> bool:
+        return _call(ArtifactError, wit_artifacts.exists, name)
+
+    def get(self, name: str) -> dict[str, Any]:
+        return _artifact_dict(_call(ArtifactError, wit_artifacts.load, name).info)
+
+    def list(self) -> list[dict[str, Any]]:
+        return [_artifact_dict(a) for a in _call(ArtifactError, wit_artifacts.list_artifacts)]
+
+    def delete(self, name: str) -> bool:
+        return _call(ArtifactError, wit_artifacts.delete, name)
+
+    def __repr__(self) -> str:
+        return "<artifacts>"
+
+
+class Deps:
+    """`deps.add(spec)`, `deps.remove(name)`, `deps.list()`, `deps.sync()`."""
+
+    def add(self, spec: str) -> str:
+        return _call(DepsError, wit_deps.add, spec)
+
+    def remove(self, name: str) -> bool:
+        return _call(DepsError, wit_deps.remove, name)
+
+    def list(self) -> list[str]:
+        return _call(DepsError, wit_deps.list_deps)
+
+    def sync(self) -> list[str]:
+        return _call(DepsError, wit_deps.sync)
+
+    def __repr__(self) -> str:
+        return "<deps>"
+
+
+_NAMESPACE: dict[str, Any] = {
+    "tools": Tools(),
+    "skills": Skills(),
+    "artifacts": Artifacts(),
+    "deps": Deps(),
+    "CodemodeError": CodemodeError,
+    "ToolError": ToolError,
+    "SkillError": SkillError,
+    "ArtifactError": ArtifactError,
+    "DepsError": DepsError,
+}
+
+
+def agent_namespace() -> dict[str, Any]:
+    """The names every cell starts with."""
+    return dict(_NAMESPACE)

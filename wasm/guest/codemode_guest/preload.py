@@ -1,0 +1,47 @@
+"""Stdlib modules imported at build time so they are in the snapshot.
+
+Only modules imported while componentize-py pre-initialises the interpreter are
+bundled; anything else needs the stdlib directory mounted at run time.
+"""
+
+import abc, argparse, array, ast, asyncio, base64, binascii, bisect, calendar  # noqa: E401,F401
+import cmath, collections, collections.abc, colorsys, contextlib, copy, csv  # noqa: E401,F401
+import dataclasses, datetime, decimal, difflib, enum, fnmatch, fractions  # noqa: E401,F401
+import functools, glob, gzip, hashlib, heapq, hmac, html, html.parser, inspect, io  # noqa: E401,F401
+import ipaddress, itertools, json, keyword, linecache, locale, math, numbers  # noqa: E401,F401
+import operator, os, pathlib, pprint, queue, random, re, secrets, shlex, statistics  # noqa: E401,F401
+import string, struct, sys, textwrap, time, traceback, types, typing, unicodedata  # noqa: E401,F401
+import urllib.parse, uuid, weakref, zlib  # noqa: E401,F401
+import xml.dom.minidom, xml.etree.ElementTree  # noqa: E401,F401
+import email.message, email.utils, tomllib, zoneinfo  # noqa: E401,F401
+
+try:  # linked into componentize-py's CPython, but keep the guest building if it is not
+    import sqlite3  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+from asyncio import selector_events as _selector_events
+
+# Past this depth the interpreter overflows the wasm stack, which kills the
+# instance instead of raising RecursionError; clamp rather than fail, since
+# libraries raise the limit defensively.
+MAX_RECURSION_LIMIT = 8000
+_setrecursionlimit = sys.setrecursionlimit
+
+
+def _clamped_setrecursionlimit(limit: int) -> None:
+    _setrecursionlimit(min(limit, MAX_RECURSION_LIMIT))
+
+
+sys.setrecursionlimit = _clamped_setrecursionlimit
+
+
+def _no_self_pipe(loop: _selector_events.BaseSelectorEventLoop) -> None:
+    # The selector loop wakes itself through a socketpair; WASI grants no sockets.
+    # Nothing here needs cross-thread wake-ups (there are no threads), so drop it.
+    loop._ssock = None
+    loop._csock = None
+
+
+_selector_events.BaseSelectorEventLoop._make_self_pipe = _no_self_pipe  # type: ignore[method-assign]
+_selector_events.BaseSelectorEventLoop._close_self_pipe = lambda loop: None  # type: ignore[method-assign]
