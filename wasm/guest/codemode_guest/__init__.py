@@ -23,8 +23,15 @@ _kernel = Kernel()
 class Runner(wit_world.exports.Runner):
     """The exported `runner` interface."""
 
+    # An exception escaping an export traps the whole instance, so each export
+    # turns anything unexpected into an ordinary error result.
+
     def run(self, code: str, options: wit_runner.RunOptions) -> wit_runner.RunResult:
-        return _kernel.run(code, options.stdout_limit, options.stderr_limit)
+        try:
+            return _kernel.run(code, options.stdout_limit, options.stderr_limit)
+        except BaseException as exc:  # noqa: BLE001
+            error = wit_runner.CellError("InternalError", f"the runner failed: {exc!r}", "")
+            return wit_runner.RunResult("", "", False, False, None, error)
 
     def reset(self) -> None:
         _kernel.reset()
@@ -34,3 +41,5 @@ class Runner(wit_world.exports.Runner):
             return inspect_skill(source)
         except InspectFailure as failure:
             raise Err(wit_runner.InspectError(failure.message, failure.line))
+        except Exception as exc:  # noqa: BLE001
+            raise Err(wit_runner.InspectError(f"cannot inspect the skill: {exc!r}", None))

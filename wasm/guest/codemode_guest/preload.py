@@ -13,7 +13,12 @@ import operator, os, pathlib, pprint, queue, random, re, secrets, shlex, statist
 import string, struct, sys, textwrap, time, traceback, types, typing, unicodedata  # noqa: E401,F401
 import urllib.parse, uuid, weakref, zlib  # noqa: E401,F401
 import xml.dom.minidom, xml.etree.ElementTree  # noqa: E401,F401
-import email.message, email.utils, tomllib, zoneinfo  # noqa: E401,F401
+import email.message, email.policy, email.utils, tomllib, zoneinfo  # noqa: E401,F401
+
+# Imported lazily by the modules above, so they would be missing at run time.
+import _ast_unparse, _strptime  # noqa: E401,F401  (ast.unparse, datetime.strptime)
+import encodings.ascii, encodings.cp1252, encodings.idna, encodings.latin_1  # noqa: E401,F401
+import encodings.utf_16, encodings.utf_32, encodings.punycode  # noqa: E401,F401
 
 try:  # linked into componentize-py's CPython, but keep the guest building if it is not
     import sqlite3  # noqa: F401

@@ -1,0 +1,374 @@
+//! The Session API end to end: a real guest in a real wasmtime store.
+
+use std::time::Duration;
+
+use codemode::{LimitKind, Limits, RunResult, Session, SessionError};
+use serde_json::json;
+
+async fn session() -> Session {
+    Session::builder().build().await.expect("session starts")
+}
+
+async fn session_with(limits: Limits) -> Session {
+    Session::builder().limits(limits).build().await.expect("session starts")
+}
+
+async fn run(session: &Session, code: &str) -> RunResult {
+    session.run(code).await.expect("run completes")
+}
+
+fn value(result: &RunResult) -> serde_json::Value {
+    assert!(result.is_ok(), "unexpected error: {:?}", result.error);
+    result.value.as_ref().and_then(|v| v.json.clone()).expect("a JSON value")
+}
+
+fn error_kind(result: &RunResult) -> &str {
+    &result.error.as_ref().expect("an error").kind
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_persists_across_runs() {
+    let s = session().await;
+    assert!(run(&s, "x = 1").await.value.is_none());
+    assert_eq!(value(&run(&s, "x + 1").await), json!(2));
+    run(&s, "def double(n):\n    return 2 * n\nclass Box:\n    def __init__(self, v): self.v = v").await;
+    assert_eq!(value(&run(&s, "double(Box(21).v)").await), json!(42));
+    run(&s, "import fractions").await;
+    assert_eq!(run(&s, "fractions.Fraction(1, 3)").await.value.unwrap().repr, "Fraction(1, 3)");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_clears_variables_but_keeps_namespaces() {
+    let s = session().await;
+    run(&s, "x = 1\ndef f(): pass").await;
+    s.reset().await.unwrap();
+    let after = run(&s, "x").await;
+    assert_eq!(error_kind(&after), "NameError");
+    assert_eq!(value(&run(&s, "[n in globals() for n in ('tools', 'skills', 'artifacts', 'deps')]").await), json!([true, true, true, true]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn last_expression_value_is_returned() {
+    let s = session().await;
+    assert_eq!(value(&run(&s, "a = 2\n{'k': [a, 'v', None, 1.5]}").await), json!({"k": [2, "v", null, 1.5]}));
+    // Not representable as JSON: repr only.
+    let set = run(&s, "{3, 1}").await;
+    assert_eq!(set.value.as_ref().unwrap().repr, "{1, 3}");
+    assert_eq!(set.value.as_ref().unwrap().json, None);
+    assert_eq!(run(&s, "float('nan')").await.value.unwrap().json, None);
+    // A statement last, or an expression that is None: no value.
+    assert!(run(&s, "y = 3").await.value.is_none());
+    assert!(run(&s, "print('x')").await.value.is_none());
+    // `_` holds the previous value, as in the Python REPL.
+    run(&s, "6 * 7").await;
+    assert_eq!(value(&run(&s, "_").await), json!(42));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdout_and_stderr_are_captured_separately() {
+    let s = session().await;
+    let r = run(&s, "import sys\nprint('out', 1)\nprint('err', file=sys.stderr)\nsys.stdout.write('more\\n')").await;
+    assert_eq!(r.stdout, "out 1\nmore\n");
+    assert_eq!(r.stderr, "err\n");
+    assert!(!r.stdout_truncated && !r.stderr_truncated);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tracebacks_show_the_agent_lines_only() {
+    let s = session().await;
+    let r = run(&s, "def boom(n):\n    return 1 / n\n\nboom(0)").await;
+    let error = r.error.unwrap();
+    assert_eq!(error.kind, "ZeroDivisionError");
+    assert_eq!(error.message, "division by zero");
+    assert!(error.traceback.contains("line 2, in boom"), "{}", error.traceback);
+    assert!(error.traceback.contains("return 1 / n"), "{}", error.traceback);
+    assert!(error.traceback.contains("line 4, in <module>"), "{}", error.traceback);
+    assert!(!error.traceback.contains("codemode_guest"), "runner frames leak: {}", error.traceback);
+    assert!(error.traceback.starts_with("Traceback (most recent call last):"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn async_tracebacks_hide_the_event_loop() {
+    let s = session().await;
+    let r = run(&s, "import asyncio\nasync def f():\n    await asyncio.sleep(0)\n    raise KeyError('k')\nawait f()").await;
+    let error = r.error.unwrap();
+    assert_eq!(error.kind, "KeyError");
+    assert!(error.traceback.contains("line 4, in f"), "{}", error.traceback);
+    assert!(!error.traceback.contains("base_events"), "event loop frames leak: {}", error.traceback);
+    assert!(!error.traceback.contains("codemode_guest"), "{}", error.traceback);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn syntax_errors_are_reported_and_the_session_survives() {
+    let s = session().await;
+    run(&s, "keep = 'me'").await;
+    let r = run(&s, "def f(:\n    pass").await;
+    let error = r.error.unwrap();
+    assert_eq!(error.kind, "SyntaxError");
+    assert!(error.traceback.contains("line 1"), "{}", error.traceback);
+    assert!(!r.interpreter_reset);
+    assert_eq!(value(&run(&s, "keep").await), json!("me"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn system_exit_is_an_error_not_a_crash() {
+    let s = session().await;
+    run(&s, "keep = 1").await;
+    assert_eq!(error_kind(&run(&s, "import sys; sys.exit(3)").await), "SystemExit");
+    assert_eq!(value(&run(&s, "keep").await), json!(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn top_level_await_and_asyncio_work() {
+    let s = session().await;
+    assert_eq!(value(&run(&s, "import asyncio\nawait asyncio.sleep(0)\n'done'").await), json!("done"));
+    let gathered = run(
+        &s,
+        "async def twice(i):\n    await asyncio.sleep(0.01)\n    return 2 * i\nawait asyncio.gather(*(twice(i) for i in range(5)))",
+    )
+    .await;
+    assert_eq!(value(&gathered), json!([0, 2, 4, 6, 8]));
+    // Coroutines defined in one cell are awaited in the next.
+    assert_eq!(value(&run(&s, "await twice(21)").await), json!(42));
+    // A synchronous cell may run its own event loop.
+    assert_eq!(value(&run(&s, "asyncio.run(twice(5))").await), json!(10));
+    // async for / async with at top level.
+    let r = run(&s, "async def gen():\n    for i in range(3):\n        yield i\n[i async for i in gen()]").await;
+    assert_eq!(value(&r), json!([0, 1, 2]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_stops_a_busy_loop_and_the_next_run_works() {
+    let s = session_with(Limits { timeout: Duration::from_millis(500), ..Limits::default() }).await;
+    run(&s, "x = 1").await;
+    let r = run(&s, "while True:\n    pass").await;
+    assert_eq!(r.limit, Some(LimitKind::Timeout));
+    assert!(r.interpreter_reset);
+    assert_eq!(error_kind(&r), "LimitExceeded");
+    assert!(r.wall_time >= Duration::from_millis(500) && r.wall_time < Duration::from_secs(5), "{:?}", r.wall_time);
+    // A fresh interpreter: the variable is gone, the session works.
+    assert_eq!(error_kind(&run(&s, "x").await), "NameError");
+    assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_stops_a_sleep() {
+    let s = session_with(Limits { timeout: Duration::from_millis(300), ..Limits::default() }).await;
+    let r = run(&s, "import time\ntime.sleep(60)").await;
+    assert_eq!(r.limit, Some(LimitKind::Timeout));
+    assert!(r.wall_time < Duration::from_secs(5));
+    assert_eq!(value(&run(&s, "'alive'").await), json!("alive"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_run_limits_override_the_session() {
+    let s = session().await;
+    let short = Limits { timeout: Duration::from_millis(200), ..Limits::default() };
+    let r = s.run_with("while True: pass", &short).await.unwrap();
+    assert_eq!(r.limit, Some(LimitKind::Timeout));
+    let fuel = Limits { fuel: Some(1_000_000), ..Limits::default() };
+    assert!(matches!(s.run_with("1", &fuel).await, Err(SessionError::InvalidLimits(_))));
+    let zero = Limits { timeout: Duration::ZERO, ..Limits::default() };
+    assert!(matches!(s.run_with("1", &zero).await, Err(SessionError::InvalidLimits(_))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fuel_stops_a_busy_loop_and_the_next_run_works() {
+    let s = session_with(Limits { fuel: Some(200_000_000), ..Limits::default() }).await;
+    let r = run(&s, "while True:\n    pass").await;
+    assert_eq!(r.limit, Some(LimitKind::Fuel));
+    assert!(r.interpreter_reset);
+    assert_eq!(r.fuel_used, Some(200_000_000));
+    let ok = run(&s, "sum(range(100))").await;
+    assert_eq!(value(&ok), json!(4950));
+    assert!(ok.fuel_used.is_some_and(|f| f > 0 && f < 200_000_000), "{:?}", ok.fuel_used);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fuel_is_deterministic() {
+    let program = "import json\ntotal = 0\nfor i in range(20000):\n    total += len(json.dumps({'i': i}))\ntotal";
+    let mut used = Vec::new();
+    for _ in 0..5 {
+        let s = session_with(Limits { fuel: Some(10_000_000_000), ..Limits::default() }).await;
+        let r = run(&s, program).await;
+        assert!(r.is_ok(), "{:?}", r.error);
+        used.push(r.fuel_used.expect("metered"));
+    }
+    assert!(used.iter().all(|u| *u == used[0]), "fuel used differs: {used:?}");
+    // And a budget below that stops it, every time at the same point.
+    let budget = used[0] / 2;
+    for _ in 0..2 {
+        let s = session_with(Limits { fuel: Some(budget), ..Limits::default() }).await;
+        let r = run(&s, program).await;
+        assert_eq!(r.limit, Some(LimitKind::Fuel));
+        assert_eq!(r.fuel_used, Some(budget));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_bomb_raises_memory_error_and_the_session_survives() {
+    let s = session_with(Limits { memory: 128 << 20, ..Limits::default() }).await;
+    run(&s, "keep = 'state'").await;
+    let r = run(&s, "big = bytearray(200 * 1024 * 1024)").await;
+    assert_eq!(error_kind(&r), "MemoryError");
+    assert_eq!(r.limit, Some(LimitKind::Memory));
+    assert!(!r.interpreter_reset);
+    assert!(r.peak_memory <= 128 << 20, "peak {}", r.peak_memory);
+    let r = run(&s, "chunks = []\nwhile True:\n    chunks.append(bytearray(1 << 20))").await;
+    assert_eq!(error_kind(&r), "MemoryError");
+    assert!(r.peak_memory > 64 << 20 && r.peak_memory <= 128 << 20, "peak {}", r.peak_memory);
+    run(&s, "del chunks").await;
+    assert_eq!(value(&run(&s, "keep").await), json!("state"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_bomb_is_truncated_with_a_marker() {
+    let s = session_with(Limits { stdout: 10_000, stderr: 1_000, ..Limits::default() }).await;
+    let r = run(&s, "import sys\nfor i in range(100000):\n    print('x' * 100)\nsys.stderr.write('e' * 5000)\n'after'").await;
+    assert!(r.stdout_truncated && r.stderr_truncated);
+    assert!(r.stdout.len() < 10_200, "{}", r.stdout.len());
+    assert!(r.stdout.contains("[stdout truncated:"), "{}", &r.stdout[r.stdout.len() - 100..]);
+    assert!(r.stderr.contains("[stderr truncated: 4000 more bytes]"), "{}", r.stderr);
+    assert_eq!(value(&r), json!("after"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deep_recursion_is_a_recursion_error() {
+    let s = session().await;
+    run(&s, "keep = 1").await;
+    let r = run(&s, "import sys\nsys.setrecursionlimit(10 ** 6)\ndef f(n):\n    return f(n + 1)\nf(0)").await;
+    assert_eq!(error_kind(&r), "RecursionError");
+    assert!(!r.interpreter_reset);
+    assert_eq!(value(&run(&s, "keep").await), json!(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_guest_reaches_nothing_on_the_host() {
+    let s = session().await;
+    for (code, expected) in [
+        ("open('/etc/passwd').read()", "FileNotFoundError"),
+        ("open('/tmp/codemode-escape', 'w')", "FileNotFoundError"),
+        ("import os\nos.listdir('/')", "FileNotFoundError"),
+        ("import socket\nsocket.socket()", "PermissionError"),
+        ("import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)", "gaierror"),
+        ("import subprocess\nsubprocess.run(['ls'])", "OSError"),
+        ("import threading\nthreading.Thread(target=print).start()", "RuntimeError"),
+    ] {
+        let r = run(&s, code).await;
+        assert_eq!(error_kind(&r), expected, "{code}: {:?}", r.error);
+    }
+    // The host's environment (HOME, PATH, any secret) is not there.
+    assert_eq!(value(&run(&s, "import os\ndict(os.environ)").await), json!({}));
+    assert_eq!(value(&run(&s, "import sys\nsys.argv").await), json!([]));
+    assert!(!std::path::Path::new("/tmp/codemode-escape").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_common_stdlib_is_importable() {
+    let s = session().await;
+    let modules = "json re math datetime collections itertools functools dataclasses typing asyncio csv \
+        statistics decimal fractions random hashlib base64 textwrap string uuid time copy pprint operator \
+        heapq bisect contextlib enum io struct difflib html urllib.parse xml.etree.ElementTree zlib gzip sqlite3";
+    let code = format!(
+        "import importlib\nfailed = []\nfor m in {:?}.split():\n    try:\n        importlib.import_module(m)\n    except Exception as e:\n        failed.append(f'{{m}}: {{e}}')\nfailed",
+        modules
+    );
+    assert_eq!(value(&run(&s, &code).await), json!([]));
+    let r = run(&s, "import sqlite3\ndb = sqlite3.connect(':memory:')\ndb.execute('select 1 + 1').fetchone()[0]").await;
+    assert_eq!(value(&r), json!(2));
+    let r = run(&s, "import hashlib, zlib, gzip\nhashlib.sha256(gzip.decompress(gzip.compress(b'abc'))).hexdigest()[:8]").await;
+    assert_eq!(value(&r), json!("ba7816bf"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn namespaces_report_missing_backends_clearly() {
+    let s = session().await;
+    let r = run(&s, "try:\n    tools.curl.get(url='x')\nexcept ToolError as e:\n    msg = str(e)\nmsg").await;
+    assert!(value(&r).as_str().unwrap().contains("no tools are configured"), "{r:?}");
+    assert_eq!(error_kind(&run(&s, "tools.curl.get('positional')").await), "TypeError");
+    assert_eq!(error_kind(&run(&s, "artifacts.save('n', 42)").await), "TypeError");
+    assert_eq!(error_kind(&run(&s, "skills.list()").await), "SkillError");
+    assert_eq!(value(&run(&s, "tools.list()").await), json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_call_budget_is_enforced() {
+    let s = session_with(Limits { tool_calls: 2, ..Limits::default() }).await;
+    let code = "errors = []\nfor _ in range(3):\n    try:\n        tools.t()\n    except Exception as e:\n        errors.append(type(e).__name__ + ': ' + str(e))\nerrors";
+    let errors = value(&run(&s, code).await);
+    let errors = errors.as_array().unwrap();
+    assert!(errors[0].as_str().unwrap().starts_with("ToolError"), "{errors:?}");
+    assert!(errors[2].as_str().unwrap().contains("tool-call limit"), "{errors:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_are_isolated() {
+    let a = session().await;
+    let b = session().await;
+    run(&a, "secret = 'a'").await;
+    assert_eq!(error_kind(&run(&b, "secret").await), "NameError");
+    run(&b, "import json\njson.dumps = None").await;
+    assert_eq!(value(&run(&a, "json = __import__('json')\njson.dumps([1])").await), json!("[1]"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_sessions_run_concurrently() {
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            tokio::spawn(async move {
+                let s = session().await;
+                run(&s, &format!("n = {i}")).await;
+                let r = run(&s, "import asyncio\nawait asyncio.sleep(0.05)\nsum(range(n * 1000)) + n").await;
+                (i, value(&r))
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (i, v) = task.await.unwrap();
+        let n = i as u64 * 1000;
+        assert_eq!(v, json!(n * n.saturating_sub(1) / 2 + i as u64));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_session_says_so() {
+    let s = session().await;
+    s.close().await;
+    s.close().await;
+    assert!(s.is_closed().await);
+    assert!(matches!(s.run("1").await, Err(SessionError::Closed)));
+    assert!(matches!(s.reset().await, Err(SessionError::Closed)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_skill_reads_run_without_executing() {
+    let s = session().await;
+    let sig = s
+        .inspect_skill(
+            "\"\"\"Summarise a repository.\"\"\"\nraise SystemExit('module body must not run')\n\
+             async def run(repo: str, limit: int = 10, *, verbose=False) -> dict:\n    return {}",
+        )
+        .await
+        .unwrap();
+    assert!(sig.is_async);
+    assert_eq!(sig.docstring, "Summarise a repository.");
+    let params: Vec<_> = sig.params.iter().map(|p| (p.name.as_str(), p.type_name.as_deref(), p.required, p.default.as_deref())).collect();
+    assert_eq!(params, [("repo", Some("str"), true, None), ("limit", Some("int"), false, Some("10")), ("verbose", None, false, Some("False"))]);
+
+    let sync = s.inspect_skill("def run(text):\n    \"\"\"Count words.\"\"\"\n    return len(text.split())").await.unwrap();
+    assert!(!sync.is_async);
+    assert_eq!(sync.docstring, "Count words.");
+
+    for (source, needle) in [
+        ("def helper():\n    pass", "no top-level `run`"),
+        ("run = 42", "must be a function"),
+        ("def run(:\n", "syntax error"),
+    ] {
+        match s.inspect_skill(source).await {
+            Err(SessionError::InvalidSkill { message, .. }) => assert!(message.contains(needle), "{message}"),
+            other => panic!("{source:?}: {other:?}"),
+        }
+    }
+    // The session is untouched by inspection.
+    assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
+}
