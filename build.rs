@@ -1,9 +1,10 @@
-//! Builds the guest component (CPython on WASI + `wasm/guest` + `wit/`) and hands its
-//! path to the crate, which embeds it.
+//! Builds the guest (the CPython-on-WASI component from `wasm/guest` + `wit/`, and the
+//! matching stdlib tar) and hands their paths to the crate, which embeds both.
 //!
 //! componentize-py is not reproducible byte for byte, so builds are cached by a hash
 //! of their *inputs* in the user cache directory, shared by every checkout.
-//! `CODEMODE_GUEST_WASM=path` skips the build and embeds a prebuilt component.
+//! `CODEMODE_GUEST_DIR=dir` skips the build and embeds a prebuilt `sandbox.wasm` and
+//! `stdlib.tar` from `dir`.
 
 use std::env;
 use std::fs;
@@ -16,27 +17,29 @@ use sha2::{Digest, Sha256};
 mod cache_dir;
 
 /// Bumped when the build recipe changes in a way the hashed inputs do not show.
-const RECIPE: &str = "componentize-py==0.25.1;v1";
+const RECIPE: &str = "componentize-py==0.25.1;zstandard==0.25.0;v2";
 
 fn main() {
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    for var in ["CODEMODE_GUEST_WASM", "CODEMODE_CACHE_DIR", "XDG_CACHE_HOME"] {
+    for var in ["CODEMODE_GUEST_DIR", "CODEMODE_CACHE_DIR", "XDG_CACHE_HOME"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    for input in ["wit", "wasm/guest", "scripts/build-guest.sh"] {
+    for input in ["wit", "wasm/guest", "scripts/build-guest.sh", "scripts/extract-stdlib.py"] {
         println!("cargo:rerun-if-changed={input}");
     }
 
-    let wasm = match env::var_os("CODEMODE_GUEST_WASM") {
+    let guest = match env::var_os("CODEMODE_GUEST_DIR") {
         Some(prebuilt) => PathBuf::from(prebuilt),
         None => build_cached(&root),
     };
-    let bytes = fs::read(&wasm).unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", wasm.display())));
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("sandbox.wasm");
-    fs::write(&out, &bytes).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", out.display())));
-    // The precompiled-artifact cache is keyed by the exact bytes embedded.
-    println!("cargo:rustc-env=CODEMODE_GUEST_SHA256={}", hex(&Sha256::digest(&bytes)));
-    println!("cargo:rustc-env=CODEMODE_GUEST_WASM_PATH={}", out.display());
+    for (file, var) in [("sandbox.wasm", "CODEMODE_GUEST_WASM"), ("stdlib.tar", "CODEMODE_GUEST_STDLIB")] {
+        let path = guest.join(file);
+        let bytes = fs::read(&path).unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", path.display())));
+        println!("cargo:rerun-if-changed={}", path.display());
+        println!("cargo:rustc-env={var}={}", path.display());
+        // Caches derived from these files are keyed by the exact bytes embedded.
+        println!("cargo:rustc-env={var}_SHA256={}", hex(&Sha256::digest(&bytes)));
+    }
 }
 
 fn build_cached(root: &Path) -> PathBuf {
@@ -45,6 +48,7 @@ fn build_cached(root: &Path) -> PathBuf {
         collect(&root.join(dir), &mut files);
     }
     files.push(root.join("scripts/build-guest.sh"));
+    files.push(root.join("scripts/extract-stdlib.py"));
     files.sort();
     let mut hasher = Sha256::new();
     hasher.update(RECIPE);
@@ -60,19 +64,19 @@ fn build_cached(root: &Path) -> PathBuf {
     let cache = cache_dir::default_cache_dir()
         .unwrap_or_else(|| fail("no cache directory: set CODEMODE_CACHE_DIR (or HOME)"))
         .join("guest");
-    let wasm = cache.join(format!("{}.wasm", &key[..32]));
-    if wasm.is_file() {
-        return wasm;
+    let dir = cache.join(&key[..32]);
+    if dir.join("sandbox.wasm").is_file() && dir.join("stdlib.tar").is_file() {
+        return dir;
     }
     let status = Command::new("bash")
         .arg(root.join("scripts/build-guest.sh"))
-        .arg(&wasm)
+        .arg(&dir)
         .status()
         .unwrap_or_else(|e| fail(&format!("cannot run scripts/build-guest.sh: {e}")));
     if !status.success() {
         fail("scripts/build-guest.sh failed (its output is above); it needs python3 and access to PyPI");
     }
-    wasm
+    dir
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {

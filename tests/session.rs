@@ -248,6 +248,9 @@ async fn the_guest_reaches_nothing_on_the_host() {
     for (code, expected) in [
         ("open('/etc/passwd').read()", "FileNotFoundError"),
         ("open('/tmp/codemode-escape', 'w')", "FileNotFoundError"),
+        // The stdlib mount is read-only and confined.
+        ("open('/python/os.py', 'a')", "PermissionError"),
+        ("open('/python/../../etc/passwd')", "PermissionError"),
         ("import os\nos.listdir('/')", "FileNotFoundError"),
         ("import socket\nsocket.socket()", "PermissionError"),
         ("import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)", "gaierror"),
@@ -276,6 +279,9 @@ async fn the_common_stdlib_is_importable() {
     assert_eq!(value(&run(&s, &code).await), json!([]));
     let r = run(&s, "import sqlite3\ndb = sqlite3.connect(':memory:')\ndb.execute('select 1 + 1').fetchone()[0]").await;
     assert_eq!(value(&r), json!(2));
+    // Beyond the preloaded set, the rest of the pure stdlib imports from the read-only mount.
+    let r = run(&s, "import tarfile, zipfile, unittest, smtplib, http.client\ntarfile.__file__").await;
+    assert_eq!(value(&r), json!("/python/tarfile.py"));
     let r = run(&s, "import hashlib, zlib, gzip\nhashlib.sha256(gzip.decompress(gzip.compress(b'abc'))).hexdigest()[:8]").await;
     assert_eq!(value(&r), json!("ba7816bf"));
 }

@@ -28,7 +28,7 @@ struct GlobalArgs {
     #[arg(long, global = true, env = "CODEMODE_BASE", value_name = "DIR")]
     base: Option<PathBuf>,
     /// Wall-clock limit per run, in seconds.
-    #[arg(long, global = true, default_value_t = 30.0, value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(long, global = true, default_value_t = 30.0, value_name = "SECS", value_parser = parse_timeout, allow_negative_numbers = true)]
     timeout: f64,
     /// Linear-memory cap of the interpreter, in MiB.
     #[arg(long, global = true, default_value_t = 256, value_name = "MIB", value_parser = clap::value_parser!(u64).range(32..=4096))]

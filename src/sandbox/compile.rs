@@ -15,8 +15,8 @@ use wasmtime::{Config, Engine};
 use super::{CompileEvent, ProgressFn, SandboxError};
 
 /// The guest component built by `build.rs` from `wasm/guest` and `wit/`.
-pub(crate) const GUEST_WASM: &[u8] = include_bytes!(env!("CODEMODE_GUEST_WASM_PATH"));
-const GUEST_SHA256: &str = env!("CODEMODE_GUEST_SHA256");
+pub(crate) const GUEST_WASM: &[u8] = include_bytes!(env!("CODEMODE_GUEST_WASM"));
+const GUEST_SHA256: &str = env!("CODEMODE_GUEST_WASM_SHA256");
 
 /// Wasm stack available to the guest. CPython's C recursion (repr of nested data,
 /// the compiler, the parser) needs more than wasmtime's 512 KiB default.
@@ -52,20 +52,19 @@ pub(crate) fn engine(metering: Metering) -> Result<Engine, SandboxError> {
     Engine::new(&config).map_err(SandboxError::wasmtime("configuring the engine"))
 }
 
-/// Loads the guest for `engine`, from the cache when possible, else compiling it
-/// (and storing the result when a cache directory is given).
+/// Loads the guest for `engine` from the cache, else compiles it and caches the result.
 pub(crate) fn component(
     engine: &Engine,
     metering: Metering,
-    cache_dir: Option<&Path>,
+    cache_dir: &Path,
     progress: Option<&ProgressFn>,
 ) -> Result<Component, SandboxError> {
-    let cached = cache_dir.map(|dir| artifact_path(engine, metering, dir));
-    if let Some(path) = cached.as_deref().filter(|p| p.is_file()) {
+    let path = artifact_path(engine, metering, cache_dir);
+    if path.is_file() {
         // SAFETY: the file was written by `precompile_component` of an engine with the
         // same compatibility hash (it is in the file name) and renamed into place
         // atomically, so it is a complete wasmtime artifact.
-        match unsafe { Component::deserialize_file(engine, path) } {
+        match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => return Ok(component),
             // Unreadable or from another build: recompile and replace it below.
             Err(_) => {}
@@ -82,10 +81,8 @@ pub(crate) fn component(
     if let Some(progress) = progress {
         progress(CompileEvent::Finished { metering, elapsed: started.elapsed() });
     }
-    if let Some(path) = &cached {
-        // A cache that cannot be written costs the next process a compile, nothing more.
-        let _ = write_atomically(path, &compiled);
-    }
+    // A cache that cannot be written costs the next process a compile, nothing more.
+    let _ = write_atomically(&path, &compiled);
     // SAFETY: `compiled` was produced just now by this very engine.
     unsafe { Component::deserialize(engine, &compiled) }
         .map_err(SandboxError::wasmtime("loading the compiled guest component"))

@@ -4,11 +4,14 @@
 //! The namespaces have no backends yet, so every call answers `not-configured`;
 //! the tool-call budget is enforced already, so it holds for every backend.
 
+use std::path::Path;
+
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::types::{ErrorKind, HostError};
 use super::bindings::{artifacts, deps, skills, tools, types};
+use super::SandboxError;
 use super::limits::MemoryLimiter;
 
 /// Everything one session's store holds.
@@ -21,11 +24,20 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(memory_cap: u64) -> Self {
-        // Nothing inherited: no stdio, environment, arguments, preopened directories
-        // or network. wasmtime-wasi denies sockets unless explicitly allowed.
-        let wasi = WasiCtx::builder().build();
-        Self { wasi, table: ResourceTable::new(), limiter: MemoryLimiter::new(memory_cap), tool_calls_left: 0 }
+    /// State for a guest that sees only the read-only `stdlib` at `/python`.
+    pub(crate) fn new(memory_cap: u64, stdlib: &Path) -> Result<Self, SandboxError> {
+        // Nothing inherited: no stdio, environment, arguments or network (wasmtime-wasi
+        // denies sockets unless allowed), and no directory but the stdlib.
+        let mut wasi = WasiCtx::builder();
+        wasi.preopened_dir(stdlib, "/python", FsPerms::ReadOnly).map_err(|err| {
+            SandboxError::Setup(format!("cannot mount the stdlib from {}: {err}", stdlib.display()))
+        })?;
+        Ok(Self {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(memory_cap),
+            tool_calls_left: 0,
+        })
     }
 }
 

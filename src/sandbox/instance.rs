@@ -39,7 +39,7 @@ pub(crate) struct Instance {
 
 impl Instance {
     pub(crate) async fn new(prepared: Arc<Prepared>, limits: &Limits) -> Result<Self, SandboxError> {
-        let mut store = Store::new(&prepared.engine, HostState::new(limits.memory));
+        let mut store = Store::new(&prepared.engine, HostState::new(limits.memory, &prepared.stdlib)?);
         store.limiter(|state| &mut state.limiter);
         // Each epoch tick yields to tokio, so a CPU-bound cell leaves the thread
         // to other sessions and its timeout can fire.

@@ -10,6 +10,7 @@ mod compile;
 mod host;
 pub(crate) mod instance;
 mod limits;
+mod stdlib;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -62,6 +63,18 @@ pub enum SandboxError {
     /// The epoch ticker thread could not be started.
     #[error("cannot start the epoch ticker thread: {0}")]
     Ticker(#[source] std::io::Error),
+    /// The stdlib could not be unpacked into the cache directory.
+    #[error("cannot unpack the guest's stdlib into {}: {source}", path.display())]
+    Stdlib {
+        /// Where it was to go.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A session's sandbox could not be set up (e.g. the stdlib directory vanished).
+    #[error("cannot set up the session's sandbox: {0}")]
+    Setup(String),
     /// The compile task was cancelled or panicked.
     #[error("compiling the guest did not complete: {0}")]
     CompileTask(#[source] tokio::task::JoinError),
@@ -78,10 +91,11 @@ pub(crate) struct Prepared {
     engine: Engine,
     pre: bindings::SandboxPre<HostState>,
     metering: Metering,
+    stdlib: PathBuf,
 }
 
 struct Inner {
-    cache_dir: Option<PathBuf>,
+    cache_dir: PathBuf,
     progress: Option<ProgressFn>,
     plain: OnceCell<Arc<Prepared>>,
     fuel: OnceCell<Arc<Prepared>>,
@@ -127,7 +141,7 @@ impl Sandbox {
             let cache_dir = self.inner.cache_dir.clone();
             let progress = self.inner.progress.clone();
             // Compiling is seconds of CPU: keep it off the async worker threads.
-            tokio::task::spawn_blocking(move || prepare(metering, cache_dir.as_deref(), progress.as_ref()))
+            tokio::task::spawn_blocking(move || prepare(metering, &cache_dir, progress.as_ref()))
                 .await
                 .map_err(SandboxError::CompileTask)?
                 .map(Arc::new)
@@ -139,9 +153,10 @@ impl Sandbox {
 
 fn prepare(
     metering: Metering,
-    cache_dir: Option<&std::path::Path>,
+    cache_dir: &std::path::Path,
     progress: Option<&ProgressFn>,
 ) -> Result<Prepared, SandboxError> {
+    let stdlib = stdlib::ensure(cache_dir)?;
     let engine = compile::engine(metering)?;
     let component = compile::component(&engine, metering, cache_dir, progress)?;
     let mut linker = Linker::<HostState>::new(&engine);
@@ -151,28 +166,22 @@ fn prepare(
     let pre = linker.instantiate_pre(&component).map_err(SandboxError::wasmtime("pre-instantiating the guest"))?;
     let pre = bindings::SandboxPre::new(pre).map_err(SandboxError::wasmtime("checking the guest's exports"))?;
     compile::start_epoch_ticker(&engine, EPOCH_TICK)?;
-    Ok(Prepared { engine, pre, metering })
+    Ok(Prepared { engine, pre, metering, stdlib })
 }
 
 /// Configures a [`Sandbox`].
 #[derive(Default)]
 pub struct SandboxBuilder {
     cache_dir: Option<PathBuf>,
-    no_cache: bool,
     progress: Option<ProgressFn>,
 }
 
 impl SandboxBuilder {
-    /// Where precompiled artifacts are kept (default: the user cache directory).
+    /// Where the precompiled guest and the unpacked stdlib are kept (default:
+    /// [`default_cache_dir`](crate::default_cache_dir), else a directory under the
+    /// system's temporary directory).
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
-        self.no_cache = false;
-        self
-    }
-
-    /// Compile in memory every time; write nothing to disk.
-    pub fn no_cache(mut self) -> Self {
-        self.no_cache = true;
         self
     }
 
@@ -184,7 +193,10 @@ impl SandboxBuilder {
 
     /// Builds the sandbox; nothing is compiled until a session needs it.
     pub fn build(self) -> Sandbox {
-        let cache_dir = if self.no_cache { None } else { self.cache_dir.or_else(crate::default_cache_dir) };
+        let cache_dir = self
+            .cache_dir
+            .or_else(crate::default_cache_dir)
+            .unwrap_or_else(|| std::env::temp_dir().join("codemode-cache"));
         Sandbox {
             inner: Arc::new(Inner { cache_dir, progress: self.progress, plain: OnceCell::new(), fuel: OnceCell::new() }),
         }
