@@ -1,1 +1,209 @@
-fn main() {}
+//! Sandbox performance, each figure next to a baseline measured in the same run.
+//!
+//!     cargo bench --bench sandbox
+//!
+//! Prints a Markdown table (the one in the README). Baselines: starting a native
+//! `python3` process for session start-up, and the same Python code run by native
+//! `python3` for compute. Memory is the private (anonymous) memory this process
+//! gains per idle session.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use codemode::{Limits, Sandbox, Session};
+
+const WORKLOADS: &[(&str, &str)] = &[
+    ("loop of 1e6 additions", "s = 0\nfor i in range(1_000_000):\n    s += i\n"),
+    ("recursive fib(25)", "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\nfib(25)\n"),
+    (
+        "JSON round trip (200 x 1000 records)",
+        "import json\ndata = [{'id': i, 'name': f'n{i}', 'tags': ['a', 'b'], 'score': i / 3} for i in range(1000)]\nfor _ in range(200):\n    data = json.loads(json.dumps(data))\n",
+    ),
+];
+
+const COMPUTE_REPEATS: usize = 5;
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(bench());
+}
+
+async fn bench() {
+    let sandbox = Sandbox::shared();
+    eprintln!("warming up (compiles the guest on first use)...");
+    let plain = Session::builder().sandbox(sandbox.clone()).build().await.expect("session");
+    let metered_limits = Limits { fuel: Some(u64::MAX / 2), ..Limits::default() };
+    let metered = Session::builder().sandbox(sandbox.clone()).limits(metered_limits).build().await.expect("session");
+
+    let mut rows = Vec::new();
+
+    // Start-up: a new session (fresh store + instance from the shared template) to its first result.
+    let startup = sample(200, || async {
+        let session = Session::builder().sandbox(sandbox.clone()).build().await.expect("session");
+        let result = session.run("1+1").await.expect("run");
+        assert_eq!(result.value.expect("value").repr, "2");
+    })
+    .await;
+    let native_startup = sample_blocking(20, || {
+        let status = Command::new("python3").args(["-c", "1+1"]).status().expect("python3 runs");
+        assert!(status.success());
+    });
+    rows.push(Row::new(
+        "new session to first `1+1` result",
+        startup,
+        "native `python3 -c 1+1` process",
+        native_startup,
+        "<= 2 ms",
+    ));
+
+    // Warm run on a live session.
+    plain.run("x = 1").await.expect("run");
+    let warm = sample(2000, || async {
+        plain.run("x+1").await.expect("run");
+    })
+    .await;
+    let native_warm = native_times("x = 1", "x+1", 2000);
+    rows.push(Row::new("warm `run(\"x+1\")`", warm, "native `exec` of `x+1` (no transport)", native_warm, "<= 0.1 ms"));
+
+    // Compute: the same code in the sandbox and in native python3.
+    for (name, code) in WORKLOADS {
+        let sandboxed = sample(COMPUTE_REPEATS, || async {
+            let result = plain.run(code).await.expect("run");
+            assert!(result.is_ok(), "{:?}", result.error);
+        })
+        .await;
+        let native = native_times("", code, COMPUTE_REPEATS);
+        rows.push(Row::new(name, sandboxed, "native python3", native.clone(), "<= 1.5x"));
+        let fueled = sample(COMPUTE_REPEATS, || async {
+            let result = metered.run(code).await.expect("run");
+            assert!(result.is_ok(), "{:?}", result.error);
+        })
+        .await;
+        rows.push(Row::new(&format!("{name}, fuel metered"), fueled, "native python3", native, ""));
+    }
+
+    // Memory per idle session.
+    let before = private_memory();
+    let mut idle = Vec::new();
+    for i in 0..100 {
+        let session = Session::builder().sandbox(sandbox.clone()).build().await.expect("session");
+        session.run(&format!("n = {i}\nnames = [str(j) for j in range(100)]")).await.expect("run");
+        idle.push(session);
+    }
+    let per_session = (private_memory().saturating_sub(before)) as f64 / idle.len() as f64;
+    drop(idle);
+
+    let python =
+        Command::new("python3").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    println!("\nGuest: CPython 3.14 (componentize-py 0.25.1) on wasmtime 48; baseline: {}", python.unwrap_or_default());
+    println!("\n| measurement | codemode p50 | baseline | baseline p50 | ratio | target |");
+    println!("|---|---|---|---|---|---|");
+    for row in &rows {
+        row.print();
+    }
+    println!(
+        "| private memory per idle session (100 sessions) | {:.2} MiB | | | | <= 4 MiB |",
+        per_session / (1 << 20) as f64
+    );
+}
+
+struct Row {
+    name: String,
+    ours: Duration,
+    baseline_name: String,
+    baseline: Duration,
+    target: String,
+}
+
+impl Row {
+    fn new(name: &str, ours: Vec<Duration>, baseline_name: &str, baseline: Vec<Duration>, target: &str) -> Self {
+        Row {
+            name: name.to_owned(),
+            ours: median(ours),
+            baseline_name: baseline_name.to_owned(),
+            baseline: median(baseline),
+            target: target.to_owned(),
+        }
+    }
+
+    fn print(&self) {
+        let ratio = self.ours.as_secs_f64() / self.baseline.as_secs_f64();
+        println!(
+            "| {} | {} | {} | {} | {:.2}x | {} |",
+            self.name,
+            show(self.ours),
+            self.baseline_name,
+            show(self.baseline),
+            ratio,
+            self.target
+        );
+    }
+}
+
+fn show(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 1e-3 {
+        format!("{:.1} µs", secs * 1e6)
+    } else if secs < 1.0 {
+        format!("{:.2} ms", secs * 1e3)
+    } else {
+        format!("{secs:.2} s")
+    }
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+async fn sample<F, Fut>(n: usize, mut f: F) -> Vec<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        f().await;
+        out.push(started.elapsed());
+    }
+    out
+}
+
+fn sample_blocking(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
+    (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .collect()
+}
+
+/// Times `code` `n` times inside one native python3 process, after `setup`.
+fn native_times(setup: &str, code: &str, n: usize) -> Vec<Duration> {
+    let script = "import sys, time, json\nsetup, code, n = json.loads(sys.stdin.read())\ng = {}\nexec(setup, g)\n\
+        c = compile(code, '<bench>', 'exec')\nout = []\nfor _ in range(n):\n    t = time.perf_counter()\n    exec(c, g)\n    \
+        out.append(time.perf_counter() - t)\nprint(json.dumps(out))\n";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let input = serde_json::to_vec(&(setup, code, n)).expect("json");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &input).expect("write");
+    let output = child.wait_with_output().expect("python3 finishes");
+    let secs: Vec<f64> = serde_json::from_slice(&output.stdout).expect("timings");
+    secs.into_iter().map(Duration::from_secs_f64).collect()
+}
+
+/// Private (anonymous) resident memory of this process, in bytes.
+fn private_memory() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("RssAnon:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}

@@ -205,7 +205,10 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("limits", &self.limits).field("base_dir", &self.base_dir).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("limits", &self.limits)
+            .field("base_dir", &self.base_dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -288,7 +291,12 @@ impl Session {
                     params: signature
                         .params
                         .into_iter()
-                        .map(|p| Param { name: p.name, type_name: p.type_name, required: p.required, default: p.default })
+                        .map(|p| Param {
+                            name: p.name,
+                            type_name: p.type_name,
+                            required: p.required,
+                            default: p.default,
+                        })
                         .collect(),
                     docstring: signature.docstring,
                 })
@@ -328,17 +336,16 @@ impl Session {
 fn completed(result: GuestRunResult, stats: RunStats) -> RunResult {
     let error = result.error.map(|e| CellError { kind: e.kind, message: e.message, traceback: e.traceback });
     // The cap turned into a Python MemoryError the agent can see; say which limit it was.
-    let limit = (stats.memory_denied && error.as_ref().is_some_and(|e| e.kind == "MemoryError"))
-        .then_some(LimitKind::Memory);
+    let limit =
+        (stats.memory_denied && error.as_ref().is_some_and(|e| e.kind == "MemoryError")).then_some(LimitKind::Memory);
     RunResult {
-        value: result.value.map(|v| Value {
-            json: v.json.and_then(|text| serde_json::from_str(&text).ok()),
-            repr: v.repr,
-        }),
-        stdout: result.stdout,
-        stderr: result.stderr,
-        stdout_truncated: result.stdout_truncated,
-        stderr_truncated: result.stderr_truncated,
+        value: result
+            .value
+            .map(|v| Value { json: v.json.and_then(|text| serde_json::from_str(&text).ok()), repr: v.repr }),
+        stdout: stats.stdout.text,
+        stderr: stats.stderr.text,
+        stdout_truncated: stats.stdout.truncated,
+        stderr_truncated: stats.stderr.truncated,
         error,
         limit,
         interpreter_reset: false,
@@ -356,10 +363,10 @@ fn stopped(limit: Option<LimitKind>, detail: String, stats: RunStats) -> RunResu
     let message = format!("{message}; the interpreter was restarted and its state (variables, imports) is lost");
     RunResult {
         value: None,
-        stdout: String::new(),
-        stderr: String::new(),
-        stdout_truncated: false,
-        stderr_truncated: false,
+        stdout: stats.stdout.text,
+        stderr: stats.stderr.text,
+        stdout_truncated: stats.stdout.truncated,
+        stderr_truncated: stats.stderr.truncated,
         error: Some(CellError { kind: kind.to_owned(), traceback: format!("{kind}: {message}\n"), message }),
         limit,
         interpreter_reset: true,

@@ -44,7 +44,10 @@ async fn reset_clears_variables_but_keeps_namespaces() {
     s.reset().await.unwrap();
     let after = run(&s, "x").await;
     assert_eq!(error_kind(&after), "NameError");
-    assert_eq!(value(&run(&s, "[n in globals() for n in ('tools', 'skills', 'artifacts', 'deps')]").await), json!([true, true, true, true]));
+    assert_eq!(
+        value(&run(&s, "[n in globals() for n in ('tools', 'skills', 'artifacts', 'deps')]").await),
+        json!([true, true, true, true])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,7 +93,8 @@ async fn tracebacks_show_the_agent_lines_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn async_tracebacks_hide_the_event_loop() {
     let s = session().await;
-    let r = run(&s, "import asyncio\nasync def f():\n    await asyncio.sleep(0)\n    raise KeyError('k')\nawait f()").await;
+    let r =
+        run(&s, "import asyncio\nasync def f():\n    await asyncio.sleep(0)\n    raise KeyError('k')\nawait f()").await;
     let error = r.error.unwrap();
     assert_eq!(error.kind, "KeyError");
     assert!(error.traceback.contains("line 4, in f"), "{}", error.traceback);
@@ -149,6 +153,15 @@ async fn timeout_stops_a_busy_loop_and_the_next_run_works() {
     // A fresh interpreter: the variable is gone, the session works.
     assert_eq!(error_kind(&run(&s, "x").await), "NameError");
     assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_printed_before_a_limit_stop_is_kept() {
+    let s = session_with(Limits { timeout: Duration::from_millis(300), ..Limits::default() }).await;
+    let r = run(&s, "import sys\nprint('step 1')\nprint('warn', file=sys.stderr)\nprint('step 2')\nwhile True:\n    pass").await;
+    assert_eq!(r.limit, Some(LimitKind::Timeout));
+    assert_eq!(r.stdout, "step 1\nstep 2\n");
+    assert_eq!(r.stderr, "warn\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -224,12 +237,18 @@ async fn memory_bomb_raises_memory_error_and_the_session_survives() {
 #[tokio::test(flavor = "multi_thread")]
 async fn output_bomb_is_truncated_with_a_marker() {
     let s = session_with(Limits { stdout: 10_000, stderr: 1_000, ..Limits::default() }).await;
-    let r = run(&s, "import sys\nfor i in range(100000):\n    print('x' * 100)\nsys.stderr.write('e' * 5000)\n'after'").await;
+    let r = run(&s, "import sys\nfor i in range(100000):\n    print('x' * 100)\nsys.stderr.write('e' * 5000)\n'after'")
+        .await;
     assert!(r.stdout_truncated && r.stderr_truncated);
     assert!(r.stdout.len() < 10_200, "{}", r.stdout.len());
     assert!(r.stdout.contains("[stdout truncated:"), "{}", &r.stdout[r.stdout.len() - 100..]);
     assert!(r.stderr.contains("[stderr truncated: 4000 more bytes]"), "{}", r.stderr);
     assert_eq!(value(&r), json!("after"));
+    // Writing to the file descriptor directly bypasses `sys.stdout`, not the cap.
+    let r = run(&s, "import os\nfor _ in range(100):\n    os.write(1, b'z' * 1000)").await;
+    assert!(r.stdout_truncated);
+    assert!(r.stdout.starts_with(&"z".repeat(10_000)));
+    assert!(r.stdout.ends_with("[stdout truncated: 90000 more bytes]\n"), "{}", &r.stdout[9_990..]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -282,7 +301,9 @@ async fn the_common_stdlib_is_importable() {
     // Beyond the preloaded set, the rest of the pure stdlib imports from the read-only mount.
     let r = run(&s, "import tarfile, zipfile, unittest, smtplib, http.client\ntarfile.__file__").await;
     assert_eq!(value(&r), json!("/python/tarfile.py"));
-    let r = run(&s, "import hashlib, zlib, gzip\nhashlib.sha256(gzip.decompress(gzip.compress(b'abc'))).hexdigest()[:8]").await;
+    let r =
+        run(&s, "import hashlib, zlib, gzip\nhashlib.sha256(gzip.decompress(gzip.compress(b'abc'))).hexdigest()[:8]")
+            .await;
     assert_eq!(value(&r), json!("ba7816bf"));
 }
 
@@ -358,10 +379,22 @@ async fn inspect_skill_reads_run_without_executing() {
         .unwrap();
     assert!(sig.is_async);
     assert_eq!(sig.docstring, "Summarise a repository.");
-    let params: Vec<_> = sig.params.iter().map(|p| (p.name.as_str(), p.type_name.as_deref(), p.required, p.default.as_deref())).collect();
-    assert_eq!(params, [("repo", Some("str"), true, None), ("limit", Some("int"), false, Some("10")), ("verbose", None, false, Some("False"))]);
+    let params: Vec<_> = sig
+        .params
+        .iter()
+        .map(|p| (p.name.as_str(), p.type_name.as_deref(), p.required, p.default.as_deref()))
+        .collect();
+    assert_eq!(
+        params,
+        [
+            ("repo", Some("str"), true, None),
+            ("limit", Some("int"), false, Some("10")),
+            ("verbose", None, false, Some("False"))
+        ]
+    );
 
-    let sync = s.inspect_skill("def run(text):\n    \"\"\"Count words.\"\"\"\n    return len(text.split())").await.unwrap();
+    let sync =
+        s.inspect_skill("def run(text):\n    \"\"\"Count words.\"\"\"\n    return len(text.split())").await.unwrap();
     assert!(!sync.is_async);
     assert_eq!(sync.docstring, "Count words.");
 
@@ -371,7 +404,9 @@ async fn inspect_skill_reads_run_without_executing() {
         ("def run(:\n", "syntax error"),
     ] {
         match s.inspect_skill(source).await {
-            Err(SessionError::InvalidSkill { message, .. }) => assert!(message.contains(needle), "{message}"),
+            Err(SessionError::InvalidSkill { message, .. }) => {
+                assert!(message.contains(needle), "{message}")
+            }
             other => panic!("{source:?}: {other:?}"),
         }
     }

@@ -28,7 +28,8 @@ pub fn compile_progress() -> impl Fn(CompileEvent) + Send + Sync + 'static {
                 }
             }
             CompileEvent::Finished { metering, elapsed } => {
-                let message = format!("compiled the Python sandbox{} in {:.1} s", label(metering), elapsed.as_secs_f64());
+                let message =
+                    format!("compiled the Python sandbox{} in {:.1} s", label(metering), elapsed.as_secs_f64());
                 match spinner.take() {
                     Some(bar) => bar.finish_with_message(message),
                     None => eprintln!("codemode: {message}"),

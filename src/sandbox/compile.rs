@@ -75,9 +75,8 @@ pub(crate) fn component(
     if let Some(progress) = progress {
         progress(CompileEvent::Started { metering });
     }
-    let compiled = engine
-        .precompile_component(GUEST_WASM)
-        .map_err(SandboxError::wasmtime("compiling the guest component"))?;
+    let compiled =
+        engine.precompile_component(GUEST_WASM).map_err(SandboxError::wasmtime("compiling the guest component"))?;
     if let Some(progress) = progress {
         progress(CompileEvent::Finished { metering, elapsed: started.elapsed() });
     }

@@ -9,10 +9,11 @@ use std::path::Path;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
+use super::SandboxError;
 use super::bindings::types::{ErrorKind, HostError};
 use super::bindings::{artifacts, deps, skills, tools, types};
-use super::SandboxError;
 use super::limits::MemoryLimiter;
+use super::output::Capture;
 
 /// Everything one session's store holds.
 pub(crate) struct HostState {
@@ -21,22 +22,29 @@ pub(crate) struct HostState {
     pub(crate) limiter: MemoryLimiter,
     /// Tool calls left in the current run.
     pub(crate) tool_calls_left: u32,
+    pub(crate) stdout: Capture,
+    pub(crate) stderr: Capture,
 }
 
 impl HostState {
     /// State for a guest that sees only the read-only `stdlib` at `/python`.
     pub(crate) fn new(memory_cap: u64, stdlib: &Path) -> Result<Self, SandboxError> {
-        // Nothing inherited: no stdio, environment, arguments or network (wasmtime-wasi
-        // denies sockets unless allowed), and no directory but the stdlib.
+        // Nothing inherited: no environment, arguments or network (wasmtime-wasi denies
+        // sockets unless allowed), no directory but the stdlib, and stdout/stderr go to
+        // per-session captures, never to the host's own streams.
+        let stdout = Capture::new("stdout");
+        let stderr = Capture::new("stderr");
         let mut wasi = WasiCtx::builder();
-        wasi.preopened_dir(stdlib, "/python", FsPerms::ReadOnly).map_err(|err| {
-            SandboxError::Setup(format!("cannot mount the stdlib from {}: {err}", stdlib.display()))
-        })?;
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        wasi.preopened_dir(stdlib, "/python", FsPerms::ReadOnly)
+            .map_err(|err| SandboxError::Setup(format!("cannot mount the stdlib from {}: {err}", stdlib.display())))?;
         Ok(Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_cap),
             tool_calls_left: 0,
+            stdout,
+            stderr,
         })
     }
 }
@@ -75,7 +83,10 @@ impl tools::Host for HostState {
             });
         }
         self.tool_calls_left -= 1;
-        Err(HostError { kind: ErrorKind::NotConfigured, message: format!("no tool named {tool:?}: no tools are configured for this session") })
+        Err(HostError {
+            kind: ErrorKind::NotConfigured,
+            message: format!("no tool named {tool:?}: no tools are configured for this session"),
+        })
     }
 }
 

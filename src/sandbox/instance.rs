@@ -7,6 +7,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{self, runner};
 use super::host::HostState;
+use super::output::Captured;
 use super::{LimitKind, Limits, Metering, Prepared, SandboxError};
 
 /// How a call into the guest ended.
@@ -20,9 +21,10 @@ pub(crate) enum Outcome<T> {
 /// What the guest's runner returns for a cell.
 pub(crate) type GuestRunResult = runner::RunResult;
 
-/// Measurements of one run.
-#[derive(Debug, Clone, Copy)]
+/// Output and measurements of one run, whichever way it ended.
 pub(crate) struct RunStats {
+    pub(crate) stdout: Captured,
+    pub(crate) stderr: Captured,
     pub(crate) wall_time: Duration,
     pub(crate) peak_memory: u64,
     pub(crate) fuel_used: Option<u64>,
@@ -72,6 +74,8 @@ impl Instance {
         state.limiter.set_cap(limits.memory);
         state.limiter.begin_run();
         state.tool_calls_left = limits.tool_calls;
+        state.stdout.begin(limits.stdout);
+        state.stderr.begin(limits.stderr);
         if let Some(fuel) = fuel {
             // Setting fuel on a fuel-enabled store cannot fail.
             let _ = self.store.set_fuel(fuel);
@@ -87,11 +91,19 @@ impl Instance {
                 detail: format!("the run exceeded its timeout of {}", humanize(limits.timeout)),
             },
         };
+        let wall_time = started.elapsed();
+        let (stdout_dropped, stderr_dropped) = match &outcome {
+            Outcome::Returned(result) => (result.stdout_dropped, result.stderr_dropped),
+            Outcome::Stopped { .. } => (0, 0),
+        };
+        let state = self.store.data();
         let stats = RunStats {
-            wall_time: started.elapsed(),
-            peak_memory: self.store.data().limiter.peak(),
+            stdout: state.stdout.finish(stdout_dropped),
+            stderr: state.stderr.finish(stderr_dropped),
+            wall_time,
+            peak_memory: state.limiter.peak(),
+            memory_denied: state.limiter.denied(),
             fuel_used: fuel.map(|budget| budget.saturating_sub(self.store.get_fuel().unwrap_or(0))),
-            memory_denied: self.store.data().limiter.denied(),
         };
         (outcome, stats)
     }
@@ -123,10 +135,7 @@ impl Instance {
         }
     }
 
-    fn internal_outcome<T>(
-        &self,
-        result: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
-    ) -> Outcome<T> {
+    fn internal_outcome<T>(&self, result: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>) -> Outcome<T> {
         match result {
             Ok(Ok(value)) => Outcome::Returned(value),
             Ok(Err(err)) => self.stopped(&err),

@@ -10,6 +10,7 @@ mod compile;
 mod host;
 pub(crate) mod instance;
 mod limits;
+mod output;
 mod stdlib;
 
 use std::path::PathBuf;
@@ -198,7 +199,12 @@ impl SandboxBuilder {
             .or_else(crate::default_cache_dir)
             .unwrap_or_else(|| std::env::temp_dir().join("codemode-cache"));
         Sandbox {
-            inner: Arc::new(Inner { cache_dir, progress: self.progress, plain: OnceCell::new(), fuel: OnceCell::new() }),
+            inner: Arc::new(Inner {
+                cache_dir,
+                progress: self.progress,
+                plain: OnceCell::new(),
+                fuel: OnceCell::new(),
+            }),
         }
     }
 }

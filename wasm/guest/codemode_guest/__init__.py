@@ -31,7 +31,7 @@ class Runner(wit_world.exports.Runner):
             return _kernel.run(code, options.stdout_limit, options.stderr_limit)
         except BaseException as exc:  # noqa: BLE001
             error = wit_runner.CellError("InternalError", f"the runner failed: {exc!r}", "")
-            return wit_runner.RunResult("", "", False, False, None, error)
+            return wit_runner.RunResult(0, 0, None, error)
 
     def reset(self) -> None:
         _kernel.reset()

@@ -43,8 +43,8 @@ class Kernel:
         filename = f"<cell-{self._cell}>"
         # Registered so tracebacks (and `inspect.getsource`) can show the agent's lines.
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-        stdout = CappedStream(stdout_limit, "stdout")
-        stderr = CappedStream(stderr_limit, "stderr")
+        stdout = CappedStream(1, stdout_limit, "stdout")
+        stderr = CappedStream(2, stderr_limit, "stderr")
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = stdout, stderr
         value: wit_runner.Value | None = None
@@ -58,9 +58,9 @@ class Kernel:
             error = wit_runner.CellError(type(exc).__name__, _safe_str(exc), format_exception(exc))
         finally:
             sys.stdout, sys.stderr = saved
-        return wit_runner.RunResult(
-            stdout.getvalue(), stderr.getvalue(), stdout.truncated, stderr.truncated, value, error
-        )
+            stdout.flush()
+            stderr.flush()
+        return wit_runner.RunResult(stdout.dropped, stderr.dropped, value, error)
 
     def _execute(self, code: str, filename: str) -> Any:
         tree = ast.parse(code, filename, "exec")

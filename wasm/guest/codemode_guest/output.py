@@ -1,23 +1,34 @@
-"""Capped text streams that stand in for `sys.stdout` and `sys.stderr` during a cell."""
+"""`sys.stdout` and `sys.stderr` during a cell: capped, line-buffered writers.
+
+Text goes to the WASI stream (file descriptor 1 or 2) line by line, where the host
+captures it, so output printed before a limit stops the guest is not lost. Past
+the cap, bytes are only counted: nothing more crosses to the host.
+"""
 
 from __future__ import annotations
 
 import io
+import os
+
+# A partial line is sent once this much is pending, so `print(end="")` loops
+# still reach the host.
+_FLUSH_AT = 8192
 
 
 class CappedStream(io.TextIOBase):
-    """Keeps the first `limit` bytes (UTF-8) written and counts the rest."""
+    """Writes up to `limit` bytes (UTF-8) to `fd` and counts the rest."""
 
-    def __init__(self, limit: int, name: str) -> None:
-        self._limit = limit
+    def __init__(self, fd: int, limit: int, name: str) -> None:
+        self._fd = fd
+        self._room = limit
         self._name = name
-        self._parts: list[str] = []
-        self._kept = 0
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self.dropped = 0
 
     @property
-    def name(self) -> str:  # some libraries print(file=...) and inspect .name
-        return self._name
+    def name(self) -> str:  # some libraries look at .name of the file they print to
+        return f"<{self._name}>"
 
     def writable(self) -> bool:
         return True
@@ -25,25 +36,27 @@ class CappedStream(io.TextIOBase):
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        size = len(text.encode("utf-8", "surrogatepass"))
-        room = self._limit - self._kept
-        if size <= room:
-            self._parts.append(text)
-            self._kept += size
-        else:
-            if room > 0:
-                head = text.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore")
-                self._parts.append(head)
-                self._kept += room
-            self.dropped += size - max(room, 0)
+        data = text.encode("utf-8", "surrogatepass")
+        if len(data) > self._room:
+            # Cut at a character boundary; the rest is only counted.
+            kept = data[: self._room].decode("utf-8", "ignore").encode("utf-8", "surrogatepass")
+            self.dropped += len(data) - len(kept)
+            data = kept
+        if data:
+            self._room -= len(data)
+            self._pending.append(data)
+            self._pending_size += len(data)
+            if b"\n" in data or self._pending_size >= _FLUSH_AT:
+                self.flush()
         return len(text)
 
-    @property
-    def truncated(self) -> bool:
-        return self.dropped > 0
-
-    def getvalue(self) -> str:
-        text = "".join(self._parts)
-        if self.dropped:
-            text += f"\n[{self._name} truncated: {self.dropped} more bytes]\n"
-        return text
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
