@@ -29,6 +29,8 @@ fn main() {
 }
 
 async fn bench() {
+    // The interpreter itself, not a wrapper such as a pyenv shim, so start-up is fair.
+    let python = python3();
     let sandbox = Sandbox::shared();
     eprintln!("warming up (compiles the guest on first use)...");
     let plain = Session::builder().sandbox(sandbox.clone()).build().await.expect("session");
@@ -45,7 +47,7 @@ async fn bench() {
     })
     .await;
     let native_startup = sample_blocking(20, || {
-        let status = Command::new("python3").args(["-c", "1+1"]).status().expect("python3 runs");
+        let status = Command::new(&python).args(["-c", "1+1"]).status().expect("python3 runs");
         assert!(status.success());
     });
     rows.push(Row::new(
@@ -62,7 +64,7 @@ async fn bench() {
         plain.run("x+1").await.expect("run");
     })
     .await;
-    let native_warm = native_times("x = 1", "x+1", 2000);
+    let native_warm = native_times(&python, "x = 1", "x+1", 2000);
     rows.push(Row::new("warm `run(\"x+1\")`", warm, "native `exec` of `x+1` (no transport)", native_warm, "<= 0.1 ms"));
 
     // Compute: the same code in the sandbox and in native python3.
@@ -72,7 +74,7 @@ async fn bench() {
             assert!(result.is_ok(), "{:?}", result.error);
         })
         .await;
-        let native = native_times("", code, COMPUTE_REPEATS);
+        let native = native_times(&python, "", code, COMPUTE_REPEATS);
         rows.push(Row::new(name, sandboxed, "native python3", native.clone(), "<= 1.5x"));
         let fueled = sample(COMPUTE_REPEATS, || async {
             let result = metered.run(code).await.expect("run");
@@ -180,12 +182,18 @@ fn sample_blocking(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
         .collect()
 }
 
+/// The path of the `python3` interpreter on `PATH`, resolved through any wrapper.
+fn python3() -> String {
+    let output = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().expect("python3 runs");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// Times `code` `n` times inside one native python3 process, after `setup`.
-fn native_times(setup: &str, code: &str, n: usize) -> Vec<Duration> {
+fn native_times(python: &str, setup: &str, code: &str, n: usize) -> Vec<Duration> {
     let script = "import sys, time, json\nsetup, code, n = json.loads(sys.stdin.read())\ng = {}\nexec(setup, g)\n\
         c = compile(code, '<bench>', 'exec')\nout = []\nfor _ in range(n):\n    t = time.perf_counter()\n    exec(c, g)\n    \
         out.append(time.perf_counter() - t)\nprint(json.dumps(out))\n";
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python)
         .args(["-c", script])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -103,6 +103,18 @@ fn bad_flags_are_rejected_clearly() {
 }
 
 #[test]
+fn host_environment_and_secrets_stay_on_the_host() {
+    let out = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["run", "import os, sys\n(dict(os.environ), sys.argv, os.getcwd())"])
+        .env("CODEMODE_TEST_SECRET", "hunter2")
+        .output()
+        .expect("codemode runs");
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout, "({}, [], '/')\n", "{}", text(&out.stderr));
+    assert!(!stdout.contains("hunter2"));
+}
+
+#[test]
 fn every_command_has_help() {
     for args in [&["--help"][..], &["run", "--help"], &["repl", "--help"]] {
         let out = codemode(args, None);

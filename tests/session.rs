@@ -357,6 +357,13 @@ async fn fifty_sessions_run_concurrently() {
     }
 }
 
+#[test]
+fn sessions_can_be_shared_across_tasks() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Session>();
+    assert_send_sync::<codemode::Sandbox>();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_closed_session_says_so() {
     let s = session().await;
