@@ -2,7 +2,9 @@
 //! guest/host contract.
 //!
 //! Imports are async: a host call suspends only the calling guest's fiber while tokio
-//! keeps running other sessions.
+//! keeps running other sessions. The WIT package is `code-mode:sandbox` rather than
+//! `codemode:sandbox` so the generated `code_mode` module cannot be confused with this
+//! crate's own name (rustdoc links the crate into itself when testing examples).
 
 wasmtime::component::bindgen!({
     path: "wit",
@@ -11,5 +13,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use codemode::sandbox::{artifacts, deps, skills, tools, types};
-pub use exports::codemode::sandbox::runner;
+pub use code_mode::sandbox::{artifacts, deps, skills, tools, types};
+pub use exports::code_mode::sandbox::runner;

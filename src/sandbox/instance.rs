@@ -82,7 +82,7 @@ impl Instance {
         }
 
         let started = Instant::now();
-        let call = self.guest.codemode_sandbox_runner().call_run(&mut self.store, code, options);
+        let call = self.guest.code_mode_sandbox_runner().call_run(&mut self.store, code, options);
         let outcome = match tokio::time::timeout(limits.timeout, call).await {
             Ok(Ok(result)) => Outcome::Returned(result),
             Ok(Err(err)) => self.stopped(&err),
@@ -111,7 +111,7 @@ impl Instance {
     /// Clears the interpreter's globals.
     pub(crate) async fn reset(&mut self) -> Outcome<()> {
         self.refuel();
-        let call = self.guest.codemode_sandbox_runner().call_reset(&mut self.store);
+        let call = self.guest.code_mode_sandbox_runner().call_reset(&mut self.store);
         let result = tokio::time::timeout(INTERNAL_CALL_TIMEOUT, call).await;
         self.internal_outcome(result)
     }
@@ -122,7 +122,7 @@ impl Instance {
         source: &str,
     ) -> Outcome<Result<runner::SkillSignature, runner::InspectError>> {
         self.refuel();
-        let call = self.guest.codemode_sandbox_runner().call_inspect_skill(&mut self.store, source);
+        let call = self.guest.code_mode_sandbox_runner().call_inspect_skill(&mut self.store, source);
         let result = tokio::time::timeout(INTERNAL_CALL_TIMEOUT, call).await;
         self.internal_outcome(result)
     }
