@@ -64,10 +64,9 @@ pub(crate) fn component(
         // SAFETY: the file was written by `precompile_component` of an engine with the
         // same compatibility hash (it is in the file name) and renamed into place
         // atomically, so it is a complete wasmtime artifact.
-        match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(component) => return Ok(component),
-            // Unreadable or from another build: recompile and replace it below.
-            Err(_) => {}
+        // Unreadable or from another build: recompile and replace it below.
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, &path) } {
+            return Ok(component);
         }
     }
 
