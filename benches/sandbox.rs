@@ -58,6 +58,20 @@ async fn bench() {
         "<= 2 ms",
     ));
 
+    // The same, split: instantiation alone, then the first run on a fresh instance.
+    let mut instantiate = Vec::new();
+    let mut first_run = Vec::new();
+    for _ in 0..200 {
+        let started = Instant::now();
+        let session = Session::builder().sandbox(sandbox.clone()).build().await.expect("session");
+        instantiate.push(started.elapsed());
+        let started = Instant::now();
+        session.run("1+1").await.expect("run");
+        first_run.push(started.elapsed());
+    }
+    rows.push(Row::alone("  of which: new session (store + instance)", instantiate));
+    rows.push(Row::alone("  of which: first run on the fresh interpreter", first_run));
+
     // Warm run on a live session.
     plain.run("x = 1").await.expect("run");
     let warm = sample(2000, || async {
@@ -112,8 +126,7 @@ async fn bench() {
 struct Row {
     name: String,
     ours: Duration,
-    baseline_name: String,
-    baseline: Duration,
+    baseline: Option<(String, Duration)>,
     target: String,
 }
 
@@ -122,23 +135,29 @@ impl Row {
         Row {
             name: name.to_owned(),
             ours: median(ours),
-            baseline_name: baseline_name.to_owned(),
-            baseline: median(baseline),
+            baseline: Some((baseline_name.to_owned(), median(baseline))),
             target: target.to_owned(),
         }
     }
 
+    /// A breakdown row, without a baseline of its own.
+    fn alone(name: &str, ours: Vec<Duration>) -> Self {
+        Row { name: name.to_owned(), ours: median(ours), baseline: None, target: String::new() }
+    }
+
     fn print(&self) {
-        let ratio = self.ours.as_secs_f64() / self.baseline.as_secs_f64();
-        println!(
-            "| {} | {} | {} | {} | {:.2}x | {} |",
-            self.name,
-            show(self.ours),
-            self.baseline_name,
-            show(self.baseline),
-            ratio,
-            self.target
-        );
+        match &self.baseline {
+            Some((name, baseline)) => println!(
+                "| {} | {} | {} | {} | {:.2}x | {} |",
+                self.name,
+                show(self.ours),
+                name,
+                show(*baseline),
+                self.ours.as_secs_f64() / baseline.as_secs_f64(),
+                self.target
+            ),
+            None => println!("| {} | {} | | | | |", self.name, show(self.ours)),
+        }
     }
 }
 
@@ -184,7 +203,8 @@ fn sample_blocking(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
 
 /// The path of the `python3` interpreter on `PATH`, resolved through any wrapper.
 fn python3() -> String {
-    let output = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().expect("python3 runs");
+    let output =
+        Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().expect("python3 runs");
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 

@@ -158,7 +158,9 @@ async fn timeout_stops_a_busy_loop_and_the_next_run_works() {
 #[tokio::test(flavor = "multi_thread")]
 async fn output_printed_before_a_limit_stop_is_kept() {
     let s = session_with(Limits { timeout: Duration::from_millis(300), ..Limits::default() }).await;
-    let r = run(&s, "import sys\nprint('step 1')\nprint('warn', file=sys.stderr)\nprint('step 2')\nwhile True:\n    pass").await;
+    let r =
+        run(&s, "import sys\nprint('step 1')\nprint('warn', file=sys.stderr)\nprint('step 2')\nwhile True:\n    pass")
+            .await;
     assert_eq!(r.limit, Some(LimitKind::Timeout));
     assert_eq!(r.stdout, "step 1\nstep 2\n");
     assert_eq!(r.stderr, "warn\n");

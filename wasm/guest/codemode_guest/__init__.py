@@ -18,6 +18,9 @@ from .cell import Kernel
 from .skill_inspect import InspectFailure, inspect_skill
 
 _kernel = Kernel()
+# One throwaway cell at build time: the runner's code paths are warmed up (lazy
+# imports done, bytecode specialised) in the snapshot every session starts from.
+_kernel.warm_up()
 
 
 class Runner(wit_world.exports.Runner):

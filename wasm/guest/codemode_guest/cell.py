@@ -38,6 +38,13 @@ class Kernel:
         self._loop = None
         self.globals = {"__name__": "__main__", "__builtins__": __builtins__, **namespaces.agent_namespace()}
 
+    def warm_up(self) -> None:
+        """Runs a representative cell once, then forgets it."""
+        self.run("import asyncio\n_warm = [i * 2 for i in range(8)]\n{'k': _warm}", 0, 0)
+        self.run("1 / 0", 0, 0)
+        self._cell = 0
+        self.reset()
+
     def run(self, code: str, stdout_limit: int, stderr_limit: int) -> wit_runner.RunResult:
         self._cell += 1
         filename = f"<cell-{self._cell}>"
