@@ -14,9 +14,12 @@
 //! # Ok(()) }
 //! ```
 
+pub mod artifacts;
 mod cache_dir;
+pub mod deps;
 pub mod sandbox;
 mod session;
+pub mod storage;
 
 pub use cache_dir::default_cache_dir;
 pub use sandbox::{CompileEvent, LimitKind, Limits, Metering, Sandbox, SandboxBuilder, SandboxError};

@@ -6,8 +6,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use std::sync::Arc;
+
+use crate::artifacts::{Artifacts, DEFAULT_MAX_ARTIFACT_SIZE};
+use crate::deps::{Deps, DepsError, PipOutput};
+use crate::sandbox::host::Services;
 use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats};
 use crate::sandbox::{LimitKind, Limits, Metering, Sandbox, SandboxError};
+use crate::storage::{FileStorage, Storage, StorageError};
 
 /// Errors from the session API. Errors in the agent's *code* are not among them:
 /// they come back in [`RunResult::error`].
@@ -30,6 +36,15 @@ pub enum SessionError {
         /// The offending line, when known.
         line: Option<u32>,
     },
+    /// The session has no storage, so it has no artifacts or deps.
+    #[error("{0} are not configured: build the session with a storage (base_dir or storage)")]
+    NotConfigured(&'static str),
+    /// The storage backend could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The recorded deps could not be installed when the session started.
+    #[error("installing the recorded deps failed: {0}")]
+    Deps(#[from] DepsError),
     /// The interpreter stopped while doing something other than running agent code.
     #[error("the interpreter stopped unexpectedly ({0}); its state was reset")]
     Interpreter(String),
@@ -131,11 +146,29 @@ pub struct SkillSignature {
 }
 
 /// Builds a [`Session`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SessionBuilder {
     sandbox: Option<Sandbox>,
     limits: Limits,
     base_dir: Option<PathBuf>,
+    storage: Option<Arc<dyn Storage>>,
+    allow_runtime_deps: bool,
+    max_artifact_size: u64,
+    pip_output: PipOutput,
+}
+
+impl Default for SessionBuilder {
+    fn default() -> Self {
+        Self {
+            sandbox: None,
+            limits: Limits::default(),
+            base_dir: None,
+            storage: None,
+            allow_runtime_deps: true,
+            max_artifact_size: DEFAULT_MAX_ARTIFACT_SIZE,
+            pip_output: PipOutput::Capture,
+        }
+    }
 }
 
 impl SessionBuilder {
@@ -151,9 +184,36 @@ impl SessionBuilder {
         self
     }
 
-    /// The directory holding the session's storage (skills, artifacts, tools, deps).
+    /// Keeps skills, artifacts and deps in this directory (py-code-mode's layout; see
+    /// [`FileStorage`]). Ignored when [`storage`](Self::storage) is given.
     pub fn base_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.base_dir = Some(dir.into());
+        self
+    }
+
+    /// Keeps skills, artifacts and deps in this backend (e.g. a shared
+    /// [`RedisStorage`](crate::storage::RedisStorage)).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Whether agent code may add and remove packages (default `true`). When `false`,
+    /// `deps.add`/`deps.remove` raise; `deps.list`/`deps.sync` still work.
+    pub fn allow_runtime_deps(mut self, allow: bool) -> Self {
+        self.allow_runtime_deps = allow;
+        self
+    }
+
+    /// Cap on one artifact's size (default 64 MiB).
+    pub fn max_artifact_size(mut self, bytes: u64) -> Self {
+        self.max_artifact_size = bytes;
+        self
+    }
+
+    /// Where pip's output goes when packages are installed (default: captured).
+    pub fn pip_output(mut self, output: PipOutput) -> Self {
+        self.pip_output = output;
         self
     }
 
@@ -162,15 +222,23 @@ impl SessionBuilder {
         validate(&self.limits)?;
         let sandbox = self.sandbox.unwrap_or_else(Sandbox::shared);
         let metering = if self.limits.fuel.is_some() { Metering::Fuel } else { Metering::Off };
+        let storage = match (self.storage, &self.base_dir) {
+            (Some(storage), _) => Some(storage),
+            (None, Some(dir)) => Some(Arc::new(FileStorage::open(dir).await?) as Arc<dyn Storage>),
+            (None, None) => None,
+        };
+        let services = match storage {
+            Some(storage) => {
+                let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip_output);
+                // Another machine may have recorded deps in a shared store.
+                deps.ensure_installed().await?;
+                Some(Arc::new(Services { artifacts: Artifacts::new(storage.clone(), self.max_artifact_size), deps }))
+            }
+            None => None,
+        };
         let prepared = sandbox.prepared(metering).await?;
-        let instance = Instance::new(prepared, &self.limits).await?;
-        Ok(Session {
-            sandbox,
-            metering,
-            limits: self.limits,
-            base_dir: self.base_dir,
-            state: Mutex::new(State::Live(Some(instance))),
-        })
+        let instance = Instance::new(prepared, &self.limits, services.clone()).await?;
+        Ok(Session { sandbox, metering, limits: self.limits, services, state: Mutex::new(State::Live(Some(instance))) })
     }
 }
 
@@ -199,7 +267,7 @@ pub struct Session {
     sandbox: Sandbox,
     metering: Metering,
     limits: Limits,
-    base_dir: Option<PathBuf>,
+    services: Option<Arc<Services>>,
     state: Mutex<State>,
 }
 
@@ -207,7 +275,7 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("limits", &self.limits)
-            .field("base_dir", &self.base_dir)
+            .field("services", &self.services)
             .finish_non_exhaustive()
     }
 }
@@ -223,9 +291,14 @@ impl Session {
         &self.limits
     }
 
-    /// The storage directory given to the builder.
-    pub fn base_dir(&self) -> Option<&std::path::Path> {
-        self.base_dir.as_deref()
+    /// The session's artifacts (the same ones agent code sees as `artifacts`).
+    pub fn artifacts(&self) -> Result<&Artifacts, SessionError> {
+        self.services.as_deref().map(|s| &s.artifacts).ok_or(SessionError::NotConfigured("artifacts"))
+    }
+
+    /// The session's deps (the same ones agent code sees as `deps`).
+    pub fn deps(&self) -> Result<&Deps, SessionError> {
+        self.services.as_deref().map(|s| &s.deps).ok_or(SessionError::NotConfigured("deps"))
     }
 
     /// Runs `code` with the session's limits.
@@ -326,7 +399,7 @@ impl Session {
                 Some(instance) => Ok(instance),
                 None => {
                     let prepared = self.sandbox.prepared(self.metering).await?;
-                    Ok(Instance::new(prepared, &self.limits).await?)
+                    Ok(Instance::new(prepared, &self.limits, self.services.clone()).await?)
                 }
             },
         }

@@ -1,10 +1,11 @@
 //! The host side of the guest's imports: the per-store state and the WIT
 //! interfaces agent code reaches through `tools`, `skills`, `artifacts` and `deps`.
 //!
-//! The namespaces have no backends yet, so every call answers `not-configured`;
-//! the tool-call budget is enforced already, so it holds for every backend.
+//! Artifacts and deps are served by the session's [`Services`]; a session without
+//! storage answers `not-configured`. Tools and skills have no backends yet.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
@@ -14,6 +15,18 @@ use super::bindings::types::{ErrorKind, HostError};
 use super::bindings::{artifacts, deps, skills, tools, types};
 use super::limits::MemoryLimiter;
 use super::output::Capture;
+use crate::artifacts::{ArtifactError, ArtifactInfo, Artifacts, DataKind};
+use crate::deps::{Deps, DepsError};
+
+/// What the guest's namespaces reach on the host, shared by a session's instances.
+#[derive(Debug)]
+pub(crate) struct Services {
+    pub(crate) artifacts: Artifacts,
+    pub(crate) deps: Deps,
+}
+
+/// Where the installed packages appear in the guest (on `sys.path` from the snapshot).
+const DEPS_MOUNT: &str = "/deps";
 
 /// Everything one session's store holds.
 pub(crate) struct HostState {
@@ -24,20 +37,28 @@ pub(crate) struct HostState {
     pub(crate) tool_calls_left: u32,
     pub(crate) stdout: Capture,
     pub(crate) stderr: Capture,
+    services: Option<Arc<Services>>,
 }
 
 impl HostState {
-    /// State for a guest that sees only the read-only `stdlib` at `/python`.
-    pub(crate) fn new(memory_cap: u64, stdlib: &Path) -> Result<Self, SandboxError> {
+    /// State for a guest that sees the read-only `stdlib` at `/python` and, with
+    /// services, the installed packages at `/deps` (read-only too).
+    pub(crate) fn new(memory_cap: u64, stdlib: &Path, services: Option<Arc<Services>>) -> Result<Self, SandboxError> {
         // Nothing inherited: no environment, arguments or network (wasmtime-wasi denies
-        // sockets unless allowed), no directory but the stdlib, and stdout/stderr go to
-        // per-session captures, never to the host's own streams.
+        // sockets unless allowed), no directories but the stdlib and the packages, and
+        // stdout/stderr go to per-session captures, never to the host's own streams.
         let stdout = Capture::new("stdout");
         let stderr = Capture::new("stderr");
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         wasi.preopened_dir(stdlib, "/python", FsPerms::ReadOnly)
             .map_err(|err| SandboxError::Setup(format!("cannot mount the stdlib from {}: {err}", stdlib.display())))?;
+        if let Some(services) = &services {
+            let packages = services.deps.packages_dir();
+            wasi.preopened_dir(packages, DEPS_MOUNT, FsPerms::ReadOnly).map_err(|err| {
+                SandboxError::Setup(format!("cannot mount the packages from {}: {err}", packages.display()))
+            })?;
+        }
         Ok(Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -45,7 +66,20 @@ impl HostState {
             tool_calls_left: 0,
             stdout,
             stderr,
+            services,
         })
+    }
+
+    fn services(&self, what: &str) -> Result<&Services, HostError> {
+        self.services.as_deref().ok_or_else(|| not_configured(what))
+    }
+
+    fn artifacts(&self) -> Result<Artifacts, HostError> {
+        Ok(self.services("artifacts")?.artifacts.clone())
+    }
+
+    fn deps(&self) -> Result<Deps, HostError> {
+        Ok(self.services("deps")?.deps.clone())
     }
 }
 
@@ -120,46 +154,101 @@ impl skills::Host for HostState {
 impl artifacts::Host for HostState {
     async fn save(
         &mut self,
-        _name: String,
-        _data: Vec<u8>,
-        _kind: artifacts::DataKind,
-        _description: String,
-        _metadata_json: String,
+        name: String,
+        data: Vec<u8>,
+        kind: artifacts::DataKind,
+        description: String,
+        metadata_json: String,
     ) -> Result<artifacts::ArtifactInfo, HostError> {
-        Err(not_configured("artifacts"))
+        let store = self.artifacts()?;
+        let metadata = match serde_json::from_str::<serde_json::Value>(&metadata_json) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => return Err(invalid("metadata must be a JSON object (a dict)")),
+        };
+        let kind = match kind {
+            artifacts::DataKind::Json => DataKind::Json,
+            artifacts::DataKind::Text => DataKind::Text,
+            artifacts::DataKind::Binary => DataKind::Binary,
+        };
+        store.save(&name, data, kind, &description, metadata).await.map(artifact_info).map_err(artifact_error)
     }
 
-    async fn load(&mut self, _name: String) -> Result<artifacts::Artifact, HostError> {
-        Err(not_configured("artifacts"))
+    async fn load(&mut self, name: String) -> Result<artifacts::Artifact, HostError> {
+        let artifact = self.artifacts()?.load(&name).await.map_err(artifact_error)?;
+        Ok(artifacts::Artifact { info: artifact_info(artifact.info), data: artifact.data })
     }
 
-    async fn exists(&mut self, _name: String) -> Result<bool, HostError> {
-        Err(not_configured("artifacts"))
+    async fn info(&mut self, name: String) -> Result<Option<artifacts::ArtifactInfo>, HostError> {
+        Ok(self.artifacts()?.info(&name).await.map_err(artifact_error)?.map(artifact_info))
     }
 
     async fn list_artifacts(&mut self) -> Result<Vec<artifacts::ArtifactInfo>, HostError> {
-        Err(not_configured("artifacts"))
+        let list = self.artifacts()?.list().await.map_err(artifact_error)?;
+        Ok(list.into_iter().map(artifact_info).collect())
     }
 
-    async fn delete(&mut self, _name: String) -> Result<bool, HostError> {
-        Err(not_configured("artifacts"))
+    async fn delete(&mut self, name: String) -> Result<bool, HostError> {
+        self.artifacts()?.delete(&name).await.map_err(artifact_error)
     }
 }
 
 impl deps::Host for HostState {
-    async fn add(&mut self, _spec: String) -> Result<String, HostError> {
-        Err(not_configured("deps"))
+    async fn add(&mut self, spec: String) -> Result<String, HostError> {
+        self.deps()?.add(&spec).await.map_err(deps_error)
     }
 
-    async fn remove(&mut self, _name: String) -> Result<bool, HostError> {
-        Err(not_configured("deps"))
+    async fn remove(&mut self, name: String) -> Result<bool, HostError> {
+        self.deps()?.remove(&name).await.map_err(deps_error)
     }
 
     async fn list_deps(&mut self) -> Result<Vec<String>, HostError> {
-        Err(not_configured("deps"))
+        self.deps()?.list().await.map_err(deps_error)
     }
 
     async fn sync(&mut self) -> Result<Vec<String>, HostError> {
-        Err(not_configured("deps"))
+        self.deps()?.sync().await.map_err(deps_error)
+    }
+}
+
+fn invalid(message: impl Into<String>) -> HostError {
+    HostError { kind: ErrorKind::InvalidInput, message: message.into() }
+}
+
+fn failed(message: impl Into<String>) -> HostError {
+    HostError { kind: ErrorKind::Failed, message: message.into() }
+}
+
+fn artifact_info(info: ArtifactInfo) -> artifacts::ArtifactInfo {
+    artifacts::ArtifactInfo {
+        name: info.name,
+        description: info.description,
+        kind: match info.kind {
+            DataKind::Json => artifacts::DataKind::Json,
+            DataKind::Text => artifacts::DataKind::Text,
+            DataKind::Binary => artifacts::DataKind::Binary,
+        },
+        size: info.size,
+        created_at: info.created_at,
+        metadata_json: serde_json::Value::Object(info.metadata).to_string(),
+    }
+}
+
+fn artifact_error(err: ArtifactError) -> HostError {
+    let message = err.to_string();
+    match err {
+        ArtifactError::NotFound(_) => HostError { kind: ErrorKind::NotFound, message },
+        ArtifactError::InvalidName { .. } | ArtifactError::TooLarge { .. } | ArtifactError::InvalidData { .. } => {
+            invalid(message)
+        }
+        ArtifactError::Storage(_) => failed(message),
+    }
+}
+
+fn deps_error(err: DepsError) -> HostError {
+    let message = err.to_string();
+    match err {
+        DepsError::InvalidSpec { .. } => invalid(message),
+        DepsError::RuntimeDisabled => HostError { kind: ErrorKind::Denied, message },
+        _ => failed(message),
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{self, runner};
-use super::host::HostState;
+use super::host::{HostState, Services};
 use super::output::Captured;
 use super::{LimitKind, Limits, Metering, Prepared, SandboxError};
 
@@ -40,8 +40,13 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    pub(crate) async fn new(prepared: Arc<Prepared>, limits: &Limits) -> Result<Self, SandboxError> {
-        let mut store = Store::new(&prepared.engine, HostState::new(limits.memory, &prepared.stdlib)?);
+    pub(crate) async fn new(
+        prepared: Arc<Prepared>,
+        limits: &Limits,
+        services: Option<Arc<Services>>,
+    ) -> Result<Self, SandboxError> {
+        let state = HostState::new(limits.memory, &prepared.stdlib, services)?;
+        let mut store = Store::new(&prepared.engine, state);
         store.limiter(|state| &mut state.limiter);
         // Each epoch tick yields to tokio, so a CPU-bound cell leaves the thread
         // to other sessions and its timeout can fire.

@@ -7,7 +7,7 @@
 
 mod bindings;
 mod compile;
-mod host;
+pub(crate) mod host;
 pub(crate) mod instance;
 mod limits;
 mod output;

@@ -6,6 +6,7 @@ crosses the WIT boundary, so the host stays the single source of truth.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -40,11 +41,29 @@ class DepsError(CodemodeError):
     """A dependency operation failed."""
 
 
-for _cls in (CodemodeError, ToolError, SkillError, ArtifactError, DepsError):
+class ArtifactNotFoundError(ArtifactError, LookupError):
+    """No artifact of that name exists."""
+
+
+class RuntimeDepsDisabledError(DepsError, PermissionError):
+    """This session may not add or remove packages."""
+
+
+_ERRORS = (CodemodeError, ToolError, SkillError, ArtifactError, DepsError, ArtifactNotFoundError, RuntimeDepsDisabledError)
+for _cls in _ERRORS:
     _cls.__module__ = "builtins"  # tracebacks print `ToolError: ...`, not a guest path
+
+# Per namespace: which exception each host error kind becomes (default: the namespace's own).
+_KIND_ERRORS: dict[type[CodemodeError], dict[ErrorKind, type[Exception]]] = {
+    ArtifactError: {ErrorKind.NOT_FOUND: ArtifactNotFoundError},
+    DepsError: {ErrorKind.DENIED: RuntimeDepsDisabledError},
+}
 
 
 def _raise(error: HostError, cls: type[CodemodeError]) -> NoReturn:
+    specific = _KIND_ERRORS.get(cls, {}).get(error.kind)
+    if specific is not None:
+        raise specific(error.message)
     if error.kind == ErrorKind.NOT_FOUND:
         raise LookupError(error.message)
     if error.kind == ErrorKind.INVALID_INPUT:
@@ -169,7 +188,7 @@ def _artifact_dict(info: wit_artifacts.ArtifactInfo) -> dict[str, Any]:
         "description": info.description,
         "kind": _KINDS[info.kind],
         "size": info.size,
-        "modified": info.modified,
+        "created_at": info.created_at,
         "metadata": json.loads(info.metadata_json),
     }
 
@@ -198,10 +217,11 @@ class Artifacts:
         return artifact.data
 
     def exists(self, name: str) -> bool:
-        return _call(ArtifactError, wit_artifacts.exists, name)
+        return _call(ArtifactError, wit_artifacts.info, name) is not None
 
-    def get(self, name: str) -> dict[str, Any]:
-        return _artifact_dict(_call(ArtifactError, wit_artifacts.load, name).info)
+    def get(self, name: str) -> dict[str, Any] | None:
+        info = _call(ArtifactError, wit_artifacts.info, name)
+        return None if info is None else _artifact_dict(info)
 
     def list(self) -> list[dict[str, Any]]:
         return [_artifact_dict(a) for a in _call(ArtifactError, wit_artifacts.list_artifacts)]
@@ -214,19 +234,29 @@ class Artifacts:
 
 
 class Deps:
-    """`deps.add(spec)`, `deps.remove(name)`, `deps.list()`, `deps.sync()`."""
+    """`deps.add(spec)`, `deps.remove(name)`, `deps.list()`, `deps.sync()`.
+
+    Packages are installed by the host and appear under `/deps`, already on
+    `sys.path`; import caches are refreshed so `import` works right away.
+    """
 
     def add(self, spec: str) -> str:
-        return _call(DepsError, wit_deps.add, spec)
+        added = _call(DepsError, wit_deps.add, spec)
+        importlib.invalidate_caches()
+        return added
 
     def remove(self, name: str) -> bool:
-        return _call(DepsError, wit_deps.remove, name)
+        removed = _call(DepsError, wit_deps.remove, name)
+        importlib.invalidate_caches()
+        return removed
 
     def list(self) -> list[str]:
         return _call(DepsError, wit_deps.list_deps)
 
     def sync(self) -> list[str]:
-        return _call(DepsError, wit_deps.sync)
+        synced = _call(DepsError, wit_deps.sync)
+        importlib.invalidate_caches()
+        return synced
 
     def __repr__(self) -> str:
         return "<deps>"
@@ -242,6 +272,8 @@ _NAMESPACE: dict[str, Any] = {
     "SkillError": SkillError,
     "ArtifactError": ArtifactError,
     "DepsError": DepsError,
+    "ArtifactNotFoundError": ArtifactNotFoundError,
+    "RuntimeDepsDisabledError": RuntimeDepsDisabledError,
 }
 
 

@@ -40,6 +40,9 @@ def _clamped_setrecursionlimit(limit: int) -> None:
 
 sys.setrecursionlimit = _clamped_setrecursionlimit
 
+# The host mounts the session's installed packages here (read-only).
+sys.path.append("/deps")
+
 
 def _no_self_pipe(loop: _selector_events.BaseSelectorEventLoop) -> None:
     # The selector loop wakes itself through a socketpair; WASI grants no sockets.

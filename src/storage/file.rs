@@ -1,0 +1,435 @@
+//! The directory backend, in py-code-mode's layout:
+//!
+//! ```text
+//! <base>/skills/<name>.py            skill sources (readable by py-code-mode)
+//! <base>/skills/.skills.json         descriptions and creation times
+//! <base>/artifacts/<name...>         artifact data, sub-directories allowed
+//! <base>/artifacts/.artifacts.json   artifact index (py-code-mode's format)
+//! <base>/vectors/<key>.f32           embeddings, little-endian f32
+//! <base>/deps/requirements.txt       requirements, one per line
+//! <base>/deps/site-packages/         installed packages, mounted into the guest
+//! ```
+//!
+//! Every write goes to a temporary file in the target's directory, is fsynced and
+//! renamed into place, so a crash leaves the old or the new version, never a torn
+//! one. Index updates hold an exclusive lock on a lock file, so two processes
+//! writing to one directory cannot lose each other's entries.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name};
+use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName, DataKind};
+
+/// Storage in a local directory.
+#[derive(Debug, Clone)]
+pub struct FileStorage {
+    base: PathBuf,
+    packages: PathBuf,
+}
+
+/// One entry of `.artifacts.json`, as py-code-mode writes it (plus `size`).
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexEntry {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    created_at: String,
+    #[serde(default)]
+    metadata: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+}
+
+/// py-code-mode keeps the kind inside the metadata under this key.
+const KIND_KEY: &str = "_data_type";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SkillMeta {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    created_at: String,
+}
+
+impl FileStorage {
+    /// Opens (creating if needed) the storage directory `base`.
+    pub async fn open(base: &Path) -> Result<Self, StorageError> {
+        let base = base.to_path_buf();
+        blocking(move || {
+            for dir in ["skills", "artifacts", "vectors", "deps/site-packages"] {
+                let path = base.join(dir);
+                std::fs::create_dir_all(&path).map_err(io("creating the storage directory", &path))?;
+            }
+            let packages = base.join("deps/site-packages");
+            Ok(Self { base, packages })
+        })
+        .await
+    }
+
+    /// The storage directory.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    fn artifacts_dir(&self) -> PathBuf {
+        self.base.join("artifacts")
+    }
+
+    fn skills_dir(&self) -> PathBuf {
+        self.base.join("skills")
+    }
+}
+
+#[async_trait::async_trait]
+impl Storage for FileStorage {
+    async fn save_artifact(&self, name: &ArtifactName, info: &ArtifactInfo, data: &[u8]) -> Result<(), StorageError> {
+        let dir = self.artifacts_dir();
+        let (name, info, data) = (name.clone(), info.clone(), data.to_vec());
+        blocking(move || {
+            let path = dir.join(name.as_str());
+            let _lock = Lock::exclusive(&dir.join(".artifacts.lock"))?;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(io("creating the artifact's directory", parent))?;
+            }
+            // Data first: an index entry never points at data that is not there.
+            write_atomically(&path, &data)?;
+            let index_path = dir.join(".artifacts.json");
+            let mut index = read_index(&index_path)?;
+            let mut metadata = info.metadata.clone();
+            metadata.insert(KIND_KEY.into(), serde_json::to_value(info.kind).unwrap_or_default());
+            let entry = IndexEntry {
+                description: info.description,
+                created_at: info.created_at,
+                metadata,
+                size: Some(info.size),
+            };
+            index.insert(name.as_str().to_owned(), entry);
+            write_json(&index_path, &index)
+        })
+        .await
+    }
+
+    async fn load_artifact(&self, name: &ArtifactName) -> Result<Option<Artifact>, StorageError> {
+        let dir = self.artifacts_dir();
+        let name = name.clone();
+        blocking(move || {
+            let Some(info) = info_from_index(&dir, &name)? else { return Ok(None) };
+            let path = dir.join(name.as_str());
+            let data = match std::fs::read(&path) {
+                Ok(data) => data,
+                // Indexed but deleted behind our back: treat as absent.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(io("reading the artifact", &path)(e)),
+            };
+            Ok(Some(Artifact { info: ArtifactInfo { size: data.len() as u64, ..info }, data }))
+        })
+        .await
+    }
+
+    async fn artifact_info(&self, name: &ArtifactName) -> Result<Option<ArtifactInfo>, StorageError> {
+        let dir = self.artifacts_dir();
+        let name = name.clone();
+        blocking(move || info_from_index(&dir, &name)).await
+    }
+
+    async fn list_artifacts(&self) -> Result<Vec<ArtifactInfo>, StorageError> {
+        let dir = self.artifacts_dir();
+        blocking(move || {
+            let index = read_index(&dir.join(".artifacts.json"))?;
+            Ok(index.into_iter().map(|(name, entry)| to_info(&dir, name, entry)).collect())
+        })
+        .await
+    }
+
+    async fn delete_artifact(&self, name: &ArtifactName) -> Result<bool, StorageError> {
+        let dir = self.artifacts_dir();
+        let name = name.clone();
+        blocking(move || {
+            let _lock = Lock::exclusive(&dir.join(".artifacts.lock"))?;
+            let index_path = dir.join(".artifacts.json");
+            let mut index = read_index(&index_path)?;
+            let existed = index.remove(name.as_str()).is_some();
+            if existed {
+                // Index first: a crash in between leaves an unlisted file, not a dangling entry.
+                write_json(&index_path, &index)?;
+            }
+            let path = dir.join(name.as_str());
+            match std::fs::remove_file(&path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(existed),
+                Err(e) => Err(io("deleting the artifact", &path)(e)),
+            }
+        })
+        .await
+    }
+
+    async fn save_skill(&self, skill: &StoredSkill) -> Result<(), StorageError> {
+        let dir = self.skills_dir();
+        let skill = skill.clone();
+        blocking(move || {
+            let _lock = Lock::exclusive(&dir.join(".skills.lock"))?;
+            write_atomically(&dir.join(format!("{}.py", skill.name)), skill.source.as_bytes())?;
+            let meta_path = dir.join(".skills.json");
+            let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
+            meta.insert(skill.name, SkillMeta { description: skill.description, created_at: skill.created_at });
+            write_json(&meta_path, &meta)
+        })
+        .await
+    }
+
+    async fn load_skill(&self, name: &str) -> Result<Option<StoredSkill>, StorageError> {
+        let dir = self.skills_dir();
+        let name = name.to_owned();
+        blocking(move || {
+            let mut meta: BTreeMap<String, SkillMeta> = read_json(&dir.join(".skills.json"))?.unwrap_or_default();
+            read_skill(&dir, &name, meta.remove(&name).unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn list_skills(&self) -> Result<Vec<StoredSkill>, StorageError> {
+        let dir = self.skills_dir();
+        blocking(move || {
+            let mut meta: BTreeMap<String, SkillMeta> = read_json(&dir.join(".skills.json"))?.unwrap_or_default();
+            let mut skills = Vec::new();
+            // The `.py` files are the truth: py-code-mode users add skills by dropping files in.
+            for entry in std::fs::read_dir(&dir).map_err(io("listing skills", &dir))? {
+                let path = entry.map_err(io("listing skills", &dir))?.path();
+                let is_python = path.extension().is_some_and(|e| e == "py");
+                let Some(name) = path.file_stem().and_then(|s| s.to_str()).filter(|_| is_python) else { continue };
+                if name.starts_with('.') || name.starts_with('_') {
+                    continue;
+                }
+                let name = name.to_owned();
+                if let Some(skill) = read_skill(&dir, &name, meta.remove(&name).unwrap_or_default())? {
+                    skills.push(skill);
+                }
+            }
+            Ok(skills)
+        })
+        .await
+    }
+
+    async fn delete_skill(&self, name: &str) -> Result<bool, StorageError> {
+        let dir = self.skills_dir();
+        let name = name.to_owned();
+        blocking(move || {
+            let _lock = Lock::exclusive(&dir.join(".skills.lock"))?;
+            let meta_path = dir.join(".skills.json");
+            let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
+            if meta.remove(&name).is_some() {
+                write_json(&meta_path, &meta)?;
+            }
+            let path = dir.join(format!("{name}.py"));
+            match std::fs::remove_file(&path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(io("deleting the skill", &path)(e)),
+            }
+        })
+        .await
+    }
+
+    async fn save_vector(&self, key: &str, vector: &[f32]) -> Result<(), StorageError> {
+        let path = self.base.join("vectors").join(format!("{key}.f32"));
+        let bytes = encode_vector(vector);
+        blocking(move || write_atomically(&path, &bytes)).await
+    }
+
+    async fn load_vectors(&self, keys: &[String]) -> Result<Vec<Option<Vec<f32>>>, StorageError> {
+        let dir = self.base.join("vectors");
+        let keys = keys.to_vec();
+        blocking(move || {
+            keys.iter()
+                .map(|key| {
+                    let path = dir.join(format!("{key}.f32"));
+                    match std::fs::read(&path) {
+                        Ok(bytes) => decode_vector(&bytes).map(Some),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                        Err(e) => Err(io("reading a vector", &path)(e)),
+                    }
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn add_dep(&self, name: &str, spec: &str) -> Result<(), StorageError> {
+        let path = self.base.join("deps/requirements.txt");
+        let (name, spec) = (name.to_owned(), spec.to_owned());
+        blocking(move || {
+            let _lock = Lock::exclusive(&path.with_extension("lock"))?;
+            let mut deps = read_requirements(&path)?;
+            deps.retain(|d| requirement_name(d) != name);
+            deps.push(spec);
+            write_requirements(&path, deps)
+        })
+        .await
+    }
+
+    async fn remove_dep(&self, name: &str) -> Result<bool, StorageError> {
+        let path = self.base.join("deps/requirements.txt");
+        let name = name.to_owned();
+        blocking(move || {
+            let _lock = Lock::exclusive(&path.with_extension("lock"))?;
+            let mut deps = read_requirements(&path)?;
+            let before = deps.len();
+            deps.retain(|d| requirement_name(d) != name);
+            let removed = deps.len() != before;
+            if removed {
+                write_requirements(&path, deps)?;
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn list_deps(&self) -> Result<Vec<String>, StorageError> {
+        let path = self.base.join("deps/requirements.txt");
+        blocking(move || {
+            let mut deps = read_requirements(&path)?;
+            deps.sort();
+            Ok(deps)
+        })
+        .await
+    }
+
+    fn packages_dir(&self) -> &Path {
+        &self.packages
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|join| {
+        Err(StorageError::Io { op: "file storage task", path: PathBuf::new(), source: std::io::Error::other(join) })
+    })
+}
+
+fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
+    let path = path.to_path_buf();
+    move |source| StorageError::Io { op, path, source }
+}
+
+/// An advisory lock held until dropped (`flock`, released by the OS if the process dies).
+struct Lock(#[allow(dead_code, reason = "held for its lock, released on drop")] File);
+
+impl Lock {
+    fn exclusive(path: &Path) -> Result<Self, StorageError> {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(io("opening the lock file", path))?;
+        file.lock().map_err(io("locking", path))?;
+        Ok(Self(file))
+    }
+}
+
+fn write_atomically(path: &Path, data: &[u8]) -> Result<(), StorageError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(data)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // The rename itself must survive a power cut, too.
+        File::open(dir)?.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io("writing", path)(e)
+    })
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, StorageError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt { op: "reading an index", detail: format!("{}: {e}", path.display()) }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("reading", path)(e)),
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StorageError> {
+    let bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| StorageError::Corrupt { op: "encoding an index", detail: e.to_string() })?;
+    write_atomically(path, &bytes)
+}
+
+fn read_index(path: &Path) -> Result<BTreeMap<String, IndexEntry>, StorageError> {
+    Ok(read_json(path)?.unwrap_or_default())
+}
+
+fn info_from_index(dir: &Path, name: &ArtifactName) -> Result<Option<ArtifactInfo>, StorageError> {
+    let mut index = read_index(&dir.join(".artifacts.json"))?;
+    Ok(index.remove(name.as_str()).map(|entry| to_info(dir, name.as_str().to_owned(), entry)))
+}
+
+fn to_info(dir: &Path, name: String, mut entry: IndexEntry) -> ArtifactInfo {
+    let kind = match entry.metadata.remove(KIND_KEY).as_ref().and_then(|v| v.as_str()) {
+        Some("json") => DataKind::Json,
+        Some("bytes") => DataKind::Binary,
+        Some(_) => DataKind::Text,
+        // py-code-mode reads `.json` names as JSON when the kind is missing.
+        None if name.ends_with(".json") => DataKind::Json,
+        None => DataKind::Text,
+    };
+    // Indexes written by py-code-mode carry no size.
+    let size = entry.size.unwrap_or_else(|| std::fs::metadata(dir.join(&name)).map_or(0, |m| m.len()));
+    ArtifactInfo {
+        name,
+        description: entry.description,
+        kind,
+        size,
+        created_at: entry.created_at,
+        metadata: entry.metadata,
+    }
+}
+
+fn read_skill(dir: &Path, name: &str, meta: SkillMeta) -> Result<Option<StoredSkill>, StorageError> {
+    let path = dir.join(format!("{name}.py"));
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Ok(Some(StoredSkill {
+            name: name.to_owned(),
+            description: meta.description,
+            source,
+            created_at: meta.created_at,
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("reading a skill", &path)(e)),
+    }
+}
+
+fn read_requirements(path: &Path) -> Result<Vec<String>, StorageError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io("reading requirements", path)(e)),
+    }
+}
+
+fn write_requirements(path: &Path, mut deps: Vec<String>) -> Result<(), StorageError> {
+    deps.sort();
+    deps.dedup();
+    let mut text = deps.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    write_atomically(path, text.as_bytes())
+}

@@ -1,0 +1,197 @@
+//! Persistent state behind one trait: skills, skill vectors, artifacts and the deps list.
+//!
+//! Two backends behave identically (one conformance suite runs against both):
+//! [`FileStorage`], a directory in py-code-mode's layout, and [`RedisStorage`], keys
+//! under a tenant prefix. Callers validate input first ([`ArtifactName`], package
+//! specs); backends only store.
+
+mod file;
+mod redis;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::file::FileStorage;
+pub use self::redis::RedisStorage;
+use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName};
+
+/// A failure of the storage backend itself (never of the caller's input).
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A file operation failed.
+    #[error("{op}: {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Redis could not be reached or refused the command; nothing is reported stored
+    /// unless Redis confirmed it.
+    #[error("{op}: Redis failed: {source}")]
+    Redis {
+        /// What was being done.
+        op: &'static str,
+        /// The client's error.
+        #[source]
+        source: ::redis::RedisError,
+    },
+    /// Stored data could not be decoded.
+    #[error("{op}: stored data is corrupt: {detail}")]
+    Corrupt {
+        /// What was being done.
+        op: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The storage configuration is unusable.
+    #[error("invalid storage configuration: {0}")]
+    Config(String),
+}
+
+/// A skill as stored: its source and what cannot be recovered from the source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSkill {
+    /// The skill's name (a Python identifier).
+    pub name: String,
+    /// Its description as given at creation (may be empty).
+    #[serde(default)]
+    pub description: String,
+    /// Its Python source.
+    pub source: String,
+    /// When it was stored, ISO-8601 UTC.
+    #[serde(default)]
+    pub created_at: String,
+}
+
+/// Everything codemode keeps between sessions.
+///
+/// Operations are atomic: a failed or interrupted write leaves the previous state.
+#[async_trait::async_trait]
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// Stores an artifact's data and metadata, replacing any of the same name.
+    async fn save_artifact(&self, name: &ArtifactName, info: &ArtifactInfo, data: &[u8]) -> Result<(), StorageError>;
+    /// An artifact with its data.
+    async fn load_artifact(&self, name: &ArtifactName) -> Result<Option<Artifact>, StorageError>;
+    /// An artifact's metadata.
+    async fn artifact_info(&self, name: &ArtifactName) -> Result<Option<ArtifactInfo>, StorageError>;
+    /// Every artifact's metadata, in no particular order.
+    async fn list_artifacts(&self) -> Result<Vec<ArtifactInfo>, StorageError>;
+    /// Deletes an artifact; `false` if there was none.
+    async fn delete_artifact(&self, name: &ArtifactName) -> Result<bool, StorageError>;
+
+    /// Stores a skill, replacing any of the same name.
+    async fn save_skill(&self, skill: &StoredSkill) -> Result<(), StorageError>;
+    /// One skill.
+    async fn load_skill(&self, name: &str) -> Result<Option<StoredSkill>, StorageError>;
+    /// Every skill, in no particular order.
+    async fn list_skills(&self) -> Result<Vec<StoredSkill>, StorageError>;
+    /// Deletes a skill; `false` if there was none.
+    async fn delete_skill(&self, name: &str) -> Result<bool, StorageError>;
+
+    /// Stores an embedding under a content-derived key.
+    async fn save_vector(&self, key: &str, vector: &[f32]) -> Result<(), StorageError>;
+    /// Embeddings by key, `None` where missing.
+    async fn load_vectors(&self, keys: &[String]) -> Result<Vec<Option<Vec<f32>>>, StorageError>;
+
+    /// Adds a requirement, replacing any with the same (normalised) package name.
+    async fn add_dep(&self, name: &str, spec: &str) -> Result<(), StorageError>;
+    /// Removes the requirement for a package; `false` if there was none.
+    async fn remove_dep(&self, name: &str) -> Result<bool, StorageError>;
+    /// Every requirement, sorted.
+    async fn list_deps(&self) -> Result<Vec<String>, StorageError>;
+
+    /// The local directory where this storage's packages are installed.
+    fn packages_dir(&self) -> &Path;
+}
+
+/// Which backend to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// A directory (created if missing).
+    File(PathBuf),
+    /// A Redis server; keys under `prefix`, packages installed under `packages_dir`.
+    Redis {
+        /// `redis://host:port/db`.
+        url: String,
+        /// Key prefix: one tenant's namespace.
+        prefix: String,
+        /// Where this tenant's packages are installed on this machine.
+        packages_dir: PathBuf,
+    },
+}
+
+/// Opens the configured backend.
+pub async fn open(config: &StorageConfig) -> Result<Arc<dyn Storage>, StorageError> {
+    Ok(match config {
+        StorageConfig::File(base) => Arc::new(FileStorage::open(base).await?),
+        StorageConfig::Redis { url, prefix, packages_dir } => {
+            Arc::new(RedisStorage::connect(url, prefix, packages_dir.clone()).await?)
+        }
+    })
+}
+
+/// The package name of a requirement line, for matching (`Foo_Bar>=1` → `foo-bar`).
+pub(crate) fn requirement_name(spec: &str) -> String {
+    let end =
+        spec.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')).unwrap_or(spec.len());
+    crate::deps::normalize_name(&spec[..end])
+}
+
+/// Embeddings are stored as little-endian `f32`s on every backend.
+pub(crate) fn encode_vector(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+pub(crate) fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>, StorageError> {
+    if bytes.len() % 4 != 0 {
+        return Err(StorageError::Corrupt { op: "reading a vector", detail: format!("{} bytes", bytes.len()) });
+    }
+    Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+/// The current time as ISO-8601 UTC with microseconds, as py-code-mode writes it.
+pub(crate) fn now_iso8601() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    iso8601(now.as_secs(), now.subsec_micros())
+}
+
+fn iso8601(secs: u64, micros: u32) -> String {
+    // Civil-from-days (Howard Hinnant's algorithm), valid for every u64 day count we meet.
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}+00:00", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_matches_known_instants() {
+        assert_eq!(iso8601(0, 0), "1970-01-01T00:00:00.000000+00:00");
+        assert_eq!(iso8601(951_782_400, 5), "2000-02-29T00:00:00.000005+00:00");
+        assert_eq!(iso8601(1_795_000_000, 123_456), "2026-11-18T11:06:40.123456+00:00");
+    }
+
+    #[test]
+    fn requirement_names_are_normalised() {
+        assert_eq!(requirement_name("Foo_Bar>=1.0"), "foo-bar");
+        assert_eq!(requirement_name("requests[socks]==2"), "requests");
+        assert_eq!(requirement_name("six"), "six");
+    }
+}

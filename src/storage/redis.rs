@@ -1,0 +1,256 @@
+//! The Redis backend: one tenant's data under a key prefix `P`.
+//!
+//! | data | key | type |
+//! |---|---|---|
+//! | artifact data | `P:artifacts:<name>` | string (raw bytes) |
+//! | artifact index | `P:artifacts:__index__` | hash: name → JSON (py-code-mode's entry format) |
+//! | skills | `P:skills:__skills__` | hash: name → JSON `{name, description, source, created_at}` |
+//! | vectors | `P:vectors:<key>` | string (little-endian f32) |
+//! | deps | `P:deps` | set of requirement specs |
+//!
+//! Multi-key writes run in `MULTI`/`EXEC`, so a reader never sees data without its
+//! index entry (or the reverse), and a write is reported done only once Redis
+//! confirmed the transaction. The connection manager reconnects by itself; while
+//! Redis is down every operation fails with [`StorageError::Redis`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name};
+use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName, DataKind};
+
+/// Storage in Redis under a tenant prefix.
+#[derive(Clone)]
+pub struct RedisStorage {
+    conn: ConnectionManager,
+    prefix: String,
+    packages: PathBuf,
+}
+
+impl std::fmt::Debug for RedisStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStorage").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IndexEntry {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    created_at: String,
+    #[serde(default)]
+    metadata: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    size: u64,
+}
+
+const KIND_KEY: &str = "_data_type";
+
+fn redis_err(op: &'static str) -> impl FnOnce(redis::RedisError) -> StorageError {
+    move |source| StorageError::Redis { op, source }
+}
+
+fn corrupt(op: &'static str, detail: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt { op, detail: detail.to_string() }
+}
+
+impl RedisStorage {
+    /// Connects to `url`; keys live under `prefix`, packages install into `packages_dir`.
+    pub async fn connect(url: &str, prefix: &str, packages_dir: PathBuf) -> Result<Self, StorageError> {
+        if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(StorageError::Config(format!("Redis prefix {prefix:?} must be non-empty, without spaces")));
+        }
+        let client = redis::Client::open(url).map_err(redis_err("opening the Redis URL"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn =
+            ConnectionManager::new_with_config(client, config).await.map_err(redis_err("connecting to Redis"))?;
+        std::fs::create_dir_all(&packages_dir).map_err(|source| StorageError::Io {
+            op: "creating the packages directory",
+            path: packages_dir.clone(),
+            source,
+        })?;
+        Ok(Self { conn, prefix: prefix.to_owned(), packages: packages_dir })
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.prefix)
+    }
+}
+
+fn to_info(name: String, json: &str) -> Result<ArtifactInfo, StorageError> {
+    let mut entry: IndexEntry = serde_json::from_str(json).map_err(|e| corrupt("reading the artifact index", e))?;
+    let kind = match entry.metadata.remove(KIND_KEY).as_ref().and_then(|v| v.as_str()) {
+        Some("json") => DataKind::Json,
+        Some("bytes") => DataKind::Binary,
+        _ => DataKind::Text,
+    };
+    Ok(ArtifactInfo {
+        name,
+        description: entry.description,
+        kind,
+        size: entry.size,
+        created_at: entry.created_at,
+        metadata: entry.metadata,
+    })
+}
+
+#[async_trait::async_trait]
+impl Storage for RedisStorage {
+    async fn save_artifact(&self, name: &ArtifactName, info: &ArtifactInfo, data: &[u8]) -> Result<(), StorageError> {
+        let mut metadata = info.metadata.clone();
+        metadata.insert(KIND_KEY.into(), serde_json::to_value(info.kind).unwrap_or_default());
+        let entry = IndexEntry {
+            description: info.description.clone(),
+            created_at: info.created_at.clone(),
+            metadata,
+            size: info.size,
+        };
+        let entry = serde_json::to_string(&entry).map_err(|e| corrupt("encoding the artifact index", e))?;
+        let mut conn = self.conn.clone();
+        redis::pipe()
+            .atomic()
+            .set(self.key(&format!("artifacts:{name}")), data)
+            .ignore()
+            .hset(self.key("artifacts:__index__"), name.as_str(), entry)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(redis_err("saving an artifact"))
+    }
+
+    async fn load_artifact(&self, name: &ArtifactName) -> Result<Option<Artifact>, StorageError> {
+        let mut conn = self.conn.clone();
+        let (entry, data): (Option<String>, Option<Vec<u8>>) = redis::pipe()
+            .atomic()
+            .hget(self.key("artifacts:__index__"), name.as_str())
+            .get(self.key(&format!("artifacts:{name}")))
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("loading an artifact"))?;
+        let (Some(entry), Some(data)) = (entry, data) else { return Ok(None) };
+        let info = to_info(name.as_str().to_owned(), &entry)?;
+        Ok(Some(Artifact { info: ArtifactInfo { size: data.len() as u64, ..info }, data }))
+    }
+
+    async fn artifact_info(&self, name: &ArtifactName) -> Result<Option<ArtifactInfo>, StorageError> {
+        let mut conn = self.conn.clone();
+        let entry: Option<String> = conn
+            .hget(self.key("artifacts:__index__"), name.as_str())
+            .await
+            .map_err(redis_err("reading the artifact index"))?;
+        entry.map(|entry| to_info(name.as_str().to_owned(), &entry)).transpose()
+    }
+
+    async fn list_artifacts(&self) -> Result<Vec<ArtifactInfo>, StorageError> {
+        let mut conn = self.conn.clone();
+        let index: HashMap<String, String> =
+            conn.hgetall(self.key("artifacts:__index__")).await.map_err(redis_err("listing artifacts"))?;
+        index.into_iter().map(|(name, entry)| to_info(name, &entry)).collect()
+    }
+
+    async fn delete_artifact(&self, name: &ArtifactName) -> Result<bool, StorageError> {
+        let mut conn = self.conn.clone();
+        let (removed,): (u64,) = redis::pipe()
+            .atomic()
+            .hdel(self.key("artifacts:__index__"), name.as_str())
+            .del(self.key(&format!("artifacts:{name}")))
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("deleting an artifact"))?;
+        Ok(removed > 0)
+    }
+
+    async fn save_skill(&self, skill: &StoredSkill) -> Result<(), StorageError> {
+        let json = serde_json::to_string(skill).map_err(|e| corrupt("encoding a skill", e))?;
+        let mut conn = self.conn.clone();
+        conn.hset::<_, _, _, ()>(self.key("skills:__skills__"), &skill.name, json)
+            .await
+            .map_err(redis_err("saving a skill"))
+    }
+
+    async fn load_skill(&self, name: &str) -> Result<Option<StoredSkill>, StorageError> {
+        let mut conn = self.conn.clone();
+        let json: Option<String> =
+            conn.hget(self.key("skills:__skills__"), name).await.map_err(redis_err("loading a skill"))?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt("reading a skill", e))).transpose()
+    }
+
+    async fn list_skills(&self) -> Result<Vec<StoredSkill>, StorageError> {
+        let mut conn = self.conn.clone();
+        let all: HashMap<String, String> =
+            conn.hgetall(self.key("skills:__skills__")).await.map_err(redis_err("listing skills"))?;
+        all.values().map(|j| serde_json::from_str(j).map_err(|e| corrupt("reading a skill", e))).collect()
+    }
+
+    async fn delete_skill(&self, name: &str) -> Result<bool, StorageError> {
+        let mut conn = self.conn.clone();
+        let removed: u64 =
+            conn.hdel(self.key("skills:__skills__"), name).await.map_err(redis_err("deleting a skill"))?;
+        Ok(removed > 0)
+    }
+
+    async fn save_vector(&self, key: &str, vector: &[f32]) -> Result<(), StorageError> {
+        let mut conn = self.conn.clone();
+        conn.set::<_, _, ()>(self.key(&format!("vectors:{key}")), encode_vector(vector))
+            .await
+            .map_err(redis_err("saving a vector"))
+    }
+
+    async fn load_vectors(&self, keys: &[String]) -> Result<Vec<Option<Vec<f32>>>, StorageError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let full: Vec<String> = keys.iter().map(|k| self.key(&format!("vectors:{k}"))).collect();
+        let raw: Vec<Option<Vec<u8>>> =
+            redis::cmd("MGET").arg(&full).query_async(&mut conn).await.map_err(redis_err("loading vectors"))?;
+        raw.into_iter().map(|bytes| bytes.map(|b| decode_vector(&b)).transpose()).collect()
+    }
+
+    async fn add_dep(&self, name: &str, spec: &str) -> Result<(), StorageError> {
+        let key = self.key("deps");
+        let mut conn = self.conn.clone();
+        let existing: Vec<String> = conn.smembers(&key).await.map_err(redis_err("reading deps"))?;
+        let stale: Vec<&String> = existing.iter().filter(|d| requirement_name(d) == name && *d != spec).collect();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if !stale.is_empty() {
+            pipe.srem(&key, stale).ignore();
+        }
+        pipe.sadd(&key, spec).ignore();
+        pipe.query_async::<()>(&mut conn).await.map_err(redis_err("adding a dep"))
+    }
+
+    async fn remove_dep(&self, name: &str) -> Result<bool, StorageError> {
+        let key = self.key("deps");
+        let mut conn = self.conn.clone();
+        let existing: Vec<String> = conn.smembers(&key).await.map_err(redis_err("reading deps"))?;
+        let matching: Vec<&String> = existing.iter().filter(|d| requirement_name(d) == name).collect();
+        if matching.is_empty() {
+            return Ok(false);
+        }
+        let removed: u64 = conn.srem(&key, matching).await.map_err(redis_err("removing a dep"))?;
+        Ok(removed > 0)
+    }
+
+    async fn list_deps(&self) -> Result<Vec<String>, StorageError> {
+        let mut conn = self.conn.clone();
+        let mut deps: Vec<String> = conn.smembers(self.key("deps")).await.map_err(redis_err("listing deps"))?;
+        deps.sort();
+        Ok(deps)
+    }
+
+    fn packages_dir(&self) -> &Path {
+        &self.packages
+    }
+}
