@@ -1,8 +1,28 @@
 #!/usr/bin/env bash
-# Runs every test. The first run builds the guest (componentize-py from PyPI) and
-# the host; nothing else needs installing by hand.
+# Runs every test. Installs what the tests need first: redis-server (Debian) and a
+# local directory of wheels from PyPI for the deps tests (which then run offline).
+# The first run also builds the guest (componentize-py from PyPI) and the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cache=${CODEMODE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/codemode}
+
+if ! command -v redis-server >/dev/null 2>&1; then
+    echo "==> installing redis-server (Debian package)" >&2
+    if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+
+# Pinned wheels: two pure-Python packages the sandbox can import, and one with only
+# native (cp314 manylinux) wheels that it must refuse.
+export CODEMODE_TEST_WHEELS=${CODEMODE_TEST_WHEELS:-$cache/test-wheels}
+if [ ! -f "$CODEMODE_TEST_WHEELS/.complete" ]; then
+    echo "==> downloading test wheels into $CODEMODE_TEST_WHEELS" >&2
+    pip=(python3 -m pip download --disable-pip-version-check --no-deps --only-binary=:all: -d "$CODEMODE_TEST_WHEELS")
+    "${pip[@]}" tabulate==0.10.0 six==1.17.0
+    "${pip[@]}" --platform manylinux2014_x86_64 --python-version 3.14 --implementation cp --abi cp314 markupsafe==3.0.3
+    touch "$CODEMODE_TEST_WHEELS/.complete"
+fi
 
 echo "==> building (guest, host, tests, benches)" >&2
 cargo build --all-targets

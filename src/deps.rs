@@ -135,12 +135,26 @@ impl Requirement {
 }
 
 /// Where pip's output goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PipOutput {
     /// Captured; only shown in errors (sessions, servers).
+    #[default]
     Capture,
     /// Passed through with progress bars (the CLI).
     Inherit,
+}
+
+/// How pip finds packages (default: PyPI) and where its output goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PipOptions {
+    /// `--index-url`: another package index, e.g. a private mirror.
+    pub index_url: Option<String>,
+    /// `--find-links`: local directories (or pages) of wheels.
+    pub find_links: Vec<String>,
+    /// `--no-index`: only `find_links`, no index at all (offline installs).
+    pub no_index: bool,
+    /// Where pip's output goes.
+    pub output: PipOutput,
 }
 
 /// The deps of one storage.
@@ -148,13 +162,13 @@ pub enum PipOutput {
 pub struct Deps {
     storage: Arc<dyn Storage>,
     allow_runtime: bool,
-    output: PipOutput,
+    pip: PipOptions,
 }
 
 impl Deps {
     /// Deps stored in `storage`; `allow_runtime = false` locks `add` and `remove`.
-    pub fn new(storage: Arc<dyn Storage>, allow_runtime: bool, output: PipOutput) -> Self {
-        Self { storage, allow_runtime, output }
+    pub fn new(storage: Arc<dyn Storage>, allow_runtime: bool, pip: PipOptions) -> Self {
+        Self { storage, allow_runtime, pip }
     }
 
     /// The directory packages are installed into (mounted at `/deps` in the guest).
@@ -233,7 +247,7 @@ impl Deps {
             specs: joined.clone(),
             detail: format!("cannot lock {}: {e}", dir.display()),
         })?;
-        let result = run_pip(&dir, specs, self.output).await;
+        let result = run_pip(&dir, specs, &self.pip).await;
         drop(lock);
         result
     }
@@ -243,18 +257,26 @@ fn python() -> PathBuf {
     std::env::var_os("CODEMODE_PYTHON").map_or_else(|| PathBuf::from("python3"), PathBuf::from)
 }
 
-async fn run_pip(dir: &Path, specs: &[String], output: PipOutput) -> Result<(), DepsError> {
+async fn run_pip(dir: &Path, specs: &[String], pip: &PipOptions) -> Result<(), DepsError> {
     let joined = specs.join(" ");
     let mut command = tokio::process::Command::new(python());
     command
-        .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--upgrade", "--target"])
+        .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--root-user-action=ignore"])
+        .args(["--upgrade", "--target"])
         .arg(dir)
         .args(["--only-binary=:all:", "--platform", "any", "--implementation", "py", "--abi", "none"])
-        .args(["--python-version", GUEST_PYTHON_VERSION])
-        .args(specs)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    match output {
+        .args(["--python-version", GUEST_PYTHON_VERSION]);
+    if let Some(url) = &pip.index_url {
+        command.args(["--index-url", url]);
+    }
+    for link in &pip.find_links {
+        command.args(["--find-links", link]);
+    }
+    if pip.no_index {
+        command.arg("--no-index");
+    }
+    command.arg("--").args(specs).stdin(Stdio::null()).kill_on_drop(true);
+    match pip.output {
         PipOutput::Capture => command.args(["--progress-bar", "off"]).stdout(Stdio::piped()).stderr(Stdio::piped()),
         PipOutput::Inherit => command.stdout(Stdio::inherit()).stderr(Stdio::piped()),
     };

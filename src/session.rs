@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use std::sync::Arc;
 
 use crate::artifacts::{Artifacts, DEFAULT_MAX_ARTIFACT_SIZE};
-use crate::deps::{Deps, DepsError, PipOutput};
+use crate::deps::{Deps, DepsError, PipOptions};
 use crate::sandbox::host::Services;
 use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats};
 use crate::sandbox::{LimitKind, Limits, Metering, Sandbox, SandboxError};
@@ -154,7 +154,7 @@ pub struct SessionBuilder {
     storage: Option<Arc<dyn Storage>>,
     allow_runtime_deps: bool,
     max_artifact_size: u64,
-    pip_output: PipOutput,
+    pip: PipOptions,
 }
 
 impl Default for SessionBuilder {
@@ -166,7 +166,7 @@ impl Default for SessionBuilder {
             storage: None,
             allow_runtime_deps: true,
             max_artifact_size: DEFAULT_MAX_ARTIFACT_SIZE,
-            pip_output: PipOutput::Capture,
+            pip: PipOptions::default(),
         }
     }
 }
@@ -211,9 +211,9 @@ impl SessionBuilder {
         self
     }
 
-    /// Where pip's output goes when packages are installed (default: captured).
-    pub fn pip_output(mut self, output: PipOutput) -> Self {
-        self.pip_output = output;
+    /// How packages are found and installed (default: PyPI, output captured).
+    pub fn pip(mut self, options: PipOptions) -> Self {
+        self.pip = options;
         self
     }
 
@@ -229,7 +229,7 @@ impl SessionBuilder {
         };
         let services = match storage {
             Some(storage) => {
-                let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip_output);
+                let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip);
                 // Another machine may have recorded deps in a shared store.
                 deps.ensure_installed().await?;
                 Some(Arc::new(Services { artifacts: Artifacts::new(storage.clone(), self.max_artifact_size), deps }))

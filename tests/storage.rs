@@ -1,0 +1,295 @@
+//! The storage conformance suite, run against both backends: a directory and a real
+//! `redis-server` the test starts. Plus each backend's own failure modes.
+
+mod common;
+
+use std::sync::Arc;
+
+use codemode::artifacts::{ArtifactError, Artifacts, DEFAULT_MAX_ARTIFACT_SIZE, DataKind};
+use codemode::storage::{FileStorage, RedisStorage, Storage, StorageError, StoredSkill};
+use common::RedisServer;
+use serde_json::{Map, Value, json};
+
+/// A backend under test, plus whatever keeps it alive.
+struct Backend {
+    storage: Arc<dyn Storage>,
+    _dir: tempfile::TempDir,
+    _redis: Option<RedisServer>,
+    reopen: Box<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Arc<dyn Storage>>>>>,
+}
+
+async fn file_backend() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let storage = Arc::new(FileStorage::open(&path).await.unwrap());
+    let reopen = Box::new(move || {
+        let path = path.clone();
+        Box::pin(async move { Arc::new(FileStorage::open(&path).await.unwrap()) as Arc<dyn Storage> }) as _
+    });
+    Backend { storage, _dir: dir, _redis: None, reopen }
+}
+
+async fn redis_backend() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let (url, packages) = (redis.url(), dir.path().join("packages"));
+    let storage = Arc::new(RedisStorage::connect(&url, "tenant", packages.clone()).await.unwrap());
+    let reopen = Box::new(move || {
+        let (url, packages) = (url.clone(), packages.clone());
+        Box::pin(
+            async move { Arc::new(RedisStorage::connect(&url, "tenant", packages).await.unwrap()) as Arc<dyn Storage> },
+        ) as _
+    });
+    Backend { storage, _dir: dir, _redis: Some(redis), reopen }
+}
+
+fn meta(value: Value) -> Map<String, Value> {
+    value.as_object().cloned().unwrap()
+}
+
+async fn round_trips_each_kind(b: Backend) {
+    let artifacts = Artifacts::new(b.storage.clone(), DEFAULT_MAX_ARTIFACT_SIZE);
+    let cases: [(&str, &[u8], DataKind); 4] = [
+        ("data.json", br#"{"a": [1, 2]}"#, DataKind::Json),
+        ("notes.txt", "héllo\n".as_bytes(), DataKind::Text),
+        ("blob.bin", &[0, 159, 146, 150, 255], DataKind::Binary),
+        ("scans/2024/nmap.json", b"[]", DataKind::Json),
+    ];
+    for (name, data, kind) in cases {
+        let info = artifacts.save(name, data.to_vec(), kind, "desc", meta(json!({"k": name}))).await.unwrap();
+        assert_eq!((info.size, info.kind), (data.len() as u64, kind));
+    }
+    // A fresh connection or process sees the same.
+    let artifacts = Artifacts::new((b.reopen)().await, DEFAULT_MAX_ARTIFACT_SIZE);
+    for (name, data, kind) in cases {
+        let loaded = artifacts.load(name).await.unwrap();
+        assert_eq!(loaded.data, data, "{name}");
+        assert_eq!(loaded.info.kind, kind, "{name}");
+        assert_eq!(loaded.info.description, "desc");
+        assert_eq!(loaded.info.metadata, meta(json!({"k": name})), "metadata is given back without internals");
+        assert!(loaded.info.created_at.ends_with("+00:00"), "{}", loaded.info.created_at);
+    }
+    let names: Vec<_> = artifacts.list().await.unwrap().into_iter().map(|i| i.name).collect();
+    assert_eq!(names, ["blob.bin", "data.json", "notes.txt", "scans/2024/nmap.json"]);
+}
+
+async fn overwrite_replaces(b: Backend) {
+    let artifacts = Artifacts::new(b.storage, DEFAULT_MAX_ARTIFACT_SIZE);
+    artifacts.save("x", b"one".to_vec(), DataKind::Text, "first", Map::new()).await.unwrap();
+    artifacts.save("x", b"[2]".to_vec(), DataKind::Json, "second", Map::new()).await.unwrap();
+    let loaded = artifacts.load("x").await.unwrap();
+    assert_eq!((loaded.data.as_slice(), loaded.info.kind), (b"[2]".as_slice(), DataKind::Json));
+    assert_eq!(loaded.info.description, "second");
+    assert_eq!(artifacts.list().await.unwrap().len(), 1);
+}
+
+async fn delete_and_missing(b: Backend) {
+    let artifacts = Artifacts::new(b.storage, DEFAULT_MAX_ARTIFACT_SIZE);
+    assert!(!artifacts.delete("never-saved").await.unwrap());
+    assert!(matches!(artifacts.load("never-saved").await, Err(ArtifactError::NotFound(_))));
+    assert!(artifacts.info("never-saved").await.unwrap().is_none());
+    artifacts.save("d/x.txt", b"x".to_vec(), DataKind::Text, "", Map::new()).await.unwrap();
+    assert!(artifacts.exists("d/x.txt").await.unwrap());
+    assert!(artifacts.delete("d/x.txt").await.unwrap());
+    assert!(!artifacts.exists("d/x.txt").await.unwrap());
+    assert!(artifacts.list().await.unwrap().is_empty());
+}
+
+const HOSTILE_NAMES: &[&str] = &[
+    "",
+    "..",
+    ".",
+    "../escape",
+    "a/../../escape",
+    "a/../b",
+    "./a",
+    "/etc/passwd",
+    "//server/share",
+    "a\\b",
+    "..\\..\\windows",
+    "C:/windows",
+    "c:evil",
+    "a\0b",
+    "a//b",
+    "dir/",
+    ".artifacts.json",
+    "a/.hidden",
+    "__index__",
+    "line\nbreak",
+    "tab\there",
+];
+
+async fn hostile_names_are_rejected(b: Backend) {
+    let artifacts = Artifacts::new(b.storage, DEFAULT_MAX_ARTIFACT_SIZE);
+    artifacts.save("keep", b"safe".to_vec(), DataKind::Text, "", Map::new()).await.unwrap();
+    let long = "x".repeat(2000);
+    let long_segment = format!("a/{}", "y".repeat(300));
+    for name in HOSTILE_NAMES.iter().copied().chain([long.as_str(), long_segment.as_str()]) {
+        let saved = artifacts.save(name, b"evil".to_vec(), DataKind::Text, "", Map::new()).await;
+        assert!(matches!(saved, Err(ArtifactError::InvalidName { .. })), "save {name:?}: {saved:?}");
+        assert!(matches!(artifacts.load(name).await, Err(ArtifactError::InvalidName { .. })), "load {name:?}");
+        assert!(matches!(artifacts.delete(name).await, Err(ArtifactError::InvalidName { .. })), "delete {name:?}");
+        assert!(matches!(artifacts.info(name).await, Err(ArtifactError::InvalidName { .. })), "info {name:?}");
+    }
+    // Nothing was written, nothing already stored was lost.
+    let list = artifacts.list().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(artifacts.load("keep").await.unwrap().data, b"safe");
+}
+
+async fn size_cap_and_invalid_data(b: Backend) {
+    let artifacts = Artifacts::new(b.storage, 1000);
+    assert!(artifacts.save("fits", vec![1; 1000], DataKind::Binary, "", Map::new()).await.is_ok());
+    let err = artifacts.save("big", vec![1; 1001], DataKind::Binary, "", Map::new()).await.unwrap_err();
+    assert!(err.to_string().contains("1001 bytes, over the 1000-byte limit"), "{err}");
+    let err = artifacts.save("bad.json", b"{nope".to_vec(), DataKind::Json, "", Map::new()).await.unwrap_err();
+    assert!(matches!(err, ArtifactError::InvalidData { .. }), "{err}");
+    let err = artifacts.save("bad.txt", vec![0xff, 0xfe], DataKind::Text, "", Map::new()).await.unwrap_err();
+    assert!(matches!(err, ArtifactError::InvalidData { .. }), "{err}");
+    let names: Vec<_> = artifacts.list().await.unwrap().into_iter().map(|i| i.name).collect();
+    assert_eq!(names, ["fits"]);
+}
+
+async fn skills_vectors_and_deps(b: Backend) {
+    let s = &b.storage;
+    let skill = StoredSkill {
+        name: "greet".into(),
+        description: "Say hello, with a description that is not in the docstring".into(),
+        source: "def run(name: str) -> str:\n    return f'hi {name}'\n".into(),
+        created_at: "2026-01-01T00:00:00+00:00".into(),
+    };
+    s.save_skill(&skill).await.unwrap();
+    s.save_skill(&StoredSkill { name: "other".into(), ..skill.clone() }).await.unwrap();
+    let reopened = (b.reopen)().await;
+    assert_eq!(reopened.load_skill("greet").await.unwrap(), Some(skill.clone()), "description survives a restart");
+    let mut names: Vec<_> = reopened.list_skills().await.unwrap().into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(names, ["greet", "other"]);
+    assert!(reopened.delete_skill("other").await.unwrap());
+    assert!(!reopened.delete_skill("other").await.unwrap());
+    assert_eq!(reopened.load_skill("other").await.unwrap(), None);
+
+    s.save_vector("abc123", &[0.5, -1.25, 3.0]).await.unwrap();
+    let loaded = reopened.load_vectors(&["abc123".into(), "missing".into()]).await.unwrap();
+    assert_eq!(loaded, [Some(vec![0.5, -1.25, 3.0]), None]);
+
+    s.add_dep("six", "six").await.unwrap();
+    s.add_dep("tabulate", "tabulate>=0.9").await.unwrap();
+    s.add_dep("tabulate", "tabulate==0.10.0").await.unwrap();
+    assert_eq!(reopened.list_deps().await.unwrap(), ["six", "tabulate==0.10.0"]);
+    assert!(reopened.remove_dep("six").await.unwrap());
+    assert!(!reopened.remove_dep("six").await.unwrap());
+    assert_eq!(reopened.list_deps().await.unwrap(), ["tabulate==0.10.0"]);
+}
+
+macro_rules! conformance {
+    ($backend:ident: $($case:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $case() {
+                    super::$case(super::$backend().await).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(file_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
+    size_cap_and_invalid_data, skills_vectors_and_deps);
+conformance!(redis_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
+    size_cap_and_invalid_data, skills_vectors_and_deps);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn file_backend_reads_py_code_mode_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts_dir = dir.path().join("artifacts");
+    std::fs::create_dir_all(artifacts_dir.join("scans")).unwrap();
+    std::fs::write(artifacts_dir.join("scans/nmap.json"), br#"{"open": [22]}"#).unwrap();
+    std::fs::write(artifacts_dir.join("raw.bin"), [1, 2, 3]).unwrap();
+    std::fs::write(
+        artifacts_dir.join(".artifacts.json"),
+        r#"{"scans/nmap.json": {"description": "scan", "created_at": "2025-01-01T10:00:00.123456+00:00",
+             "metadata": {"host": "x", "_data_type": "json"}},
+           "raw.bin": {"description": "", "created_at": "2025-01-01T10:00:00+00:00", "metadata": {"_data_type": "bytes"}}}"#,
+    )
+    .unwrap();
+    let artifacts = Artifacts::new(Arc::new(FileStorage::open(dir.path()).await.unwrap()), DEFAULT_MAX_ARTIFACT_SIZE);
+    let nmap = artifacts.load("scans/nmap.json").await.unwrap();
+    assert_eq!((nmap.info.kind, nmap.info.size), (DataKind::Json, 14));
+    assert_eq!(nmap.info.metadata, meta(json!({"host": "x"})));
+    assert_eq!(artifacts.load("raw.bin").await.unwrap().info.kind, DataKind::Binary);
+    // Our writes keep the index readable by py-code-mode: `_data_type` inside metadata.
+    artifacts.save("new.txt", b"t".to_vec(), DataKind::Text, "d", Map::new()).await.unwrap();
+    let index: Value = serde_json::from_slice(&std::fs::read(artifacts_dir.join(".artifacts.json")).unwrap()).unwrap();
+    assert_eq!(index["new.txt"]["metadata"]["_data_type"], "text");
+    assert_eq!(index["scans/nmap.json"]["description"], "scan");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_redis_tenants_never_see_each_other() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Arc::new(RedisStorage::connect(&redis.url(), "a", dir.path().join("a")).await.unwrap());
+    let b = Arc::new(RedisStorage::connect(&redis.url(), "b", dir.path().join("b")).await.unwrap());
+    let artifacts_a = Artifacts::new(a.clone(), DEFAULT_MAX_ARTIFACT_SIZE);
+    artifacts_a.save("secret", b"a's".to_vec(), DataKind::Text, "", Map::new()).await.unwrap();
+    a.save_skill(&StoredSkill {
+        name: "s".into(),
+        description: String::new(),
+        source: "def run(): pass".into(),
+        created_at: String::new(),
+    })
+    .await
+    .unwrap();
+    a.save_vector("v", &[1.0]).await.unwrap();
+    a.add_dep("six", "six").await.unwrap();
+
+    let artifacts_b = Artifacts::new(b.clone(), DEFAULT_MAX_ARTIFACT_SIZE);
+    assert!(artifacts_b.list().await.unwrap().is_empty());
+    assert!(matches!(artifacts_b.load("secret").await, Err(ArtifactError::NotFound(_))));
+    assert!(b.list_skills().await.unwrap().is_empty());
+    assert_eq!(b.load_vectors(&["v".into()]).await.unwrap(), [None]);
+    assert!(b.list_deps().await.unwrap().is_empty());
+    assert!(!artifacts_b.delete("secret").await.unwrap());
+    assert_eq!(artifacts_a.load("secret").await.unwrap().data, b"a's");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_outage_fails_cleanly_and_loses_nothing_acknowledged() {
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(RedisStorage::connect(&redis.url(), "t", dir.path().to_path_buf()).await.unwrap());
+    let artifacts = Artifacts::new(storage, DEFAULT_MAX_ARTIFACT_SIZE);
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        let name = format!("before-{i}");
+        artifacts.save(&name, b"x".to_vec(), DataKind::Text, "", Map::new()).await.unwrap();
+        acknowledged.push(name);
+    }
+
+    redis.stop();
+    let started = std::time::Instant::now();
+    let err = artifacts.save("during", b"x".to_vec(), DataKind::Text, "", Map::new()).await.unwrap_err();
+    assert!(matches!(err, ArtifactError::Storage(StorageError::Redis { .. })), "{err}");
+    assert!(err.to_string().contains("Redis"), "{err}");
+    assert!(artifacts.list().await.is_err());
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "failing took {:?}", started.elapsed());
+
+    redis.restart();
+    // The connection manager reconnects by itself; allow it a few attempts.
+    let mut saved = false;
+    for _ in 0..50 {
+        if artifacts.save("after", b"y".to_vec(), DataKind::Text, "", Map::new()).await.is_ok() {
+            saved = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(saved, "no reconnect after the restart");
+    acknowledged.push("after".into());
+    let mut names: Vec<_> = artifacts.list().await.unwrap().into_iter().map(|i| i.name).collect();
+    names.sort();
+    acknowledged.sort();
+    assert_eq!(names, acknowledged, "every acknowledged write is there, the failed one is not");
+}
