@@ -275,11 +275,12 @@ async fn run_pip(dir: &Path, specs: &[String], pip: &PipOptions) -> Result<(), D
     if pip.no_index {
         command.arg("--no-index");
     }
-    command.arg("--").args(specs).stdin(Stdio::null()).kill_on_drop(true);
     match pip.output {
         PipOutput::Capture => command.args(["--progress-bar", "off"]).stdout(Stdio::piped()).stderr(Stdio::piped()),
         PipOutput::Inherit => command.stdout(Stdio::inherit()).stderr(Stdio::piped()),
     };
+    // Options end here: nothing in `specs` can be read as one.
+    command.arg("--").args(specs).stdin(Stdio::null()).kill_on_drop(true);
     let child = command.spawn().map_err(|e| DepsError::Install {
         specs: joined.clone(),
         detail: format!("cannot run `{} -m pip` (set CODEMODE_PYTHON): {e}", python().display()),

@@ -1,8 +1,12 @@
 //! Argument parsing and dispatch for the `codemode` binary.
 
+mod artifacts;
+mod deps;
 mod progress;
 mod repl;
 mod run;
+mod storage;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,16 +21,16 @@ use codemode::{Limits, Sandbox, Session};
 #[command(name = "codemode", version, about, propagate_version = true)]
 struct Cli {
     #[command(flatten)]
-    global: GlobalArgs,
+    sandbox: SandboxArgs,
+    #[command(flatten)]
+    storage: storage::StorageArgs,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Limits and caching of the sandbox.
 #[derive(Debug, Args)]
-struct GlobalArgs {
-    /// Storage directory for skills, artifacts, tools and deps.
-    #[arg(long, global = true, env = "CODEMODE_BASE", value_name = "DIR")]
-    base: Option<PathBuf>,
+struct SandboxArgs {
     /// Wall-clock limit per run, in seconds.
     #[arg(long, global = true, default_value_t = 30.0, value_name = "SECS", value_parser = parse_timeout, allow_negative_numbers = true)]
     timeout: f64,
@@ -53,6 +57,15 @@ enum Command {
     Run(run::RunArgs),
     /// An interactive session whose state persists between inputs.
     Repl,
+    /// List, read, write and delete artifacts in the storage.
+    #[command(subcommand)]
+    Artifacts(artifacts::ArtifactsCommand),
+    /// Add, remove, list and install the storage's pure-Python packages.
+    #[command(subcommand)]
+    Deps(deps::DepsCommand),
+    /// Copy skills and artifacts between a directory (--base) and Redis (--redis).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
@@ -63,7 +76,7 @@ fn parse_timeout(text: &str) -> Result<f64, String> {
     Ok(secs)
 }
 
-impl GlobalArgs {
+impl SandboxArgs {
     fn limits(&self) -> Limits {
         Limits {
             timeout: Duration::from_secs_f64(self.timeout),
@@ -74,17 +87,31 @@ impl GlobalArgs {
             ..Limits::default()
         }
     }
+}
 
+/// The flags a command that runs code needs.
+struct SessionArgs<'a> {
+    sandbox: &'a SandboxArgs,
+    storage: &'a storage::StorageArgs,
+}
+
+impl SessionArgs<'_> {
     async fn session(&self) -> anyhow::Result<Session> {
         let mut sandbox = Sandbox::builder().on_compile(progress::compile_progress());
-        if let Some(dir) = &self.cache_dir {
+        if let Some(dir) = &self.sandbox.cache_dir {
             sandbox = sandbox.cache_dir(dir);
         }
-        let mut builder = Session::builder().sandbox(sandbox.build()).limits(self.limits());
-        if let Some(base) = &self.base {
-            builder = builder.base_dir(base);
-        }
-        builder.build().await.context("cannot start the sandbox")
+        let storage = self.storage.open().await?;
+        Session::builder()
+            .sandbox(sandbox.build())
+            .limits(self.sandbox.limits())
+            .storage(storage)
+            .allow_runtime_deps(!self.storage.no_runtime_deps)
+            .max_artifact_size(self.storage.max_artifact_size)
+            .pip(self.storage.pip_options())
+            .build()
+            .await
+            .context("cannot start the session")
     }
 }
 
@@ -99,10 +126,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let context = SessionArgs { sandbox: &cli.sandbox, storage: &cli.storage };
     let outcome = runtime.block_on(async {
         match &cli.command {
-            Command::Run(args) => run::run(&cli.global, args).await,
-            Command::Repl => repl::repl(&cli.global).await,
+            Command::Run(args) => run::run(&context, args).await,
+            Command::Repl => repl::repl(&context).await,
+            Command::Artifacts(command) => artifacts::run(&cli.storage, command).await,
+            Command::Deps(command) => deps::run(&cli.storage, command).await,
+            Command::Store(command) => store::run(&cli.storage, command).await,
         }
     });
     match outcome {

@@ -6,15 +6,15 @@ use anyhow::Context;
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
-use super::GlobalArgs;
+use super::SessionArgs;
 use super::run::print_result;
 
 const HELP: &str = "Python on WASI. State persists between inputs; `tools`, `skills`, \
 `artifacts` and `deps` are predefined.\nA block ends with an empty line. %reset clears \
 the session, %help shows this, Ctrl-D quits.";
 
-pub async fn repl(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let session = global.session().await?;
+pub async fn repl(context: &SessionArgs<'_>) -> anyhow::Result<ExitCode> {
+    let session = context.session().await?;
     let mut editor = DefaultEditor::new().context("cannot start line editing")?;
     let history = codemode::default_cache_dir().map(|dir| dir.join("repl_history"));
     if let Some(path) = &history {

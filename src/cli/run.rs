@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use codemode::RunResult;
 
-use super::GlobalArgs;
+use super::SessionArgs;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -23,7 +23,7 @@ pub struct RunArgs {
     json: bool,
 }
 
-pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(context: &SessionArgs<'_>, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let code = match (&args.code, &args.file) {
         (Some(code), _) if code != "-" => code.clone(),
         (_, Some(file)) => std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?,
@@ -33,7 +33,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
             code
         }
     };
-    let session = global.session().await?;
+    let session = context.session().await?;
     let result = session.run(&code).await?;
     session.close().await;
     if args.json {

@@ -81,6 +81,16 @@ impl RedisStorage {
         Ok(Self { conn, prefix: prefix.to_owned(), packages: packages_dir })
     }
 
+    /// Where a tenant's packages go on this machine when no directory is given:
+    /// `<cache>/packages/<hash of url and prefix>` (the URL may hold a password, so
+    /// it is hashed rather than spelled out in a path).
+    pub fn default_packages_dir(url: &str, prefix: &str) -> PathBuf {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{url}\n{prefix}"));
+        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        crate::default_cache_dir().unwrap_or_else(std::env::temp_dir).join("packages").join(hex)
+    }
+
     fn key(&self, rest: &str) -> String {
         format!("{}:{rest}", self.prefix)
     }

@@ -75,7 +75,10 @@ def _call(cls: type[CodemodeError], fn: Callable[..., T], *args: Any) -> T:
     try:
         return fn(*args)
     except Err as err:
-        _raise(err.value, cls)
+        error = err.value
+    # Raised outside the `except`, so the agent's traceback does not show the
+    # binding layer's exception as the context of this one.
+    _raise(error, cls)
 
 
 def _no_positional(what: str, args: tuple[Any, ...]) -> None:

@@ -1,0 +1,175 @@
+//! The guest's `artifacts` and `deps` namespaces end to end, on both backends.
+
+mod common;
+
+use std::sync::Arc;
+
+use codemode::deps::PipOptions;
+use codemode::storage::{FileStorage, RedisStorage, Storage};
+use codemode::{RunResult, Session};
+use common::RedisServer;
+use serde_json::json;
+
+async fn run(session: &Session, code: &str) -> RunResult {
+    session.run(code).await.expect("run completes")
+}
+
+fn value(result: &RunResult) -> serde_json::Value {
+    assert!(result.is_ok(), "unexpected error: {:?}", result.error);
+    result.value.as_ref().and_then(|v| v.json.clone()).expect("a JSON value")
+}
+
+fn error(result: &RunResult) -> (String, String) {
+    let e = result.error.as_ref().expect("an error");
+    (e.kind.clone(), e.message.clone())
+}
+
+fn offline_pip() -> PipOptions {
+    PipOptions {
+        find_links: vec![common::test_wheels().display().to_string()],
+        no_index: true,
+        ..PipOptions::default()
+    }
+}
+
+async fn session_on(storage: Arc<dyn Storage>) -> Session {
+    Session::builder().storage(storage).pip(offline_pip()).build().await.expect("session starts")
+}
+
+const ARTIFACTS_CELL: &str = r#"
+saved = [
+    artifacts.save("report.json", {"rows": [1, 2, 3]}, description="a report", metadata={"owner": "agent"}),
+    artifacts.save("notes/today.txt", "ünïcode text"),
+    artifacts.save("raw.bin", bytes(range(256))),
+]
+[s["kind"] for s in saved]
+"#;
+
+async fn artifacts_round_trip_across_sessions(storage: Arc<dyn Storage>) {
+    let first = session_on(storage.clone()).await;
+    assert_eq!(value(&run(&first, ARTIFACTS_CELL).await), json!(["json", "text", "binary"]));
+    drop(first);
+
+    let second = session_on(storage).await;
+    let r = run(&second, "(artifacts.load('report.json'), artifacts.load('notes/today.txt'), artifacts.load('raw.bin') == bytes(range(256)))").await;
+    assert_eq!(value(&r), json!([{"rows": [1, 2, 3]}, "ünïcode text", true]));
+    let r = run(&second, "info = artifacts.get('report.json')\n(info['description'], info['metadata'], info['size'], artifacts.get('nope'))").await;
+    assert_eq!(value(&r), json!(["a report", {"owner": "agent"}, 19, null]));
+    let r = run(&second, "[a['name'] for a in artifacts.list()]").await;
+    assert_eq!(value(&r), json!(["notes/today.txt", "raw.bin", "report.json"]));
+    assert_eq!(value(&run(&second, "(artifacts.exists('raw.bin'), artifacts.delete('raw.bin'), artifacts.exists('raw.bin'), artifacts.delete('raw.bin'))").await), json!([true, true, false, false]));
+
+    // Bad input: a clear Python exception, nothing stored is lost.
+    assert_eq!(error(&run(&second, "artifacts.save('n', 42)").await).0, "TypeError");
+    assert_eq!(error(&run(&second, "artifacts.save('n', {1, 2})").await).0, "TypeError");
+    let (kind, message) = error(&run(&second, "artifacts.save('../escape', 'x')").await);
+    assert_eq!(kind, "ValueError");
+    assert!(message.contains("path traversal"), "{message}");
+    assert_eq!(error(&run(&second, "artifacts.load('missing')").await).0, "ArtifactNotFoundError");
+    let r = run(&second, "try:\n    artifacts.load('missing')\nexcept LookupError:\n    caught = True\ncaught").await;
+    assert_eq!(value(&r), json!(true));
+    assert_eq!(error(&run(&second, "artifacts.save('m', 'x', metadata=[1])").await).0, "ValueError");
+    assert_eq!(value(&run(&second, "len(artifacts.list())").await), json!(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn artifacts_on_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    artifacts_round_trip_across_sessions(Arc::new(FileStorage::open(dir.path()).await.unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn artifacts_on_redis() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RedisStorage::connect(&redis.url(), "t", dir.path().to_path_buf()).await.unwrap();
+    artifacts_round_trip_across_sessions(Arc::new(storage)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_artifacts_cross_as_bytes_and_the_cap_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(FileStorage::open(dir.path()).await.unwrap());
+    let s = Session::builder().storage(storage).max_artifact_size(16 << 20).build().await.unwrap();
+    let r = run(&s, "data = bytes(range(256)) * (40 * 1024)\nartifacts.save('big.bin', data)['size']").await;
+    assert_eq!(value(&r), json!(10 * 1024 * 1024));
+    assert_eq!(value(&run(&s, "artifacts.load('big.bin') == data").await), json!(true));
+    let (kind, message) = error(&run(&s, "artifacts.save('huge.bin', b'x' * (17 << 20))").await);
+    assert_eq!(kind, "ValueError");
+    assert!(message.contains("over the 16777216-byte limit"), "{message}");
+    assert_eq!(value(&run(&s, "[a['name'] for a in artifacts.list()]").await), json!(["big.bin"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deps_install_import_persist_and_uninstall() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(dir.path()).await.unwrap());
+    let s = session_on(storage.clone()).await;
+    // Importable in the same session, right after add.
+    let r =
+        run(&s, "added = deps.add('Tabulate')\nimport tabulate\n(added, tabulate.tabulate([[1, 2]]).split())").await;
+    assert_eq!(value(&r), json!(["tabulate", ["-", "-", "1", "2", "-", "-"]]));
+    assert_eq!(value(&run(&s, "deps.list()").await), json!(["tabulate"]));
+
+    // And in every later session, with no install step.
+    let later = session_on(storage.clone()).await;
+    assert_eq!(value(&run(&later, "import tabulate\ntabulate.__file__").await), json!("/deps/tabulate/__init__.py"));
+    // The packages directory is read-only for the guest.
+    assert_eq!(error(&run(&later, "open('/deps/evil.py', 'w')").await).0, "PermissionError");
+
+    // A package with only native wheels is refused with a message that says why.
+    let (kind, message) = error(&run(&later, "deps.add('markupsafe')").await);
+    assert_eq!(kind, "DepsError");
+    assert!(message.contains("no pure-Python wheel"), "{message}");
+    assert_eq!(value(&run(&later, "deps.list()").await), json!(["tabulate"]), "a failed add records nothing");
+
+    // Remove forgets and uninstalls.
+    assert_eq!(value(&run(&later, "deps.remove('tabulate')").await), json!(true));
+    let fresh = session_on(storage).await;
+    assert_eq!(error(&run(&fresh, "import tabulate").await).0, "ModuleNotFoundError");
+    assert_eq!(value(&run(&fresh, "(deps.list(), deps.remove('tabulate'))").await), json!([[], false]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_specs_and_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(dir.path()).await.unwrap());
+    let s = session_on(storage.clone()).await;
+    for spec in ["", "pkg @ https://x/y.whl", "six; python_version<'3'", "six && rm -rf /", "$(id)", "-e .", "a\nb"] {
+        let r = run(&s, &format!("deps.add({spec:?})")).await;
+        let (kind, message) = error(&r);
+        assert_eq!(kind, "ValueError", "{spec:?}");
+        assert!(message.contains("invalid package spec"), "{message}");
+    }
+    run(&s, "deps.add('six')").await;
+
+    let locked =
+        Session::builder().storage(storage).pip(offline_pip()).allow_runtime_deps(false).build().await.unwrap();
+    assert_eq!(error(&run(&locked, "deps.add('tabulate')").await).0, "RuntimeDepsDisabledError");
+    assert_eq!(error(&run(&locked, "deps.remove('six')").await).0, "RuntimeDepsDisabledError");
+    assert_eq!(value(&run(&locked, "(deps.list(), deps.sync())").await), json!([["six"], ["six"]]));
+    assert_eq!(value(&run(&locked, "import six\nsix.__name__").await), json!("six"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deps_recorded_in_redis_are_installed_on_a_new_machine() {
+    let redis = RedisServer::start();
+    let machine_a = tempfile::tempdir().unwrap();
+    let machine_b = tempfile::tempdir().unwrap();
+    let a = RedisStorage::connect(&redis.url(), "t", machine_a.path().to_path_buf()).await.unwrap();
+    let s = session_on(Arc::new(a)).await;
+    run(&s, "deps.add('six')").await;
+    // Machine B shares the Redis but has an empty packages directory.
+    let b = RedisStorage::connect(&redis.url(), "t", machine_b.path().to_path_buf()).await.unwrap();
+    let s = session_on(Arc::new(b)).await;
+    assert_eq!(value(&run(&s, "import six\nsix.__name__").await), json!("six"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_without_storage_say_so() {
+    let s = Session::builder().build().await.unwrap();
+    let (kind, message) = error(&run(&s, "artifacts.list()").await);
+    assert_eq!(kind, "ArtifactError");
+    assert!(message.contains("not configured"), "{message}");
+    assert!(matches!(s.artifacts(), Err(codemode::SessionError::NotConfigured("artifacts"))));
+}
