@@ -1,10 +1,29 @@
 //! The `codemode` binary, run as a user would.
 
+mod common;
+
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use codemode::storage::{FileStorage, Storage};
+
+/// A storage directory for tests that do not care which, so none touches the user's.
+fn scratch_base() -> &'static Path {
+    static BASE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    BASE.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
+fn command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_codemode"));
+    command.env("CODEMODE_BASE", scratch_base()).env_remove("CODEMODE_REDIS");
+    command
+}
 
 fn codemode(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_codemode"))
+    let mut child = command()
         .args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
@@ -104,7 +123,7 @@ fn bad_flags_are_rejected_clearly() {
 
 #[test]
 fn host_environment_and_secrets_stay_on_the_host() {
-    let out = Command::new(env!("CARGO_BIN_EXE_codemode"))
+    let out = command()
         .args(["run", "import os, sys\n(dict(os.environ), sys.argv, os.getcwd())"])
         .env("CODEMODE_TEST_SECRET", "hunter2")
         .output()
@@ -132,4 +151,135 @@ fn repl_keeps_state_between_inputs() {
     assert!(stdout.contains("42\n"), "{stdout}");
     assert!(stdout.contains("(session reset)"), "{stdout}");
     assert!(text(&out.stderr).contains("NameError: name 'x' is not defined"), "{}", text(&out.stderr));
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "exit {:?}: {}", out.status, text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn artifacts_commands_share_the_agents_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().to_str().unwrap();
+    let out = codemode(&["--base", base, "artifacts", "put", "cfg.json", "-d", "settings"], Some(r#"{"depth": 3}"#));
+    ok(&out);
+    let out = codemode(&["--base", base, "run", "artifacts.load('cfg.json')['depth'] + 1"], None);
+    assert_eq!(ok(&out), "4\n");
+    ok(&codemode(&["--base", base, "run", "artifacts.save('out/report.txt', 'done')"], None));
+    let listing = ok(&codemode(&["--base", base, "artifacts", "list"], None));
+    assert_eq!(listing, "cfg.json\tjson\t12\tsettings\nout/report.txt\ttext\t4\t\n");
+    assert_eq!(ok(&codemode(&["--base", base, "artifacts", "get", "out/report.txt"], None)), "done");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&codemode(&["--base", base, "artifacts", "list", "--json"], None))).unwrap();
+    assert_eq!(json[0]["description"], "settings");
+    ok(&codemode(&["--base", base, "artifacts", "rm", "cfg.json"], None));
+    let out = codemode(&["--base", base, "artifacts", "rm", "cfg.json"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let out = codemode(&["--base", base, "artifacts", "put", "../escape"], Some("x"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("path traversal"), "{}", text(&out.stderr));
+    let out = codemode(&["--base", base, "artifacts", "get", "missing"], None);
+    assert!(text(&out.stderr).contains("not found"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn deps_commands_install_for_later_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let wheels = common::test_wheels();
+    let base = ["--base", dir.path().to_str().unwrap(), "--no-index", "--find-links", wheels.to_str().unwrap()];
+    ok(&codemode(&[&base[..], &["deps", "add", "tabulate"]].concat(), None));
+    assert_eq!(ok(&codemode(&[&base[..], &["deps", "list"]].concat(), None)), "tabulate\n");
+    let out = codemode(&[&base[..], &["run", "import tabulate\ntabulate.__name__"]].concat(), None);
+    assert_eq!(ok(&out), "'tabulate'\n");
+    let out = codemode(&[&base[..], &["deps", "add", "markupsafe"]].concat(), None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no pure-Python wheel"), "{}", text(&out.stderr));
+    let out = codemode(&[&base[..], &["--no-runtime-deps", "deps", "add", "six"]].concat(), None);
+    assert!(text(&out.stderr).contains("disabled"), "{}", text(&out.stderr));
+    ok(&codemode(&[&base[..], &["deps", "rm", "tabulate"]].concat(), None));
+    assert_eq!(ok(&codemode(&[&base[..], &["deps", "list"]].concat(), None)), "");
+}
+
+#[test]
+fn store_push_pull_and_diff_between_a_directory_and_redis() {
+    let redis = common::RedisServer::start();
+    let url = redis.url();
+    let source = tempfile::tempdir().unwrap();
+    let skills = source.path().join("skills");
+    std::fs::create_dir_all(&skills).unwrap();
+    std::fs::write(skills.join("greet.py"), "def run(name: str) -> str:\n    return f'hi {name}'\n").unwrap();
+    let src = ["--base", source.path().to_str().unwrap(), "--redis", &url, "--prefix", "team"];
+    ok(&codemode(&["--base", source.path().to_str().unwrap(), "run", "artifacts.save('seed.json', {'v': 1})"], None));
+
+    let pushed = ok(&codemode(&[&src[..], &["store", "push"]].concat(), None));
+    assert!(pushed.contains("copied 1 skill(s) and 1 artifact(s)"), "{pushed}");
+    assert_eq!(ok(&codemode(&[&src[..], &["store", "diff"]].concat(), None)), "= skill greet\n= artifact seed.json\n");
+
+    // An agent on the shared Redis creates an artifact; the directory does not have it yet.
+    ok(&codemode(&["--redis", &url, "--prefix", "team", "run", "artifacts.save('found.txt', 'new')"], None));
+    let diff = ok(&codemode(&[&src[..], &["store", "diff"]].concat(), None));
+    assert!(diff.contains("+ artifact found.txt (only in Redis)"), "{diff}");
+
+    let dest = tempfile::tempdir().unwrap();
+    let dst = ["--base", dest.path().to_str().unwrap(), "--redis", &url, "--prefix", "team"];
+    ok(&codemode(&[&dst[..], &["store", "pull"]].concat(), None));
+    assert_eq!(std::fs::read_to_string(dest.path().join("artifacts/found.txt")).unwrap(), "new");
+    assert!(dest.path().join("skills/greet.py").exists());
+    // Another prefix on the same Redis sees none of it.
+    let other = ok(&codemode(&["--redis", &url, "--prefix", "other", "artifacts", "list"], None));
+    assert_eq!(other, "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_writer_leaves_a_consistent_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command()
+        .args(["--base", dir.path().to_str().unwrap(), "--timeout", "120", "run"])
+        .arg("for i in range(100000):\n    artifacts.save(f'batch/a{i}.txt', str(i) * 500)")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let it get going, then kill it mid-write (SIGKILL: no cleanup runs).
+    let index = dir.path().join("artifacts/.artifacts.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&index).map_or(0, |m| m.len()) < 20_000 {
+        assert!(std::time::Instant::now() < deadline, "the writer never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let storage = FileStorage::open(dir.path()).await.unwrap();
+    let list = storage.list_artifacts().await.expect("the index parses");
+    assert!(list.len() > 10, "{}", list.len());
+    for info in &list {
+        let name = codemode::artifacts::ArtifactName::new(&info.name).unwrap();
+        let artifact = storage.load_artifact(&name).await.unwrap().expect("every indexed artifact is there");
+        let i = info.name.trim_start_matches("batch/a").trim_end_matches(".txt");
+        assert_eq!(String::from_utf8(artifact.data).unwrap(), i.repeat(500), "{} is whole", info.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_writing_one_directory_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let writers: Vec<_> = ["left", "right"]
+        .into_iter()
+        .map(|side| {
+            command()
+                .args(["--base", dir.path().to_str().unwrap(), "--timeout", "300", "run"])
+                .arg(format!("for i in range(500):\n    artifacts.save(f'{side}/{{i}}', {{'i': i}})"))
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for writer in writers {
+        let out = writer.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let storage = FileStorage::open(dir.path()).await.unwrap();
+    assert_eq!(storage.list_artifacts().await.unwrap().len(), 1000);
 }
