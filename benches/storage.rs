@@ -1,0 +1,121 @@
+//! Storage through the sandbox, on both backends, next to the in-process path.
+//!
+//!     cargo bench --bench storage
+//!
+//! Needs `redis-server` on PATH (scripts/test.sh installs it); the bench starts its
+//! own on a free loopback port.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use codemode::Session;
+use codemode::artifacts::{Artifacts, DEFAULT_MAX_ARTIFACT_SIZE, DataKind};
+use codemode::storage::{FileStorage, RedisStorage, Storage, StoredSkill};
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(bench());
+}
+
+async fn bench() {
+    let redis = common::RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backends: Vec<(&str, Arc<dyn Storage>)> = vec![
+        ("file", Arc::new(FileStorage::open(&dir.path().join("file")).await.expect("file storage"))),
+        (
+            "redis",
+            Arc::new(RedisStorage::connect(&redis.url(), "bench", dir.path().join("pkgs")).await.expect("redis")),
+        ),
+    ];
+
+    println!("| measurement | backend | through the sandbox p50 | in-process Rust API p50 | ratio |");
+    println!("|---|---|---|---|---|");
+    for (backend, storage) in &backends {
+        let session = Session::builder().storage(storage.clone()).build().await.expect("session");
+        let artifacts = Artifacts::new(storage.clone(), DEFAULT_MAX_ARTIFACT_SIZE);
+        for (label, size, repeats) in [("1 KiB", 1usize << 10, 200), ("10 MiB", 10 << 20, 10)] {
+            session.run(&format!("payload = b'x' * {size}")).await.expect("run");
+            let sandboxed = sample(repeats, || async {
+                let r = session.run("artifacts.save('bench.bin', payload)\nlen(artifacts.load('bench.bin'))").await;
+                assert!(r.expect("run").is_ok());
+            })
+            .await;
+            let payload = vec![b'x'; size];
+            let native = sample(repeats, || async {
+                artifacts.save("bench.bin", payload.clone(), DataKind::Binary, "", Default::default()).await.expect("save");
+                artifacts.load("bench.bin").await.expect("load");
+            })
+            .await;
+            row(&format!("artifact save + load, {label}"), backend, sandboxed, native);
+        }
+    }
+
+    // Listing 10k skills: Redis against the directory backend.
+    let skill_dir = tempfile::tempdir().expect("tempdir");
+    let file = FileStorage::open(skill_dir.path()).await.expect("file storage");
+    let redis_skills = RedisStorage::connect(&redis.url(), "skills", dir.path().join("pkgs2")).await.expect("redis");
+    for i in 0..10_000 {
+        let skill = StoredSkill {
+            name: format!("skill_{i}"),
+            description: format!("Skill number {i}: fetches, parses and summarises things"),
+            source: format!("def run(x: int = {i}) -> int:\n    return x * 2\n"),
+            created_at: String::new(),
+        };
+        redis_skills.save_skill(&skill).await.expect("save");
+        file.save_skill(&skill).await.expect("save");
+    }
+    let on_redis = sample(20, || async {
+        assert_eq!(redis_skills.list_skills().await.expect("list").len(), 10_000);
+    })
+    .await;
+    let on_file = sample(5, || async {
+        assert_eq!(file.list_skills().await.expect("list").len(), 10_000);
+    })
+    .await;
+    println!("\n| measurement | Redis p50 | directory p50 |");
+    println!("|---|---|---|");
+    println!("| list 10,000 skills (with sources) | {} | {} |", show(median(on_redis)), show(median(on_file)));
+}
+
+fn row(name: &str, backend: &str, ours: Vec<Duration>, baseline: Vec<Duration>) {
+    let (ours, baseline) = (median(ours), median(baseline));
+    println!(
+        "| {name} | {backend} | {} | {} | {:.2}x |",
+        show(ours),
+        show(baseline),
+        ours.as_secs_f64() / baseline.as_secs_f64()
+    );
+}
+
+fn show(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 1e-3 {
+        format!("{:.1} µs", secs * 1e6)
+    } else if secs < 1.0 {
+        format!("{:.2} ms", secs * 1e3)
+    } else {
+        format!("{secs:.2} s")
+    }
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+async fn sample<F, Fut>(n: usize, mut f: F) -> Vec<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        f().await;
+        out.push(started.elapsed());
+    }
+    out
+}
