@@ -45,7 +45,10 @@ async fn bench() {
             .await;
             let payload = vec![b'x'; size];
             let native = sample(repeats, || async {
-                artifacts.save("bench.bin", payload.clone(), DataKind::Binary, "", Default::default()).await.expect("save");
+                artifacts
+                    .save("bench.bin", payload.clone(), DataKind::Binary, "", Default::default())
+                    .await
+                    .expect("save");
                 artifacts.load("bench.bin").await.expect("load");
             })
             .await;
