@@ -66,6 +66,7 @@ async fn bench() {
             description: format!("Skill number {i}: fetches, parses and summarises things"),
             source: format!("def run(x: int = {i}) -> int:\n    return x * 2\n"),
             created_at: String::new(),
+            signature: None,
         };
         redis_skills.save_skill(&skill).await.expect("save");
         file.save_skill(&skill).await.expect("save");

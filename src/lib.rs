@@ -19,8 +19,12 @@ mod cache_dir;
 pub mod deps;
 pub mod sandbox;
 mod session;
+pub mod skills;
 pub mod storage;
 
 pub use cache_dir::default_cache_dir;
-pub use sandbox::{CompileEvent, LimitKind, Limits, Metering, Sandbox, SandboxBuilder, SandboxError};
-pub use session::{CellError, Param, RunResult, Session, SessionBuilder, SessionError, SkillSignature, Value};
+pub use sandbox::{
+    CompileEvent, InspectError, LimitKind, Limits, Metering, Param, Sandbox, SandboxBuilder, SandboxError,
+    SkillSignature,
+};
+pub use session::{CellError, RunResult, Session, SessionBuilder, SessionError, Value};

@@ -12,7 +12,8 @@ use crate::artifacts::{Artifacts, DEFAULT_MAX_ARTIFACT_SIZE};
 use crate::deps::{Deps, DepsError, PipOptions};
 use crate::sandbox::host::Services;
 use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats};
-use crate::sandbox::{LimitKind, Limits, Metering, Sandbox, SandboxError};
+use crate::sandbox::{InspectError, LimitKind, Limits, Metering, Sandbox, SandboxError, SkillSignature};
+use crate::skills::SkillLibrary;
 use crate::storage::{FileStorage, Storage, StorageError};
 
 /// Errors from the session API. Errors in the agent's *code* are not among them:
@@ -121,30 +122,6 @@ mod duration_secs {
     }
 }
 
-/// One parameter of a skill's `run` entry point.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Param {
-    /// The name; `*args` and `**kwargs` keep their stars.
-    pub name: String,
-    /// The annotation as written, e.g. `int` or `list[str]`.
-    pub type_name: Option<String>,
-    /// Whether a caller must pass it.
-    pub required: bool,
-    /// The default as Python source, e.g. `10` or `'utf-8'`.
-    pub default: Option<String>,
-}
-
-/// How a skill's `run` is declared, read from its source by the guest's `ast`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkillSignature {
-    /// `async def run` rather than `def run`.
-    pub is_async: bool,
-    /// Parameters in declaration order.
-    pub params: Vec<Param>,
-    /// The module docstring, else `run`'s docstring, else empty.
-    pub docstring: String,
-}
-
 /// Builds a [`Session`].
 #[derive(Debug)]
 pub struct SessionBuilder {
@@ -155,6 +132,7 @@ pub struct SessionBuilder {
     allow_runtime_deps: bool,
     max_artifact_size: u64,
     pip: PipOptions,
+    embeddings: bool,
 }
 
 impl Default for SessionBuilder {
@@ -167,6 +145,7 @@ impl Default for SessionBuilder {
             allow_runtime_deps: true,
             max_artifact_size: DEFAULT_MAX_ARTIFACT_SIZE,
             pip: PipOptions::default(),
+            embeddings: true,
         }
     }
 }
@@ -211,6 +190,13 @@ impl SessionBuilder {
         self
     }
 
+    /// Whether skill search may use the embedding model (default `true`; without the
+    /// model installed it ranks by keywords either way).
+    pub fn embeddings(mut self, enabled: bool) -> Self {
+        self.embeddings = enabled;
+        self
+    }
+
     /// How packages are found and installed (default: PyPI, output captured).
     pub fn pip(mut self, options: PipOptions) -> Self {
         self.pip = options;
@@ -232,7 +218,13 @@ impl SessionBuilder {
                 let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip);
                 // Another machine may have recorded deps in a shared store.
                 deps.ensure_installed().await?;
-                Some(Arc::new(Services { artifacts: Artifacts::new(storage.clone(), self.max_artifact_size), deps }))
+                let skills = SkillLibrary::new(storage.clone(), sandbox.clone());
+                let skills = if self.embeddings { skills } else { skills.without_embeddings() };
+                Some(Arc::new(Services {
+                    artifacts: Artifacts::new(storage.clone(), self.max_artifact_size),
+                    deps,
+                    skills,
+                }))
             }
             None => None,
         };
@@ -296,6 +288,25 @@ impl Session {
         self.services.as_deref().map(|s| &s.artifacts).ok_or(SessionError::NotConfigured("artifacts"))
     }
 
+    /// The session's skills (the same ones agent code sees as `skills`).
+    pub fn skills(&self) -> Result<&SkillLibrary, SessionError> {
+        self.services.as_deref().map(|s| &s.skills).ok_or(SessionError::NotConfigured("skills"))
+    }
+
+    /// Runs skill `name` with keyword arguments in this session's interpreter, as
+    /// `skills.invoke(name, **args)` would from agent code.
+    pub async fn invoke_skill(
+        &self,
+        name: &str,
+        args: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<RunResult, SessionError> {
+        crate::skills::validate_name(name)
+            .map_err(|e| SessionError::InvalidSkill { message: e.to_string(), line: None })?;
+        // A JSON string literal is a valid Python string literal, so this quotes safely.
+        let args = serde_json::to_string(&serde_json::Value::Object(args.clone()).to_string()).unwrap_or_default();
+        self.run(&format!("skills.invoke({name:?}, **__import__('json').loads({args}))")).await
+    }
+
     /// The session's deps (the same ones agent code sees as `deps`).
     pub fn deps(&self) -> Result<&Deps, SessionError> {
         self.services.as_deref().map(|s| &s.deps).ok_or(SessionError::NotConfigured("deps"))
@@ -353,32 +364,10 @@ impl Session {
     /// Parses a skill's source in the sandbox's own CPython (nothing in it runs) and
     /// describes its `run` entry point.
     pub async fn inspect_skill(&self, source: &str) -> Result<SkillSignature, SessionError> {
-        let mut state = self.state.lock().await;
-        let mut instance = self.take_instance(&mut state).await?;
-        match instance.inspect_skill(source).await {
-            Outcome::Returned(answer) => {
-                *state = State::Live(Some(instance));
-                let signature = answer.map_err(|e| SessionError::InvalidSkill { message: e.message, line: e.line })?;
-                Ok(SkillSignature {
-                    is_async: signature.is_async,
-                    params: signature
-                        .params
-                        .into_iter()
-                        .map(|p| Param {
-                            name: p.name,
-                            type_name: p.type_name,
-                            required: p.required,
-                            default: p.default,
-                        })
-                        .collect(),
-                    docstring: signature.docstring,
-                })
-            }
-            Outcome::Stopped { detail, .. } => {
-                *state = State::Live(None);
-                Err(SessionError::Interpreter(detail))
-            }
-        }
+        self.sandbox.inspect_skill(source).await.map_err(|err| match err {
+            InspectError::Invalid { message, line } => SessionError::InvalidSkill { message, line },
+            InspectError::Sandbox(err) => SessionError::Sandbox(err),
+        })
     }
 
     /// Releases the interpreter. Later calls return [`SessionError::Closed`];

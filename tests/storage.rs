@@ -157,6 +157,16 @@ async fn skills_vectors_and_deps(b: Backend) {
         description: "Say hello, with a description that is not in the docstring".into(),
         source: "def run(name: str) -> str:\n    return f'hi {name}'\n".into(),
         created_at: "2026-01-01T00:00:00+00:00".into(),
+        signature: Some(codemode::SkillSignature {
+            is_async: false,
+            params: vec![codemode::Param {
+                name: "name".into(),
+                type_name: Some("str".into()),
+                required: true,
+                default: None,
+            }],
+            docstring: String::new(),
+        }),
     };
     s.save_skill(&skill).await.unwrap();
     s.save_skill(&StoredSkill { name: "other".into(), ..skill.clone() }).await.unwrap();
@@ -239,6 +249,7 @@ async fn two_redis_tenants_never_see_each_other() {
         description: String::new(),
         source: "def run(): pass".into(),
         created_at: String::new(),
+        signature: None,
     })
     .await
     .unwrap();

@@ -5,6 +5,7 @@ mod deps;
 mod progress;
 mod repl;
 mod run;
+mod skills;
 mod storage;
 mod store;
 
@@ -63,6 +64,9 @@ enum Command {
     /// Add, remove, list and install the storage's pure-Python packages.
     #[command(subcommand)]
     Deps(deps::DepsCommand),
+    /// List, show, add, delete, search and invoke skills.
+    #[command(subcommand)]
+    Skills(skills::SkillsCommand),
     /// Copy skills and artifacts between a directory (--base) and Redis (--redis).
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -96,14 +100,19 @@ struct SessionArgs<'a> {
 }
 
 impl SessionArgs<'_> {
-    async fn session(&self) -> anyhow::Result<Session> {
+    /// The sandbox, compiling with a progress indicator if nothing is cached.
+    fn build_sandbox(&self) -> Sandbox {
         let mut sandbox = Sandbox::builder().on_compile(progress::compile_progress());
         if let Some(dir) = &self.sandbox.cache_dir {
             sandbox = sandbox.cache_dir(dir);
         }
+        sandbox.build()
+    }
+
+    async fn session(&self) -> anyhow::Result<Session> {
         let storage = self.storage.open().await?;
         Session::builder()
-            .sandbox(sandbox.build())
+            .sandbox(self.build_sandbox())
             .limits(self.sandbox.limits())
             .storage(storage)
             .allow_runtime_deps(!self.storage.no_runtime_deps)
@@ -133,6 +142,7 @@ pub fn main() -> ExitCode {
             Command::Repl => repl::repl(&context).await,
             Command::Artifacts(command) => artifacts::run(&cli.storage, command).await,
             Command::Deps(command) => deps::run(&cli.storage, command).await,
+            Command::Skills(command) => skills::run(&context, command).await,
             Command::Store(command) => store::run(&cli.storage, command).await,
         }
     });

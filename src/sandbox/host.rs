@@ -1,8 +1,8 @@
 //! The host side of the guest's imports: the per-store state and the WIT
 //! interfaces agent code reaches through `tools`, `skills`, `artifacts` and `deps`.
 //!
-//! Artifacts and deps are served by the session's [`Services`]; a session without
-//! storage answers `not-configured`. Tools and skills have no backends yet.
+//! Skills, artifacts and deps are served by the session's [`Services`]; a session
+//! without storage answers `not-configured`. Tools have no backends yet.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,12 +17,14 @@ use super::limits::MemoryLimiter;
 use super::output::Capture;
 use crate::artifacts::{ArtifactError, ArtifactInfo, Artifacts, DataKind};
 use crate::deps::{Deps, DepsError};
+use crate::skills::{SearchMode, SkillError, SkillInfo, SkillLibrary};
 
 /// What the guest's namespaces reach on the host, shared by a session's instances.
 #[derive(Debug)]
 pub(crate) struct Services {
     pub(crate) artifacts: Artifacts,
     pub(crate) deps: Deps,
+    pub(crate) skills: SkillLibrary,
 }
 
 /// Where the installed packages appear in the guest (on `sys.path` from the snapshot).
@@ -78,6 +80,10 @@ impl HostState {
         Ok(self.services("artifacts")?.artifacts.clone())
     }
 
+    fn skills(&self) -> Result<SkillLibrary, HostError> {
+        Ok(self.services("skills")?.skills.clone())
+    }
+
     fn deps(&self) -> Result<Deps, HostError> {
         Ok(self.services("deps")?.deps.clone())
     }
@@ -126,28 +132,69 @@ impl tools::Host for HostState {
 
 impl skills::Host for HostState {
     async fn list_skills(&mut self) -> Result<Vec<skills::SkillInfo>, HostError> {
-        Err(not_configured("skills"))
+        let list = self.skills()?.list().await.map_err(skill_error)?;
+        Ok(list.into_iter().map(skill_info).collect())
     }
 
-    async fn search_skills(&mut self, _query: String, _limit: u32) -> Result<Vec<skills::SkillInfo>, HostError> {
-        Err(not_configured("skills"))
+    async fn search_skills(&mut self, query: String, limit: u32) -> Result<skills::SearchResult, HostError> {
+        let results = self.skills()?.search(&query, limit as usize).await.map_err(skill_error)?;
+        Ok(skills::SearchResult {
+            semantic: results.mode == SearchMode::Semantic,
+            notice: results.notice,
+            matches: results
+                .matches
+                .into_iter()
+                .map(|m| skills::SkillMatch { info: skill_info(m.info), score: m.score })
+                .collect(),
+        })
     }
 
-    async fn get_skill(&mut self, _name: String) -> Result<skills::Skill, HostError> {
-        Err(not_configured("skills"))
+    async fn get_skill(&mut self, name: String) -> Result<skills::Skill, HostError> {
+        let skill = self.skills()?.get(&name).await.map_err(skill_error)?;
+        Ok(skills::Skill { info: skill_info(skill.info), source: skill.source })
     }
 
     async fn create_skill(
         &mut self,
-        _name: String,
-        _source: String,
-        _description: Option<String>,
-    ) -> Result<skills::SkillInfo, HostError> {
-        Err(not_configured("skills"))
+        name: String,
+        source: String,
+        description: Option<String>,
+    ) -> Result<skills::Created, HostError> {
+        let (info, replaced) =
+            self.skills()?.create(&name, &source, description.as_deref()).await.map_err(skill_error)?;
+        Ok(skills::Created { info: skill_info(info), replaced })
     }
 
-    async fn delete_skill(&mut self, _name: String) -> Result<bool, HostError> {
-        Err(not_configured("skills"))
+    async fn delete_skill(&mut self, name: String) -> Result<bool, HostError> {
+        self.skills()?.delete(&name).await.map_err(skill_error)
+    }
+}
+
+fn skill_info(info: SkillInfo) -> skills::SkillInfo {
+    skills::SkillInfo {
+        name: info.name,
+        description: info.description,
+        params: info
+            .params
+            .into_iter()
+            .map(|p| types::Param {
+                name: p.name,
+                type_name: p.type_name,
+                required: p.required,
+                default: p.default,
+                description: String::new(),
+            })
+            .collect(),
+        is_async: info.is_async,
+    }
+}
+
+fn skill_error(err: SkillError) -> HostError {
+    let message = err.to_string();
+    match err {
+        SkillError::NotFound(_) => HostError { kind: ErrorKind::NotFound, message },
+        SkillError::InvalidName { .. } | SkillError::InvalidSource { .. } => invalid(message),
+        _ => failed(message),
     }
 }
 

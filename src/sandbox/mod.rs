@@ -8,6 +8,7 @@
 mod bindings;
 mod compile;
 pub(crate) mod host;
+mod inspect;
 pub(crate) mod instance;
 mod limits;
 mod output;
@@ -22,6 +23,7 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 pub use compile::Metering;
+pub use inspect::{InspectError, Param, SkillSignature};
 pub use limits::{LimitKind, Limits};
 
 use host::HostState;
@@ -100,6 +102,8 @@ struct Inner {
     progress: Option<ProgressFn>,
     plain: OnceCell<Arc<Prepared>>,
     fuel: OnceCell<Arc<Prepared>>,
+    /// The instance that reads skill signatures, created on first use.
+    inspector: tokio::sync::Mutex<Option<instance::Instance>>,
 }
 
 /// The shared sandbox runtime: one engine and compiled guest per metering mode,
@@ -204,6 +208,7 @@ impl SandboxBuilder {
                 progress: self.progress,
                 plain: OnceCell::new(),
                 fuel: OnceCell::new(),
+                inspector: tokio::sync::Mutex::new(None),
             }),
         }
     }

@@ -54,6 +54,16 @@ struct SkillMeta {
     description: String,
     #[serde(default)]
     created_at: String,
+    /// The signature is only trusted while the file still has this content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<crate::sandbox::SkillSignature>,
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl FileStorage {
@@ -176,7 +186,14 @@ impl Storage for FileStorage {
             write_atomically(&dir.join(format!("{}.py", skill.name)), skill.source.as_bytes())?;
             let meta_path = dir.join(".skills.json");
             let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
-            meta.insert(skill.name, SkillMeta { description: skill.description, created_at: skill.created_at });
+            let source_sha256 = skill.signature.as_ref().map(|_| sha256_hex(&skill.source));
+            let entry = SkillMeta {
+                description: skill.description,
+                created_at: skill.created_at,
+                source_sha256,
+                signature: skill.signature,
+            };
+            meta.insert(skill.name, entry);
             write_json(&meta_path, &meta)
         })
         .await
@@ -400,12 +417,16 @@ fn to_info(dir: &Path, name: String, mut entry: IndexEntry) -> ArtifactInfo {
 fn read_skill(dir: &Path, name: &str, meta: SkillMeta) -> Result<Option<StoredSkill>, StorageError> {
     let path = dir.join(format!("{name}.py"));
     match std::fs::read_to_string(&path) {
-        Ok(source) => Ok(Some(StoredSkill {
-            name: name.to_owned(),
-            description: meta.description,
-            source,
-            created_at: meta.created_at,
-        })),
+        Ok(source) => {
+            let current = meta.source_sha256.is_some_and(|sha| sha == sha256_hex(&source));
+            Ok(Some(StoredSkill {
+                name: name.to_owned(),
+                description: meta.description,
+                signature: meta.signature.filter(|_| current),
+                source,
+                created_at: meta.created_at,
+            }))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io("reading a skill", &path)(e)),
     }

@@ -67,6 +67,10 @@ pub struct StoredSkill {
     /// When it was stored, ISO-8601 UTC.
     #[serde(default)]
     pub created_at: String,
+    /// Its `run` signature as inspected when it was stored; `None` if unknown (a file
+    /// dropped into the directory by hand, or edited since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::sandbox::SkillSignature>,
 }
 
 /// Everything codemode keeps between sessions.

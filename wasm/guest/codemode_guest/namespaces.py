@@ -6,8 +6,14 @@ crosses the WIT boundary, so the host stays the single source of truth.
 
 from __future__ import annotations
 
+import asyncio
+import builtins
+import functools
 import importlib
+import inspect
 import json
+import linecache
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -155,27 +161,111 @@ def _skill_dict(info: wit_skills.SkillInfo) -> dict[str, Any]:
     }
 
 
+# How deep skills may call skills (a -> b -> a -> ...) before it is called a loop.
+MAX_SKILL_DEPTH = 16
+
+
 class Skills:
-    """`skills.list()`, `skills.search(q)`, `skills.get(name)`, `skills.create(...)`, `skills.delete(name)`."""
+    """Saved workflows: `skills.<name>(**kw)`, `skills.invoke(name, **kw)`, `skills.list()`,
+    `skills.search(query)`, `skills.get(name)`, `skills.create(name, source)`, `skills.delete(name)`.
+
+    A skill runs in fresh globals holding `tools`, `skills`, `artifacts` and `deps`
+    (never the caller's variables); `async def run` skills are awaited for you.
+    """
+
+    def __init__(self) -> None:
+        self._stack: list[str] = []
 
     def list(self) -> list[dict[str, Any]]:
         return [_skill_dict(s) for s in _call(SkillError, wit_skills.list_skills)]
 
     def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
-        return [_skill_dict(s) for s in _call(SkillError, wit_skills.search_skills, query, limit)]
+        result = _call(SkillError, wit_skills.search_skills, query, limit)
+        if result.notice:
+            print(f"note: {result.notice}", file=sys.stderr)
+        return [{**_skill_dict(m.info), "score": round(m.score, 4)} for m in result.matches]
 
-    def get(self, name: str) -> dict[str, Any]:
-        skill = _call(SkillError, wit_skills.get_skill, name)
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            skill = _call(SkillError, wit_skills.get_skill, name)
+        except LookupError:
+            return None
         return {**_skill_dict(skill.info), "source": skill.source}
 
     def create(self, name: str, source: str, description: str | None = None) -> dict[str, Any]:
-        return _skill_dict(_call(SkillError, wit_skills.create_skill, name, source, description))
+        created = _call(SkillError, wit_skills.create_skill, name, source, description)
+        return {**_skill_dict(created.info), "replaced": created.replaced}
 
     def delete(self, name: str) -> bool:
         return _call(SkillError, wit_skills.delete_skill, name)
 
+    def invoke(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        _no_positional(f"skills.invoke({name!r})", args)
+        if len(self._stack) >= MAX_SKILL_DEPTH:
+            chain = " -> ".join([*self._stack, name])
+            raise SkillError(f"skills nested deeper than {MAX_SKILL_DEPTH}: {chain}")
+        skill = _call(SkillError, wit_skills.get_skill, name)
+        self._stack.append(name)
+        try:
+            return _run_skill(name, skill.source, kwargs)
+        finally:
+            self._stack.pop()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        available = [s.name for s in _call(SkillError, wit_skills.list_skills)]
+        if name not in available:
+            raise AttributeError(f"no skill named {name!r}; available: {', '.join(available) or 'none'}")
+        return functools.partial(self.invoke, name)
+
+    def __dir__(self) -> list[str]:
+        return sorted(s.name for s in _call(SkillError, wit_skills.list_skills))
+
     def __repr__(self) -> str:
         return "<skills>"
+
+
+def _run_skill(name: str, source: str, kwargs: dict[str, Any]) -> Any:
+    filename = f"skills/{name}.py"
+    # Registered so tracebacks inside the skill show its own lines.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {
+        "__name__": f"skills.{name}",
+        "__file__": filename,
+        "__builtins__": builtins,
+        **agent_namespace(),
+    }
+    exec(compile(source, filename, "exec", dont_inherit=True), namespace)  # noqa: S102
+    run = namespace.get("run")
+    if not callable(run):
+        raise SkillError(f"skill {name!r} has no callable `run`")
+    result = run(**kwargs)
+    if inspect.isawaitable(result):
+        result = _wait(result)
+    return result
+
+
+def _wait(awaitable: Any) -> Any:
+    """Runs an awaitable to completion from synchronous code, even inside a running
+    event loop (a top-level `await` cell, or an async skill calling a skill).
+
+    The caller is blocked either way, so its loop makes no progress meanwhile: a
+    private loop runs the awaitable, and the caller's loop and current task are put
+    back afterwards. This is what keeps sync calls from async code from deadlocking.
+    """
+    outer = asyncio.events._get_running_loop()
+    # asyncio refuses to step a task while another one counts as running.
+    outer_task = asyncio.tasks._swap_current_task(outer, None) if outer is not None else None
+    asyncio.events._set_running_loop(None)
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(awaitable)
+    finally:
+        loop.close()
+        asyncio.events._set_running_loop(outer)
+        if outer is not None:
+            asyncio.tasks._swap_current_task(outer, outer_task)
 
 
 _KINDS = {

@@ -9,7 +9,7 @@ import cmath, collections, collections.abc, colorsys, contextlib, copy, csv  # n
 import dataclasses, datetime, decimal, difflib, enum, fnmatch, fractions  # noqa: E401,F401
 import functools, glob, gzip, hashlib, heapq, hmac, html, html.parser, inspect, io  # noqa: E401,F401
 import ipaddress, itertools, json, keyword, linecache, locale, math, numbers  # noqa: E401,F401
-import operator, os, pathlib, pprint, queue, random, re, secrets, shlex, statistics  # noqa: E401,F401
+import operator, os, pathlib, pprint, queue, random, re, secrets, selectors, shlex, statistics  # noqa: E401,F401
 import string, struct, sys, textwrap, time, traceback, types, typing, unicodedata  # noqa: E401,F401
 import urllib.parse, uuid, weakref, zlib  # noqa: E401,F401
 import xml.dom.minidom, xml.etree.ElementTree  # noqa: E401,F401
@@ -53,3 +53,21 @@ def _no_self_pipe(loop: _selector_events.BaseSelectorEventLoop) -> None:
 
 _selector_events.BaseSelectorEventLoop._make_self_pipe = _no_self_pipe  # type: ignore[method-assign]
 _selector_events.BaseSelectorEventLoop._close_self_pipe = lambda loop: None  # type: ignore[method-assign]
+
+
+class _WasiSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """The default selector, minus WASI's one gap: polling an empty set of file
+    descriptors traps the instance, and without the self-pipe an event loop often
+    has none registered. Then waiting is just sleeping until the next timer."""
+
+    def select(self, timeout: float | None = None) -> list:  # type: ignore[type-arg]
+        if self.get_map():
+            return super().select(timeout)
+        if timeout is None:
+            raise RuntimeError("the event loop would wait forever: no timers, no I/O and nothing ready")
+        if timeout > 0:
+            time.sleep(timeout)
+        return []
+
+
+selectors.DefaultSelector = _WasiSelector  # type: ignore[misc]

@@ -1,0 +1,115 @@
+//! `codemode skills`: the skill library agent code sees, from the shell.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use codemode::skills::SkillLibrary;
+
+use super::SessionArgs;
+use super::run::print_result;
+
+#[derive(Debug, Subcommand)]
+pub enum SkillsCommand {
+    /// List skills (name, async, parameters, description).
+    List {
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a skill's source.
+    Show {
+        /// The skill's name.
+        name: String,
+    },
+    /// Validate a Python file and save it as a skill (replacing one of the same name).
+    Add {
+        /// The file; it must define `def run(...)` or `async def run(...)`.
+        file: PathBuf,
+        /// The skill's name [default: the file's stem].
+        #[arg(long)]
+        name: Option<String>,
+        /// The description [default: the module docstring, else run's docstring].
+        #[arg(short, long)]
+        description: Option<String>,
+    },
+    /// Delete a skill.
+    Rm {
+        /// The skill's name.
+        name: String,
+    },
+    /// Find skills by meaning (keywords if the model is not installed).
+    Search {
+        /// What the skill should do.
+        query: String,
+        /// How many results.
+        #[arg(short, long, default_value_t = 5)]
+        limit: usize,
+    },
+    /// Run a skill: prints its output and return value like `codemode run`.
+    Invoke {
+        /// The skill's name.
+        name: String,
+        /// A keyword argument, `key=value`; the value is read as JSON when it parses, else as a string.
+        #[arg(long = "arg", value_name = "KEY=VALUE")]
+        args: Vec<String>,
+    },
+}
+
+pub async fn run(context: &SessionArgs<'_>, command: &SkillsCommand) -> anyhow::Result<ExitCode> {
+    let library = || async { anyhow::Ok(SkillLibrary::new(context.storage.open().await?, context.build_sandbox())) };
+    match command {
+        SkillsCommand::List { json } => {
+            let skills = library().await?.list().await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&skills)?);
+            } else {
+                for skill in &skills {
+                    let params: Vec<&str> = skill.params.iter().map(|p| p.name.as_str()).collect();
+                    let kind = if skill.is_async { "async " } else { "" };
+                    println!("{kind}{}({})\t{}", skill.name, params.join(", "), skill.description);
+                }
+                eprintln!("{} skill(s)", skills.len());
+            }
+        }
+        SkillsCommand::Show { name } => print!("{}", library().await?.get(name).await?.source),
+        SkillsCommand::Add { file, name, description } => {
+            let source = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let name = match name {
+                Some(name) => name.clone(),
+                None => file.file_stem().and_then(|s| s.to_str()).context("the file has no usable name")?.to_owned(),
+            };
+            let (info, replaced) = library().await?.create(&name, &source, description.as_deref()).await?;
+            eprintln!("{} skill {}: {}", if replaced { "replaced" } else { "added" }, info.name, info.description);
+        }
+        SkillsCommand::Rm { name } => {
+            if !library().await?.delete(name).await? {
+                eprintln!("no skill named {name:?}");
+                return Ok(ExitCode::from(1));
+            }
+        }
+        SkillsCommand::Search { query, limit } => {
+            let results = library().await?.search(query, *limit).await?;
+            if let Some(notice) = &results.notice {
+                eprintln!("note: {notice}");
+            }
+            for m in &results.matches {
+                println!("{:.3}\t{}\t{}", m.score, m.info.name, m.info.description);
+            }
+        }
+        SkillsCommand::Invoke { name, args } => {
+            let mut kwargs = serde_json::Map::new();
+            for arg in args {
+                let (key, value) = arg.split_once('=').with_context(|| format!("--arg {arg:?} is not KEY=VALUE"))?;
+                let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+                kwargs.insert(key.to_owned(), value);
+            }
+            let session = context.session().await?;
+            let result = session.invoke_skill(name, &kwargs).await?;
+            print_result(&result)?;
+            return Ok(if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,455 @@
+//! Skills: saved Python workflows with a `run` entry point, validated by the
+//! sandbox's own CPython, stored in the session's storage, found by meaning.
+//!
+//! [`SkillLibrary`] is the one implementation behind the guest's `skills`
+//! namespace, the [`Session`](crate::Session) facade and the CLI.
+
+mod embed;
+mod search;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use self::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir};
+use self::search::{Document, QueryCache};
+use crate::sandbox::{InspectError, Param, Sandbox, SandboxError};
+use crate::storage::{Storage, StorageError, StoredSkill};
+
+/// Names the `skills` namespace itself uses, so no skill may take them.
+pub const RESERVED_NAMES: &[&str] = &["list", "search", "get", "invoke", "create", "delete"];
+
+/// What is known about a skill without its source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkillInfo {
+    /// The skill's name, a Python identifier.
+    pub name: String,
+    /// Given at creation, else the module docstring, else `run`'s docstring.
+    pub description: String,
+    /// Parameters of `run`.
+    pub params: Vec<Param>,
+    /// Whether `run` is `async def`.
+    pub is_async: bool,
+}
+
+/// A skill with its source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skill {
+    /// Its description and signature.
+    #[serde(flatten)]
+    pub info: SkillInfo,
+    /// Its Python source.
+    pub source: String,
+}
+
+/// How a search ranked its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Embeddings (all-MiniLM-L6-v2), plus a boost for name matches.
+    Semantic,
+    /// BM25 over names, descriptions and sources: the model is not installed.
+    Keyword,
+}
+
+/// One search hit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkillMatch {
+    /// The skill.
+    #[serde(flatten)]
+    pub info: SkillInfo,
+    /// Higher is better; comparable within one search only.
+    pub score: f32,
+}
+
+/// The outcome of [`SkillLibrary::search`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// How the results were ranked.
+    pub mode: SearchMode,
+    /// Said once per process when search falls back to keywords.
+    pub notice: Option<String>,
+    /// Best first.
+    pub matches: Vec<SkillMatch>,
+}
+
+/// Why a skill operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SkillError {
+    /// The name is not usable; nothing was written.
+    #[error("invalid skill name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The source is not a valid skill; nothing was written.
+    #[error("invalid skill {name:?}{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    InvalidSource {
+        /// The skill's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+        /// The offending line, when known.
+        line: Option<u32>,
+    },
+    /// No skill of that name exists.
+    #[error("skill {0:?} not found")]
+    NotFound(String),
+    /// The storage backend failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The sandbox could not inspect the source.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The embedding model failed while it was loaded.
+    #[error("embedding failed: {0}")]
+    Embed(#[from] EmbedError),
+}
+
+/// Validates a skill name: a Python identifier (ASCII), not a keyword, not reserved.
+pub fn validate_name(name: &str) -> Result<(), SkillError> {
+    let invalid = |reason| Err(SkillError::InvalidName { name: name.to_owned(), reason });
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else { return invalid("it is empty") };
+    if !(first.is_ascii_alphabetic() || first == '_') || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return invalid("it must be a Python identifier (letters, digits, `_`, not starting with a digit)");
+    }
+    if name.len() > 128 {
+        return invalid("it is longer than 128 characters");
+    }
+    if name.starts_with('_') {
+        return invalid("names starting with `_` are ignored by py-code-mode's directory layout");
+    }
+    if PYTHON_KEYWORDS.contains(&name) {
+        return invalid("it is a Python keyword");
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return invalid("it is reserved by the skills namespace (list, search, get, invoke, create, delete)");
+    }
+    Ok(())
+}
+
+const PYTHON_KEYWORDS: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+];
+
+/// Whether semantic search may load the model.
+#[derive(Debug, Clone)]
+enum Embedding {
+    /// Load the model from [`model_dir`] on first use; keywords if it is not there.
+    Auto,
+    /// Keywords only.
+    Disabled,
+}
+
+/// The process-wide model, loaded from [`model_dir`] at most once, on first use;
+/// the error says why it is not available.
+pub fn shared_embedder() -> Result<Arc<Embedder>, String> {
+    static MODEL: OnceLock<Result<Arc<Embedder>, String>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let dir = model_dir().ok_or("no cache directory to look for the model in")?;
+            if !dir.join("model.safetensors").is_file() {
+                return Err(format!("the model is not installed in {}", dir.display()));
+            }
+            Embedder::load(&dir).map(Arc::new).map_err(|e| e.to_string())
+        })
+        .clone()
+}
+
+/// Skills in one storage.
+#[derive(Debug, Clone)]
+pub struct SkillLibrary {
+    storage: Arc<dyn Storage>,
+    sandbox: Sandbox,
+    embedding: Embedding,
+    cache: Arc<Mutex<Caches>>,
+    /// The keyword-only notice is given once per library (so once per session).
+    notice_given: Arc<AtomicBool>,
+}
+
+/// Content-addressed, so never stale: a changed text has a different key.
+struct Caches {
+    vectors: HashMap<String, Arc<Vec<f32>>>,
+    queries: QueryCache,
+}
+
+impl std::fmt::Debug for Caches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches").field("vectors", &self.vectors.len()).finish_non_exhaustive()
+    }
+}
+
+impl SkillLibrary {
+    /// Skills stored in `storage`, validated in `sandbox`.
+    pub fn new(storage: Arc<dyn Storage>, sandbox: Sandbox) -> Self {
+        let cache = Caches { vectors: HashMap::new(), queries: QueryCache::new(256) };
+        Self {
+            storage,
+            sandbox,
+            embedding: Embedding::Auto,
+            cache: Arc::new(Mutex::new(cache)),
+            notice_given: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Never load the model: search ranks by keywords (BM25) only.
+    pub fn without_embeddings(mut self) -> Self {
+        self.embedding = Embedding::Disabled;
+        self
+    }
+
+    fn caches(&self) -> std::sync::MutexGuard<'_, Caches> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn embedder(&self) -> Result<Arc<Embedder>, String> {
+        match self.embedding {
+            Embedding::Auto => shared_embedder(),
+            Embedding::Disabled => Err("embeddings are disabled for this library".into()),
+        }
+    }
+
+    /// Validates and stores a skill, replacing one of the same name. Returns its
+    /// info and whether a skill was replaced. Nothing is written if validation fails.
+    pub async fn create(
+        &self,
+        name: &str,
+        source: &str,
+        description: Option<&str>,
+    ) -> Result<(SkillInfo, bool), SkillError> {
+        validate_name(name)?;
+        let signature = self.sandbox.inspect_skill(source).await.map_err(|err| match err {
+            InspectError::Invalid { message, line } => {
+                SkillError::InvalidSource { name: name.to_owned(), message, line }
+            }
+            InspectError::Sandbox(err) => SkillError::Sandbox(err),
+        })?;
+        let description = description.map(str::trim).filter(|d| !d.is_empty()).unwrap_or(&signature.docstring);
+        let stored = StoredSkill {
+            name: name.to_owned(),
+            description: first_paragraph(description),
+            source: source.to_owned(),
+            created_at: crate::storage::now_iso8601(),
+            signature: Some(signature),
+        };
+        let replaced = self.storage.load_skill(name).await?.is_some();
+        // Embed before storing, so a stored skill is searchable at once; a model
+        // failure is not a reason to lose the skill (search embeds it later).
+        if let Ok(embedder) = self.embedder() {
+            let _ = self.vectors_for(&embedder, std::slice::from_ref(&stored)).await;
+        }
+        self.storage.save_skill(&stored).await?;
+        Ok((self.info(stored).await?, replaced))
+    }
+
+    /// One skill with its source.
+    pub async fn get(&self, name: &str) -> Result<Skill, SkillError> {
+        let stored = self.storage.load_skill(name).await?.ok_or_else(|| SkillError::NotFound(name.to_owned()))?;
+        let source = stored.source.clone();
+        Ok(Skill { info: self.info(stored).await?, source })
+    }
+
+    /// Every skill, sorted by name. Files that are not valid skills are left out.
+    pub async fn list(&self) -> Result<Vec<SkillInfo>, SkillError> {
+        let mut skills = Vec::new();
+        for stored in self.storage.list_skills().await? {
+            if let Ok(info) = self.info(stored).await {
+                skills.push(info);
+            }
+        }
+        skills.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(skills)
+    }
+
+    /// Deletes a skill; `false` if there was none.
+    pub async fn delete(&self, name: &str) -> Result<bool, SkillError> {
+        Ok(self.storage.delete_skill(name).await?)
+    }
+
+    /// The skills that best match `query`, best first.
+    pub async fn search(&self, query: &str, limit: usize) -> Result<SearchResults, SkillError> {
+        let stored = self.storage.list_skills().await?;
+        let docs: Vec<Document<'_>> =
+            stored.iter().map(|s| Document { name: &s.name, description: &s.description, source: &s.source }).collect();
+        let (mode, notice, scores) = match self.embedder() {
+            Ok(embedder) => {
+                let query_vector = self.query_vector(&embedder, query).await?;
+                let vectors = self.vectors_for(&embedder, &stored).await?;
+                let scores: Vec<f32> = docs
+                    .iter()
+                    .zip(&vectors)
+                    .map(|(doc, (desc, code))| {
+                        search::dense_score(&query_vector, desc, code) + search::name_boost(query, doc.name)
+                    })
+                    .collect();
+                (SearchMode::Semantic, None, scores)
+            }
+            Err(reason) => {
+                let notice = (!self.notice_given.swap(true, Ordering::Relaxed)).then(|| {
+                    format!("skill search is keyword-only (BM25): {reason}; run scripts/fetch-model.sh to install all-MiniLM-L6-v2")
+                });
+                let scores = search::bm25(query, &docs)
+                    .into_iter()
+                    .zip(&docs)
+                    .map(|(score, doc)| score + search::name_boost(query, doc.name))
+                    .collect();
+                (SearchMode::Keyword, notice, scores)
+            }
+        };
+        let mut ranked: Vec<(f32, &StoredSkill)> = scores.into_iter().zip(&stored).collect();
+        // Keyword search only returns skills that share a word with the query.
+        if mode == SearchMode::Keyword {
+            ranked.retain(|(score, _)| *score > 0.0);
+        }
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        let mut matches = Vec::new();
+        for (score, skill) in ranked.into_iter().take(limit) {
+            if let Ok(info) = self.info(skill.clone()).await {
+                matches.push(SkillMatch { info, score });
+            }
+        }
+        Ok(SearchResults { mode, notice, matches })
+    }
+
+    async fn info(&self, stored: StoredSkill) -> Result<SkillInfo, SkillError> {
+        let signature = match stored.signature {
+            Some(signature) => signature,
+            // Written by hand or by py-code-mode: read the signature now.
+            None => self.sandbox.inspect_skill(&stored.source).await.map_err(|err| match err {
+                InspectError::Invalid { message, line } => {
+                    SkillError::InvalidSource { name: stored.name.clone(), message, line }
+                }
+                InspectError::Sandbox(err) => SkillError::Sandbox(err),
+            })?,
+        };
+        let description =
+            if stored.description.is_empty() { first_paragraph(&signature.docstring) } else { stored.description };
+        Ok(SkillInfo { name: stored.name, description, params: signature.params, is_async: signature.is_async })
+    }
+
+    async fn query_vector(&self, embedder: &Arc<Embedder>, query: &str) -> Result<Vec<f32>, SkillError> {
+        if let Some(vector) = self.caches().queries.get(query) {
+            return Ok(vector);
+        }
+        let vector = embed_blocking(embedder, vec![query.to_owned()]).await?.pop().unwrap_or_default();
+        self.caches().queries.put(query.to_owned(), vector.clone());
+        Ok(vector)
+    }
+
+    /// (description, code) vectors per skill: from memory, else from storage, else
+    /// computed now and stored, so each text is embedded once per store, ever.
+    async fn vectors_for(
+        &self,
+        embedder: &Arc<Embedder>,
+        skills: &[StoredSkill],
+    ) -> Result<Vec<(Arc<Vec<f32>>, Arc<Vec<f32>>)>, SkillError> {
+        let texts: Vec<[String; 2]> = skills
+            .iter()
+            .map(|s| {
+                let description = if s.description.is_empty() {
+                    s.signature.as_ref().map(|sig| first_paragraph(&sig.docstring)).unwrap_or_default()
+                } else {
+                    s.description.clone()
+                };
+                [search::description_text(&s.name, &description), s.source.clone()]
+            })
+            .collect();
+        let keys: Vec<[String; 2]> = texts.iter().map(|[d, c]| [vector_key(d), vector_key(c)]).collect();
+        let missing_in_memory: Vec<String> = {
+            let caches = self.caches();
+            let mut missing: Vec<String> =
+                keys.iter().flatten().filter(|k| !caches.vectors.contains_key(*k)).cloned().collect();
+            missing.sort();
+            missing.dedup();
+            missing
+        };
+        if !missing_in_memory.is_empty() {
+            let stored = self.storage.load_vectors(&missing_in_memory).await?;
+            let mut to_embed = Vec::new();
+            {
+                let mut caches = self.caches();
+                for (key, vector) in missing_in_memory.iter().zip(stored) {
+                    match vector.filter(|v| v.len() == DIMENSION) {
+                        Some(vector) => {
+                            caches.vectors.insert(key.clone(), Arc::new(vector));
+                        }
+                        None => to_embed.push(key.clone()),
+                    }
+                }
+            }
+            if !to_embed.is_empty() {
+                let by_key: HashMap<&String, &String> = keys.iter().flatten().zip(texts.iter().flatten()).collect();
+                let batch: Vec<String> = to_embed.iter().map(|k| by_key[k].clone()).collect();
+                let vectors = embed_blocking(embedder, batch).await?;
+                for (key, vector) in to_embed.iter().zip(vectors) {
+                    self.storage.save_vector(key, &vector).await?;
+                    self.caches().vectors.insert(key.clone(), Arc::new(vector));
+                }
+            }
+        }
+        let caches = self.caches();
+        Ok(keys
+            .iter()
+            .map(|[d, c]| {
+                let get = |k: &String| caches.vectors.get(k).cloned().unwrap_or_default();
+                (get(d), get(c))
+            })
+            .collect())
+    }
+}
+
+/// Embeds on a blocking thread (it is seconds of CPU for a large batch), 32 at a time.
+async fn embed_blocking(embedder: &Arc<Embedder>, texts: Vec<String>) -> Result<Vec<Vec<f32>>, SkillError> {
+    let embedder = embedder.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(32) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            out.extend(embedder.embed(&refs)?);
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| SkillError::Sandbox(SandboxError::Setup(format!("the embedding task failed: {e}"))))?
+}
+
+/// The storage key of a text's embedding: model and content, nothing else.
+fn vector_key(text: &str) -> String {
+    let digest = Sha256::digest(format!("{MODEL_NAME}\0{text}"));
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("minilm-{hex}")
+}
+
+/// The first paragraph of a docstring, on one line.
+fn first_paragraph(text: &str) -> String {
+    text.trim().split("\n\n").next().unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skill_names() {
+        for ok in ["word_stats", "a", "fetchV2", "x1"] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "1abc", "has-dash", "has space", "../x", "list", "invoke", "class", "_private", "ünï"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn descriptions_are_first_paragraphs() {
+        assert_eq!(first_paragraph("  Count words.\n  Fast.\n\n  Details here."), "Count words. Fast.");
+        assert_eq!(first_paragraph(""), "");
+    }
+}

@@ -1,0 +1,129 @@
+//! Semantic skill search with the real model (fetched by scripts/fetch-model.sh,
+//! which scripts/test.sh runs first): parity with sentence-transformers, ranking
+//! quality on a corpus written for this, and embeddings computed once per store.
+
+use std::sync::Arc;
+
+use codemode::Sandbox;
+use codemode::skills::{Embedder, SearchMode, SkillLibrary, model_dir};
+use codemode::storage::{FileStorage, Storage};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// Model-using tests share one process-wide model; they take turns so the
+/// "embedded nothing" counts are exact.
+static MODEL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn embedder() -> Embedder {
+    let dir = model_dir().expect("a cache directory");
+    assert!(dir.join("model.safetensors").is_file(), "no model in {}: run scripts/fetch-model.sh", dir.display());
+    Embedder::load(&dir).expect("the model loads")
+}
+
+#[test]
+fn embeddings_match_sentence_transformers() {
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURES}/minilm_reference.json")).unwrap()).unwrap();
+    let texts: Vec<&str> = reference["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let expected: Vec<Vec<f32>> = serde_json::from_value(reference["vectors"].clone()).unwrap();
+    let model = embedder();
+    // As one padded batch and one by one: padding must not change a vector.
+    let batched = model.embed(&texts).unwrap();
+    for (i, text) in texts.iter().enumerate() {
+        let single = model.embed(&[text]).unwrap().remove(0);
+        for actual in [&batched[i], &single] {
+            assert_eq!(actual.len(), 384);
+            let cosine: f32 = actual.iter().zip(&expected[i]).map(|(a, b)| a * b).sum();
+            let max_diff = actual.iter().zip(&expected[i]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(cosine > 1.0 - 1e-5, "{text:?}: cosine {cosine}");
+            assert!(max_diff < 1e-5, "{text:?}: max abs diff {max_diff}");
+        }
+    }
+}
+
+struct Corpus {
+    skills: Vec<(String, String)>,
+    queries: Vec<(String, String)>,
+}
+
+fn corpus() -> Corpus {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURES}/search_corpus.json")).unwrap()).unwrap();
+    let pairs = |key: &str| -> Vec<(String, String)> { serde_json::from_value(json[key].clone()).unwrap() };
+    Corpus { skills: pairs("skills"), queries: pairs("queries") }
+}
+
+fn skill_source(description: &str) -> String {
+    format!("def run(**kwargs) -> dict:\n    \"\"\"{description}\"\"\"\n    return kwargs\n")
+}
+
+async fn library_with_corpus(storage: Arc<dyn Storage>, keyword_only: bool) -> SkillLibrary {
+    let library = SkillLibrary::new(storage, Sandbox::shared());
+    let library = if keyword_only { library.without_embeddings() } else { library };
+    for (name, description) in corpus().skills {
+        library.create(&name, &skill_source(&description), None).await.unwrap();
+    }
+    library
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paraphrased_queries_find_the_right_skill() {
+    let _turn = MODEL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let library = library_with_corpus(Arc::new(FileStorage::open(dir.path()).await.unwrap()), false).await;
+    let queries = corpus().queries;
+    let mut hits = 0;
+    let mut misses = Vec::new();
+    for (query, gold) in &queries {
+        let results = library.search(query, 3).await.unwrap();
+        assert_eq!(results.mode, SearchMode::Semantic);
+        if results.matches[0].info.name == *gold {
+            hits += 1;
+        } else {
+            misses.push(format!("{query:?}: got {} want {gold}", results.matches[0].info.name));
+        }
+    }
+    let recall = hits as f64 / queries.len() as f64;
+    eprintln!("recall@1 = {recall:.3} ({hits}/{}); misses: {misses:?}", queries.len());
+    assert!(recall >= 0.9, "recall@1 {recall:.3} over {} queries; misses: {misses:#?}", queries.len());
+    // Naming a skill ranks it first, whatever the meaning of its words.
+    for (name, _) in corpus().skills {
+        assert_eq!(library.search(&name, 1).await.unwrap().matches[0].info.name, name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keyword_search_still_finds_exact_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = library_with_corpus(Arc::new(FileStorage::open(dir.path()).await.unwrap()), true).await;
+    for (name, _) in corpus().skills {
+        let results = library.search(&name, 3).await.unwrap();
+        assert_eq!(results.mode, SearchMode::Keyword);
+        assert_eq!(results.matches[0].info.name, name, "{results:?}");
+        let spaced = name.replace('_', " ");
+        assert_eq!(library.search(&spaced, 1).await.unwrap().matches[0].info.name, name);
+    }
+    assert!(library.search("zzzz qqqq", 5).await.unwrap().matches.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_embeds_nothing_but_the_query() {
+    let _turn = MODEL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(dir.path()).await.unwrap());
+    let library = SkillLibrary::new(storage.clone(), Sandbox::shared());
+    for i in 0..200 {
+        let source = skill_source(&format!("Task number {i}: transforms records of kind {}", i % 17));
+        library.create(&format!("task_{i}"), &source, None).await.unwrap();
+    }
+    let model = codemode::skills::shared_embedder().expect("the model is installed");
+    let before = model.texts_embedded();
+    // A new process would build a new library over the same storage.
+    let restarted = SkillLibrary::new(Arc::new(FileStorage::open(dir.path()).await.unwrap()), Sandbox::shared());
+    let results = restarted.search("records of kind 5", 5).await.unwrap();
+    assert_eq!(results.mode, SearchMode::Semantic);
+    assert_eq!(model.texts_embedded() - before, 1, "only the query was embedded");
+    // The same query again costs nothing.
+    restarted.search("records of kind 5", 5).await.unwrap();
+    assert_eq!(model.texts_embedded() - before, 1);
+}

@@ -1,0 +1,237 @@
+//! Skills end to end: validation by the sandbox's CPython, storage, invocation and
+//! composition in the guest, py-code-mode skill folders.
+
+use std::path::Path;
+
+use codemode::{RunResult, Session, SessionError};
+use serde_json::json;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/skills");
+
+async fn session(base: &Path) -> Session {
+    // Keyword search keeps these tests independent of the model (tests/search.rs has it).
+    Session::builder().base_dir(base).embeddings(false).build().await.expect("session starts")
+}
+
+async fn run(session: &Session, code: &str) -> RunResult {
+    session.run(code).await.expect("run completes")
+}
+
+fn value(result: &RunResult) -> serde_json::Value {
+    assert!(result.is_ok(), "unexpected error: {:?}", result.error);
+    result.value.as_ref().and_then(|v| v.json.clone()).expect("a JSON value")
+}
+
+fn error(result: &RunResult) -> (String, String) {
+    let e = result.error.as_ref().expect("an error");
+    (e.kind.clone(), e.traceback.clone())
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(Path::new(FIXTURES).join(format!("{name}.py"))).unwrap()
+}
+
+/// Creates the three fixture skills through agent code.
+async fn create_fixtures(s: &Session) {
+    for name in ["word_stats", "text_report", "broken_math"] {
+        let code = format!("skills.create({name:?}, {:?})['name']", fixture(name));
+        assert_eq!(value(&run(s, &code).await), json!(name));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_and_async_skills_run_and_compose() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path()).await;
+    create_fixtures(&s).await;
+
+    // async def run, called synchronously, by name and through invoke.
+    let r = run(&s, "skills.word_stats(text='b a b c b a', top=2)").await;
+    assert_eq!(value(&r), json!({"words": 6, "top": [["b", 3], ["a", 2]]}));
+    let r = run(&s, "skills.invoke('word_stats', text='x y x')['top'][0]").await;
+    assert_eq!(value(&r), json!(["x", 2]));
+    // def run composing an async skill and saving an artifact.
+    let r = run(&s, "skills.text_report(text='one two two', name='t1')").await;
+    assert_eq!(value(&r), json!({"words": 3, "top": ["two", "one"]}));
+    assert_eq!(value(&run(&s, "artifacts.load('reports/t1.json')").await), json!({"words": 3, "top": ["two", "one"]}));
+    // From inside a running event loop (top-level await), sync calls still work:
+    // the deadlock py-code-mode has here must not exist.
+    let r = run(&s, "import asyncio\nawait asyncio.sleep(0)\nskills.text_report(text='a a', name='t2')['words']").await;
+    assert_eq!(value(&r), json!(2));
+    let r = run(&s, "async def main():\n    return skills.word_stats(text='q')\nawait main()").await;
+    assert_eq!(value(&r), json!({"words": 1, "top": [["q", 1]]}));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skills_run_in_fresh_globals() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path()).await;
+    let probe = "def run():\n    return sorted(k for k in globals() if not k.startswith('__') and k != 'run')";
+    run(&s, &format!("skills.create('probe', {probe:?})")).await;
+    let r = run(&s, "secret = 42\nskills.probe()").await;
+    let names = value(&r);
+    assert!(names.as_array().unwrap().contains(&json!("tools")), "{names}");
+    for expected in ["artifacts", "deps", "skills"] {
+        assert!(names.as_array().unwrap().contains(&json!(expected)), "{names}");
+    }
+    assert!(!names.as_array().unwrap().contains(&json!("secret")), "caller variables leak: {names}");
+    // And the skill's globals do not leak back.
+    run(&s, "skills.create('setter', 'leak = 1\\ndef run():\\n    return leak')").await;
+    assert_eq!(value(&run(&s, "skills.setter()").await), json!(1));
+    assert_eq!(error(&run(&s, "leak").await).0, "NameError");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_point_into_the_skill() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path()).await;
+    create_fixtures(&s).await;
+    let (kind, traceback) = error(&run(&s, "skills.broken_math(a=1, b=0)").await);
+    assert_eq!(kind, "ZeroDivisionError");
+    assert!(traceback.contains("File \"skills/broken_math.py\", line 6, in run"), "{traceback}");
+    assert!(traceback.contains("return half / b"), "{traceback}");
+    assert!(traceback.contains("File \"<cell-"), "{traceback}");
+    assert!(!traceback.contains("codemode_guest"), "{traceback}");
+    // Keyword arguments only; unknown skills name the known ones.
+    assert_eq!(error(&run(&s, "skills.invoke('word_stats', 'text')").await).0, "TypeError");
+    let (kind, traceback) = error(&run(&s, "skills.nope()").await);
+    assert_eq!(kind, "AttributeError");
+    assert!(traceback.contains("available: broken_math, text_report, word_stats"), "{traceback}");
+    assert_eq!(error(&run(&s, "skills.invoke('nope')").await).0, "LookupError");
+    assert_eq!(value(&run(&s, "skills.get('nope') is None").await), json!(true));
+    // Recursion between skills is bounded with a clear error.
+    run(&s, "skills.create('ping', 'def run(n=0):\\n    return skills.pong(n=n + 1)')").await;
+    run(&s, "skills.create('pong', 'def run(n=0):\\n    return skills.ping(n=n + 1)')").await;
+    let (kind, traceback) = error(&run(&s, "skills.ping()").await);
+    assert_eq!(kind, "SkillError");
+    assert!(traceback.contains("skills nested deeper than 16: ping -> pong -> ping"), "{traceback}");
+    assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_skills_are_rejected_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path()).await;
+    run(&s, "skills.create('keep', 'def run():\\n    return 1', description='kept')").await;
+    for (name, source, needle) in [
+        ("bad_syntax", "def run(:\n", "syntax error"),
+        ("no_run", "def helper():\n    pass", "no top-level `run`"),
+        ("not_callable", "run = 42", "must be a function"),
+        ("class_run", "class run:\n    pass", "must be a function"),
+        ("list", "def run():\n    pass", "reserved"),
+        ("invoke", "def run():\n    pass", "reserved"),
+        ("has-dash", "def run():\n    pass", "identifier"),
+        ("../escape", "def run():\n    pass", "identifier"),
+        ("1st", "def run():\n    pass", "identifier"),
+        ("class", "def run():\n    pass", "keyword"),
+        ("", "def run():\n    pass", "empty"),
+    ] {
+        let r = run(&s, &format!("skills.create({name:?}, {source:?})")).await;
+        let (kind, traceback) = error(&r);
+        assert_eq!(kind, "ValueError", "{name}: {traceback}");
+        assert!(traceback.contains(needle), "{name}: {traceback}");
+    }
+    // Validation never runs the module body.
+    let r = run(
+        &s,
+        "skills.create('side_effect', \"artifacts.save('pwned', 'x')\\nraise SystemExit\\ndef run():\\n    return 1\")",
+    )
+    .await;
+    assert!(r.is_ok(), "{:?}", r.error);
+    assert_eq!(value(&run(&s, "artifacts.exists('pwned')").await), json!(false));
+    let names = value(&run(&s, "[s['name'] for s in skills.list()]").await);
+    assert_eq!(names, json!(["keep", "side_effect"]));
+    let mut files: Vec<_> = std::fs::read_dir(dir.path().join("skills"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".py"))
+        .collect();
+    files.sort();
+    assert_eq!(files, ["keep.py", "side_effect.py"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn descriptions_and_signatures_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = session(dir.path()).await;
+        let r = run(&s, "skills.create('greet', 'async def run(name: str, punct: str = \"!\") -> str:\\n    return \"hi \" + name + punct', description='Greets someone by name')").await;
+        assert_eq!(value(&r)["replaced"], json!(false));
+        let r = run(&s, "skills.create('greet', 'async def run(name: str, punct: str = \"!\") -> str:\\n    return \"hello \" + name + punct', description='Greets someone by name')").await;
+        assert_eq!(value(&r)["replaced"], json!(true), "overwriting says so");
+    }
+    let s = session(dir.path()).await;
+    let info = &value(&run(&s, "skills.list()").await)[0];
+    assert_eq!(info["description"], "Greets someone by name");
+    assert_eq!(info["is_async"], true);
+    assert_eq!(
+        info["params"][1],
+        json!({"name": "punct", "type": "str", "required": false, "default": "'!'", "description": ""})
+    );
+    assert_eq!(value(&run(&s, "skills.greet(name='ada')").await), json!("hello ada!"));
+    // The same library from Rust.
+    let library = s.skills().unwrap();
+    let skill = library.get("greet").await.unwrap();
+    assert!(skill.source.contains("hello"));
+    assert!(library.delete("greet").await.unwrap());
+    assert!(!library.delete("greet").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn py_code_mode_skill_folders_load_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let skills_dir = dir.path().join("skills");
+    std::fs::create_dir_all(&skills_dir).unwrap();
+    for name in ["word_stats", "text_report", "broken_math"] {
+        std::fs::write(skills_dir.join(format!("{name}.py")), fixture(name)).unwrap();
+    }
+    // A helper module py-code-mode ignores, and a file that is not a skill.
+    std::fs::write(skills_dir.join("_helpers.py"), "X = 1").unwrap();
+    std::fs::write(skills_dir.join("not_a_skill.py"), "print('no run here')").unwrap();
+    let s = session(dir.path()).await;
+    let list = value(&run(&s, "[(s['name'], s['description'], s['is_async']) for s in skills.list()]").await);
+    assert_eq!(
+        list,
+        json!([
+            ["broken_math", "Divide two numbers (and fail on zero, to show where skills raise).", false],
+            [
+                "text_report",
+                "Write a short report on a text: word statistics (via the word_stats skill), saved as an artifact.",
+                false
+            ],
+            [
+                "word_stats",
+                "Count the words of a text and return the most common ones (async, docstring on run).",
+                true
+            ],
+        ])
+    );
+    let r = run(&s, "skills.text_report(text='to be or not to be')").await;
+    assert_eq!(value(&r), json!({"words": 6, "top": ["to", "be"]}));
+    // Edited by hand after codemode stored its signature: the file wins.
+    run(&s, "skills.create('edit_me', 'def run(a):\\n    return a')").await;
+    std::fs::write(skills_dir.join("edit_me.py"), "async def run(a, b=2):\n    return a + b\n").unwrap();
+    let info = value(&run(&s, "[s for s in skills.list() if s['name'] == 'edit_me'][0]").await);
+    assert_eq!((info["is_async"].clone(), info["params"].as_array().unwrap().len()), (json!(true), 2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn facade_and_keyword_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path()).await;
+    create_fixtures(&s).await;
+    let library = s.skills().unwrap();
+    let results = library.search("word_stats", 3).await.unwrap();
+    assert_eq!(results.mode, codemode::skills::SearchMode::Keyword);
+    assert_eq!(results.matches[0].info.name, "word_stats");
+    assert!(results.notice.as_deref().is_some_and(|n| n.contains("scripts/fetch-model.sh")), "{results:?}");
+    assert!(library.search("word_stats", 3).await.unwrap().notice.is_none(), "the notice is given once");
+    let r = s.invoke_skill("word_stats", json!({"text": "a b a"}).as_object().unwrap()).await.unwrap();
+    assert_eq!(value(&r), json!({"words": 3, "top": [["a", 2], ["b", 1]]}));
+    assert!(matches!(s.invoke_skill("../x", &Default::default()).await, Err(SessionError::InvalidSkill { .. })));
+    // The guest sees the keyword notice on stderr, once.
+    let fresh = session(dir.path()).await;
+    let r = run(&fresh, "[m['name'] for m in skills.search('report', limit=2)]").await;
+    assert_eq!(value(&r), json!(["text_report"]));
+    assert!(r.stderr.contains("keyword-only"), "{}", r.stderr);
+}
