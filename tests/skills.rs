@@ -216,6 +216,23 @@ async fn py_code_mode_skill_folders_load_and_run() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn search_sees_skills_other_sessions_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let reader = session(dir.path()).await;
+    let writer = session(dir.path()).await;
+    let search = "[m['name'] for m in skills.search('frobnicate', limit=3)]";
+    assert_eq!(value(&run(&reader, search).await), json!([]));
+    run(&writer, r#"skills.create('frobnicate', 'def run():\n    """Frobnicate widgets."""\n    return 1')"#).await;
+    assert_eq!(value(&run(&reader, search).await), json!(["frobnicate"]));
+    // A file dropped in by hand is seen too.
+    std::fs::write(dir.path().join("skills/frobnicate_more.py"), "def run():\n    \"\"\"Frobnicate more.\"\"\"\n")
+        .unwrap();
+    assert_eq!(value(&run(&reader, search).await), json!(["frobnicate", "frobnicate_more"]));
+    run(&writer, "skills.delete('frobnicate')").await;
+    assert_eq!(value(&run(&reader, search).await), json!(["frobnicate_more"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn facade_and_keyword_search() {
     let dir = tempfile::tempdir().unwrap();
     let s = session(dir.path()).await;

@@ -168,14 +168,21 @@ async fn skills_vectors_and_deps(b: Backend) {
             docstring: String::new(),
         }),
     };
+    let v0 = s.skills_version().await.unwrap();
     s.save_skill(&skill).await.unwrap();
+    let v1 = s.skills_version().await.unwrap();
+    assert!(v1.is_some() && v1 != v0, "saving a skill changes the version");
     s.save_skill(&StoredSkill { name: "other".into(), ..skill.clone() }).await.unwrap();
+    assert_ne!(s.skills_version().await.unwrap(), v1);
     let reopened = (b.reopen)().await;
     assert_eq!(reopened.load_skill("greet").await.unwrap(), Some(skill.clone()), "description survives a restart");
     let mut names: Vec<_> = reopened.list_skills().await.unwrap().into_iter().map(|s| s.name).collect();
     names.sort();
     assert_eq!(names, ["greet", "other"]);
+    let before_delete = reopened.skills_version().await.unwrap();
+    assert_eq!(s.skills_version().await.unwrap(), before_delete, "a version is stable while nothing changes");
     assert!(reopened.delete_skill("other").await.unwrap());
+    assert_ne!(s.skills_version().await.unwrap(), before_delete);
     assert!(!reopened.delete_skill("other").await.unwrap());
     assert_eq!(reopened.load_skill("other").await.unwrap(), None);
 

@@ -175,10 +175,13 @@ pub struct SkillLibrary {
     notice_given: Arc<AtomicBool>,
 }
 
-/// Content-addressed, so never stale: a changed text has a different key.
+/// Vectors and queries are content-addressed, so never stale: a changed text has a
+/// different key. The listing is checked against the storage's version.
 struct Caches {
     vectors: HashMap<String, Arc<Vec<f32>>>,
     queries: QueryCache,
+    /// The last listing and the storage's skills version it was read at.
+    listing: Option<(String, Arc<Vec<Entry>>)>,
 }
 
 impl std::fmt::Debug for Caches {
@@ -190,7 +193,7 @@ impl std::fmt::Debug for Caches {
 impl SkillLibrary {
     /// Skills stored in `storage`, validated in `sandbox`.
     pub fn new(storage: Arc<dyn Storage>, sandbox: Sandbox) -> Self {
-        let cache = Caches { vectors: HashMap::new(), queries: QueryCache::new(256) };
+        let cache = Caches { vectors: HashMap::new(), queries: QueryCache::new(256), listing: None };
         Self {
             storage,
             sandbox,
@@ -244,7 +247,7 @@ impl SkillLibrary {
         // Embed before storing, so a stored skill is searchable at once; a model
         // failure is not a reason to lose the skill (search embeds it later).
         if let Ok(embedder) = self.embedder() {
-            let _ = self.vectors_for(&embedder, std::slice::from_ref(&stored)).await;
+            let _ = self.vectors_for(&embedder, &[Entry::new(stored.clone())]).await;
         }
         self.storage.save_skill(&stored).await?;
         Ok((self.info(stored).await?, replaced))
@@ -276,13 +279,15 @@ impl SkillLibrary {
 
     /// The skills that best match `query`, best first.
     pub async fn search(&self, query: &str, limit: usize) -> Result<SearchResults, SkillError> {
-        let stored = self.storage.list_skills().await?;
-        let docs: Vec<Document<'_>> =
-            stored.iter().map(|s| Document { name: &s.name, description: &s.description, source: &s.source }).collect();
+        let entries = self.entries().await?;
+        let docs: Vec<Document<'_>> = entries
+            .iter()
+            .map(|e| Document { name: &e.skill.name, description: &e.skill.description, source: &e.skill.source })
+            .collect();
         let (mode, notice, scores) = match self.embedder() {
             Ok(embedder) => {
                 let query_vector = self.query_vector(&embedder, query).await?;
-                let vectors = self.vectors_for(&embedder, &stored).await?;
+                let vectors = self.vectors_for(&embedder, &entries).await?;
                 let scores: Vec<f32> = docs
                     .iter()
                     .zip(&vectors)
@@ -304,7 +309,7 @@ impl SkillLibrary {
                 (SearchMode::Keyword, notice, scores)
             }
         };
-        let mut ranked: Vec<(f32, &StoredSkill)> = scores.into_iter().zip(&stored).collect();
+        let mut ranked: Vec<(f32, &StoredSkill)> = scores.into_iter().zip(entries.iter().map(|e| &e.skill)).collect();
         // Keyword search only returns skills that share a word with the query.
         if mode == SearchMode::Keyword {
             ranked.retain(|(score, _)| *score > 0.0);
@@ -349,24 +354,12 @@ impl SkillLibrary {
     async fn vectors_for(
         &self,
         embedder: &Arc<Embedder>,
-        skills: &[StoredSkill],
+        entries: &[Entry],
     ) -> Result<Vec<(Arc<Vec<f32>>, Arc<Vec<f32>>)>, SkillError> {
-        let texts: Vec<[String; 2]> = skills
-            .iter()
-            .map(|s| {
-                let description = if s.description.is_empty() {
-                    s.signature.as_ref().map(|sig| first_paragraph(&sig.docstring)).unwrap_or_default()
-                } else {
-                    s.description.clone()
-                };
-                [search::description_text(&s.name, &description), s.source.clone()]
-            })
-            .collect();
-        let keys: Vec<[String; 2]> = texts.iter().map(|[d, c]| [vector_key(d), vector_key(c)]).collect();
         let missing_in_memory: Vec<String> = {
             let caches = self.caches();
             let mut missing: Vec<String> =
-                keys.iter().flatten().filter(|k| !caches.vectors.contains_key(*k)).cloned().collect();
+                entries.iter().flat_map(|e| &e.keys).filter(|k| !caches.vectors.contains_key(*k)).cloned().collect();
             missing.sort();
             missing.dedup();
             missing
@@ -386,8 +379,9 @@ impl SkillLibrary {
                 }
             }
             if !to_embed.is_empty() {
-                let by_key: HashMap<&String, &String> = keys.iter().flatten().zip(texts.iter().flatten()).collect();
-                let batch: Vec<String> = to_embed.iter().map(|k| by_key[k].clone()).collect();
+                let texts: HashMap<&String, String> =
+                    entries.iter().flat_map(|e| e.keys.iter().zip(e.texts())).collect();
+                let batch: Vec<String> = to_embed.iter().map(|k| texts[k].clone()).collect();
                 let vectors = embed_blocking(embedder, batch).await?;
                 for (key, vector) in to_embed.iter().zip(vectors) {
                     self.storage.save_vector(key, &vector).await?;
@@ -396,13 +390,60 @@ impl SkillLibrary {
             }
         }
         let caches = self.caches();
-        Ok(keys
+        Ok(entries
             .iter()
-            .map(|[d, c]| {
+            .map(|e| {
                 let get = |k: &String| caches.vectors.get(k).cloned().unwrap_or_default();
-                (get(d), get(c))
+                (get(&e.keys[0]), get(&e.keys[1]))
             })
             .collect())
+    }
+
+    /// Every stored skill with its vector keys, re-read only when the storage says
+    /// the skills changed (searching 10k skills must not parse 10k skills each time).
+    async fn entries(&self) -> Result<Arc<Vec<Entry>>, SkillError> {
+        let version = self.storage.skills_version().await?;
+        if let Some(version) = &version {
+            if let Some((cached, entries)) = &self.caches().listing {
+                if cached == version {
+                    return Ok(entries.clone());
+                }
+            }
+        }
+        let entries: Arc<Vec<Entry>> =
+            Arc::new(self.storage.list_skills().await?.into_iter().map(Entry::new).collect());
+        if let Some(version) = version {
+            self.caches().listing = Some((version, entries.clone()));
+        }
+        Ok(entries)
+    }
+}
+
+/// A stored skill and the storage keys of its two vectors.
+#[derive(Debug)]
+struct Entry {
+    skill: StoredSkill,
+    keys: [String; 2],
+}
+
+impl Entry {
+    fn new(skill: StoredSkill) -> Self {
+        let [description, code] = Self::texts_of(&skill);
+        Self { keys: [vector_key(&description), vector_key(&code)], skill }
+    }
+
+    fn texts(&self) -> [String; 2] {
+        Self::texts_of(&self.skill)
+    }
+
+    /// What is embedded: the name and description, and the source.
+    fn texts_of(skill: &StoredSkill) -> [String; 2] {
+        let description = if skill.description.is_empty() {
+            skill.signature.as_ref().map(|sig| first_paragraph(&sig.docstring)).unwrap_or_default()
+        } else {
+            skill.description.clone()
+        };
+        [search::description_text(&skill.name, &description), skill.source.clone()]
     }
 }
 

@@ -194,7 +194,8 @@ impl Storage for FileStorage {
                 signature: skill.signature,
             };
             meta.insert(skill.name, entry);
-            write_json(&meta_path, &meta)
+            write_json(&meta_path, &meta)?;
+            bump_version(&dir)
         })
         .await
     }
@@ -243,11 +244,35 @@ impl Storage for FileStorage {
                 write_json(&meta_path, &meta)?;
             }
             let path = dir.join(format!("{name}.py"));
-            match std::fs::remove_file(&path) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(io("deleting the skill", &path)(e)),
+            let removed = match std::fs::remove_file(&path) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => return Err(io("deleting the skill", &path)(e)),
+            };
+            bump_version(&dir)?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn skills_version(&self) -> Result<Option<String>, StorageError> {
+        let dir = self.skills_dir();
+        blocking(move || {
+            // Our own writes change `.version`; files dropped in or edited by hand
+            // change a name, size, inode or modification time (a stat each, no reads).
+            use std::hash::{Hash, Hasher};
+            use std::os::unix::fs::MetadataExt;
+            let mut entries = Vec::new();
+            for entry in std::fs::read_dir(&dir).map_err(io("listing skills", &dir))? {
+                let entry = entry.map_err(io("listing skills", &dir))?;
+                let meta = entry.metadata().map_err(io("reading skill metadata", &entry.path()))?;
+                entries.push((entry.file_name(), meta.len(), meta.ino(), meta.mtime(), meta.mtime_nsec()));
             }
+            entries.sort();
+            let mut hasher = std::hash::DefaultHasher::new();
+            entries.hash(&mut hasher);
+            std::fs::read(dir.join(".version")).unwrap_or_default().hash(&mut hasher);
+            Ok(Some(format!("{:016x}", hasher.finish())))
         })
         .await
     }
@@ -348,6 +373,15 @@ impl Lock {
         file.lock().map_err(io("locking", path))?;
         Ok(Self(file))
     }
+}
+
+/// Marks a change to the skills for [`Storage::skills_version`]: a token no earlier
+/// write can have produced (time, process, and a per-process counter).
+fn bump_version(dir: &Path) -> Result<(), StorageError> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    write_atomically(&dir.join(".version"), format!("{nanos}-{}-{count}", std::process::id()).as_bytes())
 }
 
 fn write_atomically(path: &Path, data: &[u8]) -> Result<(), StorageError> {

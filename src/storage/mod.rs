@@ -97,6 +97,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn list_skills(&self) -> Result<Vec<StoredSkill>, StorageError>;
     /// Deletes a skill; `false` if there was none.
     async fn delete_skill(&self, name: &str) -> Result<bool, StorageError>;
+    /// A token that changes whenever any skill changes, so callers can keep a parsed
+    /// listing; `None` if this store cannot tell (then re-read every time).
+    async fn skills_version(&self) -> Result<Option<String>, StorageError>;
 
     /// Stores an embedding under a content-derived key.
     async fn save_vector(&self, key: &str, vector: &[f32]) -> Result<(), StorageError>;

@@ -4,7 +4,8 @@
 //! |---|---|---|
 //! | artifact data | `P:artifacts:<name>` | string (raw bytes) |
 //! | artifact index | `P:artifacts:__index__` | hash: name → JSON (py-code-mode's entry format) |
-//! | skills | `P:skills:__skills__` | hash: name → JSON `{name, description, source, created_at}` |
+//! | skills | `P:skills:__skills__` | hash: name → JSON `{name, description, source, created_at, signature}` |
+//! | skills version | `P:skills:__version__` | counter, bumped by every skill write |
 //! | vectors | `P:vectors:<key>` | string (little-endian f32) |
 //! | deps | `P:deps` | set of requirement specs |
 //!
@@ -183,7 +184,13 @@ impl Storage for RedisStorage {
     async fn save_skill(&self, skill: &StoredSkill) -> Result<(), StorageError> {
         let json = serde_json::to_string(skill).map_err(|e| corrupt("encoding a skill", e))?;
         let mut conn = self.conn.clone();
-        conn.hset::<_, _, _, ()>(self.key("skills:__skills__"), &skill.name, json)
+        redis::pipe()
+            .atomic()
+            .hset(self.key("skills:__skills__"), &skill.name, json)
+            .ignore()
+            .incr(self.key("skills:__version__"), 1)
+            .ignore()
+            .query_async::<()>(&mut conn)
             .await
             .map_err(redis_err("saving a skill"))
     }
@@ -204,9 +211,23 @@ impl Storage for RedisStorage {
 
     async fn delete_skill(&self, name: &str) -> Result<bool, StorageError> {
         let mut conn = self.conn.clone();
-        let removed: u64 =
-            conn.hdel(self.key("skills:__skills__"), name).await.map_err(redis_err("deleting a skill"))?;
+        let (removed,): (u64,) = redis::pipe()
+            .atomic()
+            .hdel(self.key("skills:__skills__"), name)
+            .incr(self.key("skills:__version__"), 1)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("deleting a skill"))?;
         Ok(removed > 0)
+    }
+
+    async fn skills_version(&self) -> Result<Option<String>, StorageError> {
+        let mut conn = self.conn.clone();
+        // Writers that do not bump the version (py-code-mode itself) leave none: re-read.
+        let version: Option<u64> =
+            conn.get(self.key("skills:__version__")).await.map_err(redis_err("reading the skills version"))?;
+        Ok(version.map(|v| v.to_string()))
     }
 
     async fn save_vector(&self, key: &str, vector: &[f32]) -> Result<(), StorageError> {

@@ -1,0 +1,154 @@
+//! Skill search: the model's throughput, search latency at 1k and 10k skills (query
+//! embedding included), and a new session's first search over 1,000 stored skills.
+//!
+//!     scripts/fetch-model.sh && cargo bench --bench skills
+//!
+//! Populating 10k skills embeds 10k descriptions once (a few minutes on two cores);
+//! the sources are shared, so their vectors are computed once.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use codemode::skills::{SearchMode, SkillLibrary, shared_embedder};
+use codemode::storage::{FileStorage, RedisStorage, Storage};
+use codemode::{Sandbox, Session};
+
+const TOPICS: &[&str] = &[
+    "fetch the star count of a repository",
+    "resize an image to a thumbnail",
+    "parse a CSV export and average its columns",
+    "send a message to a chat channel",
+    "look up the weather forecast for a city",
+    "compute a checksum of a file",
+    "list the running containers",
+    "translate a paragraph into another language",
+    "summarise a long article into bullet points",
+    "convert money between currencies",
+];
+
+const SOURCE: &str = "def run(**kwargs) -> dict:\n    return kwargs\n";
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(bench());
+}
+
+async fn bench() {
+    let model = shared_embedder().expect("the model is installed: run scripts/fetch-model.sh");
+    let sentence = "Count the words in a text and return the most common ones";
+    let single = sample(50, || async {
+        model.embed(&[sentence]).expect("embed");
+    })
+    .await;
+    let batch: Vec<String> = (0..32).map(|i| format!("{sentence} (variant {i})")).collect();
+    let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+    let batched = sample(5, || async {
+        model.embed(&refs).expect("embed");
+    })
+    .await;
+    println!("| measurement | p50 | throughput |");
+    println!("|---|---|---|");
+    let single = median(single);
+    let batched = median(batched);
+    println!("| embed one text | {} | {:.0} texts/s |", show(single), 1.0 / single.as_secs_f64());
+    println!("| embed a batch of 32 | {} | {:.0} texts/s |", show(batched), 32.0 / batched.as_secs_f64());
+
+    let redis = common::RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    println!("\n| skills | backend | search p50 (query embedded each time) | search p50 (query cached) | target |");
+    println!("|---|---|---|---|---|");
+    for (count, backend) in [(1_000usize, "file"), (1_000, "redis"), (10_000, "redis")] {
+        let storage: Arc<dyn Storage> = match backend {
+            "file" => Arc::new(FileStorage::open(&dir.path().join(format!("f{count}"))).await.expect("dir")),
+            _ => Arc::new(
+                RedisStorage::connect(&redis.url(), &format!("s{count}"), dir.path().join("p")).await.expect("redis"),
+            ),
+        };
+        {
+            let library = populate(storage, count).await;
+            let mut n = 0;
+            let fresh = sample(20, || {
+                n += 1;
+                let query = format!("which skill can resize images, take {n}");
+                let library = library.clone();
+                async move {
+                    let results = library.search(&query, 5).await.expect("search");
+                    assert_eq!(results.mode, SearchMode::Semantic);
+                }
+            })
+            .await;
+            let cached = sample(20, || async {
+                library.search("which skill can resize images", 5).await.expect("search");
+            })
+            .await;
+            let target = if count == 10_000 { "<= 25 ms" } else { "" };
+            println!("| {count} | {backend} | {} | {} | {target} |", show(median(fresh)), show(median(cached)));
+        }
+    }
+
+    // A new session (a new process would build one) and its first search over 1,000
+    // stored skills whose vectors are already in the store: nothing is re-embedded.
+    let base = dir.path().join("f1000");
+    let before = model.texts_embedded();
+    let startup = sample(5, || async {
+        let session = Session::builder().base_dir(&base).build().await.expect("session");
+        let r = session.run("skills.search('make a picture smaller', limit=3)[0]['name']").await.expect("run");
+        assert!(r.is_ok(), "{:?}", r.error);
+    })
+    .await;
+    let embedded = model.texts_embedded() - before;
+    println!("\n| measurement | p50 | texts embedded | target |");
+    println!("|---|---|---|---|");
+    println!(
+        "| new session + first `skills.search` over 1,000 skills (directory) | {} | {embedded} (the query, once) | <= 200 ms |",
+        show(median(startup))
+    );
+}
+
+/// Stores `count` skills, then embeds them all once, in batches (as the first search
+/// over a folder of py-code-mode skills would), outside the timed part.
+async fn populate(storage: Arc<dyn Storage>, count: usize) -> SkillLibrary {
+    let writer = SkillLibrary::new(storage.clone(), Sandbox::shared()).without_embeddings();
+    let started = Instant::now();
+    for i in 0..count {
+        let description = format!("{} (number {i})", TOPICS[i % TOPICS.len()]);
+        writer.create(&format!("skill_{i}"), SOURCE, Some(&description)).await.expect("create");
+    }
+    let library = SkillLibrary::new(storage, Sandbox::shared());
+    library.search("warm up", 1).await.expect("search");
+    eprintln!("populated and embedded {count} skills in {:.1} s", started.elapsed().as_secs_f64());
+    library
+}
+
+fn show(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 1e-3 {
+        format!("{:.1} µs", secs * 1e6)
+    } else if secs < 1.0 {
+        format!("{:.2} ms", secs * 1e3)
+    } else {
+        format!("{secs:.2} s")
+    }
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+async fn sample<F, Fut>(n: usize, mut f: F) -> Vec<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        f().await;
+        out.push(started.elapsed());
+    }
+    out
+}
