@@ -329,3 +329,29 @@ async fn two_processes_writing_one_directory_lose_nothing() {
 async fn two_processes_writing_one_redis_lose_nothing() {
     two_writers_lose_nothing(Target::redis()).await;
 }
+
+#[test]
+fn skills_commands_manage_and_invoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().to_str().unwrap();
+    let file = dir.path().join("shout.py");
+    std::fs::write(&file, "\"\"\"Shout a text back.\"\"\"\n\nasync def run(text: str, times: int = 1) -> str:\n    print('shouting')\n    return (text.upper() + '!') * times\n").unwrap();
+    let out = codemode(&["--base", base, "skills", "add", file.to_str().unwrap()], None);
+    ok(&out);
+    assert!(text(&out.stderr).contains("added skill shout: Shout a text back."), "{}", text(&out.stderr));
+    let out = codemode(&["--base", base, "skills", "add", file.to_str().unwrap(), "--description", "Loud echo"], None);
+    assert!(text(&out.stderr).contains("replaced skill shout: Loud echo"), "{}", text(&out.stderr));
+    assert_eq!(ok(&codemode(&["--base", base, "skills", "list"], None)), "async shout(text, times)\tLoud echo\n");
+    assert!(ok(&codemode(&["--base", base, "skills", "show", "shout"], None)).contains("text.upper()"));
+    let found = ok(&codemode(&["--base", base, "skills", "search", "shout"], None));
+    assert!(found.contains("\tshout\tLoud echo"), "{found}");
+    let out = codemode(&["--base", base, "skills", "invoke", "shout", "--arg", "text=hi", "--arg", "times=2"], None);
+    assert_eq!(ok(&out), "shouting\n'HI!HI!'\n");
+    let bad = dir.path().join("bad.py");
+    std::fs::write(&bad, "def helper():\n    pass\n").unwrap();
+    let out = codemode(&["--base", base, "skills", "add", bad.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no top-level `run`"), "{}", text(&out.stderr));
+    ok(&codemode(&["--base", base, "skills", "rm", "shout"], None));
+    assert_eq!(ok(&codemode(&["--base", base, "skills", "list"], None)), "");
+}
