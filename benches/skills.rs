@@ -103,7 +103,7 @@ async fn bench() {
     println!("\n| measurement | p50 | texts embedded | target |");
     println!("|---|---|---|---|");
     println!(
-        "| new session + first `skills.search` over 1,000 skills (directory) | {} | {embedded} (the query, once) | <= 200 ms |",
+        "| new session + first `skills.search` over 1,000 skills (directory) | {} | {embedded} (one query per session) | <= 200 ms |",
         show(median(startup))
     );
 }

@@ -21,6 +21,7 @@ pub mod sandbox;
 mod session;
 pub mod skills;
 pub mod storage;
+pub mod tools;
 
 pub use cache_dir::default_cache_dir;
 pub use sandbox::{

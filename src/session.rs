@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use crate::artifacts::{Artifacts, DEFAULT_MAX_ARTIFACT_SIZE};
 use crate::deps::{Deps, DepsError, PipOptions};
-use crate::sandbox::host::Services;
+use crate::sandbox::host::{Services, ToolCallRecord};
 use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats};
 use crate::sandbox::{InspectError, LimitKind, Limits, Metering, Sandbox, SandboxError, SkillSignature};
 use crate::skills::SkillLibrary;
 use crate::storage::{FileStorage, Storage, StorageError};
+use crate::tools::{Skipped, ToolRegistry};
 
 /// Errors from the session API. Errors in the agent's *code* are not among them:
 /// they come back in [`RunResult::error`].
@@ -98,6 +99,8 @@ pub struct RunResult {
     pub peak_memory: u64,
     /// Fuel consumed, when the session meters fuel.
     pub fuel_used: Option<u64>,
+    /// The tool calls the run made, in order.
+    pub tool_calls: Vec<ToolCallRecord>,
 }
 
 impl RunResult {
@@ -107,7 +110,7 @@ impl RunResult {
     }
 }
 
-mod duration_secs {
+pub(crate) mod duration_secs {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
@@ -133,6 +136,7 @@ pub struct SessionBuilder {
     max_artifact_size: u64,
     pip: PipOptions,
     embeddings: bool,
+    tools: Option<ToolRegistry>,
 }
 
 impl Default for SessionBuilder {
@@ -146,6 +150,7 @@ impl Default for SessionBuilder {
             max_artifact_size: DEFAULT_MAX_ARTIFACT_SIZE,
             pip: PipOptions::default(),
             embeddings: true,
+            tools: None,
         }
     }
 }
@@ -190,6 +195,12 @@ impl SessionBuilder {
         self
     }
 
+    /// The tools agent code can call (default: those in `<base_dir>/tools`, if any).
+    pub fn tools(mut self, tools: ToolRegistry) -> Self {
+        self.tools = Some(tools);
+        self
+    }
+
     /// Whether skill search may use the embedding model (default `true`; without the
     /// model installed it ranks by keywords either way).
     pub fn embeddings(mut self, enabled: bool) -> Self {
@@ -228,9 +239,23 @@ impl SessionBuilder {
             }
             None => None,
         };
+        // py-code-mode's convention: tool definitions live in `<base>/tools`.
+        let (tools, skipped_tools) = match (self.tools, &self.base_dir) {
+            (Some(tools), _) => (tools, Vec::new()),
+            (None, Some(base)) => ToolRegistry::load_dir(&base.join("tools")),
+            (None, None) => (ToolRegistry::default(), Vec::new()),
+        };
         let prepared = sandbox.prepared(metering).await?;
-        let instance = Instance::new(prepared, &self.limits, services.clone()).await?;
-        Ok(Session { sandbox, metering, limits: self.limits, services, state: Mutex::new(State::Live(Some(instance))) })
+        let instance = Instance::new(prepared, &self.limits, services.clone(), tools.clone()).await?;
+        Ok(Session {
+            sandbox,
+            metering,
+            limits: self.limits,
+            services,
+            tools,
+            skipped_tools,
+            state: Mutex::new(State::Live(Some(instance))),
+        })
     }
 }
 
@@ -260,6 +285,8 @@ pub struct Session {
     metering: Metering,
     limits: Limits,
     services: Option<Arc<Services>>,
+    tools: ToolRegistry,
+    skipped_tools: Vec<Skipped>,
     state: Mutex<State>,
 }
 
@@ -286,6 +313,16 @@ impl Session {
     /// The session's artifacts (the same ones agent code sees as `artifacts`).
     pub fn artifacts(&self) -> Result<&Artifacts, SessionError> {
         self.services.as_deref().map(|s| &s.artifacts).ok_or(SessionError::NotConfigured("artifacts"))
+    }
+
+    /// The session's tools (the same ones agent code sees as `tools`).
+    pub fn tools(&self) -> &ToolRegistry {
+        &self.tools
+    }
+
+    /// Tool definition files in `<base_dir>/tools` that could not be loaded.
+    pub fn skipped_tools(&self) -> &[Skipped] {
+        &self.skipped_tools
     }
 
     /// The session's skills (the same ones agent code sees as `skills`).
@@ -388,7 +425,7 @@ impl Session {
                 Some(instance) => Ok(instance),
                 None => {
                     let prepared = self.sandbox.prepared(self.metering).await?;
-                    Ok(Instance::new(prepared, &self.limits, self.services.clone()).await?)
+                    Ok(Instance::new(prepared, &self.limits, self.services.clone(), self.tools.clone()).await?)
                 }
             },
         }
@@ -414,6 +451,7 @@ fn completed(result: GuestRunResult, stats: RunStats) -> RunResult {
         wall_time: stats.wall_time,
         peak_memory: stats.peak_memory,
         fuel_used: stats.fuel_used,
+        tool_calls: stats.tool_calls,
     }
 }
 
@@ -435,5 +473,6 @@ fn stopped(limit: Option<LimitKind>, detail: String, stats: RunStats) -> RunResu
         wall_time: stats.wall_time,
         peak_memory: stats.peak_memory,
         fuel_used: stats.fuel_used,
+        tool_calls: stats.tool_calls,
     }
 }

@@ -312,22 +312,11 @@ async fn the_common_stdlib_is_importable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn namespaces_report_missing_backends_clearly() {
     let s = session().await;
-    let r = run(&s, "try:\n    tools.curl.get(url='x')\nexcept ToolError as e:\n    msg = str(e)\nmsg").await;
+    let r = run(&s, "try:\n    tools.curl.get(url='x')\nexcept AttributeError as e:\n    msg = str(e)\nmsg").await;
     assert!(value(&r).as_str().unwrap().contains("no tools are configured"), "{r:?}");
-    assert_eq!(error_kind(&run(&s, "tools.curl.get('positional')").await), "TypeError");
+    assert_eq!(value(&run(&s, "tools.list()").await), json!([]));
     assert_eq!(error_kind(&run(&s, "artifacts.save('n', 42)").await), "TypeError");
     assert_eq!(error_kind(&run(&s, "skills.list()").await), "SkillError");
-    assert_eq!(value(&run(&s, "tools.list()").await), json!([]));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn tool_call_budget_is_enforced() {
-    let s = session_with(Limits { tool_calls: 2, ..Limits::default() }).await;
-    let code = "errors = []\nfor _ in range(3):\n    try:\n        tools.t()\n    except Exception as e:\n        errors.append(type(e).__name__ + ': ' + str(e))\nerrors";
-    let errors = value(&run(&s, code).await);
-    let errors = errors.as_array().unwrap();
-    assert!(errors[0].as_str().unwrap().starts_with("ToolError"), "{errors:?}");
-    assert!(errors[2].as_str().unwrap().contains("tool-call limit"), "{errors:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

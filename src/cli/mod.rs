@@ -8,6 +8,7 @@ mod run;
 mod skills;
 mod storage;
 mod store;
+mod tools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use codemode::tools::{Skipped, ToolRegistry};
 use codemode::{Limits, Sandbox, Session};
 
 /// Run Python for AI agents in a WebAssembly sandbox (CPython on WASI in wasmtime).
@@ -67,6 +69,9 @@ enum Command {
     /// List, show, add, delete, search and invoke skills.
     #[command(subcommand)]
     Skills(skills::SkillsCommand),
+    /// Check and list tool definitions (py-code-mode's YAML format).
+    #[command(subcommand)]
+    Tools(tools::ToolsCommand),
     /// Copy skills and artifacts between a directory (--base) and Redis (--redis).
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -111,7 +116,13 @@ impl SessionArgs<'_> {
 
     async fn session(&self) -> anyhow::Result<Session> {
         let storage = self.storage.open().await?;
+        let (tools, skipped) = match self.storage.tools_dir() {
+            Some(dir) => ToolRegistry::load_dir(&dir),
+            None => Default::default(),
+        };
+        warn_skipped(&skipped);
         Session::builder()
+            .tools(tools)
             .sandbox(self.build_sandbox())
             .limits(self.sandbox.limits())
             .storage(storage)
@@ -121,6 +132,13 @@ impl SessionArgs<'_> {
             .build()
             .await
             .context("cannot start the session")
+    }
+}
+
+/// Tool files that could not be loaded are reported, not fatal.
+fn warn_skipped(skipped: &[Skipped]) {
+    for skip in skipped {
+        eprintln!("warning: skipped tool file {}: {}", skip.path.display(), skip.reason);
     }
 }
 
@@ -144,6 +162,7 @@ pub fn main() -> ExitCode {
             Command::Deps(command) => deps::run(&cli.storage, command).await,
             Command::Skills(command) => skills::run(&context, command).await,
             Command::Store(command) => store::run(&cli.storage, command).await,
+            Command::Tools(command) => tools::run(command),
         }
     });
     match outcome {

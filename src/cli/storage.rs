@@ -36,6 +36,9 @@ pub struct StorageArgs {
     /// Install deps from --find-links only.
     #[arg(long, global = true)]
     pub no_index: bool,
+    /// Tool definitions (py-code-mode's YAML) [default: <base>/tools].
+    #[arg(long, global = true, env = "CODEMODE_TOOLS", value_name = "DIR")]
+    pub tools: Option<PathBuf>,
 }
 
 impl StorageArgs {
@@ -58,6 +61,11 @@ impl StorageArgs {
     pub async fn open_redis(&self, url: &str) -> anyhow::Result<RedisStorage> {
         let packages = RedisStorage::default_packages_dir(url, &self.prefix);
         RedisStorage::connect(url, &self.prefix, packages).await.context("cannot open the Redis storage")
+    }
+
+    /// The tools directory: --tools, else `<base>/tools` as py-code-mode lays it out.
+    pub fn tools_dir(&self) -> Option<PathBuf> {
+        self.tools.clone().or_else(|| self.base.clone().or_else(default_base).map(|b| b.join("tools")))
     }
 
     pub fn pip_options(&self) -> PipOptions {

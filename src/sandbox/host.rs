@@ -1,8 +1,8 @@
 //! The host side of the guest's imports: the per-store state and the WIT
 //! interfaces agent code reaches through `tools`, `skills`, `artifacts` and `deps`.
 //!
-//! Skills, artifacts and deps are served by the session's [`Services`]; a session
-//! without storage answers `not-configured`. Tools have no backends yet.
+//! Tools come from the session's [`ToolRegistry`]; skills, artifacts and deps are
+//! served by its [`Services`], and a session without storage answers `not-configured`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use super::output::Capture;
 use crate::artifacts::{ArtifactError, ArtifactInfo, Artifacts, DataKind};
 use crate::deps::{Deps, DepsError};
 use crate::skills::{SearchMode, SkillError, SkillInfo, SkillLibrary};
+use crate::tools::{ToolError, ToolInfo, ToolRegistry};
 
 /// What the guest's namespaces reach on the host, shared by a session's instances.
 #[derive(Debug)]
@@ -40,12 +41,34 @@ pub(crate) struct HostState {
     pub(crate) stdout: Capture,
     pub(crate) stderr: Capture,
     services: Option<Arc<Services>>,
+    tools: ToolRegistry,
+    /// The tool calls of the current run.
+    pub(crate) tool_trace: Vec<ToolCallRecord>,
+}
+
+/// One tool call made during a run, for the run's trace.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolCallRecord {
+    /// The tool.
+    pub tool: String,
+    /// The recipe, if one was called.
+    pub callable: Option<String>,
+    /// How long it took.
+    #[serde(with = "crate::session::duration_secs")]
+    pub duration: std::time::Duration,
+    /// The error, if it failed.
+    pub error: Option<String>,
 }
 
 impl HostState {
     /// State for a guest that sees the read-only `stdlib` at `/python` and, with
     /// services, the installed packages at `/deps` (read-only too).
-    pub(crate) fn new(memory_cap: u64, stdlib: &Path, services: Option<Arc<Services>>) -> Result<Self, SandboxError> {
+    pub(crate) fn new(
+        memory_cap: u64,
+        stdlib: &Path,
+        services: Option<Arc<Services>>,
+        tools: ToolRegistry,
+    ) -> Result<Self, SandboxError> {
         // Nothing inherited: no environment, arguments or network (wasmtime-wasi denies
         // sockets unless allowed), no directories but the stdlib and the packages, and
         // stdout/stderr go to per-session captures, never to the host's own streams.
@@ -69,6 +92,8 @@ impl HostState {
             stdout,
             stderr,
             services,
+            tools,
+            tool_trace: Vec::new(),
         })
     }
 
@@ -103,18 +128,18 @@ impl types::Host for HostState {}
 
 impl tools::Host for HostState {
     async fn list_tools(&mut self) -> Vec<tools::ToolInfo> {
-        Vec::new()
+        self.tools.list().into_iter().map(tool_info).collect()
     }
 
-    async fn search_tools(&mut self, _query: String, _limit: u32) -> Vec<tools::ToolInfo> {
-        Vec::new()
+    async fn search_tools(&mut self, query: String, limit: u32) -> Vec<tools::ToolInfo> {
+        self.tools.search(&query, limit as usize).into_iter().map(tool_info).collect()
     }
 
     async fn call_tool(
         &mut self,
         tool: String,
-        _callable: Option<String>,
-        _args_json: String,
+        callable: Option<String>,
+        args_json: String,
     ) -> Result<String, HostError> {
         if self.tool_calls_left == 0 {
             return Err(HostError {
@@ -123,10 +148,70 @@ impl tools::Host for HostState {
             });
         }
         self.tool_calls_left -= 1;
-        Err(HostError {
-            kind: ErrorKind::NotConfigured,
-            message: format!("no tool named {tool:?}: no tools are configured for this session"),
-        })
+        let started = std::time::Instant::now();
+        let result = match serde_json::from_str::<serde_json::Value>(&args_json) {
+            Ok(serde_json::Value::Object(args)) => self
+                .tools
+                .call(&tool, callable.as_deref(), &args)
+                .await
+                .map_err(|err| (tool_error_kind(&err), err.to_string())),
+            _ => Err((ErrorKind::InvalidInput, "tool arguments must be keyword arguments".to_owned())),
+        };
+        self.tool_trace.push(ToolCallRecord {
+            tool,
+            callable,
+            duration: started.elapsed(),
+            error: result.as_ref().err().map(|(_, message)| message.clone()),
+        });
+        match result {
+            Ok(value) => Ok(value.to_string()),
+            Err((kind, message)) => Err(HostError { kind, message }),
+        }
+    }
+}
+
+fn tool_info(info: ToolInfo) -> tools::ToolInfo {
+    tools::ToolInfo {
+        name: info.name,
+        description: info.description,
+        callables: info
+            .callables
+            .into_iter()
+            .map(|c| tools::Callable {
+                name: c.name,
+                description: c.description,
+                params: c
+                    .params
+                    .into_iter()
+                    .map(|p| types::Param {
+                        name: p.name,
+                        type_name: Some(p.type_name),
+                        required: p.required,
+                        default: p.default.map(|d| python_literal(&d)),
+                        description: p.description,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// A JSON default as the Python literal a signature shows.
+fn python_literal(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "None".into(),
+        serde_json::Value::Bool(true) => "True".into(),
+        serde_json::Value::Bool(false) => "False".into(),
+        serde_json::Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn tool_error_kind(err: &ToolError) -> ErrorKind {
+    match err {
+        ToolError::NotFound { .. } | ToolError::UnknownCallable { .. } => ErrorKind::NotFound,
+        ToolError::InvalidArguments { .. } => ErrorKind::InvalidInput,
+        ToolError::Timeout { .. } | ToolError::Failed { .. } => ErrorKind::Failed,
     }
 }
 

@@ -55,7 +55,10 @@ impl Sandbox {
         let mut slot = self.inner.inspector.lock().await;
         let mut instance = match slot.take() {
             Some(instance) => instance,
-            None => Instance::new(self.prepared(Metering::Off).await?, &Limits::default(), None).await?,
+            None => {
+                let prepared = self.prepared(Metering::Off).await?;
+                Instance::new(prepared, &Limits::default(), None, Default::default()).await?
+            }
         };
         match instance.inspect_skill(source).await {
             Outcome::Returned(answer) => {

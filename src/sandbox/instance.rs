@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{self, runner};
-use super::host::{HostState, Services};
+use super::host::{HostState, Services, ToolCallRecord};
 use super::output::Captured;
 use super::{LimitKind, Limits, Metering, Prepared, SandboxError};
+use crate::tools::ToolRegistry;
 
 /// How a call into the guest ended.
 pub(crate) enum Outcome<T> {
@@ -23,6 +24,7 @@ pub(crate) type GuestRunResult = runner::RunResult;
 
 /// Output and measurements of one run, whichever way it ended.
 pub(crate) struct RunStats {
+    pub(crate) tool_calls: Vec<ToolCallRecord>,
     pub(crate) stdout: Captured,
     pub(crate) stderr: Captured,
     pub(crate) wall_time: Duration,
@@ -44,8 +46,9 @@ impl Instance {
         prepared: Arc<Prepared>,
         limits: &Limits,
         services: Option<Arc<Services>>,
+        tools: ToolRegistry,
     ) -> Result<Self, SandboxError> {
-        let state = HostState::new(limits.memory, &prepared.stdlib, services)?;
+        let state = HostState::new(limits.memory, &prepared.stdlib, services, tools)?;
         let mut store = Store::new(&prepared.engine, state);
         store.limiter(|state| &mut state.limiter);
         // Each epoch tick yields to tokio, so a CPU-bound cell leaves the thread
@@ -79,6 +82,7 @@ impl Instance {
         state.limiter.set_cap(limits.memory);
         state.limiter.begin_run();
         state.tool_calls_left = limits.tool_calls;
+        state.tool_trace.clear();
         state.stdout.begin(limits.stdout);
         state.stderr.begin(limits.stderr);
         if let Some(fuel) = fuel {
@@ -101,8 +105,10 @@ impl Instance {
             Outcome::Returned(result) => (result.stdout_dropped, result.stderr_dropped),
             Outcome::Stopped { .. } => (0, 0),
         };
-        let state = self.store.data();
+        let state = self.store.data_mut();
+        let tool_calls = std::mem::take(&mut state.tool_trace);
         let stats = RunStats {
+            tool_calls,
             stdout: state.stdout.finish(stdout_dropped),
             stderr: state.stderr.finish(stderr_dropped),
             wall_time,

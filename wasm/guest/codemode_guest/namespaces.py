@@ -47,6 +47,10 @@ class DepsError(CodemodeError):
     """A dependency operation failed."""
 
 
+class ToolArgumentError(ToolError, TypeError):
+    """A tool was called with arguments it does not accept."""
+
+
 class ArtifactNotFoundError(ArtifactError, LookupError):
     """No artifact of that name exists."""
 
@@ -55,12 +59,22 @@ class RuntimeDepsDisabledError(DepsError, PermissionError):
     """This session may not add or remove packages."""
 
 
-_ERRORS = (CodemodeError, ToolError, SkillError, ArtifactError, DepsError, ArtifactNotFoundError, RuntimeDepsDisabledError)
+_ERRORS = (
+    CodemodeError,
+    ToolError,
+    SkillError,
+    ArtifactError,
+    DepsError,
+    ToolArgumentError,
+    ArtifactNotFoundError,
+    RuntimeDepsDisabledError,
+)
 for _cls in _ERRORS:
     _cls.__module__ = "builtins"  # tracebacks print `ToolError: ...`, not a guest path
 
 # Per namespace: which exception each host error kind becomes (default: the namespace's own).
 _KIND_ERRORS: dict[type[CodemodeError], dict[ErrorKind, type[Exception]]] = {
+    ToolError: {ErrorKind.INVALID_INPUT: ToolArgumentError, ErrorKind.NOT_FOUND: ToolError},
     ArtifactError: {ErrorKind.NOT_FOUND: ArtifactNotFoundError},
     DepsError: {ErrorKind.DENIED: RuntimeDepsDisabledError},
 }
@@ -92,49 +106,112 @@ def _no_positional(what: str, args: tuple[Any, ...]) -> None:
         raise TypeError(f"{what} takes keyword arguments only (got {len(args)} positional)")
 
 
-class _Callable:
-    __slots__ = ("_tool", "_name")
+def _signature(name: str, params: list[Any]) -> str:
+    """`get(url: str | None = None)`, as py-code-mode shows it: required first."""
+    parts = []
+    for p in sorted(params, key=lambda p: not p.required):
+        kind = p.type_name or "str"
+        if p.required:
+            parts.append(f"{p.name}: {kind}")
+        elif p.default is not None:
+            parts.append(f"{p.name}: {kind} = {p.default}")
+        else:
+            parts.append(f"{p.name}: {kind} | None = None")
+    return f"{name}({', '.join(parts)})"
 
-    def __init__(self, tool: str, name: str | None) -> None:
+
+def _doc(description: str, params: list[Any]) -> str:
+    lines = [description or "(no description)", ""]
+    lines += [f"    {p.name}: {p.description}" for p in params if p.description]
+    return "\n".join(lines).rstrip()
+
+
+class _Callable:
+    """One way to call a tool; keyword arguments only. `stdin=` feeds a CLI tool's input."""
+
+    def __init__(self, tool: str, info: wit_tools.Callable) -> None:
         self._tool = tool
-        self._name = name
+        self._info = info
+        self.__doc__ = _doc(info.description, info.params)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        label = self._tool if self._name is None else f"{self._tool}.{self._name}"
-        _no_positional(label, args)
+        _no_positional(self._label(), args)
         payload = json.dumps(kwargs)
-        return json.loads(_call(ToolError, wit_tools.call_tool, self._tool, self._name, payload))
+        return json.loads(_call(ToolError, wit_tools.call_tool, self._tool, self._info.name, payload))
+
+    async def call_async(self, **kwargs: Any) -> Any:
+        """The same call, awaitable (the host call itself blocks only this session)."""
+        return self(**kwargs)
+
+    def signature(self) -> str:
+        return _signature(self._info.name or self._tool, self._info.params)
+
+    def _label(self) -> str:
+        return self._tool if self._info.name is None else f"{self._tool}.{self._info.name}"
 
     def __repr__(self) -> str:
-        return f"<tool {self._tool}{'' if self._name is None else '.' + self._name}>"
+        return f"<tool {self._tool}: {self.signature()}>"
 
 
 class _Tool(_Callable):
+    """A tool: call it directly (`tools.curl(url=...)`) or through a recipe (`tools.curl.get(url=...)`)."""
+
+    def __init__(self, info: wit_tools.ToolInfo) -> None:
+        direct = next(c for c in info.callables if c.name is None)
+        super().__init__(info.name, direct)
+        self._recipes = {c.name: c for c in info.callables if c.name is not None}
+        recipes = "\n".join(f"  {_signature(n, c.params)}: {c.description}" for n, c in self._recipes.items())
+        self.__doc__ = f"{info.description}\n\nRecipes:\n{recipes}" if recipes else info.description
+
     def __getattr__(self, name: str) -> _Callable:
         if name.startswith("_"):
             raise AttributeError(name)
-        return _Callable(self._tool, name)
+        recipe = self._recipes.get(name)
+        if recipe is None:
+            available = ", ".join(self._recipes) or "none"
+            raise AttributeError(f"tool {self._tool!r} has no recipe {name!r}; available: {available}")
+        return _Callable(self._tool, recipe)
+
+    def list(self) -> list[dict[str, Any]]:
+        return [{"name": n, "description": c.description, "signature": _signature(n, c.params)} for n, c in self._recipes.items()]
+
+    def __dir__(self) -> list[str]:
+        return sorted([*self._recipes, "list", "signature", "call_async"])
 
 
 class Tools:
-    """`tools.<name>.<recipe>(**kw)`, `tools.<name>(**kw)`, `tools.list()`, `tools.search(q)`."""
+    """The host's tools: `tools.<name>.<recipe>(**kw)`, `tools.<name>(**kw)`,
+    `tools.list()`, `tools.search(query)`. Failures raise `ToolError`."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, wit_tools.ToolInfo] | None = None
+
+    def _tools(self) -> dict[str, wit_tools.ToolInfo]:
+        # The session's tools do not change while it lives.
+        if self._known is None:
+            self._known = {t.name: t for t in wit_tools.list_tools()}
+        return self._known
 
     def __getattr__(self, name: str) -> _Tool:
         if name.startswith("_"):
             raise AttributeError(name)
-        return _Tool(name, None)
+        info = self._tools().get(name)
+        if info is None:
+            available = ", ".join(sorted(self._tools())) or "none (no tools are configured)"
+            raise AttributeError(f"no tool named {name!r}; available: {available}")
+        return _Tool(info)
 
     def list(self) -> list[dict[str, Any]]:
-        return [_tool_dict(t) for t in wit_tools.list_tools()]
+        return [_tool_dict(t) for t in self._tools().values()]
 
     def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
         return [_tool_dict(t) for t in wit_tools.search_tools(query, limit)]
 
     def __dir__(self) -> list[str]:
-        return sorted(t.name for t in wit_tools.list_tools())
+        return sorted(self._tools())
 
     def __repr__(self) -> str:
-        return "<tools>"
+        return f"<tools: {', '.join(sorted(self._tools())) or 'none'}>"
 
 
 def _param_dict(p: Any) -> dict[str, Any]:
@@ -146,7 +223,12 @@ def _tool_dict(tool: wit_tools.ToolInfo) -> dict[str, Any]:
         "name": tool.name,
         "description": tool.description,
         "callables": [
-            {"name": c.name, "description": c.description, "params": [_param_dict(p) for p in c.params]}
+            {
+                "name": c.name,
+                "description": c.description,
+                "signature": _signature(c.name or tool.name, c.params),
+                "params": [_param_dict(p) for p in c.params],
+            }
             for c in tool.callables
         ],
     }
@@ -362,6 +444,7 @@ _NAMESPACE: dict[str, Any] = {
     "deps": Deps(),
     "CodemodeError": CodemodeError,
     "ToolError": ToolError,
+    "ToolArgumentError": ToolArgumentError,
     "SkillError": SkillError,
     "ArtifactError": ArtifactError,
     "DepsError": DepsError,

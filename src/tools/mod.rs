@@ -1,0 +1,264 @@
+//! Tools: what agent code reaches outside the sandbox, defined by the host.
+//!
+//! [`ToolRegistry`] loads py-code-mode's YAML tool definitions unchanged
+//! (`*.yaml` and `*.yml` in a directory). A bad file is reported with its name and
+//! reason and skipped; the others load.
+
+mod cli;
+mod definition;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use self::cli::CliTool;
+pub use self::definition::ParamType;
+use self::definition::ToolFile;
+
+/// One parameter of a callable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamInfo {
+    /// The keyword.
+    pub name: String,
+    /// The Python type shown to agents (`str`, `int`, `bool`, `list`).
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Whether it must be given.
+    pub required: bool,
+    /// Its default, if any.
+    pub default: Option<Value>,
+    /// What it is for.
+    pub description: String,
+}
+
+/// One way to call a tool: a recipe (`tools.curl.get`) or the tool itself (`tools.curl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallableInfo {
+    /// The recipe's name; `None` for the tool itself.
+    pub name: Option<String>,
+    /// What it does.
+    pub description: String,
+    /// Its keyword parameters.
+    pub params: Vec<ParamInfo>,
+}
+
+/// A tool as listed to hosts and agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    /// `tools.<name>`.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// From the YAML `tags`.
+    pub tags: Vec<String>,
+    /// Its recipes, then the tool itself.
+    pub callables: Vec<CallableInfo>,
+}
+
+/// Why a tool call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// No tool of that name.
+    #[error("no tool named {tool:?}; available: {}", list(available))]
+    NotFound {
+        /// The name asked for.
+        tool: String,
+        /// Every tool's name.
+        available: Vec<String>,
+    },
+    /// The tool has no such recipe.
+    #[error("tool {tool:?} has no recipe {callable:?}; available: {}", list(available))]
+    UnknownCallable {
+        /// The tool.
+        tool: String,
+        /// The recipe asked for.
+        callable: String,
+        /// Its recipes.
+        available: Vec<String>,
+    },
+    /// The arguments were rejected before anything ran.
+    #[error("{tool}: {message}")]
+    InvalidArguments {
+        /// The tool.
+        tool: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The tool ran past its timeout and was killed.
+    #[error("{tool} timed out after {seconds} s and was stopped")]
+    Timeout {
+        /// The tool.
+        tool: String,
+        /// Its timeout.
+        seconds: f64,
+    },
+    /// The tool ran and failed.
+    #[error("{tool} failed: {message}")]
+    Failed {
+        /// The tool.
+        tool: String,
+        /// Its error (for CLI tools, the exit code and stderr).
+        message: String,
+    },
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+}
+
+/// A file that was not loaded, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+#[derive(Debug)]
+enum Adapter {
+    Cli(CliTool),
+}
+
+#[derive(Debug)]
+struct Tool {
+    info: ToolInfo,
+    adapter: Adapter,
+}
+
+/// The tools of a session, shared by its runs.
+#[derive(Debug, Clone, Default)]
+pub struct ToolRegistry {
+    tools: Arc<BTreeMap<String, Tool>>,
+}
+
+impl ToolRegistry {
+    /// Loads every `*.yaml` and `*.yml` in `dir` (not recursively, in name order).
+    /// A missing directory gives an empty registry. Files that cannot be used are
+    /// returned with the reason; the others load.
+    pub fn load_dir(dir: &Path) -> (Self, Vec<Skipped>) {
+        let mut skipped = Vec::new();
+        let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        paths.sort();
+        let mut tools = BTreeMap::new();
+        for path in paths {
+            let loaded = std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|text| load_tool(&text));
+            match loaded {
+                Ok(tool) if tools.contains_key(&tool.info.name) => skipped.push(Skipped {
+                    reason: format!("duplicate tool name {:?} (an earlier file defines it)", tool.info.name),
+                    path,
+                }),
+                Ok(tool) => {
+                    tools.insert(tool.info.name.clone(), tool);
+                }
+                Err(reason) => skipped.push(Skipped { path, reason }),
+            }
+        }
+        (Self { tools: Arc::new(tools) }, skipped)
+    }
+
+    /// Every tool, by name.
+    pub fn list(&self) -> Vec<ToolInfo> {
+        self.tools.values().map(|t| t.info.clone()).collect()
+    }
+
+    /// Tools whose name or description match `query` (exact name first), best first.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<ToolInfo> {
+        let query = query.trim().to_lowercase();
+        let words: Vec<&str> = query.split_whitespace().collect();
+        let mut scored: Vec<(u32, &Tool)> = self
+            .tools
+            .values()
+            .map(|tool| {
+                let name = tool.info.name.to_lowercase();
+                let text = format!(
+                    "{} {} {}",
+                    tool.info.description,
+                    tool.info.tags.join(" "),
+                    tool.info.callables.iter().map(|c| c.description.as_str()).collect::<Vec<_>>().join(" ")
+                )
+                .to_lowercase();
+                let mut score = 0;
+                if name == query {
+                    score += 100;
+                } else if !query.is_empty() && (name.contains(&query) || query.contains(&name)) {
+                    score += 50;
+                }
+                score += 25 * words.iter().filter(|w| text.contains(*w)).count() as u32;
+                (score, tool)
+            })
+            .filter(|(score, _)| *score > 0)
+            .collect();
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.info.name.cmp(&b.1.info.name)));
+        scored.into_iter().take(limit).map(|(_, t)| t.info.clone()).collect()
+    }
+
+    /// Calls `tool` (or its recipe `callable`) with keyword `args`; the result is JSON.
+    pub async fn call(
+        &self,
+        tool: &str,
+        callable: Option<&str>,
+        args: &Map<String, Value>,
+    ) -> Result<Value, ToolError> {
+        let entry = self.tools.get(tool).ok_or_else(|| ToolError::NotFound {
+            tool: tool.to_owned(),
+            available: self.tools.keys().cloned().collect(),
+        })?;
+        match &entry.adapter {
+            Adapter::Cli(cli) => {
+                let (argv, stdin) = cli.argv(callable, args)?;
+                cli.run(&argv, stdin).await.map(Value::String)
+            }
+        }
+    }
+
+    /// The argv a CLI tool call would run, without running it.
+    pub fn cli_argv(
+        &self,
+        tool: &str,
+        callable: Option<&str>,
+        args: &Map<String, Value>,
+    ) -> Result<Vec<String>, ToolError> {
+        let entry = self.tools.get(tool).ok_or_else(|| ToolError::NotFound {
+            tool: tool.to_owned(),
+            available: self.tools.keys().cloned().collect(),
+        })?;
+        match &entry.adapter {
+            Adapter::Cli(cli) => cli.argv(callable, args).map(|(argv, _)| argv),
+        }
+    }
+}
+
+fn load_tool(text: &str) -> Result<Tool, String> {
+    let file: ToolFile = yaml_serde::from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
+    if file.name.trim().is_empty() {
+        return Err("`name` is empty".into());
+    }
+    if !file.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(format!("name {:?} must be letters, digits, `_` or `-`", file.name));
+    }
+    match file.kind.as_deref().unwrap_or("cli") {
+        "cli" => {
+            let cli = CliTool::from_file(&file)?;
+            let info = ToolInfo {
+                name: file.name.clone(),
+                description: file.description.clone(),
+                tags: file.tags.clone(),
+                callables: cli.callables(&file.description),
+            };
+            Ok(Tool { info, adapter: Adapter::Cli(cli) })
+        }
+        kind @ ("mcp" | "http") => Err(format!("`type: {kind}` tools are not supported by this build yet")),
+        other => Err(format!("unknown tool type {other:?} (expected cli, http or mcp)")),
+    }
+}

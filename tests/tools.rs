@@ -1,0 +1,266 @@
+//! CLI tools in py-code-mode's YAML format, against real `curl`, `jq`, `ls` and
+//! `sleep`, with a real HTTP server on 127.0.0.1; and skills that call them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+
+use codemode::tools::ToolRegistry;
+use codemode::{RunResult, Session};
+use serde_json::{Value, json};
+
+const TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tools");
+const BAD_TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bad-tools");
+
+fn registry() -> ToolRegistry {
+    let (registry, skipped) = ToolRegistry::load_dir(Path::new(TOOLS));
+    assert!(skipped.is_empty(), "{skipped:?}");
+    registry
+}
+
+async fn session(base: &Path) -> Session {
+    Session::builder().base_dir(base).tools(registry()).embeddings(false).build().await.expect("session starts")
+}
+
+async fn run(session: &Session, code: &str) -> RunResult {
+    session.run(code).await.expect("run completes")
+}
+
+fn value(result: &RunResult) -> Value {
+    assert!(result.is_ok(), "unexpected error: {:?}", result.error);
+    result.value.as_ref().and_then(|v| v.json.clone()).expect("a JSON value")
+}
+
+fn error(result: &RunResult) -> (String, String) {
+    let e = result.error.as_ref().expect("an error");
+    (e.kind.clone(), e.message.clone())
+}
+
+/// A one-route HTTP server on a free loopback port that answers every request with
+/// a GitHub-shaped JSON body echoing the method, path and body. Serves `n` requests.
+fn http_server(n: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(n) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+            let mut parts = request_line.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let status = if path.contains("missing") { "404 Not Found" } else { "200 OK" };
+            let reply = json!({"method": method, "path": path, "body": String::from_utf8_lossy(&body),
+                               "full_name": "octo/repo", "stargazers_count": 42})
+            .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    address
+}
+
+fn args(value: Value) -> serde_json::Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+#[test]
+fn argv_is_built_as_py_code_mode_builds_it() {
+    let r = registry();
+    let cases: [(&str, Option<&str>, Value, &[&str]); 6] = [
+        ("curl", Some("get"), json!({"url": "U"}), &["curl", "-s", "-L", "U"]),
+        // Schema order, not preset order.
+        ("curl", Some("post"), json!({"url": "U", "data": "{}"}), &["curl", "-s", "-L", "-d", "{}", "-X", "POST", "U"]),
+        // The escape hatch: arrays repeat their flag; false emits nothing.
+        (
+            "curl",
+            None,
+            json!({"url": "U", "header": ["A: 1", "B: 2"], "silent": true, "location": false}),
+            &["curl", "-s", "-H", "A: 1", "-H", "B: 2", "U"],
+        ),
+        // Caller's values override the preset.
+        ("curl", Some("get"), json!({"url": "U", "silent": false}), &["curl", "-L", "U"]),
+        // A recipe named like the tool is used by the direct call.
+        ("echo", None, json!({"text": "hello"}), &["echo", "hello"]),
+        (
+            "jq",
+            Some("raw"),
+            json!({"filter": ".a", "arg": ["x", "1"]}),
+            &["jq", "-r", "--arg", "x", "--arg", "1", ".a"],
+        ),
+    ];
+    for (tool, callable, given, expected) in cases {
+        assert_eq!(r.cli_argv(tool, callable, &args(given.clone())).unwrap(), expected, "{tool}.{callable:?}({given})");
+    }
+    for (tool, callable, given, needle) in [
+        ("curl", Some("get"), json!({}), "required parameter \"url\" is missing"),
+        ("curl", Some("get"), json!({"url": "U", "verbose": true}), "unknown argument(s) verbose"),
+        ("curl", Some("get"), json!({"url": "U", "silent": "yes"}), "silent is a boolean flag"),
+        ("curl", Some("nope"), json!({"url": "U"}), "no recipe \"nope\"; available: get, post"),
+        ("wget", None, json!({}), "no tool named \"wget\"; available: curl, echo, jq, lister, sleepy"),
+    ] {
+        let err = r.cli_argv(tool, callable, &args(given)).unwrap_err().to_string();
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
+#[test]
+fn bad_files_are_reported_and_skipped() {
+    let (registry, skipped) = ToolRegistry::load_dir(Path::new(BAD_TOOLS));
+    let names: Vec<_> = registry.list().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["echo"], "the good file still loads");
+    let reasons: Vec<(String, String)> = skipped
+        .iter()
+        .map(|s| (s.path.file_name().unwrap().to_string_lossy().into_owned(), s.reason.clone()))
+        .collect();
+    let expect = |file: &str, needle: &str| {
+        let (_, reason) =
+            reasons.iter().find(|(f, _)| f == file).unwrap_or_else(|| panic!("{file} not skipped: {reasons:?}"));
+        assert!(reason.contains(needle), "{file}: {reason}");
+    };
+    expect("typo.yaml", "unknown field `descripton`");
+    expect("broken.yaml", "invalid YAML");
+    expect("norecipes.yaml", "no recipes");
+    expect("unknown.yaml", "unknown tool type \"carrier-pigeon\"");
+    expect("nameless.yaml", "missing field `name`");
+    expect("echo2.yaml", "duplicate tool name");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_call_tools_like_py_code_mode_agents() {
+    let server = http_server(3);
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path()).await;
+    // tools.curl.get returns stdout as a string, as upstream.
+    let r = run(
+        &s,
+        &format!("import json\njson.loads(tools.curl.get(url='{server}/repos/octo/repo'))['stargazers_count']"),
+    )
+    .await;
+    assert_eq!(value(&r), json!(42));
+    let r = run(&s, &format!("json.loads(tools.curl.post(url='{server}/echo', data='x=1'))")).await;
+    let reply = value(&r);
+    assert_eq!((reply["method"].as_str(), reply["body"].as_str()), (Some("POST"), Some("x=1")));
+    // The escape hatch, with stdin for jq.
+    let r = run(&s, &format!("tools.curl(url='{server}/x', silent=True, header=['X-A: 1'])")).await;
+    assert!(value(&r).as_str().unwrap().contains("\"path\":\"/x\""), "{r:?}");
+    let r = run(&s, "tools.jq.raw(filter='.name', stdin='{\"name\": \"codemode\"}')").await;
+    assert_eq!(value(&r), json!("codemode\n"));
+    let r = run(&s, "tools.echo(text='hello')").await;
+    assert_eq!(value(&r), json!("hello\n"));
+    // Every call is in the run's trace.
+    let r = run(
+        &s,
+        "tools.echo(text='a')\ntry:\n    tools.lister.show(path='/definitely/missing')\nexcept ToolError:\n    pass",
+    )
+    .await;
+    assert!(r.is_ok(), "{:?}", r.error);
+    let trace: Vec<_> =
+        r.tool_calls.iter().map(|c| (c.tool.as_str(), c.callable.as_deref(), c.error.is_some())).collect();
+    assert_eq!(trace, [("echo", None, false), ("lister", Some("show"), true)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_failures_are_clear_python_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path()).await;
+    let (kind, message) = error(&run(&s, "tools.lister.show(path='/definitely/missing')").await);
+    assert_eq!(kind, "ToolError");
+    assert!(message.contains("exit code 2") && message.contains("/definitely/missing"), "{message}");
+    let started = std::time::Instant::now();
+    let (kind, message) = error(&run(&s, "tools.sleepy.long()").await);
+    assert_eq!(kind, "ToolError");
+    assert!(message.contains("timed out after 0.5 s"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let (kind, message) = error(&run(&s, "tools.curl.get(url='x', verbose=True)").await);
+    assert_eq!(kind, "ToolArgumentError");
+    assert!(message.contains("unknown argument(s) verbose"), "{message}");
+    assert_eq!(error(&run(&s, "tools.curl.get('http://x')").await).0, "TypeError");
+    let (kind, message) = error(&run(&s, "tools.wget").await);
+    assert_eq!(kind, "AttributeError");
+    assert!(message.contains("available: curl, echo, jq, lister, sleepy"), "{message}");
+    let (kind, message) = error(&run(&s, "tools.curl.put").await);
+    assert_eq!(kind, "AttributeError");
+    assert!(message.contains("available: get, post"), "{message}");
+    // Catchable; the session carries on.
+    let r = run(
+        &s,
+        "try:\n    tools.lister.show(path='/nope')\nexcept ToolError as e:\n    caught = 'exit code' in str(e)\ncaught",
+    )
+    .await;
+    assert_eq!(value(&r), json!(true));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_are_discoverable() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path()).await;
+    assert_eq!(value(&run(&s, "dir(tools)").await), json!(["curl", "echo", "jq", "lister", "sleepy"]));
+    assert_eq!(value(&run(&s, "tools.curl.get.signature()").await), json!("get(url: str | None = None)"));
+    assert_eq!(value(&run(&s, "tools.echo.echo.signature()").await), json!("echo(text: str)"));
+    let r = run(&s, "[r['name'] for r in tools.curl.list()]").await;
+    assert_eq!(value(&r), json!(["get", "post"]));
+    let r = run(&s, "tools.curl.__doc__.splitlines()[0], tools.curl.get.__doc__.splitlines()[0]").await;
+    assert_eq!(value(&r), json!(["Make HTTP requests with curl", "GET a URL quietly, following redirects"]));
+    let r = run(&s, "[t['name'] for t in tools.search('json')]").await;
+    assert_eq!(value(&r)[0], json!("jq"));
+    let listed = s.tools().list();
+    assert_eq!(listed.len(), 5);
+    assert_eq!(listed[0].tags, ["http", "web"]);
+    let r = run(&s, "import asyncio\nawait tools.echo.call_async(text='async')").await;
+    assert_eq!(value(&r), json!("async\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skills_call_tools_and_other_skills() {
+    let server = http_server(4);
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path()).await;
+    let repo_summary = format!(
+        "\"\"\"Summarise a repository from the API.\"\"\"\nimport json\n\ndef run(repo: str) -> dict:\n    data = json.loads(tools.curl.get(url='{server}/repos/' + repo))\n    return {{'name': data['full_name'], 'stars': data['stargazers_count']}}\n"
+    );
+    run(&s, &format!("skills.create('repo_summary', {repo_summary:?})")).await;
+    let compare =
+        "async def run(repos: list) -> list:\n    return sorted(skills.repo_summary(repo=r)['stars'] for r in repos)\n";
+    run(&s, &format!("skills.create('compare', {compare:?})")).await;
+    let r = run(&s, "skills.compare(repos=['a/b', 'c/d'])").await;
+    assert_eq!(value(&r), json!([42, 42]));
+    assert_eq!(r.tool_calls.len(), 2, "tool calls made inside skills are traced too");
+    // From an async cell as well.
+    let r = run(&s, "import asyncio\nawait asyncio.sleep(0)\nskills.repo_summary(repo='x/y')['stars']").await;
+    assert_eq!(value(&r), json!(42));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tool_call_budget_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Session::builder()
+        .base_dir(dir.path())
+        .tools(registry())
+        .limits(codemode::Limits { tool_calls: 2, ..Default::default() })
+        .build()
+        .await
+        .unwrap();
+    let code = "out = []\nfor _ in range(3):\n    try:\n        out.append(tools.echo(text='x'))\n    except ToolError as e:\n        out.append(str(e))\nout";
+    let out = value(&run(&s, code).await);
+    assert_eq!(out[0], json!("x\n"));
+    assert!(out[2].as_str().unwrap().contains("tool-call limit"), "{out}");
+    // The budget is per run.
+    assert_eq!(value(&run(&s, "tools.echo(text='again')").await), json!("again\n"));
+}
