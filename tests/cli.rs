@@ -355,3 +355,64 @@ fn skills_commands_manage_and_invoke() {
     ok(&codemode(&["--base", base, "skills", "rm", "shout"], None));
     assert_eq!(ok(&codemode(&["--base", base, "skills", "list"], None)), "");
 }
+
+#[test]
+fn http_tools_from_yaml_keep_secrets_on_the_host() {
+    // A loopback server that echoes the request headers back, as a careless API might.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader};
+        for stream in listener.incoming().take(3) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = Vec::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                head.push(line.trim().to_owned());
+            }
+            let status = if head[0].contains("/private") { "403 Forbidden" } else { "200 OK" };
+            let body = serde_json::json!({"seen": head}).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let tools = dir.path().join("tools");
+    std::fs::create_dir_all(&tools).unwrap();
+    let yaml = format!(
+        "name: api\ntype: http\ndescription: Echo API\nbase_url: {address}\nheaders:\n  Authorization: \"Bearer ${{CODEMODE_TEST_TOKEN}}\"\nendpoints:\n  whoami:\n    path: /whoami\n  private:\n    path: /private\n"
+    );
+    std::fs::write(tools.join("api.yaml"), yaml).unwrap();
+    let secret = "s3cr3t-t0ken-value";
+    let with_secret = |args: &[&str]| {
+        command()
+            .env("CODEMODE_TEST_TOKEN", secret)
+            .args(["--base", dir.path().to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let code = "r = tools.api.whoami()\ntry:\n    tools.api.private()\nexcept ToolError as e:\n    print(e)\nr";
+    let out = with_secret(&["run", "--json", code]);
+    let everything = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{everything}");
+    assert!(everything.contains("Bearer ***"), "sent, and scrubbed on the way back: {everything}");
+    assert!(everything.contains("HTTP 403 Forbidden"), "{everything}");
+    assert!(!everything.contains(secret), "the secret leaked: {everything}");
+    let listing = with_secret(&["tools", "list", tools.to_str().unwrap(), "--json"]);
+    assert!(text(&listing.stdout).contains("whoami"));
+    assert!(!text(&listing.stdout).contains(secret));
+    // Without the variable the tool is skipped with a reason, and nothing else breaks.
+    let out =
+        command().env_remove("CODEMODE_TEST_TOKEN").args(["tools", "check", tools.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("references ${CODEMODE_TEST_TOKEN}, which is not set"), "{}", text(&out.stdout));
+}

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
 
-use codemode::tools::ToolRegistry;
+use codemode::tools::{Endpoint, HttpParam, HttpTool, JsonType, ToolRegistry};
 use codemode::{RunResult, Session};
 use serde_json::{Value, json};
 
@@ -48,11 +48,15 @@ fn http_server(n: usize) -> String {
             let mut request_line = String::new();
             reader.read_line(&mut request_line).unwrap();
             let mut length = 0;
+            let mut headers = serde_json::Map::new();
             loop {
                 let mut line = String::new();
                 reader.read_line(&mut line).unwrap();
                 if line.trim().is_empty() {
                     break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    headers.insert(name.trim().to_ascii_lowercase(), json!(value.trim()));
                 }
                 if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                     length = v.trim().parse().unwrap_or(0);
@@ -64,7 +68,7 @@ fn http_server(n: usize) -> String {
             let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             let status = if path.contains("missing") { "404 Not Found" } else { "200 OK" };
             let reply = json!({"method": method, "path": path, "body": String::from_utf8_lossy(&body),
-                               "full_name": "octo/repo", "stargazers_count": 42})
+                               "headers": headers, "full_name": "octo/repo", "stargazers_count": 42})
             .to_string();
             let _ = write!(
                 stream,
@@ -263,4 +267,60 @@ async fn the_tool_call_budget_holds() {
     assert!(out[2].as_str().unwrap().contains("tool-call limit"), "{out}");
     // The budget is per run.
     assert_eq!(value(&run(&s, "tools.echo(text='again')").await), json!("again\n"));
+}
+
+fn method(name: &str) -> codemode::tools::Method {
+    codemode::tools::Method::from_bytes(name.as_bytes()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_endpoints_built_in_rust() {
+    let server = http_server(6);
+    let api = HttpTool::new("api", &format!("{server}/v1"))
+        .unwrap()
+        .description("A test API")
+        .header("X-Client", "codemode")
+        .unwrap()
+        .endpoint(
+            Endpoint::new("get_repo", method("GET"), "/repos/{owner}/{repo}")
+                .description("Get a repository")
+                .param(HttpParam::path("owner"))
+                .param(HttpParam::path("repo"))
+                .param(HttpParam::query("per_page").kind(JsonType::Integer).default(json!(30))),
+        )
+        .endpoint(
+            Endpoint::new("create_issue", method("POST"), "/repos/{owner}/issues")
+                .param(HttpParam::path("owner"))
+                .param(HttpParam::body("title").required(true))
+                .param(HttpParam::body("labels").kind(JsonType::Array)),
+        )
+        .endpoint(Endpoint::new("missing", method("GET"), "/missing"));
+    let mut tools = registry();
+    tools.add_http(api).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Session::builder().base_dir(dir.path()).tools(tools).embeddings(false).build().await.unwrap();
+
+    // JSON comes back parsed; path values are encoded so they cannot add segments.
+    let reply = value(&run(&s, "tools.api.get_repo(owner='octo', repo='../admin')").await);
+    assert_eq!(reply["path"], json!("/v1/repos/octo/..%2Fadmin?per_page=30"));
+    assert_eq!(reply["headers"]["x-client"], json!("codemode"));
+    let reply = value(&run(&s, "tools.api.create_issue(owner='octo', title='Bug', labels=['a', 'b'])").await);
+    assert_eq!(reply["method"], json!("POST"));
+    let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body, json!({"title": "Bug", "labels": ["a", "b"]}));
+    // Status >= 400 is a ToolError with the status and an excerpt of the body.
+    let (kind, message) = error(&run(&s, "tools.api.missing()").await);
+    assert_eq!(kind, "ToolError");
+    assert!(message.contains("HTTP 404 Not Found: {"), "{message}");
+    // Bad arguments are refused before any request is made.
+    for code in [
+        "tools.api.get_repo(owner='octo')",
+        "tools.api.get_repo(owner='o', repo='r', per_page='many')",
+        "tools.api.get_repo(owner='o', repo='r', page=2)",
+        "tools.api()",
+    ] {
+        assert_eq!(error(&run(&s, code).await).0, "ToolArgumentError", "{code}");
+    }
+    let signature = value(&run(&s, "tools.api.get_repo.signature()").await);
+    assert_eq!(signature, json!("get_repo(owner: str, repo: str, per_page: int = 30)"));
 }

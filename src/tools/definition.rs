@@ -45,22 +45,22 @@ pub(crate) struct ToolFile {
     pub(crate) timeout: Option<f64>,
     pub(crate) schema: Option<SchemaYaml>,
     pub(crate) recipes: Option<yaml_serde::Mapping>,
-    // MCP and HTTP: parsed so such files are recognised and reported; their adapters
-    // are not in this build yet.
+    // HTTP (`type: http`)
+    pub(crate) base_url: Option<String>,
+    /// Default request headers; `${VAR}` is expanded from the host environment.
+    pub(crate) headers: Option<std::collections::BTreeMap<String, String>>,
+    /// An ordered mapping of endpoint name to [`EndpointYaml`].
+    pub(crate) endpoints: Option<yaml_serde::Mapping>,
+    // MCP (`type: mcp`): parsed so such files are recognised and reported; the MCP
+    // adapter is not in this build yet.
     #[allow(dead_code, reason = "parsed for validation until the MCP adapter lands")]
     pub(crate) transport: Option<String>,
-    #[allow(dead_code, reason = "parsed for validation until the MCP and HTTP adapters land")]
+    #[allow(dead_code, reason = "parsed for validation until the MCP adapter lands")]
     pub(crate) args: Option<Vec<String>>,
-    #[allow(dead_code, reason = "parsed for validation until the MCP and HTTP adapters land")]
+    #[allow(dead_code, reason = "parsed for validation until the MCP adapter lands")]
     pub(crate) env: Option<yaml_serde::Mapping>,
-    #[allow(dead_code, reason = "parsed for validation until the MCP and HTTP adapters land")]
+    #[allow(dead_code, reason = "parsed for validation until the MCP adapter lands")]
     pub(crate) url: Option<String>,
-    #[allow(dead_code, reason = "parsed for validation until the MCP and HTTP adapters land")]
-    pub(crate) headers: Option<yaml_serde::Mapping>,
-    #[allow(dead_code, reason = "parsed for validation until the MCP and HTTP adapters land")]
-    pub(crate) base_url: Option<String>,
-    #[allow(dead_code, reason = "parsed for validation until the MCP and HTTP adapters land")]
-    pub(crate) endpoints: Option<yaml_serde::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,6 +113,83 @@ pub(crate) struct RecipeParamYaml {
     #[serde(rename = "type")]
     pub(crate) kind: Option<ParamType>,
     pub(crate) required: Option<bool>,
+    pub(crate) default: Option<yaml_serde::Value>,
+    #[serde(default)]
+    pub(crate) description: String,
+}
+
+/// One endpoint of an HTTP tool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EndpointYaml {
+    #[serde(default)]
+    pub(crate) description: String,
+    #[serde(default = "get")]
+    pub(crate) method: String,
+    pub(crate) path: String,
+    /// An ordered mapping of parameter name to [`HttpParamYaml`].
+    #[serde(default)]
+    pub(crate) params: yaml_serde::Mapping,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+/// Where an HTTP parameter goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Location {
+    /// Substituted into `{name}` in the path.
+    Path,
+    /// Appended to the query string.
+    Query,
+    /// A field of the JSON body.
+    Body,
+}
+
+/// The JSON type of an HTTP parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonType {
+    /// Text (the default).
+    #[default]
+    String,
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// true or false.
+    Boolean,
+    /// A list.
+    Array,
+    /// A mapping.
+    Object,
+}
+
+impl JsonType {
+    /// The Python type agents see in signatures.
+    pub fn python_name(self) -> &'static str {
+        match self {
+            JsonType::String => "str",
+            JsonType::Integer => "int",
+            JsonType::Number => "float",
+            JsonType::Boolean => "bool",
+            JsonType::Array => "list",
+            JsonType::Object => "dict",
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpParamYaml {
+    #[serde(rename = "in")]
+    pub(crate) location: Option<Location>,
+    #[serde(rename = "type", default)]
+    pub(crate) kind: JsonType,
+    #[serde(default)]
+    pub(crate) required: bool,
     pub(crate) default: Option<yaml_serde::Value>,
     #[serde(default)]
     pub(crate) description: String,

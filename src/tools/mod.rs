@@ -1,11 +1,13 @@
 //! Tools: what agent code reaches outside the sandbox, defined by the host.
 //!
 //! [`ToolRegistry`] loads py-code-mode's YAML tool definitions unchanged
-//! (`*.yaml` and `*.yml` in a directory). A bad file is reported with its name and
+//! (`*.yaml` and `*.yml` in a directory): CLI tools (`cli.rs`) and HTTP APIs
+//! (`http.rs`, also buildable in Rust). A bad file is reported with its name and
 //! reason and skipped; the others load.
 
 mod cli;
 mod definition;
+mod http;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,9 @@ use serde_json::{Map, Value};
 use self::cli::CliTool;
 pub use self::definition::ParamType;
 use self::definition::ToolFile;
+pub use self::http::{Endpoint, HttpParam, HttpTool, JsonType, Location};
+/// HTTP methods for [`Endpoint::new`].
+pub use reqwest::Method;
 
 /// One parameter of a callable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,6 +126,7 @@ pub struct Skipped {
 #[derive(Debug)]
 enum Adapter {
     Cli(CliTool),
+    Http(HttpTool),
 }
 
 #[derive(Debug)]
@@ -132,7 +138,7 @@ struct Tool {
 /// The tools of a session, shared by its runs.
 #[derive(Debug, Clone, Default)]
 pub struct ToolRegistry {
-    tools: Arc<BTreeMap<String, Tool>>,
+    tools: Arc<BTreeMap<String, Arc<Tool>>>,
 }
 
 impl ToolRegistry {
@@ -159,12 +165,32 @@ impl ToolRegistry {
                     path,
                 }),
                 Ok(tool) => {
-                    tools.insert(tool.info.name.clone(), tool);
+                    tools.insert(tool.info.name.clone(), Arc::new(tool));
                 }
                 Err(reason) => skipped.push(Skipped { path, reason }),
             }
         }
         (Self { tools: Arc::new(tools) }, skipped)
+    }
+
+    /// Adds an HTTP tool built in Rust; a tool of the same name is an error.
+    pub fn add_http(&mut self, tool: HttpTool) -> Result<(), ToolError> {
+        let name = tool.name().to_owned();
+        if self.tools.contains_key(&name) {
+            return Err(ToolError::InvalidArguments {
+                tool: name,
+                message: "a tool of this name is already registered".into(),
+            });
+        }
+        tool.check().map_err(|message| ToolError::InvalidArguments { tool: name.clone(), message })?;
+        let info = ToolInfo {
+            name: name.clone(),
+            description: tool.description_text().to_owned(),
+            tags: Vec::new(),
+            callables: tool.callables(),
+        };
+        Arc::make_mut(&mut self.tools).insert(name, Arc::new(Tool { info, adapter: Adapter::Http(tool) }));
+        Ok(())
     }
 
     /// Every tool, by name.
@@ -176,7 +202,7 @@ impl ToolRegistry {
     pub fn search(&self, query: &str, limit: usize) -> Vec<ToolInfo> {
         let query = query.trim().to_lowercase();
         let words: Vec<&str> = query.split_whitespace().collect();
-        let mut scored: Vec<(u32, &Tool)> = self
+        let mut scored: Vec<(u32, &Arc<Tool>)> = self
             .tools
             .values()
             .map(|tool| {
@@ -219,6 +245,7 @@ impl ToolRegistry {
                 let (argv, stdin) = cli.argv(callable, args)?;
                 cli.run(&argv, stdin).await.map(Value::String)
             }
+            Adapter::Http(http) => http.call(callable, args).await,
         }
     }
 
@@ -235,6 +262,9 @@ impl ToolRegistry {
         })?;
         match &entry.adapter {
             Adapter::Cli(cli) => cli.argv(callable, args).map(|(argv, _)| argv),
+            Adapter::Http(_) => {
+                Err(ToolError::InvalidArguments { tool: tool.to_owned(), message: "not a CLI tool".into() })
+            }
         }
     }
 }
@@ -258,7 +288,17 @@ fn load_tool(text: &str) -> Result<Tool, String> {
             };
             Ok(Tool { info, adapter: Adapter::Cli(cli) })
         }
-        kind @ ("mcp" | "http") => Err(format!("`type: {kind}` tools are not supported by this build yet")),
+        "http" => {
+            let http = HttpTool::from_file(&file)?;
+            let info = ToolInfo {
+                name: file.name.clone(),
+                description: file.description.clone(),
+                tags: file.tags.clone(),
+                callables: http.callables(),
+            };
+            Ok(Tool { info, adapter: Adapter::Http(http) })
+        }
+        "mcp" => Err("`type: mcp` tools are not supported by this build yet".into()),
         other => Err(format!("unknown tool type {other:?} (expected cli, http or mcp)")),
     }
 }

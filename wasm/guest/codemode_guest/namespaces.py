@@ -129,10 +129,10 @@ def _doc(description: str, params: list[Any]) -> str:
 class _Callable:
     """One way to call a tool; keyword arguments only. `stdin=` feeds a CLI tool's input."""
 
-    def __init__(self, tool: str, info: wit_tools.Callable) -> None:
+    def __init__(self, tool: str, info: wit_tools.Callable | None) -> None:
         self._tool = tool
-        self._info = info
-        self.__doc__ = _doc(info.description, info.params)
+        self._info = info or wit_tools.Callable(None, "", [])
+        self.__doc__ = _doc(self._info.description, self._info.params)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         _no_positional(self._label(), args)
@@ -157,7 +157,8 @@ class _Tool(_Callable):
     """A tool: call it directly (`tools.curl(url=...)`) or through a recipe (`tools.curl.get(url=...)`)."""
 
     def __init__(self, info: wit_tools.ToolInfo) -> None:
-        direct = next(c for c in info.callables if c.name is None)
+        # HTTP tools have only endpoints; the host explains if one is called directly.
+        direct = next((c for c in info.callables if c.name is None), None)
         super().__init__(info.name, direct)
         self._recipes = {c.name: c for c in info.callables if c.name is not None}
         recipes = "\n".join(f"  {_signature(n, c.params)}: {c.description}" for n, c in self._recipes.items())
