@@ -10,12 +10,15 @@ use codemode::storage::{FileStorage, RedisStorage, Storage, StorageError, Stored
 use common::RedisServer;
 use serde_json::{Map, Value, json};
 
+/// Opens the same store again, as a new process would.
+type Reopen = Box<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Arc<dyn Storage>>>>>;
+
 /// A backend under test, plus whatever keeps it alive.
 struct Backend {
     storage: Arc<dyn Storage>,
     _dir: tempfile::TempDir,
     _redis: Option<RedisServer>,
-    reopen: Box<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Arc<dyn Storage>>>>>,
+    reopen: Reopen,
 }
 
 async fn file_backend() -> Backend {

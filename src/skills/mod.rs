@@ -284,6 +284,7 @@ impl SkillLibrary {
             .iter()
             .map(|e| Document { name: &e.skill.name, description: &e.skill.description, source: &e.skill.source })
             .collect();
+        let names = search::NameMatcher::new(query);
         let (mode, notice, scores) = match self.embedder() {
             Ok(embedder) => {
                 let query_vector = self.query_vector(&embedder, query).await?;
@@ -291,9 +292,7 @@ impl SkillLibrary {
                 let scores: Vec<f32> = docs
                     .iter()
                     .zip(&vectors)
-                    .map(|(doc, (desc, code))| {
-                        search::dense_score(&query_vector, desc, code) + search::name_boost(query, doc.name)
-                    })
+                    .map(|(doc, (desc, code))| search::dense_score(&query_vector, desc, code) + names.boost(doc.name))
                     .collect();
                 (SearchMode::Semantic, None, scores)
             }
@@ -304,7 +303,7 @@ impl SkillLibrary {
                 let scores = search::bm25(query, &docs)
                     .into_iter()
                     .zip(&docs)
-                    .map(|(score, doc)| score + search::name_boost(query, doc.name))
+                    .map(|(score, doc)| score + names.boost(doc.name))
                     .collect();
                 (SearchMode::Keyword, notice, scores)
             }
@@ -403,12 +402,10 @@ impl SkillLibrary {
     /// the skills changed (searching 10k skills must not parse 10k skills each time).
     async fn entries(&self) -> Result<Arc<Vec<Entry>>, SkillError> {
         let version = self.storage.skills_version().await?;
-        if let Some(version) = &version {
-            if let Some((cached, entries)) = &self.caches().listing {
-                if cached == version {
-                    return Ok(entries.clone());
-                }
-            }
+        if let (Some(version), Some((cached, entries))) = (&version, &self.caches().listing)
+            && cached == version
+        {
+            return Ok(entries.clone());
         }
         let entries: Arc<Vec<Entry>> =
             Arc::new(self.storage.list_skills().await?.into_iter().map(Entry::new).collect());

@@ -32,18 +32,36 @@ pub(crate) fn dense_score(query: &[f32], description: &[f32], code: &[f32]) -> f
     DESCRIPTION_WEIGHT * cosine(query, description) + CODE_WEIGHT * cosine(query, code)
 }
 
-pub(crate) fn name_boost(query: &str, name: &str) -> f32 {
-    let query_words = words(query);
-    let name_words = words(name);
-    if query_words.is_empty() {
-        0.0
-    } else if query_words == name_words {
-        EXACT_NAME_BOOST
-    } else if query_words.iter().all(|w| name_words.contains(w)) {
-        NAME_WORDS_BOOST
-    } else {
-        0.0
+/// Scores how well a query names skills; the query is split into words once.
+pub(crate) struct NameMatcher {
+    query_words: Vec<String>,
+}
+
+impl NameMatcher {
+    pub(crate) fn new(query: &str) -> Self {
+        Self { query_words: words(query) }
     }
+
+    pub(crate) fn boost(&self, name: &str) -> f32 {
+        // A boost needs every query word in the name; most names fail that cheaply.
+        let lower = name.to_lowercase();
+        if self.query_words.is_empty() || !self.query_words.iter().all(|w| lower.contains(w.as_str())) {
+            return 0.0;
+        }
+        let name_words = words(name);
+        if self.query_words == name_words {
+            EXACT_NAME_BOOST
+        } else if self.query_words.iter().all(|w| name_words.contains(w)) {
+            NAME_WORDS_BOOST
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(test)]
+fn name_boost(query: &str, name: &str) -> f32 {
+    NameMatcher::new(query).boost(name)
 }
 
 /// Lower-case alphanumeric words; `_` and punctuation separate them.

@@ -156,7 +156,7 @@ pub(crate) fn encode_vector(vector: &[f32]) -> Vec<u8> {
 }
 
 pub(crate) fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>, StorageError> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(StorageError::Corrupt { op: "reading a vector", detail: format!("{} bytes", bytes.len()) });
     }
     Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())

@@ -259,10 +259,11 @@ impl CliTool {
         if let Some(recipe) = recipe {
             merged.extend(recipe.preset.clone());
             for (name, param) in &recipe.params {
-                if !merged.contains_key(name) && !args.contains_key(name) {
-                    if let Some(default) = param.default.as_ref().and_then(|d| yaml_to_json(d).ok()) {
-                        merged.insert(name.clone(), default);
-                    }
+                if !merged.contains_key(name)
+                    && !args.contains_key(name)
+                    && let Some(default) = param.default.as_ref().and_then(|d| yaml_to_json(d).ok())
+                {
+                    merged.insert(name.clone(), default);
                 }
             }
         }

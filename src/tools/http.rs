@@ -407,10 +407,8 @@ impl HttpTool {
             let more = if text.chars().count() > ERROR_EXCERPT { "..." } else { "" };
             return Err(failed(format!("HTTP {status}: {excerpt}{more}")));
         }
-        if is_json {
-            if let Ok(value) = serde_json::from_slice(&bytes) {
-                return Ok(value);
-            }
+        if is_json && let Ok(value) = serde_json::from_slice(&bytes) {
+            return Ok(value);
         }
         Ok(Value::String(text.into_owned()))
     }
