@@ -7,8 +7,13 @@
 //! `python3` for compute. Memory is the private (anonymous) memory this process
 //! gains per idle session.
 
+#[path = "common/mod.rs"]
+mod bench;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use bench::{median, sample, sample_blocking, show};
 
 use codemode::{Limits, Sandbox, Session};
 
@@ -159,46 +164,6 @@ impl Row {
             None => println!("| {} | {} | | | | |", self.name, show(self.ours)),
         }
     }
-}
-
-fn show(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 1e-3 {
-        format!("{:.1} µs", secs * 1e6)
-    } else if secs < 1.0 {
-        format!("{:.2} ms", secs * 1e3)
-    } else {
-        format!("{secs:.2} s")
-    }
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-async fn sample<F, Fut>(n: usize, mut f: F) -> Vec<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        f().await;
-        out.push(started.elapsed());
-    }
-    out
-}
-
-fn sample_blocking(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
-    (0..n)
-        .map(|_| {
-            let started = Instant::now();
-            f();
-            started.elapsed()
-        })
-        .collect()
 }
 
 /// The path of the `python3` interpreter on `PATH`, resolved through any wrapper.

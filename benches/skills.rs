@@ -9,8 +9,13 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+#[path = "common/mod.rs"]
+mod bench;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use bench::{median, sample, show};
 
 use codemode::skills::{SearchMode, SkillLibrary, shared_embedder};
 use codemode::storage::{FileStorage, RedisStorage, Storage};
@@ -121,34 +126,4 @@ async fn populate(storage: Arc<dyn Storage>, count: usize) -> SkillLibrary {
     library.search("warm up", 1).await.expect("search");
     eprintln!("populated and embedded {count} skills in {:.1} s", started.elapsed().as_secs_f64());
     library
-}
-
-fn show(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 1e-3 {
-        format!("{:.1} µs", secs * 1e6)
-    } else if secs < 1.0 {
-        format!("{:.2} ms", secs * 1e3)
-    } else {
-        format!("{secs:.2} s")
-    }
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-async fn sample<F, Fut>(n: usize, mut f: F) -> Vec<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        f().await;
-        out.push(started.elapsed());
-    }
-    out
 }

@@ -8,8 +8,13 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+#[path = "common/mod.rs"]
+mod bench;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use bench::{median, sample, show};
 
 use codemode::Session;
 use codemode::artifacts::{Artifacts, DEFAULT_MAX_ARTIFACT_SIZE, DataKind};
@@ -92,34 +97,4 @@ fn row(name: &str, backend: &str, ours: Vec<Duration>, baseline: Vec<Duration>) 
         show(baseline),
         ours.as_secs_f64() / baseline.as_secs_f64()
     );
-}
-
-fn show(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 1e-3 {
-        format!("{:.1} µs", secs * 1e6)
-    } else if secs < 1.0 {
-        format!("{:.2} ms", secs * 1e3)
-    } else {
-        format!("{secs:.2} s")
-    }
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-async fn sample<F, Fut>(n: usize, mut f: F) -> Vec<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        f().await;
-        out.push(started.elapsed());
-    }
-    out
 }

@@ -4,25 +4,11 @@ mod common;
 
 use std::sync::Arc;
 
+use codemode::Session;
 use codemode::deps::PipOptions;
 use codemode::storage::{FileStorage, RedisStorage, Storage};
-use codemode::{RunResult, Session};
-use common::RedisServer;
+use common::{RedisServer, error, run, value};
 use serde_json::json;
-
-async fn run(session: &Session, code: &str) -> RunResult {
-    session.run(code).await.expect("run completes")
-}
-
-fn value(result: &RunResult) -> serde_json::Value {
-    assert!(result.is_ok(), "unexpected error: {:?}", result.error);
-    result.value.as_ref().and_then(|v| v.json.clone()).expect("a JSON value")
-}
-
-fn error(result: &RunResult) -> (String, String) {
-    let e = result.error.as_ref().expect("an error");
-    (e.kind.clone(), e.message.clone())
-}
 
 fn offline_pip() -> PipOptions {
     PipOptions {

@@ -1,8 +1,11 @@
 //! The Session API end to end: a real guest in a real wasmtime store.
 
+mod common;
+
 use std::time::Duration;
 
 use codemode::{LimitKind, Limits, RunResult, Session, SessionError};
+use common::{run, value};
 use serde_json::json;
 
 async fn session() -> Session {
@@ -11,15 +14,6 @@ async fn session() -> Session {
 
 async fn session_with(limits: Limits) -> Session {
     Session::builder().limits(limits).build().await.expect("session starts")
-}
-
-async fn run(session: &Session, code: &str) -> RunResult {
-    session.run(code).await.expect("run completes")
-}
-
-fn value(result: &RunResult) -> serde_json::Value {
-    assert!(result.is_ok(), "unexpected error: {:?}", result.error);
-    result.value.as_ref().and_then(|v| v.json.clone()).expect("a JSON value")
 }
 
 fn error_kind(result: &RunResult) -> &str {

@@ -1,9 +1,12 @@
 //! Skills end to end: validation by the sandbox's CPython, storage, invocation and
 //! composition in the guest, py-code-mode skill folders.
 
+mod common;
+
 use std::path::Path;
 
-use codemode::{RunResult, Session, SessionError};
+use codemode::{Session, SessionError};
+use common::{error_traceback, run, value};
 use serde_json::json;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/skills");
@@ -11,20 +14,6 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/skil
 async fn session(base: &Path) -> Session {
     // Keyword search keeps these tests independent of the model (tests/search.rs has it).
     Session::builder().base_dir(base).embeddings(false).build().await.expect("session starts")
-}
-
-async fn run(session: &Session, code: &str) -> RunResult {
-    session.run(code).await.expect("run completes")
-}
-
-fn value(result: &RunResult) -> serde_json::Value {
-    assert!(result.is_ok(), "unexpected error: {:?}", result.error);
-    result.value.as_ref().and_then(|v| v.json.clone()).expect("a JSON value")
-}
-
-fn error(result: &RunResult) -> (String, String) {
-    let e = result.error.as_ref().expect("an error");
-    (e.kind.clone(), e.traceback.clone())
 }
 
 fn fixture(name: &str) -> String {
@@ -78,7 +67,7 @@ async fn skills_run_in_fresh_globals() {
     // And the skill's globals do not leak back.
     run(&s, "skills.create('setter', 'leak = 1\\ndef run():\\n    return leak')").await;
     assert_eq!(value(&run(&s, "skills.setter()").await), json!(1));
-    assert_eq!(error(&run(&s, "leak").await).0, "NameError");
+    assert_eq!(error_traceback(&run(&s, "leak").await).0, "NameError");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -86,23 +75,23 @@ async fn errors_point_into_the_skill() {
     let dir = tempfile::tempdir().unwrap();
     let s = session(dir.path()).await;
     create_fixtures(&s).await;
-    let (kind, traceback) = error(&run(&s, "skills.broken_math(a=1, b=0)").await);
+    let (kind, traceback) = error_traceback(&run(&s, "skills.broken_math(a=1, b=0)").await);
     assert_eq!(kind, "ZeroDivisionError");
     assert!(traceback.contains("File \"skills/broken_math.py\", line 6, in run"), "{traceback}");
     assert!(traceback.contains("return half / b"), "{traceback}");
     assert!(traceback.contains("File \"<cell-"), "{traceback}");
     assert!(!traceback.contains("codemode_guest"), "{traceback}");
     // Keyword arguments only; unknown skills name the known ones.
-    assert_eq!(error(&run(&s, "skills.invoke('word_stats', 'text')").await).0, "TypeError");
-    let (kind, traceback) = error(&run(&s, "skills.nope()").await);
+    assert_eq!(error_traceback(&run(&s, "skills.invoke('word_stats', 'text')").await).0, "TypeError");
+    let (kind, traceback) = error_traceback(&run(&s, "skills.nope()").await);
     assert_eq!(kind, "AttributeError");
     assert!(traceback.contains("available: broken_math, text_report, word_stats"), "{traceback}");
-    assert_eq!(error(&run(&s, "skills.invoke('nope')").await).0, "LookupError");
+    assert_eq!(error_traceback(&run(&s, "skills.invoke('nope')").await).0, "LookupError");
     assert_eq!(value(&run(&s, "skills.get('nope') is None").await), json!(true));
     // Recursion between skills is bounded with a clear error.
     run(&s, "skills.create('ping', 'def run(n=0):\\n    return skills.pong(n=n + 1)')").await;
     run(&s, "skills.create('pong', 'def run(n=0):\\n    return skills.ping(n=n + 1)')").await;
-    let (kind, traceback) = error(&run(&s, "skills.ping()").await);
+    let (kind, traceback) = error_traceback(&run(&s, "skills.ping()").await);
     assert_eq!(kind, "SkillError");
     assert!(traceback.contains("skills nested deeper than 16: ping -> pong -> ping"), "{traceback}");
     assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
@@ -127,7 +116,7 @@ async fn invalid_skills_are_rejected_and_nothing_is_written() {
         ("", "def run():\n    pass", "empty"),
     ] {
         let r = run(&s, &format!("skills.create({name:?}, {source:?})")).await;
-        let (kind, traceback) = error(&r);
+        let (kind, traceback) = error_traceback(&r);
         assert_eq!(kind, "ValueError", "{name}: {traceback}");
         assert!(traceback.contains(needle), "{name}: {traceback}");
     }

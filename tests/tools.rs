@@ -1,12 +1,15 @@
 //! CLI tools in py-code-mode's YAML format, against real `curl`, `jq`, `ls` and
 //! `sleep`, with a real HTTP server on 127.0.0.1; and skills that call them.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
 
+use codemode::Session;
 use codemode::tools::{Endpoint, HttpParam, HttpTool, JsonType, ToolRegistry};
-use codemode::{RunResult, Session};
+use common::{error, run, value};
 use serde_json::{Value, json};
 
 const TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tools");
@@ -20,20 +23,6 @@ fn registry() -> ToolRegistry {
 
 async fn session(base: &Path) -> Session {
     Session::builder().base_dir(base).tools(registry()).embeddings(false).build().await.expect("session starts")
-}
-
-async fn run(session: &Session, code: &str) -> RunResult {
-    session.run(code).await.expect("run completes")
-}
-
-fn value(result: &RunResult) -> Value {
-    assert!(result.is_ok(), "unexpected error: {:?}", result.error);
-    result.value.as_ref().and_then(|v| v.json.clone()).expect("a JSON value")
-}
-
-fn error(result: &RunResult) -> (String, String) {
-    let e = result.error.as_ref().expect("an error");
-    (e.kind.clone(), e.message.clone())
 }
 
 /// A one-route HTTP server on a free loopback port that answers every request with

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name};
-use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName, DataKind};
+use super::{IndexEntry, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name};
+use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName};
 
 /// Storage in a local directory.
 #[derive(Debug, Clone)]
@@ -31,22 +31,6 @@ pub struct FileStorage {
     base: PathBuf,
     packages: PathBuf,
 }
-
-/// One entry of `.artifacts.json`, as py-code-mode writes it (plus `size`).
-#[derive(Debug, Serialize, Deserialize)]
-struct IndexEntry {
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    created_at: String,
-    #[serde(default)]
-    metadata: serde_json::Map<String, serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    size: Option<u64>,
-}
-
-/// py-code-mode keeps the kind inside the metadata under this key.
-const KIND_KEY: &str = "_data_type";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct SkillMeta {
@@ -110,15 +94,7 @@ impl Storage for FileStorage {
             write_atomically(&path, &data)?;
             let index_path = dir.join(".artifacts.json");
             let mut index = read_index(&index_path)?;
-            let mut metadata = info.metadata.clone();
-            metadata.insert(KIND_KEY.into(), serde_json::to_value(info.kind).unwrap_or_default());
-            let entry = IndexEntry {
-                description: info.description,
-                created_at: info.created_at,
-                metadata,
-                size: Some(info.size),
-            };
-            index.insert(name.as_str().to_owned(), entry);
+            index.insert(name.as_str().to_owned(), IndexEntry::new(&info));
             write_json(&index_path, &index)
         })
         .await
@@ -427,25 +403,8 @@ fn info_from_index(dir: &Path, name: &ArtifactName) -> Result<Option<ArtifactInf
     Ok(index.remove(name.as_str()).map(|entry| to_info(dir, name.as_str().to_owned(), entry)))
 }
 
-fn to_info(dir: &Path, name: String, mut entry: IndexEntry) -> ArtifactInfo {
-    let kind = match entry.metadata.remove(KIND_KEY).as_ref().and_then(|v| v.as_str()) {
-        Some("json") => DataKind::Json,
-        Some("bytes") => DataKind::Binary,
-        Some(_) => DataKind::Text,
-        // py-code-mode reads `.json` names as JSON when the kind is missing.
-        None if name.ends_with(".json") => DataKind::Json,
-        None => DataKind::Text,
-    };
-    // Indexes written by py-code-mode carry no size.
-    let size = entry.size.unwrap_or_else(|| std::fs::metadata(dir.join(&name)).map_or(0, |m| m.len()));
-    ArtifactInfo {
-        name,
-        description: entry.description,
-        kind,
-        size,
-        created_at: entry.created_at,
-        metadata: entry.metadata,
-    }
+fn to_info(dir: &Path, name: String, entry: IndexEntry) -> ArtifactInfo {
+    entry.into_info(name, |name| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len()))
 }
 
 fn read_skill(dir: &Path, name: &str, meta: SkillMeta) -> Result<Option<StoredSkill>, StorageError> {

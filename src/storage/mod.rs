@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::file::FileStorage;
 pub use self::redis::RedisStorage;
-use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName};
+use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName, DataKind};
 
 /// A failure of the storage backend itself (never of the caller's input).
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +148,57 @@ pub(crate) fn requirement_name(spec: &str) -> String {
     let end =
         spec.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')).unwrap_or(spec.len());
     crate::deps::normalize_name(&spec[..end])
+}
+
+/// An artifact's index entry, as both backends store it: py-code-mode's format (the
+/// kind lives in the metadata under `_data_type`) plus `size`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct IndexEntry {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    created_at: String,
+    #[serde(default)]
+    metadata: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+}
+
+const KIND_KEY: &str = "_data_type";
+
+impl IndexEntry {
+    pub(crate) fn new(info: &ArtifactInfo) -> Self {
+        let mut metadata = info.metadata.clone();
+        metadata.insert(KIND_KEY.into(), serde_json::to_value(info.kind).unwrap_or_default());
+        Self {
+            description: info.description.clone(),
+            created_at: info.created_at.clone(),
+            metadata,
+            size: Some(info.size),
+        }
+    }
+
+    /// The entry as [`ArtifactInfo`]; `size_of` is asked when the entry has no size
+    /// (py-code-mode does not record one).
+    pub(crate) fn into_info(mut self, name: String, size_of: impl FnOnce(&str) -> u64) -> ArtifactInfo {
+        let kind = match self.metadata.remove(KIND_KEY).as_ref().and_then(|v| v.as_str()) {
+            Some("json") => DataKind::Json,
+            Some("bytes") => DataKind::Binary,
+            Some(_) => DataKind::Text,
+            // py-code-mode reads `.json` names as JSON when the kind is missing.
+            None if name.ends_with(".json") => DataKind::Json,
+            None => DataKind::Text,
+        };
+        let size = self.size.unwrap_or_else(|| size_of(&name));
+        ArtifactInfo {
+            name,
+            description: self.description,
+            kind,
+            size,
+            created_at: self.created_at,
+            metadata: self.metadata,
+        }
+    }
 }
 
 /// Embeddings are stored as little-endian `f32`s on every backend.

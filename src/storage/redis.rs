@@ -21,8 +21,8 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name};
-use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName, DataKind};
+use super::{IndexEntry, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name};
+use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName};
 
 /// Storage in Redis under a tenant prefix.
 #[derive(Clone)]
@@ -37,20 +37,6 @@ impl std::fmt::Debug for RedisStorage {
         f.debug_struct("RedisStorage").field("prefix", &self.prefix).finish_non_exhaustive()
     }
 }
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct IndexEntry {
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    created_at: String,
-    #[serde(default)]
-    metadata: serde_json::Map<String, serde_json::Value>,
-    #[serde(default)]
-    size: u64,
-}
-
-const KIND_KEY: &str = "_data_type";
 
 fn redis_err(op: &'static str) -> impl FnOnce(redis::RedisError) -> StorageError {
     move |source| StorageError::Redis { op, source }
@@ -98,34 +84,15 @@ impl RedisStorage {
 }
 
 fn to_info(name: String, json: &str) -> Result<ArtifactInfo, StorageError> {
-    let mut entry: IndexEntry = serde_json::from_str(json).map_err(|e| corrupt("reading the artifact index", e))?;
-    let kind = match entry.metadata.remove(KIND_KEY).as_ref().and_then(|v| v.as_str()) {
-        Some("json") => DataKind::Json,
-        Some("bytes") => DataKind::Binary,
-        _ => DataKind::Text,
-    };
-    Ok(ArtifactInfo {
-        name,
-        description: entry.description,
-        kind,
-        size: entry.size,
-        created_at: entry.created_at,
-        metadata: entry.metadata,
-    })
+    let entry: IndexEntry = serde_json::from_str(json).map_err(|e| corrupt("reading the artifact index", e))?;
+    Ok(entry.into_info(name, |_| 0))
 }
 
 #[async_trait::async_trait]
 impl Storage for RedisStorage {
     async fn save_artifact(&self, name: &ArtifactName, info: &ArtifactInfo, data: &[u8]) -> Result<(), StorageError> {
-        let mut metadata = info.metadata.clone();
-        metadata.insert(KIND_KEY.into(), serde_json::to_value(info.kind).unwrap_or_default());
-        let entry = IndexEntry {
-            description: info.description.clone(),
-            created_at: info.created_at.clone(),
-            metadata,
-            size: info.size,
-        };
-        let entry = serde_json::to_string(&entry).map_err(|e| corrupt("encoding the artifact index", e))?;
+        let entry =
+            serde_json::to_string(&IndexEntry::new(info)).map_err(|e| corrupt("encoding the artifact index", e))?;
         let mut conn = self.conn.clone();
         redis::pipe()
             .atomic()

@@ -229,6 +229,13 @@ impl ToolRegistry {
         scored.into_iter().take(limit).map(|(_, t)| t.info.clone()).collect()
     }
 
+    fn get(&self, tool: &str) -> Result<&Tool, ToolError> {
+        self.tools.get(tool).map(|t| t.as_ref()).ok_or_else(|| ToolError::NotFound {
+            tool: tool.to_owned(),
+            available: self.tools.keys().cloned().collect(),
+        })
+    }
+
     /// Calls `tool` (or its recipe `callable`) with keyword `args`; the result is JSON.
     pub async fn call(
         &self,
@@ -236,10 +243,7 @@ impl ToolRegistry {
         callable: Option<&str>,
         args: &Map<String, Value>,
     ) -> Result<Value, ToolError> {
-        let entry = self.tools.get(tool).ok_or_else(|| ToolError::NotFound {
-            tool: tool.to_owned(),
-            available: self.tools.keys().cloned().collect(),
-        })?;
+        let entry = self.get(tool)?;
         match &entry.adapter {
             Adapter::Cli(cli) => {
                 let (argv, stdin) = cli.argv(callable, args)?;
@@ -256,10 +260,7 @@ impl ToolRegistry {
         callable: Option<&str>,
         args: &Map<String, Value>,
     ) -> Result<Vec<String>, ToolError> {
-        let entry = self.tools.get(tool).ok_or_else(|| ToolError::NotFound {
-            tool: tool.to_owned(),
-            available: self.tools.keys().cloned().collect(),
-        })?;
+        let entry = self.get(tool)?;
         match &entry.adapter {
             Adapter::Cli(cli) => cli.argv(callable, args).map(|(argv, _)| argv),
             Adapter::Http(_) => {
@@ -277,28 +278,20 @@ fn load_tool(text: &str) -> Result<Tool, String> {
     if !file.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(format!("name {:?} must be letters, digits, `_` or `-`", file.name));
     }
-    match file.kind.as_deref().unwrap_or("cli") {
+    let (adapter, callables) = match file.kind.as_deref().unwrap_or("cli") {
         "cli" => {
             let cli = CliTool::from_file(&file)?;
-            let info = ToolInfo {
-                name: file.name.clone(),
-                description: file.description.clone(),
-                tags: file.tags.clone(),
-                callables: cli.callables(&file.description),
-            };
-            Ok(Tool { info, adapter: Adapter::Cli(cli) })
+            let callables = cli.callables(&file.description);
+            (Adapter::Cli(cli), callables)
         }
         "http" => {
             let http = HttpTool::from_file(&file)?;
-            let info = ToolInfo {
-                name: file.name.clone(),
-                description: file.description.clone(),
-                tags: file.tags.clone(),
-                callables: http.callables(),
-            };
-            Ok(Tool { info, adapter: Adapter::Http(http) })
+            let callables = http.callables();
+            (Adapter::Http(http), callables)
         }
-        "mcp" => Err("`type: mcp` tools are not supported by this build yet".into()),
-        other => Err(format!("unknown tool type {other:?} (expected cli, http or mcp)")),
-    }
+        "mcp" => return Err("`type: mcp` tools are not supported by this build yet".into()),
+        other => return Err(format!("unknown tool type {other:?} (expected cli, http or mcp)")),
+    };
+    let info = ToolInfo { name: file.name, description: file.description, tags: file.tags, callables };
+    Ok(Tool { info, adapter })
 }

@@ -79,3 +79,26 @@ pub fn test_wheels() -> PathBuf {
     assert!(dir.join(".complete").exists(), "{} is not prepared: run scripts/test.sh", dir.display());
     dir
 }
+
+/// Runs `code`, which must not fail to run (it may raise).
+pub async fn run(session: &codemode::Session, code: &str) -> codemode::RunResult {
+    session.run(code).await.expect("run completes")
+}
+
+/// The JSON value of a run that must have succeeded.
+pub fn value(result: &codemode::RunResult) -> serde_json::Value {
+    assert!(result.is_ok(), "unexpected error: {:?}", result.error);
+    result.value.as_ref().and_then(|v| v.json.clone()).expect("a JSON value")
+}
+
+/// The exception class and message of a run that must have raised.
+pub fn error(result: &codemode::RunResult) -> (String, String) {
+    let e = result.error.as_ref().expect("an error");
+    (e.kind.clone(), e.message.clone())
+}
+
+/// The exception class and traceback of a run that must have raised.
+pub fn error_traceback(result: &codemode::RunResult) -> (String, String) {
+    let e = result.error.as_ref().expect("an error");
+    (e.kind.clone(), e.traceback.clone())
+}
