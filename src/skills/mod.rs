@@ -182,7 +182,18 @@ struct Caches {
     queries: QueryCache,
     /// The last listing and the storage's skills version it was read at.
     listing: Option<(String, Arc<Vec<Entry>>)>,
+    /// The vectors of that listing, resolved.
+    listing_vectors: Option<ResolvedListing>,
 }
+
+/// A listing's vectors; the listing's `Arc` identifies which listing they belong to.
+struct ResolvedListing {
+    entries: Arc<Vec<Entry>>,
+    vectors: Arc<Vec<VectorPair>>,
+}
+
+/// A skill's (description, code) vectors.
+type VectorPair = (Arc<Vec<f32>>, Arc<Vec<f32>>);
 
 impl std::fmt::Debug for Caches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -193,7 +204,8 @@ impl std::fmt::Debug for Caches {
 impl SkillLibrary {
     /// Skills stored in `storage`, validated in `sandbox`.
     pub fn new(storage: Arc<dyn Storage>, sandbox: Sandbox) -> Self {
-        let cache = Caches { vectors: HashMap::new(), queries: QueryCache::new(256), listing: None };
+        let cache =
+            Caches { vectors: HashMap::new(), queries: QueryCache::new(256), listing: None, listing_vectors: None };
         Self {
             storage,
             sandbox,
@@ -288,10 +300,10 @@ impl SkillLibrary {
         let (mode, notice, scores) = match self.embedder() {
             Ok(embedder) => {
                 let query_vector = self.query_vector(&embedder, query).await?;
-                let vectors = self.vectors_for(&embedder, &entries).await?;
+                let vectors = self.listing_vectors(&embedder, &entries).await?;
                 let scores: Vec<f32> = docs
                     .iter()
-                    .zip(&vectors)
+                    .zip(vectors.iter())
                     .map(|(doc, (desc, code))| search::dense_score(&query_vector, desc, code) + names.boost(doc.name))
                     .collect();
                 (SearchMode::Semantic, None, scores)
@@ -350,11 +362,7 @@ impl SkillLibrary {
 
     /// (description, code) vectors per skill: from memory, else from storage, else
     /// computed now and stored, so each text is embedded once per store, ever.
-    async fn vectors_for(
-        &self,
-        embedder: &Arc<Embedder>,
-        entries: &[Entry],
-    ) -> Result<Vec<(Arc<Vec<f32>>, Arc<Vec<f32>>)>, SkillError> {
+    async fn vectors_for(&self, embedder: &Arc<Embedder>, entries: &[Entry]) -> Result<Vec<VectorPair>, SkillError> {
         let missing_in_memory: Vec<String> = {
             let caches = self.caches();
             let mut missing: Vec<String> =
@@ -396,6 +404,23 @@ impl SkillLibrary {
                 (get(&e.keys[0]), get(&e.keys[1]))
             })
             .collect())
+    }
+
+    /// [`vectors_for`](Self::vectors_for) the whole listing, kept until the listing
+    /// changes: an unchanged store is searched without a lookup per skill.
+    async fn listing_vectors(
+        &self,
+        embedder: &Arc<Embedder>,
+        entries: &Arc<Vec<Entry>>,
+    ) -> Result<Arc<Vec<VectorPair>>, SkillError> {
+        if let Some(resolved) = &self.caches().listing_vectors
+            && Arc::ptr_eq(&resolved.entries, entries)
+        {
+            return Ok(resolved.vectors.clone());
+        }
+        let vectors = Arc::new(self.vectors_for(embedder, entries).await?);
+        self.caches().listing_vectors = Some(ResolvedListing { entries: entries.clone(), vectors: vectors.clone() });
+        Ok(vectors)
     }
 
     /// Every stored skill with its vector keys, re-read only when the storage says
