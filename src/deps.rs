@@ -247,7 +247,12 @@ impl Deps {
             specs: joined.clone(),
             detail: format!("cannot lock {}: {e}", dir.display()),
         })?;
+        // One pip per process as well: concurrent pips share their cache directory,
+        // and installs are rare enough that waiting costs nothing.
+        static PIP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let pip = PIP.lock().await;
         let result = run_pip(&dir, specs, &self.pip).await;
+        drop(pip);
         drop(lock);
         result
     }
