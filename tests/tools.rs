@@ -313,3 +313,38 @@ async fn http_endpoints_built_in_rust() {
     let signature = value(&run(&s, "tools.api.get_repo.signature()").await);
     assert_eq!(signature, json!("get_repo(owner: str, repo: str, per_page: int = 30)"));
 }
+
+fn param(name: &str, type_name: &str, required: bool, default: Option<Value>) -> codemode::tools::ParamInfo {
+    codemode::tools::ParamInfo {
+        name: name.into(),
+        type_name: type_name.into(),
+        required,
+        default,
+        description: String::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_functions_are_tools() {
+    let mut tools = ToolRegistry::default();
+    let params = vec![param("a", "int", true, None), param("b", "int", false, Some(json!(10)))];
+    tools
+        .add_fn("add", "Add two numbers on the host", params, |args| async move {
+            let a = args["a"].as_i64().ok_or("a must be an integer")?;
+            let b = args["b"].as_i64().ok_or("b must be an integer")?;
+            Ok(json!(a + b))
+        })
+        .unwrap();
+    assert!(tools.add_fn("add", "again", Vec::new(), |_| async { Ok(json!(null)) }).is_err(), "names are unique");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Session::builder().base_dir(dir.path()).tools(tools).embeddings(false).build().await.unwrap();
+    assert_eq!(value(&run(&s, "tools.add(a=1), tools.add(a=1, b=2)").await), json!([11, 3]));
+    assert_eq!(value(&run(&s, "tools.add.signature()").await), json!("add(a: int, b: int = 10)"));
+    assert_eq!(error(&run(&s, "tools.add(b=1)").await).0, "ToolArgumentError");
+    assert_eq!(error(&run(&s, "tools.add(a=1, c=2)").await).0, "ToolArgumentError");
+    let (kind, message) = error(&run(&s, "tools.add(a='x')").await);
+    assert_eq!(kind, "ToolError");
+    assert!(message.contains("a must be an integer"), "{message}");
+    // Many calls in one cell: each is one guest-to-host round trip.
+    assert_eq!(value(&run(&s, "sum(tools.add(a=i, b=0) for i in range(1000))").await), json!(499500));
+}

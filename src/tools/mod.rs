@@ -7,6 +7,7 @@
 
 mod cli;
 mod definition;
+mod function;
 mod http;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use serde_json::{Map, Value};
 use self::cli::CliTool;
 pub use self::definition::ParamType;
 use self::definition::ToolFile;
+use self::function::FunctionTool;
 pub use self::http::{Endpoint, HttpParam, HttpTool, JsonType, Location};
 /// HTTP methods for [`Endpoint::new`].
 pub use reqwest::Method;
@@ -127,6 +129,7 @@ pub struct Skipped {
 enum Adapter {
     Cli(CliTool),
     Http(HttpTool),
+    Function(FunctionTool),
 }
 
 #[derive(Debug)]
@@ -176,20 +179,40 @@ impl ToolRegistry {
     /// Adds an HTTP tool built in Rust; a tool of the same name is an error.
     pub fn add_http(&mut self, tool: HttpTool) -> Result<(), ToolError> {
         let name = tool.name().to_owned();
-        if self.tools.contains_key(&name) {
+        tool.check().map_err(|message| ToolError::InvalidArguments { tool: name.clone(), message })?;
+        let description = tool.description_text().to_owned();
+        let callables = tool.callables();
+        self.insert(ToolInfo { name, description, tags: Vec::new(), callables }, Adapter::Http(tool))
+    }
+
+    /// Adds an async Rust function as `tools.<name>(**kwargs)`: the arguments are
+    /// checked against `params` (unknown or missing required ones are refused,
+    /// defaults filled in), and an `Err` becomes a `ToolError` in the guest.
+    pub fn add_fn<F, Fut>(
+        &mut self,
+        name: &str,
+        description: &str,
+        params: Vec<ParamInfo>,
+        function: F,
+    ) -> Result<(), ToolError>
+    where
+        F: Fn(Map<String, Value>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, String>> + Send + 'static,
+    {
+        let tool = FunctionTool::new(name, params, function);
+        let callables = tool.callables(description);
+        let info = ToolInfo { name: name.to_owned(), description: description.to_owned(), tags: Vec::new(), callables };
+        self.insert(info, Adapter::Function(tool))
+    }
+
+    fn insert(&mut self, info: ToolInfo, adapter: Adapter) -> Result<(), ToolError> {
+        if self.tools.contains_key(&info.name) {
             return Err(ToolError::InvalidArguments {
-                tool: name,
+                tool: info.name,
                 message: "a tool of this name is already registered".into(),
             });
         }
-        tool.check().map_err(|message| ToolError::InvalidArguments { tool: name.clone(), message })?;
-        let info = ToolInfo {
-            name: name.clone(),
-            description: tool.description_text().to_owned(),
-            tags: Vec::new(),
-            callables: tool.callables(),
-        };
-        Arc::make_mut(&mut self.tools).insert(name, Arc::new(Tool { info, adapter: Adapter::Http(tool) }));
+        Arc::make_mut(&mut self.tools).insert(info.name.clone(), Arc::new(Tool { info, adapter }));
         Ok(())
     }
 
@@ -250,6 +273,7 @@ impl ToolRegistry {
                 cli.run(&argv, stdin).await.map(Value::String)
             }
             Adapter::Http(http) => http.call(callable, args).await,
+            Adapter::Function(function) => function.call(callable, args).await,
         }
     }
 
@@ -263,7 +287,7 @@ impl ToolRegistry {
         let entry = self.get(tool)?;
         match &entry.adapter {
             Adapter::Cli(cli) => cli.argv(callable, args).map(|(argv, _)| argv),
-            Adapter::Http(_) => {
+            Adapter::Http(_) | Adapter::Function(_) => {
                 Err(ToolError::InvalidArguments { tool: tool.to_owned(), message: "not a CLI tool".into() })
             }
         }
