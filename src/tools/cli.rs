@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::definition::{OptionYaml, ParamType, PositionalYaml, RecipeParamYaml, RecipeYaml, ToolFile};
-use super::{CallableInfo, ParamInfo, ToolError};
+use super::{CallableInfo, ParamInfo, ToolError, reject_unknown};
 
 /// Default per-call timeout, as py-code-mode's.
 const DEFAULT_TIMEOUT: f64 = 60.0;
@@ -230,30 +230,14 @@ impl CliTool {
             })?),
             None => self.recipe(&self.name),
         };
-        let mut stdin = None;
-        let mut unknown = Vec::new();
-        let known =
-            |name: &str| self.options.iter().any(|o| o.name == name) || self.positionals.iter().any(|p| p.name == name);
-        for (key, value) in args {
-            if key == STDIN_ARG {
-                stdin = Some(match value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                });
-            } else if !known(key) {
-                unknown.push(key.clone());
-            }
-        }
-        if !unknown.is_empty() {
-            let mut accepted: Vec<&str> = self.positionals.iter().map(|p| p.name.as_str()).collect();
-            accepted.extend(self.options.iter().map(|o| o.name.as_str()));
-            accepted.push(STDIN_ARG);
-            return Err(invalid(format!(
-                "unknown argument(s) {}; accepted: {}",
-                unknown.join(", "),
-                accepted.join(", ")
-            )));
-        }
+        let mut accepted: Vec<&str> = self.positionals.iter().map(|p| p.name.as_str()).collect();
+        accepted.extend(self.options.iter().map(|o| o.name.as_str()));
+        accepted.push(STDIN_ARG);
+        reject_unknown(args, &accepted).map_err(invalid)?;
+        let stdin = args.get(STDIN_ARG).map(|value| match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
         // Preset, then recipe defaults for what is still missing, then the caller's.
         let mut merged = Map::new();
         if let Some(recipe) = recipe {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{CallableInfo, ParamInfo, ToolError};
+use super::{CallableInfo, ParamInfo, ToolError, reject_unknown};
 
 type BoxedFn =
     Arc<dyn Fn(Map<String, Value>) -> Pin<Box<dyn Future<Output = Result<Value, String>> + Send>> + Send + Sync>;
@@ -50,16 +50,8 @@ impl FunctionTool {
                 available: Vec::new(),
             });
         }
-        let unknown: Vec<&str> =
-            args.keys().filter(|k| !self.params.iter().any(|p| &p.name == *k)).map(String::as_str).collect();
-        if !unknown.is_empty() {
-            let accepted: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
-            return Err(invalid(format!(
-                "unknown argument(s) {}; accepted: {}",
-                unknown.join(", "),
-                accepted.join(", ")
-            )));
-        }
+        let accepted: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
+        reject_unknown(args, &accepted).map_err(invalid)?;
         let mut args = args.clone();
         for param in &self.params {
             if !args.contains_key(&param.name) {

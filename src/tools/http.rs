@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::definition::{EndpointYaml, HttpParamYaml, ToolFile};
 pub use super::definition::{JsonType, Location};
-use super::{CallableInfo, ParamInfo, ToolError};
+use super::{CallableInfo, ParamInfo, ToolError, reject_unknown};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body accepted.
@@ -339,16 +339,8 @@ impl HttpTool {
         };
         let invalid =
             |message: String| ToolError::InvalidArguments { tool: format!("{}.{}", self.name, endpoint.name), message };
-        let unknown: Vec<&str> =
-            args.keys().filter(|k| !endpoint.params.iter().any(|p| &p.name == *k)).map(String::as_str).collect();
-        if !unknown.is_empty() {
-            let accepted: Vec<&str> = endpoint.params.iter().map(|p| p.name.as_str()).collect();
-            return Err(invalid(format!(
-                "unknown argument(s) {}; accepted: {}",
-                unknown.join(", "),
-                accepted.join(", ")
-            )));
-        }
+        let accepted: Vec<&str> = endpoint.params.iter().map(|p| p.name.as_str()).collect();
+        reject_unknown(args, &accepted).map_err(invalid)?;
         let mut path = endpoint.path.clone();
         let mut query: Vec<(String, String)> = Vec::new();
         let mut body = Map::new();

@@ -112,6 +112,16 @@ pub enum ToolError {
     },
 }
 
+/// Refuses keyword arguments outside `accepted` (py-code-mode silently dropped them),
+/// naming what is accepted.
+pub(crate) fn reject_unknown(args: &Map<String, Value>, accepted: &[&str]) -> Result<(), String> {
+    let unknown: Vec<&str> = args.keys().map(String::as_str).filter(|k| !accepted.contains(k)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(format!("unknown argument(s) {}; accepted: {}", unknown.join(", "), accepted.join(", ")))
+}
+
 fn list(names: &[String]) -> String {
     if names.is_empty() { "none".to_owned() } else { names.join(", ") }
 }
