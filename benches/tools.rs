@@ -1,10 +1,13 @@
 //! Tool calls from agent code: the guest-to-host dispatch of an in-process (Rust)
-//! tool, and a CLI tool against spawning the same process directly.
+//! tool, a CLI tool against spawning the same process directly, and an MCP tool
+//! over stdio against the same call made from Rust.
 //!
-//!     cargo bench --bench tools
+//!     scripts/install-mcp-servers.sh && cargo bench --bench tools
 
 #[path = "common/mod.rs"]
 mod bench;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use bench::{median, sample, sample_blocking, show};
 use codemode::tools::{ParamInfo, ToolRegistry};
@@ -38,7 +41,7 @@ async fn bench() {
     )
     .expect("yaml");
     let (cli, skipped) = ToolRegistry::load_dir(dir.path());
-    assert!(skipped.is_empty() && cli.list().len() == 1, "the echo tool loads: {skipped:?}");
+    assert!(skipped.is_empty() && cli.list().await.len() == 1, "the echo tool loads: {skipped:?}");
     let limits = Limits { tool_calls: 100_000, ..Limits::default() };
     let with_fn = Session::builder().tools(tools).limits(limits.clone()).build().await.expect("session");
     let with_cli = Session::builder().tools(cli).limits(limits).build().await.expect("session");
@@ -72,6 +75,28 @@ async fn bench() {
     });
     let (cli_call, warm, spawn) = (median(cli_calls), median(warm_run), median(spawn));
 
+    let mcp_dir = tempfile::tempdir().expect("tempdir");
+    let server = common::mcp_servers().join("node/node_modules/.bin/mcp-server-everything");
+    let yaml = format!("name: everything\ntype: mcp\ncommand: {}\nargs: [stdio]\n", server.display());
+    std::fs::write(mcp_dir.path().join("everything.yaml"), yaml).expect("yaml");
+    let (mcp, skipped) = ToolRegistry::load_dir(mcp_dir.path());
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let with_mcp = Session::builder().tools(mcp.clone()).build().await.expect("session");
+    let echo =
+        |r: codemode::RunResult| assert_eq!(r.value.and_then(|v| v.json), Some(Value::String("Echo: hi".into())));
+    echo(with_mcp.run("tools.everything.echo(message='hi')").await.expect("run"));
+    let mcp_calls = sample(50, || async {
+        echo(with_mcp.run("tools.everything.echo(message='hi')").await.expect("run"));
+    })
+    .await;
+    let args = json!({"message": "hi"}).as_object().cloned().unwrap_or_default();
+    let mcp_direct = sample(50, || async {
+        let value = mcp.call("everything", Some("echo"), &args).await.expect("call");
+        assert_eq!(value, Value::String("Echo: hi".into()));
+    })
+    .await;
+    let (mcp_call, mcp_direct) = (median(mcp_calls), median(mcp_direct));
+
     println!("| measurement | p50 | baseline | ratio | target |");
     println!("|---|---|---|---|---|");
     println!(
@@ -87,5 +112,11 @@ async fn bench() {
     println!(
         "| of which codemode's overhead (run minus spawn minus an empty warm run) | {} | | | |",
         show(cli_call.saturating_sub(spawn).saturating_sub(warm))
+    );
+    println!(
+        "| `tools.everything.echo(message='hi')` (MCP, stdio), whole run | {} | the same call from Rust (`ToolRegistry::call`): {} | {:.2}x | |",
+        show(mcp_call),
+        show(mcp_direct),
+        mcp_call.as_secs_f64() / mcp_direct.as_secs_f64()
     );
 }

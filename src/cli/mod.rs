@@ -162,7 +162,7 @@ pub fn main() -> ExitCode {
             Command::Deps(command) => deps::run(&cli.storage, command).await,
             Command::Skills(command) => skills::run(&context, command).await,
             Command::Store(command) => store::run(&cli.storage, command).await,
-            Command::Tools(command) => tools::run(command),
+            Command::Tools(command) => tools::run(command).await,
         }
     });
     match outcome {

@@ -128,11 +128,11 @@ impl types::Host for HostState {}
 
 impl tools::Host for HostState {
     async fn list_tools(&mut self) -> Vec<tools::ToolInfo> {
-        self.tools.list().into_iter().map(tool_info).collect()
+        self.tools.list().await.into_iter().map(tool_info).collect()
     }
 
     async fn search_tools(&mut self, query: String, limit: u32) -> Vec<tools::ToolInfo> {
-        self.tools.search(&query, limit as usize).into_iter().map(tool_info).collect()
+        self.tools.search(&query, limit as usize).await.into_iter().map(tool_info).collect()
     }
 
     async fn call_tool(
@@ -171,9 +171,13 @@ impl tools::Host for HostState {
 }
 
 fn tool_info(info: ToolInfo) -> tools::ToolInfo {
+    let description = match info.unavailable {
+        Some(reason) => format!("{} (unavailable: {reason})", info.description).trim_start().to_owned(),
+        None => info.description,
+    };
     tools::ToolInfo {
         name: info.name,
-        description: info.description,
+        description,
         callables: info
             .callables
             .into_iter()

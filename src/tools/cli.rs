@@ -11,7 +11,7 @@ use super::definition::{OptionYaml, ParamType, PositionalYaml, RecipeParamYaml, 
 use super::{CallableInfo, ParamInfo, ToolError, reject_unknown};
 
 /// Default per-call timeout, as py-code-mode's.
-const DEFAULT_TIMEOUT: f64 = 60.0;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes of stdout a call may return; more is an error rather than a silent cut.
 const MAX_OUTPUT: usize = 16 << 20;
 /// Bytes of stderr quoted in an error.
@@ -132,22 +132,12 @@ impl CliTool {
             }
             recipes.push(Recipe { name, description: recipe.description, preset, params });
         }
-        let timeout = file.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        if !(timeout > 0.0 && timeout <= 86_400.0) {
-            return Err(format!("timeout must be between 0 and 86400 seconds, not {timeout}"));
-        }
+        let timeout = file.timeout()?.unwrap_or(DEFAULT_TIMEOUT);
         let command = file.command.clone().unwrap_or_else(|| file.name.clone());
         if command.trim().is_empty() {
             return Err("command is empty".into());
         }
-        Ok(Self {
-            name: file.name.clone(),
-            command,
-            timeout: Duration::from_secs_f64(timeout),
-            options,
-            positionals,
-            recipes,
-        })
+        Ok(Self { name: file.name.clone(), command, timeout, options, positionals, recipes })
     }
 
     /// What agents can call: each recipe, then the tool itself (every schema parameter).

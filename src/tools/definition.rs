@@ -1,5 +1,8 @@
 //! Tool definitions as py-code-mode writes them in YAML, read unchanged.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use serde::Deserialize;
 
 /// The type of a CLI option, positional or recipe parameter.
@@ -48,19 +51,29 @@ pub(crate) struct ToolFile {
     // HTTP (`type: http`)
     pub(crate) base_url: Option<String>,
     /// Default request headers; `${VAR}` is expanded from the host environment.
-    pub(crate) headers: Option<std::collections::BTreeMap<String, String>>,
+    pub(crate) headers: Option<BTreeMap<String, String>>,
     /// An ordered mapping of endpoint name to [`EndpointYaml`].
     pub(crate) endpoints: Option<yaml_serde::Mapping>,
-    // MCP (`type: mcp`): parsed so such files are recognised and reported; the MCP
-    // adapter is not in this build yet.
-    #[allow(dead_code, reason = "parsed for validation until the MCP adapter lands")]
+    // MCP (`type: mcp`)
+    /// `stdio` (default) or `streamable_http`.
     pub(crate) transport: Option<String>,
-    #[allow(dead_code, reason = "parsed for validation until the MCP adapter lands")]
+    /// The server's arguments (stdio).
     pub(crate) args: Option<Vec<String>>,
-    #[allow(dead_code, reason = "parsed for validation until the MCP adapter lands")]
-    pub(crate) env: Option<yaml_serde::Mapping>,
-    #[allow(dead_code, reason = "parsed for validation until the MCP adapter lands")]
+    /// Environment of the server process (stdio); `${VAR}` is expanded from the host.
+    pub(crate) env: Option<BTreeMap<String, String>>,
+    /// The server's endpoint (streamable HTTP).
     pub(crate) url: Option<String>,
+}
+
+impl ToolFile {
+    /// The `timeout` key, checked.
+    pub(crate) fn timeout(&self) -> Result<Option<Duration>, String> {
+        match self.timeout {
+            None => Ok(None),
+            Some(t) if t > 0.0 && t <= 86_400.0 => Ok(Some(Duration::from_secs_f64(t))),
+            Some(t) => Err(format!("timeout must be between 0 and 86400 seconds, not {t}")),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::definition::{EndpointYaml, HttpParamYaml, ToolFile};
 pub use super::definition::{JsonType, Location};
+use super::secrets::Secrets;
 use super::{CallableInfo, ParamInfo, ToolError, reject_unknown};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,8 +22,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_RESPONSE: usize = 16 << 20;
 /// Characters of a failed response's body quoted in the error.
 const ERROR_EXCERPT: usize = 500;
-/// Shortest expanded secret that is scrubbed (shorter ones would mangle ordinary text).
-const MIN_SECRET_LEN: usize = 4;
 
 /// One parameter of an endpoint.
 #[derive(Debug, Clone)]
@@ -137,7 +136,7 @@ pub struct HttpTool {
     description: String,
     base_url: Url,
     headers: HeaderMap,
-    secrets: Vec<String>,
+    secrets: Secrets,
     timeout: Duration,
     endpoints: Vec<Endpoint>,
     client: reqwest::Client,
@@ -163,7 +162,7 @@ impl HttpTool {
             description: String::new(),
             base_url,
             headers: HeaderMap::new(),
-            secrets: Vec::new(),
+            secrets: Secrets::default(),
             timeout: DEFAULT_TIMEOUT,
             endpoints: Vec::new(),
             client,
@@ -180,16 +179,16 @@ impl HttpTool {
     /// environment now, and the result is never shown to the guest.
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, ToolError> {
         let invalid = |message: String| ToolError::InvalidArguments { tool: self.name.clone(), message };
-        let (expanded, secrets) = expand_env(value).map_err(|var| {
+        let secret = value.contains("${");
+        let expanded = self.secrets.expand(value).map_err(|var| {
             invalid(format!("header {name} references ${{{var}}}, which is not set in the host environment"))
         })?;
         let header =
             HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(format!("header name {name:?}: {e}")))?;
         let mut value =
             HeaderValue::from_str(&expanded).map_err(|_| invalid(format!("header {name}: invalid value")))?;
-        value.set_sensitive(!secrets.is_empty());
+        value.set_sensitive(secret);
         self.headers.insert(header, value);
-        self.secrets.extend(secrets.into_iter().filter(|s| s.len() >= MIN_SECRET_LEN));
         Ok(self)
     }
 
@@ -213,11 +212,8 @@ impl HttpTool {
     pub(crate) fn from_file(file: &ToolFile) -> Result<Self, String> {
         let base_url = file.base_url.as_deref().ok_or("`base_url` is required for `type: http`")?;
         let mut tool = HttpTool::new(&file.name, base_url).map_err(|e| e.to_string())?.description(&file.description);
-        if let Some(timeout) = file.timeout {
-            if !(timeout > 0.0 && timeout <= 86_400.0) {
-                return Err(format!("timeout must be between 0 and 86400 seconds, not {timeout}"));
-            }
-            tool = tool.timeout(Duration::from_secs_f64(timeout));
+        if let Some(timeout) = file.timeout()? {
+            tool = tool.timeout(timeout);
         }
         for (name, value) in file.headers.iter().flatten() {
             tool = tool.header(name, value).map_err(|e| e.to_string())?;
@@ -313,13 +309,8 @@ impl HttpTool {
 
     /// Calls endpoint `callable` with keyword `args`; JSON responses come back parsed.
     pub(crate) async fn call(&self, callable: Option<&str>, args: &Map<String, Value>) -> Result<Value, ToolError> {
-        let result = self.request(callable, args).await;
         // Whatever happened, no expanded secret goes back to the guest.
-        match result {
-            Ok(value) => Ok(self.scrub_value(value)),
-            Err(ToolError::Failed { tool, message }) => Err(ToolError::Failed { tool, message: self.scrub(&message) }),
-            Err(other) => Err(other),
-        }
+        self.secrets.scrub_result(self.request(callable, args).await)
     }
 
     async fn request(&self, callable: Option<&str>, args: &Map<String, Value>) -> Result<Value, ToolError> {
@@ -404,19 +395,6 @@ impl HttpTool {
         }
         Ok(Value::String(text.into_owned()))
     }
-
-    fn scrub(&self, text: &str) -> String {
-        self.secrets.iter().fold(text.to_owned(), |acc, secret| acc.replace(secret.as_str(), "***"))
-    }
-
-    fn scrub_value(&self, value: Value) -> Value {
-        if self.secrets.is_empty() {
-            return value;
-        }
-        let text = value.to_string();
-        let scrubbed = self.scrub(&text);
-        if scrubbed == text { value } else { serde_json::from_str(&scrubbed).unwrap_or(Value::String(scrubbed)) }
-    }
 }
 
 async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
@@ -478,28 +456,6 @@ fn encode_segment(value: &str) -> String {
     }
 }
 
-/// Expands `${VAR}` from the host environment; returns the text and the values that
-/// came from the environment. An unset variable is an error naming it.
-fn expand_env(text: &str) -> Result<(String, Vec<String>), String> {
-    let mut out = String::new();
-    let mut secrets = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find('}') else {
-            out.push_str(&rest[start..]);
-            return Ok((out, secrets));
-        };
-        let var = &rest[start + 2..start + end];
-        let value = std::env::var(var).map_err(|_| var.to_owned())?;
-        out.push_str(&value);
-        secrets.push(value);
-        rest = &rest[start + end + 1..];
-    }
-    out.push_str(rest);
-    Ok((out, secrets))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,14 +466,5 @@ mod tests {
         assert_eq!(encode_segment("../admin"), "..%2Fadmin");
         assert_eq!(encode_segment(".."), "%2E%2E");
         assert_eq!(encode_segment("a b?c#d"), "a%20b%3Fc%23d");
-    }
-
-    #[test]
-    fn env_references_expand_and_are_remembered_as_secrets() {
-        let (text, secrets) = expand_env("Bearer ${PATH}").unwrap();
-        assert_eq!(secrets, [std::env::var("PATH").unwrap()]);
-        assert!(text.starts_with("Bearer /"));
-        assert_eq!(expand_env("${CODEMODE_SURELY_UNSET_VAR}").unwrap_err(), "CODEMODE_SURELY_UNSET_VAR");
-        assert_eq!(expand_env("plain").unwrap(), ("plain".into(), vec![]));
     }
 }

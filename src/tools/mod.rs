@@ -1,14 +1,16 @@
 //! Tools: what agent code reaches outside the sandbox, defined by the host.
 //!
 //! [`ToolRegistry`] loads py-code-mode's YAML tool definitions unchanged
-//! (`*.yaml` and `*.yml` in a directory): CLI tools (`cli.rs`) and HTTP APIs
-//! (`http.rs`, also buildable in Rust). A bad file is reported with its name and
-//! reason and skipped; the others load.
+//! (`*.yaml` and `*.yml` in a directory): CLI tools (`cli.rs`), HTTP APIs
+//! (`http.rs`, also buildable in Rust) and MCP servers (`mcp.rs`). A bad file is
+//! reported with its name and reason and skipped; the others load.
 
 mod cli;
 mod definition;
 mod function;
 mod http;
+mod mcp;
+mod secrets;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ pub use self::definition::ParamType;
 use self::definition::ToolFile;
 use self::function::FunctionTool;
 pub use self::http::{Endpoint, HttpParam, HttpTool, JsonType, Location};
+use self::mcp::McpTool;
 /// HTTP methods for [`Endpoint::new`].
 pub use reqwest::Method;
 
@@ -63,6 +66,9 @@ pub struct ToolInfo {
     pub tags: Vec<String>,
     /// Its recipes, then the tool itself.
     pub callables: Vec<CallableInfo>,
+    /// Why it cannot be used now (an MCP server that does not start); `None` when it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 /// Why a tool call failed.
@@ -140,6 +146,7 @@ enum Adapter {
     Cli(CliTool),
     Http(HttpTool),
     Function(FunctionTool),
+    Mcp(McpTool),
 }
 
 #[derive(Debug)]
@@ -192,7 +199,7 @@ impl ToolRegistry {
         tool.check().map_err(|message| ToolError::InvalidArguments { tool: name.clone(), message })?;
         let description = tool.description_text().to_owned();
         let callables = tool.callables();
-        self.insert(ToolInfo { name, description, tags: Vec::new(), callables }, Adapter::Http(tool))
+        self.insert(ToolInfo { name, description, tags: Vec::new(), callables, unavailable: None }, Adapter::Http(tool))
     }
 
     /// Adds an async Rust function as `tools.<name>(**kwargs)`: the arguments are
@@ -211,7 +218,13 @@ impl ToolRegistry {
     {
         let tool = FunctionTool::new(name, params, function);
         let callables = tool.callables(description);
-        let info = ToolInfo { name: name.to_owned(), description: description.to_owned(), tags: Vec::new(), callables };
+        let info = ToolInfo {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            tags: Vec::new(),
+            callables,
+            unavailable: None,
+        };
         self.insert(info, Adapter::Function(tool))
     }
 
@@ -226,25 +239,65 @@ impl ToolRegistry {
         Ok(())
     }
 
-    /// Every tool, by name.
-    pub fn list(&self) -> Vec<ToolInfo> {
-        self.tools.values().map(|t| t.info.clone()).collect()
+    /// Every tool, by name. MCP servers not yet running are started (all at once),
+    /// so their tools can be listed; one that cannot start is listed with the
+    /// reason in [`ToolInfo::unavailable`].
+    pub async fn list(&self) -> Vec<ToolInfo> {
+        let mut starting = tokio::task::JoinSet::new();
+        for tool in self.tools.values() {
+            if let Adapter::Mcp(mcp) = &tool.adapter {
+                let (name, mcp) = (tool.info.name.clone(), mcp.clone());
+                starting.spawn(async move { (name, mcp.callables().await) });
+            }
+        }
+        let mut servers = BTreeMap::new();
+        while let Some(joined) = starting.join_next().await {
+            if let Ok((name, callables)) = joined {
+                servers.insert(name, callables);
+            }
+        }
+        self.tools
+            .values()
+            .map(|tool| {
+                let mut info = tool.info.clone();
+                match servers.remove(&info.name) {
+                    Some(Ok(callables)) => {
+                        if info.description.is_empty() {
+                            let names: Vec<&str> = callables.iter().filter_map(|c| c.name.as_deref()).collect();
+                            info.description = format!("Tools of the MCP server {}: {}", info.name, names.join(", "));
+                        }
+                        info.callables = callables;
+                    }
+                    Some(Err(reason)) => info.unavailable = Some(reason),
+                    None if matches!(tool.adapter, Adapter::Mcp(_)) => {
+                        info.unavailable = Some("its server task failed".into());
+                    }
+                    None => {}
+                }
+                info
+            })
+            .collect()
     }
 
     /// Tools whose name or description match `query` (exact name first), best first.
-    pub fn search(&self, query: &str, limit: usize) -> Vec<ToolInfo> {
+    pub async fn search(&self, query: &str, limit: usize) -> Vec<ToolInfo> {
         let query = query.trim().to_lowercase();
         let words: Vec<&str> = query.split_whitespace().collect();
-        let mut scored: Vec<(u32, &Arc<Tool>)> = self
-            .tools
-            .values()
-            .map(|tool| {
-                let name = tool.info.name.to_lowercase();
+        let mut scored: Vec<(u32, ToolInfo)> = self
+            .list()
+            .await
+            .into_iter()
+            .map(|info| {
+                let name = info.name.to_lowercase();
                 let text = format!(
                     "{} {} {}",
-                    tool.info.description,
-                    tool.info.tags.join(" "),
-                    tool.info.callables.iter().map(|c| c.description.as_str()).collect::<Vec<_>>().join(" ")
+                    info.description,
+                    info.tags.join(" "),
+                    info.callables
+                        .iter()
+                        .map(|c| format!("{} {}", c.name.as_deref().unwrap_or_default(), c.description))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 )
                 .to_lowercase();
                 let mut score = 0;
@@ -254,12 +307,12 @@ impl ToolRegistry {
                     score += 50;
                 }
                 score += 25 * words.iter().filter(|w| text.contains(*w)).count() as u32;
-                (score, tool)
+                (score, info)
             })
             .filter(|(score, _)| *score > 0)
             .collect();
-        scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.info.name.cmp(&b.1.info.name)));
-        scored.into_iter().take(limit).map(|(_, t)| t.info.clone()).collect()
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        scored.into_iter().take(limit).map(|(_, info)| info).collect()
     }
 
     fn get(&self, tool: &str) -> Result<&Tool, ToolError> {
@@ -284,6 +337,7 @@ impl ToolRegistry {
             }
             Adapter::Http(http) => http.call(callable, args).await,
             Adapter::Function(function) => function.call(callable, args).await,
+            Adapter::Mcp(mcp) => mcp.call(callable, args).await,
         }
     }
 
@@ -297,7 +351,7 @@ impl ToolRegistry {
         let entry = self.get(tool)?;
         match &entry.adapter {
             Adapter::Cli(cli) => cli.argv(callable, args).map(|(argv, _)| argv),
-            Adapter::Http(_) | Adapter::Function(_) => {
+            Adapter::Http(_) | Adapter::Function(_) | Adapter::Mcp(_) => {
                 Err(ToolError::InvalidArguments { tool: tool.to_owned(), message: "not a CLI tool".into() })
             }
         }
@@ -323,9 +377,10 @@ fn load_tool(text: &str) -> Result<Tool, String> {
             let callables = http.callables();
             (Adapter::Http(http), callables)
         }
-        "mcp" => return Err("`type: mcp` tools are not supported by this build yet".into()),
+        "mcp" => (Adapter::Mcp(McpTool::from_file(&file)?), Vec::new()),
         other => return Err(format!("unknown tool type {other:?} (expected cli, http or mcp)")),
     };
-    let info = ToolInfo { name: file.name, description: file.description, tags: file.tags, callables };
+    let info =
+        ToolInfo { name: file.name, description: file.description, tags: file.tags, callables, unavailable: None };
     Ok(Tool { info, adapter })
 }

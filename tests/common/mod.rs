@@ -73,10 +73,20 @@ fn redis_server() -> PathBuf {
 /// The local wheel directory `scripts/test.sh` fills from PyPI before the tests, so
 /// the deps tests themselves need no network.
 pub fn test_wheels() -> PathBuf {
-    let dir = std::env::var_os("CODEMODE_TEST_WHEELS")
+    prepared("CODEMODE_TEST_WHEELS", "test-wheels", "scripts/test.sh")
+}
+
+/// Where `scripts/install-mcp-servers.sh` put the MCP servers and the Python SDK.
+pub fn mcp_servers() -> PathBuf {
+    prepared("CODEMODE_MCP_SERVERS", "mcp-servers", "scripts/install-mcp-servers.sh")
+}
+
+/// A directory a script prepared (`$var`, else `<cache>/<name>`), marked `.complete`.
+fn prepared(var: &str, name: &str, script: &str) -> PathBuf {
+    let dir = std::env::var_os(var)
         .map(PathBuf::from)
-        .unwrap_or_else(|| codemode::default_cache_dir().expect("a cache directory").join("test-wheels"));
-    assert!(dir.join(".complete").exists(), "{} is not prepared: run scripts/test.sh", dir.display());
+        .unwrap_or_else(|| codemode::default_cache_dir().expect("a cache directory").join(name));
+    assert!(dir.join(".complete").exists(), "{} is not prepared: run {script}", dir.display());
     dir
 }
 

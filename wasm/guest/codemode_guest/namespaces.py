@@ -14,7 +14,7 @@ import inspect
 import json
 import linecache
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn, TypeVar
 
 from componentize_py_types import Err
@@ -161,13 +161,17 @@ class _Tool(_Callable):
         direct = next((c for c in info.callables if c.name is None), None)
         super().__init__(info.name, direct)
         self._recipes = {c.name: c for c in info.callables if c.name is not None}
+        self._unlisted = not info.callables
         recipes = "\n".join(f"  {_signature(n, c.params)}: {c.description}" for n, c in self._recipes.items())
         self.__doc__ = f"{info.description}\n\nRecipes:\n{recipes}" if recipes else info.description
 
     def __getattr__(self, name: str) -> _Callable:
         if name.startswith("_"):
             raise AttributeError(name)
-        recipe = self._recipes.get(name)
+        recipe = _lookup(self._recipes, name)
+        if recipe is None and self._unlisted:
+            # An MCP server that is down lists nothing: the host says why when called.
+            return _Callable(self._tool, wit_tools.Callable(name, "", []))
         if recipe is None:
             available = ", ".join(self._recipes) or "none"
             raise AttributeError(f"tool {self._tool!r} has no recipe {name!r}; available: {available}")
@@ -177,7 +181,7 @@ class _Tool(_Callable):
         return [{"name": n, "description": c.description, "signature": _signature(n, c.params)} for n, c in self._recipes.items()]
 
     def __dir__(self) -> list[str]:
-        return sorted([*self._recipes, "list", "signature", "call_async"])
+        return sorted([*_identifiers(self._recipes), "list", "signature", "call_async"])
 
 
 class Tools:
@@ -196,7 +200,7 @@ class Tools:
     def __getattr__(self, name: str) -> _Tool:
         if name.startswith("_"):
             raise AttributeError(name)
-        info = self._tools().get(name)
+        info = _lookup(self._tools(), name)
         if info is None:
             available = ", ".join(sorted(self._tools())) or "none (no tools are configured)"
             raise AttributeError(f"no tool named {name!r}; available: {available}")
@@ -209,10 +213,20 @@ class Tools:
         return [_tool_dict(t) for t in wit_tools.search_tools(query, limit)]
 
     def __dir__(self) -> list[str]:
-        return sorted(self._tools())
+        return _identifiers(self._tools())
 
     def __repr__(self) -> str:
         return f"<tools: {', '.join(sorted(self._tools())) or 'none'}>"
+
+
+def _lookup(named: dict[str, T], name: str) -> T | None:
+    # MCP servers and upstream YAML use names like `get-sum`; `tools.x.get_sum` finds them.
+    found = named.get(name)
+    return found if found is not None else named.get(name.replace("_", "-"))
+
+
+def _identifiers(names: Iterable[str]) -> list[str]:
+    return sorted(n.replace("-", "_") for n in names)
 
 
 def _param_dict(p: Any) -> dict[str, Any]:
