@@ -17,6 +17,7 @@
 pub mod artifacts;
 mod cache_dir;
 pub mod deps;
+pub mod mcp_server;
 pub mod sandbox;
 mod session;
 pub mod skills;

@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod deps;
+mod mcp;
 mod progress;
 mod repl;
 mod run;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use codemode::tools::{Skipped, ToolRegistry};
-use codemode::{Limits, Sandbox, Session};
+use codemode::{Limits, Sandbox, Session, SessionBuilder};
 
 /// Run Python for AI agents in a WebAssembly sandbox (CPython on WASI in wasmtime).
 #[derive(Debug, Parser)]
@@ -72,6 +73,11 @@ enum Command {
     /// Check and list tool definitions (py-code-mode's YAML format).
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
+    /// Serve the whole system to agents as an MCP server (stdio, or streamable HTTP with --http).
+    ///
+    /// One sandbox session per MCP session. In an MCP client's config:
+    /// `{"command": "codemode", "args": ["mcp", "--base", "~/.codemode"]}`.
+    Mcp(mcp::McpArgs),
     /// Copy skills and artifacts between a directory (--base) and Redis (--redis).
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -115,23 +121,32 @@ impl SessionArgs<'_> {
     }
 
     async fn session(&self) -> anyhow::Result<Session> {
+        (self.session_factory().await?)().build().await.context("cannot start the session")
+    }
+
+    /// Opens the storage and loads the tools once; the returned function makes a
+    /// builder per session over them.
+    async fn session_factory(&self) -> anyhow::Result<impl Fn() -> SessionBuilder + Send + Sync + 'static> {
         let storage = self.storage.open().await?;
         let (tools, skipped) = match self.storage.tools_dir() {
             Some(dir) => ToolRegistry::load_dir(&dir),
             None => Default::default(),
         };
         warn_skipped(&skipped);
-        Session::builder()
-            .tools(tools)
-            .sandbox(self.build_sandbox())
-            .limits(self.sandbox.limits())
-            .storage(storage)
-            .allow_runtime_deps(!self.storage.no_runtime_deps)
-            .max_artifact_size(self.storage.max_artifact_size)
-            .pip(self.storage.pip_options())
-            .build()
-            .await
-            .context("cannot start the session")
+        let sandbox = self.build_sandbox();
+        let limits = self.sandbox.limits();
+        let (allow_deps, max_artifact, pip) =
+            (!self.storage.no_runtime_deps, self.storage.max_artifact_size, self.storage.pip_options());
+        Ok(move || {
+            Session::builder()
+                .tools(tools.clone())
+                .sandbox(sandbox.clone())
+                .limits(limits.clone())
+                .storage(storage.clone())
+                .allow_runtime_deps(allow_deps)
+                .max_artifact_size(max_artifact)
+                .pip(pip.clone())
+        })
     }
 }
 
@@ -163,6 +178,7 @@ pub fn main() -> ExitCode {
             Command::Skills(command) => skills::run(&context, command).await,
             Command::Store(command) => store::run(&cli.storage, command).await,
             Command::Tools(command) => tools::run(command).await,
+            Command::Mcp(args) => mcp::run(&context, args).await,
         }
     });
     match outcome {

@@ -13,7 +13,7 @@ use codemode::storage::{FileStorage, RedisStorage, Storage};
 #[derive(Debug, Args)]
 pub struct StorageArgs {
     /// Storage directory (py-code-mode's layout) [default: ~/.local/share/codemode].
-    #[arg(long, global = true, env = "CODEMODE_BASE", value_name = "DIR")]
+    #[arg(long, global = true, env = "CODEMODE_BASE", value_name = "DIR", alias = "storage")]
     pub base: Option<PathBuf>,
     /// Use Redis instead of the directory, e.g. redis://127.0.0.1:6379/0.
     #[arg(long, global = true, env = "CODEMODE_REDIS", value_name = "URL")]

@@ -1,0 +1,168 @@
+//! `codemode mcp` (the real binary) driven by real clients: the Python MCP SDK
+//! (installed by `scripts/install-mcp-servers.sh`) over stdio and streamable HTTP,
+//! rmcp's client, and raw HTTP for malformed and oversized requests.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::mcp_servers;
+use rmcp::ServiceExt;
+use rmcp::transport::TokioChildProcess;
+use serde_json::Value;
+
+const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mcp/client.py");
+const BIN: &str = env!("CARGO_BIN_EXE_codemode");
+
+/// Runs the Python SDK scenario (`client.py`) and returns its report.
+fn python_client(mode: &str, target: &[&str]) -> Value {
+    let out = Command::new(mcp_servers().join("venv/bin/python"))
+        .arg(CLIENT)
+        .arg(mode)
+        .args(target)
+        .output()
+        .expect("the Python client runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "client failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("a JSON report")
+}
+
+/// What every client run must have seen, whatever the transport.
+fn check_report(report: &Value) {
+    let tools: Vec<&str> = report["tools"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    for expected in [
+        "run_code",
+        "list_tools",
+        "search_tools",
+        "list_skills",
+        "search_skills",
+        "create_skill",
+        "delete_skill",
+        "list_artifacts",
+        "list_deps",
+        "add_dep",
+        "remove_dep",
+        "get_skill",
+        "invoke_skill",
+        "load_artifact",
+        "reset",
+    ] {
+        assert!(tools.contains(&expected), "{expected} missing from {tools:?}");
+    }
+    assert_eq!(report["server"], "codemode");
+    let step = |name: &str| &report[name];
+    // A new MCP session starts with a fresh interpreter; state then persists across calls.
+    assert_eq!(step("fresh")["data"]["value"]["json"], false);
+    assert_eq!(step("state")["text"], "42\n");
+    assert_eq!(step("state")["data"]["value"]["json"], 42);
+    // Errors are tool errors with the traceback, readable as text and structured.
+    let raises = step("raises");
+    assert_eq!(raises["is_error"], true);
+    assert!(raises["text"].as_str().unwrap().starts_with("before\nTraceback"), "{raises}");
+    assert_eq!(raises["data"]["error"]["kind"], "ZeroDivisionError");
+    assert_eq!(step("create")["data"]["skill"]["params"][0]["name"], "n");
+    assert_eq!(step("bad_skill")["is_error"], true);
+    assert!(step("bad_skill")["text"].as_str().unwrap().contains("syntax error"), "{}", step("bad_skill"));
+    assert_eq!(step("search")["data"]["matches"][0]["name"], "double");
+    assert!(step("get")["text"].as_str().unwrap().contains("return n * 2"));
+    assert_eq!(step("invoke")["data"]["value"]["json"], 42);
+    assert_eq!(step("in_code")["data"]["value"]["json"], 10);
+    assert_eq!(step("artifacts")["data"]["artifacts"][0]["name"], "report");
+    assert_eq!(step("load")["data"]["data"], serde_json::json!({"ok": true}));
+    assert_eq!(step("missing")["is_error"], true);
+    assert_eq!(step("after_reset")["data"]["error"]["kind"], "NameError");
+    assert_eq!(step("delete")["data"]["deleted"], true);
+    assert_eq!(step("skills")["data"]["skills"], serde_json::json!([]));
+    let slow = step("slow");
+    assert_eq!((&slow["is_error"], &slow["data"]["limit"]), (&Value::Bool(true), &Value::from("timeout")), "{slow}");
+}
+
+#[test]
+fn python_sdk_over_stdio() {
+    let base = tempfile::tempdir().unwrap();
+    let report = python_client("auto", &["stdio", BIN, "mcp", "--base", base.path().to_str().unwrap()]);
+    assert_eq!(report["protocol"], "2026-07-28", "stdio negotiates the newest version");
+    check_report(&report);
+}
+
+/// `codemode mcp --http` on a free port, killed on drop.
+struct HttpServer {
+    child: Child,
+    url: String,
+}
+
+impl HttpServer {
+    fn start(base: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["mcp", "--http", "127.0.0.1:0", "--max-request-bytes", "65536", "--base"])
+            .arg(base)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("codemode mcp starts");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("serving http://") {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "codemode mcp exited before serving");
+        }
+        let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Self { child, url }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn python_sdk_over_streamable_http_and_bad_requests() {
+    let base = tempfile::tempdir().unwrap();
+    let server = HttpServer::start(base.path());
+    let post = |body: Vec<u8>| {
+        reqwest::Client::new()
+            .post(&server.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body)
+            .send()
+    };
+    // Malformed JSON and an oversized body are refused; the server keeps serving.
+    let malformed = post(b"{not json".to_vec()).await.unwrap();
+    assert!(malformed.status().is_client_error(), "{}", malformed.status());
+    let mut big = br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":""#.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 100_000));
+    big.extend(br#""}}"#);
+    assert_eq!(post(big).await.unwrap().status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Each client is its own MCP session with its own interpreter (`fresh` checks it).
+    let url = server.url.clone();
+    for mode in ["auto", "legacy"] {
+        let url = url.clone();
+        let report = tokio::task::spawn_blocking(move || python_client(mode, &["http", &url])).await.unwrap();
+        assert_eq!(report["protocol"], "2025-11-25", "HTTP keeps protocol sessions");
+        check_report(&report);
+    }
+}
+
+#[tokio::test]
+async fn rmcp_client_and_no_runtime_deps() {
+    let base = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new(BIN);
+    command.args(["mcp", "--no-runtime-deps", "--base"]).arg(base.path()).stderr(Stdio::null());
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.expect("handshake");
+    let names: Vec<String> = client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    assert!(names.contains(&"list_deps".to_owned()) && !names.contains(&"add_dep".to_owned()), "{names:?}");
+    let args = serde_json::json!({"code": "deps.add('six')"}).as_object().cloned().unwrap();
+    let result =
+        client.call_tool(rmcp::model::CallToolRequestParams::new("run_code").with_arguments(args)).await.unwrap();
+    assert_eq!(result.is_error, Some(true));
+    let data = result.structured_content.unwrap();
+    assert_eq!(data["error"]["kind"], "RuntimeDepsDisabledError", "{data}");
+    client.cancel().await.unwrap();
+}
