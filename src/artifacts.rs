@@ -116,6 +116,19 @@ pub struct Artifact {
     pub data: Vec<u8>,
 }
 
+impl Artifact {
+    /// The data as JSON: parsed for JSON artifacts, a string for text, base64 for binary.
+    pub fn to_json(&self) -> Result<serde_json::Value, ArtifactError> {
+        use base64::Engine as _;
+        Ok(match self.info.kind {
+            DataKind::Json => serde_json::from_slice(&self.data)
+                .map_err(|e| ArtifactError::InvalidData { name: self.info.name.clone(), reason: e.to_string() })?,
+            DataKind::Text => serde_json::Value::String(String::from_utf8_lossy(&self.data).into_owned()),
+            DataKind::Binary => serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(&self.data)),
+        })
+    }
+}
+
 /// Why an artifact operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {

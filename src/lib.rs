@@ -18,7 +18,9 @@ pub mod artifacts;
 mod cache_dir;
 pub mod deps;
 pub mod mcp_server;
+pub mod remote;
 pub mod sandbox;
+pub mod server;
 mod session;
 pub mod skills;
 pub mod storage;
@@ -29,4 +31,4 @@ pub use sandbox::{
     CompileEvent, InspectError, LimitKind, Limits, Metering, Param, Sandbox, SandboxBuilder, SandboxError,
     SkillSignature,
 };
-pub use session::{CellError, RunResult, Session, SessionBuilder, SessionError, Value};
+pub use session::{CellError, RunResult, Session, SessionBuilder, SessionError, SessionFactory, Value};

@@ -9,7 +9,6 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -18,15 +17,9 @@ use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use base64::Engine as _;
-
-use crate::artifacts::DataKind;
 use crate::deps::Deps;
-use crate::session::{RunResult, Session, SessionBuilder};
+use crate::session::{RunResult, Session, SessionFactory};
 use crate::skills::SkillLibrary;
-
-/// Builds the sandbox session of a new MCP session.
-pub type SessionFactory = Arc<dyn Fn() -> SessionBuilder + Send + Sync>;
 
 /// Instructions sent to clients at initialisation.
 const INSTRUCTIONS: &str = "A persistent Python 3.14 session in a WebAssembly sandbox. Write Python with \
@@ -40,7 +33,6 @@ one that exists; when a workflow works, save it with `create_skill` so it can be
 pub struct McpServer {
     factory: SessionFactory,
     session: Arc<tokio::sync::OnceCell<Session>>,
-    max_timeout: Option<Duration>,
     http: bool,
     tool_router: ToolRouter<Self>,
 }
@@ -101,16 +93,16 @@ struct AddDep {
 }
 
 impl McpServer {
-    /// A server whose sandbox session comes from `factory`. `max_timeout` caps the
-    /// `timeout` a caller may ask of `run_code`; `allow_runtime_deps` false hides
-    /// `add_dep` and `remove_dep`; `http` limits the protocol to versions with sessions.
-    pub fn new(factory: SessionFactory, max_timeout: Option<Duration>, allow_runtime_deps: bool, http: bool) -> Self {
+    /// A server whose sandbox session comes from `factory`. `allow_runtime_deps`
+    /// false hides `add_dep` and `remove_dep`; `http` limits the protocol to versions
+    /// with sessions.
+    pub fn new(factory: SessionFactory, allow_runtime_deps: bool, http: bool) -> Self {
         let mut tool_router = Self::tool_router();
         if !allow_runtime_deps {
             tool_router.remove_route("add_dep");
             tool_router.remove_route("remove_dep");
         }
-        Self { factory, session: Arc::default(), max_timeout, http, tool_router }
+        Self { factory, session: Arc::default(), http, tool_router }
     }
 
     async fn session(&self) -> Result<&Session, String> {
@@ -174,14 +166,7 @@ impl McpServer {
     async fn run_code(&self, Parameters(request): Parameters<RunCode>) -> CallToolResult {
         respond(async {
             let session = self.session().await?;
-            let mut limits = session.limits().clone();
-            if let Some(seconds) = request.timeout {
-                if !(seconds > 0.0 && seconds.is_finite()) {
-                    return Err(format!("timeout must be a positive number of seconds, not {seconds}"));
-                }
-                let asked = Duration::from_secs_f64(seconds.min(86_400.0));
-                limits.timeout = self.max_timeout.map_or(asked, |max| asked.min(max));
-            }
+            let limits = session.limits().with_timeout_at_most(request.timeout)?;
             Ok(run_result(&session.run_with(&request.code, &limits).await.map_err(text)?))
         })
         .await
@@ -287,11 +272,7 @@ impl McpServer {
         respond(async {
             let artifacts = self.session().await?.artifacts().map_err(text)?;
             let artifact = artifacts.load(&name).await.map_err(text)?;
-            let data = match artifact.info.kind {
-                DataKind::Json => serde_json::from_slice(&artifact.data).map_err(text)?,
-                DataKind::Text => Value::String(String::from_utf8_lossy(&artifact.data).into_owned()),
-                DataKind::Binary => Value::String(base64::engine::general_purpose::STANDARD.encode(&artifact.data)),
-            };
+            let data = artifact.to_json().map_err(text)?;
             let shown = match &data {
                 Value::String(s) => s.clone(),
                 other => pretty(other),

@@ -17,6 +17,10 @@ use crate::skills::SkillLibrary;
 use crate::storage::{FileStorage, Storage, StorageError};
 use crate::tools::{Skipped, ToolRegistry};
 
+/// Makes a builder per session, for servers that open sessions on demand (the MCP
+/// server, `codemode serve`) over shared storage, tools and sandbox.
+pub type SessionFactory = Arc<dyn Fn() -> SessionBuilder + Send + Sync>;
+
 /// Errors from the session API. Errors in the agent's *code* are not among them:
 /// they come back in [`RunResult::error`].
 #[derive(Debug, thiserror::Error)]

@@ -3,10 +3,10 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use codemode::SessionFactory;
 use codemode::mcp_server::McpServer;
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -26,18 +26,17 @@ pub struct McpArgs {
 }
 
 pub async fn run(context: &SessionArgs<'_>, args: &McpArgs) -> anyhow::Result<ExitCode> {
-    let factory: codemode::mcp_server::SessionFactory = Arc::new(context.session_factory().await?);
-    let max_timeout = Some(Duration::from_secs_f64(context.sandbox.timeout));
+    let factory: SessionFactory = Arc::new(context.session_factory().await?);
     let allow_deps = !context.storage.no_runtime_deps;
     let Some(addr) = args.http else {
-        let server = McpServer::new(factory, max_timeout, allow_deps, false);
+        let server = McpServer::new(factory, allow_deps, false);
         let running = server.serve(rmcp::transport::stdio()).await.context("the MCP handshake failed")?;
         running.waiting().await.context("the MCP server stopped")?;
         return Ok(ExitCode::SUCCESS);
     };
     let config = StreamableHttpServerConfig::default().with_max_request_body_bytes(args.max_request_bytes);
     let service: StreamableHttpService<McpServer, LocalSessionManager> = StreamableHttpService::new(
-        move || Ok(McpServer::new(factory.clone(), max_timeout, allow_deps, true)),
+        move || Ok(McpServer::new(factory.clone(), allow_deps, true)),
         Default::default(),
         config,
     );

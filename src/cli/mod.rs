@@ -6,6 +6,7 @@ mod mcp;
 mod progress;
 mod repl;
 mod run;
+mod serve;
 mod skills;
 mod storage;
 mod store;
@@ -78,6 +79,11 @@ enum Command {
     /// One sandbox session per MCP session. In an MCP client's config:
     /// `{"command": "codemode", "args": ["mcp", "--base", "~/.codemode"]}`.
     Mcp(mcp::McpArgs),
+    /// Serve sessions over an HTTP JSON API (bearer-token auth, idle TTL, metrics).
+    ///
+    /// Several servers may share one Redis (--redis): they serve the same skills,
+    /// artifacts and deps.
+    Serve(serve::ServeArgs),
     /// Copy skills and artifacts between a directory (--base) and Redis (--redis).
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -179,6 +185,7 @@ pub fn main() -> ExitCode {
             Command::Store(command) => store::run(&cli.storage, command).await,
             Command::Tools(command) => tools::run(command).await,
             Command::Mcp(args) => mcp::run(&context, args).await,
+            Command::Serve(args) => serve::run(&context, args).await,
         }
     });
     match outcome {

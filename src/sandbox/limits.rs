@@ -41,6 +41,19 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// These limits with the timeout a caller asked for one run, if any: never
+    /// longer than this one's.
+    pub fn with_timeout_at_most(&self, seconds: Option<f64>) -> Result<Limits, String> {
+        let Some(seconds) = seconds else { return Ok(self.clone()) };
+        if !(seconds > 0.0 && seconds.is_finite()) {
+            return Err(format!("timeout must be a positive number of seconds, not {seconds}"));
+        }
+        let asked = Duration::from_secs_f64(seconds.min(86_400.0));
+        Ok(Limits { timeout: asked.min(self.timeout), ..self.clone() })
+    }
+}
+
 /// The limit that stopped a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,0 +1,353 @@
+//! Sessions on a `codemode serve` elsewhere: [`Remote`] (a server reached over HTTP)
+//! and [`Subprocess`] (a server this process spawns on loopback with a random
+//! token). Both hand out [`RemoteSession`]s, whose runs return the same
+//! [`RunResult`] an in-process [`crate::Session`] does.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use tokio::io::AsyncBufReadExt;
+
+use crate::RunResult;
+use crate::artifacts::ArtifactInfo;
+use crate::skills::{SearchResults, Skill, SkillInfo};
+use crate::tools::ToolInfo;
+
+/// How long a spawned server may take to start listening.
+const SPAWN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why a remote call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The server could not be reached or its answer not read.
+    #[error("cannot reach the codemode server: {0}")]
+    Transport(String),
+    /// The server answered with an error.
+    #[error("the codemode server answered {status}: {message} ({kind})")]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// `unauthorized`, `not_found`, `expired`, `invalid_input`, ...
+        kind: String,
+        /// What the server said.
+        message: String,
+    },
+    /// The spawned server exited.
+    #[error("the codemode server process exited ({status}){stderr}")]
+    Exited {
+        /// Its exit status.
+        status: String,
+        /// The end of its stderr, if any.
+        stderr: String,
+    },
+    /// The server could not be spawned.
+    #[error("cannot start the codemode server: {0}")]
+    Spawn(String),
+}
+
+/// A `codemode serve` reached over HTTP.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    client: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+    child: Option<Arc<Child>>,
+}
+
+impl Remote {
+    /// The server at `url` (e.g. `http://127.0.0.1:8080`), sending `token` as bearer.
+    pub fn new(url: &str, token: Option<&str>) -> Result<Self, RemoteError> {
+        let mut base = Url::parse(url).map_err(|e| RemoteError::Transport(format!("invalid URL {url:?}: {e}")))?;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let client = reqwest::Client::builder().build().map_err(|e| RemoteError::Transport(e.to_string()))?;
+        Ok(Self { client, base, token: token.map(str::to_owned), child: None })
+    }
+
+    /// The server's base URL.
+    pub fn url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// The process id of a server started by [`Subprocess::spawn`].
+    pub fn process_id(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|child| child.pid)
+    }
+
+    /// Opens a new session on the server.
+    pub async fn session(&self) -> Result<RemoteSession, RemoteError> {
+        let created: Value = self.call(Method::POST, "v1/sessions", None).await?;
+        let id = created["id"].as_str().ok_or_else(|| RemoteError::Transport("no session id in the answer".into()))?;
+        Ok(RemoteSession { remote: self.clone(), id: id.to_owned() })
+    }
+
+    /// The server's tools.
+    pub async fn list_tools(&self) -> Result<Vec<ToolInfo>, RemoteError> {
+        self.call(Method::GET, "v1/tools", None).await
+    }
+
+    /// The server's tools matching `query`, best first.
+    pub async fn search_tools(&self, query: &str, limit: usize) -> Result<Vec<ToolInfo>, RemoteError> {
+        self.search("v1/tools/search", query, limit).await
+    }
+
+    /// Every stored skill.
+    pub async fn list_skills(&self) -> Result<Vec<SkillInfo>, RemoteError> {
+        self.call(Method::GET, "v1/skills", None).await
+    }
+
+    /// The skills matching `query`, best first.
+    pub async fn search_skills(&self, query: &str, limit: usize) -> Result<SearchResults, RemoteError> {
+        self.search("v1/skills/search", query, limit).await
+    }
+
+    /// One skill with its source.
+    pub async fn get_skill(&self, name: &str) -> Result<Skill, RemoteError> {
+        self.call(Method::GET, &format!("v1/skills/{}", segment(name)), None).await
+    }
+
+    /// Stores a skill; returns its info and whether one was replaced.
+    pub async fn create_skill(
+        &self,
+        name: &str,
+        source: &str,
+        description: Option<&str>,
+    ) -> Result<(SkillInfo, bool), RemoteError> {
+        let body = json!({"source": source, "description": description});
+        let created: Value = self.call(Method::PUT, &format!("v1/skills/{}", segment(name)), Some(body)).await?;
+        let info =
+            serde_json::from_value(created["skill"].clone()).map_err(|e| RemoteError::Transport(e.to_string()))?;
+        Ok((info, created["replaced"] == true))
+    }
+
+    /// Deletes a skill; `false` if there was none.
+    pub async fn delete_skill(&self, name: &str) -> Result<bool, RemoteError> {
+        let answer: Value = self.call(Method::DELETE, &format!("v1/skills/{}", segment(name)), None).await?;
+        Ok(answer["deleted"] == true)
+    }
+
+    /// Every stored artifact.
+    pub async fn list_artifacts(&self) -> Result<Vec<ArtifactInfo>, RemoteError> {
+        self.call(Method::GET, "v1/artifacts", None).await
+    }
+
+    /// An artifact's data as JSON (text as a string, binary as base64) and its info.
+    pub async fn load_artifact(&self, name: &str) -> Result<(Value, ArtifactInfo), RemoteError> {
+        let answer: Value = self.call(Method::GET, &format!("v1/artifacts/{}", segment(name)), None).await?;
+        let info = serde_json::from_value(answer["info"].clone()).map_err(|e| RemoteError::Transport(e.to_string()))?;
+        Ok((answer["data"].clone(), info))
+    }
+
+    /// The installed packages.
+    pub async fn list_deps(&self) -> Result<Vec<String>, RemoteError> {
+        self.call(Method::GET, "v1/deps", None).await
+    }
+
+    /// Installs a package; returns the requirement as recorded.
+    pub async fn add_dep(&self, spec: &str) -> Result<String, RemoteError> {
+        let answer: Value = self.call(Method::POST, "v1/deps", Some(json!({"spec": spec}))).await?;
+        Ok(answer["added"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Uninstalls a package; `false` if it was not installed.
+    pub async fn remove_dep(&self, name: &str) -> Result<bool, RemoteError> {
+        let answer: Value = self.call(Method::DELETE, &format!("v1/deps/{}", segment(name)), None).await?;
+        Ok(answer["removed"] == true)
+    }
+
+    async fn search<T: DeserializeOwned>(&self, path: &str, query: &str, limit: usize) -> Result<T, RemoteError> {
+        let url = self.base.join(path).map_err(|e| RemoteError::Transport(e.to_string()))?;
+        let request = self.client.get(url).query(&[("query", query), ("limit", &limit.to_string())]);
+        self.send(request, None).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, RemoteError> {
+        let url = self.base.join(path).map_err(|e| RemoteError::Transport(e.to_string()))?;
+        self.send(self.client.request(method, url), body).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        body: Option<Value>,
+    ) -> Result<T, RemoteError> {
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => return Err(self.transport_error(err.to_string()).await),
+        };
+        let status = response.status();
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(err) => return Err(self.transport_error(err.to_string()).await),
+        };
+        if status.is_success() {
+            let bytes: &[u8] = if status == StatusCode::NO_CONTENT { b"null" } else { &bytes };
+            return serde_json::from_slice(bytes)
+                .map_err(|e| RemoteError::Transport(format!("unreadable answer: {e}")));
+        }
+        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let text = || String::from_utf8_lossy(&bytes).chars().take(500).collect::<String>();
+        Err(RemoteError::Api {
+            status: status.as_u16(),
+            kind: answer["error"]["kind"].as_str().unwrap_or("http").to_owned(),
+            message: answer["error"]["message"].as_str().map_or_else(text, str::to_owned),
+        })
+    }
+
+    /// A failed request to a spawned server that has exited says so.
+    async fn transport_error(&self, message: String) -> RemoteError {
+        match &self.child {
+            Some(child) => child.exited().await.unwrap_or(RemoteError::Transport(message)),
+            None => RemoteError::Transport(message),
+        }
+    }
+}
+
+/// A path segment, percent-encoded so a name cannot reach another route.
+fn segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A session on a `codemode serve`.
+#[derive(Debug)]
+pub struct RemoteSession {
+    remote: Remote,
+    id: String,
+}
+
+impl RemoteSession {
+    /// The server's id of this session.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The server this session lives on (for the tools, skills, artifacts and deps calls).
+    pub fn remote(&self) -> &Remote {
+        &self.remote
+    }
+
+    /// Runs `code` in the session.
+    pub async fn run(&self, code: &str) -> Result<RunResult, RemoteError> {
+        self.remote.call(Method::POST, &format!("v1/sessions/{}/run", self.id), Some(json!({"code": code}))).await
+    }
+
+    /// Runs `code` with a shorter timeout than the server's.
+    pub async fn run_with_timeout(&self, code: &str, timeout: Duration) -> Result<RunResult, RemoteError> {
+        let body = json!({"code": code, "timeout": timeout.as_secs_f64()});
+        self.remote.call(Method::POST, &format!("v1/sessions/{}/run", self.id), Some(body)).await
+    }
+
+    /// Runs skill `name` with keyword arguments in this session.
+    pub async fn invoke_skill(&self, name: &str, args: &Map<String, Value>) -> Result<RunResult, RemoteError> {
+        let path = format!("v1/sessions/{}/skills/{}", self.id, segment(name));
+        self.remote.call(Method::POST, &path, Some(json!({"args": args}))).await
+    }
+
+    /// Clears the interpreter's state.
+    pub async fn reset(&self) -> Result<(), RemoteError> {
+        self.remote.call(Method::POST, &format!("v1/sessions/{}/reset", self.id), None).await
+    }
+
+    /// Closes the session on the server.
+    pub async fn close(self) -> Result<(), RemoteError> {
+        self.remote.call(Method::DELETE, &format!("v1/sessions/{}", self.id), None).await
+    }
+}
+
+/// A `codemode serve` child process on loopback, with a random token; it is
+/// killed when the last [`Remote`] from it is dropped.
+#[derive(Debug)]
+pub struct Subprocess;
+
+impl Subprocess {
+    /// Spawns `binary serve --listen 127.0.0.1:0 ARGS...` (storage, limit and serve
+    /// flags) and waits until it listens. Its crash is reported by the next call as [`RemoteError::Exited`].
+    pub async fn spawn(binary: &Path, args: &[&str]) -> Result<Remote, RemoteError> {
+        let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let mut child = tokio::process::Command::new(binary)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("CODEMODE_TOKEN", &token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| RemoteError::Spawn(format!("{}: {e}", binary.display())))?;
+        let stderr = child.stderr.take().ok_or_else(|| RemoteError::Spawn("no stderr".into()))?;
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let tail = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let listening = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("codemode serve: listening on ") {
+                    return Some(url.to_owned());
+                }
+                tail.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+            None
+        };
+        let url = match tokio::time::timeout(SPAWN_TIMEOUT, listening).await {
+            Ok(Some(url)) => url,
+            _ => {
+                let _ = child.start_kill();
+                let said = tail.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
+                return Err(RemoteError::Spawn(format!("it did not start listening: {said}")));
+            }
+        };
+        // Keep draining stderr so the child never blocks on a full pipe; remember the end.
+        let kept = tail.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+                kept.push(line);
+                let excess = kept.len().saturating_sub(20);
+                kept.drain(..excess);
+            }
+        });
+        let mut remote = Remote::new(&url, Some(&token))?;
+        remote.child = Some(Arc::new(Child { pid: child.id(), process: tokio::sync::Mutex::new(child), stderr: tail }));
+        Ok(remote)
+    }
+}
+
+#[derive(Debug)]
+struct Child {
+    pid: Option<u32>,
+    process: tokio::sync::Mutex<tokio::process::Child>,
+    stderr: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Child {
+    async fn exited(&self) -> Option<RemoteError> {
+        let status = self.process.lock().await.try_wait().ok().flatten()?;
+        let lines = self.stderr.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
+        let stderr = if lines.is_empty() { String::new() } else { format!("; its stderr ended with:\n{lines}") };
+        Some(RemoteError::Exited { status: status.to_string(), stderr })
+    }
+}

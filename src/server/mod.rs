@@ -1,0 +1,283 @@
+//! `codemode serve`: sessions over an HTTP JSON API (axum), for platforms running
+//! many agents, and the other end of [`crate::remote::RemoteSession`].
+//!
+//! Every `/v1` route and `/metrics` need `Authorization: Bearer <token>`; a server
+//! without a token must be asked for explicitly ([`ServeOptions::token`] `None`).
+//! `/health` and `/ready` are open, for load balancers.
+//!
+//! | method and path | body | answer |
+//! |---|---|---|
+//! | `POST /v1/sessions` | | `201 {"id", "ttl_seconds"}` |
+//! | `DELETE /v1/sessions/{id}` | | `204` |
+//! | `POST /v1/sessions/{id}/run` | `{"code", "timeout"?}` | a [`RunResult`] |
+//! | `POST /v1/sessions/{id}/reset` | | `204` |
+//! | `POST /v1/sessions/{id}/skills/{name}` | `{"args"?}` | a [`RunResult`] |
+//! | `GET /v1/tools`, `GET /v1/tools/search?query=&limit=` | | tools |
+//! | `GET /v1/skills`, `GET /v1/skills/search?query=&limit=`, `GET/PUT/DELETE /v1/skills/{name}` | `PUT`: `{"source", "description"?}` | skills |
+//! | `GET /v1/artifacts`, `GET/DELETE /v1/artifacts/{name}` | | artifacts |
+//! | `GET /v1/deps`, `POST /v1/deps` `{"spec"}`, `DELETE /v1/deps/{name}` | | deps |
+//!
+//! Errors are `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 410 (an
+//! expired session), 413, 503 or 500. Sessions idle past the TTL are closed.
+
+mod auth;
+mod error;
+mod metrics;
+mod sessions;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use self::auth::Auth;
+use self::error::ApiError;
+use self::metrics::Metrics;
+use self::sessions::Sessions;
+use crate::{RunResult, Session, SessionError, SessionFactory};
+
+/// How `codemode serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The bearer token clients must send; `None` serves without authentication.
+    pub token: Option<String>,
+    /// Sessions unused for this long are closed (default 1 h).
+    pub session_ttl: Duration,
+    /// Most sessions open at once (default 1000).
+    pub max_sessions: usize,
+    /// Largest request body accepted, in bytes (default 16 MiB).
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self { token: None, session_ttl: Duration::from_secs(3600), max_sessions: 1000, max_body_bytes: 16 << 20 }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    factory: SessionFactory,
+    /// Serves the operations that need no interpreter of their own (tools, skills,
+    /// artifacts, deps); built at start-up, which also warms the sandbox.
+    facade: Arc<Session>,
+    sessions: Arc<Sessions>,
+    metrics: Arc<Metrics>,
+    auth: Auth,
+}
+
+/// The API as an axum router, with the idle-session reaper running on the current
+/// tokio runtime. Fails if a first session cannot be built (storage or sandbox broken).
+pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Router, SessionError> {
+    let facade = Arc::new(factory().build().await?);
+    let sessions = Arc::new(Sessions::new(options.session_ttl, options.max_sessions));
+    let metrics = Arc::new(Metrics::default());
+    let state = AppState {
+        factory,
+        facade,
+        sessions: sessions.clone(),
+        metrics: metrics.clone(),
+        auth: Auth::new(options.token.as_deref()),
+    };
+    spawn_reaper(Arc::downgrade(&sessions), metrics);
+
+    let api = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/v1/sessions", post(create_session))
+        .route("/v1/sessions/{id}", axum::routing::delete(close_session))
+        .route("/v1/sessions/{id}/run", post(run))
+        .route("/v1/sessions/{id}/reset", post(reset))
+        .route("/v1/sessions/{id}/skills/{name}", post(invoke_skill))
+        .route("/v1/tools", get(list_tools))
+        .route("/v1/tools/search", get(search_tools))
+        .route("/v1/skills", get(list_skills))
+        .route("/v1/skills/search", get(search_skills))
+        .route("/v1/skills/{name}", get(get_skill).put(put_skill).delete(delete_skill))
+        .route("/v1/artifacts", get(list_artifacts))
+        .route("/v1/artifacts/{name}", get(load_artifact).delete(delete_artifact))
+        .route("/v1/deps", get(list_deps).post(add_dep))
+        .route("/v1/deps/{name}", axum::routing::delete(remove_dep))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    Ok(Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/ready", get(ready))
+        .merge(api)
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .with_state(state))
+}
+
+fn spawn_reaper(sessions: std::sync::Weak<Sessions>, metrics: Arc<Metrics>) {
+    tokio::spawn(async move {
+        loop {
+            let Some(sessions) = sessions.upgrade() else { return };
+            let period = (sessions.ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+            for _ in 0..sessions.reap().await {
+                metrics.session_expired();
+            }
+            drop(sessions);
+            tokio::time::sleep(period).await;
+        }
+    });
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.facade.run("1").await {
+        Ok(result) if result.is_ok() => Json(json!({"status": "ready"})).into_response(),
+        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the sandbox does not answer").into_response(),
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    let text = state.metrics.render(state.sessions.len().await);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+async fn create_session(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let session = (state.factory)().build().await?;
+    let id = state.sessions.insert(session).await?;
+    state.metrics.session_created();
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "ttl_seconds": state.sessions.ttl.as_secs_f64()}))))
+}
+
+async fn close_session(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.sessions.remove(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunRequest {
+    code: String,
+    timeout: Option<f64>,
+}
+
+async fn run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(request): Json<RunRequest>,
+) -> ApiResult<Json<RunResult>> {
+    let session = state.sessions.get(&id).await?;
+    let limits = session.limits().with_timeout_at_most(request.timeout).map_err(ApiError::bad_request)?;
+    let started = Instant::now();
+    let outcome = session.run_with(&request.code, &limits).await;
+    state.metrics.record_run(outcome.as_ref().ok(), started.elapsed());
+    Ok(Json(outcome?))
+}
+
+async fn reset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.sessions.get(&id).await?.reset().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvokeRequest {
+    #[serde(default)]
+    args: Map<String, Value>,
+}
+
+async fn invoke_skill(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+    body: Option<Json<InvokeRequest>>,
+) -> ApiResult<Json<RunResult>> {
+    let session = state.sessions.get(&id).await?;
+    let args = body.map(|Json(b)| b.args).unwrap_or_default();
+    let started = Instant::now();
+    let outcome = session.invoke_skill(&name, &args).await;
+    state.metrics.record_run(outcome.as_ref().ok(), started.elapsed());
+    Ok(Json(outcome?))
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchQuery {
+    query: String,
+    limit: Option<usize>,
+}
+
+impl SearchQuery {
+    fn limit(&self) -> usize {
+        self.limit.unwrap_or(10).clamp(1, 100)
+    }
+}
+
+async fn list_tools(State(state): State<AppState>) -> Json<Value> {
+    Json(json!(state.facade.tools().list().await))
+}
+
+async fn search_tools(State(state): State<AppState>, Query(q): Query<SearchQuery>) -> Json<Value> {
+    Json(json!(state.facade.tools().search(&q.query, q.limit()).await))
+}
+
+async fn list_skills(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.facade.skills()?.list().await?)))
+}
+
+async fn search_skills(State(state): State<AppState>, Query(q): Query<SearchQuery>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.facade.skills()?.search(&q.query, q.limit()).await?)))
+}
+
+async fn get_skill(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.facade.skills()?.get(&name).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkillRequest {
+    source: String,
+    description: Option<String>,
+}
+
+async fn put_skill(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(request): Json<SkillRequest>,
+) -> ApiResult<Json<Value>> {
+    let skills = state.facade.skills()?;
+    let (info, replaced) = skills.create(&name, &request.source, request.description.as_deref()).await?;
+    Ok(Json(json!({"skill": info, "replaced": replaced})))
+}
+
+async fn delete_skill(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"deleted": state.facade.skills()?.delete(&name).await?})))
+}
+
+async fn list_artifacts(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.facade.artifacts()?.list().await?)))
+}
+
+async fn load_artifact(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let artifact = state.facade.artifacts()?.load(&name).await?;
+    Ok(Json(json!({"data": artifact.to_json()?, "info": artifact.info})))
+}
+
+async fn delete_artifact(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"deleted": state.facade.artifacts()?.delete(&name).await?})))
+}
+
+async fn list_deps(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.facade.deps()?.list().await?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DepRequest {
+    spec: String,
+}
+
+async fn add_dep(State(state): State<AppState>, Json(request): Json<DepRequest>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"added": state.facade.deps()?.add(&request.spec).await?})))
+}
+
+async fn remove_dep(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"removed": state.facade.deps()?.remove(&name).await?})))
+}
