@@ -3,13 +3,14 @@
 # into one local folder (never globally):
 #   <dir>/venv   PyPI: mcp (the Python SDK: client for the server tests, and the
 #                base of tests/fixtures/mcp/*.py) and mcp-server-time
-#   <dir>/node   npm:  @modelcontextprotocol/server-everything
+#   <dir>/node   npm:  @modelcontextprotocol/server-everything, and the MCP Inspector
+#                (its CLI drives `codemode mcp` in the tests)
 # Usage: scripts/install-mcp-servers.sh [DIR]   (default: $CODEMODE_MCP_SERVERS or
 # ~/.cache/codemode/mcp-servers). Re-running is a no-op once complete.
 set -euo pipefail
 cache=${CODEMODE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/codemode}
 dir=${1:-${CODEMODE_MCP_SERVERS:-$cache/mcp-servers}}
-stamp="mcp==2.3.0 mcp-server-time==2026.10.19 @modelcontextprotocol/server-everything@2026.8.31"
+stamp="mcp==2.3.0 mcp-server-time==2026.10.19 @modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/inspector@2.12.0"
 if [ -f "$dir/.complete" ] && [ "$(cat "$dir/.complete")" = "$stamp" ]; then
     exit 0
 fi
@@ -21,5 +22,5 @@ fi
 "$dir/venv/bin/python" -m pip install --disable-pip-version-check --progress-bar on -q \
     mcp==2.3.0 mcp-server-time==2026.10.19
 npm install --prefix "$dir/node" --no-audit --no-fund --loglevel=error \
-    @modelcontextprotocol/server-everything@2026.8.31
+    @modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/inspector@2.12.0
 echo "$stamp" >"$dir/.complete"

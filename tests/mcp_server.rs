@@ -166,3 +166,37 @@ async fn rmcp_client_and_no_runtime_deps() {
     assert_eq!(data["error"]["kind"], "RuntimeDepsDisabledError", "{data}");
     client.cancel().await.unwrap();
 }
+
+/// The MCP Inspector's CLI (npm) against `target`; returns its JSON answer.
+fn inspector(target: &[&str], method: &[&str]) -> Value {
+    let home = tempfile::tempdir().unwrap();
+    let cache = codemode::default_cache_dir().expect("a cache directory");
+    let out = Command::new(mcp_servers().join("node/node_modules/.bin/mcp-inspector"))
+        .arg("--cli")
+        .args(target)
+        .args(method)
+        // The inspector writes under $HOME; the compiled sandbox stays in the real cache.
+        .env("HOME", home.path())
+        .env("CODEMODE_CACHE_DIR", cache)
+        .output()
+        .expect("the inspector runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&stdout).expect("JSON from the inspector")
+}
+
+#[test]
+fn mcp_inspector_cli_over_stdio_and_http() {
+    let base = tempfile::tempdir().unwrap();
+    let base_arg = base.path().to_str().unwrap();
+    let listed = inspector(&[BIN, "mcp", "--base", base_arg], &["--method", "tools/list"]);
+    assert_eq!(listed["tools"].as_array().unwrap().len(), 15, "{listed}");
+    let run = ["--method", "tools/call", "--tool-name", "run_code", "--tool-arg", "code=print(6 * 7)"];
+    let called = inspector(&[BIN, "mcp", "--base", base_arg], &run);
+    assert_eq!(called["structuredContent"]["stdout"], "42\n", "{called}");
+
+    let server = HttpServer::start(base.path());
+    let called = inspector(&[&server.url], &run);
+    assert_eq!(called["isError"], false, "{called}");
+    assert_eq!(called["content"][0]["text"], "42\n", "{called}");
+}

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
 
 use codemode::Session;
@@ -28,45 +26,12 @@ async fn session(base: &Path) -> Session {
 /// A one-route HTTP server on a free loopback port that answers every request with
 /// a GitHub-shaped JSON body echoing the method, path and body. Serves `n` requests.
 fn http_server(n: usize) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(n) {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut length = 0;
-            let mut headers = serde_json::Map::new();
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line.trim().is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':') {
-                    headers.insert(name.trim().to_ascii_lowercase(), json!(value.trim()));
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            std::io::Read::read_exact(&mut reader, &mut body).unwrap();
-            let mut parts = request_line.split_whitespace();
-            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            let status = if path.contains("missing") { "404 Not Found" } else { "200 OK" };
-            let reply = json!({"method": method, "path": path, "body": String::from_utf8_lossy(&body),
-                               "headers": headers, "full_name": "octo/repo", "stargazers_count": 42})
-            .to_string();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-                reply.len()
-            );
-        }
-    });
-    address
+    common::http_server(n, |request| {
+        let status = if request.path.contains("missing") { 404 } else { 200 };
+        let reply = json!({"method": request.method, "path": request.path, "body": String::from_utf8_lossy(&request.body),
+                           "headers": request.headers, "full_name": "octo/repo", "stargazers_count": 42});
+        (status, reply.to_string())
+    })
 }
 
 fn args(value: Value) -> serde_json::Map<String, Value> {

@@ -112,3 +112,55 @@ pub fn error_traceback(result: &codemode::RunResult) -> (String, String) {
     let e = result.error.as_ref().expect("an error");
     (e.kind.clone(), e.traceback.clone())
 }
+
+/// A request [`http_server`] received.
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    /// Lower-cased names.
+    pub headers: serde_json::Map<String, serde_json::Value>,
+    pub body: Vec<u8>,
+}
+
+/// An HTTP/1.1 server on a free loopback port that answers `n` requests with
+/// `answer(request)` = (status, JSON body), one connection each. Returns its URL.
+pub fn http_server(n: usize, answer: impl Fn(HttpRequest) -> (u16, String) + Send + 'static) -> String {
+    use std::io::{BufRead, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(n) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut length = 0;
+            let mut headers = serde_json::Map::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    let name = name.trim().to_ascii_lowercase();
+                    if name == "content-length" {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    headers.insert(name, serde_json::Value::from(value.trim()));
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut parts = request_line.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
+            let (status, reply) = answer(HttpRequest { method, path, headers, body });
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    address
+}
