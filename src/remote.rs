@@ -275,7 +275,7 @@ impl RemoteSession {
     }
 
     /// Closes the session on the server.
-    pub async fn close(self) -> Result<(), RemoteError> {
+    pub async fn close(&self) -> Result<(), RemoteError> {
         self.remote.call(Method::DELETE, &format!("v1/sessions/{}", self.id), None).await
     }
 }

@@ -1,21 +1,21 @@
 //! [`Session`]: one persistent Python interpreter for one agent.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use std::sync::Arc;
-
-use crate::artifacts::{Artifacts, DEFAULT_MAX_ARTIFACT_SIZE};
+use crate::artifacts::{ArtifactError, ArtifactInfo, Artifacts, DEFAULT_MAX_ARTIFACT_SIZE};
 use crate::deps::{Deps, DepsError, PipOptions};
+use crate::remote::{Remote, RemoteError, RemoteSession, Subprocess};
 use crate::sandbox::host::{Services, ToolCallRecord};
 use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats};
 use crate::sandbox::{InspectError, LimitKind, Limits, Metering, Sandbox, SandboxError, SkillSignature};
-use crate::skills::SkillLibrary;
+use crate::skills::{SearchResults, Skill, SkillError, SkillInfo, SkillLibrary};
 use crate::storage::{FileStorage, Storage, StorageError};
-use crate::tools::{Skipped, ToolRegistry};
+use crate::tools::{Skipped, ToolInfo, ToolRegistry};
 
 /// Makes a builder per session, for servers that open sessions on demand (the MCP
 /// server, `codemode serve`) over shared storage, tools and sandbox.
@@ -48,9 +48,19 @@ pub enum SessionError {
     /// The storage backend could not be opened.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The recorded deps could not be installed when the session started.
-    #[error("installing the recorded deps failed: {0}")]
+    /// A deps operation failed, or the recorded deps could not be installed when
+    /// the session started.
+    #[error(transparent)]
     Deps(#[from] DepsError),
+    /// A skills operation failed.
+    #[error(transparent)]
+    Skill(#[from] SkillError),
+    /// An artifacts operation failed.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    /// The session's server (a remote or subprocess executor) failed or refused.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
     /// The interpreter stopped while doing something other than running agent code.
     #[error("the interpreter stopped unexpectedly ({0}); its state was reset")]
     Interpreter(String),
@@ -141,6 +151,19 @@ pub struct SessionBuilder {
     pip: PipOptions,
     embeddings: bool,
     tools: Option<ToolRegistry>,
+    executor: Executor,
+}
+
+/// Where a session's interpreter runs.
+#[derive(Debug, Default)]
+enum Executor {
+    /// In this process (the default).
+    #[default]
+    InProcess,
+    /// On a `codemode serve` reached over HTTP.
+    Remote(Remote),
+    /// On a `codemode serve` child spawned for this session.
+    Subprocess { binary: PathBuf, args: Vec<String> },
 }
 
 impl Default for SessionBuilder {
@@ -155,6 +178,7 @@ impl Default for SessionBuilder {
             pip: PipOptions::default(),
             embeddings: true,
             tools: None,
+            executor: Executor::InProcess,
         }
     }
 }
@@ -218,9 +242,47 @@ impl SessionBuilder {
         self
     }
 
+    /// Runs the session on a `codemode serve` (see [`crate::remote`]) instead of in
+    /// this process. Storage, tools and limits other than the timeout are then the
+    /// server's; the Session API is the same.
+    pub fn remote(mut self, remote: Remote) -> Self {
+        self.executor = Executor::Remote(remote);
+        self
+    }
+
+    /// Runs the session on a `codemode serve` child process started from `binary`
+    /// with `args` (storage, limit and serve flags), on loopback with a random token.
+    /// A crash of the child is reported by the next call.
+    pub fn subprocess(mut self, binary: impl Into<PathBuf>, args: &[&str]) -> Self {
+        self.executor =
+            Executor::Subprocess { binary: binary.into(), args: args.iter().map(|a| a.to_string()).collect() };
+        self
+    }
+
     /// Starts the interpreter (compiling the guest first if no cached artifact exists).
     pub async fn build(self) -> Result<Session, SessionError> {
         validate(&self.limits)?;
+        let remote = match &self.executor {
+            Executor::InProcess => None,
+            Executor::Remote(remote) => Some(remote.clone()),
+            Executor::Subprocess { binary, args } => {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                Some(Subprocess::spawn(binary, &args).await?)
+            }
+        };
+        if let Some(remote) = remote {
+            let remote_session = remote.session().await?;
+            return Ok(Session {
+                sandbox: self.sandbox.unwrap_or_else(Sandbox::shared),
+                metering: Metering::Off,
+                limits: self.limits,
+                services: None,
+                tools: ToolRegistry::default(),
+                skipped_tools: Vec::new(),
+                state: Mutex::new(State::Live(None)),
+                remote: Some(remote_session),
+            });
+        }
         let sandbox = self.sandbox.unwrap_or_else(Sandbox::shared);
         let metering = if self.limits.fuel.is_some() { Metering::Fuel } else { Metering::Off };
         let storage = match (self.storage, &self.base_dir) {
@@ -259,6 +321,7 @@ impl SessionBuilder {
             tools,
             skipped_tools,
             state: Mutex::new(State::Live(Some(instance))),
+            remote: None,
         })
     }
 }
@@ -292,6 +355,8 @@ pub struct Session {
     tools: ToolRegistry,
     skipped_tools: Vec<Skipped>,
     state: Mutex<State>,
+    /// Set when the interpreter runs on a `codemode serve`.
+    remote: Option<RemoteSession>,
 }
 
 impl std::fmt::Debug for Session {
@@ -314,12 +379,20 @@ impl Session {
         &self.limits
     }
 
-    /// The session's artifacts (the same ones agent code sees as `artifacts`).
+    /// Whether the interpreter runs on a `codemode serve` (remote or subprocess).
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// The session's artifacts (the same ones agent code sees as `artifacts`). In
+    /// process only; [`list_artifacts`](Self::list_artifacts) and
+    /// [`load_artifact`](Self::load_artifact) work on every executor.
     pub fn artifacts(&self) -> Result<&Artifacts, SessionError> {
         self.services.as_deref().map(|s| &s.artifacts).ok_or(SessionError::NotConfigured("artifacts"))
     }
 
-    /// The session's tools (the same ones agent code sees as `tools`).
+    /// The session's tools (the same ones agent code sees as `tools`). In process
+    /// only (empty otherwise); [`list_tools`](Self::list_tools) works on every executor.
     pub fn tools(&self) -> &ToolRegistry {
         &self.tools
     }
@@ -329,7 +402,8 @@ impl Session {
         &self.skipped_tools
     }
 
-    /// The session's skills (the same ones agent code sees as `skills`).
+    /// The session's skills (the same ones agent code sees as `skills`). In process
+    /// only; the `*_skill(s)` methods work on every executor.
     pub fn skills(&self) -> Result<&SkillLibrary, SessionError> {
         self.services.as_deref().map(|s| &s.skills).ok_or(SessionError::NotConfigured("skills"))
     }
@@ -343,12 +417,17 @@ impl Session {
     ) -> Result<RunResult, SessionError> {
         crate::skills::validate_name(name)
             .map_err(|e| SessionError::InvalidSkill { message: e.to_string(), line: None })?;
+        if let Some(remote) = &self.remote {
+            self.check_open().await?;
+            return Ok(remote.invoke_skill(name, args).await?);
+        }
         // A JSON string literal is a valid Python string literal, so this quotes safely.
         let args = serde_json::to_string(&serde_json::Value::Object(args.clone()).to_string()).unwrap_or_default();
         self.run(&format!("skills.invoke({name:?}, **__import__('json').loads({args}))")).await
     }
 
-    /// The session's deps (the same ones agent code sees as `deps`).
+    /// The session's deps (the same ones agent code sees as `deps`). In process only;
+    /// the `*_dep(s)` methods work on every executor.
     pub fn deps(&self) -> Result<&Deps, SessionError> {
         self.services.as_deref().map(|s| &s.deps).ok_or(SessionError::NotConfigured("deps"))
     }
@@ -362,6 +441,10 @@ impl Session {
     /// session built with fuel (it needs a differently compiled guest).
     pub async fn run_with(&self, code: &str, limits: &Limits) -> Result<RunResult, SessionError> {
         validate(limits)?;
+        if let Some(remote) = &self.remote {
+            self.check_open().await?;
+            return Ok(remote.run_with_timeout(code, limits.timeout).await?);
+        }
         if limits.fuel.is_some() && self.metering == Metering::Off {
             return Err(SessionError::InvalidLimits(
                 "this session was built without fuel metering; set fuel in the session's limits".into(),
@@ -387,6 +470,10 @@ impl Session {
     /// Clears the interpreter's variables, functions and imports; `tools`, `skills`,
     /// `artifacts` and `deps` stay, and so does everything stored.
     pub async fn reset(&self) -> Result<(), SessionError> {
+        if let Some(remote) = &self.remote {
+            self.check_open().await?;
+            return Ok(remote.reset().await?);
+        }
         let mut state = self.state.lock().await;
         match &mut *state {
             State::Closed => Err(SessionError::Closed),
@@ -414,7 +501,121 @@ impl Session {
     /// Releases the interpreter. Later calls return [`SessionError::Closed`];
     /// closing twice is fine.
     pub async fn close(&self) {
-        *self.state.lock().await = State::Closed;
+        let was_open = !matches!(std::mem::replace(&mut *self.state.lock().await, State::Closed), State::Closed);
+        if let Some(remote) = &self.remote
+            && was_open
+        {
+            // The server also closes it after its idle TTL, so a failure here loses nothing.
+            let _ = remote.close().await;
+        }
+    }
+
+    async fn check_open(&self) -> Result<(), SessionError> {
+        if matches!(*self.state.lock().await, State::Closed) { Err(SessionError::Closed) } else { Ok(()) }
+    }
+
+    /// Every tool, with its callables and typed parameters.
+    pub async fn list_tools(&self) -> Result<Vec<ToolInfo>, SessionError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.remote().list_tools().await?),
+            None => Ok(self.tools.list().await),
+        }
+    }
+
+    /// The tools matching `query`, best first.
+    pub async fn search_tools(&self, query: &str, limit: usize) -> Result<Vec<ToolInfo>, SessionError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.remote().search_tools(query, limit).await?),
+            None => Ok(self.tools.search(query, limit).await),
+        }
+    }
+
+    /// Every stored skill.
+    pub async fn list_skills(&self) -> Result<Vec<SkillInfo>, SessionError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.remote().list_skills().await?),
+            None => Ok(self.skills()?.list().await?),
+        }
+    }
+
+    /// The skills matching `query` by meaning, best first.
+    pub async fn search_skills(&self, query: &str, limit: usize) -> Result<SearchResults, SessionError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.remote().search_skills(query, limit).await?),
+            None => Ok(self.skills()?.search(query, limit).await?),
+        }
+    }
+
+    /// One skill with its source.
+    pub async fn get_skill(&self, name: &str) -> Result<Skill, SessionError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.remote().get_skill(name).await?),
+            None => Ok(self.skills()?.get(name).await?),
+        }
+    }
+
+    /// Validates and stores a skill; returns its info and whether one was replaced.
+    pub async fn create_skill(
+        &self,
+        name: &str,
+        source: &str,
+        description: Option<&str>,
+    ) -> Result<(SkillInfo, bool), SessionError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.remote().create_skill(name, source, description).await?),
+            None => Ok(self.skills()?.create(name, source, description).await?),
+        }
+    }
+
+    /// Deletes a skill; `false` if there was none.
+    pub async fn delete_skill(&self, name: &str) -> Result<bool, SessionError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.remote().delete_skill(name).await?),
+            None => Ok(self.skills()?.delete(name).await?),
+        }
+    }
+
+    /// Every stored artifact.
+    pub async fn list_artifacts(&self) -> Result<Vec<ArtifactInfo>, SessionError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.remote().list_artifacts().await?),
+            None => Ok(self.artifacts()?.list().await?),
+        }
+    }
+
+    /// An artifact's data as JSON (text as a string, binary as base64) and its info.
+    pub async fn load_artifact(&self, name: &str) -> Result<(serde_json::Value, ArtifactInfo), SessionError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.remote().load_artifact(name).await?),
+            None => {
+                let artifact = self.artifacts()?.load(name).await?;
+                Ok((artifact.to_json()?, artifact.info))
+            }
+        }
+    }
+
+    /// The installed packages.
+    pub async fn list_deps(&self) -> Result<Vec<String>, SessionError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.remote().list_deps().await?),
+            None => Ok(self.deps()?.list().await?),
+        }
+    }
+
+    /// Installs a pure-Python package; returns the requirement as recorded.
+    pub async fn add_dep(&self, spec: &str) -> Result<String, SessionError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.remote().add_dep(spec).await?),
+            None => Ok(self.deps()?.add(spec).await?),
+        }
+    }
+
+    /// Uninstalls a package; `false` if it was not installed.
+    pub async fn remove_dep(&self, name: &str) -> Result<bool, SessionError> {
+        match &self.remote {
+            Some(remote) => Ok(remote.remote().remove_dep(name).await?),
+            None => Ok(self.deps()?.remove(name).await?),
+        }
     }
 
     /// Whether [`close`](Session::close) was called.
