@@ -200,3 +200,39 @@ fn mcp_inspector_cli_over_stdio_and_http() {
     assert_eq!(called["isError"], false, "{called}");
     assert_eq!(called["content"][0]["text"], "42\n", "{called}");
 }
+
+#[test]
+fn bad_lines_on_stdio_get_json_rpc_errors_and_the_server_keeps_serving() {
+    use std::io::Write;
+    let base = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["mcp", "--max-request-bytes", "65536", "--base"])
+        .arg(base.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut exchange = |stdin: &mut std::process::ChildStdin, line: String| -> Value {
+        writeln!(stdin, "{line}").unwrap();
+        let mut answer = String::new();
+        stdout.read_line(&mut answer).unwrap();
+        serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
+    };
+    assert_eq!(exchange(&mut stdin, "{not json".into())["error"]["code"], -32700);
+    let invalid = exchange(&mut stdin, r#"{"id": 7, "method": "ping"}"#.into());
+    assert_eq!((&invalid["error"]["code"], &invalid["id"]), (&Value::from(-32600), &Value::from(7)));
+    let big = format!(r#"{{"jsonrpc":"2.0","id":9,"method":"ping","params":{{"pad":"{}"}}}}"#, "x".repeat(70_000));
+    assert!(exchange(&mut stdin, big)["error"]["message"].as_str().unwrap().contains("larger than 65536 bytes"));
+
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+    assert_eq!(exchange(&mut stdin, init.into())["result"]["serverInfo"]["name"], "codemode");
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    let call =
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run_code","arguments":{"code":"6 * 7"}}}"#;
+    assert_eq!(exchange(&mut stdin, call.into())["result"]["structuredContent"]["value"]["json"], 42);
+    drop(stdin);
+    assert!(child.wait().unwrap().success(), "the server exits when its input ends");
+}
