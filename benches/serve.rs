@@ -100,14 +100,12 @@ async fn bench() {
             local.run(CODE).await.expect("warm-up");
             local_sessions.push(Arc::new(local));
         }
-        let served = load(&remote_sessions, per_session, |s| async move {
-            assert!(s.run(CODE).await.expect("run").is_ok())
-        })
-        .await;
-        let local = load(&local_sessions, per_session, |s| async move {
-            assert!(s.run(CODE).await.expect("run").is_ok())
-        })
-        .await;
+        let served =
+            load(&remote_sessions, per_session, |s| async move { assert!(s.run(CODE).await.expect("run").is_ok()) })
+                .await;
+        let local =
+            load(&local_sessions, per_session, |s| async move { assert!(s.run(CODE).await.expect("run").is_ok()) })
+                .await;
         println!(
             "| {sessions} | {} | {} | {} | {} | {} | {} |",
             served.0,

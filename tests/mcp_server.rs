@@ -94,9 +94,11 @@ struct HttpServer {
 }
 
 impl HttpServer {
-    fn start(base: &Path) -> Self {
+    fn start(base: &Path, flags: &[&str]) -> Self {
         let mut child = Command::new(BIN)
-            .args(["mcp", "--http", "127.0.0.1:0", "--max-request-bytes", "65536", "--base"])
+            .args(["mcp", "--http", "127.0.0.1:0"])
+            .args(flags)
+            .arg("--base")
             .arg(base)
             .stderr(Stdio::piped())
             .spawn()
@@ -123,7 +125,7 @@ impl Drop for HttpServer {
 #[tokio::test]
 async fn python_sdk_over_streamable_http_and_bad_requests() {
     let base = tempfile::tempdir().unwrap();
-    let server = HttpServer::start(base.path());
+    let server = HttpServer::start(base.path(), &["--max-request-bytes", "65536"]);
     let post = |body: Vec<u8>| {
         reqwest::Client::new()
             .post(&server.url)
@@ -133,12 +135,16 @@ async fn python_sdk_over_streamable_http_and_bad_requests() {
             .send()
     };
     // Malformed JSON and an oversized body are refused; the server keeps serving.
-    let malformed = post(b"{not json".to_vec()).await.unwrap();
-    assert!(malformed.status().is_client_error(), "{}", malformed.status());
+    let answer = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap()["error"]["code"].clone())
+    };
+    assert_eq!(answer(post(b"{not json".to_vec()).await.unwrap()).await, (400, Value::from(-32700)));
+    assert_eq!(answer(post(br#"{"id": 3}"#.to_vec()).await.unwrap()).await, (400, Value::from(-32600)));
     let mut big = br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":""#.to_vec();
     big.extend(std::iter::repeat_n(b'x', 100_000));
     big.extend(br#""}}"#);
-    assert_eq!(post(big).await.unwrap().status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer(post(big).await.unwrap()).await, (413, Value::from(-32600)));
 
     // Each client is its own MCP session with its own interpreter (`fresh` checks it).
     let url = server.url.clone();
@@ -195,7 +201,7 @@ fn mcp_inspector_cli_over_stdio_and_http() {
     let called = inspector(&[BIN, "mcp", "--base", base_arg], &run);
     assert_eq!(called["structuredContent"]["stdout"], "42\n", "{called}");
 
-    let server = HttpServer::start(base.path());
+    let server = HttpServer::start(base.path(), &["--max-request-bytes", "65536"]);
     let called = inspector(&[&server.url], &run);
     assert_eq!(called["isError"], false, "{called}");
     assert_eq!(called["content"][0]["text"], "42\n", "{called}");
@@ -235,4 +241,27 @@ fn bad_lines_on_stdio_get_json_rpc_errors_and_the_server_keeps_serving() {
     assert_eq!(exchange(&mut stdin, call.into())["result"]["structuredContent"]["value"]["json"], 42);
     drop(stdin);
     assert!(child.wait().unwrap().success(), "the server exits when its input ends");
+}
+
+#[tokio::test]
+async fn idle_http_sessions_are_closed_after_the_ttl() {
+    let base = tempfile::tempdir().unwrap();
+    let server = HttpServer::start(base.path(), &["--session-ttl", "1"]);
+    let url = server.url.clone();
+    let client = ().serve(rmcp::transport::StreamableHttpClientTransport::from_uri(url)).await.expect("handshake");
+    let run = |code: &str| {
+        let args = serde_json::json!({"code": code}).as_object().cloned().unwrap();
+        client.call_tool(rmcp::model::CallToolRequestParams::new("run_code").with_arguments(args))
+    };
+    let value = |result: rmcp::model::CallToolResult| result.structured_content.unwrap();
+    assert_eq!(value(run("x = 1\nx").await.unwrap())["value"]["json"], 1);
+    // Used more often than the TTL, the session lives on.
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        assert_eq!(value(run("x").await.unwrap())["value"]["json"], 1);
+    }
+    // Left idle, it is closed with its interpreter; the client's next call opens a new one.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let after = value(run("x").await.unwrap());
+    assert_eq!(after["error"]["kind"], "NameError", "{after}");
 }

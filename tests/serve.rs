@@ -164,3 +164,49 @@ async fn two_servers_share_one_redis() {
     session.run("artifacts.save('shared-note', {'from': 'two'})").await.unwrap();
     assert_eq!(one.load_artifact("shared-note").await.unwrap().0, json!({"from": "two"}));
 }
+
+#[tokio::test]
+async fn bad_bodies_get_json_errors() {
+    use std::io::BufRead;
+    let base = tempfile::tempdir().unwrap();
+    let token = "a-token-for-the-body-tests";
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--max-body-bytes", "4096", "--base"])
+        .arg(base.path())
+        .env("CODEMODE_TOKEN", token)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "codemode serve exited");
+    }
+    let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let remote = Remote::new(&url, Some(token)).unwrap();
+    let session = remote.session().await.unwrap();
+    let run_url = format!("{url}/v1/sessions/{}/run", session.id());
+    let post = |body: String| {
+        reqwest::Client::new()
+            .post(&run_url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (body, status, kind) in [
+        ("{not json".to_owned(), 400, "invalid_input"),
+        (r#"{"code": "1", "colour": "blue"}"#.to_owned(), 422, "invalid_input"),
+        (json!({"code": "x".repeat(10_000)}).to_string(), 413, "too_large"),
+    ] {
+        let response = post(body).await.unwrap();
+        assert_eq!(response.status().as_u16(), status);
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["kind"], kind, "{error}");
+    }
+    // The session is untouched and keeps serving.
+    assert_eq!(session.run("6 * 7").await.unwrap().value.unwrap().json, Some(json!(42)));
+    let _ = child.kill();
+    let _ = child.wait();
+}

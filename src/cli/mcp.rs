@@ -3,14 +3,21 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use axum::Json;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use clap::Args;
 use codemode::SessionFactory;
 use codemode::mcp_server::McpServer;
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::SessionArgs;
@@ -24,6 +31,9 @@ pub struct McpArgs {
     /// Largest request accepted (an HTTP body, or a line on stdio), in bytes.
     #[arg(long, default_value_t = 4 << 20, value_name = "BYTES")]
     max_request_bytes: usize,
+    /// Over HTTP, close MCP sessions (and their interpreters) idle for this many seconds.
+    #[arg(long, default_value_t = 3600.0, value_name = "SECS", value_parser = super::parse_timeout)]
+    session_ttl: f64,
 }
 
 pub async fn run(context: &SessionArgs<'_>, args: &McpArgs) -> anyhow::Result<ExitCode> {
@@ -34,17 +44,23 @@ pub async fn run(context: &SessionArgs<'_>, args: &McpArgs) -> anyhow::Result<Ex
         return Ok(ExitCode::SUCCESS);
     };
     let config = StreamableHttpServerConfig::default().with_max_request_body_bytes(args.max_request_bytes);
+    let mut sessions = LocalSessionManager::default();
+    // rmcp's default closes a session after 5 idle minutes: too short for an agent
+    // that thinks between calls and expects its variables to be there.
+    sessions.session_config.keep_alive = Some(Duration::from_secs_f64(args.session_ttl));
     let service: StreamableHttpService<McpServer, LocalSessionManager> = StreamableHttpService::new(
         move || Ok(McpServer::new(factory.clone(), allow_deps, true)),
-        Default::default(),
+        Arc::new(sessions),
         config,
     );
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     eprintln!("codemode mcp: serving http://{bound}/mcp");
-    axum::serve(listener, axum::Router::new().nest_service("/mcp", service))
-        .await
-        .context("the HTTP server stopped")?;
+    let max = args.max_request_bytes;
+    let app = axum::Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn(move |request, next| screen_http(request, next, max)));
+    axum::serve(listener, app).await.context("the HTTP server stopped")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -84,19 +100,42 @@ async fn serve_stdio(server: McpServer, max_line: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `Ok` for a line that is a JSON-RPC 2.0 message; otherwise the error response to send.
-fn screen(line: &str, max_line: usize) -> Result<(), serde_json::Value> {
-    let error = |id: serde_json::Value, code: i32, message: String| serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
-    if line.len() > max_line {
-        return Err(error(serde_json::Value::Null, -32600, format!("request larger than {max_line} bytes")));
+/// `Ok` for a request that is a JSON-RPC 2.0 message; otherwise the error response to send.
+fn screen(text: &str, max: usize) -> Result<(), Value> {
+    if text.len() > max {
+        return Err(too_large(max));
     }
-    let message: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| error(serde_json::Value::Null, -32700, format!("parse error: {e}")))?;
-    let id = message.get("id").cloned().unwrap_or(serde_json::Value::Null);
-    if message.get("jsonrpc").and_then(serde_json::Value::as_str) != Some("2.0") {
-        return Err(error(id, -32600, "invalid request: not a JSON-RPC 2.0 message".into()));
+    let message: Value =
+        serde_json::from_str(text).map_err(|e| rpc_error(Value::Null, -32700, format!("parse error: {e}")))?;
+    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        return Err(rpc_error(id, -32600, "invalid request: not a JSON-RPC 2.0 message".into()));
     }
     Ok(())
+}
+
+fn rpc_error(id: Value, code: i32, message: String) -> Value {
+    serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+fn too_large(max: usize) -> Value {
+    rpc_error(Value::Null, -32600, format!("request larger than {max} bytes"))
+}
+
+/// The HTTP side of [`screen`]: a POST body that is too large or not a JSON-RPC
+/// message gets a JSON-RPC error (rmcp would answer in plain text).
+async fn screen_http(request: Request, next: Next, max: usize) -> Response {
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, max).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(too_large(max))).into_response();
+    };
+    match screen(&String::from_utf8_lossy(&bytes), max) {
+        Ok(()) => next.run(Request::from_parts(parts, bytes.into())).await,
+        Err(error) => (StatusCode::BAD_REQUEST, Json(error)).into_response(),
+    }
 }
 
 async fn write_line(stdout: &tokio::sync::Mutex<tokio::io::Stdout>, line: &str) {

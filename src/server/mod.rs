@@ -28,6 +28,7 @@ mod sessions;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -163,8 +164,9 @@ struct RunRequest {
 async fn run(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(request): Json<RunRequest>,
+    body: Result<Json<RunRequest>, JsonRejection>,
 ) -> ApiResult<Json<RunResult>> {
+    let Json(request) = body?;
     let session = state.sessions.get(&id).await?;
     let limits = session.limits().with_timeout_at_most(request.timeout).map_err(ApiError::bad_request)?;
     let started = Instant::now();
@@ -188,10 +190,15 @@ struct InvokeRequest {
 async fn invoke_skill(
     State(state): State<AppState>,
     Path((id, name)): Path<(String, String)>,
-    body: Option<Json<InvokeRequest>>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<RunResult>> {
+    // The body is optional: no arguments.
+    let args = if body.is_empty() {
+        Map::new()
+    } else {
+        serde_json::from_slice::<InvokeRequest>(&body).map_err(ApiError::bad_request)?.args
+    };
     let session = state.sessions.get(&id).await?;
-    let args = body.map(|Json(b)| b.args).unwrap_or_default();
     let started = Instant::now();
     let outcome = session.invoke_skill(&name, &args).await;
     state.metrics.record_run(outcome.as_ref().ok(), started.elapsed());
@@ -240,8 +247,9 @@ struct SkillRequest {
 async fn put_skill(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Json(request): Json<SkillRequest>,
+    body: Result<Json<SkillRequest>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
+    let Json(request) = body?;
     let skills = state.facade.skills()?;
     let (info, replaced) = skills.create(&name, &request.source, request.description.as_deref()).await?;
     Ok(Json(json!({"skill": info, "replaced": replaced})))
@@ -274,7 +282,11 @@ struct DepRequest {
     spec: String,
 }
 
-async fn add_dep(State(state): State<AppState>, Json(request): Json<DepRequest>) -> ApiResult<Json<Value>> {
+async fn add_dep(
+    State(state): State<AppState>,
+    body: Result<Json<DepRequest>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(request) = body?;
     Ok(Json(json!({"added": state.facade.deps()?.add(&request.spec).await?})))
 }
 
