@@ -2,7 +2,7 @@
 //! tools, skills, artifacts and deps, over stdio or streamable HTTP.
 //!
 //! Each MCP session gets its own sandbox [`Session`], built on its first call from
-//! a [`SessionBuilder`] factory, so sessions share the compiled sandbox, the
+//! a [`SessionBuilder`](crate::SessionBuilder) factory, so sessions share the compiled sandbox, the
 //! storage, the tools and the search model, and nothing else. Over HTTP the server
 //! speaks protocol versions up to 2025-11-25, whose sessions carry that state from
 //! call to call (2026-07-28 removed protocol sessions).

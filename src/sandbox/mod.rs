@@ -2,7 +2,7 @@
 //!
 //! A [`Sandbox`] holds what every session shares: the engine, the compiled guest and
 //! the pre-linked instance template. It is cheap to clone. Each session owns one
-//! [`Instance`](instance::Instance): a wasmtime `Store` with a WASI context that
+//! instance: a wasmtime `Store` with a WASI context that
 //! grants nothing (no files, sockets, environment, arguments or stdio).
 
 mod bindings;
