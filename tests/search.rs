@@ -127,3 +127,31 @@ async fn a_restart_embeds_nothing_but_the_query() {
     restarted.search("records of kind 5", 5).await.unwrap();
     assert_eq!(model.texts_embedded() - before, 1);
 }
+
+/// Tools are found by meaning too (with the model installed), not only by words.
+#[tokio::test]
+async fn tools_are_found_by_meaning() {
+    let _turn = MODEL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tool = |name: &str, description: &str| {
+        let yaml =
+            format!("name: {name}\ndescription: {description}\ncommand: echo\nrecipes:\n  run:\n    params: {{}}\n");
+        std::fs::write(dir.path().join(format!("{name}.yaml")), yaml).unwrap();
+    };
+    tool("weather", "Current conditions and forecast for a city");
+    tool("translate", "Translate text between languages");
+    tool("pdftext", "Extract the text of PDF documents");
+    tool("stocks", "Share prices and market data for ticker symbols");
+    let (registry, skipped) = codemode::tools::ToolRegistry::load_dir(dir.path());
+    assert!(skipped.is_empty(), "{skipped:?}");
+    for (query, expected) in [
+        ("will it rain in Paris tomorrow", "weather"),
+        ("say this sentence in German", "translate"),
+        ("read the words out of a scanned report file", "pdftext"),
+        ("how much is an Apple share worth", "stocks"),
+        ("weather", "weather"),
+    ] {
+        let found = registry.search(query, 4).await;
+        assert_eq!(found.first().map(|t| t.name.as_str()), Some(expected), "{query}: {found:?}");
+    }
+}

@@ -119,3 +119,21 @@ impl Embedder {
         self.texts_embedded.load(Ordering::Relaxed)
     }
 }
+
+/// Embeds on a blocking thread (it is seconds of CPU for a large batch), 32 at a time.
+pub(crate) async fn embed_blocking(
+    embedder: &std::sync::Arc<Embedder>,
+    texts: Vec<String>,
+) -> Result<Vec<Vec<f32>>, EmbedError> {
+    let embedder = embedder.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(32) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            out.extend(embedder.embed(&refs)?);
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| fail("the embedding task")(&e))?
+}

@@ -4,8 +4,8 @@
 //! [`SkillLibrary`] is the one implementation behind the guest's `skills`
 //! namespace, the [`Session`](crate::Session) facade and the CLI.
 
-mod embed;
-mod search;
+pub(crate) mod embed;
+pub(crate) mod search;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use self::embed::embed_blocking;
 pub use self::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir};
 use self::search::{Document, QueryCache};
 use crate::sandbox::{InspectError, Param, Sandbox, SandboxError};
@@ -467,21 +468,6 @@ impl Entry {
         };
         [search::description_text(&skill.name, &description), skill.source.clone()]
     }
-}
-
-/// Embeds on a blocking thread (it is seconds of CPU for a large batch), 32 at a time.
-async fn embed_blocking(embedder: &Arc<Embedder>, texts: Vec<String>) -> Result<Vec<Vec<f32>>, SkillError> {
-    let embedder = embedder.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(32) {
-            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            out.extend(embedder.embed(&refs)?);
-        }
-        Ok(out)
-    })
-    .await
-    .map_err(|e| SkillError::Sandbox(SandboxError::Setup(format!("the embedding task failed: {e}"))))?
 }
 
 /// The storage key of a text's embedding: model and content, nothing else.

@@ -10,6 +10,7 @@ mod definition;
 mod function;
 mod http;
 mod mcp;
+mod search;
 mod secrets;
 
 use std::collections::BTreeMap;
@@ -279,40 +280,10 @@ impl ToolRegistry {
             .collect()
     }
 
-    /// Tools whose name or description match `query` (exact name first), best first.
+    /// The tools that best match `query`, best first: by name and words, and by
+    /// meaning when the search model is installed.
     pub async fn search(&self, query: &str, limit: usize) -> Vec<ToolInfo> {
-        let query = query.trim().to_lowercase();
-        let words: Vec<&str> = query.split_whitespace().collect();
-        let mut scored: Vec<(u32, ToolInfo)> = self
-            .list()
-            .await
-            .into_iter()
-            .map(|info| {
-                let name = info.name.to_lowercase();
-                let text = format!(
-                    "{} {} {}",
-                    info.description,
-                    info.tags.join(" "),
-                    info.callables
-                        .iter()
-                        .map(|c| format!("{} {}", c.name.as_deref().unwrap_or_default(), c.description))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )
-                .to_lowercase();
-                let mut score = 0;
-                if name == query {
-                    score += 100;
-                } else if !query.is_empty() && (name.contains(&query) || query.contains(&name)) {
-                    score += 50;
-                }
-                score += 25 * words.iter().filter(|w| text.contains(*w)).count() as u32;
-                (score, info)
-            })
-            .filter(|(score, _)| *score > 0)
-            .collect();
-        scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
-        scored.into_iter().take(limit).map(|(_, info)| info).collect()
+        search::rank(self.list().await, query, limit).await
     }
 
     fn get(&self, tool: &str) -> Result<&Tool, ToolError> {
