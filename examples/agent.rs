@@ -68,14 +68,7 @@ async fn main() -> anyhow::Result<()> {
             let arguments: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap_or("{}"))?;
             let code = arguments["code"].as_str().unwrap_or_default();
             eprintln!(">>> run_code\n{code}");
-            let result = session.run(code).await?;
-            let mut output = result.stdout.clone();
-            if let Some(value) = &result.value {
-                output.push_str(&value.repr);
-            }
-            if let Some(error) = &result.error {
-                output.push_str(&error.traceback);
-            }
+            let output = session.run(code).await?.transcript();
             eprintln!("<<< {output}");
             messages.push(json!({"role": "tool", "tool_call_id": call["id"], "content": output}));
         }

@@ -130,30 +130,10 @@ fn listing(key: &str, items: &impl serde::Serialize) -> CallToolResult {
     structured(pretty(&data[key]), data, false)
 }
 
-/// A run as a notebook shows it: output, then the value, then the error.
+/// A run: its transcript as text, the whole result as data.
 fn run_result(result: &RunResult) -> CallToolResult {
-    let mut text = result.stdout.clone();
-    if result.stdout_truncated {
-        text.push_str("\n[stdout truncated at its limit]\n");
-    }
-    if !result.stderr.is_empty() {
-        text.push_str(&format!("[stderr]\n{}", result.stderr));
-    }
-    if let Some(value) = &result.value {
-        text.push_str(&value.repr);
-        text.push('\n');
-    }
-    if let Some(error) = &result.error {
-        text.push_str(&error.traceback);
-    }
-    if result.interpreter_reset {
-        text.push_str("\n[the interpreter was restarted: every variable is gone]\n");
-    }
-    if text.is_empty() {
-        text.push_str("(no output)");
-    }
     let data = serde_json::to_value(result).unwrap_or(Value::Null);
-    structured(text, data, result.error.is_some())
+    structured(result.transcript(), data, result.error.is_some())
 }
 
 #[tool_router]

@@ -16,7 +16,7 @@ use tokio::io::AsyncBufReadExt;
 use crate::RunResult;
 use crate::artifacts::ArtifactInfo;
 use crate::skills::{SearchResults, Skill, SkillInfo};
-use crate::tools::ToolInfo;
+use crate::tools::{ToolInfo, encode_segment};
 
 /// How long a spawned server may take to start listening.
 const SPAWN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -110,7 +110,7 @@ impl Remote {
 
     /// One skill with its source.
     pub async fn get_skill(&self, name: &str) -> Result<Skill, RemoteError> {
-        self.call(Method::GET, &format!("v1/skills/{}", segment(name)), None).await
+        self.call(Method::GET, &format!("v1/skills/{}", encode_segment(name)), None).await
     }
 
     /// Stores a skill; returns its info and whether one was replaced.
@@ -121,7 +121,7 @@ impl Remote {
         description: Option<&str>,
     ) -> Result<(SkillInfo, bool), RemoteError> {
         let body = json!({"source": source, "description": description});
-        let created: Value = self.call(Method::PUT, &format!("v1/skills/{}", segment(name)), Some(body)).await?;
+        let created: Value = self.call(Method::PUT, &format!("v1/skills/{}", encode_segment(name)), Some(body)).await?;
         let info =
             serde_json::from_value(created["skill"].clone()).map_err(|e| RemoteError::Transport(e.to_string()))?;
         Ok((info, created["replaced"] == true))
@@ -129,7 +129,7 @@ impl Remote {
 
     /// Deletes a skill; `false` if there was none.
     pub async fn delete_skill(&self, name: &str) -> Result<bool, RemoteError> {
-        let answer: Value = self.call(Method::DELETE, &format!("v1/skills/{}", segment(name)), None).await?;
+        let answer: Value = self.call(Method::DELETE, &format!("v1/skills/{}", encode_segment(name)), None).await?;
         Ok(answer["deleted"] == true)
     }
 
@@ -140,7 +140,7 @@ impl Remote {
 
     /// An artifact's data as JSON (text as a string, binary as base64) and its info.
     pub async fn load_artifact(&self, name: &str) -> Result<(Value, ArtifactInfo), RemoteError> {
-        let answer: Value = self.call(Method::GET, &format!("v1/artifacts/{}", segment(name)), None).await?;
+        let answer: Value = self.call(Method::GET, &format!("v1/artifacts/{}", encode_segment(name)), None).await?;
         let info = serde_json::from_value(answer["info"].clone()).map_err(|e| RemoteError::Transport(e.to_string()))?;
         Ok((answer["data"].clone(), info))
     }
@@ -158,7 +158,7 @@ impl Remote {
 
     /// Uninstalls a package; `false` if it was not installed.
     pub async fn remove_dep(&self, name: &str) -> Result<bool, RemoteError> {
-        let answer: Value = self.call(Method::DELETE, &format!("v1/deps/{}", segment(name)), None).await?;
+        let answer: Value = self.call(Method::DELETE, &format!("v1/deps/{}", encode_segment(name)), None).await?;
         Ok(answer["removed"] == true)
     }
 
@@ -221,19 +221,6 @@ impl Remote {
     }
 }
 
-/// A path segment, percent-encoded so a name cannot reach another route.
-fn segment(name: &str) -> String {
-    name.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// A session on a `codemode serve`.
 #[derive(Debug)]
 pub struct RemoteSession {
@@ -265,7 +252,7 @@ impl RemoteSession {
 
     /// Runs skill `name` with keyword arguments in this session.
     pub async fn invoke_skill(&self, name: &str, args: &Map<String, Value>) -> Result<RunResult, RemoteError> {
-        let path = format!("v1/sessions/{}/skills/{}", self.id, segment(name));
+        let path = format!("v1/sessions/{}/skills/{}", self.id, encode_segment(name));
         self.remote.call(Method::POST, &path, Some(json!({"args": args}))).await
     }
 

@@ -122,6 +122,32 @@ impl RunResult {
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
     }
+
+    /// The run as one text for a model to read, as a notebook shows it: stdout,
+    /// stderr, the value, then the traceback, with notes on truncation and restarts.
+    pub fn transcript(&self) -> String {
+        let mut text = self.stdout.clone();
+        if self.stdout_truncated {
+            text.push_str("\n[stdout truncated at its limit]\n");
+        }
+        if !self.stderr.is_empty() {
+            text.push_str(&format!("[stderr]\n{}", self.stderr));
+        }
+        if let Some(value) = &self.value {
+            text.push_str(&value.repr);
+            text.push('\n');
+        }
+        if let Some(error) = &self.error {
+            text.push_str(&error.traceback);
+        }
+        if self.interpreter_reset {
+            text.push_str("\n[the interpreter was restarted: every variable is gone]\n");
+        }
+        if text.is_empty() {
+            text.push_str("(no output)");
+        }
+        text
+    }
 }
 
 pub(crate) mod duration_secs {

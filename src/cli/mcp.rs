@@ -105,13 +105,26 @@ fn screen(text: &str, max: usize) -> Result<(), Value> {
     if text.len() > max {
         return Err(too_large(max));
     }
-    let message: Value =
-        serde_json::from_str(text).map_err(|e| rpc_error(Value::Null, -32700, format!("parse error: {e}")))?;
-    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        let id = message.get("id").cloned().unwrap_or(Value::Null);
-        return Err(rpc_error(id, -32600, "invalid request: not a JSON-RPC 2.0 message".into()));
+    let parse_error = |e: serde_json::Error| rpc_error(Value::Null, -32700, format!("parse error: {e}"));
+    let not_json_rpc = |id| rpc_error(id, -32600, "invalid request: not a JSON-RPC 2.0 message".into());
+    if !text.trim_start().starts_with('{') {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(parse_error)?;
+        return Err(not_json_rpc(Value::Null));
+    }
+    // Only the envelope is read: the params (code, sources) are skipped, not built.
+    let envelope: Envelope = serde_json::from_str(text).map_err(parse_error)?;
+    if envelope.jsonrpc.as_ref().and_then(Value::as_str) != Some("2.0") {
+        return Err(not_json_rpc(envelope.id));
     }
     Ok(())
+}
+
+/// The fields of a JSON-RPC message that say whether it is one.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    jsonrpc: Option<Value>,
+    #[serde(default)]
+    id: Value,
 }
 
 fn rpc_error(id: Value, code: i32, message: String) -> Value {

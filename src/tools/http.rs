@@ -439,7 +439,7 @@ fn check_type(param: &HttpParam, value: &Value) -> Result<(), String> {
 
 /// Percent-encodes everything but RFC 3986's unreserved characters, so a value
 /// cannot add path segments (`../admin`) or a query.
-fn encode_segment(value: &str) -> String {
+pub(crate) fn encode_segment(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

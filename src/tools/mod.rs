@@ -24,6 +24,7 @@ use self::cli::CliTool;
 pub use self::definition::ParamType;
 use self::definition::ToolFile;
 use self::function::FunctionTool;
+pub(crate) use self::http::encode_segment;
 pub use self::http::{Endpoint, HttpParam, HttpTool, JsonType, Location};
 use self::mcp::McpTool;
 /// HTTP methods for [`Endpoint::new`].
