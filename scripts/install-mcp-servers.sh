@@ -16,6 +16,15 @@ if [ -f "$dir/.complete" ] && [ "$(cat "$dir/.complete")" = "$stamp" ]; then
 fi
 mkdir -p "$dir"
 echo "==> installing MCP test servers into $dir" >&2
+# npm and the venv module come from Debian when the machine lacks them.
+missing=()
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 if [ ! -x "$dir/venv/bin/python" ]; then
     python3 -m venv "$dir/venv"
 fi
