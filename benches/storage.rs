@@ -67,7 +67,7 @@ async fn bench() {
     let redis_skills = RedisStorage::connect(&redis.url(), "skills", dir.path().join("pkgs2")).await.expect("redis");
     for i in 0..10_000 {
         let skill = StoredSkill {
-            name: format!("skill_{i}"),
+            name: codemode::names::SkillName::new(&format!("skill_{i}")).expect("name"),
             description: format!("Skill number {i}: fetches, parses and summarises things"),
             source: format!("def run(x: int = {i}) -> int:\n    return x * 2\n"),
             created_at: String::new(),

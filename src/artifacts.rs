@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::input::{InputLimits, TooLarge, check};
 use crate::storage::{Storage, StorageError};
 
 /// Default cap on one artifact's size: 64 MiB.
@@ -24,8 +25,9 @@ impl ArtifactName {
     /// Validates `name`. Sub-paths (`scans/nmap.json`) are allowed; anything that could
     /// escape the store or collide with its bookkeeping is not.
     pub fn new(name: &str) -> Result<Self, ArtifactError> {
-        let invalid =
-            |reason: &str| Err(ArtifactError::InvalidName { name: name.to_owned(), reason: reason.to_owned() });
+        let invalid = |reason: &str| {
+            Err(ArtifactError::InvalidName { name: crate::text::shown(name), reason: reason.to_owned() })
+        };
         if name.is_empty() {
             return invalid("it is empty");
         }
@@ -135,7 +137,7 @@ pub enum ArtifactError {
     /// The name was rejected; nothing was read or written.
     #[error("invalid artifact name {name:?}: {reason}")]
     InvalidName {
-        /// The name as given.
+        /// The name as given, shortened to its first 80 characters.
         name: String,
         /// Why it is invalid.
         reason: String,
@@ -158,6 +160,9 @@ pub enum ArtifactError {
         /// What is wrong.
         reason: String,
     },
+    /// The description or metadata is over its cap; nothing was written.
+    #[error(transparent)]
+    InputTooLarge(#[from] TooLarge),
     /// No artifact of that name exists.
     #[error("artifact {0:?} not found")]
     NotFound(String),
@@ -171,12 +176,25 @@ pub enum ArtifactError {
 pub struct Artifacts {
     storage: Arc<dyn Storage>,
     max_size: u64,
+    input: InputLimits,
 }
 
 impl Artifacts {
     /// Artifacts in `storage`, each capped at `max_size` bytes.
     pub fn new(storage: Arc<dyn Storage>, max_size: u64) -> Self {
-        Self { storage, max_size }
+        Self { storage, max_size, input: InputLimits::default() }
+    }
+
+    /// Caps on descriptions and metadata (default: [`InputLimits::default`]).
+    pub fn with_input_limits(mut self, input: InputLimits) -> Self {
+        self.input = input;
+        self
+    }
+
+    /// Caps on the metadata (JSON text) a caller may send: checked by callers that
+    /// receive it as text, before parsing it.
+    pub fn check_metadata(&self, json: &str) -> Result<(), ArtifactError> {
+        Ok(check("an artifact's metadata", json, self.input.metadata)?)
     }
 
     /// Saves (or replaces) an artifact.
@@ -189,6 +207,7 @@ impl Artifacts {
         metadata: serde_json::Map<String, serde_json::Value>,
     ) -> Result<ArtifactInfo, ArtifactError> {
         let name = ArtifactName::new(name)?;
+        check("an artifact's description", description, self.input.text)?;
         let size = data.len() as u64;
         if size > self.max_size {
             return Err(ArtifactError::TooLarge { name: name.0, size, limit: self.max_size });

@@ -24,7 +24,7 @@ pub enum DepsError {
     /// The requirement was rejected before anything ran.
     #[error("invalid package spec {spec:?}: {reason}")]
     InvalidSpec {
-        /// The spec as given.
+        /// The spec as given, shortened to its first 80 characters.
         spec: String,
         /// Why it is invalid.
         reason: &'static str,
@@ -85,7 +85,7 @@ pub struct Requirement {
 impl Requirement {
     /// Validates a spec with py-code-mode's rules.
     pub fn parse(spec: &str) -> Result<Self, DepsError> {
-        let invalid = |reason| Err(DepsError::InvalidSpec { spec: spec.to_owned(), reason });
+        let invalid = |reason| Err(DepsError::InvalidSpec { spec: crate::text::shown(spec), reason });
         if spec.trim().is_empty() {
             return invalid("empty or whitespace-only");
         }
@@ -243,9 +243,9 @@ impl Deps {
         })
         .await
         .map_err(|e| DepsError::Install { specs: joined.clone(), detail: e.to_string() })?
-        .map_err(|e| DepsError::Install {
-            specs: joined.clone(),
-            detail: format!("cannot lock {}: {e}", dir.display()),
+        .map_err(|e| {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot lock the packages directory");
+            DepsError::Install { specs: joined.clone(), detail: format!("cannot lock the packages directory: {e}") }
         })?;
         // One pip per process as well: concurrent pips share their cache directory,
         // and installs are rare enough that waiting costs nothing.
@@ -301,9 +301,20 @@ async fn run_pip(dir: &Path, specs: &[String], pip: &PipOptions) -> Result<(), D
     if stderr.contains("from versions: none") || stderr.contains("No matching distribution found") {
         return Err(DepsError::NoPureWheel { spec: joined });
     }
+    tracing::warn!(specs = %joined, dir = %dir.display(), stderr = %stderr, "pip failed");
     let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    let detail = tail[tail.len().saturating_sub(6)..].join("\n");
+    let detail = without_host_paths(&tail[tail.len().saturating_sub(6)..].join("\n"), dir);
     Err(DepsError::Install { specs: joined, detail })
+}
+
+/// pip's words with the host's directories taken out: the packages directory
+/// becomes `/deps` (where the guest sees it), the home directory `~`.
+fn without_host_paths(text: &str, packages: &Path) -> String {
+    let mut text = text.replace(&*packages.to_string_lossy(), "/deps");
+    if let Some(home) = std::env::var_os("HOME").filter(|h| h.len() > 1) {
+        text = text.replace(&*home.to_string_lossy(), "~");
+    }
+    text
 }
 
 /// Normalised names of the distributions installed in `dir`.
@@ -345,7 +356,10 @@ fn uninstall(dir: &Path, name: &str) -> Result<(), DepsError> {
     }
     std::fs::remove_dir_all(&info)
         .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
-        .map_err(|e| fail(format!("cannot remove {}: {e}", info.display())))?;
+        .map_err(|e| {
+            tracing::warn!(path = %info.display(), error = %e, "cannot remove a distribution's metadata");
+            fail(format!("cannot remove the package's metadata: {e}"))
+        })?;
     // Directories the distribution leaves empty go too (deepest first).
     parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for parent in parents {

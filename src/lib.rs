@@ -17,16 +17,20 @@
 pub mod artifacts;
 mod cache_dir;
 pub mod deps;
+pub mod input;
 pub mod mcp_server;
+pub mod names;
 pub mod remote;
 pub mod sandbox;
 pub mod server;
 mod session;
 pub mod skills;
 pub mod storage;
+mod text;
 pub mod tools;
 
 pub use cache_dir::default_cache_dir;
+pub use input::InputLimits;
 pub use sandbox::{
     CompileEvent, InspectError, LimitKind, Limits, Metering, Param, Sandbox, SandboxBuilder, SandboxError,
     SkillSignature,

@@ -9,12 +9,14 @@ use tokio::sync::Mutex;
 
 use crate::artifacts::{ArtifactError, ArtifactInfo, Artifacts, DEFAULT_MAX_ARTIFACT_SIZE};
 use crate::deps::{Deps, DepsError, PipOptions};
+use crate::input::InputLimits;
 use crate::remote::{Remote, RemoteError, RemoteSession, Subprocess};
 use crate::sandbox::host::{Services, ToolCallRecord};
-use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats};
+use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats, StopCause};
 use crate::sandbox::{InspectError, LimitKind, Limits, Metering, Sandbox, SandboxError, SkillSignature};
 use crate::skills::{SearchResults, Skill, SkillError, SkillInfo, SkillLibrary};
 use crate::storage::{FileStorage, Storage, StorageError};
+use crate::text::{capped, shown};
 use crate::tools::{Skipped, ToolInfo, ToolRegistry};
 
 /// Makes a builder per session, for servers that open sessions on demand (the MCP
@@ -78,8 +80,8 @@ pub struct Value {
 /// An exception raised by the agent's code, or the reason the sandbox stopped it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CellError {
-    /// Exception class name (`ZeroDivisionError`, `SyntaxError`), or `LimitExceeded`
-    /// / `InterpreterCrash` when the sandbox stopped the code.
+    /// Exception class name (`ZeroDivisionError`, `SyntaxError`), or `LimitExceeded`,
+    /// `InterpreterExit` (`os._exit`) or `InterpreterCrash` when the interpreter stopped.
     pub kind: String,
     /// The exception's message.
     pub message: String,
@@ -174,6 +176,7 @@ pub struct SessionBuilder {
     storage: Option<Arc<dyn Storage>>,
     allow_runtime_deps: bool,
     max_artifact_size: u64,
+    input: InputLimits,
     pip: PipOptions,
     embeddings: bool,
     tools: Option<ToolRegistry>,
@@ -201,6 +204,7 @@ impl Default for SessionBuilder {
             storage: None,
             allow_runtime_deps: true,
             max_artifact_size: DEFAULT_MAX_ARTIFACT_SIZE,
+            input: InputLimits::default(),
             pip: PipOptions::default(),
             embeddings: true,
             tools: None,
@@ -246,6 +250,13 @@ impl SessionBuilder {
     /// Cap on one artifact's size (default 64 MiB).
     pub fn max_artifact_size(mut self, bytes: u64) -> Self {
         self.max_artifact_size = bytes;
+        self
+    }
+
+    /// Caps on skill sources, descriptions, queries and artifact metadata sent by agent
+    /// code or clients (default: [`InputLimits::default`]).
+    pub fn input_limits(mut self, input: InputLimits) -> Self {
+        self.input = input;
         self
     }
 
@@ -321,10 +332,10 @@ impl SessionBuilder {
                 let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip);
                 // Another machine may have recorded deps in a shared store.
                 deps.ensure_installed().await?;
-                let skills = SkillLibrary::new(storage.clone(), sandbox.clone());
+                let skills = SkillLibrary::new(storage.clone(), sandbox.clone()).with_input_limits(self.input);
                 let skills = if self.embeddings { skills } else { skills.without_embeddings() };
                 Some(Arc::new(Services {
-                    artifacts: Artifacts::new(storage.clone(), self.max_artifact_size),
+                    artifacts: Artifacts::new(storage.clone(), self.max_artifact_size).with_input_limits(self.input),
                     deps,
                     skills,
                 }))
@@ -441,7 +452,7 @@ impl Session {
         name: &str,
         args: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<RunResult, SessionError> {
-        crate::skills::validate_name(name)
+        crate::names::SkillName::new(name)
             .map_err(|e| SessionError::InvalidSkill { message: e.to_string(), line: None })?;
         if let Some(remote) = &self.remote {
             self.check_open().await?;
@@ -482,12 +493,12 @@ impl Session {
         let result = match outcome {
             Outcome::Returned(result) => {
                 *state = State::Live(Some(instance));
-                completed(result, stats)
+                completed(result, stats, limits)
             }
-            Outcome::Stopped { limit, detail } => {
+            Outcome::Stopped { cause, detail } => {
                 // The instance is poisoned; the next run starts a fresh one.
                 *state = State::Live(None);
-                stopped(limit, detail, stats)
+                stopped(cause, detail, stats)
             }
         };
         Ok(result)
@@ -501,18 +512,16 @@ impl Session {
             return Ok(remote.reset().await?);
         }
         let mut state = self.state.lock().await;
-        match &mut *state {
-            State::Closed => Err(SessionError::Closed),
-            // Nothing to clear: the next run starts a fresh interpreter anyway.
-            State::Live(None) => Ok(()),
-            State::Live(Some(instance)) => match instance.reset().await {
-                Outcome::Returned(()) => Ok(()),
-                Outcome::Stopped { detail, .. } => {
-                    *state = State::Live(None);
-                    Err(SessionError::Interpreter(detail))
-                }
-            },
+        if let State::Closed = *state {
+            return Err(SessionError::Closed);
         }
+        // A fresh interpreter rather than cleared globals: agent code can change the
+        // interpreter itself (builtins, `sys.modules`, the runner), and nothing it
+        // did may survive a reset.
+        *state = State::Live(None);
+        let instance = self.take_instance(&mut state).await?;
+        *state = State::Live(Some(instance));
+        Ok(())
     }
 
     /// Parses a skill's source in the sandbox's own CPython (nothing in it runs) and
@@ -663,15 +672,23 @@ impl Session {
     }
 }
 
-fn completed(result: GuestRunResult, stats: RunStats) -> RunResult {
-    let error = result.error.map(|e| CellError { kind: e.kind, message: e.message, traceback: e.traceback });
+/// The guest's own account of a run. The guest caps its texts itself, but it runs
+/// agent code, which can change it: every text is capped again here.
+fn completed(result: GuestRunResult, stats: RunStats, limits: &Limits) -> RunResult {
+    let text_limit = limits.stdout.max(limits.stderr) as usize;
+    let error = result.error.map(|e| CellError {
+        kind: shown(&e.kind),
+        message: capped(e.message, limits.stderr as usize),
+        traceback: capped(e.traceback, limits.stderr as usize),
+    });
     // The cap turned into a Python MemoryError the agent can see; say which limit it was.
     let limit =
         (stats.memory_denied && error.as_ref().is_some_and(|e| e.kind == "MemoryError")).then_some(LimitKind::Memory);
     RunResult {
-        value: result
-            .value
-            .map(|v| Value { json: v.json.and_then(|text| serde_json::from_str(&text).ok()), repr: v.repr }),
+        value: result.value.map(|v| Value {
+            json: v.json.filter(|text| text.len() <= text_limit).and_then(|text| serde_json::from_str(&text).ok()),
+            repr: capped(v.repr, limits.stdout as usize),
+        }),
         stdout: stats.stdout.text,
         stderr: stats.stderr.text,
         stdout_truncated: stats.stdout.truncated,
@@ -682,14 +699,30 @@ fn completed(result: GuestRunResult, stats: RunStats) -> RunResult {
         wall_time: stats.wall_time,
         peak_memory: stats.peak_memory,
         fuel_used: stats.fuel_used,
-        tool_calls: stats.tool_calls,
+        tool_calls: trace(stats.tool_calls),
     }
 }
 
-fn stopped(limit: Option<LimitKind>, detail: String, stats: RunStats) -> RunResult {
-    let (kind, message) = match limit {
-        Some(limit) => ("LimitExceeded", format!("{limit} limit: {detail}")),
-        None => ("InterpreterCrash", detail),
+/// The run's tool calls as reported: a tool name comes from agent code, so it is
+/// shortened, and an error is kept to a few KiB.
+fn trace(calls: Vec<ToolCallRecord>) -> Vec<ToolCallRecord> {
+    const ERROR_LIMIT: usize = 4096;
+    calls
+        .into_iter()
+        .map(|call| ToolCallRecord {
+            tool: shown(&call.tool),
+            callable: call.callable.as_deref().map(shown),
+            error: call.error.map(|e| capped(e, ERROR_LIMIT)),
+            ..call
+        })
+        .collect()
+}
+
+fn stopped(cause: StopCause, detail: String, stats: RunStats) -> RunResult {
+    let (kind, message, limit) = match cause {
+        StopCause::Limit(limit) => ("LimitExceeded", format!("{limit} limit: {detail}"), Some(limit)),
+        StopCause::Exit => ("InterpreterExit", detail, None),
+        StopCause::Crash => ("InterpreterCrash", detail, None),
     };
     let message = format!("{message}; the interpreter was restarted and its state (variables, imports) is lost");
     RunResult {
@@ -704,6 +737,6 @@ fn stopped(limit: Option<LimitKind>, detail: String, stats: RunStats) -> RunResu
         wall_time: stats.wall_time,
         peak_memory: stats.peak_memory,
         fuel_used: stats.fuel_used,
-        tool_calls: stats.tool_calls,
+        tool_calls: trace(stats.tool_calls),
     }
 }

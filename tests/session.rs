@@ -405,3 +405,67 @@ async fn inspect_skill_reads_run_without_executing() {
     // The session is untouched by inspection.
     assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_gives_a_fresh_interpreter() {
+    let s = session().await;
+    // Agent code poisons the interpreter itself, not just its globals.
+    let poison = "import builtins, sys\nbuiltins.compile = None\nsys.modules['json'] = None\nbuiltins.marker = 1";
+    run(&s, poison).await;
+    assert!(!run(&s, "1 + 1").await.is_ok(), "a poisoned compile breaks the runner");
+    s.reset().await.unwrap();
+    assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
+    assert_eq!(value(&run(&s, "import json; json.dumps([1])").await), json!("[1]"));
+    assert_eq!(error_kind(&run(&s, "import builtins; builtins.marker").await), "AttributeError");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_exception_messages_are_cut_and_keep_their_kind() {
+    let limits = Limits { stdout: 1 << 20, stderr: 1 << 20, ..Limits::default() };
+    let s = session_with(limits).await;
+    for mib in [20, 100] {
+        let result = run(&s, &format!("raise ValueError('x' * ({mib} << 20))")).await;
+        let error = result.error.as_ref().expect("an error");
+        assert_eq!(error.kind, "ValueError", "{mib} MiB: {}", error.message);
+        assert!(error.message.len() <= (1 << 20) + 100, "{mib} MiB message: {} bytes", error.message.len());
+        assert!(error.message.contains("[truncated:"), "the cut is marked");
+        assert!(error.traceback.len() <= (1 << 20) + 100, "{mib} MiB traceback: {} bytes", error.traceback.len());
+        assert!(error.traceback.contains("truncated"), "the cut is marked");
+        let serialized = serde_json::to_string(&result).unwrap();
+        assert!(serialized.len() < 3 << 20, "{mib} MiB: the whole result is {} bytes", serialized.len());
+        assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
+    }
+    // Notes, syntax errors and a giant value repr are capped the same way.
+    let notes = run(&s, "e = KeyError('k')\nfor i in range(100000): e.add_note('n' * 100)\nraise e").await;
+    assert!(notes.error.as_ref().unwrap().traceback.len() <= (1 << 20) + 100);
+    let syntax = run(&s, &format!("x = ({}", "1 + ".repeat(1 << 19))).await;
+    assert_eq!(error_kind(&syntax), "SyntaxError");
+    assert!(syntax.error.as_ref().unwrap().traceback.len() <= (1 << 20) + 100);
+    let big = run(&s, "list(range(10**6))").await;
+    let repr = big.value.expect("a value");
+    assert!(repr.repr.len() <= (1 << 20) + 100 && repr.json.is_none(), "{}", repr.repr.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_awaited_on_the_last_line_runs() {
+    let s = session().await;
+    let code = "import asyncio\nasync def f():\n    return 41\nt = asyncio.create_task(f())\nawait t + 1";
+    assert_eq!(value(&run(&s, code).await), json!(42));
+    let code = "import asyncio\nasync def f():\n    return 7\nt = asyncio.create_task(f())\nr = await t\nr * 6";
+    assert_eq!(value(&run(&s, code).await), json!(42));
+    // A plain cell still runs its own loop.
+    assert_eq!(value(&run(&s, "import asyncio\nasync def g(): return 5\nasyncio.run(g())").await), json!(5));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn os_exit_is_named_as_such() {
+    let s = session().await;
+    run(&s, "x = 1").await;
+    let result = run(&s, "import os\nos._exit(3)").await;
+    let error = result.error.as_ref().expect("an error");
+    assert_eq!(error.kind, "InterpreterExit", "{}", error.message);
+    assert!(error.message.contains("os._exit with a non-zero status"), "{}", error.message);
+    assert!(!error.message.contains("wasm"), "{}", error.message);
+    assert!(result.interpreter_reset);
+    assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
+}

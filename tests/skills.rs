@@ -241,3 +241,61 @@ async fn facade_and_keyword_search() {
     assert_eq!(value(&r), json!(["text_report"]));
     assert!(r.stderr.contains("keyword-only"), "{}", r.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skill_names_cannot_leave_the_skills_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let base = root.path().join("base");
+    let canary = root.path().join("canary");
+    std::fs::create_dir_all(&canary).unwrap();
+    let victim = "def run():\n    return 'the victim ran'\n";
+    std::fs::write(canary.join("victim.py"), victim).unwrap();
+    let s = session(&base).await;
+    create_fixtures(&s).await;
+    let traversals =
+        ["../../canary/victim", "../canary/victim", "/tmp/victim", "word_stats/../word_stats", "a\0b", "victim.py"];
+    for name in traversals {
+        for op in ["get", "invoke", "delete"] {
+            let r = run(&s, &format!("skills.{op}({name:?})")).await;
+            let error = r.error.as_ref().unwrap_or_else(|| panic!("skills.{op}({name:?}) succeeded"));
+            assert_eq!(error.kind, "ValueError", "skills.{op}({name:?}): {error:?}");
+            assert!(error.message.contains("invalid skill name"), "skills.{op}({name:?}): {}", error.message);
+            assert!(!error.message.contains(&*root.path().to_string_lossy()), "{}", error.message);
+        }
+        assert!(matches!(s.get_skill(name).await, Err(SessionError::Skill(_))), "{name}");
+        assert!(matches!(s.delete_skill(name).await, Err(SessionError::Skill(_))), "{name}");
+    }
+    assert_eq!(std::fs::read_to_string(canary.join("victim.py")).unwrap(), victim, "the canary is untouched");
+    // A huge name is refused without being echoed whole.
+    let r = run(&s, "skills.get('../' * 1_000_000)").await;
+    assert!(r.error.as_ref().unwrap().message.len() < 300, "{}", r.error.as_ref().unwrap().message.len());
+    // Files no operation could name are not listed either.
+    std::fs::write(base.join("skills/not-a-name.py"), victim).unwrap();
+    std::fs::write(base.join("skills/class.py"), victim).unwrap();
+    let names = value(&run(&s, "sorted(s['name'] for s in skills.list())").await);
+    assert_eq!(names, json!(["broken_math", "text_report", "word_stats"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_the_host_cannot_receive_is_refused_in_the_guest() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path()).await;
+    run(&s, "kept = 1").await;
+    let calls = [
+        ("skills.get('\\ud800')", "ValueError"),
+        ("skills.create('x', 'def run(): pass', description='\\udfff')", "ValueError"),
+        ("artifacts.save('a', 'x', description='\\ud800')", "ValueError"),
+        ("deps.add('\\ud800')", "ValueError"),
+        ("skills.get(123)", "TypeError"),
+        ("artifacts.load(None)", "TypeError"),
+        ("skills.search('q', limit=-1)", "ValueError"),
+        ("tools.search('q', limit=2**40)", "ValueError"),
+    ];
+    for (call, kind) in calls {
+        let r = run(&s, call).await;
+        let error = r.error.as_ref().unwrap_or_else(|| panic!("{call} succeeded"));
+        assert_eq!(error.kind, kind, "{call}: {error:?}");
+        assert!(!r.interpreter_reset, "{call} stopped the interpreter");
+    }
+    assert_eq!(value(&run(&s, "kept").await), json!(1), "the interpreter kept its state");
+}

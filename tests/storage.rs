@@ -156,7 +156,7 @@ async fn size_cap_and_invalid_data(b: Backend) {
 async fn skills_vectors_and_deps(b: Backend) {
     let s = &b.storage;
     let skill = StoredSkill {
-        name: "greet".into(),
+        name: skill_name("greet"),
         description: "Say hello, with a description that is not in the docstring".into(),
         source: "def run(name: str) -> str:\n    return f'hi {name}'\n".into(),
         created_at: "2026-01-01T00:00:00+00:00".into(),
@@ -175,19 +175,23 @@ async fn skills_vectors_and_deps(b: Backend) {
     s.save_skill(&skill).await.unwrap();
     let v1 = s.skills_version().await.unwrap();
     assert!(v1.is_some() && v1 != v0, "saving a skill changes the version");
-    s.save_skill(&StoredSkill { name: "other".into(), ..skill.clone() }).await.unwrap();
+    s.save_skill(&StoredSkill { name: skill_name("other"), ..skill.clone() }).await.unwrap();
     assert_ne!(s.skills_version().await.unwrap(), v1);
     let reopened = (b.reopen)().await;
-    assert_eq!(reopened.load_skill("greet").await.unwrap(), Some(skill.clone()), "description survives a restart");
+    assert_eq!(
+        reopened.load_skill(&skill_name("greet")).await.unwrap(),
+        Some(skill.clone()),
+        "description survives a restart"
+    );
     let mut names: Vec<_> = reopened.list_skills().await.unwrap().into_iter().map(|s| s.name).collect();
     names.sort();
     assert_eq!(names, ["greet", "other"]);
     let before_delete = reopened.skills_version().await.unwrap();
     assert_eq!(s.skills_version().await.unwrap(), before_delete, "a version is stable while nothing changes");
-    assert!(reopened.delete_skill("other").await.unwrap());
+    assert!(reopened.delete_skill(&skill_name("other")).await.unwrap());
     assert_ne!(s.skills_version().await.unwrap(), before_delete);
-    assert!(!reopened.delete_skill("other").await.unwrap());
-    assert_eq!(reopened.load_skill("other").await.unwrap(), None);
+    assert!(!reopened.delete_skill(&skill_name("other")).await.unwrap());
+    assert_eq!(reopened.load_skill(&skill_name("other")).await.unwrap(), None);
 
     s.save_vector("abc123", &[0.5, -1.25, 3.0]).await.unwrap();
     let loaded = reopened.load_vectors(&["abc123".into(), "missing".into()]).await.unwrap();
@@ -255,7 +259,7 @@ async fn two_redis_tenants_never_see_each_other() {
     let artifacts_a = Artifacts::new(a.clone(), DEFAULT_MAX_ARTIFACT_SIZE);
     artifacts_a.save("secret", b"a's".to_vec(), DataKind::Text, "", Map::new()).await.unwrap();
     a.save_skill(&StoredSkill {
-        name: "s".into(),
+        name: skill_name("s"),
         description: String::new(),
         source: "def run(): pass".into(),
         created_at: String::new(),
@@ -313,4 +317,8 @@ async fn redis_outage_fails_cleanly_and_loses_nothing_acknowledged() {
     names.sort();
     acknowledged.sort();
     assert_eq!(names, acknowledged, "every acknowledged write is there, the failed one is not");
+}
+
+fn skill_name(name: &str) -> codemode::names::SkillName {
+    codemode::names::SkillName::new(name).unwrap()
 }

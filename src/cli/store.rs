@@ -65,7 +65,7 @@ async fn copy(from: &dyn Storage, to: &dyn Storage, skills_only: bool, target: &
 
 async fn diff(dir: &dyn Storage, redis: &dyn Storage) -> anyhow::Result<()> {
     let skill_hashes = |skills: Vec<codemode::storage::StoredSkill>| -> BTreeMap<String, String> {
-        skills.into_iter().map(|s| (s.name.clone(), hash(&[&s.name, &s.description, &s.source]))).collect()
+        skills.into_iter().map(|s| (s.name.to_string(), hash(&[s.name.as_str(), &s.description, &s.source]))).collect()
     };
     let local = skill_hashes(dir.list_skills().await?);
     let remote = skill_hashes(redis.list_skills().await?);

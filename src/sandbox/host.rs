@@ -76,13 +76,11 @@ impl HostState {
         let stderr = Capture::new("stderr");
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        wasi.preopened_dir(stdlib, "/python", FsPerms::ReadOnly)
-            .map_err(|err| SandboxError::Setup(format!("cannot mount the stdlib from {}: {err}", stdlib.display())))?;
+        wasi.preopened_dir(stdlib, "/python", FsPerms::ReadOnly).map_err(mount_error("the stdlib", stdlib))?;
         if let Some(services) = &services {
             let packages = services.deps.packages_dir();
-            wasi.preopened_dir(packages, DEPS_MOUNT, FsPerms::ReadOnly).map_err(|err| {
-                SandboxError::Setup(format!("cannot mount the packages from {}: {err}", packages.display()))
-            })?;
+            wasi.preopened_dir(packages, DEPS_MOUNT, FsPerms::ReadOnly)
+                .map_err(mount_error("the packages", packages))?;
         }
         Ok(Self {
             wasi: wasi.build(),
@@ -117,6 +115,15 @@ impl HostState {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// The error for a directory that cannot be mounted; its host path is only logged.
+fn mount_error(what: &'static str, dir: &Path) -> impl FnOnce(wasmtime::Error) -> SandboxError {
+    let dir = dir.display().to_string();
+    move |err| {
+        tracing::error!(dir, error = %err, "cannot mount {what} into the guest");
+        SandboxError::Setup(format!("cannot mount {what}: {err}"))
     }
 }
 
@@ -282,7 +289,7 @@ fn skill_error(err: SkillError) -> HostError {
     let message = err.to_string();
     match err {
         SkillError::NotFound(_) => HostError { kind: ErrorKind::NotFound, message },
-        SkillError::InvalidName { .. } | SkillError::InvalidSource { .. } => invalid(message),
+        SkillError::InvalidName { .. } | SkillError::InvalidSource { .. } | SkillError::TooLarge(_) => invalid(message),
         _ => failed(message),
     }
 }
@@ -297,6 +304,7 @@ impl artifacts::Host for HostState {
         metadata_json: String,
     ) -> Result<artifacts::ArtifactInfo, HostError> {
         let store = self.artifacts()?;
+        store.check_metadata(&metadata_json).map_err(artifact_error)?;
         let metadata = match serde_json::from_str::<serde_json::Value>(&metadata_json) {
             Ok(serde_json::Value::Object(map)) => map,
             _ => return Err(invalid("metadata must be a JSON object (a dict)")),
@@ -373,9 +381,10 @@ fn artifact_error(err: ArtifactError) -> HostError {
     let message = err.to_string();
     match err {
         ArtifactError::NotFound(_) => HostError { kind: ErrorKind::NotFound, message },
-        ArtifactError::InvalidName { .. } | ArtifactError::TooLarge { .. } | ArtifactError::InvalidData { .. } => {
-            invalid(message)
-        }
+        ArtifactError::InvalidName { .. }
+        | ArtifactError::TooLarge { .. }
+        | ArtifactError::InputTooLarge(_)
+        | ArtifactError::InvalidData { .. } => invalid(message),
         ArtifactError::Storage(_) => failed(message),
     }
 }

@@ -15,8 +15,19 @@ use crate::tools::ToolRegistry;
 pub(crate) enum Outcome<T> {
     /// The guest returned; the interpreter is intact.
     Returned(T),
-    /// A limit (or a crash, `None`) stopped the guest; the instance is unusable.
-    Stopped { limit: Option<LimitKind>, detail: String },
+    /// The guest stopped; the instance is unusable.
+    Stopped { cause: StopCause, detail: String },
+}
+
+/// Why the guest stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopCause {
+    /// A limit stopped it.
+    Limit(LimitKind),
+    /// Agent code ended the process (`os._exit`).
+    Exit,
+    /// It trapped.
+    Crash,
 }
 
 /// What the guest's runner returns for a cell.
@@ -96,7 +107,7 @@ impl Instance {
             Ok(Ok(result)) => Outcome::Returned(result),
             Ok(Err(err)) => self.stopped(&err),
             Err(_) => Outcome::Stopped {
-                limit: Some(LimitKind::Timeout),
+                cause: StopCause::Limit(LimitKind::Timeout),
                 detail: format!("the run exceeded its timeout of {}", humanize(limits.timeout)),
             },
         };
@@ -117,14 +128,6 @@ impl Instance {
             fuel_used: fuel.map(|budget| budget.saturating_sub(self.store.get_fuel().unwrap_or(0))),
         };
         (outcome, stats)
-    }
-
-    /// Clears the interpreter's globals.
-    pub(crate) async fn reset(&mut self) -> Outcome<()> {
-        self.refuel();
-        let call = self.guest.code_mode_sandbox_runner().call_reset(&mut self.store);
-        let result = tokio::time::timeout(INTERNAL_CALL_TIMEOUT, call).await;
-        self.internal_outcome(result)
     }
 
     /// Describes a skill's `run` without executing the skill.
@@ -150,7 +153,10 @@ impl Instance {
         match result {
             Ok(Ok(value)) => Outcome::Returned(value),
             Ok(Err(err)) => self.stopped(&err),
-            Err(_) => Outcome::Stopped { limit: Some(LimitKind::Timeout), detail: "the guest did not answer".into() },
+            Err(_) => Outcome::Stopped {
+                cause: StopCause::Limit(LimitKind::Timeout),
+                detail: "the guest did not answer".into(),
+            },
         }
     }
 
@@ -159,17 +165,24 @@ impl Instance {
         // The full error carries a wasm backtrace of the interpreter's internals,
         // which means nothing to the agent: keep its first line.
         let cause = trap.map_or_else(|| first_line(&err.to_string()), |t| t.to_string());
-        let (limit, detail) = match trap {
-            Some(Trap::OutOfFuel) => (Some(LimitKind::Fuel), "the run used up its fuel".to_owned()),
+        if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            // WASI's exit carries success or failure only, not the status itself.
+            let status = if exit.0 == 0 { "status 0" } else { "a non-zero status" };
+            let detail = format!("the code ended the interpreter process (os._exit with {status})");
+            return Outcome::Stopped { cause: StopCause::Exit, detail };
+        }
+        let (cause, detail) = match trap {
+            Some(Trap::OutOfFuel) => (StopCause::Limit(LimitKind::Fuel), "the run used up its fuel".to_owned()),
             Some(Trap::StackOverflow) => {
-                (Some(LimitKind::Stack), "the guest overflowed its stack (recursion too deep)".to_owned())
+                (StopCause::Limit(LimitKind::Stack), "the guest overflowed its stack (recursion too deep)".to_owned())
             }
-            _ if self.store.data().limiter.denied() => {
-                (Some(LimitKind::Memory), format!("the interpreter could not recover from the memory cap ({cause})"))
-            }
-            _ => (None, format!("the interpreter crashed ({cause})")),
+            _ if self.store.data().limiter.denied() => (
+                StopCause::Limit(LimitKind::Memory),
+                format!("the interpreter could not recover from the memory cap ({cause})"),
+            ),
+            _ => (StopCause::Crash, format!("the interpreter crashed ({cause})")),
         };
-        Outcome::Stopped { limit, detail }
+        Outcome::Stopped { cause, detail }
     }
 }
 

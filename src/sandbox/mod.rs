@@ -67,9 +67,9 @@ pub enum SandboxError {
     #[error("cannot start the epoch ticker thread: {0}")]
     Ticker(#[source] std::io::Error),
     /// The stdlib could not be unpacked into the cache directory.
-    #[error("cannot unpack the guest's stdlib into {}: {source}", path.display())]
+    #[error("cannot unpack the guest's stdlib into the cache directory: {source}")]
     Stdlib {
-        /// Where it was to go.
+        /// Where it was to go (logged, not in the message).
         path: PathBuf,
         /// Why it failed.
         #[source]

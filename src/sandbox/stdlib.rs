@@ -17,7 +17,10 @@ pub(crate) fn ensure(cache_dir: &Path) -> Result<PathBuf, SandboxError> {
     if dir.is_dir() {
         return Ok(dir);
     }
-    let error = |source| SandboxError::Stdlib { path: dir.clone(), source };
+    let error = |source: std::io::Error| {
+        tracing::error!(dir = %dir.display(), error = %source, "cannot unpack the guest's stdlib");
+        SandboxError::Stdlib { path: dir.clone(), source }
+    };
     let parent = dir.parent().unwrap_or(cache_dir);
     std::fs::create_dir_all(parent).map_err(error)?;
     // Unpack beside the target and rename, so a concurrent or interrupted unpack

@@ -54,7 +54,9 @@ impl From<JsonRejection> for ApiError {
 impl From<SkillError> for ApiError {
     fn from(err: SkillError) -> Self {
         match err {
-            SkillError::InvalidName { .. } | SkillError::InvalidSource { .. } => Self::bad_request(err),
+            SkillError::InvalidName { .. } | SkillError::InvalidSource { .. } | SkillError::TooLarge(_) => {
+                Self::bad_request(err)
+            }
             SkillError::NotFound(_) => Self::not_found(err),
             other => Self::internal(other),
         }
@@ -64,9 +66,10 @@ impl From<SkillError> for ApiError {
 impl From<ArtifactError> for ApiError {
     fn from(err: ArtifactError) -> Self {
         match err {
-            ArtifactError::InvalidName { .. } | ArtifactError::TooLarge { .. } | ArtifactError::InvalidData { .. } => {
-                Self::bad_request(err)
-            }
+            ArtifactError::InvalidName { .. }
+            | ArtifactError::TooLarge { .. }
+            | ArtifactError::InputTooLarge(_)
+            | ArtifactError::InvalidData { .. } => Self::bad_request(err),
             ArtifactError::NotFound(_) => Self::not_found(err),
             other => Self::internal(other),
         }

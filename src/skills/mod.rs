@@ -17,11 +17,11 @@ use sha2::{Digest, Sha256};
 use self::embed::embed_blocking;
 pub use self::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir};
 use self::search::{Document, QueryCache};
+use crate::input::{InputLimits, TooLarge, check};
 use crate::sandbox::{InspectError, Param, Sandbox, SandboxError};
 use crate::storage::{Storage, StorageError, StoredSkill};
 
-/// Names the `skills` namespace itself uses, so no skill may take them.
-pub const RESERVED_NAMES: &[&str] = &["list", "search", "get", "invoke", "create", "delete"];
+pub use crate::names::{InvalidName, RESERVED_SKILL_NAMES as RESERVED_NAMES, SkillName};
 
 /// What is known about a skill without its source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,14 +80,9 @@ pub struct SearchResults {
 /// Why a skill operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SkillError {
-    /// The name is not usable; nothing was written.
-    #[error("invalid skill name {name:?}: {reason}")]
-    InvalidName {
-        /// The name as given.
-        name: String,
-        /// Why.
-        reason: &'static str,
-    },
+    /// The name is not usable; nothing was read or written.
+    #[error(transparent)]
+    InvalidName(#[from] InvalidName),
     /// The source is not a valid skill; nothing was written.
     #[error("invalid skill {name:?}{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
     InvalidSource {
@@ -107,39 +102,13 @@ pub enum SkillError {
     /// The sandbox could not inspect the source.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// The source, description or query is over its cap; nothing was done.
+    #[error(transparent)]
+    TooLarge(#[from] TooLarge),
     /// The embedding model failed while it was loaded.
     #[error("embedding failed: {0}")]
     Embed(#[from] EmbedError),
 }
-
-/// Validates a skill name: a Python identifier (ASCII), not a keyword, not reserved.
-pub fn validate_name(name: &str) -> Result<(), SkillError> {
-    let invalid = |reason| Err(SkillError::InvalidName { name: name.to_owned(), reason });
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else { return invalid("it is empty") };
-    if !(first.is_ascii_alphabetic() || first == '_') || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return invalid("it must be a Python identifier (letters, digits, `_`, not starting with a digit)");
-    }
-    if name.len() > 128 {
-        return invalid("it is longer than 128 characters");
-    }
-    if name.starts_with('_') {
-        return invalid("names starting with `_` are ignored by py-code-mode's directory layout");
-    }
-    if PYTHON_KEYWORDS.contains(&name) {
-        return invalid("it is a Python keyword");
-    }
-    if RESERVED_NAMES.contains(&name) {
-        return invalid("it is reserved by the skills namespace (list, search, get, invoke, create, delete)");
-    }
-    Ok(())
-}
-
-const PYTHON_KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
-    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
-    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
-];
 
 /// Whether semantic search may load the model.
 #[derive(Debug, Clone)]
@@ -158,7 +127,8 @@ pub fn shared_embedder() -> Result<Arc<Embedder>, String> {
         .get_or_init(|| {
             let dir = model_dir().ok_or("no cache directory to look for the model in")?;
             if !dir.join("model.safetensors").is_file() {
-                return Err(format!("the model is not installed in {}", dir.display()));
+                tracing::info!(dir = %dir.display(), "the search model is not installed");
+                return Err("the model is not installed".to_owned());
             }
             Embedder::load(&dir).map(Arc::new).map_err(|e| e.to_string())
         })
@@ -171,6 +141,7 @@ pub struct SkillLibrary {
     storage: Arc<dyn Storage>,
     sandbox: Sandbox,
     embedding: Embedding,
+    input: InputLimits,
     cache: Arc<Mutex<Caches>>,
     /// The keyword-only notice is given once per library (so once per session).
     notice_given: Arc<AtomicBool>,
@@ -211,6 +182,7 @@ impl SkillLibrary {
             storage,
             sandbox,
             embedding: Embedding::Auto,
+            input: InputLimits::default(),
             cache: Arc::new(Mutex::new(cache)),
             notice_given: Arc::new(AtomicBool::new(false)),
         }
@@ -219,6 +191,12 @@ impl SkillLibrary {
     /// Never load the model: search ranks by keywords (BM25) only.
     pub fn without_embeddings(mut self) -> Self {
         self.embedding = Embedding::Disabled;
+        self
+    }
+
+    /// Caps on sources, descriptions and queries (default: [`InputLimits::default`]).
+    pub fn with_input_limits(mut self, input: InputLimits) -> Self {
+        self.input = input;
         self
     }
 
@@ -241,22 +219,24 @@ impl SkillLibrary {
         source: &str,
         description: Option<&str>,
     ) -> Result<(SkillInfo, bool), SkillError> {
-        validate_name(name)?;
+        let name = SkillName::new(name)?;
+        check("a skill's source", source, self.input.source)?;
+        check("a skill's description", description.unwrap_or_default(), self.input.text)?;
         let signature = self.sandbox.inspect_skill(source).await.map_err(|err| match err {
             InspectError::Invalid { message, line } => {
-                SkillError::InvalidSource { name: name.to_owned(), message, line }
+                SkillError::InvalidSource { name: name.to_string(), message, line }
             }
             InspectError::Sandbox(err) => SkillError::Sandbox(err),
         })?;
         let description = description.map(str::trim).filter(|d| !d.is_empty()).unwrap_or(&signature.docstring);
         let stored = StoredSkill {
-            name: name.to_owned(),
+            name: name.clone(),
             description: first_paragraph(description),
             source: source.to_owned(),
             created_at: crate::storage::now_iso8601(),
             signature: Some(signature),
         };
-        let replaced = self.storage.load_skill(name).await?.is_some();
+        let replaced = self.storage.load_skill(&name).await?.is_some();
         // Embed before storing, so a stored skill is searchable at once; a model
         // failure is not a reason to lose the skill (search embeds it later).
         if let Ok(embedder) = self.embedder() {
@@ -268,7 +248,8 @@ impl SkillLibrary {
 
     /// One skill with its source.
     pub async fn get(&self, name: &str) -> Result<Skill, SkillError> {
-        let stored = self.storage.load_skill(name).await?.ok_or_else(|| SkillError::NotFound(name.to_owned()))?;
+        let name = SkillName::new(name)?;
+        let stored = self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))?;
         let source = stored.source.clone();
         Ok(Skill { info: self.info(stored).await?, source })
     }
@@ -287,15 +268,20 @@ impl SkillLibrary {
 
     /// Deletes a skill; `false` if there was none.
     pub async fn delete(&self, name: &str) -> Result<bool, SkillError> {
-        Ok(self.storage.delete_skill(name).await?)
+        Ok(self.storage.delete_skill(&SkillName::new(name)?).await?)
     }
 
     /// The skills that best match `query`, best first.
     pub async fn search(&self, query: &str, limit: usize) -> Result<SearchResults, SkillError> {
+        check("a search query", query, self.input.text)?;
         let entries = self.entries().await?;
         let docs: Vec<Document<'_>> = entries
             .iter()
-            .map(|e| Document { name: &e.skill.name, description: &e.skill.description, source: &e.skill.source })
+            .map(|e| Document {
+                name: e.skill.name.as_str(),
+                description: &e.skill.description,
+                source: &e.skill.source,
+            })
             .collect();
         let names = search::NameMatcher::new(query);
         let (mode, notice, scores) = match self.embedder() {
@@ -342,14 +328,14 @@ impl SkillLibrary {
             // Written by hand or by py-code-mode: read the signature now.
             None => self.sandbox.inspect_skill(&stored.source).await.map_err(|err| match err {
                 InspectError::Invalid { message, line } => {
-                    SkillError::InvalidSource { name: stored.name.clone(), message, line }
+                    SkillError::InvalidSource { name: stored.name.to_string(), message, line }
                 }
                 InspectError::Sandbox(err) => SkillError::Sandbox(err),
             })?,
         };
         let description =
             if stored.description.is_empty() { first_paragraph(&signature.docstring) } else { stored.description };
-        Ok(SkillInfo { name: stored.name, description, params: signature.params, is_async: signature.is_async })
+        Ok(SkillInfo { name: stored.name.into(), description, params: signature.params, is_async: signature.is_async })
     }
 
     async fn query_vector(&self, embedder: &Arc<Embedder>, query: &str) -> Result<Vec<f32>, SkillError> {
@@ -466,7 +452,7 @@ impl Entry {
         } else {
             skill.description.clone()
         };
-        [search::description_text(&skill.name, &description), skill.source.clone()]
+        [search::description_text(skill.name.as_str(), &description), skill.source.clone()]
     }
 }
 
@@ -485,16 +471,6 @@ fn first_paragraph(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn skill_names() {
-        for ok in ["word_stats", "a", "fetchV2", "x1"] {
-            assert!(validate_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "1abc", "has-dash", "has space", "../x", "list", "invoke", "class", "_private", "ünï"] {
-            assert!(validate_name(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn descriptions_are_first_paragraphs() {

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{IndexEntry, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name};
 use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName};
+use crate::names::SkillName;
 
 /// Storage in a local directory.
 #[derive(Debug, Clone)]
@@ -159,7 +160,7 @@ impl Storage for FileStorage {
         let skill = skill.clone();
         blocking(move || {
             let _lock = Lock::exclusive(&dir.join(".skills.lock"))?;
-            write_atomically(&dir.join(format!("{}.py", skill.name)), skill.source.as_bytes())?;
+            write_atomically(&skill_path(&dir, &skill.name), skill.source.as_bytes())?;
             let meta_path = dir.join(".skills.json");
             let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
             let source_sha256 = skill.signature.as_ref().map(|_| sha256_hex(&skill.source));
@@ -169,19 +170,20 @@ impl Storage for FileStorage {
                 source_sha256,
                 signature: skill.signature,
             };
-            meta.insert(skill.name, entry);
+            meta.insert(skill.name.into(), entry);
             write_json(&meta_path, &meta)?;
             bump_version(&dir)
         })
         .await
     }
 
-    async fn load_skill(&self, name: &str) -> Result<Option<StoredSkill>, StorageError> {
+    async fn load_skill(&self, name: &SkillName) -> Result<Option<StoredSkill>, StorageError> {
         let dir = self.skills_dir();
-        let name = name.to_owned();
+        let name = name.clone();
         blocking(move || {
             let mut meta: BTreeMap<String, SkillMeta> = read_json(&dir.join(".skills.json"))?.unwrap_or_default();
-            read_skill(&dir, &name, meta.remove(&name).unwrap_or_default())
+            let meta = meta.remove(name.as_str()).unwrap_or_default();
+            read_skill(&dir, name, meta)
         })
         .await
     }
@@ -195,12 +197,11 @@ impl Storage for FileStorage {
             for entry in std::fs::read_dir(&dir).map_err(io("listing skills", &dir))? {
                 let path = entry.map_err(io("listing skills", &dir))?.path();
                 let is_python = path.extension().is_some_and(|e| e == "py");
-                let Some(name) = path.file_stem().and_then(|s| s.to_str()).filter(|_| is_python) else { continue };
-                if name.starts_with('.') || name.starts_with('_') {
-                    continue;
-                }
-                let name = name.to_owned();
-                if let Some(skill) = read_skill(&dir, &name, meta.remove(&name).unwrap_or_default())? {
+                let Some(stem) = path.file_stem().and_then(|s| s.to_str()).filter(|_| is_python) else { continue };
+                // Helpers (`_*.py`) and files no skill operation could name are not skills.
+                let Ok(name) = SkillName::new(stem) else { continue };
+                let meta = meta.remove(name.as_str()).unwrap_or_default();
+                if let Some(skill) = read_skill(&dir, name, meta)? {
                     skills.push(skill);
                 }
             }
@@ -209,17 +210,17 @@ impl Storage for FileStorage {
         .await
     }
 
-    async fn delete_skill(&self, name: &str) -> Result<bool, StorageError> {
+    async fn delete_skill(&self, name: &SkillName) -> Result<bool, StorageError> {
         let dir = self.skills_dir();
-        let name = name.to_owned();
+        let name = name.clone();
         blocking(move || {
             let _lock = Lock::exclusive(&dir.join(".skills.lock"))?;
             let meta_path = dir.join(".skills.json");
             let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
-            if meta.remove(&name).is_some() {
+            if meta.remove(name.as_str()).is_some() {
                 write_json(&meta_path, &meta)?;
             }
-            let path = dir.join(format!("{name}.py"));
+            let path = skill_path(&dir, &name);
             let removed = match std::fs::remove_file(&path) {
                 Ok(()) => true,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
@@ -332,7 +333,10 @@ async fn blocking<T: Send + 'static>(
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
     let path = path.to_path_buf();
-    move |source| StorageError::Io { op, path, source }
+    move |source| {
+        tracing::warn!(op, path = %path.display(), error = %source, "storage I/O failed");
+        StorageError::Io { op, path, source }
+    }
 }
 
 /// An advisory lock held until dropped (`flock`, released by the OS if the process dies).
@@ -380,9 +384,11 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), StorageError> {
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, StorageError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StorageError::Corrupt { op: "reading an index", detail: format!("{}: {e}", path.display()) }),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            tracing::warn!(path = %path.display(), error = %e, "corrupt index file");
+            let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            StorageError::Corrupt { op: "reading an index", detail: format!("{file}: {e}") }
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io("reading", path)(e)),
     }
@@ -407,13 +413,18 @@ fn to_info(dir: &Path, name: String, entry: IndexEntry) -> ArtifactInfo {
     entry.into_info(name, |name| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len()))
 }
 
-fn read_skill(dir: &Path, name: &str, meta: SkillMeta) -> Result<Option<StoredSkill>, StorageError> {
-    let path = dir.join(format!("{name}.py"));
+/// The only place a skill's file name is made: from a validated name, so it stays in `dir`.
+fn skill_path(dir: &Path, name: &SkillName) -> PathBuf {
+    dir.join(format!("{name}.py"))
+}
+
+fn read_skill(dir: &Path, name: SkillName, meta: SkillMeta) -> Result<Option<StoredSkill>, StorageError> {
+    let path = skill_path(dir, &name);
     match std::fs::read_to_string(&path) {
         Ok(source) => {
             let current = meta.source_sha256.is_some_and(|sha| sha == sha256_hex(&source));
             Ok(Some(StoredSkill {
-                name: name.to_owned(),
+                name,
                 description: meta.description,
                 signature: meta.signature.filter(|_| current),
                 source,

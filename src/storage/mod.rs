@@ -16,16 +16,18 @@ use serde::{Deserialize, Serialize};
 pub use self::file::FileStorage;
 pub use self::redis::RedisStorage;
 use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName, DataKind};
+use crate::names::SkillName;
 
 /// A failure of the storage backend itself (never of the caller's input).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    /// A file operation failed.
-    #[error("{op}: {}: {source}", path.display())]
+    /// A file operation failed. The message leaves the path out (it reaches agent
+    /// code and HTTP clients); the path is logged on the host and kept here.
+    #[error("{op} failed: {source}")]
     Io {
         /// What was being done.
         op: &'static str,
-        /// The file or directory involved.
+        /// The file or directory involved, for the host only.
         path: PathBuf,
         /// The I/O error.
         #[source]
@@ -57,8 +59,8 @@ pub enum StorageError {
 /// A skill as stored: its source and what cannot be recovered from the source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredSkill {
-    /// The skill's name (a Python identifier).
-    pub name: String,
+    /// The skill's name.
+    pub name: SkillName,
     /// Its description as given at creation (may be empty).
     #[serde(default)]
     pub description: String,
@@ -92,11 +94,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Stores a skill, replacing any of the same name.
     async fn save_skill(&self, skill: &StoredSkill) -> Result<(), StorageError>;
     /// One skill.
-    async fn load_skill(&self, name: &str) -> Result<Option<StoredSkill>, StorageError>;
+    async fn load_skill(&self, name: &SkillName) -> Result<Option<StoredSkill>, StorageError>;
     /// Every skill, in no particular order.
     async fn list_skills(&self) -> Result<Vec<StoredSkill>, StorageError>;
     /// Deletes a skill; `false` if there was none.
-    async fn delete_skill(&self, name: &str) -> Result<bool, StorageError>;
+    async fn delete_skill(&self, name: &SkillName) -> Result<bool, StorageError>;
     /// A token that changes whenever any skill changes, so callers can keep a parsed
     /// listing; `None` if this store cannot tell (then re-read every time).
     async fn skills_version(&self) -> Result<Option<String>, StorageError>;

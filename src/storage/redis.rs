@@ -23,6 +23,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{IndexEntry, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name};
 use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName};
+use crate::names::SkillName;
 
 /// Storage in Redis under a tenant prefix.
 #[derive(Clone)]
@@ -153,7 +154,7 @@ impl Storage for RedisStorage {
         let mut conn = self.conn.clone();
         redis::pipe()
             .atomic()
-            .hset(self.key("skills:__skills__"), &skill.name, json)
+            .hset(self.key("skills:__skills__"), skill.name.as_str(), json)
             .ignore()
             .incr(self.key("skills:__version__"), 1)
             .ignore()
@@ -162,10 +163,10 @@ impl Storage for RedisStorage {
             .map_err(redis_err("saving a skill"))
     }
 
-    async fn load_skill(&self, name: &str) -> Result<Option<StoredSkill>, StorageError> {
+    async fn load_skill(&self, name: &SkillName) -> Result<Option<StoredSkill>, StorageError> {
         let mut conn = self.conn.clone();
         let json: Option<String> =
-            conn.hget(self.key("skills:__skills__"), name).await.map_err(redis_err("loading a skill"))?;
+            conn.hget(self.key("skills:__skills__"), name.as_str()).await.map_err(redis_err("loading a skill"))?;
         json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt("reading a skill", e))).transpose()
     }
 
@@ -176,11 +177,11 @@ impl Storage for RedisStorage {
         all.values().map(|j| serde_json::from_str(j).map_err(|e| corrupt("reading a skill", e))).collect()
     }
 
-    async fn delete_skill(&self, name: &str) -> Result<bool, StorageError> {
+    async fn delete_skill(&self, name: &SkillName) -> Result<bool, StorageError> {
         let mut conn = self.conn.clone();
         let (removed,): (u64,) = redis::pipe()
             .atomic()
-            .hdel(self.key("skills:__skills__"), name)
+            .hdel(self.key("skills:__skills__"), name.as_str())
             .incr(self.key("skills:__version__"), 1)
             .ignore()
             .query_async(&mut conn)

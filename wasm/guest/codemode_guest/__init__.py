@@ -15,6 +15,7 @@ from componentize_py_types import Err
 from wit_world.exports import runner as wit_runner
 
 from .cell import Kernel
+from .output import capped
 from .skill_inspect import InspectFailure, inspect_skill
 
 _kernel = Kernel()
@@ -33,11 +34,8 @@ class Runner(wit_world.exports.Runner):
         try:
             return _kernel.run(code, options.stdout_limit, options.stderr_limit)
         except BaseException as exc:  # noqa: BLE001
-            error = wit_runner.CellError("InternalError", f"the runner failed: {exc!r}", "")
+            error = wit_runner.CellError("InternalError", capped(f"the runner failed: {exc!r}", 4096), "")
             return wit_runner.RunResult(0, 0, None, error)
-
-    def reset(self) -> None:
-        _kernel.reset()
 
     def inspect_skill(self, source: str) -> wit_runner.SkillSignature:
         try:

@@ -14,11 +14,14 @@ from typing import Any
 from wit_world.exports import runner as wit_runner
 
 from . import namespaces
-from .output import CappedStream
+from .output import CappedStream, capped
 from .tracebacks import format_exception
 
 # `await` at top level compiles to a coroutine code object instead of a SyntaxError.
 _COMPILE_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+# Where a cell leaves its last expression's value: not an identifier, so agent
+# code cannot name it.
+_LAST_VALUE = "<cell value>"
 
 
 class Kernel:
@@ -62,7 +65,8 @@ class Kernel:
                 self.globals["_"] = result
                 value = _describe_value(result, stdout_limit)
         except BaseException as exc:  # noqa: BLE001  (SystemExit and KeyboardInterrupt are the agent's too)
-            error = wit_runner.CellError(type(exc).__name__, _safe_str(exc), format_exception(exc))
+            message = capped(_safe_str(exc), stderr_limit)
+            error = wit_runner.CellError(type(exc).__name__, message, format_exception(exc, stderr_limit))
         finally:
             sys.stdout, sys.stderr = saved
             stdout.flush()
@@ -71,13 +75,17 @@ class Kernel:
 
     def _execute(self, code: str, filename: str) -> Any:
         tree = ast.parse(code, filename, "exec")
-        last: ast.Expression | None = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
+        # The whole cell is one code object, so one `await` anywhere makes all of it
+        # run inside the event loop (`asyncio.create_task` in an early line included).
+        has_value = bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
+        if has_value:
+            last = tree.body[-1]
+            target = ast.Name(_LAST_VALUE, ast.Store())
+            tree.body[-1] = ast.copy_location(ast.Assign(targets=[target], value=last.value), last)
+            ast.fix_missing_locations(tree)
+        self.globals.pop(_LAST_VALUE, None)
         self._evaluate(compile(tree, filename, "exec", flags=_COMPILE_FLAGS, dont_inherit=True))
-        if last is None:
-            return None
-        return self._evaluate(compile(last, filename, "eval", flags=_COMPILE_FLAGS, dont_inherit=True))
+        return self.globals.pop(_LAST_VALUE, None) if has_value else None
 
     def _evaluate(self, code: types.CodeType) -> Any:
         result = eval(code, self.globals)  # noqa: S307  (running agent code is the point)
@@ -94,14 +102,16 @@ class Kernel:
 def _describe_value(value: Any, limit: int) -> wit_runner.Value:
     text = _safe_repr(value)
     if len(text) > limit:
-        text = text[:limit] + f"... [repr truncated: {len(text) - limit} more characters]"
+        # Its JSON would be over the limit too: not worth building.
+        return wit_runner.Value(capped(text, limit), None)
     try:
         encoded: str | None = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
+    except (TypeError, ValueError, RecursionError, MemoryError):
         encoded = None
     if encoded is not None and len(encoded) > limit:
         encoded = None
     return wit_runner.Value(text, encoded)
+
 
 
 def _safe_repr(value: Any) -> str:

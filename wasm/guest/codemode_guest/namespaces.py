@@ -91,7 +91,29 @@ def _raise(error: HostError, cls: type[CodemodeError]) -> NoReturn:
     raise cls(error.message)
 
 
+def _text(value: object, what: str) -> str:
+    """`value` if it is a str the host can receive; a clear error otherwise (the
+    bindings would trap on anything else and lose the interpreter)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ValueError(f"{what} is not valid text (a lone surrogate at {err.start})") from None
+    return value
+
+
+def _count(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+        raise ValueError(f"{what} must be an int from 0 to {2**32 - 1}, not {value!r:.40}")
+    return value
+
+
 def _call(cls: type[CodemodeError], fn: Callable[..., T], *args: Any) -> T:
+    for arg in args:
+        if isinstance(arg, str):
+            _text(arg, "an argument")
     try:
         return fn(*args)
     except Err as err:
@@ -210,7 +232,8 @@ class Tools:
         return [_tool_dict(t) for t in self._tools().values()]
 
     def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
-        return [_tool_dict(t) for t in wit_tools.search_tools(query, limit)]
+        found = _call(ToolError, wit_tools.search_tools, _text(query, "query"), _count(limit, "limit"))
+        return [_tool_dict(t) for t in found]
 
     def __dir__(self) -> list[str]:
         return _identifiers(self._tools())
@@ -277,26 +300,29 @@ class Skills:
         return [_skill_dict(s) for s in _call(SkillError, wit_skills.list_skills)]
 
     def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
-        result = _call(SkillError, wit_skills.search_skills, query, limit)
+        result = _call(SkillError, wit_skills.search_skills, _text(query, "query"), _count(limit, "limit"))
         if result.notice:
             print(f"note: {result.notice}", file=sys.stderr)
         return [{**_skill_dict(m.info), "score": round(m.score, 4)} for m in result.matches]
 
     def get(self, name: str) -> dict[str, Any] | None:
         try:
-            skill = _call(SkillError, wit_skills.get_skill, name)
+            skill = _call(SkillError, wit_skills.get_skill, _text(name, "name"))
         except LookupError:
             return None
         return {**_skill_dict(skill.info), "source": skill.source}
 
     def create(self, name: str, source: str, description: str | None = None) -> dict[str, Any]:
-        created = _call(SkillError, wit_skills.create_skill, name, source, description)
+        if description is not None:
+            description = _text(description, "description")
+        created = _call(SkillError, wit_skills.create_skill, _text(name, "name"), _text(source, "source"), description)
         return {**_skill_dict(created.info), "replaced": created.replaced}
 
     def delete(self, name: str) -> bool:
-        return _call(SkillError, wit_skills.delete_skill, name)
+        return _call(SkillError, wit_skills.delete_skill, _text(name, "name"))
 
     def invoke(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        name = _text(name, "name")
         _no_positional(f"skills.invoke({name!r})", args)
         if len(self._stack) >= MAX_SKILL_DEPTH:
             chain = " -> ".join([*self._stack, name])
@@ -396,10 +422,11 @@ class Artifacts:
         else:
             raise TypeError(f"artifacts hold dict, list, str or bytes, not {type(data).__name__}")
         meta = json.dumps(metadata or {})
+        name, description = _text(name, "name"), _text(description, "description")
         return _artifact_dict(_call(ArtifactError, wit_artifacts.save, name, raw, kind, description, meta))
 
     def load(self, name: str) -> Any:
-        artifact = _call(ArtifactError, wit_artifacts.load, name)
+        artifact = _call(ArtifactError, wit_artifacts.load, _text(name, "name"))
         if artifact.info.kind == wit_artifacts.DataKind.JSON:
             return json.loads(artifact.data)
         if artifact.info.kind == wit_artifacts.DataKind.TEXT:
@@ -407,17 +434,17 @@ class Artifacts:
         return artifact.data
 
     def exists(self, name: str) -> bool:
-        return _call(ArtifactError, wit_artifacts.info, name) is not None
+        return _call(ArtifactError, wit_artifacts.info, _text(name, "name")) is not None
 
     def get(self, name: str) -> dict[str, Any] | None:
-        info = _call(ArtifactError, wit_artifacts.info, name)
+        info = _call(ArtifactError, wit_artifacts.info, _text(name, "name"))
         return None if info is None else _artifact_dict(info)
 
     def list(self) -> list[dict[str, Any]]:
         return [_artifact_dict(a) for a in _call(ArtifactError, wit_artifacts.list_artifacts)]
 
     def delete(self, name: str) -> bool:
-        return _call(ArtifactError, wit_artifacts.delete, name)
+        return _call(ArtifactError, wit_artifacts.delete, _text(name, "name"))
 
     def __repr__(self) -> str:
         return "<artifacts>"
@@ -431,12 +458,12 @@ class Deps:
     """
 
     def add(self, spec: str) -> str:
-        added = _call(DepsError, wit_deps.add, spec)
+        added = _call(DepsError, wit_deps.add, _text(spec, "spec"))
         importlib.invalidate_caches()
         return added
 
     def remove(self, name: str) -> bool:
-        removed = _call(DepsError, wit_deps.remove, name)
+        removed = _call(DepsError, wit_deps.remove, _text(name, "name"))
         importlib.invalidate_caches()
         return removed
 

@@ -60,3 +60,10 @@ class CappedStream(io.TextIOBase):
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
+
+
+def capped(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"... [truncated: {len(text) - limit} more characters]"

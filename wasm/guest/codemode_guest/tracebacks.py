@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import traceback
 
+from .output import capped
+
 _GUEST_DIR = os.path.dirname(os.path.abspath(__file__))
+# Notes kept per exception (`add_note` in a loop must not make the traceback huge).
+_MAX_NOTES = 100
 _ASYNCIO_DIR = os.path.dirname(os.path.abspath(traceback.__file__)) + os.sep + "asyncio"
 
 
@@ -13,10 +17,17 @@ def _is_internal(filename: str) -> bool:
     return filename.startswith(_GUEST_DIR) or filename.startswith(_ASYNCIO_DIR)
 
 
-def _prune(te: traceback.TracebackException, seen: set[int]) -> None:
+def _prune(te: traceback.TracebackException, seen: set[int], limit: int) -> None:
     if id(te) in seen:
         return
     seen.add(id(te))
+    # The agent's texts are cut before formatting copies them (a 100 MiB message
+    # must come back as itself, cut, not as a MemoryError of the runner).
+    te._str = capped(te._str, limit)
+    if te.__notes__:
+        te.__notes__ = [capped(str(note), limit) for note in te.__notes__[:_MAX_NOTES]]
+    if isinstance(getattr(te, "text", None), str):
+        te.text = capped(te.text, limit)
     frames = list(te.stack)
     # Frames before the agent's first frame belong to the runner and to the event
     # loop driving a top-level `await`; frames after it are the agent's call chain
@@ -27,13 +38,23 @@ def _prune(te: traceback.TracebackException, seen: set[int]) -> None:
     te.stack = traceback.StackSummary.from_list(frames)
     for linked in (te.__cause__, te.__context__):
         if linked is not None:
-            _prune(linked, seen)
+            _prune(linked, seen, limit)
     for nested in te.exceptions or ():
-        _prune(nested, seen)
+        _prune(nested, seen, limit)
 
 
-def format_exception(exc: BaseException) -> str:
-    """Formats `exc` like the interpreter would, without runner frames."""
+def format_exception(exc: BaseException, limit: int) -> str:
+    """Formats `exc` like the interpreter would, without runner frames, in at most
+    about `limit` characters."""
     te = traceback.TracebackException.from_exception(exc, capture_locals=False)
-    _prune(te, set())
-    return "".join(te.format())
+    _prune(te, set(), limit)
+    kept: list[str] = []
+    size = 0
+    for chunk in te.format():
+        if size + len(chunk) > limit:
+            kept.append(chunk[: limit - size])
+            kept.append(f"\n... [traceback truncated at {limit} characters]\n")
+            break
+        kept.append(chunk)
+        size += len(chunk)
+    return "".join(kept)

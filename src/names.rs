@@ -1,0 +1,160 @@
+//! Names that arrive from agent code or clients and end up as storage keys or file
+//! names: validated once, then carried as types, so no backend ever builds a path
+//! from a string nobody checked.
+
+use serde::{Deserialize, Serialize};
+
+use crate::text::shown;
+
+/// Names the `skills` namespace itself uses, so no skill may take them.
+pub const RESERVED_SKILL_NAMES: &[&str] = &["list", "search", "get", "invoke", "create", "delete"];
+
+/// Longest skill name.
+const MAX_SKILL_NAME_LEN: usize = 128;
+
+/// Why a name was refused; nothing was read or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} name {name:?}: {reason}")]
+pub struct InvalidName {
+    /// What kind of name it was (`skill`, `artifact`, ...).
+    pub what: &'static str,
+    /// The name as given, shortened to its first 80 characters.
+    pub name: String,
+    /// Why it is invalid.
+    pub reason: &'static str,
+}
+
+impl InvalidName {
+    /// An error for `name`, which is quoted shortened.
+    pub fn new(what: &'static str, name: &str, reason: &'static str) -> Self {
+        Self { what, name: shown(name), reason }
+    }
+}
+
+/// A validated skill name: an ASCII Python identifier of at most 128 characters,
+/// not a keyword, not one of the namespace's own names, not starting with `_`
+/// (py-code-mode's directory layout keeps helpers in `_*.py`).
+///
+/// Every skill operation takes one, so `../x` or `/etc/x` never reaches a backend.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SkillName(String);
+
+impl SkillName {
+    /// Validates `name`.
+    pub fn new(name: &str) -> Result<Self, InvalidName> {
+        let invalid = |reason| Err(InvalidName::new("skill", name, reason));
+        let mut chars = name.chars();
+        let Some(first) = chars.next() else { return invalid("it is empty") };
+        if name.len() > MAX_SKILL_NAME_LEN {
+            return invalid("it is longer than 128 characters");
+        }
+        if !(first.is_ascii_alphabetic() || first == '_') || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return invalid("it must be a Python identifier (letters, digits, `_`, not starting with a digit)");
+        }
+        if name.starts_with('_') {
+            return invalid("names starting with `_` are ignored by py-code-mode's directory layout");
+        }
+        if PYTHON_KEYWORDS.contains(&name) {
+            return invalid("it is a Python keyword");
+        }
+        if RESERVED_SKILL_NAMES.contains(&name) {
+            return invalid("it is reserved by the skills namespace (list, search, get, invoke, create, delete)");
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SkillName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for SkillName {
+    type Error = InvalidName;
+
+    fn try_from(name: String) -> Result<Self, InvalidName> {
+        Self::new(&name)
+    }
+}
+
+impl From<SkillName> for String {
+    fn from(name: SkillName) -> String {
+        name.0
+    }
+}
+
+impl AsRef<str> for SkillName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for SkillName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for SkillName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+const PYTHON_KEYWORDS: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skill_names() {
+        for ok in ["word_stats", "a", "fetchV2", "x1"] {
+            assert!(SkillName::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "1abc",
+            "has-dash",
+            "has space",
+            "../x",
+            "../../../../tmp/victim",
+            "/etc/passwd",
+            "a/b",
+            "a.py",
+            "a\0b",
+            "list",
+            "invoke",
+            "class",
+            "_private",
+            "ünï",
+        ] {
+            assert!(SkillName::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(SkillName::new(&"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn refused_names_are_quoted_short() {
+        let err = SkillName::new(&format!("../{}", "x".repeat(1 << 20))).unwrap_err();
+        assert!(err.to_string().len() < 300, "{}", err.to_string().len());
+        assert!(err.name.ends_with('…'));
+    }
+
+    #[test]
+    fn deserialising_validates() {
+        assert!(serde_json::from_str::<SkillName>("\"ok_name\"").is_ok());
+        assert!(serde_json::from_str::<SkillName>("\"../x\"").is_err());
+    }
+}

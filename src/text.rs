@@ -1,0 +1,49 @@
+//! Cutting text that came from outside to a size the host is willing to pass on.
+
+/// Characters of a refused input quoted back in an error: enough to recognise it,
+/// never the megabytes a hostile caller sent.
+const SHOWN_CHARS: usize = 80;
+
+/// `text` cut to its first 80 characters, with `…` when something was cut.
+pub(crate) fn shown(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// `text` cut to at most `limit` bytes (at a character boundary) plus a marker
+/// saying how much was cut; unchanged when it fits.
+pub(crate) fn capped(mut text: String, limit: usize) -> String {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!("... [truncated: {cut} more bytes]"));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_keeps_80_characters() {
+        assert_eq!(shown("short"), "short");
+        assert_eq!(shown(&"é".repeat(100)).chars().count(), 81);
+    }
+
+    #[test]
+    fn capped_cuts_at_a_character_boundary() {
+        assert_eq!(capped("abc".into(), 3), "abc");
+        assert_eq!(capped("abcdef".into(), 3), "abc... [truncated: 3 more bytes]");
+        // 'é' is two bytes: a cut inside it backs off to the boundary before it.
+        assert_eq!(capped("aé".into(), 2), "a... [truncated: 2 more bytes]");
+        assert_eq!(capped("x".repeat(10), 0), "... [truncated: 10 more bytes]");
+    }
+}
