@@ -231,3 +231,61 @@ fn cli_checks_servers_and_keeps_host_secrets_out() {
     assert!(!stdout.contains("s3cr3t-token-value"), "{stdout}");
     assert!(!stdout.contains("CODEMODE_HOST_ONLY"), "{stdout}");
 }
+
+/// A Python SDK server that echoes its `TOKEN` (from the YAML `env`) to stderr
+/// before dying, and in a structured result.
+const LEAKY: &str = r#"import os, sys, time
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("leaky")
+
+
+@server.tool()
+def leak(pad: int) -> str:
+    """Writes `pad` x's and the token on one stderr line, then dies."""
+    sys.stderr.write("x" * pad + os.environ["TOKEN"] + "\n")
+    sys.stderr.flush()
+    time.sleep(0.3)
+    os._exit(3)
+
+
+@server.tool()
+def token() -> dict:
+    """The token as a value and as a key."""
+    return {"echo": os.environ["TOKEN"], os.environ["TOKEN"]: [os.environ["TOKEN"]]}
+
+
+if __name__ == "__main__":
+    server.run()
+"#;
+
+#[test]
+fn server_stderr_and_results_are_scrubbed_before_they_are_cut() {
+    let base = tempfile::tempdir().unwrap();
+    let tools = base.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    let script = base.path().join("leaky.py");
+    std::fs::write(&script, LEAKY).unwrap();
+    let yaml = format!(
+        "name: leaky\ntype: mcp\ncommand: {}\nargs: [{}]\nenv:\n  TOKEN: \"${{CODEMODE_MCP_TEST_SECRET}}\"\n",
+        python().display(),
+        script.display()
+    );
+    std::fs::write(tools.join("leaky.yaml"), yaml).unwrap();
+    let code = "import json\nout = []\nfor pad in (480, 495, 499):\n    try:\n        tools.leaky.leak(pad=pad)\n    except ToolError as e:\n        out.append(str(e))\nprint(json.dumps([out, tools.leaky.token()]))";
+    let out = codemode(base.path(), &["run", code]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    let messages = printed[0].as_array().unwrap();
+    assert_eq!(messages.len(), 3, "{printed}");
+    for message in messages {
+        let message = message.as_str().unwrap();
+        assert!(message.contains("exited during the call"), "{message}");
+        // Before, each stderr line was cut to 500 characters and then scrubbed.
+        assert!(!message.contains("s3c"), "{message}");
+    }
+    assert!(messages.iter().any(|m| m.as_str().unwrap().contains("x***")), "{printed}");
+    let result = printed[1].to_string();
+    assert!(!result.contains("s3cr3t") && result.contains("***"), "{result}");
+}

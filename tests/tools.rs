@@ -316,3 +316,312 @@ async fn rust_functions_are_tools() {
     // Many calls in one cell: each is one guest-to-host round trip.
     assert_eq!(value(&run(&s, "sum(tools.add(a=i, b=0) for i in range(1000))").await), json!(499500));
 }
+
+/// A tools directory holding `files` (name, YAML).
+fn tools_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, yaml) in files {
+        std::fs::write(dir.path().join(name), yaml).unwrap();
+    }
+    dir
+}
+
+fn load(dir: &Path) -> ToolRegistry {
+    let (registry, skipped) = ToolRegistry::load_dir(dir);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    registry
+}
+
+const DATE: &str = "name: date\ncommand: date\nschema:\n  options:\n    utc: {type: boolean, short: u}\n    when: {type: string, short: d}\n    reference: {type: string, short: r, allow_dash: true}\n  positional:\n    - {name: format, type: string}\nrecipes:\n  date:\n    description: The date\n";
+
+const PICK: &str = "name: pick\ncommand: echo\nend_of_options: true\nschema:\n  options:\n    count: {type: integer, short: n}\n    ratio: {type: number}\n    tag: {type: array, short: t}\n  positional:\n    - {name: words, type: array}\nrecipes:\n  some:\n    params: {count: {}, words: {}}\n";
+
+#[tokio::test]
+async fn values_are_checked_against_the_schema_types_and_dashes() {
+    let dir = tools_dir(&[("date.yaml", DATE), ("pick.yaml", PICK)]);
+    let r = load(dir.path());
+    let argv = |tool: &str, given: Value| r.cli_argv(tool, None, &args(given)).map_err(|e| e.to_string());
+    for (tool, given, needle) in [
+        // The issue's injection: a value read as an option by the program.
+        ("date", json!({"format": "-f/etc/passwd"}), "format: a value starting with `-` would be read as an option"),
+        ("date", json!({"when": "-1 day"}), "when: a value starting with `-`"),
+        // A string parameter given a negative number is the same text.
+        ("date", json!({"format": -5}), "format: a value starting with `-`"),
+        // A list for a string would become several argv entries.
+        ("date", json!({"format": ["+%Y", "-f/etc/passwd"]}), "format must be a string, not a list"),
+        ("date", json!({"when": {"a": 1}}), "when must be a string, not a dict"),
+        ("date", json!({"utc": "yes"}), "utc is a boolean flag (True or False), not the string \"yes\""),
+        ("date", json!({"format": "a\u{0}b"}), "format: a value cannot contain a NUL character"),
+        ("pick", json!({"count": "5"}), "count must be an integer, not the string \"5\""),
+        ("pick", json!({"count": 1.5}), "count must be an integer, not 1.5"),
+        ("pick", json!({"count": true}), "count must be an integer, not True"),
+        ("pick", json!({"ratio": "x"}), "ratio must be a number, not the string \"x\""),
+        ("pick", json!({"tag": ["a", "-b"]}), "tag: a value starting with `-`"),
+        ("pick", json!({"tag": [["nested"]]}), "tag takes strings or numbers, not a list"),
+        ("pick", json!({"words": [true]}), "words takes strings or numbers, not True"),
+    ] {
+        let err = argv(tool, given.clone()).expect_err(&format!("{tool}({given}) must be refused"));
+        assert!(err.contains(needle), "{tool}({given}): {err}");
+    }
+    for (tool, given, expected) in [
+        ("date", json!({"format": "+%Y", "utc": true}), vec!["date", "-u", "+%Y"]),
+        // The tool's YAML opted in for this option.
+        ("date", json!({"reference": "-weird-file"}), vec!["date", "-r", "-weird-file"]),
+        ("date", json!({"format": 5}), vec!["date", "5"]),
+        // Negative numbers are fine where the type is a number; `--` precedes positionals.
+        (
+            "pick",
+            json!({"count": -3, "ratio": -0.5, "tag": ["a", 2], "words": ["x", "-y"]}),
+            vec!["echo", "-n", "-3", "--ratio", "-0.5", "-t", "a", "-t", "2", "--", "x", "-y"],
+        ),
+        ("pick", json!({"words": "one"}), vec!["echo", "--", "one"]),
+        ("pick", json!({"count": 1}), vec!["echo", "-n", "1"]),
+    ] {
+        assert_eq!(argv(tool, given.clone()).unwrap(), expected, "{tool}({given})");
+    }
+    // A recipe parameter given as `{}` shows (and is checked as) its schema type.
+    let listed = r.list().await;
+    let some = &listed.iter().find(|t| t.name == "pick").unwrap().callables[0];
+    let types: Vec<&str> = some.params.iter().map(|p| p.type_name.as_str()).collect();
+    assert_eq!(types, ["int", "list"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn option_injection_is_refused_in_the_sandbox_and_dash_dash_protects_positionals() {
+    let lsx = "name: lsx\ncommand: ls\nend_of_options: true\nschema:\n  positional:\n    - {name: path, type: string, required: true}\nrecipes:\n  show: {}\n";
+    let tools = tools_dir(&[("date.yaml", DATE), ("lsx.yaml", lsx)]);
+    let base = tempfile::tempdir().unwrap();
+    let s = Session::builder().base_dir(base.path()).tools(load(tools.path())).embeddings(false).build().await.unwrap();
+    // Before the check, date printed the file in its error ("invalid date 'root:x:0:0...'").
+    let (kind, message) = error(&run(&s, "tools.date(format='-f/etc/passwd')").await);
+    assert_eq!(kind, "ToolArgumentError");
+    assert!(message.contains("would be read as an option") && !message.contains("root:"), "{message}");
+    let (kind, message) = error(&run(&s, "tools.date(format=['+%Y', '-f/etc/passwd'])").await);
+    assert_eq!(kind, "ToolArgumentError");
+    assert!(message.contains("format must be a string, not a list"), "{message}");
+    let year = value(&run(&s, "tools.date(format='+%Y', utc=True)").await);
+    assert_eq!(year.as_str().unwrap().trim().len(), 4, "{year}");
+    // After `--`, ls reads `-la` as a file name, not as options.
+    let (kind, message) = error(&run(&s, "tools.lsx.show(path='-la')").await);
+    assert_eq!(kind, "ToolError");
+    assert!(message.contains("cannot access '-la'"), "{message}");
+}
+
+/// `sh -c SCRIPT PIDFILE`: each recipe starts `sleep 30` in the background (a
+/// grandchild of the host) and writes its pid to the file.
+const SPAWNER: &str = r#"name: spawner
+command: sh
+timeout: 1
+schema:
+  options:
+    script: {type: string, short: c}
+  positional:
+    - {name: pidfile, type: string, required: true}
+recipes:
+  hang:
+    description: Waits for the grandchild (past the timeout)
+    preset: {script: 'sleep 30 & echo $! > "$0"; wait'}
+  leave:
+    description: Exits at once, leaving the grandchild running
+    preset: {script: 'sleep 30 & echo $! > "$0"; echo done'}
+"#;
+
+/// The pid the spawner wrote.
+fn grandchild(pidfile: &Path) -> u32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(pidfile).ok().and_then(|t| t.trim().parse().ok()) {
+            return pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no pid in {}", pidfile.display());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Whether `pid` is gone (or a zombie nobody reaped yet: killed all the same).
+fn dies(pid: u32) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()));
+        if matches!(state, None | Some('Z')) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_and_everything_it_started_are_killed_as_a_group() {
+    let tools = tools_dir(&[("spawner.yaml", SPAWNER)]);
+    let scratch = tempfile::tempdir().unwrap();
+    let base = tempfile::tempdir().unwrap();
+    let s = Session::builder().base_dir(base.path()).tools(load(tools.path())).embeddings(false).build().await.unwrap();
+
+    // On timeout the whole group is killed, not only `sh`.
+    let pidfile = scratch.path().join("timeout.pid");
+    let (kind, message) =
+        error(&run(&s, &format!("tools.spawner.hang(pidfile={:?})", pidfile.to_str().unwrap())).await);
+    assert_eq!(kind, "ToolError");
+    assert!(message.contains("timed out after 1 s"), "{message}");
+    assert!(dies(grandchild(&pidfile)), "the grandchild outlived the timeout");
+
+    // When the tool exits, what it left running is killed and the call returns at
+    // once (before, it waited for the grandchild to close stdout: 30 s).
+    let pidfile = scratch.path().join("exit.pid");
+    let started = std::time::Instant::now();
+    let out = value(&run(&s, &format!("tools.spawner.leave(pidfile={:?})", pidfile.to_str().unwrap())).await);
+    assert_eq!(out, json!("done\n"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(dies(grandchild(&pidfile)), "the grandchild outlived the tool");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_call_kills_the_group() {
+    let tools = tools_dir(&[("spawner.yaml", &SPAWNER.replace("timeout: 1", "timeout: 60"))]);
+    let registry = load(tools.path());
+    let scratch = tempfile::tempdir().unwrap();
+    let pidfile = scratch.path().join("cancel.pid");
+    let call_args = args(json!({"pidfile": pidfile.to_str().unwrap()}));
+    let call = registry.call("spawner", Some("hang"), &call_args);
+    // Dropping the call future (a cancelled run) is the only way this call ends.
+    let outcome = tokio::time::timeout(std::time::Duration::from_millis(1500), call).await;
+    assert!(outcome.is_err(), "the call should still be running: {outcome:?}");
+    assert!(dies(grandchild(&pidfile)), "the grandchild outlived the cancelled call");
+}
+
+const CLI_SECRET: &str = "s3cr3t-cli-value-0123456789";
+/// With `"` and `\`, which serialized JSON escapes.
+const HTTP_SECRET: &str = r#"s3"cr\et-http-0123456789"#;
+
+/// `codemode run CODE` with `files` in `<base>/tools` and host secrets in its
+/// environment; returns the guest's stdout.
+fn codemode_run(files: &[(&str, String)], code: &str) -> String {
+    let base = tempfile::tempdir().unwrap();
+    let tools = base.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    for (name, yaml) in files {
+        std::fs::write(tools.join(name), yaml).unwrap();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["--base", base.path().to_str().unwrap(), "run", code])
+        .env_remove("CODEMODE_REDIS")
+        .env("CODEMODE_CLI_TEST_SECRET", CLI_SECRET)
+        .env("CODEMODE_HTTP_TEST_SECRET", HTTP_SECRET)
+        .env("CODEMODE_HOST_ONLY", "not-for-tools")
+        .output()
+        .expect("codemode runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// The JSON the guest printed on the last line of its stdout.
+fn printed(stdout: &str) -> Value {
+    serde_json::from_str(stdout.trim().lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[test]
+fn cli_tools_get_a_cleared_environment_plus_their_own_env() {
+    let printenv =
+        "name: printenv\ncommand: env\nenv:\n  TOOL_TOKEN: \"tok-${CODEMODE_CLI_TEST_SECRET}\"\nrecipes:\n  all: {}\n";
+    let jq = std::fs::read_to_string(Path::new(TOOLS).join("jq.yaml")).unwrap();
+    let code = "import json\nprint(json.dumps([tools.printenv.all(), tools.jq.query(filter='$ENV', stdin='null')]))";
+    let stdout = codemode_run(&[("printenv.yaml", printenv.to_owned()), ("jq.yaml", jq)], code);
+    let out = printed(&stdout);
+    let (env, jq_env) = (out[0].as_str().unwrap(), out[1].as_str().unwrap());
+    // The issue's reproduction: jq's $ENV listed every host variable.
+    for seen in [env, jq_env] {
+        assert!(!seen.contains("CODEMODE_HOST_ONLY") && !seen.contains("not-for-tools"), "{seen}");
+        assert!(!seen.contains(CLI_SECRET) && !seen.contains("CODEMODE_CLI_TEST_SECRET"), "{seen}");
+        assert!(seen.contains("PATH"), "the allow-list is passed: {seen}");
+    }
+    // The tool got its own `env`, expanded on the host; the guest sees it scrubbed.
+    assert!(env.contains("TOOL_TOKEN=tok-***"), "{env}");
+    assert!(!jq_env.contains("TOOL_TOKEN"), "{jq_env}");
+}
+
+#[test]
+fn cli_stderr_is_scrubbed_before_it_is_cut() {
+    // stderr: `pad` x's, then the secret; the excerpt shows 2048 characters.
+    let leaky = r#"name: leaky
+command: sh
+env:
+  TOOL_TOKEN: "${CODEMODE_CLI_TEST_SECRET}"
+schema:
+  options:
+    script: {type: string, short: c}
+  positional:
+    - {name: pad, type: integer, required: true}
+recipes:
+  stderr:
+    preset: {script: 'head -c "$0" /dev/zero | tr "\000" x >&2; printf %s "$TOOL_TOKEN" >&2; exit 3'}
+"#;
+    let code = "import json\nout = []\nfor pad in range(2020, 2050):\n    try:\n        tools.leaky.stderr(pad=pad)\n    except ToolError as e:\n        out.append(str(e))\nprint(json.dumps(out))";
+    let out = printed(&codemode_run(&[("leaky.yaml", leaky.to_owned())], code));
+    let messages = out.as_array().unwrap();
+    assert_eq!(messages.len(), 30);
+    for message in messages {
+        let message = message.as_str().unwrap();
+        assert!(message.contains("exit code 3"), "{message}");
+        // No start of the secret, however short, next to the cut (before, the first
+        // bytes up to the cut were shown unscrubbed).
+        assert!(!message.contains("s3c"), "{message}");
+    }
+    assert!(messages.iter().filter(|m| m.as_str().unwrap().contains("x***")).count() >= 10, "{out}");
+}
+
+#[test]
+fn http_secrets_are_scrubbed_before_excerpts_and_inside_json() {
+    let server = common::http_server(32, |request| {
+        let secret = request.headers.get("x-secret").and_then(Value::as_str).unwrap_or_default().to_owned();
+        match request.path.strip_prefix("/fail/").and_then(|pad| pad.parse::<usize>().ok()) {
+            Some(pad) => (404, format!("{}{secret} and more", "x".repeat(pad))),
+            None => (200, json!({"echo": secret, secret.clone(): [secret.clone(), 1], "n": 7}).to_string()),
+        }
+    });
+    let echoer = format!(
+        "name: echoer\ntype: http\nbase_url: {server}\nheaders:\n  X-Secret: \"${{CODEMODE_HTTP_TEST_SECRET}}\"\nendpoints:\n  fail:\n    path: /fail/{{pad}}\n    params:\n      pad: {{in: path, type: integer, required: true}}\n  data:\n    path: /data\n"
+    );
+    let code = "import json\nout = []\nfor pad in range(480, 511):\n    try:\n        tools.echoer.fail(pad=pad)\n    except ToolError as e:\n        out.append(str(e))\nprint(json.dumps([out, tools.echoer.data()]))";
+    let out = printed(&codemode_run(&[("echoer.yaml", echoer)], code));
+    let messages = out[0].as_array().unwrap();
+    assert_eq!(messages.len(), 31);
+    for message in messages {
+        let message = message.as_str().unwrap();
+        assert!(message.contains("HTTP 404"), "{message}");
+        // Before, the body was cut at 500 characters and then scrubbed: moving the
+        // cut showed the secret character by character.
+        assert!(!message.contains("s3"), "{message}");
+    }
+    assert!(messages.iter().any(|m| m.as_str().unwrap().contains("x*** and more")), "{out}");
+    // Before, the serialized JSON (with `\"` and `\\`) was searched, and missed it.
+    assert_eq!(out[1], json!({"echo": "***", "***": ["***", 1], "n": 7}));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_tool_arguments_are_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path()).await;
+    // 30 MB of JSON: before, parsed and copied on the host whatever its size.
+    let started = std::time::Instant::now();
+    let (kind, message) = error(&run(&s, "tools.echo(text='x' * 30_000_000)").await);
+    assert_eq!(kind, "ToolArgumentError");
+    assert!(message.contains("over the cap of 1048576 bytes per tool call"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(value(&run(&s, "tools.echo(text='still here')").await), json!("still here\n"));
+    assert_eq!(value(&run(&s, "len(tools.echo(text='x' * 100_000))").await), json!(100_001));
+
+    // The cap is the registry's.
+    let tools = registry().with_max_argument_bytes(100);
+    assert_eq!(tools.max_argument_bytes(), 100);
+    let s = Session::builder().base_dir(dir.path()).tools(tools).embeddings(false).build().await.unwrap();
+    let (kind, message) = error(&run(&s, "tools.echo(text='x' * 200)").await);
+    assert_eq!(kind, "ToolArgumentError");
+    assert!(message.contains("over the cap of 100 bytes"), "{message}");
+    assert_eq!(value(&run(&s, "tools.echo(text='short')").await), json!("short\n"));
+}

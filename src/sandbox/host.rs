@@ -156,14 +156,13 @@ impl tools::Host for HostState {
         }
         self.tool_calls_left -= 1;
         let started = std::time::Instant::now();
-        let result = match serde_json::from_str::<serde_json::Value>(&args_json) {
-            Ok(serde_json::Value::Object(args)) => self
-                .tools
-                .call(&tool, callable.as_deref(), &args)
-                .await
-                .map_err(|err| (tool_error_kind(&err), err.to_string())),
-            _ => Err((ErrorKind::InvalidInput, "tool arguments must be keyword arguments".to_owned())),
-        };
+        // Sized, then parsed, by the registry: a huge argument is refused before the
+        // host allocates in proportion to it.
+        let result = self
+            .tools
+            .call_json(&tool, callable.as_deref(), &args_json)
+            .await
+            .map_err(|err| (tool_error_kind(&err), err.to_string()));
         self.tool_trace.push(ToolCallRecord {
             tool,
             callable,

@@ -1,21 +1,29 @@
-//! CLI tools: argv built exactly as py-code-mode builds it, the process spawned
-//! directly (never through a shell), with a timeout that kills it and a cap on what
-//! it may print.
+//! CLI tools: argv built as py-code-mode builds it from values checked against the
+//! schema, the process spawned directly (never through a shell) with a cleared
+//! environment in its own process group, with a timeout that kills the group and a
+//! cap on what it may print.
 
+use std::collections::BTreeMap;
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::definition::{OptionYaml, ParamType, PositionalYaml, RecipeParamYaml, RecipeYaml, ToolFile};
+use super::process::{self, ProcessGroup};
+use super::secrets::Secrets;
 use super::{CallableInfo, ParamInfo, ToolError, reject_unknown};
 
 /// Default per-call timeout, as py-code-mode's.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes of stdout a call may return; more is an error rather than a silent cut.
 const MAX_OUTPUT: usize = 16 << 20;
-/// Bytes of stderr quoted in an error.
+/// Characters of stderr quoted in an error.
 const STDERR_EXCERPT: usize = 2048;
+/// Bytes of stderr read for that excerpt (more than it shows, so it is scrubbed
+/// before it is cut).
+const STDERR_READ: usize = 16 << 10;
 /// The argument every CLI callable accepts: text for the process's stdin.
 const STDIN_ARG: &str = "stdin";
 
@@ -25,6 +33,7 @@ struct Opt {
     kind: ParamType,
     flag: String,
     description: String,
+    allow_dash: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +43,7 @@ struct Positional {
     required: bool,
     description: String,
     default: Option<Value>,
+    allow_dash: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +64,13 @@ pub(crate) struct CliTool {
     options: Vec<Opt>,
     positionals: Vec<Positional>,
     recipes: Vec<Recipe>,
+    /// Put `--` before the positionals.
+    end_of_options: bool,
+    /// The YAML `env`, expanded.
+    env: BTreeMap<String, String>,
+    /// What `env` pulled from the host, scrubbed from stderr excerpts (and, by the
+    /// registry, from everything else the guest sees).
+    secrets: Secrets,
 }
 
 fn yaml_to_json(value: &yaml_serde::Value) -> Result<Value, String> {
@@ -80,7 +97,13 @@ impl CliTool {
                     }
                     None => format!("--{name}"),
                 };
-                options.push(Opt { name, kind: option.kind, flag, description: option.description });
+                options.push(Opt {
+                    name,
+                    kind: option.kind,
+                    flag,
+                    description: option.description,
+                    allow_dash: option.allow_dash,
+                });
             }
         }
         let positionals: Vec<Positional> = schema
@@ -94,6 +117,7 @@ impl CliTool {
                     required: p.required,
                     description: p.description.clone(),
                     default: p.default.as_ref().map(yaml_to_json).transpose()?,
+                    allow_dash: p.allow_dash,
                 })
             })
             .collect::<Result<_, String>>()?;
@@ -137,7 +161,24 @@ impl CliTool {
         if command.trim().is_empty() {
             return Err("command is empty".into());
         }
-        Ok(Self { name: file.name.clone(), command, timeout, options, positionals, recipes })
+        let mut secrets = Secrets::default();
+        let env = secrets.expand_env(file.env.as_ref())?;
+        Ok(Self {
+            name: file.name.clone(),
+            command,
+            timeout,
+            options,
+            positionals,
+            recipes,
+            end_of_options: file.end_of_options,
+            env,
+            secrets,
+        })
+    }
+
+    /// What the YAML `env` pulled from the host environment.
+    pub(crate) fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// What agents can call: each recipe, then the tool itself (every schema parameter).
@@ -182,11 +223,16 @@ impl CliTool {
             .iter()
             .map(|(name, p)| {
                 let base = self.all_params().into_iter().find(|b| b.name == *name);
-                // A parameter given as `{}` is an optional string, as in py-code-mode.
-                let kind = p.kind.map(ParamType::python_name).unwrap_or("str");
+                // A parameter given as `{}` is optional and has its schema type (the
+                // type its values are checked against).
+                let kind = match (p.kind, &base) {
+                    (Some(kind), _) => kind.python_name().to_owned(),
+                    (None, Some(base)) => base.type_name.clone(),
+                    (None, None) => "str".to_owned(),
+                };
                 ParamInfo {
                     name: name.clone(),
-                    type_name: kind.into(),
+                    type_name: kind,
                     required: p.required.unwrap_or(false),
                     default: p.default.as_ref().and_then(|d| yaml_to_json(d).ok()),
                     description: if p.description.is_empty() {
@@ -204,7 +250,8 @@ impl CliTool {
     }
 
     /// argv for `callable` (a recipe, or the tool itself) with keyword `args`, and
-    /// the text to feed to stdin, if any.
+    /// the text to feed to stdin, if any. The caller's values are checked against
+    /// the schema first ([`check_value`]); presets and defaults come from the YAML.
     pub(crate) fn argv(
         &self,
         callable: Option<&str>,
@@ -224,7 +271,10 @@ impl CliTool {
         accepted.extend(self.options.iter().map(|o| o.name.as_str()));
         accepted.push(STDIN_ARG);
         reject_unknown(args, &accepted).map_err(invalid)?;
-        let stdin = args.get(STDIN_ARG).map(|value| match value {
+        for (key, value) in args {
+            self.check_arg(key, value).map_err(invalid)?;
+        }
+        let stdin = args.get(STDIN_ARG).filter(|v| !v.is_null()).map(|value| match value {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         });
@@ -249,81 +299,101 @@ impl CliTool {
         let mut argv = vec![self.command.clone()];
         for option in &self.options {
             let Some(value) = merged.get(&option.name).filter(|v| !v.is_null()) else { continue };
+            let rendered = |v: &Value| scalar(v).map_err(|e| invalid(format!("{}: {e}", option.name)));
             match (option.kind, value) {
                 (ParamType::Boolean, Value::Bool(true)) => argv.push(option.flag.clone()),
                 (ParamType::Boolean, Value::Bool(false)) => {}
-                (ParamType::Boolean, other) => {
-                    return Err(invalid(format!("{} is a boolean flag, not {other}", option.name)));
-                }
+                (ParamType::Boolean, other) => return Err(invalid(not_a_flag(&option.name, other))),
                 (ParamType::Array, Value::Array(items)) => {
                     for item in items {
                         argv.push(option.flag.clone());
-                        argv.push(scalar(item).map_err(|e| invalid(format!("{}: {e}", option.name)))?);
+                        argv.push(rendered(item)?);
                     }
-                }
-                (ParamType::Array, other) => {
-                    argv.push(option.flag.clone());
-                    argv.push(scalar(other).map_err(|e| invalid(format!("{}: {e}", option.name)))?);
                 }
                 (_, other) => {
                     argv.push(option.flag.clone());
-                    argv.push(scalar(other).map_err(|e| invalid(format!("{}: {e}", option.name)))?);
+                    argv.push(rendered(other)?);
                 }
             }
         }
+        let mut positionals = Vec::new();
         for positional in &self.positionals {
+            let rendered = |v: &Value| scalar(v).map_err(|e| invalid(format!("{}: {e}", positional.name)));
             match merged.get(&positional.name).filter(|v| !v.is_null()).or(positional.default.as_ref()) {
-                Some(Value::Array(items)) => {
+                Some(Value::Array(items)) if positional.kind == ParamType::Array => {
                     for item in items {
-                        argv.push(scalar(item).map_err(|e| invalid(format!("{}: {e}", positional.name)))?);
+                        positionals.push(rendered(item)?);
                     }
                 }
-                Some(value) => argv.push(scalar(value).map_err(|e| invalid(format!("{}: {e}", positional.name)))?),
+                Some(value) => positionals.push(rendered(value)?),
                 None if positional.required => {
                     return Err(invalid(format!("required parameter {:?} is missing", positional.name)));
                 }
                 None => {}
             }
         }
+        if self.end_of_options && !positionals.is_empty() {
+            argv.push("--".into());
+        }
+        argv.extend(positionals);
         Ok((argv, stdin))
     }
 
+    /// Checks one of the caller's values against its schema parameter.
+    fn check_arg(&self, name: &str, value: &Value) -> Result<(), String> {
+        if let Some(option) = self.options.iter().find(|o| o.name == name) {
+            return check_value(name, option.kind, option.allow_dash, value);
+        }
+        if let Some(positional) = self.positionals.iter().find(|p| p.name == name) {
+            // After `--` nothing is read as an option.
+            return check_value(name, positional.kind, positional.allow_dash || self.end_of_options, value);
+        }
+        Ok(())
+    }
+
     /// Runs `argv` (from [`argv`](Self::argv)) and returns its stdout.
+    ///
+    /// The process starts with a cleared environment (the allow-list and the YAML
+    /// `env`) as the leader of its own process group. The call ends when the leader
+    /// exits; then whatever it left running in the group is killed, so the pipes
+    /// close and the output is complete. On timeout, or when this future is
+    /// dropped, the whole group is killed.
     pub(crate) async fn run(&self, argv: &[String], stdin: Option<String>) -> Result<String, ToolError> {
         let failed = |message: String| ToolError::Failed { tool: self.name.clone(), message };
-        let mut command = tokio::process::Command::new(&argv[0]);
+        let mut command = process::command(&argv[0], &self.env);
         command
             .args(&argv[1..])
-            .stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| failed(format!("cannot start {:?}: {e}", argv[0])))?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // Fed concurrently with reading, so a large input cannot deadlock the pipes.
-            tokio::spawn(async move {
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (mut child, mut group) =
+            ProcessGroup::spawn(&mut command).map_err(|e| failed(format!("cannot start {:?}: {e}", argv[0])))?;
+        let (stdin_pipe, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        // Fed concurrently with reading, so a large input cannot deadlock the pipes;
+        // the pipe is closed when done (the process sees end of input).
+        let feed = async move {
+            if let (Some(text), Some(mut pipe)) = (stdin, stdin_pipe) {
                 let _ = pipe.write_all(text.as_bytes()).await;
-            });
-        }
-        let stdout = child.stdout.take().map(|out| tokio::spawn(read_capped(out, MAX_OUTPUT)));
-        let stderr = child.stderr.take().map(|err| tokio::spawn(read_capped(err, STDERR_EXCERPT)));
-        let status = match tokio::time::timeout(self.timeout, child.wait()).await {
-            Ok(status) => status.map_err(|e| failed(format!("waiting for the process failed: {e}")))?,
-            Err(_) => {
-                let _ = child.kill().await;
-                return Err(ToolError::Timeout { tool: self.name.clone(), seconds: self.timeout.as_secs_f64() });
             }
         };
-        let (stdout, stdout_truncated) = match stdout {
-            Some(task) => task.await.unwrap_or_default(),
-            None => (Vec::new(), false),
+        let leader = async {
+            let status = child.wait().await;
+            group.kill();
+            status
         };
-        let (stderr, _) = match stderr {
-            Some(task) => task.await.unwrap_or_default(),
-            None => (Vec::new(), false),
+        let work =
+            async { tokio::join!(leader, read_capped(stdout, MAX_OUTPUT), read_capped(stderr, STDERR_READ), feed) };
+        let Ok((status, (stdout, stdout_cut), (stderr, stderr_cut), ())) =
+            tokio::time::timeout(self.timeout, work).await
+        else {
+            group.kill();
+            return Err(ToolError::Timeout { tool: self.name.clone(), seconds: self.timeout.as_secs_f64() });
         };
+        let status = status.map_err(|e| failed(format!("waiting for the process failed: {e}")))?;
         if !status.success() {
-            let stderr = String::from_utf8_lossy(&stderr).trim().to_owned();
+            // Scrubbed before it is trimmed and cut, so no cut shows part of a secret.
+            let stderr = self.secrets.scrub_read(&stderr, false, stderr_cut);
+            let stderr = self.secrets.excerpt(stderr.trim(), STDERR_EXCERPT);
             let code = status.code().map_or_else(|| "a signal".to_owned(), |c| format!("exit code {c}"));
             return Err(failed(if stderr.is_empty() {
                 format!("command failed with {code}")
@@ -331,10 +401,68 @@ impl CliTool {
                 format!("command failed with {code}: {stderr}")
             }));
         }
-        if stdout_truncated {
+        if stdout_cut {
             return Err(failed(format!("the output exceeded {MAX_OUTPUT} bytes")));
         }
         Ok(String::from_utf8_lossy(&stdout).into_owned())
+    }
+}
+
+/// Refuses a value the parameter's type does not take (only `array` takes a list;
+/// `integer` and `number` take numbers; `string` takes text or a number; `boolean`
+/// True or False), text with NUL, and text starting with `-` unless `allow_dash`:
+/// the program would read it as an option (`format="-f/etc/passwd"`). Numbers of
+/// `integer` and `number` parameters may be negative.
+fn check_value(name: &str, kind: ParamType, allow_dash: bool, value: &Value) -> Result<(), String> {
+    let text_ok = |text: &str| {
+        if text.contains('\0') {
+            Err(format!("{name}: a value cannot contain a NUL character"))
+        } else if text.starts_with('-') && !allow_dash {
+            Err(format!(
+                "{name}: a value starting with `-` would be read as an option, so it is refused \
+                 (the tool's YAML can allow it with `allow_dash: true`)"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let text_or_number = |v: &Value| match v {
+        Value::String(s) => text_ok(s),
+        Value::Number(n) => text_ok(&n.to_string()),
+        other => Err(format!("{name} takes strings or numbers, not {}", describe(other))),
+    };
+    match (kind, value) {
+        (_, Value::Null) | (ParamType::Boolean, Value::Bool(_)) | (ParamType::Number, Value::Number(_)) => Ok(()),
+        (ParamType::Boolean, other) => Err(not_a_flag(name, other)),
+        (ParamType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(()),
+        (ParamType::String, v @ (Value::String(_) | Value::Number(_))) => text_or_number(v),
+        (ParamType::Array, Value::Array(items)) => items.iter().try_for_each(text_or_number),
+        (ParamType::Array, v) => text_or_number(v),
+        (kind, other) => {
+            let expected = match kind {
+                ParamType::Integer => "an integer",
+                ParamType::Number => "a number",
+                _ => "a string",
+            };
+            Err(format!("{name} must be {expected}, not {}", describe(other)))
+        }
+    }
+}
+
+fn not_a_flag(name: &str, value: &Value) -> String {
+    format!("{name} is a boolean flag (True or False), not {}", describe(value))
+}
+
+/// A value as agents think of it, for errors (never the whole value: it may be huge).
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "None".into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) if s.chars().count() <= 40 => format!("the string {s:?}"),
+        Value::String(_) => "a string".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a dict".into(),
     }
 }
 
@@ -344,12 +472,13 @@ fn scalar(value: &Value) -> Result<String, String> {
         Value::Number(n) => Ok(n.to_string()),
         // As py-code-mode's str(True).
         Value::Bool(b) => Ok(if *b { "True" } else { "False" }.to_owned()),
-        other => Err(format!("expected a string, number or boolean, not {other}")),
+        other => Err(format!("expected a string, number or boolean, not {}", describe(other))),
     }
 }
 
 /// Reads everything, keeping at most `cap` bytes; the flag says whether more came.
-async fn read_capped(mut reader: impl AsyncRead + Unpin, cap: usize) -> (Vec<u8>, bool) {
+async fn read_capped(reader: Option<impl AsyncRead + Unpin>, cap: usize) -> (Vec<u8>, bool) {
+    let Some(mut reader) = reader else { return (Vec::new(), false) };
     let mut kept = Vec::new();
     let mut truncated = false;
     let mut buffer = [0u8; 8192];

@@ -16,7 +16,9 @@ pub enum ParamType {
     String,
     /// A whole number.
     Integer,
-    /// A list: the flag is repeated once per item.
+    /// Any number.
+    Number,
+    /// A list: the flag is repeated once per item (the only type that takes a list).
     Array,
 }
 
@@ -27,6 +29,7 @@ impl ParamType {
             ParamType::Boolean => "bool",
             ParamType::String => "str",
             ParamType::Integer => "int",
+            ParamType::Number => "float",
             ParamType::Array => "list",
         }
     }
@@ -48,6 +51,10 @@ pub(crate) struct ToolFile {
     pub(crate) timeout: Option<f64>,
     pub(crate) schema: Option<SchemaYaml>,
     pub(crate) recipes: Option<yaml_serde::Mapping>,
+    /// Put `--` before the positionals, so none is read as an option (off by
+    /// default: not every program accepts `--`).
+    #[serde(default)]
+    pub(crate) end_of_options: bool,
     // HTTP (`type: http`)
     pub(crate) base_url: Option<String>,
     /// Default request headers; `${VAR}` is expanded from the host environment.
@@ -59,7 +66,8 @@ pub(crate) struct ToolFile {
     pub(crate) transport: Option<String>,
     /// The server's arguments (stdio).
     pub(crate) args: Option<Vec<String>>,
-    /// Environment of the server process (stdio); `${VAR}` is expanded from the host.
+    /// Environment of a CLI tool's or a stdio MCP server's process, on top of the
+    /// allow-list it inherits; `${VAR}` is expanded from the host.
     pub(crate) env: Option<BTreeMap<String, String>>,
     /// The server's endpoint (streamable HTTP).
     pub(crate) url: Option<String>,
@@ -94,6 +102,10 @@ pub(crate) struct OptionYaml {
     pub(crate) short: Option<String>,
     #[serde(default)]
     pub(crate) description: String,
+    /// Whether a value may start with `-` (refused by default: the program would
+    /// read it as an option).
+    #[serde(default)]
+    pub(crate) allow_dash: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,6 +119,9 @@ pub(crate) struct PositionalYaml {
     #[serde(default)]
     pub(crate) description: String,
     pub(crate) default: Option<yaml_serde::Value>,
+    /// As [`OptionYaml::allow_dash`].
+    #[serde(default)]
+    pub(crate) allow_dash: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,7 +4,7 @@
 //! Header values may reference host environment variables (`${GITHUB_TOKEN}`). They
 //! are expanded here, on the host, and the expanded values are scrubbed from
 //! everything that goes back to the guest (results, errors, traces), so a secret
-//! never enters the sandbox even if a server echoes it.
+//! never enters the sandbox even if a server echoes it verbatim.
 
 use std::time::Duration;
 
@@ -307,13 +307,14 @@ impl HttpTool {
         &self.description
     }
 
-    /// Calls endpoint `callable` with keyword `args`; JSON responses come back parsed.
-    pub(crate) async fn call(&self, callable: Option<&str>, args: &Map<String, Value>) -> Result<Value, ToolError> {
-        // Whatever happened, no expanded secret goes back to the guest.
-        self.secrets.scrub_result(self.request(callable, args).await)
+    /// What the headers pulled from the host environment; the registry scrubs it
+    /// from every outcome of [`call`](Self::call).
+    pub(crate) fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
-    async fn request(&self, callable: Option<&str>, args: &Map<String, Value>) -> Result<Value, ToolError> {
+    /// Calls endpoint `callable` with keyword `args`; JSON responses come back parsed.
+    pub(crate) async fn call(&self, callable: Option<&str>, args: &Map<String, Value>) -> Result<Value, ToolError> {
         let available = || self.endpoints.iter().map(|e| e.name.clone()).collect();
         let endpoint = match callable {
             Some(name) => self.endpoints.iter().find(|e| e.name == name).ok_or_else(|| ToolError::UnknownCallable {
@@ -386,9 +387,8 @@ impl HttpTool {
         let bytes = read_limited(response).await.map_err(failed)?;
         let text = String::from_utf8_lossy(&bytes);
         if status.as_u16() >= 400 {
-            let excerpt: String = text.chars().take(ERROR_EXCERPT).collect();
-            let more = if text.chars().count() > ERROR_EXCERPT { "..." } else { "" };
-            return Err(failed(format!("HTTP {status}: {excerpt}{more}")));
+            // Scrubbed whole, then cut: a cut point cannot expose part of a secret.
+            return Err(failed(format!("HTTP {status}: {}", self.secrets.excerpt(&text, ERROR_EXCERPT))));
         }
         if is_json && let Ok(value) = serde_json::from_slice(&bytes) {
             return Ok(value);

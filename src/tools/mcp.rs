@@ -21,9 +21,10 @@ use rmcp::service::{RoleClient, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::{Map, Value};
-use tokio::io::AsyncBufReadExt;
+use tokio::io::AsyncReadExt;
 
 use super::definition::ToolFile;
+use super::process;
 use super::secrets::Secrets;
 use super::{CallableInfo, ParamInfo, ToolError, reject_unknown};
 
@@ -33,11 +34,12 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a server that failed to start stays disabled before it is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(10);
-/// Lines of a stdio server's stderr kept for error messages.
+/// Lines of a stdio server's stderr shown in error messages.
 const STDERR_LINES: usize = 20;
-/// Host variables a stdio server inherits (as the MCP Python SDK does); everything
-/// else it gets only through the YAML `env`, so host secrets do not leak to it.
-const INHERITED_ENV: &[&str] = &["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LANG", "LC_ALL", "TMPDIR"];
+/// Characters of one of those lines shown.
+const STDERR_LINE_CHARS: usize = 500;
+/// Bytes of a stdio server's stderr kept (the last ones), whatever its line lengths.
+const STDERR_KEEP: usize = 16 << 10;
 
 /// The servers of this process, by definition: sessions loading the same tool
 /// file share one connection.
@@ -91,10 +93,7 @@ impl McpTool {
                     .clone()
                     .filter(|c| !c.trim().is_empty())
                     .ok_or("`command` is required for the stdio transport")?;
-                let mut env = BTreeMap::new();
-                for (key, value) in file.env.iter().flatten() {
-                    env.insert(key.clone(), secrets.expand(value).map_err(|var| format!("env {key} {}", unset(var)))?);
-                }
+                let env = secrets.expand_env(file.env.as_ref())?;
                 Transport::Stdio { command, args: file.args.clone().unwrap_or_default(), env }
             }
             "streamable_http" | "streamable-http" | "http" => {
@@ -138,20 +137,21 @@ impl McpTool {
         Ok(Self { server })
     }
 
+    /// What `env` and `headers` pulled from the host environment; the registry
+    /// scrubs it from listings and from every outcome of [`call`](Self::call).
+    pub(crate) fn secrets(&self) -> &Secrets {
+        &self.server.secrets
+    }
+
     /// The server's tools as callables, starting it if needed; `Err` says why it is
     /// unavailable.
     pub(crate) async fn callables(&self) -> Result<Vec<CallableInfo>, String> {
-        let connection = self.server.connect().await.map_err(|e| self.server.secrets.scrub(&e))?;
+        let connection = self.server.connect().await?;
         Ok(connection.tools.iter().map(callable_info).collect())
     }
 
     /// Calls the server's tool `callable` with keyword `args`.
     pub(crate) async fn call(&self, callable: Option<&str>, args: &Map<String, Value>) -> Result<Value, ToolError> {
-        let result = self.call_unscrubbed(callable, args).await;
-        self.server.secrets.scrub_result(result)
-    }
-
-    async fn call_unscrubbed(&self, callable: Option<&str>, args: &Map<String, Value>) -> Result<Value, ToolError> {
         let server = &self.server;
         let unavailable = |reason: String| ToolError::Failed {
             tool: server.name.clone(),
@@ -190,7 +190,7 @@ impl McpTool {
                     connection = server.restart(&connection).await.map_err(unavailable)?;
                 }
                 Err(ServiceError::TransportClosed | ServiceError::TransportSend(_)) => {
-                    let stderr = connection.stderr.render();
+                    let stderr = connection.stderr.render(&server.secrets);
                     return Err(ToolError::Failed {
                         tool: label,
                         message: format!("the MCP server exited during the call{stderr}"),
@@ -247,10 +247,8 @@ impl Server {
     async fn start(&self) -> Result<Connection, String> {
         let (client, stderr) = match &self.transport {
             Transport::Stdio { command, args, env } => {
-                let mut cmd = tokio::process::Command::new(command);
-                cmd.args(args).env_clear().kill_on_drop(true);
-                cmd.envs(INHERITED_ENV.iter().filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))));
-                cmd.envs(env);
+                let mut cmd = process::command(command, env);
+                cmd.args(args);
                 let (child, stderr) = TokioChildProcess::builder(cmd)
                     .stderr(Stdio::piped())
                     .spawn()
@@ -259,10 +257,9 @@ impl Server {
                 if let Some(stderr) = stderr {
                     tail.follow(stderr);
                 }
-                let client = ()
-                    .serve(child)
-                    .await
-                    .map_err(|e| format!("`{command}` did not start as an MCP server: {e}{}", tail.render()))?;
+                let client = ().serve(child).await.map_err(|e| {
+                    format!("`{command}` did not start as an MCP server: {e}{}", tail.render(&self.secrets))
+                })?;
                 (client, tail)
             }
             Transport::Http { url, headers } => {
@@ -277,8 +274,10 @@ impl Server {
                 (client, StderrTail::default())
             }
         };
-        let tools =
-            client.list_all_tools().await.map_err(|e| format!("listing its tools failed: {e}{}", stderr.render()))?;
+        let tools = client
+            .list_all_tools()
+            .await
+            .map_err(|e| format!("listing its tools failed: {e}{}", stderr.render(&self.secrets)))?;
         Ok(Connection { client, tools, stderr })
     }
 }
@@ -290,33 +289,52 @@ fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Str
     Ok((header, value))
 }
 
-/// The last lines a stdio server wrote to stderr.
+/// The end of what a stdio server wrote to stderr: the last [`STDERR_KEEP`] bytes,
+/// however long its lines (a server writing one endless line cannot grow it).
 #[derive(Debug, Clone, Default)]
-struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+struct StderrTail(Arc<Mutex<Tail>>);
+
+#[derive(Debug, Default)]
+struct Tail {
+    bytes: VecDeque<u8>,
+    /// Whether older bytes were dropped (the first kept one may be mid-line, or
+    /// mid-secret).
+    dropped: bool,
+}
 
 impl StderrTail {
-    fn follow(&self, stderr: tokio::process::ChildStderr) {
-        let lines = self.0.clone();
+    fn follow(&self, mut stderr: tokio::process::ChildStderr) {
+        let tail = self.0.clone();
         tokio::spawn(async move {
-            let mut reader = tokio::io::BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                let mut lines = lines.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                if lines.len() == STDERR_LINES {
-                    lines.pop_front();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
+                let mut tail = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                tail.bytes.extend(&chunk[..n]);
+                let excess = tail.bytes.len().saturating_sub(STDERR_KEEP);
+                if excess > 0 {
+                    tail.bytes.drain(..excess);
+                    tail.dropped = true;
                 }
-                lines.push_back(line.chars().take(500).collect());
             }
         });
     }
 
-    /// `"; its stderr ended with:\n..."`, or nothing.
-    fn render(&self) -> String {
-        let lines = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    /// `"; its stderr ended with:\n..."`, or nothing; scrubbed before it is cut.
+    fn render(&self, secrets: &Secrets) -> String {
+        let (bytes, dropped) = {
+            let tail = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            (tail.bytes.iter().copied().collect::<Vec<u8>>(), tail.dropped)
+        };
+        let text = secrets.scrub_read(&bytes, dropped, false);
+        let lines: Vec<&str> = text.trim_end().lines().collect();
         if lines.is_empty() {
             return String::new();
         }
-        let text: Vec<&str> = lines.iter().map(String::as_str).collect();
-        format!("; its stderr ended with:\n{}", text.join("\n"))
+        let shown: Vec<String> = lines[lines.len().saturating_sub(STDERR_LINES)..]
+            .iter()
+            .map(|l| secrets.excerpt(l, STDERR_LINE_CHARS))
+            .collect();
+        format!("; its stderr ended with:\n{}", shown.join("\n"))
     }
 }
 

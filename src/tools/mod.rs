@@ -10,6 +10,7 @@ mod definition;
 mod function;
 mod http;
 mod mcp;
+mod process;
 mod search;
 mod secrets;
 
@@ -27,6 +28,7 @@ use self::function::FunctionTool;
 pub(crate) use self::http::encode_segment;
 pub use self::http::{Endpoint, HttpParam, HttpTool, JsonType, Location};
 use self::mcp::McpTool;
+use self::secrets::{NO_SECRETS, Secrets};
 /// HTTP methods for [`Endpoint::new`].
 pub use reqwest::Method;
 
@@ -151,19 +153,54 @@ enum Adapter {
     Mcp(McpTool),
 }
 
+impl Adapter {
+    /// What the tool's definition pulled from the host environment.
+    fn secrets(&self) -> &Secrets {
+        match self {
+            Adapter::Cli(cli) => cli.secrets(),
+            Adapter::Http(http) => http.secrets(),
+            Adapter::Mcp(mcp) => mcp.secrets(),
+            Adapter::Function(_) => &NO_SECRETS,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Tool {
     info: ToolInfo,
     adapter: Adapter,
 }
 
+/// Default of [`ToolRegistry::max_argument_bytes`].
+pub const DEFAULT_MAX_ARGUMENT_BYTES: usize = 1 << 20;
+
 /// The tools of a session, shared by its runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ToolRegistry {
     tools: Arc<BTreeMap<String, Arc<Tool>>>,
+    max_argument_bytes: usize,
+}
+
+impl Default for ToolRegistry {
+    fn default() -> Self {
+        Self { tools: Arc::default(), max_argument_bytes: DEFAULT_MAX_ARGUMENT_BYTES }
+    }
 }
 
 impl ToolRegistry {
+    /// Caps the JSON of one call's arguments from the guest (default
+    /// [`DEFAULT_MAX_ARGUMENT_BYTES`]); larger arguments are refused before they are
+    /// parsed, since parsed JSON takes many times its size on the host.
+    pub fn with_max_argument_bytes(mut self, bytes: usize) -> Self {
+        self.max_argument_bytes = bytes;
+        self
+    }
+
+    /// The cap on one call's arguments, in bytes of JSON.
+    pub fn max_argument_bytes(&self) -> usize {
+        self.max_argument_bytes
+    }
+
     /// Loads every `*.yaml` and `*.yml` in `dir` (not recursively, in name order).
     /// A missing directory gives an empty registry. Files that cannot be used are
     /// returned with the reason; the others load.
@@ -192,7 +229,7 @@ impl ToolRegistry {
                 Err(reason) => skipped.push(Skipped { path, reason }),
             }
         }
-        (Self { tools: Arc::new(tools) }, skipped)
+        (Self { tools: Arc::new(tools), ..Self::default() }, skipped)
     }
 
     /// Adds an HTTP tool built in Rust; a tool of the same name is an error.
@@ -262,15 +299,19 @@ impl ToolRegistry {
             .values()
             .map(|tool| {
                 let mut info = tool.info.clone();
+                let secrets = tool.adapter.secrets();
                 match servers.remove(&info.name) {
                     Some(Ok(callables)) => {
+                        // A server's own names and descriptions are shown to the guest.
+                        let callables: Vec<CallableInfo> =
+                            callables.into_iter().map(|c| secrets.scrub_callable(c)).collect();
                         if info.description.is_empty() {
                             let names: Vec<&str> = callables.iter().filter_map(|c| c.name.as_deref()).collect();
                             info.description = format!("Tools of the MCP server {}: {}", info.name, names.join(", "));
                         }
                         info.callables = callables;
                     }
-                    Some(Err(reason)) => info.unavailable = Some(reason),
+                    Some(Err(reason)) => info.unavailable = Some(secrets.scrub(&reason)),
                     None if matches!(tool.adapter, Adapter::Mcp(_)) => {
                         info.unavailable = Some("its server task failed".into());
                     }
@@ -294,7 +335,27 @@ impl ToolRegistry {
         })
     }
 
+    /// Calls `tool` (or its recipe `callable`) with keyword `args` given as JSON, as
+    /// the guest sends them: refused before parsing when over
+    /// [`max_argument_bytes`](Self::max_argument_bytes), and unless they are an object.
+    pub async fn call_json(&self, tool: &str, callable: Option<&str>, args_json: &str) -> Result<Value, ToolError> {
+        let invalid = |message: String| ToolError::InvalidArguments { tool: tool.to_owned(), message };
+        if args_json.len() > self.max_argument_bytes {
+            return Err(invalid(format!(
+                "the arguments are {} bytes of JSON, over the cap of {} bytes per tool call",
+                args_json.len(),
+                self.max_argument_bytes
+            )));
+        }
+        match serde_json::from_str::<Value>(args_json) {
+            Ok(Value::Object(args)) => self.call(tool, callable, &args).await,
+            _ => Err(invalid("tool arguments must be keyword arguments".into())),
+        }
+    }
+
     /// Calls `tool` (or its recipe `callable`) with keyword `args`; the result is JSON.
+    /// Whatever the outcome, no value the tool's definition pulled from the host
+    /// environment is in it.
     pub async fn call(
         &self,
         tool: &str,
@@ -302,15 +363,16 @@ impl ToolRegistry {
         args: &Map<String, Value>,
     ) -> Result<Value, ToolError> {
         let entry = self.get(tool)?;
-        match &entry.adapter {
-            Adapter::Cli(cli) => {
-                let (argv, stdin) = cli.argv(callable, args)?;
-                cli.run(&argv, stdin).await.map(Value::String)
-            }
+        let result = match &entry.adapter {
+            Adapter::Cli(cli) => match cli.argv(callable, args) {
+                Ok((argv, stdin)) => cli.run(&argv, stdin).await.map(Value::String),
+                Err(err) => Err(err),
+            },
             Adapter::Http(http) => http.call(callable, args).await,
             Adapter::Function(function) => function.call(callable, args).await,
             Adapter::Mcp(mcp) => mcp.call(callable, args).await,
-        }
+        };
+        entry.adapter.secrets().scrub_result(result)
     }
 
     /// The argv a CLI tool call would run, without running it.
