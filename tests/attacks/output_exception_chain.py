@@ -1,7 +1,7 @@
 # attack: a chain of 1,000 exceptions, each the context of the next, for a huge traceback
 # held: the traceback stays within the cap; the last exception's kind is named
 # expect: error LookupError
-# max-result-bytes: 1000000
+# max-result-bytes: 400000
 def chain(n):
     try:
         if n:
