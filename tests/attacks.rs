@@ -22,6 +22,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -38,9 +39,9 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/atta
 
 /// Bytes of stdout and of stderr a run keeps (`--max-output`).
 const MAX_OUTPUT: usize = 64 << 10;
-/// Modest limits, so the whole corpus runs in minutes; the fuel budget is about two
-/// seconds of compute here, so a busy loop is stopped by fuel, a sleep by the clock.
-const LIMITS: &[&str] = &["--timeout", "5", "--memory", "256", "--max-output", "65536", "--fuel", "12000000000"];
+/// Fuel per run: about two seconds of compute here, so a busy loop is stopped by
+/// fuel and a sleep by the clock.
+const FUEL: u64 = 12_000_000_000;
 /// The largest answer any run may give on any surface: every guest-originated text
 /// (stdout, stderr, value, error, traceback, tool-call trace) within the caps, and an
 /// MCP answer repeats most of it (text and structured content).
@@ -292,8 +293,10 @@ impl World {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
+        // Modest limits, so the whole corpus runs in minutes.
+        let (output, fuel) = (MAX_OUTPUT.to_string(), FUEL.to_string());
         command
-            .args(LIMITS)
+            .args(["--timeout", "5", "--memory", "256", "--max-output", &output, "--fuel", &fuel])
             .arg("--base")
             .arg(&self.base)
             .arg("--tools")
@@ -559,7 +562,8 @@ fn check_invariants(world: &World, seen: &Seen<'_>, what: &str, failures: &mut V
     for path in &world.host_paths {
         if let Some(text) = texts[..visible].iter().find(|t| t.contains(path.as_str())) {
             let at = text.find(path.as_str()).unwrap();
-            let context: String = text[at.saturating_sub(60)..].chars().take(160).collect();
+            let start = (0..=at.saturating_sub(60)).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            let context: String = text[start..].chars().take(160).collect::<String>().replace('\n', " ");
             failures.push(format!("{what}: a host path reached the client: …{context}…"));
         }
     }
@@ -1167,7 +1171,9 @@ async fn the_attack_corpus_holds_on_every_surface() {
             writeln!(report, "    (attack: {}; held means: {})", program.attack, program.held).unwrap();
         }
     }
-    eprintln!(
+    // Straight to the terminal, past the test harness's capture: shown when it passes too.
+    let _ = writeln!(
+        std::io::stderr(),
         "attack corpus: {} programs x {} surfaces, {held} of {runs} held ({:.0} s)",
         programs.len(),
         surfaces.len(),
