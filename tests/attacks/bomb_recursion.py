@@ -1,0 +1,8 @@
+# attack: unbounded Python recursion
+# held: RecursionError
+# expect: error RecursionError
+def f(n):
+    return f(n + 1)
+
+
+f(0)
