@@ -86,6 +86,15 @@ async fn bench() {
     let native_warm = native_times(&python, "x = 1", "x+1", 2000);
     rows.push(Row::new("warm `run(\"x+1\")`", warm, "native `exec` of `x+1` (no transport)", native_warm, "<= 0.1 ms"));
 
+    // Reset: a fresh interpreter (store + instance) and the first run on it, against
+    // a warm run on the live one.
+    let reset = sample(200, || async {
+        plain.reset().await.expect("reset");
+        plain.run("x = 1").await.expect("run");
+    })
+    .await;
+    rows.push(Row::alone("`reset()` then the first run (a fresh interpreter)", reset));
+
     // Compute: the same code in the sandbox and in native python3.
     for (name, code) in WORKLOADS {
         let sandboxed = sample(COMPUTE_REPEATS, || async {

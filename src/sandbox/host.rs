@@ -28,6 +28,9 @@ pub(crate) struct Services {
     pub(crate) skills: SkillLibrary,
 }
 
+/// Longest tool search query agent code may send (the same as a skill search's default).
+const MAX_TOOL_QUERY: usize = 16 << 10;
+
 /// Where the installed packages appear in the guest (on `sys.path` from the snapshot).
 const DEPS_MOUNT: &str = "/deps";
 
@@ -138,8 +141,9 @@ impl tools::Host for HostState {
         self.tools.list().await.into_iter().map(tool_info).collect()
     }
 
-    async fn search_tools(&mut self, query: String, limit: u32) -> Vec<tools::ToolInfo> {
-        self.tools.search(&query, limit as usize).await.into_iter().map(tool_info).collect()
+    async fn search_tools(&mut self, query: String, limit: u32) -> Result<Vec<tools::ToolInfo>, HostError> {
+        crate::input::check("a search query", &query, MAX_TOOL_QUERY).map_err(|e| invalid(e.to_string()))?;
+        Ok(self.tools.search(&query, limit as usize).await.into_iter().map(tool_info).collect())
     }
 
     async fn call_tool(

@@ -262,7 +262,7 @@ impl CliTool {
         let recipe = match callable {
             Some(name) => Some(self.recipe(name).ok_or_else(|| ToolError::UnknownCallable {
                 tool: self.name.clone(),
-                callable: name.to_owned(),
+                callable: crate::text::shown(name),
                 available: self.recipes.iter().map(|r| r.name.clone()).collect(),
             })?),
             None => self.recipe(&self.name),

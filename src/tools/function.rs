@@ -46,7 +46,7 @@ impl FunctionTool {
         if let Some(callable) = callable {
             return Err(ToolError::UnknownCallable {
                 tool: self.name.clone(),
-                callable: callable.to_owned(),
+                callable: crate::text::shown(callable),
                 available: Vec::new(),
             });
         }

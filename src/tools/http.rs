@@ -319,7 +319,7 @@ impl HttpTool {
         let endpoint = match callable {
             Some(name) => self.endpoints.iter().find(|e| e.name == name).ok_or_else(|| ToolError::UnknownCallable {
                 tool: self.name.clone(),
-                callable: name.to_owned(),
+                callable: crate::text::shown(name),
                 available: available(),
             })?,
             None => {

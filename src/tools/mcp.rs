@@ -168,7 +168,7 @@ impl McpTool {
         let Some(tool) = connection.tools.iter().find(|t| t.name == name) else {
             return Err(ToolError::UnknownCallable {
                 tool: server.name.clone(),
-                callable: name.to_owned(),
+                callable: crate::text::shown(name),
                 available: names(),
             });
         };

@@ -330,7 +330,7 @@ impl ToolRegistry {
 
     fn get(&self, tool: &str) -> Result<&Tool, ToolError> {
         self.tools.get(tool).map(|t| t.as_ref()).ok_or_else(|| ToolError::NotFound {
-            tool: tool.to_owned(),
+            tool: crate::text::shown(tool),
             available: self.tools.keys().cloned().collect(),
         })
     }
