@@ -1,11 +1,14 @@
 //! The JSON error body every endpoint uses: `{"error": {"kind", "message"}}`.
 
 use axum::Json;
+use axum::extract::Request;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::budget::OverBudget;
 use crate::SessionError;
 use crate::artifacts::ArtifactError;
 use crate::deps::DepsError;
@@ -34,6 +37,61 @@ impl ApiError {
 
     pub(crate) fn internal(message: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "failed", message.to_string())
+    }
+}
+
+/// The kind an error of this status has when nothing more specific is known.
+fn kind_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "denied",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        status if status.is_client_error() => "invalid_input",
+        _ => "failed",
+    }
+}
+
+/// Longest plain-text error body kept as the message (axum's rejections are a line).
+const MAX_PLAIN_MESSAGE: usize = 4096;
+
+/// Puts every error answered in another shape (axum's 405 with no body, path, query
+/// and body rejections in plain text) into the JSON shape, so a client sees one shape
+/// whatever failed and no route can forget it. The status and the
+/// `WWW-Authenticate` header are kept.
+pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_PLAIN_MESSAGE).await.ok().and_then(|b| String::from_utf8(b.into()).ok());
+    let message = match text.filter(|t| !t.trim().is_empty()) {
+        Some(text) => text,
+        // axum adds the `Allow` header after this layer has run.
+        None if status == StatusCode::METHOD_NOT_ALLOWED => {
+            format!("{method} is not allowed on this route (the Allow header lists what is)")
+        }
+        None => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let mut answer = ApiError::new(status, kind_of(status), message).into_response();
+    if let Some(challenge) = parts.headers.get(header::WWW_AUTHENTICATE) {
+        answer.headers_mut().insert(header::WWW_AUTHENTICATE, challenge.clone());
+    }
+    answer
+}
+
+impl From<OverBudget> for ApiError {
+    fn from(err: OverBudget) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "capacity", err.to_string())
     }
 }
 
