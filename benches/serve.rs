@@ -88,8 +88,9 @@ async fn bench() {
 
     // `codemode serve` against in-process sessions, at several concurrencies.
     // The budget holds 100 sessions of the default 256 MiB cap, whatever the machine's RAM.
-    let remote =
-        Subprocess::spawn(Path::new(BIN), &["--base", &base_arg, "--memory-budget", "25600"]).await.expect("codemode serve");
+    let remote = Subprocess::spawn(Path::new(BIN), &["--base", &base_arg, "--memory-budget", "25600"])
+        .await
+        .expect("codemode serve");
     println!();
     println!("| concurrent sessions | serve: runs/s | p50 | p99 | in-process: runs/s | p50 | p99 |");
     println!("|---|---|---|---|---|---|---|");

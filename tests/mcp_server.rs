@@ -161,6 +161,22 @@ impl Drop for HttpServer {
     }
 }
 
+/// Sends a request with the token (`headers` replace the JSON defaults) and checks
+/// the answer is `status` with a JSON-RPC error.
+async fn expect_rpc_error(method: &str, url: &str, headers: &[(&'static str, &str)], body: &[u8], status: u16) {
+    let mut map = reqwest::header::HeaderMap::new();
+    map.insert("content-type", "application/json".parse().unwrap());
+    map.insert("accept", "application/json, text/event-stream".parse().unwrap());
+    for (name, value) in headers {
+        map.insert(*name, value.parse().unwrap());
+    }
+    let request = reqwest::Client::new().request(method.parse().unwrap(), url).bearer_auth(TOKEN).headers(map);
+    let response = request.body(body.to_vec()).send().await.unwrap();
+    assert_eq!(response.status(), status, "{method} {url} {headers:?}");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], -32600, "{method} {url} {headers:?}: {answer}");
+}
+
 #[tokio::test]
 async fn python_sdk_over_streamable_http_and_bad_requests() {
     let base = tempfile::tempdir().unwrap();
@@ -177,6 +193,19 @@ async fn python_sdk_over_streamable_http_and_bad_requests() {
     big.extend(std::iter::repeat_n(b'x', 100_000));
     big.extend(br#""}}"#);
     assert_eq!(code(server.post(&[BEARER], big).await), (413, Value::from(-32600)));
+    // What rmcp itself refuses (wrong content type or Accept, no or unknown session, a
+    // message it cannot read, a wrong method or path) is a JSON-RPC error too.
+    let ping = br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let other = server.url.replace("/mcp", "/other");
+    let url = server.url.as_str();
+    expect_rpc_error("POST", url, &[("content-type", "text/plain")], INITIALIZE.as_bytes(), 415).await;
+    expect_rpc_error("POST", url, &[("accept", "text/html")], INITIALIZE.as_bytes(), 406).await;
+    expect_rpc_error("POST", url, &[], ping, 400).await;
+    expect_rpc_error("POST", url, &[("mcp-session-id", "no-such-session")], ping, 404).await;
+    expect_rpc_error("POST", url, &[], br#"{"jsonrpc":"2.0","id":2,"method":5}"#, 415).await;
+    expect_rpc_error("GET", url, &[("accept", "text/event-stream")], b"", 400).await;
+    expect_rpc_error("PUT", url, &[], b"", 405).await;
+    expect_rpc_error("GET", &other, &[], b"", 404).await;
     // Random bytes: always a JSON-RPC error.
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     for _ in 0..100 {
@@ -330,7 +359,8 @@ fn http_refuses_to_start_without_a_usable_token() {
     for token in [" ".repeat(20), format!("{}\n", "x".repeat(20))] {
         assert!(refusal(Some(&token)).contains("whitespace or control characters"), "{token:?}");
     }
-    let out = Command::new(BIN).args(["mcp", "--http", "127.0.0.1:0", "--allow-origin", "example.com"]).output().unwrap();
+    let out =
+        Command::new(BIN).args(["mcp", "--http", "127.0.0.1:0", "--allow-origin", "example.com"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not an origin"));
 }
 
@@ -359,7 +389,8 @@ async fn http_needs_the_token_and_a_local_origin() {
         assert!(answer["error"]["message"].as_str().unwrap().contains("--allow-origin"), "{answer}");
     }
     // Loopback origins, allow-listed ones and no origin at all get through.
-    for origin in [Some(&b"http://localhost:6274"[..]), Some(b"http://127.0.0.1:9"), Some(b"https://agents.example.com"), None]
+    for origin in
+        [Some(&b"http://localhost:6274"[..]), Some(b"http://127.0.0.1:9"), Some(b"https://agents.example.com"), None]
     {
         let mut headers = vec![BEARER];
         headers.extend(origin.map(|o| ("origin", o)));
@@ -455,7 +486,12 @@ fn stdio_survives_bytes_that_are_not_utf8_and_streams_past_huge_lines() {
     assert!(refused["error"]["message"].as_str().unwrap().contains("larger than 4194304 bytes"), "{refused}");
     let peak = peak_rss(child.id());
     // At most --max-request-bytes (4 MiB) of the line was held, not 50.
-    assert!(peak < normal + (24 << 20) && peak < 200 << 20, "peak RSS {} MiB, normally {} MiB", peak >> 20, normal >> 20);
+    assert!(
+        peak < normal + (24 << 20) && peak < 200 << 20,
+        "peak RSS {} MiB, normally {} MiB",
+        peak >> 20,
+        normal >> 20
+    );
     writeln!(stdin, "{}", call.replace(r#""id":2"#, r#""id":3"#)).unwrap();
     assert_eq!(answer()["result"]["structuredContent"]["value"]["json"], 42);
     drop(stdin);

@@ -318,12 +318,28 @@ async fn hostile_requests_get_json_errors_and_the_server_keeps_serving() {
     expect_json_error(addr, "GET", "/v1/tools/search?limit=abc", &[auth], b"", 400, "invalid_input");
     expect_json_error(addr, "GET", "/v1/tools/search?query=x&limit=abc", &[auth], b"", 400, "invalid_input");
     expect_json_error(addr, "GET", "/v1/tools/search?query=x&limit=-1", &[auth], b"", 400, "invalid_input");
-    expect_json_error(addr, "GET", "/v1/skills/search?query=x&limit=99999999999999999999999", &[auth], b"", 400, "invalid_input");
+    expect_json_error(
+        addr,
+        "GET",
+        "/v1/skills/search?query=x&limit=99999999999999999999999",
+        &[auth],
+        b"",
+        400,
+        "invalid_input",
+    );
     expect_json_error(addr, "GET", "/v1/skills/%FF%FE", &[auth], b"", 400, "invalid_input");
     expect_json_error(addr, "DELETE", "/v1/artifacts/%C3%28", &[auth], b"", 400, "invalid_input");
     expect_json_error(addr, "POST", &run, &[auth, json], b"\xff\xfe", 400, "invalid_input");
     expect_json_error(addr, "POST", &run, &[auth, json], b"{\"code\": \"\xff\"}", 400, "invalid_input");
-    expect_json_error(addr, "POST", &run, &[auth, b"Content-Type: text/plain"], b"{\"code\": \"1\"}", 415, "invalid_input");
+    expect_json_error(
+        addr,
+        "POST",
+        &run,
+        &[auth, b"Content-Type: text/plain"],
+        b"{\"code\": \"1\"}",
+        415,
+        "invalid_input",
+    );
     expect_json_error(addr, "POST", &run, &[auth], b"{\"code\": \"1\"}", 415, "invalid_input");
     expect_json_error(addr, "POST", &run, &[auth, b"Content-Type: \xff"], b"{\"code\": \"1\"}", 415, "invalid_input");
     expect_json_error(addr, "POST", &run, &[auth, json], b"[]", 422, "invalid_input");
@@ -334,7 +350,15 @@ async fn hostile_requests_get_json_errors_and_the_server_keeps_serving() {
     expect_json_error(addr, "POST", &invoke, &[auth], &big, 413, "too_large");
     expect_json_error(addr, "PUT", "/v1/skills/x", &[auth, json], b"{\"source\": 1}", 422, "invalid_input");
     expect_json_error(addr, "POST", "/v1/deps", &[auth, json], b"{}", 422, "invalid_input");
-    expect_json_error(addr, "POST", "/v1/sessions/no-such-session/run", &[auth, json], b"{\"code\": \"1\"}", 404, "not_found");
+    expect_json_error(
+        addr,
+        "POST",
+        "/v1/sessions/no-such-session/run",
+        &[auth, json],
+        b"{\"code\": \"1\"}",
+        404,
+        "not_found",
+    );
     expect_json_error(addr, "GET", "/v1/tools", &[b"Authorization: Bearer \xff\xfe"], b"", 401, "unauthorized");
     expect_json_error(addr, "GET", "/v1/tools", &[lower.as_bytes()], b"", 401, "unauthorized");
     expect_json_error(addr, "GET", "/metrics", &[], b"", 401, "unauthorized");
@@ -351,7 +375,9 @@ async fn hostile_requests_get_json_errors_and_the_server_keeps_serving() {
     }
     // Bytes that are not HTTP at all are refused by the HTTP layer itself (a bare 400,
     // and the connection closed) without disturbing the server.
-    for garbage in [&b"\x00\x01\x02\r\n\r\n"[..], b"GET /v1/\xff HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n"] {
+    for garbage in
+        [&b"\x00\x01\x02\r\n\r\n"[..], b"GET /v1/\xff HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n"]
+    {
         assert_eq!(raw(served.addr(), garbage).0, 400, "{}", String::from_utf8_lossy(garbage));
     }
     assert_eq!(session.run("6 * 7").await.unwrap().value.unwrap().json, Some(json!(42)));

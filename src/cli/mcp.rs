@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use clap::Args;
 use codemode::SessionFactory;
 use codemode::mcp_server::McpServer;
-use codemode::server::{AllowedOrigins, Auth, MemoryBudget, unauthorized};
+use codemode::server::{AllowedOrigins, Auth, MemoryBudget, plain_error, unauthorized};
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -185,36 +185,63 @@ struct Guard {
     max: usize,
 }
 
-/// The HTTP side of [`screen`], in front of rmcp: a request from a browser page on
-/// another origin is refused (403: DNS rebinding), one without the token too (401),
-/// and a POST body that is too large or not a JSON-RPC message gets a JSON-RPC error
-/// (rmcp would answer in plain text). Every refusal is a JSON-RPC error without id.
+/// The HTTP side of [`screen`], around rmcp: see [`Guard::admit`]; and the errors
+/// rmcp answers in plain text (a wrong content type, a missing session) become
+/// JSON-RPC errors too, so every refusal is one.
 async fn screen_http(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
-    if !guard.origins.allows(request.headers()) {
-        let message = "forbidden: requests from web pages on other origins are refused (DNS rebinding protection); \
-                       allow an origin with --allow-origin";
-        return (StatusCode::FORBIDDEN, Json(rpc_error(Value::Null, -32600, message.into()))).into_response();
+    match guard.admit(request).await {
+        Ok(request) => as_json_rpc_error(next.run(request).await).await,
+        Err(refusal) => refusal,
     }
-    if !guard.auth.accepts(request.headers()) {
-        let message = "unauthorized: missing or wrong bearer token (Authorization: Bearer <token>)";
-        return unauthorized(Json(rpc_error(Value::Null, -32600, message.into())));
-    }
-    if request.method() != axum::http::Method::POST {
-        return next.run(request).await;
-    }
-    let (parts, body) = request.into_parts();
-    let bytes = match read_bounded(body, guard.max).await {
-        Ok(bytes) => bytes,
-        Err(BodyError::TooLarge) => return (StatusCode::PAYLOAD_TOO_LARGE, Json(too_large(guard.max))).into_response(),
-        Err(BodyError::Unreadable) => {
-            let error = rpc_error(Value::Null, -32700, "parse error: the request body could not be read".into());
-            return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+}
+
+impl Guard {
+    /// The request if it may reach rmcp. Refused: a request from a browser page on
+    /// another origin (403: DNS rebinding), one without the token (401), and a POST
+    /// body that is too large or not a JSON-RPC message (413, 400).
+    async fn admit(&self, request: Request) -> Result<Request, Response> {
+        let refuse = |status: StatusCode, error: Value| (status, Json(error)).into_response();
+        if !self.origins.allows(request.headers()) {
+            let message = "forbidden: requests from web pages on other origins are refused (DNS rebinding \
+                           protection); allow an origin with --allow-origin";
+            return Err(refuse(StatusCode::FORBIDDEN, rpc_error(Value::Null, -32600, message.into())));
         }
-    };
-    match screen(&bytes, guard.max) {
-        Ok(()) => next.run(Request::from_parts(parts, bytes.into())).await,
-        Err(error) => (StatusCode::BAD_REQUEST, Json(error)).into_response(),
+        if !self.auth.accepts(request.headers()) {
+            let message = "unauthorized: missing or wrong bearer token (Authorization: Bearer <token>)";
+            return Err(unauthorized(Json(rpc_error(Value::Null, -32600, message.into()))));
+        }
+        if request.method() != axum::http::Method::POST {
+            return Ok(request);
+        }
+        let (parts, body) = request.into_parts();
+        let bytes = match read_bounded(body, self.max).await {
+            Ok(bytes) => bytes,
+            Err(BodyError::TooLarge) => return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, too_large(self.max))),
+            Err(BodyError::Unreadable) => {
+                let error = rpc_error(Value::Null, -32700, "parse error: the request body could not be read".into());
+                return Err(refuse(StatusCode::BAD_REQUEST, error));
+            }
+        };
+        match screen(&bytes, self.max) {
+            Ok(()) => Ok(Request::from_parts(parts, bytes.into())),
+            Err(error) => Err(refuse(StatusCode::BAD_REQUEST, error)),
+        }
     }
+}
+
+/// An error response that is not JSON, as a JSON-RPC error without id, keeping the
+/// status and headers (`Allow`, ...); anything else as it is.
+async fn as_json_rpc_error(response: Response) -> Response {
+    let (mut parts, text) = match plain_error(response).await {
+        Ok(plain) => plain,
+        Err(response) => return response,
+    };
+    let message = text.unwrap_or_else(|| parts.status.canonical_reason().unwrap_or("error").to_owned());
+    let code = if parts.status.is_client_error() { -32600 } else { -32603 };
+    let body = rpc_error(Value::Null, code, message).to_string();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, Body::from(body))
 }
 
 enum BodyError {

@@ -17,9 +17,7 @@ pub const MIN_TOKEN_CHARS: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// No token, and serving without one was not asked for.
-    #[error(
-        "refusing to serve without authentication: set CODEMODE_TOKEN (or --token), or pass --insecure-no-auth"
-    )]
+    #[error("refusing to serve without authentication: set CODEMODE_TOKEN (or --token), or pass --insecure-no-auth")]
     Missing,
     /// The token is shorter than [`MIN_TOKEN_CHARS`].
     #[error("the token is too short: use at least {MIN_TOKEN_CHARS} characters")]
@@ -77,8 +75,7 @@ impl Auth {
     /// says nothing about the token, not even its length.
     pub fn accepts(&self, headers: &HeaderMap) -> bool {
         let Some(expected) = &self.0 else { return true };
-        let Some(given) = headers.get(header::AUTHORIZATION).and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        else {
+        let Some(given) = headers.get(header::AUTHORIZATION).and_then(|v| v.as_bytes().strip_prefix(b"Bearer ")) else {
             return false;
         };
         let given = digest(given);

@@ -44,7 +44,10 @@ impl MemoryBudget {
     /// so that every session filling its cap still leaves the other half to the
     /// host; 4096 MiB where the RAM cannot be read.
     pub fn default_bytes() -> u64 {
-        std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| mem_total(&text)).map_or(FALLBACK_BYTES, |m| m / 2)
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| mem_total(&text))
+            .map_or(FALLBACK_BYTES, |m| m / 2)
     }
 
     /// The budget, in bytes.

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::Request;
 use axum::extract::rejection::JsonRejection;
+use axum::http::response::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -54,27 +55,35 @@ fn kind_of(status: StatusCode) -> &'static str {
     }
 }
 
-/// Longest plain-text error body kept as the message (axum's rejections are a line).
+/// Longest plain-text error body kept as the message (axum's and rmcp's are a line).
 const MAX_PLAIN_MESSAGE: usize = 4096;
 
-/// Puts every error answered in another shape (axum's 405 with no body, path, query
-/// and body rejections in plain text) into the JSON shape, so a client sees one shape
-/// whatever failed and no route can forget it. The status and the
-/// `WWW-Authenticate` header are kept.
-pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let response = next.run(request).await;
+/// An error answer that is not JSON (axum's rejections and rmcp's refusals are plain
+/// text, axum's 405 is empty), taken apart to be answered in JSON instead: its parts
+/// and its text, if it has one. Any other answer comes back as `Err`, untouched.
+pub async fn plain_error(response: Response) -> Result<(Parts, Option<String>), Response> {
     let status = response.status();
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return response;
+        return Err(response);
     }
     let (parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, MAX_PLAIN_MESSAGE).await.ok().and_then(|b| String::from_utf8(b.into()).ok());
-    let message = match text.filter(|t| !t.trim().is_empty()) {
+    Ok((parts, text.filter(|t| !t.trim().is_empty())))
+}
+
+/// Puts every error answered in another shape into the JSON shape, so a client sees
+/// one shape whatever failed and no route can forget it. The status and the
+/// `WWW-Authenticate` header are kept.
+pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let (parts, text) = match plain_error(next.run(request).await).await {
+        Ok(plain) => plain,
+        Err(response) => return response,
+    };
+    let status = parts.status;
+    let message = match text {
         Some(text) => text,
         // axum adds the `Allow` header after this layer has run.
         None if status == StatusCode::METHOD_NOT_ALLOWED => {

@@ -45,8 +45,9 @@ use serde_json::{Map, Value, json};
 pub use self::auth::{Auth, MIN_TOKEN_CHARS, TokenError, unauthorized};
 pub use self::budget::{MemoryBudget, OverBudget, Reservation};
 use self::error::ApiError;
-pub use self::origin::{AllowedOrigins, InvalidOrigin};
+pub use self::error::plain_error;
 use self::metrics::Metrics;
+pub use self::origin::{AllowedOrigins, InvalidOrigin};
 use self::sessions::Sessions;
 use crate::{RunResult, Session, SessionError, SessionFactory};
 
