@@ -17,11 +17,14 @@ use codemode::Session;
 use codemode::remote::Subprocess;
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use tokio::io::AsyncBufReadExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_codemode");
 const CODE: &str = "1 + 1";
+/// The bearer token of the MCP HTTP server.
+const TOKEN: &str = "a-token-for-the-serve-bench";
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -53,6 +56,7 @@ async fn bench() {
     // MCP over streamable HTTP.
     let mut server = tokio::process::Command::new(BIN)
         .args(["mcp", "--http", "127.0.0.1:0", "--base", &base_arg])
+        .env("CODEMODE_TOKEN", TOKEN)
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -64,7 +68,8 @@ async fn bench() {
             break url.to_owned();
         }
     };
-    let http = ().serve(StreamableHttpClientTransport::from_uri(url)).await.expect("handshake");
+    let config = StreamableHttpClientTransportConfig::with_uri(url).auth_header(TOKEN);
+    let http = ().serve(StreamableHttpClientTransport::from_config(config)).await.expect("handshake");
     http.call_tool(call()).await.expect("first call");
     let over_http = median(
         sample(200, || async {
@@ -82,7 +87,10 @@ async fn bench() {
     }
 
     // `codemode serve` against in-process sessions, at several concurrencies.
-    let remote = Subprocess::spawn(Path::new(BIN), &["--base", &base_arg]).await.expect("codemode serve");
+    // The budget holds 100 sessions of the default 256 MiB cap, whatever the machine's RAM.
+    let remote = Subprocess::spawn(Path::new(BIN), &["--base", &base_arg, "--memory-budget", "25600"])
+        .await
+        .expect("codemode serve");
     println!();
     println!("| concurrent sessions | serve: runs/s | p50 | p99 | in-process: runs/s | p50 | p99 |");
     println!("|---|---|---|---|---|---|---|");

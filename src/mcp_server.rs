@@ -3,7 +3,10 @@
 //!
 //! Each MCP session gets its own sandbox [`Session`], built on its first call from
 //! a [`SessionBuilder`](crate::SessionBuilder) factory, so sessions share the compiled sandbox, the
-//! storage, the tools and the search model, and nothing else. Over HTTP the server
+//! storage, the tools and the search model, and nothing else. With a
+//! [`MemoryBudget`], building that session first reserves its memory cap, and a
+//! call past the budget is a tool error; the share is given back when the MCP session
+//! ends. Over HTTP the server
 //! speaks protocol versions up to 2025-11-25, whose sessions carry that state from
 //! call to call (2026-07-28 removed protocol sessions).
 
@@ -18,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::deps::Deps;
+use crate::server::{MemoryBudget, Reservation};
 use crate::session::{RunResult, Session, SessionFactory};
 use crate::skills::SkillLibrary;
 
@@ -32,9 +36,17 @@ one that exists; when a workflow works, save it with `create_skill` so it can be
 #[derive(Clone)]
 pub struct McpServer {
     factory: SessionFactory,
-    session: Arc<tokio::sync::OnceCell<Session>>,
+    session: Arc<tokio::sync::OnceCell<Held>>,
+    /// The budget sessions reserve from, and what one reserves.
+    budget: Option<(Arc<MemoryBudget>, u64)>,
     http: bool,
     tool_router: ToolRouter<Self>,
+}
+
+/// The sandbox session and its share of the budget: both go when the MCP session ends.
+struct Held {
+    session: Session,
+    _memory: Option<Reservation>,
 }
 
 impl std::fmt::Debug for McpServer {
@@ -102,14 +114,31 @@ impl McpServer {
             tool_router.remove_route("add_dep");
             tool_router.remove_route("remove_dep");
         }
-        Self { factory, session: Arc::default(), http, tool_router }
+        Self { factory, session: Arc::default(), budget: None, http, tool_router }
+    }
+
+    /// Makes the sandbox session reserve `per_session` bytes (its memory cap) from
+    /// `budget` before it is built; past the budget, calls fail until others end.
+    pub fn with_budget(mut self, budget: Arc<MemoryBudget>, per_session: u64) -> Self {
+        self.budget = Some((budget, per_session));
+        self
     }
 
     async fn session(&self) -> Result<&Session, String> {
-        self.session
-            .get_or_try_init(|| async { (self.factory)().build().await })
-            .await
-            .map_err(|e| format!("the sandbox session could not start: {e}"))
+        let held = self
+            .session
+            .get_or_try_init(|| async {
+                // Reserved first, so a refusal costs nothing; a failed build gives it back.
+                let memory = match &self.budget {
+                    Some((budget, bytes)) => Some(budget.reserve(*bytes).map_err(text)?),
+                    None => None,
+                };
+                let session =
+                    (self.factory)().build().await.map_err(|e| format!("the sandbox session could not start: {e}"))?;
+                Ok::<_, String>(Held { session, _memory: memory })
+            })
+            .await?;
+        Ok(&held.session)
     }
 }
 

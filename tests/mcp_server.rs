@@ -1,27 +1,34 @@
 //! `codemode mcp` (the real binary) driven by real clients: the Python MCP SDK
 //! (installed by `scripts/install-mcp-servers.sh`) over stdio and streamable HTTP,
-//! rmcp's client, and raw HTTP for malformed and oversized requests.
+//! rmcp's client, the MCP Inspector, and raw bytes for malformed, oversized,
+//! unauthenticated and cross-origin requests.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use common::mcp_servers;
 use rmcp::ServiceExt;
-use rmcp::transport::TokioChildProcess;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::Value;
 
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mcp/client.py");
 const BIN: &str = env!("CARGO_BIN_EXE_codemode");
+/// The bearer token of the HTTP servers these tests start.
+const TOKEN: &str = "a-token-for-the-mcp-tests";
 
-/// Runs the Python SDK scenario (`client.py`) and returns its report.
+/// Runs the Python SDK scenario (`client.py`) and returns its report. Over HTTP it
+/// sends [`TOKEN`] (`CODEMODE_TOKEN`).
 fn python_client(mode: &str, target: &[&str]) -> Value {
     let out = Command::new(mcp_servers().join("venv/bin/python"))
         .arg(CLIENT)
         .arg(mode)
         .args(target)
+        .env("CODEMODE_TOKEN", TOKEN)
         .output()
         .expect("the Python client runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -87,7 +94,7 @@ fn python_sdk_over_stdio() {
     check_report(&report);
 }
 
-/// `codemode mcp --http` on a free port, killed on drop.
+/// `codemode mcp --http` on a free port with [`TOKEN`], killed on drop.
 struct HttpServer {
     child: Child,
     url: String,
@@ -100,6 +107,7 @@ impl HttpServer {
             .args(flags)
             .arg("--base")
             .arg(base)
+            .env("CODEMODE_TOKEN", TOKEN)
             .stderr(Stdio::piped())
             .spawn()
             .expect("codemode mcp starts");
@@ -113,7 +121,38 @@ impl HttpServer {
         std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
         Self { child, url }
     }
+
+    /// A POST of `body` to the endpoint with `headers` (each `(name, value)`).
+    async fn send(&self, headers: &[(&str, &[u8])], body: Vec<u8>) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        for (name, value) in headers {
+            request = request.header(*name, reqwest::header::HeaderValue::from_bytes(value).unwrap());
+        }
+        request.body(body).send().await.unwrap()
+    }
+
+    /// [`send`](Self::send), for an answer that must be JSON.
+    async fn post(&self, headers: &[(&str, &[u8])], body: Vec<u8>) -> (u16, Value) {
+        let response = self.send(headers, body).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: {e}: {text}")))
+    }
+
+    /// rmcp's client over streamable HTTP, with the token.
+    async fn rmcp_client(&self) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone()).auth_header(TOKEN);
+        ().serve(StreamableHttpClientTransport::from_config(config)).await.expect("handshake")
+    }
 }
+
+/// The `Authorization` header that carries [`TOKEN`].
+const BEARER: (&str, &[u8]) = ("authorization", b"Bearer a-token-for-the-mcp-tests");
+
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
 
 impl Drop for HttpServer {
     fn drop(&mut self) {
@@ -122,29 +161,64 @@ impl Drop for HttpServer {
     }
 }
 
+/// Sends a request with the token (`headers` replace the JSON defaults) and checks
+/// the answer is `status` with a JSON-RPC error.
+async fn expect_rpc_error(method: &str, url: &str, headers: &[(&'static str, &str)], body: &[u8], status: u16) {
+    let mut map = reqwest::header::HeaderMap::new();
+    map.insert("content-type", "application/json".parse().unwrap());
+    map.insert("accept", "application/json, text/event-stream".parse().unwrap());
+    for (name, value) in headers {
+        map.insert(*name, value.parse().unwrap());
+    }
+    let request = reqwest::Client::new().request(method.parse().unwrap(), url).bearer_auth(TOKEN).headers(map);
+    let response = request.body(body.to_vec()).send().await.unwrap();
+    assert_eq!(response.status(), status, "{method} {url} {headers:?}");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], -32600, "{method} {url} {headers:?}: {answer}");
+}
+
 #[tokio::test]
 async fn python_sdk_over_streamable_http_and_bad_requests() {
     let base = tempfile::tempdir().unwrap();
     let server = HttpServer::start(base.path(), &["--max-request-bytes", "65536"]);
-    let post = |body: Vec<u8>| {
-        reqwest::Client::new()
-            .post(&server.url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(body)
-            .send()
-    };
-    // Malformed JSON and an oversized body are refused; the server keeps serving.
-    let answer = |response: reqwest::Response| async move {
-        let status = response.status().as_u16();
-        (status, response.json::<Value>().await.unwrap()["error"]["code"].clone())
-    };
-    assert_eq!(answer(post(b"{not json".to_vec()).await.unwrap()).await, (400, Value::from(-32700)));
-    assert_eq!(answer(post(br#"{"id": 3}"#.to_vec()).await.unwrap()).await, (400, Value::from(-32600)));
+    // Malformed JSON, bytes that are not UTF-8 and an oversized body are refused with
+    // JSON-RPC errors; the server keeps serving.
+    let code = |(status, answer): (u16, Value)| (status, answer["error"]["code"].clone());
+    assert_eq!(code(server.post(&[BEARER], b"{not json".to_vec()).await), (400, Value::from(-32700)));
+    assert_eq!(code(server.post(&[BEARER], br#"{"id": 3}"#.to_vec()).await), (400, Value::from(-32600)));
+    let not_utf8 = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"x\":\"\xff\"}}".to_vec();
+    assert_eq!(code(server.post(&[BEARER], not_utf8).await), (400, Value::from(-32700)));
+    assert_eq!(code(server.post(&[BEARER], b"\xfe\xff\x00".to_vec()).await), (400, Value::from(-32700)));
     let mut big = br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":""#.to_vec();
     big.extend(std::iter::repeat_n(b'x', 100_000));
     big.extend(br#""}}"#);
-    assert_eq!(answer(post(big).await.unwrap()).await, (413, Value::from(-32600)));
+    assert_eq!(code(server.post(&[BEARER], big).await), (413, Value::from(-32600)));
+    // What rmcp itself refuses (wrong content type or Accept, no or unknown session, a
+    // message it cannot read, a wrong method or path) is a JSON-RPC error too.
+    let ping = br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let other = server.url.replace("/mcp", "/other");
+    let url = server.url.as_str();
+    expect_rpc_error("POST", url, &[("content-type", "text/plain")], INITIALIZE.as_bytes(), 415).await;
+    expect_rpc_error("POST", url, &[("accept", "text/html")], INITIALIZE.as_bytes(), 406).await;
+    expect_rpc_error("POST", url, &[], ping, 400).await;
+    expect_rpc_error("POST", url, &[("mcp-session-id", "no-such-session")], ping, 404).await;
+    expect_rpc_error("POST", url, &[], br#"{"jsonrpc":"2.0","id":2,"method":5}"#, 415).await;
+    expect_rpc_error("GET", url, &[("accept", "text/event-stream")], b"", 400).await;
+    expect_rpc_error("PUT", url, &[], b"", 405).await;
+    expect_rpc_error("GET", &other, &[], b"", 404).await;
+    // Random bytes: always a JSON-RPC error.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..100 {
+        let mut random = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let bytes: Vec<u8> = (0..random() % 80).map(|_| random() as u8).collect();
+        let (status, answer) = server.post(&[BEARER], bytes.clone()).await;
+        assert!(status == 400 && answer["error"]["code"].is_i64(), "{bytes:?}: {status} {answer}");
+    }
 
     // Each client is its own MCP session with its own interpreter (`fresh` checks it).
     let url = server.url.clone();
@@ -202,7 +276,8 @@ fn mcp_inspector_cli_over_stdio_and_http() {
     assert_eq!(called["structuredContent"]["stdout"], "42\n", "{called}");
 
     let server = HttpServer::start(base.path(), &["--max-request-bytes", "65536"]);
-    let called = inspector(&[&server.url], &run);
+    let bearer = format!("Authorization: Bearer {TOKEN}");
+    let called = inspector(&[&server.url, "--header", &bearer], &run);
     assert_eq!(called["isError"], false, "{called}");
     assert_eq!(called["content"][0]["text"], "42\n", "{called}");
 }
@@ -247,8 +322,7 @@ fn bad_lines_on_stdio_get_json_rpc_errors_and_the_server_keeps_serving() {
 async fn idle_http_sessions_are_closed_after_the_ttl() {
     let base = tempfile::tempdir().unwrap();
     let server = HttpServer::start(base.path(), &["--session-ttl", "1"]);
-    let url = server.url.clone();
-    let client = ().serve(rmcp::transport::StreamableHttpClientTransport::from_uri(url)).await.expect("handshake");
+    let client = server.rmcp_client().await;
     let run = |code: &str| {
         let args = serde_json::json!({"code": code}).as_object().cloned().unwrap();
         client.call_tool(rmcp::model::CallToolRequestParams::new("run_code").with_arguments(args))
@@ -264,4 +338,162 @@ async fn idle_http_sessions_are_closed_after_the_ttl() {
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let after = value(run("x").await.unwrap());
     assert_eq!(after["error"]["kind"], "NameError", "{after}");
+}
+
+/// What `codemode mcp --http` says when started with CODEMODE_TOKEN=`token` (it must not start).
+fn refusal(token: Option<&str>) -> String {
+    let mut command = Command::new(BIN);
+    command.args(["mcp", "--http", "127.0.0.1:0"]).env_remove("CODEMODE_TOKEN");
+    if let Some(token) = token {
+        command.env("CODEMODE_TOKEN", token);
+    }
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "it started with {token:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn http_refuses_to_start_without_a_usable_token() {
+    assert!(refusal(None).contains("refusing to serve without authentication"));
+    assert!(refusal(Some("short")).contains("too short"));
+    for token in [" ".repeat(20), format!("{}\n", "x".repeat(20))] {
+        assert!(refusal(Some(&token)).contains("whitespace or control characters"), "{token:?}");
+    }
+    let out =
+        Command::new(BIN).args(["mcp", "--http", "127.0.0.1:0", "--allow-origin", "example.com"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an origin"));
+}
+
+#[tokio::test]
+async fn http_needs_the_token_and_a_local_origin() {
+    let base = tempfile::tempdir().unwrap();
+    let server = HttpServer::start(base.path(), &["--allow-origin", "https://agents.example.com"]);
+    let initialize = || INITIALIZE.as_bytes().to_vec();
+    for refused in [vec![], vec![("authorization", &b"Bearer wrong-token-but-long-enough"[..])]] {
+        let response = server.send(&refused, initialize()).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let answer: Value = response.json().await.unwrap();
+        assert!(answer["error"]["message"].as_str().unwrap().contains("bearer token"), "{answer}");
+    }
+    // GET (the SSE stream) and DELETE need the token too.
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = reqwest::Client::new().request(method, &server.url).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    // A browser page elsewhere (DNS rebinding) is refused even with the token.
+    for origin in [&b"http://evil.example"[..], b"http://localhost.evil.example:8765", b"null", b"\xff"] {
+        let (status, answer) = server.post(&[BEARER, ("origin", origin)], initialize()).await;
+        assert_eq!(status, 403, "{}", String::from_utf8_lossy(origin));
+        assert_eq!(answer["error"]["code"], -32600, "{answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains("--allow-origin"), "{answer}");
+    }
+    // Loopback origins, allow-listed ones and no origin at all get through.
+    for origin in
+        [Some(&b"http://localhost:6274"[..]), Some(b"http://127.0.0.1:9"), Some(b"https://agents.example.com"), None]
+    {
+        let mut headers = vec![BEARER];
+        headers.extend(origin.map(|o| ("origin", o)));
+        let response = server.send(&headers, initialize()).await;
+        assert_eq!(response.status(), 200, "{origin:?}");
+        assert!(response.text().await.unwrap().contains("codemode"));
+    }
+}
+
+#[tokio::test]
+async fn http_sessions_past_the_memory_budget_are_refused_until_one_ends() {
+    let base = tempfile::tempdir().unwrap();
+    let server = HttpServer::start(base.path(), &["--memory", "64", "--memory-budget", "200"]);
+    async fn run(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>) -> rmcp::model::CallToolResult {
+        let args = serde_json::json!({"code": "6 * 7"}).as_object().cloned().unwrap();
+        client.call_tool(rmcp::model::CallToolRequestParams::new("run_code").with_arguments(args)).await.unwrap()
+    }
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let client = server.rmcp_client().await;
+        assert_eq!(run(&client).await.structured_content.unwrap()["value"]["json"], 42);
+        clients.push(client);
+    }
+    let fourth = server.rmcp_client().await;
+    let refused = run(&fourth).await;
+    assert_eq!(refused.is_error, Some(true));
+    let text = serde_json::to_string(&refused.content).unwrap();
+    assert!(text.contains("at capacity") && text.contains("budget is 200 MiB"), "{text}");
+    // Ending an MCP session gives its share back; the refused session can then start.
+    clients.pop().unwrap().cancel().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let result = run(&fourth).await;
+        if result.is_error != Some(true) {
+            assert_eq!(result.structured_content.unwrap()["value"]["json"], 42);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the ended session's share did not come back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The peak resident memory of a process, in bytes (`VmHWM`).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap();
+    line.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
+}
+
+#[test]
+fn stdio_survives_bytes_that_are_not_utf8_and_streams_past_huge_lines() {
+    use std::io::Write;
+    let base = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["mcp", "--base"])
+        .arg(base.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut answer = || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        serde_json::from_str::<Value>(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    };
+    for bad in [&b"\xff\xfe\xfd"[..], b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"\xc3\x28\"}", b"\0", b"\x80"] {
+        stdin.write_all(bad).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        assert_eq!(answer()["error"]["code"], -32700, "{}", String::from_utf8_lossy(bad));
+    }
+    stdin.write_all(INITIALIZE.as_bytes()).unwrap();
+    stdin.write_all(b"\n").unwrap();
+    assert_eq!(answer()["result"]["serverInfo"]["name"], "codemode");
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    let call =
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run_code","arguments":{"code":"6 * 7"}}}"#;
+    writeln!(stdin, "{call}").unwrap();
+    assert_eq!(answer()["result"]["structuredContent"]["value"]["json"], 42);
+    let normal = peak_rss(child.id());
+
+    // 50 MiB in one line, written in pieces: refused without being held.
+    let piece = vec![b'x'; 1 << 20];
+    stdin.write_all(br#"{"jsonrpc":"2.0","id":5,"method":"ping","params":{"pad":""#).unwrap();
+    for _ in 0..50 {
+        stdin.write_all(&piece).unwrap();
+    }
+    stdin.write_all(b"\"}}\n").unwrap();
+    let refused = answer();
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("larger than 4194304 bytes"), "{refused}");
+    let peak = peak_rss(child.id());
+    // At most --max-request-bytes (4 MiB) of the line was held, not 50.
+    assert!(
+        peak < normal + (24 << 20) && peak < 200 << 20,
+        "peak RSS {} MiB, normally {} MiB",
+        peak >> 20,
+        normal >> 20
+    );
+    writeln!(stdin, "{}", call.replace(r#""id":2"#, r#""id":3"#)).unwrap();
+    assert_eq!(answer()["result"]["structuredContent"]["value"]["json"], 42);
+    drop(stdin);
+    assert!(child.wait().unwrap().success(), "the server exits when its input ends");
 }

@@ -1,12 +1,14 @@
 //! `codemode serve` (the real binary) through the library's client: `Subprocess`
 //! spawns it on loopback with a random token, `Remote` talks to it. Auth, TTL,
-//! concurrency, a crashed child, and two servers sharing one Redis.
+//! concurrency, a crashed child, two servers sharing one Redis, readiness while
+//! Redis is down, the memory budget, and hostile bytes over raw TCP.
 
 mod common;
 
+use std::io::{BufRead, Read, Write};
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use codemode::remote::{Remote, RemoteError, Subprocess};
 use common::RedisServer;
@@ -25,14 +27,64 @@ fn kind(err: RemoteError) -> (u16, String) {
     }
 }
 
+/// `codemode serve` with `token` on a free port, for tests that need the token or
+/// raw access; killed on drop.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Served {
+    fn start(token: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("CODEMODE_TOKEN", token)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("listening on") {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "codemode serve exited");
+        }
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Self { child, url: line.trim().rsplit(' ').next().unwrap().to_owned() }
+    }
+
+    fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What `codemode serve` says when started with CODEMODE_TOKEN=`token` (it must not start).
+fn refusal(token: Option<&str>) -> String {
+    let mut command = Command::new(BIN);
+    command.args(["serve", "--listen", "127.0.0.1:0"]).env_remove("CODEMODE_TOKEN");
+    if let Some(token) = token {
+        command.env("CODEMODE_TOKEN", token);
+    }
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "it started with {token:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
-fn refuses_to_start_without_a_token() {
-    let out =
-        Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0"]).env_remove("CODEMODE_TOKEN").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to serve without authentication"));
-    let out = Command::new(BIN).args(["serve", "--token", "short"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("too short"));
+fn refuses_to_start_without_a_usable_token() {
+    assert!(refusal(None).contains("refusing to serve without authentication"));
+    assert!(refusal(Some("short")).contains("too short"));
+    // Neither can ever match a header: HTTP trims header values.
+    for token in [" ".repeat(20), format!("{}\n", "x".repeat(20))] {
+        assert!(refusal(Some(&token)).contains("whitespace or control characters"), "{token:?}");
+    }
 }
 
 #[tokio::test]
@@ -107,7 +159,8 @@ async fn idle_sessions_expire_and_the_client_is_told() {
 #[tokio::test]
 async fn a_hundred_sessions_run_concurrently() {
     let base = tempfile::tempdir().unwrap();
-    let remote = spawn(&["--base", base.path().to_str().unwrap()]).await;
+    // A hundred sessions of 64 MiB, whatever the machine's RAM.
+    let remote = spawn(&["--base", base.path().to_str().unwrap(), "--memory", "64", "--memory-budget", "6400"]).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..100 {
         let remote = remote.clone();
@@ -167,23 +220,10 @@ async fn two_servers_share_one_redis() {
 
 #[tokio::test]
 async fn bad_bodies_get_json_errors() {
-    use std::io::BufRead;
     let base = tempfile::tempdir().unwrap();
     let token = "a-token-for-the-body-tests";
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--max-body-bytes", "4096", "--base"])
-        .arg(base.path())
-        .env("CODEMODE_TOKEN", token)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "codemode serve exited");
-    }
-    let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let served = Served::start(token, &["--max-body-bytes", "4096", "--base", base.path().to_str().unwrap()]);
+    let url = served.url.clone();
     let remote = Remote::new(&url, Some(token)).unwrap();
     let session = remote.session().await.unwrap();
     let run_url = format!("{url}/v1/sessions/{}/run", session.id());
@@ -207,6 +247,187 @@ async fn bad_bodies_get_json_errors() {
     }
     // The session is untouched and keeps serving.
     assert_eq!(session.run("6 * 7").await.unwrap().value.unwrap().json, Some(json!(42)));
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// Sends `request` as is on a new connection; the status and body of the answer.
+fn raw(addr: &str, request: &[u8]) -> (u16, Vec<u8>) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.strip_prefix("HTTP/1.1 ").and_then(|t| t.get(..3)).and_then(|s| s.parse().ok());
+    let status = status.unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
+    let body = answer.windows(4).position(|w| w == b"\r\n\r\n").map_or(Vec::new(), |at| answer[at + 4..].to_vec());
+    (status, body)
+}
+
+/// An HTTP/1.1 request with `headers` (one `Name: value` each, any bytes) and `body`.
+fn request(method: &str, path: &str, headers: &[&[u8]], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n").into_bytes();
+    for header in headers {
+        out.extend_from_slice(header);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// A deterministic pseudo-random sequence (xorshift64), so a failure replays.
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
+/// Sends a request and checks the answer is `status` with an error of `kind` in the JSON shape.
+fn expect_json_error(addr: &str, method: &str, path: &str, headers: &[&[u8]], body: &[u8], status: u16, kind: &str) {
+    let (got, answer) = raw(addr, &request(method, path, headers, body));
+    let shown = String::from_utf8_lossy(&answer);
+    assert_eq!(got, status, "{method} {path}: {shown}");
+    let error: Value = serde_json::from_slice(&answer).unwrap_or_else(|e| panic!("{method} {path}: {e}: {shown}"));
+    assert_eq!(error["error"]["kind"], kind, "{method} {path}: {error}");
+    assert!(error["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{method} {path}: {error}");
+}
+
+#[tokio::test]
+async fn hostile_requests_get_json_errors_and_the_server_keeps_serving() {
+    let base = tempfile::tempdir().unwrap();
+    let token = "a-token-for-hostile-requests";
+    let served = Served::start(token, &["--max-body-bytes", "4096", "--base", base.path().to_str().unwrap()]);
+    let session = Remote::new(&served.url, Some(token)).unwrap().session().await.unwrap();
+    let run = format!("/v1/sessions/{}/run", session.id());
+    let invoke = format!("/v1/sessions/{}/skills/anything", session.id());
+    let bearer = format!("Authorization: Bearer {token}");
+    let auth: &[u8] = bearer.as_bytes();
+    let json: &[u8] = b"Content-Type: application/json";
+    let big = vec![b'x'; 5000];
+    let lower = format!("Authorization: bearer {token}");
+    let addr = served.addr();
+    expect_json_error(addr, "GET", "/nothing-here", &[], b"", 404, "not_found");
+    expect_json_error(addr, "GET", "/v1/nothing-here", &[auth], b"", 404, "not_found");
+    expect_json_error(addr, "PUT", "/health", &[], b"", 405, "method_not_allowed");
+    expect_json_error(addr, "DELETE", "/v1/tools", &[auth], b"", 405, "method_not_allowed");
+    expect_json_error(addr, "GET", &run, &[auth], b"", 405, "method_not_allowed");
+    expect_json_error(addr, "BREW", "/v1/sessions", &[auth], b"", 405, "method_not_allowed");
+    expect_json_error(addr, "GET", "/v1/tools/search?limit=abc", &[auth], b"", 400, "invalid_input");
+    expect_json_error(addr, "GET", "/v1/tools/search?query=x&limit=abc", &[auth], b"", 400, "invalid_input");
+    expect_json_error(addr, "GET", "/v1/tools/search?query=x&limit=-1", &[auth], b"", 400, "invalid_input");
+    expect_json_error(
+        addr,
+        "GET",
+        "/v1/skills/search?query=x&limit=99999999999999999999999",
+        &[auth],
+        b"",
+        400,
+        "invalid_input",
+    );
+    expect_json_error(addr, "GET", "/v1/skills/%FF%FE", &[auth], b"", 400, "invalid_input");
+    expect_json_error(addr, "DELETE", "/v1/artifacts/%C3%28", &[auth], b"", 400, "invalid_input");
+    expect_json_error(addr, "POST", &run, &[auth, json], b"\xff\xfe", 400, "invalid_input");
+    expect_json_error(addr, "POST", &run, &[auth, json], b"{\"code\": \"\xff\"}", 400, "invalid_input");
+    expect_json_error(
+        addr,
+        "POST",
+        &run,
+        &[auth, b"Content-Type: text/plain"],
+        b"{\"code\": \"1\"}",
+        415,
+        "invalid_input",
+    );
+    expect_json_error(addr, "POST", &run, &[auth], b"{\"code\": \"1\"}", 415, "invalid_input");
+    expect_json_error(addr, "POST", &run, &[auth, b"Content-Type: \xff"], b"{\"code\": \"1\"}", 415, "invalid_input");
+    expect_json_error(addr, "POST", &run, &[auth, json], b"[]", 422, "invalid_input");
+    expect_json_error(addr, "POST", &run, &[auth, json], b"null", 422, "invalid_input");
+    expect_json_error(addr, "POST", &run, &[auth, json], b"{\"code\": 5}", 422, "invalid_input");
+    expect_json_error(addr, "POST", &run, &[auth, json], b"{\"code\": \"1\", \"timeout\": -1}", 400, "invalid_input");
+    expect_json_error(addr, "POST", &invoke, &[auth], b"\xff", 400, "invalid_input");
+    expect_json_error(addr, "POST", &invoke, &[auth], &big, 413, "too_large");
+    expect_json_error(addr, "PUT", "/v1/skills/x", &[auth, json], b"{\"source\": 1}", 422, "invalid_input");
+    expect_json_error(addr, "POST", "/v1/deps", &[auth, json], b"{}", 422, "invalid_input");
+    expect_json_error(
+        addr,
+        "POST",
+        "/v1/sessions/no-such-session/run",
+        &[auth, json],
+        b"{\"code\": \"1\"}",
+        404,
+        "not_found",
+    );
+    expect_json_error(addr, "GET", "/v1/tools", &[b"Authorization: Bearer \xff\xfe"], b"", 401, "unauthorized");
+    expect_json_error(addr, "GET", "/v1/tools", &[lower.as_bytes()], b"", 401, "unauthorized");
+    expect_json_error(addr, "GET", "/metrics", &[], b"", 401, "unauthorized");
+    // Random bytes as a run's body and as a skill name: always a JSON error.
+    let mut random = xorshift(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..150 {
+        let bytes: Vec<u8> = (0..random() % 80).map(|_| random() as u8).collect();
+        let skill: String = bytes.iter().map(|b| format!("%{b:02X}")).fold("/v1/skills/".into(), |p, b| p + &b);
+        for (method, path, body) in [("POST", run.as_str(), bytes.as_slice()), ("GET", skill.as_str(), &[][..])] {
+            let (status, answer) = raw(addr, &request(method, path, &[auth, json], body));
+            let error: Value = serde_json::from_slice(&answer).unwrap_or_else(|e| panic!("{path} {bytes:?}: {e}"));
+            assert!(status >= 400 && error["error"]["kind"].is_string(), "{path} {bytes:?}: {error}");
+        }
+    }
+    // Bytes that are not HTTP at all are refused by the HTTP layer itself (a bare 400,
+    // and the connection closed) without disturbing the server.
+    for garbage in
+        [&b"\x00\x01\x02\r\n\r\n"[..], b"GET /v1/\xff HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n"]
+    {
+        assert_eq!(raw(served.addr(), garbage).0, 400, "{}", String::from_utf8_lossy(garbage));
+    }
+    assert_eq!(session.run("6 * 7").await.unwrap().value.unwrap().json, Some(json!(42)));
+}
+
+#[tokio::test]
+async fn ready_follows_the_storage_and_runs_no_code() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let remote = spawn(&["--redis", &url, "--prefix", "ready"]).await;
+    let ready_url = format!("{}/ready", remote.url().trim_end_matches('/'));
+    let ready = || async {
+        let response = reqwest::get(&ready_url).await.unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    };
+    assert_eq!(ready().await, (200, json!({"status": "ready"})));
+    redis.stop();
+    let (status, body) = ready().await;
+    assert_eq!((status, &body["error"]["kind"]), (503, &json!("not_ready")), "{body}");
+    assert!(!body.to_string().contains("redis://"), "no storage detail to anonymous callers: {body}");
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready().await.0 != 200 {
+        assert!(Instant::now() < deadline, "not ready again after Redis came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(remote.session().await.unwrap().run("1").await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn sessions_past_the_memory_budget_are_refused_until_one_closes() {
+    let base = tempfile::tempdir().unwrap();
+    let base = base.path().to_str().unwrap();
+    let remote = spawn(&["--base", base, "--memory", "64", "--memory-budget", "200"]).await;
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        sessions.push(remote.session().await.expect("three sessions of 64 MiB fit in 200 MiB"));
+    }
+    let refused = remote.session().await.unwrap_err();
+    let RemoteError::Api { status, kind, message } = refused else { panic!("expected an API error: {refused}") };
+    assert_eq!((status, kind.as_str()), (503, "capacity"), "{message}");
+    assert!(message.contains("budget is 200 MiB") && message.contains("needs 64 MiB"), "{message}");
+    sessions.pop().unwrap().close().await.unwrap();
+    let again = remote.session().await.expect("a closed session gives its share back");
+    assert!(again.run("1").await.unwrap().is_ok());
+    // A budget that holds no session at all is refused at start.
+    let out = Command::new(BIN)
+        .args(["serve", "--memory", "256", "--memory-budget", "100", "--base", base])
+        .env("CODEMODE_TOKEN", "a-token-that-is-long-enough")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("smaller than one session's memory cap"));
 }

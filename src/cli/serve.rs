@@ -1,4 +1,5 @@
-//! `codemode serve`: the HTTP execution API.
+//! `codemode serve`: the HTTP execution API; and the flags it shares with
+//! `codemode mcp --http` (authentication, memory budget).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use codemode::SessionFactory;
-use codemode::server::{ServeOptions, router};
+use codemode::server::{Auth, MemoryBudget, ServeOptions, router};
 
 use super::SessionArgs;
 
@@ -18,12 +19,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
-    /// Bearer token clients must send (prefer the environment variable to the flag).
-    #[arg(long, env = "CODEMODE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    token: Option<String>,
-    /// Serve without authentication (only behind something that authenticates).
-    #[arg(long, conflicts_with = "token")]
-    insecure_no_auth: bool,
+    #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
+    budget: BudgetArgs,
     /// Close sessions unused for this many seconds.
     #[arg(long, default_value_t = 3600.0, value_name = "SECS", value_parser = super::parse_timeout)]
     session_ttl: f64,
@@ -35,20 +34,59 @@ pub struct ServeArgs {
     max_body_bytes: usize,
 }
 
+/// Bearer-token authentication of an HTTP server.
+#[derive(Debug, Args)]
+pub(super) struct AuthArgs {
+    /// Bearer token clients must send, at least 16 printable characters without
+    /// spaces (prefer the environment variable to the flag).
+    #[arg(long, env = "CODEMODE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    token: Option<String>,
+    /// Serve without authentication (only behind something that authenticates).
+    #[arg(long, conflicts_with = "token")]
+    insecure_no_auth: bool,
+}
+
+impl AuthArgs {
+    /// The authentication asked for, or why the server must not start.
+    pub(super) fn auth(&self) -> anyhow::Result<Auth> {
+        Ok(Auth::from_flags(self.token.as_deref(), self.insecure_no_auth)?)
+    }
+}
+
+/// The memory budget of a server that holds many sessions.
+#[derive(Debug, Args)]
+pub(super) struct BudgetArgs {
+    /// Most MiB the memory caps (--memory) of all live sessions may add up to; a
+    /// session past it is refused [default: half the machine's RAM, or 4096].
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=(1 << 24)))]
+    memory_budget: Option<u64>,
+}
+
+impl BudgetArgs {
+    /// The budget in bytes; refused if not even one session of `per_session` bytes fits.
+    pub(super) fn bytes(&self, per_session: u64) -> anyhow::Result<u64> {
+        let bytes = self.memory_budget.map_or_else(MemoryBudget::default_bytes, |mib| mib << 20);
+        if bytes < per_session {
+            bail!(
+                "the memory budget ({} MiB) is smaller than one session's memory cap (--memory {} MiB)",
+                bytes >> 20,
+                per_session >> 20
+            );
+        }
+        Ok(bytes)
+    }
+}
+
 pub async fn run(context: &SessionArgs<'_>, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let token = args.token.clone().filter(|t| !t.is_empty());
-    if token.is_none() && !args.insecure_no_auth {
-        bail!("refusing to serve without authentication: set CODEMODE_TOKEN (or --token), or pass --insecure-no-auth");
-    }
-    if token.as_ref().is_some_and(|t| t.len() < 16) {
-        bail!("the token is too short: use at least 16 characters");
-    }
+    let auth = args.auth.auth()?;
+    let memory_budget = args.budget.bytes(context.sandbox.limits().memory)?;
     let factory: SessionFactory = Arc::new(context.session_factory().await?);
     let options = ServeOptions {
-        token,
         session_ttl: Duration::from_secs_f64(args.session_ttl),
         max_sessions: args.max_sessions,
         max_body_bytes: args.max_body_bytes,
+        memory_budget,
+        ..ServeOptions::new(auth)
     };
     let app = router(factory, options).await.context("cannot start serving")?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::budget::MemoryBudget;
 use crate::RunResult;
 
 /// Upper bounds of the latency histogram, in seconds.
@@ -60,8 +61,9 @@ impl Metrics {
         self.sessions_expired.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The exposition text, with the current number of live sessions.
-    pub(crate) fn render(&self, live_sessions: usize) -> String {
+    /// The exposition text, with the current number of live sessions and the memory
+    /// they reserve.
+    pub(crate) fn render(&self, live_sessions: usize, budget: &MemoryBudget) -> String {
         let mut out = String::new();
         let runs = self.runs.load(Ordering::Relaxed);
         let _ =
@@ -98,6 +100,12 @@ impl Metrics {
         let _ = writeln!(out, "# HELP codemode_sessions_expired_total Sessions closed after their idle TTL.");
         let _ = writeln!(out, "# TYPE codemode_sessions_expired_total counter");
         let _ = writeln!(out, "codemode_sessions_expired_total {}", self.sessions_expired.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP codemode_memory_reserved_bytes Memory caps of the live sessions, summed.");
+        let _ = writeln!(out, "# TYPE codemode_memory_reserved_bytes gauge");
+        let _ = writeln!(out, "codemode_memory_reserved_bytes {}", budget.reserved());
+        let _ = writeln!(out, "# HELP codemode_memory_budget_bytes Most the live sessions' memory caps may sum to.");
+        let _ = writeln!(out, "# TYPE codemode_memory_budget_bytes gauge");
+        let _ = writeln!(out, "codemode_memory_budget_bytes {}", budget.total());
         out
     }
 }

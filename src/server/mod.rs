@@ -2,8 +2,9 @@
 //! many agents, and the other end of [`crate::remote::RemoteSession`].
 //!
 //! Every `/v1` route and `/metrics` need `Authorization: Bearer <token>`; a server
-//! without a token must be asked for explicitly ([`ServeOptions::token`] `None`).
-//! `/health` and `/ready` are open, for load balancers.
+//! without a token must be asked for explicitly ([`Auth::none`]). `/health` and
+//! `/ready` are open, for load balancers: `/ready` checks the storage (a Redis
+//! round trip) and runs no code.
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
@@ -17,12 +18,16 @@
 //! | `GET /v1/artifacts`, `GET/DELETE /v1/artifacts/{name}` | | artifacts |
 //! | `GET /v1/deps`, `POST /v1/deps` `{"spec"}`, `DELETE /v1/deps/{name}` | | deps |
 //!
-//! Errors are `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 410 (an
-//! expired session), 413, 503 or 500. Sessions idle past the TTL are closed.
+//! Errors are `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 405, 410 (an
+//! expired session), 413, 415, 422, 503 or 500, whatever part of the request was
+//! wrong. Sessions idle past the TTL are closed. A new session reserves its memory
+//! cap from a [`MemoryBudget`] and is refused (503 `capacity`) past it.
 
 mod auth;
+mod budget;
 mod error;
 mod metrics;
+mod origin;
 mod sessions;
 
 use std::sync::Arc;
@@ -37,28 +42,41 @@ use axum::{Json, Router, middleware};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use self::auth::Auth;
+pub use self::auth::{Auth, MIN_TOKEN_CHARS, TokenError, unauthorized};
+pub use self::budget::{MemoryBudget, OverBudget, Reservation};
 use self::error::ApiError;
+pub use self::error::plain_error;
 use self::metrics::Metrics;
+pub use self::origin::{AllowedOrigins, InvalidOrigin};
 use self::sessions::Sessions;
 use crate::{RunResult, Session, SessionError, SessionFactory};
 
 /// How `codemode serve` runs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// The bearer token clients must send; `None` serves without authentication.
-    pub token: Option<String>,
+    /// What requests must carry to be let in.
+    pub auth: Auth,
     /// Sessions unused for this long are closed (default 1 h).
     pub session_ttl: Duration,
     /// Most sessions open at once (default 1000).
     pub max_sessions: usize,
     /// Largest request body accepted, in bytes (default 16 MiB).
     pub max_body_bytes: usize,
+    /// Most bytes the memory caps of all live sessions may add up to (default
+    /// [`MemoryBudget::default_bytes`]).
+    pub memory_budget: u64,
 }
 
-impl Default for ServeOptions {
-    fn default() -> Self {
-        Self { token: None, session_ttl: Duration::from_secs(3600), max_sessions: 1000, max_body_bytes: 16 << 20 }
+impl ServeOptions {
+    /// The defaults, with `auth`: there is no default for authentication.
+    pub fn new(auth: Auth) -> Self {
+        Self {
+            auth,
+            session_ttl: Duration::from_secs(3600),
+            max_sessions: 1000,
+            max_body_bytes: 16 << 20,
+            memory_budget: MemoryBudget::default_bytes(),
+        }
     }
 }
 
@@ -71,6 +89,7 @@ struct AppState {
     sessions: Arc<Sessions>,
     metrics: Arc<Metrics>,
     auth: Auth,
+    budget: Arc<MemoryBudget>,
 }
 
 /// The API as an axum router, with the idle-session reaper running on the current
@@ -84,7 +103,8 @@ pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Ro
         facade,
         sessions: sessions.clone(),
         metrics: metrics.clone(),
-        auth: Auth::new(options.token.as_deref()),
+        auth: options.auth,
+        budget: MemoryBudget::new(options.memory_budget),
     };
     spawn_reaper(Arc::downgrade(&sessions), metrics);
 
@@ -111,6 +131,7 @@ pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Ro
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(middleware::from_fn(error::json_errors))
         .with_state(state))
 }
 
@@ -130,21 +151,39 @@ fn spawn_reaper(sessions: std::sync::Weak<Sessions>, metrics: Arc<Metrics>) {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// How long `/ready` waits for the storage before it says not ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Ready when the storage answers a read (listing the deps: a Redis round trip, or a
+/// file read). Open to anyone, so it runs no code and names no detail; the cause
+/// goes to the server's log.
 async fn ready(State(state): State<AppState>) -> Response {
-    match state.facade.run("1").await {
-        Ok(result) if result.is_ok() => Json(json!({"status": "ready"})).into_response(),
-        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the sandbox does not answer").into_response(),
-    }
+    let check = async {
+        match state.facade.deps() {
+            Ok(deps) => deps.list().await.map(drop).map_err(|e| e.to_string()),
+            // A server without storage has nothing to wait for.
+            Err(_) => Ok(()),
+        }
+    };
+    let failure = match tokio::time::timeout(READY_TIMEOUT, check).await {
+        Ok(Ok(())) => return Json(json!({"status": "ready"})).into_response(),
+        Ok(Err(error)) => error,
+        Err(_) => format!("no answer within {READY_TIMEOUT:?}"),
+    };
+    eprintln!("codemode serve: not ready: the storage failed: {failure}");
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the storage does not answer").into_response()
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
-    let text = state.metrics.render(state.sessions.len().await);
+    let text = state.metrics.render(state.sessions.len().await, &state.budget);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 async fn create_session(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    // Reserved before the interpreter exists, so a refusal costs nothing.
+    let reservation = state.budget.reserve(state.facade.limits().memory)?;
     let session = (state.factory)().build().await?;
-    let id = state.sessions.insert(session).await?;
+    let id = state.sessions.insert(session, reservation).await?;
     state.metrics.session_created();
     Ok((StatusCode::CREATED, Json(json!({"id": id, "ttl_seconds": state.sessions.ttl.as_secs_f64()}))))
 }

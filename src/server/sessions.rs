@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 
+use super::budget::Reservation;
 use super::error::ApiError;
 use crate::Session;
 
@@ -21,12 +22,14 @@ pub(crate) struct Sessions {
     max: usize,
 }
 
-/// A session and when it was last used.
+/// A session, when it was last used, and its share of the memory budget (given
+/// back when the last request using it is done).
 #[derive(Debug)]
 pub(crate) struct Live {
     pub(crate) session: Session,
     last_used: Mutex<Instant>,
     busy: AtomicUsize,
+    _memory: Reservation,
 }
 
 /// Marks a session busy while a request uses it: a run longer than the TTL is not
@@ -52,7 +55,7 @@ impl Sessions {
         Self { live: Default::default(), expired: Default::default(), ttl, max }
     }
 
-    pub(crate) async fn insert(&self, session: Session) -> Result<String, ApiError> {
+    pub(crate) async fn insert(&self, session: Session, memory: Reservation) -> Result<String, ApiError> {
         let mut live = self.live.write().await;
         if live.len() >= self.max {
             return Err(ApiError::new(
@@ -62,7 +65,7 @@ impl Sessions {
             ));
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let entry = Live { session, last_used: Mutex::new(Instant::now()), busy: AtomicUsize::new(0) };
+        let entry = Live { session, last_used: Mutex::new(Instant::now()), busy: AtomicUsize::new(0), _memory: memory };
         live.insert(id.clone(), Arc::new(entry));
         Ok(id)
     }
