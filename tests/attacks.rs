@@ -293,10 +293,11 @@ impl World {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
-        // Modest limits, so the whole corpus runs in minutes.
+        // Modest limits, so the whole corpus runs in minutes; the timeout leaves room for
+        // a loaded CI machine (busy loops stop on fuel, only sleeps wait for it).
         let (output, fuel) = (MAX_OUTPUT.to_string(), FUEL.to_string());
         command
-            .args(["--timeout", "5", "--memory", "256", "--max-output", &output, "--fuel", &fuel])
+            .args(["--timeout", "8", "--memory", "256", "--max-output", &output, "--fuel", &fuel])
             .arg("--base")
             .arg(&self.base)
             .arg("--tools")
