@@ -699,23 +699,8 @@ fn completed(result: GuestRunResult, stats: RunStats, limits: &Limits) -> RunRes
         wall_time: stats.wall_time,
         peak_memory: stats.peak_memory,
         fuel_used: stats.fuel_used,
-        tool_calls: trace(stats.tool_calls),
+        tool_calls: stats.tool_calls,
     }
-}
-
-/// The run's tool calls as reported: a tool name comes from agent code, so it is
-/// shortened, and an error is kept to a few KiB.
-fn trace(calls: Vec<ToolCallRecord>) -> Vec<ToolCallRecord> {
-    const ERROR_LIMIT: usize = 4096;
-    calls
-        .into_iter()
-        .map(|call| ToolCallRecord {
-            tool: shown(&call.tool),
-            callable: call.callable.as_deref().map(shown),
-            error: call.error.map(|e| capped(e, ERROR_LIMIT)),
-            ..call
-        })
-        .collect()
 }
 
 fn stopped(cause: StopCause, detail: String, stats: RunStats) -> RunResult {
@@ -737,6 +722,6 @@ fn stopped(cause: StopCause, detail: String, stats: RunStats) -> RunResult {
         wall_time: stats.wall_time,
         peak_memory: stats.peak_memory,
         fuel_used: stats.fuel_used,
-        tool_calls: trace(stats.tool_calls),
+        tool_calls: stats.tool_calls,
     }
 }

@@ -431,3 +431,29 @@ async fn sessions_past_the_memory_budget_are_refused_until_one_closes() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("smaller than one session's memory cap"));
 }
+
+#[test]
+fn requests_from_other_origins_are_refused() {
+    let base = tempfile::tempdir().unwrap();
+    let token = "origin-test-token-0123456789";
+    let served =
+        Served::start(token, &["--base", base.path().to_str().unwrap(), "--allow-origin", "https://app.example"]);
+    let auth = format!("Authorization: Bearer {token}");
+    let cases = [
+        ("Origin: http://evil.example", 403),
+        ("Origin: null", 403),
+        ("Origin: http://localhost.evil.example", 403),
+        ("Origin: http://127.0.0.1:3000", 201),
+        ("Origin: https://app.example", 201),
+        ("X-No-Origin: 1", 201),
+    ];
+    for (origin, expected) in cases {
+        let headers: [&[u8]; 2] = [auth.as_bytes(), origin.as_bytes()];
+        let (status, body) = raw(served.addr(), &request("POST", "/v1/sessions", &headers, b""));
+        assert_eq!(status, expected, "{origin}: {}", String::from_utf8_lossy(&body));
+        if expected == 403 {
+            let error: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(error["error"]["kind"], "forbidden", "{origin}");
+        }
+    }
+}

@@ -469,3 +469,18 @@ async fn os_exit_is_named_as_such() {
     assert!(result.interpreter_reset);
     assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tool_trace_keeps_guest_names_short() {
+    let s = session().await;
+    let code = "from wit_world.imports import tools as t\nn = 'x' * (8 << 20)\nfor _ in range(20):\n    try:\n        \
+                t.call_tool(n, n, '{}')\n    except Exception as e:\n        err = e\nlen(str(err))";
+    let result = run(&s, code).await;
+    assert_eq!(result.tool_calls.len(), 20, "{:?}", result.error);
+    for call in &result.tool_calls {
+        assert!(call.tool.len() < 100 && call.callable.as_deref().unwrap_or_default().len() < 100);
+        assert!(call.error.as_deref().unwrap_or_default().len() <= 4096 + 64);
+    }
+    let echoed = value(&result).as_u64().unwrap();
+    assert!(echoed < 10_000, "the error quotes the name short: {echoed} characters");
+}

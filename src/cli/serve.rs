@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use codemode::SessionFactory;
-use codemode::server::{Auth, MemoryBudget, ServeOptions, router};
+use codemode::server::{AllowedOrigins, Auth, MemoryBudget, ServeOptions, router};
 
 use super::SessionArgs;
 
@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
     max_body_bytes: usize,
+    /// Also accept requests whose Origin header is ORIGIN (scheme://host[:port]);
+    /// loopback origins and requests without one always are.
+    #[arg(long, value_name = "ORIGIN")]
+    allow_origin: Vec<String>,
 }
 
 /// Bearer-token authentication of an HTTP server.
@@ -79,6 +83,7 @@ impl BudgetArgs {
 
 pub async fn run(context: &SessionArgs<'_>, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let auth = args.auth.auth()?;
+    let origins = AllowedOrigins::new(&args.allow_origin)?;
     let memory_budget = args.budget.bytes(context.sandbox.limits().memory)?;
     let factory: SessionFactory = Arc::new(context.session_factory().await?);
     let options = ServeOptions {
@@ -86,6 +91,7 @@ pub async fn run(context: &SessionArgs<'_>, args: &ServeArgs) -> anyhow::Result<
         max_sessions: args.max_sessions,
         max_body_bytes: args.max_body_bytes,
         memory_budget,
+        origins,
         ..ServeOptions::new(auth)
     };
     let app = router(factory, options).await.context("cannot start serving")?;

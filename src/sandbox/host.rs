@@ -28,8 +28,8 @@ pub(crate) struct Services {
     pub(crate) skills: SkillLibrary,
 }
 
-/// Longest tool search query agent code may send (the same as a skill search's default).
-const MAX_TOOL_QUERY: usize = 16 << 10;
+/// Bytes of a failed call's error kept in the run's trace.
+pub(crate) const TRACE_ERROR_LIMIT: usize = 4096;
 
 /// Where the installed packages appear in the guest (on `sys.path` from the snapshot).
 const DEPS_MOUNT: &str = "/deps";
@@ -142,7 +142,8 @@ impl tools::Host for HostState {
     }
 
     async fn search_tools(&mut self, query: String, limit: u32) -> Result<Vec<tools::ToolInfo>, HostError> {
-        crate::input::check("a search query", &query, MAX_TOOL_QUERY).map_err(|e| invalid(e.to_string()))?;
+        crate::input::check("a search query", &query, crate::tools::MAX_QUERY_BYTES)
+            .map_err(|e| invalid(e.to_string()))?;
         Ok(self.tools.search(&query, limit as usize).await.into_iter().map(tool_info).collect())
     }
 
@@ -167,11 +168,13 @@ impl tools::Host for HostState {
             .call_json(&tool, callable.as_deref(), &args_json)
             .await
             .map_err(|err| (tool_error_kind(&err), err.to_string()));
+        // Names come from agent code: the trace keeps them short, or a run's calls
+        // could hold a thousand copies of a guest-sized name.
         self.tool_trace.push(ToolCallRecord {
-            tool,
-            callable,
+            tool: crate::text::shown(&tool),
+            callable: callable.as_deref().map(crate::text::shown),
             duration: started.elapsed(),
-            error: result.as_ref().err().map(|(_, message)| message.clone()),
+            error: result.as_ref().err().map(|(_, message)| crate::text::capped(message.clone(), TRACE_ERROR_LIMIT)),
         });
         match result {
             Ok(value) => Ok(value.to_string()),

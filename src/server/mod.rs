@@ -65,6 +65,9 @@ pub struct ServeOptions {
     /// Most bytes the memory caps of all live sessions may add up to (default
     /// [`MemoryBudget::default_bytes`]).
     pub memory_budget: u64,
+    /// Browser origins allowed besides loopback (default none): a request whose
+    /// `Origin` is anything else is refused (DNS rebinding, cross-site requests).
+    pub origins: AllowedOrigins,
 }
 
 impl ServeOptions {
@@ -76,6 +79,7 @@ impl ServeOptions {
             max_sessions: 1000,
             max_body_bytes: 16 << 20,
             memory_budget: MemoryBudget::default_bytes(),
+            origins: AllowedOrigins::default(),
         }
     }
 }
@@ -130,6 +134,17 @@ pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Ro
         .route("/ready", get(ready))
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(middleware::from_fn(move |request: axum::extract::Request, next: middleware::Next| {
+            let allowed = options.origins.allows(request.headers());
+            async move {
+                if !allowed {
+                    let message = "requests from web pages on other origins are refused (DNS rebinding \
+                                   protection); allow an origin with --allow-origin";
+                    return ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).into_response();
+                }
+                next.run(request).await
+            }
+        }))
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(middleware::from_fn(error::json_errors))
         .with_state(state))

@@ -171,6 +171,9 @@ struct Tool {
     adapter: Adapter,
 }
 
+/// Longest tool search query considered, in bytes.
+pub const MAX_QUERY_BYTES: usize = 16 << 10;
+
 /// Default of [`ToolRegistry::max_argument_bytes`].
 pub const DEFAULT_MAX_ARGUMENT_BYTES: usize = 1 << 20;
 
@@ -323,9 +326,15 @@ impl ToolRegistry {
     }
 
     /// The tools that best match `query`, best first: by name and words, and by
-    /// meaning when the search model is installed.
+    /// meaning when the search model is installed. Only the query's first
+    /// [`MAX_QUERY_BYTES`] count (every surface passes through here; the guest's
+    /// path refuses longer queries outright).
     pub async fn search(&self, query: &str, limit: usize) -> Vec<ToolInfo> {
-        search::rank(self.list().await, query, limit).await
+        let mut end = query.len().min(MAX_QUERY_BYTES);
+        while !query.is_char_boundary(end) {
+            end -= 1;
+        }
+        search::rank(self.list().await, &query[..end], limit).await
     }
 
     fn get(&self, tool: &str) -> Result<&Tool, ToolError> {
@@ -339,7 +348,7 @@ impl ToolRegistry {
     /// the guest sends them: refused before parsing when over
     /// [`max_argument_bytes`](Self::max_argument_bytes), and unless they are an object.
     pub async fn call_json(&self, tool: &str, callable: Option<&str>, args_json: &str) -> Result<Value, ToolError> {
-        let invalid = |message: String| ToolError::InvalidArguments { tool: tool.to_owned(), message };
+        let invalid = |message: String| ToolError::InvalidArguments { tool: crate::text::shown(tool), message };
         if args_json.len() > self.max_argument_bytes {
             return Err(invalid(format!(
                 "the arguments are {} bytes of JSON, over the cap of {} bytes per tool call",
