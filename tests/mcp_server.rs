@@ -282,18 +282,25 @@ fn mcp_inspector_cli_over_stdio_and_http() {
     assert_eq!(called["content"][0]["text"], "42\n", "{called}");
 }
 
-#[test]
-fn bad_lines_on_stdio_get_json_rpc_errors_and_the_server_keeps_serving() {
-    use std::io::Write;
-    let base = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["mcp", "--max-request-bytes", "65536", "--base"])
-        .arg(base.path())
+/// `codemode mcp` over stdio on `base` with `args`, its stdin and stdout piped.
+fn stdio_server(base: &Path, args: &[&str]) -> Child {
+    Command::new(BIN)
+        .arg("mcp")
+        .args(args)
+        .arg("--base")
+        .arg(base)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn bad_lines_on_stdio_get_json_rpc_errors_and_the_server_keeps_serving() {
+    use std::io::Write;
+    let base = tempfile::tempdir().unwrap();
+    let mut child = stdio_server(base.path(), &["--max-request-bytes", "65536"]);
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut exchange = |stdin: &mut std::process::ChildStdin, line: String| -> Value {
@@ -340,20 +347,9 @@ async fn idle_http_sessions_are_closed_after_the_ttl() {
     assert_eq!(after["error"]["kind"], "NameError", "{after}");
 }
 
-/// What `codemode mcp --http` says when started with CODEMODE_TOKEN=`token` (it must not start).
-fn refusal(token: Option<&str>) -> String {
-    let mut command = Command::new(BIN);
-    command.args(["mcp", "--http", "127.0.0.1:0"]).env_remove("CODEMODE_TOKEN");
-    if let Some(token) = token {
-        command.env("CODEMODE_TOKEN", token);
-    }
-    let out = command.output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "it started with {token:?}");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn http_refuses_to_start_without_a_usable_token() {
+    let refusal = |token: Option<&str>| common::start_refusal(&["mcp", "--http", "127.0.0.1:0"], token);
     assert!(refusal(None).contains("refusing to serve without authentication"));
     assert!(refusal(Some("short")).contains("too short"));
     for token in [" ".repeat(20), format!("{}\n", "x".repeat(20))] {
@@ -444,14 +440,7 @@ fn peak_rss(pid: u32) -> u64 {
 fn stdio_survives_bytes_that_are_not_utf8_and_streams_past_huge_lines() {
     use std::io::Write;
     let base = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["mcp", "--base"])
-        .arg(base.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = stdio_server(base.path(), &[]);
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut answer = || {

@@ -65,20 +65,9 @@ impl Drop for Served {
     }
 }
 
-/// What `codemode serve` says when started with CODEMODE_TOKEN=`token` (it must not start).
-fn refusal(token: Option<&str>) -> String {
-    let mut command = Command::new(BIN);
-    command.args(["serve", "--listen", "127.0.0.1:0"]).env_remove("CODEMODE_TOKEN");
-    if let Some(token) = token {
-        command.env("CODEMODE_TOKEN", token);
-    }
-    let out = command.output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "it started with {token:?}");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn refuses_to_start_without_a_usable_token() {
+    let refusal = |token: Option<&str>| common::start_refusal(&["serve", "--listen", "127.0.0.1:0"], token);
     assert!(refusal(None).contains("refusing to serve without authentication"));
     assert!(refusal(Some("short")).contains("too short"));
     // Neither can ever match a header: HTTP trims header values.

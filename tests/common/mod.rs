@@ -164,3 +164,16 @@ pub fn http_server(n: usize, answer: impl Fn(HttpRequest) -> (u16, String) + Sen
     });
     address
 }
+
+/// What `codemode <args>` says on stderr when started with CODEMODE_TOKEN=`token`;
+/// it must refuse to start (exit 2).
+pub fn start_refusal(args: &[&str], token: Option<&str>) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_codemode"));
+    command.args(args).env_remove("CODEMODE_TOKEN");
+    if let Some(token) = token {
+        command.env("CODEMODE_TOKEN", token);
+    }
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "it started with {token:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
