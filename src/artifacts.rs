@@ -6,117 +6,14 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::input::{InputLimits, TooLarge, check};
+pub use crate::model::{Artifact, ArtifactInfo, DataKind};
+pub use crate::names::ArtifactName;
+use crate::names::InvalidName;
 use crate::storage::{Storage, StorageError};
 
 /// Default cap on one artifact's size: 64 MiB.
 pub const DEFAULT_MAX_ARTIFACT_SIZE: u64 = 64 << 20;
-
-const MAX_NAME_LEN: usize = 1024;
-const MAX_SEGMENT_LEN: usize = 255;
-
-/// A validated artifact name: relative, `/`-separated, and unable to leave the store.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ArtifactName(String);
-
-impl ArtifactName {
-    /// Validates `name`. Sub-paths (`scans/nmap.json`) are allowed; anything that could
-    /// escape the store or collide with its bookkeeping is not.
-    pub fn new(name: &str) -> Result<Self, ArtifactError> {
-        let invalid = |reason: &str| {
-            Err(ArtifactError::InvalidName { name: crate::text::shown(name), reason: reason.to_owned() })
-        };
-        if name.is_empty() {
-            return invalid("it is empty");
-        }
-        if name.len() > MAX_NAME_LEN {
-            return invalid("it is longer than 1024 bytes");
-        }
-        if name.contains('\0') {
-            return invalid("it contains a NUL byte");
-        }
-        if name.contains('\\') {
-            return invalid("it contains a backslash (use `/` between directories)");
-        }
-        if name.chars().any(char::is_control) {
-            return invalid("it contains control characters");
-        }
-        if name.starts_with('/') {
-            return invalid("it is an absolute path");
-        }
-        let bytes = name.as_bytes();
-        if bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic() {
-            return invalid("it starts with a drive letter");
-        }
-        if name == "__index__" {
-            return invalid("`__index__` is reserved for the store's index");
-        }
-        for segment in name.split('/') {
-            match segment {
-                "" => return invalid("it has an empty path component (`//` or a trailing `/`)"),
-                "." | ".." => return invalid("it contains `.` or `..` (path traversal)"),
-                s if s.starts_with('.') => {
-                    return invalid("a component starts with `.` (reserved for the store's own files)");
-                }
-                s if s.len() > MAX_SEGMENT_LEN => return invalid("a path component is longer than 255 bytes"),
-                _ => {}
-            }
-        }
-        Ok(Self(name.to_owned()))
-    }
-
-    /// The name as given.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for ArtifactName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// How an artifact's bytes are read back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DataKind {
-    /// UTF-8 JSON (a Python dict or list).
-    Json,
-    /// UTF-8 text (a Python str).
-    Text,
-    /// Raw bytes. Serialised as `bytes`, py-code-mode's `_data_type`.
-    #[serde(rename = "bytes")]
-    Binary,
-}
-
-/// What the store knows about an artifact besides its data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArtifactInfo {
-    /// The artifact's name.
-    pub name: String,
-    /// Free text given when it was saved.
-    pub description: String,
-    /// How to read the data back.
-    pub kind: DataKind,
-    /// Size of the data in bytes.
-    pub size: u64,
-    /// When it was saved, ISO-8601 UTC.
-    pub created_at: String,
-    /// The JSON object given when it was saved.
-    pub metadata: serde_json::Map<String, serde_json::Value>,
-}
-
-/// An artifact with its data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Artifact {
-    /// Its metadata.
-    pub info: ArtifactInfo,
-    /// Its bytes.
-    pub data: Vec<u8>,
-}
 
 impl Artifact {
     /// The data as JSON: parsed for JSON artifacts, a string for text, base64 for binary.
@@ -171,6 +68,12 @@ pub enum ArtifactError {
     Storage(#[from] StorageError),
 }
 
+impl From<InvalidName> for ArtifactError {
+    fn from(err: InvalidName) -> Self {
+        Self::InvalidName { name: err.name, reason: err.reason.to_owned() }
+    }
+}
+
 /// Artifacts in one storage, with their rules applied.
 #[derive(Debug, Clone)]
 pub struct Artifacts {
@@ -210,9 +113,9 @@ impl Artifacts {
         check("an artifact's description", description, self.input.text)?;
         let size = data.len() as u64;
         if size > self.max_size {
-            return Err(ArtifactError::TooLarge { name: name.0, size, limit: self.max_size });
+            return Err(ArtifactError::TooLarge { name: name.into(), size, limit: self.max_size });
         }
-        let invalid = |reason: String| ArtifactError::InvalidData { name: name.0.clone(), reason };
+        let invalid = |reason: String| ArtifactError::InvalidData { name: name.to_string(), reason };
         match kind {
             DataKind::Json => {
                 serde_json::from_slice::<serde_json::Value>(&data)
@@ -224,7 +127,7 @@ impl Artifacts {
             DataKind::Binary => {}
         }
         let info = ArtifactInfo {
-            name: name.0.clone(),
+            name: name.to_string(),
             description: description.to_owned(),
             kind,
             size,
@@ -238,7 +141,7 @@ impl Artifacts {
     /// Loads an artifact with its data.
     pub async fn load(&self, name: &str) -> Result<Artifact, ArtifactError> {
         let name = ArtifactName::new(name)?;
-        self.storage.load_artifact(&name).await?.ok_or(ArtifactError::NotFound(name.0))
+        self.storage.load_artifact(&name).await?.ok_or(ArtifactError::NotFound(name.into()))
     }
 
     /// Metadata of one artifact, if it exists.

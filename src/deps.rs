@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::names::normalize_package_name;
 use crate::storage::{Storage, StorageError};
 
 /// The Python version the guest runs; pip resolves for it.
@@ -53,24 +54,6 @@ pub enum DepsError {
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-}
-
-/// PEP 503 normalisation: lower case, runs of `-`, `_`, `.` become one `-`.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut separator = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            separator = true;
-        } else {
-            if separator && !out.is_empty() {
-                out.push('-');
-            }
-            separator = false;
-            out.extend(c.to_lowercase());
-        }
-    }
-    out
 }
 
 /// A validated requirement: `name[extras]<version spec>`, no URLs, markers or shell syntax.
@@ -128,7 +111,7 @@ impl Requirement {
                 return invalid("the version part must be a specifier such as `>=1.0` or `==2.*`");
             }
         }
-        let name = normalize_name(name);
+        let name = normalize_package_name(name);
         let version: String = rest.chars().filter(|c| *c != ' ').collect();
         Ok(Self { spec: format!("{name}{extras}{version}"), name })
     }
@@ -331,7 +314,7 @@ fn dist_infos(dir: &Path) -> Vec<(String, PathBuf)> {
         .filter_map(|p| {
             let metadata = std::fs::read_to_string(p.join("METADATA")).ok()?;
             let name = metadata.lines().find_map(|l| l.strip_prefix("Name:"))?.trim().to_owned();
-            Some((normalize_name(&name), p))
+            Some((normalize_package_name(&name), p))
         })
         .collect()
 }

@@ -17,13 +17,14 @@
 pub mod artifacts;
 mod cache_dir;
 pub mod deps;
+pub mod embed;
 pub mod input;
 pub mod mcp_server;
+pub mod model;
 pub mod names;
-pub mod remote;
 pub mod sandbox;
 pub mod server;
-mod session;
+pub mod session;
 pub mod skills;
 pub mod storage;
 mod text;
@@ -31,8 +32,7 @@ pub mod tools;
 
 pub use cache_dir::default_cache_dir;
 pub use input::InputLimits;
-pub use sandbox::{
-    CompileEvent, InspectError, LimitKind, Limits, Metering, Param, Sandbox, SandboxBuilder, SandboxError,
-    SkillSignature,
-};
-pub use session::{CellError, RunResult, Session, SessionBuilder, SessionError, SessionFactory, Value};
+pub use model::{CellError, LimitKind, Param, RunResult, SkillSignature, Value};
+pub use sandbox::{CompileEvent, Limits, Metering, Sandbox, SandboxBuilder, SandboxError};
+pub use session::{Session, SessionBuilder, SessionError, SessionFactory, remote};
+pub use skills::InspectError;

@@ -158,3 +158,90 @@ mod tests {
         assert!(serde_json::from_str::<SkillName>("\"../x\"").is_err());
     }
 }
+
+const MAX_ARTIFACT_NAME_LEN: usize = 1024;
+const MAX_ARTIFACT_SEGMENT_LEN: usize = 255;
+
+/// A validated artifact name: relative, `/`-separated, and unable to leave the store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArtifactName(String);
+
+impl ArtifactName {
+    /// Validates `name`. Sub-paths (`scans/nmap.json`) are allowed; anything that could
+    /// escape the store or collide with its bookkeeping is not.
+    pub fn new(name: &str) -> Result<Self, InvalidName> {
+        let invalid = |reason| Err(InvalidName::new("artifact", name, reason));
+        if name.is_empty() {
+            return invalid("it is empty");
+        }
+        if name.len() > MAX_ARTIFACT_NAME_LEN {
+            return invalid("it is longer than 1024 bytes");
+        }
+        if name.contains('\0') {
+            return invalid("it contains a NUL byte");
+        }
+        if name.contains('\\') {
+            return invalid("it contains a backslash (use `/` between directories)");
+        }
+        if name.chars().any(char::is_control) {
+            return invalid("it contains control characters");
+        }
+        if name.starts_with('/') {
+            return invalid("it is an absolute path");
+        }
+        let bytes = name.as_bytes();
+        if bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic() {
+            return invalid("it starts with a drive letter");
+        }
+        if name == "__index__" {
+            return invalid("`__index__` is reserved for the store's index");
+        }
+        for segment in name.split('/') {
+            match segment {
+                "" => return invalid("it has an empty path component (`//` or a trailing `/`)"),
+                "." | ".." => return invalid("it contains `.` or `..` (path traversal)"),
+                s if s.starts_with('.') => {
+                    return invalid("a component starts with `.` (reserved for the store's own files)");
+                }
+                s if s.len() > MAX_ARTIFACT_SEGMENT_LEN => return invalid("a path component is longer than 255 bytes"),
+                _ => {}
+            }
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<ArtifactName> for String {
+    fn from(name: ArtifactName) -> Self {
+        name.0
+    }
+}
+
+impl std::fmt::Display for ArtifactName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// PEP 503 normalisation: lower case, runs of `-`, `_`, `.` become one `-`.
+pub fn normalize_package_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut separator = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            separator = true;
+        } else {
+            if separator && !out.is_empty() {
+                out.push('-');
+            }
+            separator = false;
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}

@@ -17,6 +17,7 @@ use super::limits::MemoryLimiter;
 use super::output::Capture;
 use crate::artifacts::{ArtifactError, ArtifactInfo, Artifacts, DataKind};
 use crate::deps::{Deps, DepsError};
+use crate::model::ToolCallRecord;
 use crate::skills::{SearchMode, SkillError, SkillInfo, SkillLibrary};
 use crate::tools::{ToolError, ToolInfo, ToolRegistry};
 
@@ -47,20 +48,6 @@ pub(crate) struct HostState {
     tools: ToolRegistry,
     /// The tool calls of the current run.
     pub(crate) tool_trace: Vec<ToolCallRecord>,
-}
-
-/// One tool call made during a run, for the run's trace.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ToolCallRecord {
-    /// The tool.
-    pub tool: String,
-    /// The recipe, if one was called.
-    pub callable: Option<String>,
-    /// How long it took.
-    #[serde(with = "crate::session::duration_secs")]
-    pub duration: std::time::Duration,
-    /// The error, if it failed.
-    pub error: Option<String>,
 }
 
 impl HostState {

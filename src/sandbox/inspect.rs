@@ -2,50 +2,22 @@
 //! dedicated instance so it works even while a session's interpreter is busy (for
 //! example inside the very cell that calls `skills.create`).
 
-use serde::{Deserialize, Serialize};
-
 use super::instance::{Instance, Outcome};
 use super::{Limits, Metering, Sandbox, SandboxError};
+use crate::model::{Param, SkillSignature};
+use crate::skills::{InspectError, Inspector};
 
-/// One parameter of a skill's `run` entry point.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Param {
-    /// The name; `*args` and `**kwargs` keep their stars.
-    pub name: String,
-    /// The annotation as written, e.g. `int` or `list[str]`.
-    #[serde(rename = "type")]
-    pub type_name: Option<String>,
-    /// Whether a caller must pass it.
-    pub required: bool,
-    /// The default as Python source, e.g. `10` or `'utf-8'`.
-    pub default: Option<String>,
+impl From<SandboxError> for InspectError {
+    fn from(err: SandboxError) -> Self {
+        InspectError::Unavailable(Box::new(err))
+    }
 }
 
-/// How a skill's `run` is declared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkillSignature {
-    /// `async def run` rather than `def run`.
-    pub is_async: bool,
-    /// Parameters in declaration order.
-    pub params: Vec<Param>,
-    /// The module docstring, else `run`'s docstring, else empty.
-    pub docstring: String,
-}
-
-/// Why a source could not be described.
-#[derive(Debug, thiserror::Error)]
-pub enum InspectError {
-    /// The source is not a valid skill.
-    #[error("invalid skill{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
-    Invalid {
-        /// What is wrong.
-        message: String,
-        /// The offending line, when known.
-        line: Option<u32>,
-    },
-    /// The sandbox could not run the inspection.
-    #[error(transparent)]
-    Sandbox(#[from] SandboxError),
+#[async_trait::async_trait]
+impl Inspector for Sandbox {
+    async fn inspect(&self, source: &str) -> Result<SkillSignature, InspectError> {
+        self.inspect_skill(source).await
+    }
 }
 
 impl Sandbox {
@@ -80,7 +52,7 @@ impl Sandbox {
                 })
             }
             // The instance is gone; the next inspection starts a fresh one.
-            Outcome::Stopped { detail, .. } => Err(InspectError::Sandbox(SandboxError::Setup(detail))),
+            Outcome::Stopped { detail, .. } => Err(SandboxError::Setup(detail).into()),
         }
     }
 }

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{self, runner};
-use super::host::{HostState, Services, ToolCallRecord};
+use super::host::{HostState, Services};
 use super::output::Captured;
 use super::{LimitKind, Limits, Metering, Prepared, SandboxError};
+use crate::model::ToolCallRecord;
 use crate::tools::ToolRegistry;
 
 /// How a call into the guest ended.

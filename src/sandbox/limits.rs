@@ -54,31 +54,6 @@ impl Limits {
     }
 }
 
-/// The limit that stopped a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitKind {
-    /// The wall-clock timeout.
-    Timeout,
-    /// The fuel budget.
-    Fuel,
-    /// The linear-memory cap (only when the interpreter could not recover).
-    Memory,
-    /// The guest's native stack (e.g. recursion past what the stack holds).
-    Stack,
-}
-
-impl std::fmt::Display for LimitKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            LimitKind::Timeout => "timeout",
-            LimitKind::Fuel => "fuel",
-            LimitKind::Memory => "memory",
-            LimitKind::Stack => "stack",
-        })
-    }
-}
-
 /// Caps linear memory and records the peak a run reached.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {

@@ -22,9 +22,9 @@ use tokio::sync::OnceCell;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+pub use crate::model::LimitKind;
 pub use compile::Metering;
-pub use inspect::{InspectError, Param, SkillSignature};
-pub use limits::{LimitKind, Limits};
+pub use limits::Limits;
 
 use host::HostState;
 
@@ -126,7 +126,7 @@ impl Sandbox {
     }
 
     /// The process-wide sandbox, caching compiled artifacts in the default cache
-    /// directory (see [`default_cache_dir`](crate::default_cache_dir)).
+    /// directory (see [`default_cache_dir`](crate::cache_dir::default_cache_dir)).
     pub fn shared() -> Sandbox {
         static SHARED: OnceLock<Sandbox> = OnceLock::new();
         SHARED.get_or_init(|| Sandbox::builder().build()).clone()
@@ -183,7 +183,7 @@ pub struct SandboxBuilder {
 
 impl SandboxBuilder {
     /// Where the precompiled guest and the unpacked stdlib are kept (default:
-    /// [`default_cache_dir`](crate::default_cache_dir), else a directory under the
+    /// [`default_cache_dir`](crate::cache_dir::default_cache_dir), else a directory under the
     /// system's temporary directory).
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
@@ -200,7 +200,7 @@ impl SandboxBuilder {
     pub fn build(self) -> Sandbox {
         let cache_dir = self
             .cache_dir
-            .or_else(crate::default_cache_dir)
+            .or_else(crate::cache_dir::default_cache_dir)
             .unwrap_or_else(|| std::env::temp_dir().join("codemode-cache"));
         Sandbox {
             inner: Arc::new(Inner {

@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::budget::OverBudget;
-use crate::SessionError;
 use crate::artifacts::ArtifactError;
 use crate::deps::DepsError;
+use crate::session::SessionError;
 use crate::skills::SkillError;
 
 /// An error answered to a client.

@@ -49,7 +49,8 @@ pub use self::error::plain_error;
 use self::metrics::Metrics;
 pub use self::origin::{AllowedOrigins, InvalidOrigin};
 use self::sessions::Sessions;
-use crate::{RunResult, Session, SessionError, SessionFactory};
+use crate::model::RunResult;
+use crate::session::{Session, SessionError, SessionFactory};
 
 /// How `codemode serve` runs.
 #[derive(Debug, Clone)]

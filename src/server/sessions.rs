@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 
 use super::budget::Reservation;
 use super::error::ApiError;
-use crate::Session;
+use crate::session::Session;
 
 /// Expired ids remembered, to tell a client its session expired rather than never existed.
 const TOMBSTONES: usize = 10_000;

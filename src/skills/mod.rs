@@ -4,78 +4,24 @@
 //! [`SkillLibrary`] is the one implementation behind the guest's `skills`
 //! namespace, the [`Session`](crate::Session) facade and the CLI.
 
-pub(crate) mod embed;
+mod inspector;
 pub(crate) mod search;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use self::embed::embed_blocking;
-pub use self::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir};
+pub use self::inspector::{InspectError, Inspector};
 use self::search::{Document, QueryCache};
+use crate::embed::embed_blocking;
+pub use crate::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir, shared_embedder};
 use crate::input::{InputLimits, TooLarge, check};
-use crate::sandbox::{InspectError, Param, Sandbox, SandboxError};
+pub use crate::model::{Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature};
 use crate::storage::{Storage, StorageError, StoredSkill};
 
 pub use crate::names::{InvalidName, RESERVED_SKILL_NAMES as RESERVED_NAMES, SkillName};
-
-/// What is known about a skill without its source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkillInfo {
-    /// The skill's name, a Python identifier.
-    pub name: String,
-    /// Given at creation, else the module docstring, else `run`'s docstring.
-    pub description: String,
-    /// Parameters of `run`.
-    pub params: Vec<Param>,
-    /// Whether `run` is `async def`.
-    pub is_async: bool,
-}
-
-/// A skill with its source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Skill {
-    /// Its description and signature.
-    #[serde(flatten)]
-    pub info: SkillInfo,
-    /// Its Python source.
-    pub source: String,
-}
-
-/// How a search ranked its results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SearchMode {
-    /// Embeddings (all-MiniLM-L6-v2), plus a boost for name matches.
-    Semantic,
-    /// BM25 over names, descriptions and sources: the model is not installed.
-    Keyword,
-}
-
-/// One search hit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SkillMatch {
-    /// The skill.
-    #[serde(flatten)]
-    pub info: SkillInfo,
-    /// Higher is better; comparable within one search only.
-    pub score: f32,
-}
-
-/// The outcome of [`SkillLibrary::search`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchResults {
-    /// How the results were ranked.
-    pub mode: SearchMode,
-    /// Said once per process when search falls back to keywords.
-    pub notice: Option<String>,
-    /// Best first.
-    pub matches: Vec<SkillMatch>,
-}
 
 /// Why a skill operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,9 +45,9 @@ pub enum SkillError {
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The sandbox could not inspect the source.
+    /// The inspector (the sandbox) could not read the source.
     #[error(transparent)]
-    Sandbox(#[from] SandboxError),
+    Inspector(Box<dyn std::error::Error + Send + Sync>),
     /// The source, description or query is over its cap; nothing was done.
     #[error(transparent)]
     TooLarge(#[from] TooLarge),
@@ -119,27 +65,11 @@ enum Embedding {
     Disabled,
 }
 
-/// The process-wide model, loaded from [`model_dir`] at most once, on first use;
-/// the error says why it is not available.
-pub fn shared_embedder() -> Result<Arc<Embedder>, String> {
-    static MODEL: OnceLock<Result<Arc<Embedder>, String>> = OnceLock::new();
-    MODEL
-        .get_or_init(|| {
-            let dir = model_dir().ok_or("no cache directory to look for the model in")?;
-            if !dir.join("model.safetensors").is_file() {
-                tracing::info!(dir = %dir.display(), "the search model is not installed");
-                return Err("the model is not installed".to_owned());
-            }
-            Embedder::load(&dir).map(Arc::new).map_err(|e| e.to_string())
-        })
-        .clone()
-}
-
 /// Skills in one storage.
 #[derive(Debug, Clone)]
 pub struct SkillLibrary {
     storage: Arc<dyn Storage>,
-    sandbox: Sandbox,
+    inspector: Arc<dyn Inspector>,
     embedding: Embedding,
     input: InputLimits,
     cache: Arc<Mutex<Caches>>,
@@ -174,13 +104,13 @@ impl std::fmt::Debug for Caches {
 }
 
 impl SkillLibrary {
-    /// Skills stored in `storage`, validated in `sandbox`.
-    pub fn new(storage: Arc<dyn Storage>, sandbox: Sandbox) -> Self {
+    /// Skills stored in `storage`, validated by `inspector` (a [`Sandbox`](crate::Sandbox)).
+    pub fn new(storage: Arc<dyn Storage>, inspector: impl Inspector + 'static) -> Self {
         let cache =
             Caches { vectors: HashMap::new(), queries: QueryCache::new(256), listing: None, listing_vectors: None };
         Self {
             storage,
-            sandbox,
+            inspector: Arc::new(inspector),
             embedding: Embedding::Auto,
             input: InputLimits::default(),
             cache: Arc::new(Mutex::new(cache)),
@@ -222,12 +152,7 @@ impl SkillLibrary {
         let name = SkillName::new(name)?;
         check("a skill's source", source, self.input.source)?;
         check("a skill's description", description.unwrap_or_default(), self.input.text)?;
-        let signature = self.sandbox.inspect_skill(source).await.map_err(|err| match err {
-            InspectError::Invalid { message, line } => {
-                SkillError::InvalidSource { name: name.to_string(), message, line }
-            }
-            InspectError::Sandbox(err) => SkillError::Sandbox(err),
-        })?;
+        let signature = self.inspect(&name, source).await?;
         let description = description.map(str::trim).filter(|d| !d.is_empty()).unwrap_or(&signature.docstring);
         let stored = StoredSkill {
             name: name.clone(),
@@ -322,16 +247,20 @@ impl SkillLibrary {
         Ok(SearchResults { mode, notice, matches })
     }
 
+    async fn inspect(&self, name: &SkillName, source: &str) -> Result<SkillSignature, SkillError> {
+        self.inspector.inspect(source).await.map_err(|err| match err {
+            InspectError::Invalid { message, line } => {
+                SkillError::InvalidSource { name: name.to_string(), message, line }
+            }
+            InspectError::Unavailable(err) => SkillError::Inspector(err),
+        })
+    }
+
     async fn info(&self, stored: StoredSkill) -> Result<SkillInfo, SkillError> {
         let signature = match stored.signature {
             Some(signature) => signature,
             // Written by hand or by py-code-mode: read the signature now.
-            None => self.sandbox.inspect_skill(&stored.source).await.map_err(|err| match err {
-                InspectError::Invalid { message, line } => {
-                    SkillError::InvalidSource { name: stored.name.to_string(), message, line }
-                }
-                InspectError::Sandbox(err) => SkillError::Sandbox(err),
-            })?,
+            None => self.inspect(&stored.name, &stored.source).await?,
         };
         let description =
             if stored.description.is_empty() { first_paragraph(&signature.docstring) } else { stored.description };

@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::embed::cosine;
+
 /// What a skill is ranked on.
 pub(crate) struct Document<'a> {
     pub(crate) name: &'a str,
@@ -21,11 +23,6 @@ const NAME_WORDS_BOOST: f32 = 0.25;
 /// The text embedded for a skill's description: its name in words, then the description.
 pub(crate) fn description_text(name: &str, description: &str) -> String {
     format!("{}: {description}", name.replace('_', " "))
-}
-
-pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    // Both sides are unit vectors: the dot product is the cosine.
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 pub(crate) fn dense_score(query: &[f32], description: &[f32], code: &[f32]) -> f32 {

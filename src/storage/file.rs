@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{IndexEntry, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name};
-use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName};
+use crate::model::{Artifact, ArtifactInfo};
+use crate::names::ArtifactName;
 use crate::names::SkillName;
 
 /// Storage in a local directory.
@@ -43,7 +44,7 @@ struct SkillMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     source_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    signature: Option<crate::sandbox::SkillSignature>,
+    signature: Option<crate::model::SkillSignature>,
 }
 
 fn sha256_hex(text: &str) -> String {

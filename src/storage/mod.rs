@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::file::FileStorage;
 pub use self::redis::RedisStorage;
-use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName, DataKind};
-use crate::names::SkillName;
+use crate::model::{Artifact, ArtifactInfo, DataKind, SkillSignature};
+use crate::names::{ArtifactName, SkillName};
 
 /// A failure of the storage backend itself (never of the caller's input).
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,7 @@ pub struct StoredSkill {
     /// Its `run` signature as inspected when it was stored; `None` if unknown (a file
     /// dropped into the directory by hand, or edited since).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<crate::sandbox::SkillSignature>,
+    pub signature: Option<SkillSignature>,
 }
 
 /// Everything codemode keeps between sessions.
@@ -119,37 +119,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn packages_dir(&self) -> &Path;
 }
 
-/// Which backend to open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StorageConfig {
-    /// A directory (created if missing).
-    File(PathBuf),
-    /// A Redis server; keys under `prefix`, packages installed under `packages_dir`.
-    Redis {
-        /// `redis://host:port/db`.
-        url: String,
-        /// Key prefix: one tenant's namespace.
-        prefix: String,
-        /// Where this tenant's packages are installed on this machine.
-        packages_dir: PathBuf,
-    },
-}
-
-/// Opens the configured backend.
-pub async fn open(config: &StorageConfig) -> Result<Arc<dyn Storage>, StorageError> {
-    Ok(match config {
-        StorageConfig::File(base) => Arc::new(FileStorage::open(base).await?),
-        StorageConfig::Redis { url, prefix, packages_dir } => {
-            Arc::new(RedisStorage::connect(url, prefix, packages_dir.clone()).await?)
-        }
-    })
-}
-
 /// The package name of a requirement line, for matching (`Foo_Bar>=1` → `foo-bar`).
 pub(crate) fn requirement_name(spec: &str) -> String {
     let end =
         spec.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')).unwrap_or(spec.len());
-    crate::deps::normalize_name(&spec[..end])
+    crate::names::normalize_package_name(&spec[..end])
 }
 
 /// An artifact's index entry, as both backends store it: py-code-mode's format (the

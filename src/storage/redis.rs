@@ -22,7 +22,8 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{IndexEntry, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name};
-use crate::artifacts::{Artifact, ArtifactInfo, ArtifactName};
+use crate::model::{Artifact, ArtifactInfo};
+use crate::names::ArtifactName;
 use crate::names::SkillName;
 
 /// Storage in Redis under a tenant prefix.
@@ -76,7 +77,7 @@ impl RedisStorage {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(format!("{url}\n{prefix}"));
         let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        crate::default_cache_dir().unwrap_or_else(std::env::temp_dir).join("packages").join(hex)
+        crate::cache_dir::default_cache_dir().unwrap_or_else(std::env::temp_dir).join("packages").join(hex)
     }
 
     fn key(&self, rest: &str) -> String {

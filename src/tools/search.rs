@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use super::ToolInfo;
-use crate::skills::embed::embed_blocking;
-use crate::skills::search::cosine;
-use crate::skills::shared_embedder;
+use crate::embed::{cosine, embed_blocking, shared_embedder};
 
 /// Below this similarity a tool with no lexical match is not a result.
 const MIN_SIMILARITY: f32 = 0.25;

@@ -1,20 +1,21 @@
 //! [`Session`]: one persistent Python interpreter for one agent.
 
+pub mod remote;
+
+use self::remote::{Remote, RemoteError, RemoteSession, Subprocess};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::artifacts::{ArtifactError, ArtifactInfo, Artifacts, DEFAULT_MAX_ARTIFACT_SIZE};
 use crate::deps::{Deps, DepsError, PipOptions};
 use crate::input::InputLimits;
-use crate::remote::{Remote, RemoteError, RemoteSession, Subprocess};
-use crate::sandbox::host::{Services, ToolCallRecord};
+pub use crate::model::{CellError, RunResult, Value};
+use crate::sandbox::host::Services;
 use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats, StopCause};
-use crate::sandbox::{InspectError, LimitKind, Limits, Metering, Sandbox, SandboxError, SkillSignature};
-use crate::skills::{SearchResults, Skill, SkillError, SkillInfo, SkillLibrary};
+use crate::sandbox::{LimitKind, Limits, Metering, Sandbox, SandboxError};
+use crate::skills::{InspectError, SearchResults, Skill, SkillError, SkillInfo, SkillLibrary, SkillSignature};
 use crate::storage::{FileStorage, Storage, StorageError};
 use crate::text::{capped, shown};
 use crate::tools::{Skipped, ToolInfo, ToolRegistry};
@@ -66,105 +67,6 @@ pub enum SessionError {
     /// The interpreter stopped while doing something other than running agent code.
     #[error("the interpreter stopped unexpectedly ({0}); its state was reset")]
     Interpreter(String),
-}
-
-/// The value of a cell's last expression.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Value {
-    /// `repr()` of the value.
-    pub repr: String,
-    /// The value as JSON, when it is representable (dicts, lists, strings, numbers...).
-    pub json: Option<serde_json::Value>,
-}
-
-/// An exception raised by the agent's code, or the reason the sandbox stopped it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CellError {
-    /// Exception class name (`ZeroDivisionError`, `SyntaxError`), or `LimitExceeded`,
-    /// `InterpreterExit` (`os._exit`) or `InterpreterCrash` when the interpreter stopped.
-    pub kind: String,
-    /// The exception's message.
-    pub message: String,
-    /// The traceback, showing the agent's own lines only.
-    pub traceback: String,
-}
-
-/// What one [`Session::run`] produced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunResult {
-    /// The last expression's value, if the cell ended with an expression that was not `None`.
-    pub value: Option<Value>,
-    /// Captured `print` output (capped by [`Limits::stdout`]).
-    pub stdout: String,
-    /// Captured `sys.stderr` output (capped by [`Limits::stderr`]).
-    pub stderr: String,
-    /// Whether stdout was cut at its limit.
-    pub stdout_truncated: bool,
-    /// Whether stderr was cut at its limit.
-    pub stderr_truncated: bool,
-    /// The error, if the cell raised or was stopped.
-    pub error: Option<CellError>,
-    /// The limit that stopped the run, if one did.
-    pub limit: Option<LimitKind>,
-    /// Whether the interpreter was restarted: every variable is gone.
-    pub interpreter_reset: bool,
-    /// Wall-clock time of the run.
-    #[serde(with = "duration_secs")]
-    pub wall_time: Duration,
-    /// Peak linear memory during the run, in bytes.
-    pub peak_memory: u64,
-    /// Fuel consumed, when the session meters fuel.
-    pub fuel_used: Option<u64>,
-    /// The tool calls the run made, in order.
-    pub tool_calls: Vec<ToolCallRecord>,
-}
-
-impl RunResult {
-    /// Whether the cell ran to completion without an exception.
-    pub fn is_ok(&self) -> bool {
-        self.error.is_none()
-    }
-
-    /// The run as one text for a model to read, as a notebook shows it: stdout,
-    /// stderr, the value, then the traceback, with notes on truncation and restarts.
-    pub fn transcript(&self) -> String {
-        let mut text = self.stdout.clone();
-        if self.stdout_truncated {
-            text.push_str("\n[stdout truncated at its limit]\n");
-        }
-        if !self.stderr.is_empty() {
-            text.push_str(&format!("[stderr]\n{}", self.stderr));
-        }
-        if let Some(value) = &self.value {
-            text.push_str(&value.repr);
-            text.push('\n');
-        }
-        if let Some(error) = &self.error {
-            text.push_str(&error.traceback);
-        }
-        if self.interpreter_reset {
-            text.push_str("\n[the interpreter was restarted: every variable is gone]\n");
-        }
-        if text.is_empty() {
-            text.push_str("(no output)");
-        }
-        text
-    }
-}
-
-pub(crate) mod duration_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let secs = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
-    }
 }
 
 /// Builds a [`Session`].
@@ -529,7 +431,7 @@ impl Session {
     pub async fn inspect_skill(&self, source: &str) -> Result<SkillSignature, SessionError> {
         self.sandbox.inspect_skill(source).await.map_err(|err| match err {
             InspectError::Invalid { message, line } => SessionError::InvalidSkill { message, line },
-            InspectError::Sandbox(err) => SessionError::Sandbox(err),
+            InspectError::Unavailable(err) => SessionError::Skill(SkillError::Inspector(err)),
         })
     }
 

@@ -1,7 +1,7 @@
 //! Sessions on a `codemode serve` elsewhere: [`Remote`] (a server reached over HTTP)
 //! and [`Subprocess`] (a server this process spawns on loopback with a random
 //! token). Both hand out [`RemoteSession`]s, whose runs return the same
-//! [`RunResult`] an in-process [`crate::Session`] does.
+//! [`RunResult`] an in-process [`Session`](super::Session) does.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -13,10 +13,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncBufReadExt;
 
-use crate::RunResult;
-use crate::artifacts::ArtifactInfo;
-use crate::skills::{SearchResults, Skill, SkillInfo};
-use crate::tools::{ToolInfo, encode_segment};
+use crate::model::{ArtifactInfo, RunResult, SearchResults, Skill, SkillInfo, ToolInfo};
+use crate::tools::encode_segment;
 
 /// How long a spawned server may take to start listening.
 const SPAWN_TIMEOUT: Duration = Duration::from_secs(120);

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -35,7 +36,7 @@ fn fail(context: impl Into<String>) -> impl FnOnce(&dyn std::fmt::Display) -> Em
 pub fn model_dir() -> Option<PathBuf> {
     match std::env::var_os("CODEMODE_MODEL_DIR").filter(|d| !d.is_empty()) {
         Some(dir) => Some(PathBuf::from(dir)),
-        None => crate::default_cache_dir().map(|c| c.join("models").join(MODEL_NAME)),
+        None => crate::cache_dir::default_cache_dir().map(|c| c.join("models").join(MODEL_NAME)),
     }
 }
 
@@ -136,4 +137,26 @@ pub(crate) async fn embed_blocking(
     })
     .await
     .map_err(|e| fail("the embedding task")(&e))?
+}
+
+/// The process-wide model, loaded from [`model_dir`] at most once, on first use;
+/// the error says why it is not available.
+pub fn shared_embedder() -> Result<Arc<Embedder>, String> {
+    static MODEL: OnceLock<Result<Arc<Embedder>, String>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let dir = model_dir().ok_or("no cache directory to look for the model in")?;
+            if !dir.join("model.safetensors").is_file() {
+                tracing::info!(dir = %dir.display(), "the search model is not installed");
+                return Err("the model is not installed".to_owned());
+            }
+            Embedder::load(&dir).map(Arc::new).map_err(|e| e.to_string())
+        })
+        .clone()
+}
+
+/// The cosine of two unit vectors (as [`Embedder::embed`] returns them).
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    // Both sides are unit vectors: the dot product is the cosine.
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

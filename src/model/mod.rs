@@ -1,0 +1,14 @@
+//! Plain data shared by every layer: what the API lists, stores and returns.
+//!
+//! Nothing here does anything; each record is defined once and serialised the same
+//! way on every surface (the Rust API, HTTP, MCP, storage).
+
+mod artifact;
+mod run;
+mod skill;
+mod tool;
+
+pub use self::artifact::{Artifact, ArtifactInfo, DataKind};
+pub use self::run::{CellError, LimitKind, RunResult, ToolCallRecord, Value};
+pub use self::skill::{Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature};
+pub use self::tool::{CallableInfo, ParamInfo, ToolInfo};
