@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use codemode::model::Operations;
 use codemode::remote::{Remote, Subprocess};
 
 #[tokio::main]

@@ -28,6 +28,30 @@ impl Artifact {
     }
 }
 
+/// The bytes and kind an artifact's data in the API's JSON form stands for: the
+/// inverse of [`Artifact::to_json`]. Without a kind, a string is text and anything
+/// else JSON; `bytes` must be base64.
+pub fn data_from_json(
+    name: &str,
+    data: &serde_json::Value,
+    kind: Option<DataKind>,
+) -> Result<(Vec<u8>, DataKind), ArtifactError> {
+    use base64::Engine as _;
+    let invalid =
+        |reason: &str| ArtifactError::InvalidData { name: crate::text::shown(name), reason: reason.to_owned() };
+    let kind = kind.unwrap_or(if data.is_string() { DataKind::Text } else { DataKind::Json });
+    let bytes = match (kind, data) {
+        (DataKind::Json, data) => data.to_string().into_bytes(),
+        (DataKind::Text, serde_json::Value::String(text)) => text.clone().into_bytes(),
+        (DataKind::Binary, serde_json::Value::String(encoded)) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| invalid("bytes must be given as base64 text"))?,
+        (DataKind::Text, _) => return Err(invalid("text must be given as a JSON string")),
+        (DataKind::Binary, _) => return Err(invalid("bytes must be given as base64 text")),
+    };
+    Ok((bytes, kind))
+}
+
 /// Why an artifact operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {

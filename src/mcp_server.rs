@@ -1,29 +1,36 @@
-//! The whole system as an MCP server (rmcp): `run_code` plus tools for the host's
-//! tools, skills, artifacts and deps, over stdio or streamable HTTP.
+//! The whole system as an MCP server (rmcp): one MCP tool per operation of
+//! [`Operations`] (`run` is `run_code`), over stdio or streamable HTTP.
+//!
+//! The tool list is [`TOOLS`]: a name, a description for the model and the
+//! operation's argument schema. A call becomes a [`Request`] with the same
+//! deserialiser every surface uses, and its [`Response`] comes back as text for the
+//! model with the same data structured.
 //!
 //! Each MCP session gets its own sandbox [`Session`], built on its first call from
 //! a [`SessionBuilder`](crate::SessionBuilder) factory, so sessions share the compiled sandbox, the
 //! storage, the tools and the search model, and nothing else. With a
 //! [`MemoryBudget`], building that session first reserves its memory cap, and a
 //! call past the budget is a tool error; the share is given back when the MCP session
-//! ends. Over HTTP the server
-//! speaks protocol versions up to 2025-11-25, whose sessions carry that state from
-//! call to call (2026-07-28 removed protocol sessions).
+//! ends. Over HTTP the server speaks protocol versions up to 2025-11-25, whose
+//! sessions carry that state from call to call (2026-07-28 removed protocol sessions).
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ProtocolVersion, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use rmcp::handler::server::common::{schema_for_empty_input, schema_for_type};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::Value;
 
-use crate::deps::Deps;
+use crate::model::ops::{
+    AddDep, CreateSkill, InvokeSkill, Named, Operations, Request, Response, RunCode, SaveArtifact, Search,
+};
 use crate::server::{MemoryBudget, Reservation};
-use crate::session::{RunResult, Session, SessionFactory};
-use crate::skills::SkillLibrary;
+use crate::session::{Session, SessionFactory};
 
 /// Instructions sent to clients at initialisation.
 const INSTRUCTIONS: &str = "A persistent Python 3.14 session in a WebAssembly sandbox. Write Python with \
@@ -32,6 +39,115 @@ calls the host's tools, `skills.<name>(**kw)` runs saved workflows, `artifacts.s
 sessions and `deps.add` installs pure-Python packages. Before writing a workflow from scratch, `search_skills` for \
 one that exists; when a workflow works, save it with `create_skill` so it can be found and reused.";
 
+/// One MCP tool: the operation it calls, what the model reads about it, and the
+/// schema of its arguments (`None`: it takes none).
+pub struct McpTool {
+    /// The MCP tool's name.
+    pub name: &'static str,
+    /// The operation's name, as [`Request::name`] gives it.
+    pub op: &'static str,
+    /// What the model reads.
+    pub description: &'static str,
+    schema: Option<fn() -> Arc<JsonObject>>,
+}
+
+const fn tool(name: &'static str, op: &'static str, description: &'static str) -> McpTool {
+    McpTool { name, op, description, schema: None }
+}
+
+const fn with<T: schemars::JsonSchema + 'static>(mut tool: McpTool) -> McpTool {
+    tool.schema = Some(schema_for_type::<T>);
+    tool
+}
+
+/// Every operation as an MCP tool (a test checks none is missing).
+pub const TOOLS: &[McpTool] = &[
+    with::<RunCode>(tool(
+        "run_code",
+        "run",
+        "Run Python in the persistent sandbox session and return its stdout, stderr, the value of the last \
+         expression, and the error with traceback if it raised. State persists between calls. Available without \
+         imports: `tools` (tools.list(), tools.<name>.<recipe>(**kw)), `skills` (skills.search(q), \
+         skills.<name>(**kw)), `artifacts` (save/load/list) and `deps` (add/list). No network or files except \
+         through these.",
+    )),
+    tool(
+        "reset",
+        "reset",
+        "Reset the Python session: forget every variable, function and import. Stored skills, artifacts and deps \
+         are kept.",
+    ),
+    tool(
+        "list_tools",
+        "list_tools",
+        "List the host's tools with their callables and typed parameters. In code: \
+         tools.<name>.<callable>(**kwargs).",
+    ),
+    with::<Search>(tool(
+        "search_tools",
+        "search_tools",
+        "Find the host's tools that match a description of what you need, best first.",
+    )),
+    tool(
+        "list_skills",
+        "list_skills",
+        "List saved skills (reusable Python workflows) with their descriptions and parameters. In code: \
+         skills.<name>(**kwargs).",
+    ),
+    with::<Search>(tool(
+        "search_skills",
+        "search_skills",
+        "Find saved skills by meaning (semantic search over names, descriptions and code), best first. Search here \
+         before writing a workflow from scratch.",
+    )),
+    with::<Named>(tool("get_skill", "get_skill", "Show one skill: its description, parameters and Python source.")),
+    with::<CreateSkill>(tool(
+        "create_skill",
+        "create_skill",
+        "Save a working workflow as a skill, so later sessions can find it with search_skills and call it as \
+         skills.<name>(**kwargs). The source must define `def run(...)` or `async def run(...)`; inside it `tools`, \
+         `skills`, `artifacts` and `deps` are available. A skill of the same name is replaced. The source is checked \
+         (syntax, a `run` function) before anything is stored.",
+    )),
+    with::<Named>(tool("delete_skill", "delete_skill", "Delete a saved skill.")),
+    with::<InvokeSkill>(tool(
+        "invoke_skill",
+        "invoke_skill",
+        "Run a saved skill with keyword arguments in the session and return its result (as run_code would for \
+         `skills.<name>(**args)`).",
+    )),
+    tool(
+        "list_artifacts",
+        "list_artifacts",
+        "List stored artifacts (data kept across sessions) with their kind, size and description. In code: \
+         artifacts.load(name).",
+    ),
+    with::<Named>(tool(
+        "load_artifact",
+        "load_artifact",
+        "Read one artifact: JSON comes back as data, text as text, binary as base64.",
+    )),
+    with::<SaveArtifact>(tool(
+        "save_artifact",
+        "save_artifact",
+        "Store data as an artifact for this and later sessions (replacing one of the same name): JSON as data, a \
+         string as text, kind `bytes` with base64. In code: artifacts.load(name).",
+    )),
+    with::<Named>(tool("delete_artifact", "delete_artifact", "Delete a stored artifact.")),
+    tool("list_deps", "list_deps", "List the Python packages installed for the sandbox."),
+    with::<AddDep>(tool(
+        "add_dep",
+        "add_dep",
+        "Install a pure-Python package from the package index for this and later sessions (then `import` it in \
+         run_code). Packages with native code cannot run in the sandbox and are refused.",
+    )),
+    with::<Named>(tool("remove_dep", "remove_dep", "Uninstall a package added with add_dep.")),
+    tool("sync_deps", "sync_deps", "Install every recorded package that is not installed yet."),
+];
+
+/// Operations that change the installed packages, hidden when runtime deps are off.
+const DEPS_CHANGES: &[&str] = &["add_dep", "remove_dep"];
+
 /// The MCP server: one per MCP session.
 #[derive(Clone)]
 pub struct McpServer {
@@ -39,8 +155,8 @@ pub struct McpServer {
     session: Arc<tokio::sync::OnceCell<Held>>,
     /// The budget sessions reserve from, and what one reserves.
     budget: Option<(Arc<MemoryBudget>, u64)>,
+    allow_runtime_deps: bool,
     http: bool,
-    tool_router: ToolRouter<Self>,
 }
 
 /// The sandbox session and its share of the budget: both go when the MCP session ends.
@@ -55,66 +171,12 @@ impl std::fmt::Debug for McpServer {
     }
 }
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct RunCode {
-    /// Python source. The value of a final expression is returned, as in a notebook cell;
-    /// top-level `await` works.
-    code: String,
-    /// Seconds before the run is stopped (at most the server's limit, which is the default).
-    timeout: Option<f64>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct Search {
-    /// What you need, in plain words.
-    query: String,
-    /// How many results at most (default 10).
-    limit: Option<u32>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct Name {
-    /// The name.
-    name: String,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct CreateSkill {
-    /// A Python identifier; `skills.<name>(...)` calls it.
-    name: String,
-    /// A module defining `def run(...)` or `async def run(...)`; its keyword
-    /// parameters are the skill's inputs, its return value the result.
-    source: String,
-    /// One line saying what it does (default: the module or `run` docstring). Search matches on it.
-    description: Option<String>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct InvokeSkill {
-    /// The skill's name.
-    name: String,
-    /// Keyword arguments for its `run`.
-    #[serde(default)]
-    args: Map<String, Value>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct AddDep {
-    /// A requirement such as `tabulate` or `tabulate==0.10.0`; only pure-Python wheels install.
-    spec: String,
-}
-
 impl McpServer {
     /// A server whose sandbox session comes from `factory`. `allow_runtime_deps`
     /// false hides `add_dep` and `remove_dep`; `http` limits the protocol to versions
     /// with sessions.
     pub fn new(factory: SessionFactory, allow_runtime_deps: bool, http: bool) -> Self {
-        let mut tool_router = Self::tool_router();
-        if !allow_runtime_deps {
-            tool_router.remove_route("add_dep");
-            tool_router.remove_route("remove_dep");
-        }
-        Self { factory, session: Arc::default(), budget: None, http, tool_router }
+        Self { factory, session: Arc::default(), budget: None, allow_runtime_deps, http }
     }
 
     /// Makes the sandbox session reserve `per_session` bytes (its memory cap) from
@@ -124,13 +186,18 @@ impl McpServer {
         self
     }
 
+    /// The tools this server lists.
+    fn tools(&self) -> impl Iterator<Item = &'static McpTool> + '_ {
+        TOOLS.iter().filter(|t| self.allow_runtime_deps || !DEPS_CHANGES.contains(&t.op))
+    }
+
     async fn session(&self) -> Result<&Session, String> {
         let held = self
             .session
             .get_or_try_init(|| async {
                 // Reserved first, so a refusal costs nothing; a failed build gives it back.
                 let memory = match &self.budget {
-                    Some((budget, bytes)) => Some(budget.reserve(*bytes).map_err(text)?),
+                    Some((budget, bytes)) => Some(budget.reserve(*bytes).map_err(|e| e.to_string())?),
                     None => None,
                 };
                 let session =
@@ -140,10 +207,47 @@ impl McpServer {
             .await?;
         Ok(&held.session)
     }
+
+    /// Performs one tool call; a failure is a tool error the model reads, not a
+    /// protocol error.
+    async fn perform(&self, tool: &McpTool, args: Option<JsonObject>) -> CallToolResult {
+        let outcome = async {
+            let request = Request::from_parts(tool.op, args).map_err(|e| format!("invalid arguments: {e}"))?;
+            let response = self.session().await?.call(request).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(render(tool.op, response))
+        };
+        outcome.await.unwrap_or_else(|message| CallToolResult::error(vec![ContentBlock::text(message)]))
+    }
 }
 
-/// A result readable as text, with the same data structured.
-fn structured(text: String, data: Value, is_error: bool) -> CallToolResult {
+/// A response as text for the model, with the same data structured.
+fn render(op: &str, response: Response) -> CallToolResult {
+    let (text, is_error) = match &response {
+        Response::Run(result) => (result.transcript(), result.error.is_some()),
+        Response::Reset { .. } => ("The session was reset.".to_owned(), false),
+        Response::Tools { tools } => (pretty(tools), false),
+        Response::Skills { skills } => (pretty(skills), false),
+        Response::SkillSearch(results) => (pretty(&results.matches), false),
+        Response::Skill(skill) => (skill.source.clone(), false),
+        Response::SkillCreated { skill, replaced } => {
+            (format!("{} skill {}.", if *replaced { "Replaced" } else { "Created" }, skill.name), false)
+        }
+        Response::Artifacts { artifacts } => (pretty(artifacts), false),
+        Response::Artifact { data: Value::String(text), .. } => (text.clone(), false),
+        Response::Artifact { data, .. } => (pretty(data), false),
+        Response::ArtifactSaved { saved } => (format!("Saved artifact {} ({} bytes).", saved.name, saved.size), false),
+        Response::Deleted { deleted: true } => ("Deleted.".to_owned(), false),
+        Response::Deleted { deleted: false } => {
+            let what = if op == "delete_skill" { "skill" } else { "artifact" };
+            (format!("There was no such {what}."), false)
+        }
+        Response::Deps { deps } => (pretty(deps), false),
+        Response::DepAdded { added } => (format!("Installed {added}."), false),
+        Response::DepRemoved { removed: true } => ("Removed.".to_owned(), false),
+        Response::DepRemoved { removed: false } => ("It was not installed.".to_owned(), false),
+        Response::DepsSynced { installed } => (format!("Installed: {}", installed.join(", ")), false),
+    };
+    let data = serde_json::to_value(&response).unwrap_or(Value::Null);
     let mut result = if is_error { CallToolResult::structured_error(data) } else { CallToolResult::structured(data) };
     result.content = vec![ContentBlock::text(text)];
     result
@@ -153,196 +257,6 @@ fn pretty(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
-/// Structured content must be an object: lists are wrapped under `key`.
-fn listing(key: &str, items: &impl serde::Serialize) -> CallToolResult {
-    let data = json!({ key: items });
-    structured(pretty(&data[key]), data, false)
-}
-
-/// A run: its transcript as text, the whole result as data.
-fn run_result(result: &RunResult) -> CallToolResult {
-    let data = serde_json::to_value(result).unwrap_or(Value::Null);
-    structured(result.transcript(), data, result.error.is_some())
-}
-
-#[tool_router]
-impl McpServer {
-    #[tool(description = "Run Python in the persistent sandbox session and return its stdout, stderr, the value \
-        of the last expression, and the error with traceback if it raised. State persists between calls. \
-        Available without imports: `tools` (tools.list(), tools.<name>.<recipe>(**kw)), `skills` \
-        (skills.search(q), skills.<name>(**kw)), `artifacts` (save/load/list) and `deps` (add/list). No network \
-        or files except through these.")]
-    async fn run_code(&self, Parameters(request): Parameters<RunCode>) -> CallToolResult {
-        respond(async {
-            let session = self.session().await?;
-            let limits = session.limits().with_timeout_at_most(request.timeout)?;
-            Ok(run_result(&session.run_with(&request.code, &limits).await.map_err(text)?))
-        })
-        .await
-    }
-
-    #[tool(description = "Reset the Python session: forget every variable, function and import. Stored skills, \
-        artifacts and deps are kept.")]
-    async fn reset(&self) -> CallToolResult {
-        respond(async {
-            self.session().await?.reset().await.map_err(text)?;
-            Ok(structured("The session was reset.".into(), json!({"reset": true}), false))
-        })
-        .await
-    }
-
-    #[tool(description = "List the host's tools with their callables and typed parameters. In code: \
-        tools.<name>.<callable>(**kwargs).")]
-    async fn list_tools(&self) -> CallToolResult {
-        respond(async { Ok(listing("tools", &self.session().await?.tools().list().await)) }).await
-    }
-
-    #[tool(description = "Find the host's tools that match a description of what you need, best first.")]
-    async fn search_tools(&self, Parameters(request): Parameters<Search>) -> CallToolResult {
-        respond(async {
-            let tools = self.session().await?.tools().search(&request.query, request.limit()).await;
-            Ok(listing("tools", &tools))
-        })
-        .await
-    }
-
-    #[tool(description = "List saved skills (reusable Python workflows) with their descriptions and parameters. \
-        In code: skills.<name>(**kwargs).")]
-    async fn list_skills(&self) -> CallToolResult {
-        respond(async { Ok(listing("skills", &self.skills().await?.list().await.map_err(text)?)) }).await
-    }
-
-    #[tool(description = "Find saved skills by meaning (semantic search over names, descriptions and code), \
-        best first. Search here before writing a workflow from scratch.")]
-    async fn search_skills(&self, Parameters(request): Parameters<Search>) -> CallToolResult {
-        respond(async {
-            let results = self.skills().await?.search(&request.query, request.limit()).await.map_err(text)?;
-            Ok(structured(pretty(&results.matches), json!(results), false))
-        })
-        .await
-    }
-
-    #[tool(description = "Show one skill: its description, parameters and Python source.")]
-    async fn get_skill(&self, Parameters(Name { name }): Parameters<Name>) -> CallToolResult {
-        respond(async {
-            let skill = self.skills().await?.get(&name).await.map_err(text)?;
-            Ok(structured(skill.source.clone(), json!(skill), false))
-        })
-        .await
-    }
-
-    #[tool(description = "Save a working workflow as a skill, so later sessions can find it with search_skills \
-        and call it as skills.<name>(**kwargs). The source must define `def run(...)` or `async def run(...)`; \
-        inside it `tools`, `skills`, `artifacts` and `deps` are available. A skill of the same name is replaced. \
-        The source is checked (syntax, a `run` function) before anything is stored.")]
-    async fn create_skill(&self, Parameters(request): Parameters<CreateSkill>) -> CallToolResult {
-        respond(async {
-            let skills = self.skills().await?;
-            let (info, replaced) =
-                skills.create(&request.name, &request.source, request.description.as_deref()).await.map_err(text)?;
-            let verb = if replaced { "Replaced" } else { "Created" };
-            Ok(structured(format!("{verb} skill {}.", info.name), json!({"skill": info, "replaced": replaced}), false))
-        })
-        .await
-    }
-
-    #[tool(description = "Delete a saved skill.")]
-    async fn delete_skill(&self, Parameters(Name { name }): Parameters<Name>) -> CallToolResult {
-        respond(async {
-            let deleted = self.skills().await?.delete(&name).await.map_err(text)?;
-            let said = if deleted { "Deleted." } else { "There was no such skill." };
-            Ok(structured(said.into(), json!({"deleted": deleted}), false))
-        })
-        .await
-    }
-
-    #[tool(description = "Run a saved skill with keyword arguments in the session and return its result \
-        (as run_code would for `skills.<name>(**args)`).")]
-    async fn invoke_skill(&self, Parameters(request): Parameters<InvokeSkill>) -> CallToolResult {
-        respond(async {
-            let session = self.session().await?;
-            Ok(run_result(&session.invoke_skill(&request.name, &request.args).await.map_err(text)?))
-        })
-        .await
-    }
-
-    #[tool(description = "List stored artifacts (data kept across sessions) with their kind, size and \
-        description. In code: artifacts.load(name).")]
-    async fn list_artifacts(&self) -> CallToolResult {
-        respond(async {
-            let artifacts = self.session().await?.artifacts().map_err(text)?;
-            Ok(listing("artifacts", &artifacts.list().await.map_err(text)?))
-        })
-        .await
-    }
-
-    #[tool(description = "Read one artifact: JSON comes back as data, text as text, binary as base64.")]
-    async fn load_artifact(&self, Parameters(Name { name }): Parameters<Name>) -> CallToolResult {
-        respond(async {
-            let artifacts = self.session().await?.artifacts().map_err(text)?;
-            let artifact = artifacts.load(&name).await.map_err(text)?;
-            let data = artifact.to_json().map_err(text)?;
-            let shown = match &data {
-                Value::String(s) => s.clone(),
-                other => pretty(other),
-            };
-            Ok(structured(shown, json!({"info": artifact.info, "data": data}), false))
-        })
-        .await
-    }
-
-    #[tool(description = "List the Python packages installed for the sandbox.")]
-    async fn list_deps(&self) -> CallToolResult {
-        respond(async { Ok(listing("deps", &self.deps().await?.list().await.map_err(text)?)) }).await
-    }
-
-    #[tool(description = "Install a pure-Python package from the package index for this and later sessions \
-        (then `import` it in run_code). Packages with native code cannot run in the sandbox and are refused.")]
-    async fn add_dep(&self, Parameters(AddDep { spec }): Parameters<AddDep>) -> CallToolResult {
-        respond(async {
-            let added = self.deps().await?.add(&spec).await.map_err(text)?;
-            Ok(structured(format!("Installed {added}."), json!({"added": added}), false))
-        })
-        .await
-    }
-
-    #[tool(description = "Uninstall a package added with add_dep.")]
-    async fn remove_dep(&self, Parameters(Name { name }): Parameters<Name>) -> CallToolResult {
-        respond(async {
-            let removed = self.deps().await?.remove(&name).await.map_err(text)?;
-            let said = if removed { "Removed." } else { "It was not installed." };
-            Ok(structured(said.into(), json!({"removed": removed}), false))
-        })
-        .await
-    }
-}
-
-impl McpServer {
-    async fn skills(&self) -> Result<&SkillLibrary, String> {
-        self.session().await?.skills().map_err(text)
-    }
-
-    async fn deps(&self) -> Result<&Deps, String> {
-        self.session().await?.deps().map_err(text)
-    }
-}
-
-impl Search {
-    fn limit(&self) -> usize {
-        self.limit.unwrap_or(10).clamp(1, 100) as usize
-    }
-}
-
-/// A failure is a tool error the model reads, not a protocol error.
-async fn respond(call: impl Future<Output = Result<CallToolResult, String>>) -> CallToolResult {
-    call.await.unwrap_or_else(|message| CallToolResult::error(vec![ContentBlock::text(message)]))
-}
-
-fn text(error: impl std::fmt::Display) -> String {
-    error.to_string()
-}
-
-#[tool_handler(router = self.tool_router)]
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
@@ -355,6 +269,56 @@ impl ServerHandler for McpServer {
             Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25))
         } else {
             Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+        }
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools().map(|t| mcp_tool(t)).collect()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools().find(|t| t.name == name).map(mcp_tool)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(tool) = self.tools().find(|t| t.name == request.name) else {
+            let name = crate::text::shown(&request.name);
+            return Err(ErrorData::invalid_params(format!("no tool named {name:?}"), None));
+        };
+        Ok(CallToolResponse::Complete(self.perform(tool, request.arguments).await))
+    }
+}
+
+fn mcp_tool(tool: &McpTool) -> Tool {
+    let schema = tool.schema.map_or_else(schema_for_empty_input, |schema| schema());
+    Tool::new(tool.name, tool.description, schema)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_a_tool() {
+        let ops: Vec<&str> = TOOLS.iter().map(|t| t.op).collect();
+        assert_eq!(ops.len(), Request::NAMES.len());
+        for name in Request::NAMES {
+            assert!(ops.contains(name), "{name} has no MCP tool");
+        }
+    }
+
+    #[test]
+    fn empty_schemas_take_no_arguments() {
+        for tool in TOOLS.iter().filter(|t| t.schema.is_none()) {
+            assert!(Request::from_parts(tool.op, None).is_ok(), "{}", tool.op);
         }
     }
 }

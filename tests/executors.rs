@@ -6,6 +6,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use codemode::model::ops::SaveArtifact;
+use codemode::model::{DataKind, Operations, Request, Response};
 use codemode::remote::Subprocess;
 use codemode::{LimitKind, Limits, Session, SessionError};
 use serde_json::json;
@@ -43,7 +45,42 @@ async fn suite(session: Session) {
     assert_eq!(session.load_artifact("counts").await.unwrap().0, json!({"a": 1}));
     assert!(session.load_artifact("absent").await.is_err());
     assert!(session.list_tools().await.unwrap().is_empty());
+    assert!(session.search_tools("fetch a web page", 3).await.unwrap().is_empty());
     assert!(session.list_deps().await.unwrap().is_empty());
+    assert!(session.sync_deps().await.unwrap().is_empty());
+
+    // Artifacts saved and deleted from the host side are what code sees.
+    let save = |name: &str, data: serde_json::Value, kind| SaveArtifact {
+        name: name.into(),
+        data,
+        kind,
+        description: "from the host".into(),
+        metadata: json!({"by": "test"}).as_object().cloned().unwrap(),
+    };
+    let saved = session.save_artifact(save("host/notes", json!("hello"), None)).await.unwrap();
+    assert_eq!((saved.kind, saved.size, saved.metadata["by"].as_str()), (DataKind::Text, 5, Some("test")));
+    let bytes = session.save_artifact(save("host/raw", json!("AAEC"), Some(DataKind::Binary))).await.unwrap();
+    assert_eq!(bytes.size, 3);
+    let seen = session.run("(artifacts.load('host/notes'), artifacts.load('host/raw'))").await.unwrap();
+    assert_eq!(seen.value.unwrap().repr, "('hello', b'\\x00\\x01\\x02')");
+    for (name, data, kind) in [
+        ("../escape", json!(1), None),
+        ("bad", json!(1), Some(DataKind::Text)),
+        ("b", json!("*"), Some(DataKind::Binary)),
+    ] {
+        let refused = session.save_artifact(save(name, data, kind)).await.unwrap_err().to_string();
+        assert!(refused.contains("artifact"), "{refused}");
+    }
+    assert!(session.delete_artifact("host/notes").await.unwrap());
+    assert!(!session.delete_artifact("host/notes").await.unwrap());
+    assert!(session.delete_artifact("host/raw").await.unwrap());
+
+    // Every operation as data, the way the servers receive it.
+    let listed = session.call(Request::from_parts("list_artifacts", None).unwrap()).await.unwrap();
+    assert!(matches!(&listed, Response::Artifacts { artifacts } if artifacts.len() == 1), "{listed:?}");
+    let ran = session.call(Request::from_parts("run", json!({"code": "6 * 7"}).as_object().cloned()).unwrap());
+    let Response::Run(ran) = ran.await.unwrap() else { panic!("a run answers a run result") };
+    assert_eq!(ran.value.unwrap().json, Some(json!(42)));
 
     session.run("y = 1").await.unwrap();
     session.reset().await.unwrap();

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use codemode::model::Operations;
 use codemode::remote::{Remote, RemoteError, Subprocess};
 use common::RedisServer;
 use serde_json::{Map, Value, json};

@@ -5,6 +5,7 @@ mod common;
 
 use std::path::Path;
 
+use codemode::model::Operations;
 use codemode::{Session, SessionError};
 use common::{error_traceback, run, value};
 use serde_json::json;

@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch for the `codemode` binary.
 
 mod artifacts;
+mod call;
 mod deps;
 mod mcp;
 mod progress;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use codemode::session::Services;
 use codemode::tools::{Skipped, ToolRegistry};
 use codemode::{Limits, Sandbox, Session, SessionBuilder};
 
@@ -84,6 +86,11 @@ enum Command {
     /// Several servers may share one Redis (--redis): they serve the same skills,
     /// artifacts and deps.
     Serve(serve::ServeArgs),
+    /// Perform one operation of the API, as `POST /v1/call` and the MCP tools do.
+    ///
+    /// OP is an operation's name (`list_skills`, `save_artifact`, `run`, ...); ARGS its
+    /// arguments as a JSON object. Prints the answer as JSON; exit code 1 if it failed.
+    Call(call::CallArgs),
     /// Copy skills and artifacts between a directory (--base) and Redis (--redis).
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -124,6 +131,18 @@ impl SessionArgs<'_> {
             sandbox = sandbox.cache_dir(dir);
         }
         sandbox.build()
+    }
+
+    /// The storage's skills, artifacts and deps without an interpreter (no tools:
+    /// commands that need them start a session).
+    async fn services(&self) -> anyhow::Result<Services> {
+        let builder = Session::builder()
+            .sandbox(self.build_sandbox())
+            .storage(self.storage.open().await?)
+            .allow_runtime_deps(!self.storage.no_runtime_deps)
+            .max_artifact_size(self.storage.max_artifact_size)
+            .pip(self.storage.pip_options());
+        builder.build_services().await.context("cannot open the storage")
     }
 
     async fn session(&self) -> anyhow::Result<Session> {
@@ -182,6 +201,7 @@ pub fn main() -> ExitCode {
             Command::Artifacts(command) => artifacts::run(&cli.storage, command).await,
             Command::Deps(command) => deps::run(&cli.storage, command).await,
             Command::Skills(command) => skills::run(&context, command).await,
+            Command::Call(args) => call::run(&context, args).await,
             Command::Store(command) => store::run(&cli.storage, command).await,
             Command::Tools(command) => tools::run(command).await,
             Command::Mcp(args) => mcp::run(&context, args).await,

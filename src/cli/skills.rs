@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use codemode::skills::SkillLibrary;
+use codemode::model::Operations;
 
 use super::SessionArgs;
 use super::run::print_result;
@@ -58,10 +58,10 @@ pub enum SkillsCommand {
 }
 
 pub async fn run(context: &SessionArgs<'_>, command: &SkillsCommand) -> anyhow::Result<ExitCode> {
-    let library = || async { anyhow::Ok(SkillLibrary::new(context.storage.open().await?, context.build_sandbox())) };
+    let library = || async { context.services().await };
     match command {
         SkillsCommand::List { json } => {
-            let skills = library().await?.list().await?;
+            let skills = library().await?.list_skills().await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&skills)?);
             } else {
@@ -73,24 +73,24 @@ pub async fn run(context: &SessionArgs<'_>, command: &SkillsCommand) -> anyhow::
                 eprintln!("{} skill(s)", skills.len());
             }
         }
-        SkillsCommand::Show { name } => print!("{}", library().await?.get(name).await?.source),
+        SkillsCommand::Show { name } => print!("{}", library().await?.get_skill(name).await?.source),
         SkillsCommand::Add { file, name, description } => {
             let source = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
             let name = match name {
                 Some(name) => name.clone(),
                 None => file.file_stem().and_then(|s| s.to_str()).context("the file has no usable name")?.to_owned(),
             };
-            let (info, replaced) = library().await?.create(&name, &source, description.as_deref()).await?;
+            let (info, replaced) = library().await?.create_skill(&name, &source, description.as_deref()).await?;
             eprintln!("{} skill {}: {}", if replaced { "replaced" } else { "added" }, info.name, info.description);
         }
         SkillsCommand::Rm { name } => {
-            if !library().await?.delete(name).await? {
+            if !library().await?.delete_skill(name).await? {
                 eprintln!("no skill named {name:?}");
                 return Ok(ExitCode::from(1));
             }
         }
         SkillsCommand::Search { query, limit } => {
-            let results = library().await?.search(query, *limit).await?;
+            let results = library().await?.search_skills(query, *limit).await?;
             if let Some(notice) = &results.notice {
                 eprintln!("note: {notice}");
             }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How an artifact's bytes are read back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DataKind {
     /// UTF-8 JSON (a Python dict or list).

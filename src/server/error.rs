@@ -156,9 +156,14 @@ impl From<DepsError> for ApiError {
 impl From<SessionError> for ApiError {
     fn from(err: SessionError) -> Self {
         match err {
-            SessionError::InvalidLimits(_) | SessionError::InvalidSkill { .. } => Self::bad_request(err),
+            SessionError::InvalidLimits(_)
+            | SessionError::InvalidSkill { .. }
+            | SessionError::TooLarge(_)
+            | SessionError::NeedsSession(_) => Self::bad_request(err),
             SessionError::Closed => Self::new(StatusCode::GONE, "closed", err.to_string()),
             SessionError::Deps(deps) => deps.into(),
+            SessionError::Skill(skill) => skill.into(),
+            SessionError::Artifact(artifact) => artifact.into(),
             other => Self::internal(other),
         }
     }

@@ -15,8 +15,14 @@
 //! | `POST /v1/sessions/{id}/skills/{name}` | `{"args"?}` | a [`RunResult`] |
 //! | `GET /v1/tools`, `GET /v1/tools/search?query=&limit=` | | tools |
 //! | `GET /v1/skills`, `GET /v1/skills/search?query=&limit=`, `GET/PUT/DELETE /v1/skills/{name}` | `PUT`: `{"source", "description"?}` | skills |
-//! | `GET /v1/artifacts`, `GET/DELETE /v1/artifacts/{name}` | | artifacts |
+//! | `GET /v1/artifacts`, `GET/PUT/DELETE /v1/artifacts/{name}` | `PUT`: `{"data", "kind"?, "description"?, "metadata"?}` | artifacts |
 //! | `GET /v1/deps`, `POST /v1/deps` `{"spec"}`, `DELETE /v1/deps/{name}` | | deps |
+//! | `POST /v1/call` | a [`Request`] that runs no code | its [`Response`] |
+//! | `POST /v1/sessions/{id}/call` | any [`Request`] | its [`Response`] |
+//!
+//! Every route is a thin adapter: it builds a [`Request`] and answers what
+//! [`Operations::call`] gives back; the two `call` routes take the request as it is
+//! (the remote executor speaks them). Listings on the named routes are bare arrays.
 //!
 //! Errors are `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 405, 410 (an
 //! expired session), 413, 415, 422, 503 or 500, whatever part of the request was
@@ -36,11 +42,13 @@ use std::time::{Duration, Instant};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+
+use crate::model::ops::{AddDep, CreateSkill, InvokeSkill, Named, Operations, Request, Response, RunCode, Search};
 
 pub use self::auth::{Auth, MIN_TOKEN_CHARS, TokenError, unauthorized};
 pub use self::budget::{MemoryBudget, OverBudget, Reservation};
@@ -49,7 +57,6 @@ pub use self::error::plain_error;
 use self::metrics::Metrics;
 pub use self::origin::{AllowedOrigins, InvalidOrigin};
 use self::sessions::Sessions;
-use crate::model::RunResult;
 use crate::session::{Session, SessionError, SessionFactory};
 
 /// How `codemode serve` runs.
@@ -120,13 +127,15 @@ pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Ro
         .route("/v1/sessions/{id}/run", post(run))
         .route("/v1/sessions/{id}/reset", post(reset))
         .route("/v1/sessions/{id}/skills/{name}", post(invoke_skill))
+        .route("/v1/sessions/{id}/call", post(session_call))
+        .route("/v1/call", post(call))
         .route("/v1/tools", get(list_tools))
         .route("/v1/tools/search", get(search_tools))
         .route("/v1/skills", get(list_skills))
         .route("/v1/skills/search", get(search_skills))
         .route("/v1/skills/{name}", get(get_skill).put(put_skill).delete(delete_skill))
         .route("/v1/artifacts", get(list_artifacts))
-        .route("/v1/artifacts/{name}", get(load_artifact).delete(delete_artifact))
+        .route("/v1/artifacts/{name}", get(load_artifact).put(put_artifact).delete(delete_artifact))
         .route("/v1/deps", get(list_deps).post(add_dep))
         .route("/v1/deps/{name}", axum::routing::delete(remove_dep))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
@@ -173,7 +182,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Ready when the storage answers a read (listing the deps: a Redis round trip, or a
 /// file read). Open to anyone, so it runs no code and names no detail; the cause
 /// goes to the server's log.
-async fn ready(State(state): State<AppState>) -> Response {
+async fn ready(State(state): State<AppState>) -> axum::response::Response {
     let check = async {
         match state.facade.deps() {
             Ok(deps) => deps.list().await.map(drop).map_err(|e| e.to_string()),
@@ -209,29 +218,69 @@ async fn close_session(State(state): State<AppState>, Path(id): Path<String>) ->
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunRequest {
-    code: String,
-    timeout: Option<f64>,
+/// Performs `request` in session `id`, counting runs in the metrics.
+async fn in_session(state: &AppState, id: &str, request: Request) -> ApiResult<Response> {
+    let session = state.sessions.get(id).await?;
+    let runs = request.needs_interpreter();
+    let started = Instant::now();
+    let outcome = session.call(request).await;
+    if runs {
+        let result = match &outcome {
+            Ok(Response::Run(result)) => Some(result),
+            _ => None,
+        };
+        state.metrics.record_run(result, started.elapsed());
+    }
+    Ok(outcome?)
+}
+
+/// Performs `request`, which runs no code, on the server's shared services.
+async fn on_services(state: &AppState, request: Request) -> ApiResult<Response> {
+    Ok(state.facade.call(request).await?)
+}
+
+async fn session_call(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<Request>, JsonRejection>,
+) -> ApiResult<Json<Response>> {
+    let Json(request) = body?;
+    Ok(Json(in_session(&state, &id, request).await?))
+}
+
+async fn call(State(state): State<AppState>, body: Result<Json<Request>, JsonRejection>) -> ApiResult<Json<Response>> {
+    let Json(request) = body?;
+    if request.needs_interpreter() {
+        return Err(ApiError::bad_request(format!(
+            "{} needs a session: POST /v1/sessions/{{id}}/call",
+            request.name()
+        )));
+    }
+    Ok(Json(on_services(&state, request).await?))
+}
+
+/// The body a named route answers: the response, with listings as bare arrays.
+fn body(response: Response) -> Json<Value> {
+    Json(match response {
+        Response::Tools { tools } => json!(tools),
+        Response::Skills { skills } => json!(skills),
+        Response::Artifacts { artifacts } => json!(artifacts),
+        Response::Deps { deps } => json!(deps),
+        other => json!(other),
+    })
 }
 
 async fn run(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Result<Json<RunRequest>, JsonRejection>,
-) -> ApiResult<Json<RunResult>> {
-    let Json(request) = body?;
-    let session = state.sessions.get(&id).await?;
-    let limits = session.limits().with_timeout_at_most(request.timeout).map_err(ApiError::bad_request)?;
-    let started = Instant::now();
-    let outcome = session.run_with(&request.code, &limits).await;
-    state.metrics.record_run(outcome.as_ref().ok(), started.elapsed());
-    Ok(Json(outcome?))
+    request: Result<Json<RunCode>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(request) = request?;
+    Ok(body(in_session(&state, &id, Request::Run(request)).await?))
 }
 
 async fn reset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.sessions.get(&id).await?.reset().await?;
+    in_session(&state, &id, Request::Reset).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -245,51 +294,35 @@ struct InvokeRequest {
 async fn invoke_skill(
     State(state): State<AppState>,
     Path((id, name)): Path<(String, String)>,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<RunResult>> {
+    request: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
     // The body is optional: no arguments.
-    let args = if body.is_empty() {
+    let args = if request.is_empty() {
         Map::new()
     } else {
-        serde_json::from_slice::<InvokeRequest>(&body).map_err(ApiError::bad_request)?.args
+        serde_json::from_slice::<InvokeRequest>(&request).map_err(ApiError::bad_request)?.args
     };
-    let session = state.sessions.get(&id).await?;
-    let started = Instant::now();
-    let outcome = session.invoke_skill(&name, &args).await;
-    state.metrics.record_run(outcome.as_ref().ok(), started.elapsed());
-    Ok(Json(outcome?))
+    Ok(body(in_session(&state, &id, Request::InvokeSkill(InvokeSkill { name, args })).await?))
 }
 
-#[derive(Debug, Deserialize)]
-struct SearchQuery {
-    query: String,
-    limit: Option<usize>,
+async fn list_tools(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(body(on_services(&state, Request::ListTools).await?))
 }
 
-impl SearchQuery {
-    fn limit(&self) -> usize {
-        self.limit.unwrap_or(10).clamp(1, 100)
-    }
-}
-
-async fn list_tools(State(state): State<AppState>) -> Json<Value> {
-    Json(json!(state.facade.tools().list().await))
-}
-
-async fn search_tools(State(state): State<AppState>, Query(q): Query<SearchQuery>) -> Json<Value> {
-    Json(json!(state.facade.tools().search(&q.query, q.limit()).await))
+async fn search_tools(State(state): State<AppState>, Query(search): Query<Search>) -> ApiResult<Json<Value>> {
+    Ok(body(on_services(&state, Request::SearchTools(search)).await?))
 }
 
 async fn list_skills(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.facade.skills()?.list().await?)))
+    Ok(body(on_services(&state, Request::ListSkills).await?))
 }
 
-async fn search_skills(State(state): State<AppState>, Query(q): Query<SearchQuery>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.facade.skills()?.search(&q.query, q.limit()).await?)))
+async fn search_skills(State(state): State<AppState>, Query(search): Query<Search>) -> ApiResult<Json<Value>> {
+    Ok(body(on_services(&state, Request::SearchSkills(search)).await?))
 }
 
 async fn get_skill(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.facade.skills()?.get(&name).await?)))
+    Ok(body(on_services(&state, Request::GetSkill(Named { name })).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -302,49 +335,62 @@ struct SkillRequest {
 async fn put_skill(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: Result<Json<SkillRequest>, JsonRejection>,
+    request: Result<Json<SkillRequest>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Json(request) = body?;
-    let skills = state.facade.skills()?;
-    let (info, replaced) = skills.create(&name, &request.source, request.description.as_deref()).await?;
-    Ok(Json(json!({"skill": info, "replaced": replaced})))
+    let Json(SkillRequest { source, description }) = request?;
+    Ok(body(on_services(&state, Request::CreateSkill(CreateSkill { name, source, description })).await?))
 }
 
 async fn delete_skill(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"deleted": state.facade.skills()?.delete(&name).await?})))
+    Ok(body(on_services(&state, Request::DeleteSkill(Named { name })).await?))
 }
 
 async fn list_artifacts(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.facade.artifacts()?.list().await?)))
+    Ok(body(on_services(&state, Request::ListArtifacts).await?))
 }
 
 async fn load_artifact(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    let artifact = state.facade.artifacts()?.load(&name).await?;
-    Ok(Json(json!({"data": artifact.to_json()?, "info": artifact.info})))
-}
-
-async fn delete_artifact(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"deleted": state.facade.artifacts()?.delete(&name).await?})))
-}
-
-async fn list_deps(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.facade.deps()?.list().await?)))
+    Ok(body(on_services(&state, Request::LoadArtifact(Named { name })).await?))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DepRequest {
-    spec: String,
+struct ArtifactRequest {
+    data: Value,
+    #[serde(default)]
+    kind: Option<crate::model::DataKind>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    metadata: Map<String, Value>,
+}
+
+async fn put_artifact(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: Result<Json<ArtifactRequest>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(ArtifactRequest { data, kind, description, metadata }) = request?;
+    let save = crate::model::ops::SaveArtifact { name, data, kind, description, metadata };
+    Ok(body(on_services(&state, Request::SaveArtifact(save)).await?))
+}
+
+async fn delete_artifact(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(body(on_services(&state, Request::DeleteArtifact(Named { name })).await?))
+}
+
+async fn list_deps(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(body(on_services(&state, Request::ListDeps).await?))
 }
 
 async fn add_dep(
     State(state): State<AppState>,
-    body: Result<Json<DepRequest>, JsonRejection>,
+    request: Result<Json<AddDep>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Json(request) = body?;
-    Ok(Json(json!({"added": state.facade.deps()?.add(&request.spec).await?})))
+    let Json(add) = request?;
+    Ok(body(on_services(&state, Request::AddDep(add)).await?))
 }
 
 async fn remove_dep(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"removed": state.facade.deps()?.remove(&name).await?})))
+    Ok(body(on_services(&state, Request::RemoveDep(Named { name })).await?))
 }

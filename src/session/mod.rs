@@ -1,24 +1,28 @@
-//! [`Session`]: one persistent Python interpreter for one agent.
+//! [`Session`]: one persistent Python interpreter for one agent, behind one
+//! executor: in this process ([`local`]) or on a `codemode serve` ([`remote`]).
+//! Every operation goes through [`Operations::call`]; the typed methods sit on top.
 
+mod local;
 pub mod remote;
+mod services;
 
-use self::remote::{Remote, RemoteError, RemoteSession, Subprocess};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::Mutex;
-
-use crate::artifacts::{ArtifactError, ArtifactInfo, Artifacts, DEFAULT_MAX_ARTIFACT_SIZE};
+use self::local::Local;
+use self::remote::{Remote, RemoteError, Subprocess};
+pub use self::services::Services;
+use crate::artifacts::{ArtifactError, Artifacts, DEFAULT_MAX_ARTIFACT_SIZE};
 use crate::deps::{Deps, DepsError, PipOptions};
-use crate::input::InputLimits;
-pub use crate::model::{CellError, RunResult, Value};
-use crate::sandbox::host::Services;
-use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats, StopCause};
-use crate::sandbox::{LimitKind, Limits, Metering, Sandbox, SandboxError};
-use crate::skills::{InspectError, SearchResults, Skill, SkillError, SkillInfo, SkillLibrary, SkillSignature};
+use crate::input::{InputLimits, TooLarge};
+use crate::model::ops::{Operations, Request, Response, RunCode, UnexpectedResponse};
+use crate::model::{RunResult, SkillSignature};
+use crate::sandbox::host::Services as Namespaces;
+use crate::sandbox::{Limits, Metering, Sandbox, SandboxError};
+use crate::skills::{InspectError, SkillError, SkillLibrary};
 use crate::storage::{FileStorage, Storage, StorageError};
-use crate::text::{capped, shown};
-use crate::tools::{Skipped, ToolInfo, ToolRegistry};
+use crate::tools::{Skipped, ToolRegistry};
 
 /// Makes a builder per session, for servers that open sessions on demand (the MCP
 /// server, `codemode serve`) over shared storage, tools and sandbox.
@@ -27,6 +31,7 @@ pub type SessionFactory = Arc<dyn Fn() -> SessionBuilder + Send + Sync>;
 /// Errors from the session API. Errors in the agent's *code* are not among them:
 /// they come back in [`RunResult::error`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionError {
     /// The session was closed; create a new one.
     #[error("the session is closed")]
@@ -64,9 +69,15 @@ pub enum SessionError {
     /// The session's server (a remote or subprocess executor) failed or refused.
     #[error(transparent)]
     Remote(#[from] RemoteError),
-    /// The interpreter stopped while doing something other than running agent code.
-    #[error("the interpreter stopped unexpectedly ({0}); its state was reset")]
-    Interpreter(String),
+    /// An input is over its cap; nothing was done.
+    #[error(transparent)]
+    TooLarge(#[from] TooLarge),
+    /// The operation runs code, so it needs a session, not just the store.
+    #[error("{0} needs a session")]
+    NeedsSession(&'static str),
+    /// The server answered an operation with an answer of another kind.
+    #[error(transparent)]
+    Unexpected(#[from] UnexpectedResponse),
 }
 
 /// Builds a [`Session`].
@@ -82,12 +93,12 @@ pub struct SessionBuilder {
     pip: PipOptions,
     embeddings: bool,
     tools: Option<ToolRegistry>,
-    executor: Executor,
+    executor: Where,
 }
 
 /// Where a session's interpreter runs.
 #[derive(Debug, Default)]
-enum Executor {
+enum Where {
     /// In this process (the default).
     #[default]
     InProcess,
@@ -110,7 +121,7 @@ impl Default for SessionBuilder {
             pip: PipOptions::default(),
             embeddings: true,
             tools: None,
-            executor: Executor::InProcess,
+            executor: Where::InProcess,
         }
     }
 }
@@ -185,7 +196,7 @@ impl SessionBuilder {
     /// this process. Storage, tools and limits other than the timeout are then the
     /// server's; the Session API is the same.
     pub fn remote(mut self, remote: Remote) -> Self {
-        self.executor = Executor::Remote(remote);
+        self.executor = Where::Remote(remote);
         self
     }
 
@@ -193,51 +204,53 @@ impl SessionBuilder {
     /// with `args` (storage, limit and serve flags), on loopback with a random token.
     /// A crash of the child is reported by the next call.
     pub fn subprocess(mut self, binary: impl Into<PathBuf>, args: &[&str]) -> Self {
-        self.executor =
-            Executor::Subprocess { binary: binary.into(), args: args.iter().map(|a| a.to_string()).collect() };
+        self.executor = Where::Subprocess { binary: binary.into(), args: args.iter().map(|a| a.to_string()).collect() };
         self
     }
 
     /// Starts the interpreter (compiling the guest first if no cached artifact exists).
     pub async fn build(self) -> Result<Session, SessionError> {
         validate(&self.limits)?;
+        let limits = self.limits.clone();
+        let sandbox = self.sandbox.clone().unwrap_or_else(Sandbox::shared);
         let remote = match &self.executor {
-            Executor::InProcess => None,
-            Executor::Remote(remote) => Some(remote.clone()),
-            Executor::Subprocess { binary, args } => {
+            Where::InProcess => None,
+            Where::Remote(remote) => Some(remote.clone()),
+            Where::Subprocess { binary, args } => {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 Some(Subprocess::spawn(binary, &args).await?)
             }
         };
-        if let Some(remote) = remote {
-            let remote_session = remote.session().await?;
-            return Ok(Session {
-                sandbox: self.sandbox.unwrap_or_else(Sandbox::shared),
-                metering: Metering::Off,
-                limits: self.limits,
-                services: None,
-                tools: ToolRegistry::default(),
-                skipped_tools: Vec::new(),
-                state: Mutex::new(State::Live(None)),
-                remote: Some(remote_session),
-            });
-        }
+        let executor: Box<dyn Executor> = match remote {
+            Some(remote) => Box::new(remote.session().await?),
+            None => {
+                let sandbox = sandbox.clone();
+                let metering = if limits.fuel.is_some() { Metering::Fuel } else { Metering::Off };
+                let services = self.build_services().await?;
+                Box::new(Local::start(sandbox, metering, limits.clone(), services).await?)
+            }
+        };
+        Ok(Session { sandbox, limits, executor, closed: AtomicBool::new(false) })
+    }
+
+    /// Opens the storage and loads the tools, without an interpreter: the operations
+    /// that run no code, for servers and the CLI. In process only.
+    pub async fn build_services(self) -> Result<Services, SessionError> {
         let sandbox = self.sandbox.unwrap_or_else(Sandbox::shared);
-        let metering = if self.limits.fuel.is_some() { Metering::Fuel } else { Metering::Off };
         let storage = match (self.storage, &self.base_dir) {
             (Some(storage), _) => Some(storage),
             (None, Some(dir)) => Some(Arc::new(FileStorage::open(dir).await?) as Arc<dyn Storage>),
             (None, None) => None,
         };
-        let services = match storage {
+        let namespaces = match storage {
             Some(storage) => {
                 let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip);
                 // Another machine may have recorded deps in a shared store.
                 deps.ensure_installed().await?;
-                let skills = SkillLibrary::new(storage.clone(), sandbox.clone()).with_input_limits(self.input);
+                let skills = SkillLibrary::new(storage.clone(), sandbox).with_input_limits(self.input);
                 let skills = if self.embeddings { skills } else { skills.without_embeddings() };
-                Some(Arc::new(Services {
-                    artifacts: Artifacts::new(storage.clone(), self.max_artifact_size).with_input_limits(self.input),
+                Some(Arc::new(Namespaces {
+                    artifacts: Artifacts::new(storage, self.max_artifact_size).with_input_limits(self.input),
                     deps,
                     skills,
                 }))
@@ -250,18 +263,7 @@ impl SessionBuilder {
             (None, Some(base)) => ToolRegistry::load_dir(&base.join("tools")),
             (None, None) => (ToolRegistry::default(), Vec::new()),
         };
-        let prepared = sandbox.prepared(metering).await?;
-        let instance = Instance::new(prepared, &self.limits, services.clone(), tools.clone()).await?;
-        Ok(Session {
-            sandbox,
-            metering,
-            limits: self.limits,
-            services,
-            tools,
-            skipped_tools,
-            state: Mutex::new(State::Live(Some(instance))),
-            remote: None,
-        })
+        Ok(Services { tools, skipped_tools: skipped_tools.into(), namespaces })
     }
 }
 
@@ -275,34 +277,39 @@ fn validate(limits: &Limits) -> Result<(), SessionError> {
     Ok(())
 }
 
-enum State {
-    /// `None`: the last interpreter stopped; the next run starts a fresh one.
-    Live(Option<Instance>),
-    Closed,
+/// Where a session's code runs: in this process or on a server. One implementation
+/// per executor; [`Session`] adds the checks every executor shares.
+#[async_trait::async_trait]
+trait Executor: Send + Sync {
+    /// Runs `code` with `limits` (already validated).
+    async fn run(&self, code: &str, limits: &Limits) -> Result<RunResult, SessionError>;
+    /// Performs any other operation.
+    async fn call(&self, request: Request) -> Result<Response, SessionError>;
+    /// Releases the interpreter.
+    async fn close(&self);
+    /// The in-process services, if the interpreter runs here.
+    fn services(&self) -> Option<&Services>;
 }
 
 /// A persistent Python interpreter: variables, functions and imports survive from
 /// one [`run`](Session::run) to the next until [`reset`](Session::reset).
 ///
 /// Runs on one session are serialised; separate sessions run concurrently and
-/// never see each other's state.
+/// never see each other's state. The namespaces' operations come from
+/// [`Operations`], which `Session` implements.
 pub struct Session {
+    /// Validates skills for [`Session::inspect_skill`].
     sandbox: Sandbox,
-    metering: Metering,
     limits: Limits,
-    services: Option<Arc<Services>>,
-    tools: ToolRegistry,
-    skipped_tools: Vec<Skipped>,
-    state: Mutex<State>,
-    /// Set when the interpreter runs on a `codemode serve`.
-    remote: Option<RemoteSession>,
+    executor: Box<dyn Executor>,
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("limits", &self.limits)
-            .field("services", &self.services)
+            .field("remote", &self.is_remote())
             .finish_non_exhaustive()
     }
 }
@@ -320,55 +327,42 @@ impl Session {
 
     /// Whether the interpreter runs on a `codemode serve` (remote or subprocess).
     pub fn is_remote(&self) -> bool {
-        self.remote.is_some()
+        self.executor.services().is_none()
+    }
+
+    /// The tools, skills, artifacts and deps of an in-process session.
+    pub fn services(&self) -> Result<&Services, SessionError> {
+        self.executor.services().ok_or(SessionError::NotConfigured("in-process services"))
     }
 
     /// The session's artifacts (the same ones agent code sees as `artifacts`). In
-    /// process only; [`list_artifacts`](Self::list_artifacts) and
-    /// [`load_artifact`](Self::load_artifact) work on every executor.
+    /// process only; [`Operations`] works on every executor.
     pub fn artifacts(&self) -> Result<&Artifacts, SessionError> {
-        self.services.as_deref().map(|s| &s.artifacts).ok_or(SessionError::NotConfigured("artifacts"))
+        self.services()?.artifacts()
     }
 
     /// The session's tools (the same ones agent code sees as `tools`). In process
-    /// only (empty otherwise); [`list_tools`](Self::list_tools) works on every executor.
+    /// only (empty otherwise); [`Operations::list_tools`] works on every executor.
     pub fn tools(&self) -> &ToolRegistry {
-        &self.tools
+        static NONE: std::sync::OnceLock<ToolRegistry> = std::sync::OnceLock::new();
+        self.executor.services().map_or_else(|| NONE.get_or_init(ToolRegistry::default), Services::tools)
     }
 
     /// Tool definition files in `<base_dir>/tools` that could not be loaded.
     pub fn skipped_tools(&self) -> &[Skipped] {
-        &self.skipped_tools
+        self.executor.services().map_or(&[], Services::skipped_tools)
     }
 
     /// The session's skills (the same ones agent code sees as `skills`). In process
-    /// only; the `*_skill(s)` methods work on every executor.
+    /// only; [`Operations`] works on every executor.
     pub fn skills(&self) -> Result<&SkillLibrary, SessionError> {
-        self.services.as_deref().map(|s| &s.skills).ok_or(SessionError::NotConfigured("skills"))
-    }
-
-    /// Runs skill `name` with keyword arguments in this session's interpreter, as
-    /// `skills.invoke(name, **args)` would from agent code.
-    pub async fn invoke_skill(
-        &self,
-        name: &str,
-        args: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<RunResult, SessionError> {
-        crate::names::SkillName::new(name)
-            .map_err(|e| SessionError::InvalidSkill { message: e.to_string(), line: None })?;
-        if let Some(remote) = &self.remote {
-            self.check_open().await?;
-            return Ok(remote.invoke_skill(name, args).await?);
-        }
-        // A JSON string literal is a valid Python string literal, so this quotes safely.
-        let args = serde_json::to_string(&serde_json::Value::Object(args.clone()).to_string()).unwrap_or_default();
-        self.run(&format!("skills.invoke({name:?}, **__import__('json').loads({args}))")).await
+        self.services()?.skills()
     }
 
     /// The session's deps (the same ones agent code sees as `deps`). In process only;
-    /// the `*_dep(s)` methods work on every executor.
+    /// [`Operations`] works on every executor.
     pub fn deps(&self) -> Result<&Deps, SessionError> {
-        self.services.as_deref().map(|s| &s.deps).ok_or(SessionError::NotConfigured("deps"))
+        self.services()?.deps()
     }
 
     /// Runs `code` with the session's limits.
@@ -377,53 +371,21 @@ impl Session {
     }
 
     /// Runs `code` with other limits for this run only. Fuel is only available on a
-    /// session built with fuel (it needs a differently compiled guest).
+    /// session built with fuel (it needs a differently compiled guest); a remote
+    /// session applies the timeout only.
     pub async fn run_with(&self, code: &str, limits: &Limits) -> Result<RunResult, SessionError> {
         validate(limits)?;
-        if let Some(remote) = &self.remote {
-            self.check_open().await?;
-            return Ok(remote.run_with_timeout(code, limits.timeout).await?);
-        }
-        if limits.fuel.is_some() && self.metering == Metering::Off {
-            return Err(SessionError::InvalidLimits(
-                "this session was built without fuel metering; set fuel in the session's limits".into(),
-            ));
-        }
-        let mut state = self.state.lock().await;
-        let mut instance = self.take_instance(&mut state).await?;
-        let (outcome, stats) = instance.run(code, limits).await;
-        let result = match outcome {
-            Outcome::Returned(result) => {
-                *state = State::Live(Some(instance));
-                completed(result, stats, limits)
-            }
-            Outcome::Stopped { cause, detail } => {
-                // The instance is poisoned; the next run starts a fresh one.
-                *state = State::Live(None);
-                stopped(cause, detail, stats)
-            }
-        };
-        Ok(result)
+        self.check_open()?;
+        self.executor.run(code, limits).await
     }
 
     /// Clears the interpreter's variables, functions and imports; `tools`, `skills`,
     /// `artifacts` and `deps` stay, and so does everything stored.
     pub async fn reset(&self) -> Result<(), SessionError> {
-        if let Some(remote) = &self.remote {
-            self.check_open().await?;
-            return Ok(remote.reset().await?);
+        match self.call(Request::Reset).await? {
+            Response::Reset { .. } => Ok(()),
+            _ => Err(UnexpectedResponse { op: "reset" }.into()),
         }
-        let mut state = self.state.lock().await;
-        if let State::Closed = *state {
-            return Err(SessionError::Closed);
-        }
-        // A fresh interpreter rather than cleared globals: agent code can change the
-        // interpreter itself (builtins, `sys.modules`, the runner), and nothing it
-        // did may survive a reset.
-        *state = State::Live(None);
-        let instance = self.take_instance(&mut state).await?;
-        *state = State::Live(Some(instance));
-        Ok(())
     }
 
     /// Parses a skill's source in the sandbox's own CPython (nothing in it runs) and
@@ -438,192 +400,38 @@ impl Session {
     /// Releases the interpreter. Later calls return [`SessionError::Closed`];
     /// closing twice is fine.
     pub async fn close(&self) {
-        let was_open = !matches!(std::mem::replace(&mut *self.state.lock().await, State::Closed), State::Closed);
-        if let Some(remote) = &self.remote
-            && was_open
-        {
-            // The server also closes it after its idle TTL, so a failure here loses nothing.
-            let _ = remote.close().await;
-        }
-    }
-
-    async fn check_open(&self) -> Result<(), SessionError> {
-        if matches!(*self.state.lock().await, State::Closed) { Err(SessionError::Closed) } else { Ok(()) }
-    }
-
-    /// Every tool, with its callables and typed parameters.
-    pub async fn list_tools(&self) -> Result<Vec<ToolInfo>, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().list_tools().await?),
-            None => Ok(self.tools.list().await),
-        }
-    }
-
-    /// The tools matching `query`, best first.
-    pub async fn search_tools(&self, query: &str, limit: usize) -> Result<Vec<ToolInfo>, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().search_tools(query, limit).await?),
-            None => Ok(self.tools.search(query, limit).await),
-        }
-    }
-
-    /// Every stored skill.
-    pub async fn list_skills(&self) -> Result<Vec<SkillInfo>, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().list_skills().await?),
-            None => Ok(self.skills()?.list().await?),
-        }
-    }
-
-    /// The skills matching `query` by meaning, best first.
-    pub async fn search_skills(&self, query: &str, limit: usize) -> Result<SearchResults, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().search_skills(query, limit).await?),
-            None => Ok(self.skills()?.search(query, limit).await?),
-        }
-    }
-
-    /// One skill with its source.
-    pub async fn get_skill(&self, name: &str) -> Result<Skill, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().get_skill(name).await?),
-            None => Ok(self.skills()?.get(name).await?),
-        }
-    }
-
-    /// Validates and stores a skill; returns its info and whether one was replaced.
-    pub async fn create_skill(
-        &self,
-        name: &str,
-        source: &str,
-        description: Option<&str>,
-    ) -> Result<(SkillInfo, bool), SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().create_skill(name, source, description).await?),
-            None => Ok(self.skills()?.create(name, source, description).await?),
-        }
-    }
-
-    /// Deletes a skill; `false` if there was none.
-    pub async fn delete_skill(&self, name: &str) -> Result<bool, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().delete_skill(name).await?),
-            None => Ok(self.skills()?.delete(name).await?),
-        }
-    }
-
-    /// Every stored artifact.
-    pub async fn list_artifacts(&self) -> Result<Vec<ArtifactInfo>, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().list_artifacts().await?),
-            None => Ok(self.artifacts()?.list().await?),
-        }
-    }
-
-    /// An artifact's data as JSON (text as a string, binary as base64) and its info.
-    pub async fn load_artifact(&self, name: &str) -> Result<(serde_json::Value, ArtifactInfo), SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().load_artifact(name).await?),
-            None => {
-                let artifact = self.artifacts()?.load(name).await?;
-                Ok((artifact.to_json()?, artifact.info))
-            }
-        }
-    }
-
-    /// The installed packages.
-    pub async fn list_deps(&self) -> Result<Vec<String>, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().list_deps().await?),
-            None => Ok(self.deps()?.list().await?),
-        }
-    }
-
-    /// Installs a pure-Python package; returns the requirement as recorded.
-    pub async fn add_dep(&self, spec: &str) -> Result<String, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().add_dep(spec).await?),
-            None => Ok(self.deps()?.add(spec).await?),
-        }
-    }
-
-    /// Uninstalls a package; `false` if it was not installed.
-    pub async fn remove_dep(&self, name: &str) -> Result<bool, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().remove_dep(name).await?),
-            None => Ok(self.deps()?.remove(name).await?),
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            self.executor.close().await;
         }
     }
 
     /// Whether [`close`](Session::close) was called.
     pub async fn is_closed(&self) -> bool {
-        matches!(*self.state.lock().await, State::Closed)
+        self.closed.load(Ordering::SeqCst)
     }
 
-    async fn take_instance(&self, state: &mut State) -> Result<Instance, SessionError> {
-        match state {
-            State::Closed => Err(SessionError::Closed),
-            State::Live(slot) => match slot.take() {
-                Some(instance) => Ok(instance),
-                None => {
-                    let prepared = self.sandbox.prepared(self.metering).await?;
-                    Ok(Instance::new(prepared, &self.limits, self.services.clone(), self.tools.clone()).await?)
-                }
-            },
+    fn check_open(&self) -> Result<(), SessionError> {
+        if self.closed.load(Ordering::SeqCst) { Err(SessionError::Closed) } else { Ok(()) }
+    }
+}
+
+#[async_trait::async_trait]
+impl Operations for Session {
+    type Error = SessionError;
+
+    async fn call(&self, request: Request) -> Result<Response, SessionError> {
+        self.check_open()?;
+        match request {
+            Request::Run(RunCode { code, timeout }) => {
+                let limits = self.limits.with_timeout_at_most(timeout).map_err(SessionError::InvalidLimits)?;
+                Ok(Response::Run(self.run_with(&code, &limits).await?))
+            }
+            Request::InvokeSkill(invoke) => {
+                crate::names::SkillName::new(&invoke.name)
+                    .map_err(|e| SessionError::InvalidSkill { message: e.to_string(), line: None })?;
+                self.executor.call(Request::InvokeSkill(invoke)).await
+            }
+            other => self.executor.call(other).await,
         }
-    }
-}
-
-/// The guest's own account of a run. The guest caps its texts itself, but it runs
-/// agent code, which can change it: every text is capped again here.
-fn completed(result: GuestRunResult, stats: RunStats, limits: &Limits) -> RunResult {
-    let text_limit = limits.stdout.max(limits.stderr) as usize;
-    let error = result.error.map(|e| CellError {
-        kind: shown(&e.kind),
-        message: capped(e.message, limits.stderr as usize),
-        traceback: capped(e.traceback, limits.stderr as usize),
-    });
-    // The cap turned into a Python MemoryError the agent can see; say which limit it was.
-    let limit =
-        (stats.memory_denied && error.as_ref().is_some_and(|e| e.kind == "MemoryError")).then_some(LimitKind::Memory);
-    RunResult {
-        value: result.value.map(|v| Value {
-            json: v.json.filter(|text| text.len() <= text_limit).and_then(|text| serde_json::from_str(&text).ok()),
-            repr: capped(v.repr, limits.stdout as usize),
-        }),
-        stdout: stats.stdout.text,
-        stderr: stats.stderr.text,
-        stdout_truncated: stats.stdout.truncated,
-        stderr_truncated: stats.stderr.truncated,
-        error,
-        limit,
-        interpreter_reset: false,
-        wall_time: stats.wall_time,
-        peak_memory: stats.peak_memory,
-        fuel_used: stats.fuel_used,
-        tool_calls: stats.tool_calls,
-    }
-}
-
-fn stopped(cause: StopCause, detail: String, stats: RunStats) -> RunResult {
-    let (kind, message, limit) = match cause {
-        StopCause::Limit(limit) => ("LimitExceeded", format!("{limit} limit: {detail}"), Some(limit)),
-        StopCause::Exit => ("InterpreterExit", detail, None),
-        StopCause::Crash => ("InterpreterCrash", detail, None),
-    };
-    let message = format!("{message}; the interpreter was restarted and its state (variables, imports) is lost");
-    RunResult {
-        value: None,
-        stdout: stats.stdout.text,
-        stderr: stats.stderr.text,
-        stdout_truncated: stats.stdout.truncated,
-        stderr_truncated: stats.stderr.truncated,
-        error: Some(CellError { kind: kind.to_owned(), traceback: format!("{kind}: {message}\n"), message }),
-        limit,
-        interpreter_reset: true,
-        wall_time: stats.wall_time,
-        peak_memory: stats.peak_memory,
-        fuel_used: stats.fuel_used,
-        tool_calls: stats.tool_calls,
     }
 }

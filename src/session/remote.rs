@@ -1,7 +1,9 @@
-//! Sessions on a `codemode serve` elsewhere: [`Remote`] (a server reached over HTTP)
-//! and [`Subprocess`] (a server this process spawns on loopback with a random
-//! token). Both hand out [`RemoteSession`]s, whose runs return the same
-//! [`RunResult`] an in-process [`Session`](super::Session) does.
+//! The remote executor: sessions on a `codemode serve` elsewhere. [`Remote`] is a
+//! server reached over HTTP, [`Subprocess`] a server this process spawns on
+//! loopback with a random token. Both speak the [`Request`]s and [`Response`]s of
+//! [`Operations`] (`POST /v1/call`, `POST /v1/sessions/{id}/call`), and hand out
+//! [`RemoteSession`]s, whose runs return the same [`RunResult`] an in-process
+//! [`Session`](super::Session) does.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -10,17 +12,20 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
-use crate::model::{ArtifactInfo, RunResult, SearchResults, Skill, SkillInfo, ToolInfo};
-use crate::tools::encode_segment;
+use super::{Executor, Services, SessionError};
+use crate::model::RunResult;
+use crate::model::ops::{Operations, Request, Response, UnexpectedResponse};
+use crate::sandbox::Limits;
 
 /// How long a spawned server may take to start listening.
 const SPAWN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Why a remote call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RemoteError {
     /// The server could not be reached or its answer not read.
     #[error("cannot reach the codemode server: {0}")]
@@ -35,6 +40,9 @@ pub enum RemoteError {
         /// What the server said.
         message: String,
     },
+    /// The server answered an operation with an answer of another kind.
+    #[error(transparent)]
+    Unexpected(#[from] UnexpectedResponse),
     /// The spawned server exited.
     #[error("the codemode server process exited ({status}){stderr}")]
     Exited {
@@ -84,86 +92,6 @@ impl Remote {
         let created: Value = self.call(Method::POST, "v1/sessions", None).await?;
         let id = created["id"].as_str().ok_or_else(|| RemoteError::Transport("no session id in the answer".into()))?;
         Ok(RemoteSession { remote: self.clone(), id: id.to_owned() })
-    }
-
-    /// The server's tools.
-    pub async fn list_tools(&self) -> Result<Vec<ToolInfo>, RemoteError> {
-        self.call(Method::GET, "v1/tools", None).await
-    }
-
-    /// The server's tools matching `query`, best first.
-    pub async fn search_tools(&self, query: &str, limit: usize) -> Result<Vec<ToolInfo>, RemoteError> {
-        self.search("v1/tools/search", query, limit).await
-    }
-
-    /// Every stored skill.
-    pub async fn list_skills(&self) -> Result<Vec<SkillInfo>, RemoteError> {
-        self.call(Method::GET, "v1/skills", None).await
-    }
-
-    /// The skills matching `query`, best first.
-    pub async fn search_skills(&self, query: &str, limit: usize) -> Result<SearchResults, RemoteError> {
-        self.search("v1/skills/search", query, limit).await
-    }
-
-    /// One skill with its source.
-    pub async fn get_skill(&self, name: &str) -> Result<Skill, RemoteError> {
-        self.call(Method::GET, &format!("v1/skills/{}", encode_segment(name)), None).await
-    }
-
-    /// Stores a skill; returns its info and whether one was replaced.
-    pub async fn create_skill(
-        &self,
-        name: &str,
-        source: &str,
-        description: Option<&str>,
-    ) -> Result<(SkillInfo, bool), RemoteError> {
-        let body = json!({"source": source, "description": description});
-        let created: Value = self.call(Method::PUT, &format!("v1/skills/{}", encode_segment(name)), Some(body)).await?;
-        let info =
-            serde_json::from_value(created["skill"].clone()).map_err(|e| RemoteError::Transport(e.to_string()))?;
-        Ok((info, created["replaced"] == true))
-    }
-
-    /// Deletes a skill; `false` if there was none.
-    pub async fn delete_skill(&self, name: &str) -> Result<bool, RemoteError> {
-        let answer: Value = self.call(Method::DELETE, &format!("v1/skills/{}", encode_segment(name)), None).await?;
-        Ok(answer["deleted"] == true)
-    }
-
-    /// Every stored artifact.
-    pub async fn list_artifacts(&self) -> Result<Vec<ArtifactInfo>, RemoteError> {
-        self.call(Method::GET, "v1/artifacts", None).await
-    }
-
-    /// An artifact's data as JSON (text as a string, binary as base64) and its info.
-    pub async fn load_artifact(&self, name: &str) -> Result<(Value, ArtifactInfo), RemoteError> {
-        let answer: Value = self.call(Method::GET, &format!("v1/artifacts/{}", encode_segment(name)), None).await?;
-        let info = serde_json::from_value(answer["info"].clone()).map_err(|e| RemoteError::Transport(e.to_string()))?;
-        Ok((answer["data"].clone(), info))
-    }
-
-    /// The installed packages.
-    pub async fn list_deps(&self) -> Result<Vec<String>, RemoteError> {
-        self.call(Method::GET, "v1/deps", None).await
-    }
-
-    /// Installs a package; returns the requirement as recorded.
-    pub async fn add_dep(&self, spec: &str) -> Result<String, RemoteError> {
-        let answer: Value = self.call(Method::POST, "v1/deps", Some(json!({"spec": spec}))).await?;
-        Ok(answer["added"].as_str().unwrap_or_default().to_owned())
-    }
-
-    /// Uninstalls a package; `false` if it was not installed.
-    pub async fn remove_dep(&self, name: &str) -> Result<bool, RemoteError> {
-        let answer: Value = self.call(Method::DELETE, &format!("v1/deps/{}", encode_segment(name)), None).await?;
-        Ok(answer["removed"] == true)
-    }
-
-    async fn search<T: DeserializeOwned>(&self, path: &str, query: &str, limit: usize) -> Result<T, RemoteError> {
-        let url = self.base.join(path).map_err(|e| RemoteError::Transport(e.to_string()))?;
-        let request = self.client.get(url).query(&[("query", query), ("limit", &limit.to_string())]);
-        self.send(request, None).await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -248,20 +176,58 @@ impl RemoteSession {
         self.remote.call(Method::POST, &format!("v1/sessions/{}/run", self.id), Some(body)).await
     }
 
-    /// Runs skill `name` with keyword arguments in this session.
-    pub async fn invoke_skill(&self, name: &str, args: &Map<String, Value>) -> Result<RunResult, RemoteError> {
-        let path = format!("v1/sessions/{}/skills/{}", self.id, encode_segment(name));
-        self.remote.call(Method::POST, &path, Some(json!({"args": args}))).await
-    }
-
-    /// Clears the interpreter's state.
+    /// Replaces the session's interpreter with a fresh one.
     pub async fn reset(&self) -> Result<(), RemoteError> {
-        self.remote.call(Method::POST, &format!("v1/sessions/{}/reset", self.id), None).await
+        match Operations::call(self, Request::Reset).await? {
+            Response::Reset { .. } => Ok(()),
+            _ => Err(UnexpectedResponse { op: "reset" }.into()),
+        }
     }
 
     /// Closes the session on the server.
     pub async fn close(&self) -> Result<(), RemoteError> {
         self.remote.call(Method::DELETE, &format!("v1/sessions/{}", self.id), None).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Operations for Remote {
+    type Error = RemoteError;
+
+    /// Operations that need no session (`run`, `invoke_skill` and `reset` are refused).
+    async fn call(&self, request: Request) -> Result<Response, RemoteError> {
+        let body = serde_json::to_value(&request).map_err(|e| RemoteError::Transport(e.to_string()))?;
+        self.call(Method::POST, "v1/call", Some(body)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Operations for RemoteSession {
+    type Error = RemoteError;
+
+    async fn call(&self, request: Request) -> Result<Response, RemoteError> {
+        let body = serde_json::to_value(&request).map_err(|e| RemoteError::Transport(e.to_string()))?;
+        self.remote.call(Method::POST, &format!("v1/sessions/{}/call", self.id), Some(body)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for RemoteSession {
+    async fn run(&self, code: &str, limits: &Limits) -> Result<RunResult, SessionError> {
+        Ok(self.run_with_timeout(code, limits.timeout).await?)
+    }
+
+    async fn call(&self, request: Request) -> Result<Response, SessionError> {
+        Ok(Operations::call(self, request).await?)
+    }
+
+    async fn close(&self) {
+        // The server also closes it after its idle TTL, so a failure here loses nothing.
+        let _ = RemoteSession::close(self).await;
+    }
+
+    fn services(&self) -> Option<&Services> {
+        None
     }
 }
 

@@ -9,7 +9,6 @@ mod file;
 mod redis;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 

@@ -25,7 +25,6 @@ use self::cli::CliTool;
 pub use self::definition::ParamType;
 use self::definition::ToolFile;
 use self::function::FunctionTool;
-pub(crate) use self::http::encode_segment;
 pub use self::http::{Endpoint, HttpParam, HttpTool, JsonType, Location};
 use self::mcp::McpTool;
 use self::secrets::{NO_SECRETS, Secrets};

@@ -1,0 +1,448 @@
+//! The agent-facing API as data: one [`Request`] per operation, one [`Response`]
+//! per kind of answer, and [`Operations`], the trait every executor and client
+//! implements with one method, [`Operations::call`].
+//!
+//! The same types travel on every surface: the Rust API, `POST /v1/call` on
+//! `codemode serve` (which the remote executor speaks), the MCP tools and the CLI.
+//! An operation added here is served by all of them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{ArtifactInfo, DataKind, RunResult, SearchResults, Skill, SkillInfo, ToolInfo};
+
+/// Arguments of a search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Search {
+    /// What is needed, in plain words.
+    pub query: String,
+    /// How many results at most (default 10, at most 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+impl Search {
+    /// The number of results asked for, within bounds.
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(10).clamp(1, 100) as usize
+    }
+}
+
+/// An operation on one named thing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Named {
+    /// The name.
+    pub name: String,
+}
+
+/// Arguments of [`Request::Run`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunCode {
+    /// Python source; the value of a final expression is returned.
+    pub code: String,
+    /// Seconds before the run is stopped (at most the session's own timeout).
+    #[serde(default)]
+    pub timeout: Option<f64>,
+}
+
+/// Arguments of [`Request::InvokeSkill`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeSkill {
+    /// The skill's name.
+    pub name: String,
+    /// Keyword arguments for its `run`.
+    #[serde(default)]
+    pub args: Map<String, Value>,
+}
+
+/// Arguments of [`Request::CreateSkill`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSkill {
+    /// A Python identifier.
+    pub name: String,
+    /// A module defining `def run(...)` or `async def run(...)`.
+    pub source: String,
+    /// One line saying what it does (default: the docstring).
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Arguments of [`Request::SaveArtifact`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveArtifact {
+    /// The artifact's name; sub-paths like `scans/a.json` are allowed.
+    pub name: String,
+    /// The data: any JSON for `json`, a string for `text`, base64 for `bytes`.
+    pub data: Value,
+    /// How it is read back (default: `text` for a string, else `json`).
+    #[serde(default)]
+    pub kind: Option<DataKind>,
+    /// Free text for listings.
+    #[serde(default)]
+    pub description: String,
+    /// A JSON object kept with it.
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+/// Arguments of [`Request::AddDep`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddDep {
+    /// A requirement such as `tabulate` or `tabulate==0.10.0`.
+    pub spec: String,
+}
+
+/// One operation of the API. Serialised with its name under `op` and its arguments
+/// beside it: `{"op": "get_skill", "name": "word_count"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Request {
+    /// Runs Python in the session's interpreter.
+    Run(RunCode),
+    /// Runs a saved skill in the session, as `skills.<name>(**args)` would.
+    InvokeSkill(InvokeSkill),
+    /// Replaces the session's interpreter with a fresh one.
+    Reset,
+    /// Every tool with its callables.
+    ListTools,
+    /// The tools best matching a query.
+    SearchTools(Search),
+    /// Every stored skill.
+    ListSkills,
+    /// The skills best matching a query, by meaning.
+    SearchSkills(Search),
+    /// One skill with its source.
+    GetSkill(Named),
+    /// Validates and stores a skill, replacing one of the same name.
+    CreateSkill(CreateSkill),
+    /// Deletes a skill.
+    DeleteSkill(Named),
+    /// Every stored artifact.
+    ListArtifacts,
+    /// One artifact's data and info.
+    LoadArtifact(Named),
+    /// Stores an artifact, replacing one of the same name.
+    SaveArtifact(SaveArtifact),
+    /// Deletes an artifact.
+    DeleteArtifact(Named),
+    /// The recorded packages.
+    ListDeps,
+    /// Records and installs a pure-Python package.
+    AddDep(AddDep),
+    /// Forgets and uninstalls a package.
+    RemoveDep(Named),
+    /// Installs every recorded package.
+    SyncDeps,
+}
+
+impl Request {
+    /// Every operation's name, as `op` carries it.
+    pub const NAMES: &'static [&'static str] = &[
+        "run",
+        "invoke_skill",
+        "reset",
+        "list_tools",
+        "search_tools",
+        "list_skills",
+        "search_skills",
+        "get_skill",
+        "create_skill",
+        "delete_skill",
+        "list_artifacts",
+        "load_artifact",
+        "save_artifact",
+        "delete_artifact",
+        "list_deps",
+        "add_dep",
+        "remove_dep",
+        "sync_deps",
+    ];
+
+    /// The operation's name, as `op` carries it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Run(_) => "run",
+            Request::InvokeSkill(_) => "invoke_skill",
+            Request::Reset => "reset",
+            Request::ListTools => "list_tools",
+            Request::SearchTools(_) => "search_tools",
+            Request::ListSkills => "list_skills",
+            Request::SearchSkills(_) => "search_skills",
+            Request::GetSkill(_) => "get_skill",
+            Request::CreateSkill(_) => "create_skill",
+            Request::DeleteSkill(_) => "delete_skill",
+            Request::ListArtifacts => "list_artifacts",
+            Request::LoadArtifact(_) => "load_artifact",
+            Request::SaveArtifact(_) => "save_artifact",
+            Request::DeleteArtifact(_) => "delete_artifact",
+            Request::ListDeps => "list_deps",
+            Request::AddDep(_) => "add_dep",
+            Request::RemoveDep(_) => "remove_dep",
+            Request::SyncDeps => "sync_deps",
+        }
+    }
+
+    /// Whether it needs a session's interpreter (the others only reach storage and tools).
+    pub fn needs_interpreter(&self) -> bool {
+        matches!(self, Request::Run(_) | Request::InvokeSkill(_) | Request::Reset)
+    }
+
+    /// The request named `op` with the arguments in `args` (a JSON object, or null
+    /// for none), as an MCP `tools/call` or the CLI's `codemode call` gives them.
+    pub fn from_parts(op: &str, args: Option<Map<String, Value>>) -> Result<Self, serde_json::Error> {
+        let mut object = args.unwrap_or_default();
+        object.insert("op".to_owned(), Value::String(op.to_owned()));
+        serde_json::from_value(Value::Object(object))
+    }
+}
+
+/// What an operation answers. Every variant is a JSON object with a key no other
+/// variant requires, so an answer read back is unambiguous.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum Response {
+    /// A run's outcome ([`Request::Run`], [`Request::InvokeSkill`]).
+    Run(RunResult),
+    /// The session was reset.
+    Reset {
+        /// Always `true`.
+        reset: bool,
+    },
+    /// Tools ([`Request::ListTools`], [`Request::SearchTools`]).
+    Tools {
+        /// Best first for a search.
+        tools: Vec<ToolInfo>,
+    },
+    /// Skill infos ([`Request::ListSkills`]).
+    Skills {
+        /// In name order.
+        skills: Vec<SkillInfo>,
+    },
+    /// A skill search's results.
+    SkillSearch(SearchResults),
+    /// A stored skill was created or replaced.
+    SkillCreated {
+        /// What was stored.
+        skill: SkillInfo,
+        /// Whether one of that name was replaced.
+        replaced: bool,
+    },
+    /// One skill with its source.
+    Skill(Skill),
+    /// Artifact infos.
+    Artifacts {
+        /// In name order.
+        artifacts: Vec<ArtifactInfo>,
+    },
+    /// An artifact's data (JSON as is, text as a string, bytes as base64) and info.
+    Artifact {
+        /// Its info.
+        info: ArtifactInfo,
+        /// Its data.
+        data: Value,
+    },
+    /// An artifact was stored.
+    ArtifactSaved {
+        /// What was stored.
+        saved: ArtifactInfo,
+    },
+    /// Whether a skill or an artifact was deleted.
+    Deleted {
+        /// `false`: there was none.
+        deleted: bool,
+    },
+    /// The recorded packages ([`Request::ListDeps`]).
+    Deps {
+        /// Requirement specs.
+        deps: Vec<String>,
+    },
+    /// A package was recorded and installed.
+    DepAdded {
+        /// The requirement as recorded.
+        added: String,
+    },
+    /// Whether a package was removed.
+    DepRemoved {
+        /// `false`: it was not installed.
+        removed: bool,
+    },
+    /// Every recorded package was installed.
+    DepsSynced {
+        /// What was installed.
+        installed: Vec<String>,
+    },
+}
+
+/// An answer of the wrong kind for its request (a server answering out of turn).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the answer to {op} was of another kind")]
+pub struct UnexpectedResponse {
+    /// The operation that was answered.
+    pub op: &'static str,
+}
+
+/// Unwraps the one variant a request's answer must be.
+macro_rules! expect {
+    ($self:ident, $request:expr, $pattern:pat => $out:expr) => {{
+        let request = $request;
+        let op = request.name();
+        match $self.call(request).await? {
+            $pattern => Ok($out),
+            _ => Err(UnexpectedResponse { op }.into()),
+        }
+    }};
+}
+
+/// The agent-facing API: one [`call`](Self::call) per [`Request`], and the same
+/// operations as typed methods on top of it. Implemented by
+/// [`Session`](crate::Session) (in process or on a server), by the remote clients,
+/// and by [`Services`](crate::session::Services) (everything but running code).
+#[async_trait::async_trait]
+pub trait Operations: Send + Sync {
+    /// Why an operation failed.
+    type Error: From<UnexpectedResponse> + Send;
+
+    /// Performs one operation.
+    async fn call(&self, request: Request) -> Result<Response, Self::Error>;
+
+    /// Runs skill `name` with keyword arguments in the session's interpreter.
+    async fn invoke_skill(&self, name: &str, args: &Map<String, Value>) -> Result<RunResult, Self::Error> {
+        let request = Request::InvokeSkill(InvokeSkill { name: name.to_owned(), args: args.clone() });
+        expect!(self, request, Response::Run(result) => result)
+    }
+
+    /// Every tool, with its callables and typed parameters.
+    async fn list_tools(&self) -> Result<Vec<ToolInfo>, Self::Error> {
+        expect!(self, Request::ListTools, Response::Tools { tools } => tools)
+    }
+
+    /// The `limit` tools that best match `query`, best first.
+    async fn search_tools(&self, query: &str, limit: usize) -> Result<Vec<ToolInfo>, Self::Error> {
+        let request = Request::SearchTools(search(query, limit));
+        expect!(self, request, Response::Tools { tools } => tools)
+    }
+
+    /// Every stored skill.
+    async fn list_skills(&self) -> Result<Vec<SkillInfo>, Self::Error> {
+        expect!(self, Request::ListSkills, Response::Skills { skills } => skills)
+    }
+
+    /// The `limit` skills that best match `query` by meaning, best first.
+    async fn search_skills(&self, query: &str, limit: usize) -> Result<SearchResults, Self::Error> {
+        let request = Request::SearchSkills(search(query, limit));
+        expect!(self, request, Response::SkillSearch(results) => results)
+    }
+
+    /// One skill with its source.
+    async fn get_skill(&self, name: &str) -> Result<Skill, Self::Error> {
+        expect!(self, Request::GetSkill(named(name)), Response::Skill(skill) => skill)
+    }
+
+    /// Validates and stores a skill; returns its info and whether one was replaced.
+    async fn create_skill(
+        &self,
+        name: &str,
+        source: &str,
+        description: Option<&str>,
+    ) -> Result<(SkillInfo, bool), Self::Error> {
+        let request = Request::CreateSkill(CreateSkill {
+            name: name.to_owned(),
+            source: source.to_owned(),
+            description: description.map(str::to_owned),
+        });
+        expect!(self, request, Response::SkillCreated { skill, replaced } => (skill, replaced))
+    }
+
+    /// Deletes a skill; `false` if there was none.
+    async fn delete_skill(&self, name: &str) -> Result<bool, Self::Error> {
+        expect!(self, Request::DeleteSkill(named(name)), Response::Deleted { deleted } => deleted)
+    }
+
+    /// Every stored artifact.
+    async fn list_artifacts(&self) -> Result<Vec<ArtifactInfo>, Self::Error> {
+        expect!(self, Request::ListArtifacts, Response::Artifacts { artifacts } => artifacts)
+    }
+
+    /// An artifact's data as JSON (text as a string, bytes as base64) and its info.
+    async fn load_artifact(&self, name: &str) -> Result<(Value, ArtifactInfo), Self::Error> {
+        expect!(self, Request::LoadArtifact(named(name)), Response::Artifact { info, data } => (data, info))
+    }
+
+    /// Stores an artifact (see [`SaveArtifact`] for how `data` is read).
+    async fn save_artifact(&self, artifact: SaveArtifact) -> Result<ArtifactInfo, Self::Error> {
+        expect!(self, Request::SaveArtifact(artifact), Response::ArtifactSaved { saved } => saved)
+    }
+
+    /// Deletes an artifact; `false` if there was none.
+    async fn delete_artifact(&self, name: &str) -> Result<bool, Self::Error> {
+        expect!(self, Request::DeleteArtifact(named(name)), Response::Deleted { deleted } => deleted)
+    }
+
+    /// The recorded packages.
+    async fn list_deps(&self) -> Result<Vec<String>, Self::Error> {
+        expect!(self, Request::ListDeps, Response::Deps { deps } => deps)
+    }
+
+    /// Installs a pure-Python package; returns the requirement as recorded.
+    async fn add_dep(&self, spec: &str) -> Result<String, Self::Error> {
+        expect!(self, Request::AddDep(AddDep { spec: spec.to_owned() }), Response::DepAdded { added } => added)
+    }
+
+    /// Uninstalls a package; `false` if it was not installed.
+    async fn remove_dep(&self, name: &str) -> Result<bool, Self::Error> {
+        expect!(self, Request::RemoveDep(named(name)), Response::DepRemoved { removed } => removed)
+    }
+
+    /// Installs every recorded package; returns what was installed.
+    async fn sync_deps(&self) -> Result<Vec<String>, Self::Error> {
+        expect!(self, Request::SyncDeps, Response::DepsSynced { installed } => installed)
+    }
+}
+
+fn named(name: &str) -> Named {
+    Named { name: name.to_owned() }
+}
+
+fn search(query: &str, limit: usize) -> Search {
+    Search { query: query.to_owned(), limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_what_serde_writes() {
+        for name in Request::NAMES {
+            let args = match *name {
+                "run" => serde_json::json!({"code": "1"}),
+                "invoke_skill" | "get_skill" | "delete_skill" | "load_artifact" | "delete_artifact" | "remove_dep" => {
+                    serde_json::json!({"name": "x"})
+                }
+                "search_tools" | "search_skills" => serde_json::json!({"query": "x"}),
+                "create_skill" => serde_json::json!({"name": "x", "source": "def run(): pass"}),
+                "save_artifact" => serde_json::json!({"name": "x", "data": 1}),
+                "add_dep" => serde_json::json!({"spec": "x"}),
+                _ => serde_json::json!({}),
+            };
+            let request = Request::from_parts(name, args.as_object().cloned()).map_err(|e| format!("{name}: {e}"));
+            assert_eq!(request.map(|r| r.name()), Ok(*name));
+        }
+    }
+
+    #[test]
+    fn unknown_operations_and_arguments_are_refused() {
+        assert!(Request::from_parts("format_disk", None).is_err());
+        let extra = serde_json::json!({"name": "x", "path": "/etc"});
+        assert!(Request::from_parts("get_skill", extra.as_object().cloned()).is_err());
+    }
+}

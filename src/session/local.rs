@@ -1,0 +1,154 @@
+//! The in-process executor: one sandbox instance in this process, replaced when a
+//! limit or a crash leaves it unusable.
+
+use tokio::sync::Mutex;
+
+use super::services::Services;
+use super::{Executor, SessionError};
+use crate::model::ops::{Operations, Request, Response};
+use crate::model::{CellError, LimitKind, RunResult, Value};
+use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats, StopCause};
+use crate::sandbox::{Limits, Metering, Sandbox};
+use crate::text::{capped, shown};
+
+/// A session's interpreter in this process.
+pub(super) struct Local {
+    pub(super) sandbox: Sandbox,
+    pub(super) metering: Metering,
+    pub(super) limits: Limits,
+    pub(super) services: Services,
+    /// `None`: the last interpreter stopped, or the session is closed; the next run
+    /// starts a fresh one.
+    pub(super) instance: Mutex<Option<Instance>>,
+}
+
+impl Local {
+    /// Starts the first interpreter now, so a broken sandbox fails the build.
+    pub(super) async fn start(
+        sandbox: Sandbox,
+        metering: Metering,
+        limits: Limits,
+        services: Services,
+    ) -> Result<Self, SessionError> {
+        let local = Self { sandbox, metering, limits, services, instance: Mutex::new(None) };
+        let instance = local.new_instance().await?;
+        *local.instance.lock().await = Some(instance);
+        Ok(local)
+    }
+
+    async fn new_instance(&self) -> Result<Instance, SessionError> {
+        let prepared = self.sandbox.prepared(self.metering).await?;
+        let namespaces = self.services.namespaces.clone();
+        Ok(Instance::new(prepared, &self.limits, namespaces, self.services.tools.clone()).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for Local {
+    async fn run(&self, code: &str, limits: &Limits) -> Result<RunResult, SessionError> {
+        if limits.fuel.is_some() && self.metering == Metering::Off {
+            return Err(SessionError::InvalidLimits(
+                "this session was built without fuel metering; set fuel in the session's limits".into(),
+            ));
+        }
+        let mut slot = self.instance.lock().await;
+        let mut instance = match slot.take() {
+            Some(instance) => instance,
+            None => self.new_instance().await?,
+        };
+        let (outcome, stats) = instance.run(code, limits).await;
+        Ok(match outcome {
+            Outcome::Returned(result) => {
+                *slot = Some(instance);
+                completed(result, stats, limits)
+            }
+            // The instance is poisoned; the next run starts a fresh one.
+            Outcome::Stopped { cause, detail } => stopped(cause, detail, stats),
+        })
+    }
+
+    async fn call(&self, request: Request) -> Result<Response, SessionError> {
+        match request {
+            Request::InvokeSkill(invoke) => {
+                // A JSON string literal is a valid Python string literal, so this quotes safely.
+                let args = serde_json::Value::Object(invoke.args).to_string();
+                let args = serde_json::to_string(&args).unwrap_or_default();
+                let name = &invoke.name;
+                let code = format!("skills.invoke({name:?}, **__import__('json').loads({args}))");
+                Ok(Response::Run(self.run(&code, &self.limits).await?))
+            }
+            Request::Reset => {
+                // A fresh interpreter rather than cleared globals: agent code can change
+                // the interpreter itself (builtins, `sys.modules`, the runner), and
+                // nothing it did may survive a reset.
+                let mut slot = self.instance.lock().await;
+                *slot = None;
+                *slot = Some(self.new_instance().await?);
+                Ok(Response::Reset { reset: true })
+            }
+            other => self.services.call(other).await,
+        }
+    }
+
+    async fn close(&self) {
+        *self.instance.lock().await = None;
+    }
+
+    fn services(&self) -> Option<&Services> {
+        Some(&self.services)
+    }
+}
+
+/// The guest's own account of a run. The guest caps its texts itself, but it runs
+/// agent code, which can change it: every text is capped again here.
+fn completed(result: GuestRunResult, stats: RunStats, limits: &Limits) -> RunResult {
+    let text_limit = limits.stdout.max(limits.stderr) as usize;
+    let error = result.error.map(|e| CellError {
+        kind: shown(&e.kind),
+        message: capped(e.message, limits.stderr as usize),
+        traceback: capped(e.traceback, limits.stderr as usize),
+    });
+    // The cap turned into a Python MemoryError the agent can see; say which limit it was.
+    let limit =
+        (stats.memory_denied && error.as_ref().is_some_and(|e| e.kind == "MemoryError")).then_some(LimitKind::Memory);
+    RunResult {
+        value: result.value.map(|v| Value {
+            json: v.json.filter(|text| text.len() <= text_limit).and_then(|text| serde_json::from_str(&text).ok()),
+            repr: capped(v.repr, limits.stdout as usize),
+        }),
+        stdout: stats.stdout.text,
+        stderr: stats.stderr.text,
+        stdout_truncated: stats.stdout.truncated,
+        stderr_truncated: stats.stderr.truncated,
+        error,
+        limit,
+        interpreter_reset: false,
+        wall_time: stats.wall_time,
+        peak_memory: stats.peak_memory,
+        fuel_used: stats.fuel_used,
+        tool_calls: stats.tool_calls,
+    }
+}
+
+fn stopped(cause: StopCause, detail: String, stats: RunStats) -> RunResult {
+    let (kind, message, limit) = match cause {
+        StopCause::Limit(limit) => ("LimitExceeded", format!("{limit} limit: {detail}"), Some(limit)),
+        StopCause::Exit => ("InterpreterExit", detail, None),
+        StopCause::Crash => ("InterpreterCrash", detail, None),
+    };
+    let message = format!("{message}; the interpreter was restarted and its state (variables, imports) is lost");
+    RunResult {
+        value: None,
+        stdout: stats.stdout.text,
+        stderr: stats.stderr.text,
+        stdout_truncated: stats.stdout.truncated,
+        stderr_truncated: stats.stderr.truncated,
+        error: Some(CellError { kind: kind.to_owned(), traceback: format!("{kind}: {message}\n"), message }),
+        limit,
+        interpreter_reset: true,
+        wall_time: stats.wall_time,
+        peak_memory: stats.peak_memory,
+        fuel_used: stats.fuel_used,
+        tool_calls: stats.tool_calls,
+    }
+}

@@ -1,0 +1,98 @@
+//! [`Services`]: the operations that need no interpreter (tools, skills, artifacts,
+//! deps), served from this process. Sessions delegate to it; so do the HTTP
+//! server's store routes and the CLI.
+
+use std::sync::Arc;
+
+use super::SessionError;
+use crate::artifacts::{Artifacts, data_from_json};
+use crate::deps::Deps;
+use crate::model::ops::{Operations, Request, Response};
+use crate::sandbox::host::Services as Namespaces;
+use crate::skills::SkillLibrary;
+use crate::tools::{Skipped, ToolRegistry};
+
+/// The host's tools and a storage's skills, artifacts and deps: what agent code
+/// sees as its namespaces, for callers outside the sandbox. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub(super) tools: ToolRegistry,
+    pub(super) skipped_tools: Arc<[Skipped]>,
+    /// `None`: the session has no storage.
+    pub(super) namespaces: Option<Arc<Namespaces>>,
+}
+
+impl Services {
+    /// The tools (the same ones agent code sees as `tools`).
+    pub fn tools(&self) -> &ToolRegistry {
+        &self.tools
+    }
+
+    /// Tool definition files in `<base_dir>/tools` that could not be loaded.
+    pub fn skipped_tools(&self) -> &[Skipped] {
+        &self.skipped_tools
+    }
+
+    /// The skills (the same ones agent code sees as `skills`).
+    pub fn skills(&self) -> Result<&SkillLibrary, SessionError> {
+        self.namespaces.as_deref().map(|n| &n.skills).ok_or(SessionError::NotConfigured("skills"))
+    }
+
+    /// The artifacts (the same ones agent code sees as `artifacts`).
+    pub fn artifacts(&self) -> Result<&Artifacts, SessionError> {
+        self.namespaces.as_deref().map(|n| &n.artifacts).ok_or(SessionError::NotConfigured("artifacts"))
+    }
+
+    /// The packages (the same ones agent code sees as `deps`).
+    pub fn deps(&self) -> Result<&Deps, SessionError> {
+        self.namespaces.as_deref().map(|n| &n.deps).ok_or(SessionError::NotConfigured("deps"))
+    }
+}
+
+#[async_trait::async_trait]
+impl Operations for Services {
+    type Error = SessionError;
+
+    async fn call(&self, request: Request) -> Result<Response, SessionError> {
+        Ok(match request {
+            Request::Run(_) | Request::InvokeSkill(_) | Request::Reset => {
+                return Err(SessionError::NeedsSession(request.name()));
+            }
+            Request::ListTools => Response::Tools { tools: self.tools.list().await },
+            Request::SearchTools(search) => {
+                Response::Tools { tools: self.tools.search(&search.query, search.limit()).await }
+            }
+            Request::ListSkills => Response::Skills { skills: self.skills()?.list().await? },
+            Request::SearchSkills(search) => {
+                Response::SkillSearch(self.skills()?.search(&search.query, search.limit()).await?)
+            }
+            Request::GetSkill(named) => Response::Skill(self.skills()?.get(&named.name).await?),
+            Request::CreateSkill(create) => {
+                let skills = self.skills()?;
+                let (skill, replaced) =
+                    skills.create(&create.name, &create.source, create.description.as_deref()).await?;
+                Response::SkillCreated { skill, replaced }
+            }
+            Request::DeleteSkill(named) => Response::Deleted { deleted: self.skills()?.delete(&named.name).await? },
+            Request::ListArtifacts => Response::Artifacts { artifacts: self.artifacts()?.list().await? },
+            Request::LoadArtifact(named) => {
+                let artifact = self.artifacts()?.load(&named.name).await?;
+                Response::Artifact { data: artifact.to_json()?, info: artifact.info }
+            }
+            Request::SaveArtifact(save) => {
+                let artifacts = self.artifacts()?;
+                artifacts.check_metadata(&serde_json::Value::Object(save.metadata.clone()).to_string())?;
+                let (data, kind) = data_from_json(&save.name, &save.data, save.kind)?;
+                let saved = artifacts.save(&save.name, data, kind, &save.description, save.metadata).await?;
+                Response::ArtifactSaved { saved }
+            }
+            Request::DeleteArtifact(named) => {
+                Response::Deleted { deleted: self.artifacts()?.delete(&named.name).await? }
+            }
+            Request::ListDeps => Response::Deps { deps: self.deps()?.list().await? },
+            Request::AddDep(add) => Response::DepAdded { added: self.deps()?.add(&add.spec).await? },
+            Request::RemoveDep(named) => Response::DepRemoved { removed: self.deps()?.remove(&named.name).await? },
+            Request::SyncDeps => Response::DepsSynced { installed: self.deps()?.sync().await? },
+        })
+    }
+}
