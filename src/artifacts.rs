@@ -171,6 +171,21 @@ pub enum ArtifactError {
     Storage(#[from] StorageError),
 }
 
+impl ArtifactError {
+    /// How surfaces classify this error.
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind;
+        match self {
+            ArtifactError::InvalidName { .. }
+            | ArtifactError::TooLarge { .. }
+            | ArtifactError::InputTooLarge(_)
+            | ArtifactError::InvalidData { .. } => ErrorKind::InvalidInput,
+            ArtifactError::NotFound(_) => ErrorKind::NotFound,
+            ArtifactError::Storage(_) => ErrorKind::Failed,
+        }
+    }
+}
+
 /// Artifacts in one storage, with their rules applied.
 #[derive(Debug, Clone)]
 pub struct Artifacts {

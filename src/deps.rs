@@ -55,6 +55,19 @@ pub enum DepsError {
     Storage(#[from] StorageError),
 }
 
+impl DepsError {
+    /// How surfaces classify this error. A package without a pure-Python wheel is a
+    /// failure, not invalid input: pip ran to find that out.
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind;
+        match self {
+            DepsError::InvalidSpec { .. } => ErrorKind::InvalidInput,
+            DepsError::RuntimeDisabled => ErrorKind::Denied,
+            DepsError::NoPureWheel { .. } | DepsError::Install { .. } | DepsError::Storage(_) => ErrorKind::Failed,
+        }
+    }
+}
+
 /// PEP 503 normalisation: lower case, runs of `-`, `_`, `.` become one `-`.
 pub fn normalize_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());

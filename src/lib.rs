@@ -17,6 +17,7 @@
 pub mod artifacts;
 mod cache_dir;
 pub mod deps;
+pub mod error_kind;
 pub mod input;
 pub mod mcp_server;
 pub mod names;
@@ -30,6 +31,7 @@ mod text;
 pub mod tools;
 
 pub use cache_dir::default_cache_dir;
+pub use error_kind::ErrorKind;
 pub use input::InputLimits;
 pub use sandbox::{
     CompileEvent, InspectError, LimitKind, Limits, Metering, Param, Sandbox, SandboxBuilder, SandboxError,

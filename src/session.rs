@@ -11,7 +11,8 @@ use crate::artifacts::{ArtifactError, ArtifactInfo, Artifacts, DEFAULT_MAX_ARTIF
 use crate::deps::{Deps, DepsError, PipOptions};
 use crate::input::InputLimits;
 use crate::remote::{Remote, RemoteError, RemoteSession, Subprocess};
-use crate::sandbox::host::{Services, ToolCallRecord};
+use crate::sandbox::host::ToolCallRecord;
+use crate::sandbox::Capabilities;
 use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats, StopCause};
 use crate::sandbox::{InspectError, LimitKind, Limits, Metering, Sandbox, SandboxError, SkillSignature};
 use crate::skills::{SearchResults, Skill, SkillError, SkillInfo, SkillLibrary};
@@ -313,8 +314,7 @@ impl SessionBuilder {
                 sandbox: self.sandbox.unwrap_or_else(Sandbox::shared),
                 metering: Metering::Off,
                 limits: self.limits,
-                services: None,
-                tools: ToolRegistry::default(),
+                capabilities: Capabilities::default(),
                 skipped_tools: Vec::new(),
                 state: Mutex::new(State::Live(None)),
                 remote: Some(remote_session),
@@ -327,20 +327,17 @@ impl SessionBuilder {
             (None, Some(dir)) => Some(Arc::new(FileStorage::open(dir).await?) as Arc<dyn Storage>),
             (None, None) => None,
         };
-        let services = match storage {
+        let storage_capabilities = match storage {
             Some(storage) => {
                 let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip);
                 // Another machine may have recorded deps in a shared store.
                 deps.ensure_installed().await?;
                 let skills = SkillLibrary::new(storage.clone(), sandbox.clone()).with_input_limits(self.input);
                 let skills = if self.embeddings { skills } else { skills.without_embeddings() };
-                Some(Arc::new(Services {
-                    artifacts: Artifacts::new(storage.clone(), self.max_artifact_size).with_input_limits(self.input),
-                    deps,
-                    skills,
-                }))
+                let artifacts = Artifacts::new(storage.clone(), self.max_artifact_size).with_input_limits(self.input);
+                (Some(skills), Some(artifacts), Some(deps))
             }
-            None => None,
+            None => (None, None, None),
         };
         // py-code-mode's convention: tool definitions live in `<base>/tools`.
         let (tools, skipped_tools) = match (self.tools, &self.base_dir) {
@@ -348,14 +345,15 @@ impl SessionBuilder {
             (None, Some(base)) => ToolRegistry::load_dir(&base.join("tools")),
             (None, None) => (ToolRegistry::default(), Vec::new()),
         };
+        let (skills, artifacts, deps) = storage_capabilities;
+        let capabilities = Capabilities { tools, skills, artifacts, deps };
         let prepared = sandbox.prepared(metering).await?;
-        let instance = Instance::new(prepared, &self.limits, services.clone(), tools.clone()).await?;
+        let instance = Instance::new(prepared, &self.limits, capabilities.clone()).await?;
         Ok(Session {
             sandbox,
             metering,
             limits: self.limits,
-            services,
-            tools,
+            capabilities,
             skipped_tools,
             state: Mutex::new(State::Live(Some(instance))),
             remote: None,
@@ -388,8 +386,7 @@ pub struct Session {
     sandbox: Sandbox,
     metering: Metering,
     limits: Limits,
-    services: Option<Arc<Services>>,
-    tools: ToolRegistry,
+    capabilities: Capabilities,
     skipped_tools: Vec<Skipped>,
     state: Mutex<State>,
     /// Set when the interpreter runs on a `codemode serve`.
@@ -400,7 +397,7 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("limits", &self.limits)
-            .field("services", &self.services)
+            .field("capabilities", &self.capabilities)
             .finish_non_exhaustive()
     }
 }
@@ -425,13 +422,13 @@ impl Session {
     /// process only; [`list_artifacts`](Self::list_artifacts) and
     /// [`load_artifact`](Self::load_artifact) work on every executor.
     pub fn artifacts(&self) -> Result<&Artifacts, SessionError> {
-        self.services.as_deref().map(|s| &s.artifacts).ok_or(SessionError::NotConfigured("artifacts"))
+        self.capabilities.artifacts.as_ref().ok_or(SessionError::NotConfigured("artifacts"))
     }
 
     /// The session's tools (the same ones agent code sees as `tools`). In process
     /// only (empty otherwise); [`list_tools`](Self::list_tools) works on every executor.
     pub fn tools(&self) -> &ToolRegistry {
-        &self.tools
+        &self.capabilities.tools
     }
 
     /// Tool definition files in `<base_dir>/tools` that could not be loaded.
@@ -442,7 +439,7 @@ impl Session {
     /// The session's skills (the same ones agent code sees as `skills`). In process
     /// only; the `*_skill(s)` methods work on every executor.
     pub fn skills(&self) -> Result<&SkillLibrary, SessionError> {
-        self.services.as_deref().map(|s| &s.skills).ok_or(SessionError::NotConfigured("skills"))
+        self.capabilities.skills.as_ref().ok_or(SessionError::NotConfigured("skills"))
     }
 
     /// Runs skill `name` with keyword arguments in this session's interpreter, as
@@ -466,7 +463,7 @@ impl Session {
     /// The session's deps (the same ones agent code sees as `deps`). In process only;
     /// the `*_dep(s)` methods work on every executor.
     pub fn deps(&self) -> Result<&Deps, SessionError> {
-        self.services.as_deref().map(|s| &s.deps).ok_or(SessionError::NotConfigured("deps"))
+        self.capabilities.deps.as_ref().ok_or(SessionError::NotConfigured("deps"))
     }
 
     /// Runs `code` with the session's limits.
@@ -553,7 +550,7 @@ impl Session {
     pub async fn list_tools(&self) -> Result<Vec<ToolInfo>, SessionError> {
         match &self.remote {
             Some(remote) => Ok(remote.remote().list_tools().await?),
-            None => Ok(self.tools.list().await),
+            None => Ok(self.capabilities.tools.list().await),
         }
     }
 
@@ -561,7 +558,7 @@ impl Session {
     pub async fn search_tools(&self, query: &str, limit: usize) -> Result<Vec<ToolInfo>, SessionError> {
         match &self.remote {
             Some(remote) => Ok(remote.remote().search_tools(query, limit).await?),
-            None => Ok(self.tools.search(query, limit).await),
+            None => Ok(self.capabilities.tools.search(query, limit).await),
         }
     }
 
@@ -665,7 +662,7 @@ impl Session {
                 Some(instance) => Ok(instance),
                 None => {
                     let prepared = self.sandbox.prepared(self.metering).await?;
-                    Ok(Instance::new(prepared, &self.limits, self.services.clone(), self.tools.clone()).await?)
+                    Ok(Instance::new(prepared, &self.limits, self.capabilities.clone()).await?)
                 }
             },
         }

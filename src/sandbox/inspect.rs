@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bindings::types::DefaultValue;
 use super::instance::{Instance, Outcome};
 use super::{Limits, Metering, Sandbox, SandboxError};
 
@@ -57,7 +58,7 @@ impl Sandbox {
             Some(instance) => instance,
             None => {
                 let prepared = self.prepared(Metering::Off).await?;
-                Instance::new(prepared, &Limits::default(), None, Default::default()).await?
+                Instance::new(prepared, &Limits::default(), Default::default()).await?
             }
         };
         match instance.inspect_skill(source).await {
@@ -73,7 +74,10 @@ impl Sandbox {
                             name: p.name,
                             type_name: p.type_name,
                             required: p.required,
-                            default: p.default,
+                            // The inspector reports `source`; JSON text, were it sent, is kept as is.
+                            default: p.default.map(|d| match d {
+                                DefaultValue::Source(text) | DefaultValue::Json(text) => text,
+                            }),
                         })
                         .collect(),
                     docstring: signature.docstring,

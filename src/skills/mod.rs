@@ -110,6 +110,20 @@ pub enum SkillError {
     Embed(#[from] EmbedError),
 }
 
+impl SkillError {
+    /// How surfaces classify this error.
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind;
+        match self {
+            SkillError::InvalidName(_) | SkillError::InvalidSource { .. } | SkillError::TooLarge(_) => {
+                ErrorKind::InvalidInput
+            }
+            SkillError::NotFound(_) => ErrorKind::NotFound,
+            SkillError::Storage(_) | SkillError::Sandbox(_) | SkillError::Embed(_) => ErrorKind::Failed,
+        }
+    }
+}
+
 /// Whether semantic search may load the model.
 #[derive(Debug, Clone)]
 enum Embedding {

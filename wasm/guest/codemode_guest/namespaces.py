@@ -22,7 +22,7 @@ from wit_world.imports import artifacts as wit_artifacts
 from wit_world.imports import deps as wit_deps
 from wit_world.imports import skills as wit_skills
 from wit_world.imports import tools as wit_tools
-from wit_world.imports.types import ErrorKind, HostError
+from wit_world.imports.types import DefaultValue, DefaultValue_Json, ErrorKind, HostError, Param
 
 T = TypeVar("T")
 
@@ -128,21 +128,34 @@ def _no_positional(what: str, args: tuple[Any, ...]) -> None:
         raise TypeError(f"{what} takes keyword arguments only (got {len(args)} positional)")
 
 
-def _signature(name: str, params: list[Any]) -> str:
+def _default(value: DefaultValue | None) -> str | None:
+    """A default as Python source: a skill's as written, a tool's JSON as its Python value."""
+    if value is None:
+        return None
+    if isinstance(value, DefaultValue_Json):
+        try:
+            return repr(json.loads(value.value))
+        except ValueError:
+            return None
+    return value.value
+
+
+def _signature(name: str, params: list[Param]) -> str:
     """`get(url: str | None = None)`, as py-code-mode shows it: required first."""
     parts = []
     for p in sorted(params, key=lambda p: not p.required):
         kind = p.type_name or "str"
+        default = _default(p.default)
         if p.required:
             parts.append(f"{p.name}: {kind}")
-        elif p.default is not None:
-            parts.append(f"{p.name}: {kind} = {p.default}")
+        elif default is not None:
+            parts.append(f"{p.name}: {kind} = {default}")
         else:
             parts.append(f"{p.name}: {kind} | None = None")
     return f"{name}({', '.join(parts)})"
 
 
-def _doc(description: str, params: list[Any]) -> str:
+def _doc(description: str, params: list[Param]) -> str:
     lines = [description or "(no description)", ""]
     lines += [f"    {p.name}: {p.description}" for p in params if p.description]
     return "\n".join(lines).rstrip()
@@ -185,7 +198,8 @@ class _Tool(_Callable):
         self._recipes = {c.name: c for c in info.callables if c.name is not None}
         self._unlisted = not info.callables
         recipes = "\n".join(f"  {_signature(n, c.params)}: {c.description}" for n, c in self._recipes.items())
-        self.__doc__ = f"{info.description}\n\nRecipes:\n{recipes}" if recipes else info.description
+        description = _described(info)
+        self.__doc__ = f"{description}\n\nRecipes:\n{recipes}" if recipes else description
 
     def __getattr__(self, name: str) -> _Callable:
         if name.startswith("_"):
@@ -233,7 +247,7 @@ class Tools:
 
     def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
         found = _call(ToolError, wit_tools.search_tools, _text(query, "query"), _count(limit, "limit"))
-        return [_tool_dict(t) for t in found]
+        return [{**_tool_dict(m.info), "score": round(m.score, 4)} for m in found]
 
     def __dir__(self) -> list[str]:
         return _identifiers(self._tools())
@@ -252,14 +266,28 @@ def _identifiers(names: Iterable[str]) -> list[str]:
     return sorted(n.replace("-", "_") for n in names)
 
 
-def _param_dict(p: Any) -> dict[str, Any]:
-    return {"name": p.name, "type": p.type_name, "required": p.required, "default": p.default, "description": p.description}
+def _param_dict(p: Param) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "type": p.type_name,
+        "required": p.required,
+        "default": _default(p.default),
+        "description": p.description,
+    }
+
+
+def _described(tool: wit_tools.ToolInfo) -> str:
+    """The tool's description, saying why it cannot be used if it cannot."""
+    if tool.unavailable is None:
+        return tool.description
+    return f"{tool.description} (unavailable: {tool.unavailable})".lstrip()
 
 
 def _tool_dict(tool: wit_tools.ToolInfo) -> dict[str, Any]:
     return {
         "name": tool.name,
-        "description": tool.description,
+        "description": _described(tool),
+        "unavailable": tool.unavailable,
         "callables": [
             {
                 "name": c.name,
@@ -423,10 +451,10 @@ class Artifacts:
             raise TypeError(f"artifacts hold dict, list, str or bytes, not {type(data).__name__}")
         meta = json.dumps(metadata or {})
         name, description = _text(name, "name"), _text(description, "description")
-        return _artifact_dict(_call(ArtifactError, wit_artifacts.save, name, raw, kind, description, meta))
+        return _artifact_dict(_call(ArtifactError, wit_artifacts.save_artifact, name, raw, kind, description, meta))
 
     def load(self, name: str) -> Any:
-        artifact = _call(ArtifactError, wit_artifacts.load, _text(name, "name"))
+        artifact = _call(ArtifactError, wit_artifacts.load_artifact, _text(name, "name"))
         if artifact.info.kind == wit_artifacts.DataKind.JSON:
             return json.loads(artifact.data)
         if artifact.info.kind == wit_artifacts.DataKind.TEXT:
@@ -434,17 +462,17 @@ class Artifacts:
         return artifact.data
 
     def exists(self, name: str) -> bool:
-        return _call(ArtifactError, wit_artifacts.info, _text(name, "name")) is not None
+        return _call(ArtifactError, wit_artifacts.get_artifact_info, _text(name, "name")) is not None
 
     def get(self, name: str) -> dict[str, Any] | None:
-        info = _call(ArtifactError, wit_artifacts.info, _text(name, "name"))
+        info = _call(ArtifactError, wit_artifacts.get_artifact_info, _text(name, "name"))
         return None if info is None else _artifact_dict(info)
 
     def list(self) -> list[dict[str, Any]]:
         return [_artifact_dict(a) for a in _call(ArtifactError, wit_artifacts.list_artifacts)]
 
     def delete(self, name: str) -> bool:
-        return _call(ArtifactError, wit_artifacts.delete, _text(name, "name"))
+        return _call(ArtifactError, wit_artifacts.delete_artifact, _text(name, "name"))
 
     def __repr__(self) -> str:
         return "<artifacts>"
@@ -458,22 +486,22 @@ class Deps:
     """
 
     def add(self, spec: str) -> str:
-        added = _call(DepsError, wit_deps.add, _text(spec, "spec"))
+        added = _call(DepsError, wit_deps.add_dep, _text(spec, "spec"))
         importlib.invalidate_caches()
         return added
 
     def remove(self, name: str) -> bool:
-        removed = _call(DepsError, wit_deps.remove, _text(name, "name"))
+        removed = _call(DepsError, wit_deps.remove_dep, _text(name, "name"))
         importlib.invalidate_caches()
         return removed
 
     def list(self) -> list[str]:
-        return _call(DepsError, wit_deps.list_deps)
+        return [r.spec for r in _call(DepsError, wit_deps.list_deps)]
 
     def sync(self) -> list[str]:
-        synced = _call(DepsError, wit_deps.sync)
+        synced = _call(DepsError, wit_deps.sync_deps)
         importlib.invalidate_caches()
-        return synced
+        return [r.spec for r in synced]
 
     def __repr__(self) -> str:
         return "<deps>"

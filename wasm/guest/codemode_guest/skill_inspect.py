@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from wit_world.exports import runner as wit_runner
-from wit_world.imports.types import Param
+from wit_world.imports.types import DefaultValue_Source, Param
 
 
 class InspectFailure(Exception):
@@ -81,6 +81,6 @@ def _param(arg: ast.arg, default: ast.expr | None, prefix: str = "", required: b
         prefix + arg.arg,
         ast.unparse(arg.annotation) if arg.annotation is not None else None,
         default is None if required is None else required,
-        ast.unparse(default) if default is not None else None,
+        DefaultValue_Source(ast.unparse(default)) if default is not None else None,
         "",
     )
