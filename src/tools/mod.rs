@@ -27,8 +27,8 @@ use self::definition::ToolFile;
 use self::function::FunctionTool;
 pub(crate) use self::http::encode_segment;
 pub use self::http::{Endpoint, HttpParam, HttpTool, JsonType, Location};
-pub use self::search::ToolMatch;
 use self::mcp::McpTool;
+pub use self::search::ToolMatch;
 use self::secrets::{NO_SECRETS, Secrets};
 /// HTTP methods for [`Endpoint::new`].
 pub use reqwest::Method;

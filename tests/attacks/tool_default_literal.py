@@ -6,8 +6,9 @@ import ast, json
 from wit_world.imports import tools as t
 from wit_world.imports.types import DefaultValue_Json
 raw = {i.name: i for i in t.list_tools()}["quote"]
-param = raw.callables[0].params[0]
+param = [c for c in raw.callables if c.name is None][0].params[0]
 expected = "it's \"q\" \\ back\nslash é ''' \"\"\" {x!r}"
-shown = [p for c in tools.list() if c["name"] == "quote" for p in c["callables"][0]["params"]][0]["default"]
+listed = [t for t in tools.list() if t["name"] == "quote"][0]
+shown = [c for c in listed["callables"] if c["name"] is None][0]["params"][0]["default"]
 [isinstance(param.default, DefaultValue_Json), json.loads(param.default.value) == expected,
  ast.literal_eval(shown) == expected, repr(expected) in tools.quote.signature()]

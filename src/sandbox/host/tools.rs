@@ -95,7 +95,7 @@ fn tool_info(info: ToolInfo) -> tools::ToolInfo {
         callables: info
             .callables
             .into_iter()
-            .map(|c| tools::Callable {
+            .map(|c| tools::CallableInfo {
                 name: c.name,
                 description: c.description,
                 params: c.params.into_iter().map(param).collect(),

@@ -15,7 +15,7 @@ import json
 import linecache
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from componentize_py_types import Err
 from wit_world.imports import artifacts as wit_artifacts
@@ -24,7 +24,9 @@ from wit_world.imports import skills as wit_skills
 from wit_world.imports import tools as wit_tools
 from wit_world.imports.types import DefaultValue, DefaultValue_Json, ErrorKind, HostError, Param
 
-T = TypeVar("T")
+# `list` is also a method name in the classes below, where it would shadow the type.
+_Records = list[dict[str, Any]]
+_Names = list[str]
 
 
 class CodemodeError(Exception):
@@ -110,7 +112,7 @@ def _count(value: object, what: str) -> int:
     return value
 
 
-def _call(cls: type[CodemodeError], fn: Callable[..., T], *args: Any) -> T:
+def _call[T](cls: type[CodemodeError], fn: Callable[..., T], *args: Any) -> T:
     for arg in args:
         if isinstance(arg, str):
             _text(arg, "an argument")
@@ -164,9 +166,9 @@ def _doc(description: str, params: list[Param]) -> str:
 class _Callable:
     """One way to call a tool; keyword arguments only. `stdin=` feeds a CLI tool's input."""
 
-    def __init__(self, tool: str, info: wit_tools.Callable | None) -> None:
+    def __init__(self, tool: str, info: wit_tools.CallableInfo | None) -> None:
         self._tool = tool
-        self._info = info or wit_tools.Callable(None, "", [])
+        self._info = info or wit_tools.CallableInfo(None, "", [])
         self.__doc__ = _doc(self._info.description, self._info.params)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -207,16 +209,19 @@ class _Tool(_Callable):
         recipe = _lookup(self._recipes, name)
         if recipe is None and self._unlisted:
             # An MCP server that is down lists nothing: the host says why when called.
-            return _Callable(self._tool, wit_tools.Callable(name, "", []))
+            return _Callable(self._tool, wit_tools.CallableInfo(name, "", []))
         if recipe is None:
             available = ", ".join(self._recipes) or "none"
             raise AttributeError(f"tool {self._tool!r} has no recipe {name!r}; available: {available}")
         return _Callable(self._tool, recipe)
 
-    def list(self) -> list[dict[str, Any]]:
-        return [{"name": n, "description": c.description, "signature": _signature(n, c.params)} for n, c in self._recipes.items()]
+    def list(self) -> _Records:
+        return [
+            {"name": n, "description": c.description, "signature": _signature(n, c.params)}
+            for n, c in self._recipes.items()
+        ]
 
-    def __dir__(self) -> list[str]:
+    def __dir__(self) -> _Names:
         return sorted([*_identifiers(self._recipes), "list", "signature", "call_async"])
 
 
@@ -242,21 +247,21 @@ class Tools:
             raise AttributeError(f"no tool named {name!r}; available: {available}")
         return _Tool(info)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> _Records:
         return [_tool_dict(t) for t in self._tools().values()]
 
-    def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
+    def search(self, query: str, limit: int = 10) -> _Records:
         found = _call(ToolError, wit_tools.search_tools, _text(query, "query"), _count(limit, "limit"))
         return [{**_tool_dict(m.info), "score": round(m.score, 4)} for m in found]
 
-    def __dir__(self) -> list[str]:
+    def __dir__(self) -> _Names:
         return _identifiers(self._tools())
 
     def __repr__(self) -> str:
         return f"<tools: {', '.join(sorted(self._tools())) or 'none'}>"
 
 
-def _lookup(named: dict[str, T], name: str) -> T | None:
+def _lookup[T](named: dict[str, T], name: str) -> T | None:
     # MCP servers and upstream YAML use names like `get-sum`; `tools.x.get_sum` finds them.
     found = named.get(name)
     return found if found is not None else named.get(name.replace("_", "-"))
@@ -324,10 +329,10 @@ class Skills:
     def __init__(self) -> None:
         self._stack: list[str] = []
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> _Records:
         return [_skill_dict(s) for s in _call(SkillError, wit_skills.list_skills)]
 
-    def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
+    def search(self, query: str, limit: int = 10) -> _Records:
         result = _call(SkillError, wit_skills.search_skills, _text(query, "query"), _count(limit, "limit"))
         if result.notice:
             print(f"note: {result.notice}", file=sys.stderr)
@@ -370,7 +375,7 @@ class Skills:
             raise AttributeError(f"no skill named {name!r}; available: {', '.join(available) or 'none'}")
         return functools.partial(self.invoke, name)
 
-    def __dir__(self) -> list[str]:
+    def __dir__(self) -> _Names:
         return sorted(s.name for s in _call(SkillError, wit_skills.list_skills))
 
     def __repr__(self) -> str:
@@ -407,7 +412,8 @@ def _wait(awaitable: Any) -> Any:
     """
     outer = asyncio.events._get_running_loop()
     # asyncio refuses to step a task while another one counts as running.
-    outer_task = asyncio.tasks._swap_current_task(outer, None) if outer is not None else None
+    swap = asyncio.tasks._swap_current_task  # type: ignore[attr-defined]
+    outer_task = swap(outer, None) if outer is not None else None
     asyncio.events._set_running_loop(None)
     loop = asyncio.new_event_loop()
     try:
@@ -416,7 +422,7 @@ def _wait(awaitable: Any) -> Any:
         loop.close()
         asyncio.events._set_running_loop(outer)
         if outer is not None:
-            asyncio.tasks._swap_current_task(outer, outer_task)
+            swap(outer, outer_task)
 
 
 _KINDS = {
@@ -440,7 +446,9 @@ def _artifact_dict(info: wit_artifacts.ArtifactInfo) -> dict[str, Any]:
 class Artifacts:
     """`artifacts.save(name, data)`, `load`, `exists`, `get`, `list`, `delete`."""
 
-    def save(self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    def save(
+        self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         if isinstance(data, (dict, list)):
             kind, raw = wit_artifacts.DataKind.JSON, json.dumps(data).encode()
         elif isinstance(data, str):
@@ -468,7 +476,7 @@ class Artifacts:
         info = _call(ArtifactError, wit_artifacts.get_artifact_info, _text(name, "name"))
         return None if info is None else _artifact_dict(info)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> _Records:
         return [_artifact_dict(a) for a in _call(ArtifactError, wit_artifacts.list_artifacts)]
 
     def delete(self, name: str) -> bool:
@@ -495,10 +503,10 @@ class Deps:
         importlib.invalidate_caches()
         return removed
 
-    def list(self) -> list[str]:
+    def list(self) -> _Names:
         return [r.spec for r in _call(DepsError, wit_deps.list_deps)]
 
-    def sync(self) -> list[str]:
+    def sync(self) -> _Names:
         synced = _call(DepsError, wit_deps.sync_deps)
         importlib.invalidate_caches()
         return [r.spec for r in synced]
