@@ -98,6 +98,21 @@ impl From<InvalidName> for ArtifactError {
     }
 }
 
+impl ArtifactError {
+    /// How surfaces classify this error.
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        use crate::error_kind::ErrorKind;
+        match self {
+            ArtifactError::InvalidName { .. }
+            | ArtifactError::TooLarge { .. }
+            | ArtifactError::InputTooLarge(_)
+            | ArtifactError::InvalidData { .. } => ErrorKind::InvalidInput,
+            ArtifactError::NotFound(_) => ErrorKind::NotFound,
+            ArtifactError::Storage(_) => ErrorKind::Failed,
+        }
+    }
+}
+
 /// Artifacts in one storage, with their rules applied.
 #[derive(Debug, Clone)]
 pub struct Artifacts {

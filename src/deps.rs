@@ -56,6 +56,19 @@ pub enum DepsError {
     Storage(#[from] StorageError),
 }
 
+impl DepsError {
+    /// How surfaces classify this error. A package without a pure-Python wheel is a
+    /// failure, not invalid input: pip ran to find that out.
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        use crate::error_kind::ErrorKind;
+        match self {
+            DepsError::InvalidSpec { .. } => ErrorKind::InvalidInput,
+            DepsError::RuntimeDisabled => ErrorKind::Denied,
+            DepsError::NoPureWheel { .. } | DepsError::Install { .. } | DepsError::Storage(_) => ErrorKind::Failed,
+        }
+    }
+}
+
 /// A validated requirement: `name[extras]<version spec>`, no URLs, markers or shell syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requirement {

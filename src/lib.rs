@@ -18,6 +18,7 @@ pub mod artifacts;
 mod cache_dir;
 pub mod deps;
 pub mod embed;
+pub mod error_kind;
 pub mod input;
 pub mod mcp_server;
 pub mod model;
@@ -31,6 +32,7 @@ mod text;
 pub mod tools;
 
 pub use cache_dir::default_cache_dir;
+pub use error_kind::ErrorKind;
 pub use input::InputLimits;
 pub use model::{CellError, LimitKind, Param, RunResult, SkillSignature, Value};
 pub use sandbox::{CompileEvent, Limits, Metering, Sandbox, SandboxBuilder, SandboxError};

@@ -2,6 +2,7 @@
 //! dedicated instance so it works even while a session's interpreter is busy (for
 //! example inside the very cell that calls `skills.create`).
 
+use super::bindings::types::DefaultValue;
 use super::instance::{Instance, Outcome};
 use super::{Limits, Metering, Sandbox, SandboxError};
 use crate::model::{Param, SkillSignature};
@@ -29,7 +30,7 @@ impl Sandbox {
             Some(instance) => instance,
             None => {
                 let prepared = self.prepared(Metering::Off).await?;
-                Instance::new(prepared, &Limits::default(), None, Default::default()).await?
+                Instance::new(prepared, &Limits::default(), Default::default()).await?
             }
         };
         match instance.inspect_skill(source).await {
@@ -45,7 +46,10 @@ impl Sandbox {
                             name: p.name,
                             type_name: p.type_name,
                             required: p.required,
-                            default: p.default,
+                            // The inspector reports `source`; JSON text, were it sent, is kept as is.
+                            default: p.default.map(|d| match d {
+                                DefaultValue::Source(text) | DefaultValue::Json(text) => text,
+                            }),
                         })
                         .collect(),
                     docstring: signature.docstring,

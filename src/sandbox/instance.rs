@@ -6,11 +6,10 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{self, runner};
-use super::host::{HostState, Services};
+use super::host::{Capabilities, HostState};
 use super::output::Captured;
 use super::{LimitKind, Limits, Metering, Prepared, SandboxError};
 use crate::model::ToolCallRecord;
-use crate::tools::ToolRegistry;
 
 /// How a call into the guest ended.
 pub(crate) enum Outcome<T> {
@@ -57,10 +56,9 @@ impl Instance {
     pub(crate) async fn new(
         prepared: Arc<Prepared>,
         limits: &Limits,
-        services: Option<Arc<Services>>,
-        tools: ToolRegistry,
+        capabilities: Capabilities,
     ) -> Result<Self, SandboxError> {
-        let state = HostState::new(limits.memory, &prepared.stdlib, services, tools)?;
+        let state = HostState::new(limits.memory, &prepared.stdlib, capabilities)?;
         let mut store = Store::new(&prepared.engine, state);
         store.limiter(|state| &mut state.limiter);
         // Each epoch tick yields to tokio, so a CPU-bound cell leaves the thread
@@ -93,8 +91,7 @@ impl Instance {
         let state = self.store.data_mut();
         state.limiter.set_cap(limits.memory);
         state.limiter.begin_run();
-        state.tool_calls_left = limits.tool_calls;
-        state.tool_trace.clear();
+        state.tools.begin_run(limits.tool_calls);
         state.stdout.begin(limits.stdout);
         state.stderr.begin(limits.stderr);
         if let Some(fuel) = fuel {
@@ -118,9 +115,8 @@ impl Instance {
             Outcome::Stopped { .. } => (0, 0),
         };
         let state = self.store.data_mut();
-        let tool_calls = std::mem::take(&mut state.tool_trace);
         let stats = RunStats {
-            tool_calls,
+            tool_calls: state.tools.take_trace(),
             stdout: state.stdout.finish(stdout_dropped),
             stderr: state.stderr.finish(stderr_dropped),
             wall_time,

@@ -24,6 +24,7 @@ use wasmtime::component::Linker;
 
 pub use crate::model::LimitKind;
 pub use compile::Metering;
+pub use host::Capabilities;
 pub use limits::Limits;
 
 use host::HostState;
@@ -166,8 +167,7 @@ fn prepare(
     let component = compile::component(&engine, metering, cache_dir, progress)?;
     let mut linker = Linker::<HostState>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(SandboxError::wasmtime("linking WASI"))?;
-    bindings::Sandbox::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)
-        .map_err(SandboxError::wasmtime("linking the host interfaces"))?;
+    host::add_to_linker(&mut linker).map_err(SandboxError::wasmtime("linking the host interfaces"))?;
     let pre = linker.instantiate_pre(&component).map_err(SandboxError::wasmtime("pre-instantiating the guest"))?;
     let pre = bindings::SandboxPre::new(pre).map_err(SandboxError::wasmtime("checking the guest's exports"))?;
     compile::start_epoch_ticker(&engine, EPOCH_TICK)?;

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::budget::OverBudget;
 use crate::artifacts::ArtifactError;
 use crate::deps::DepsError;
+use crate::error_kind::ErrorKind;
 use crate::session::SessionError;
 use crate::skills::SkillError;
 
@@ -118,40 +119,32 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-impl From<SkillError> for ApiError {
-    fn from(err: SkillError) -> Self {
-        match err {
-            SkillError::InvalidName { .. } | SkillError::InvalidSource { .. } | SkillError::TooLarge(_) => {
-                Self::bad_request(err)
+/// The status of each kind of capability error: the HTTP side of the one mapping
+/// (the guest's is the sandbox's WIT `error-kind`).
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Denied => StatusCode::FORBIDDEN,
+        ErrorKind::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::NotConfigured => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Each capability error is answered with its `kind()`: that kind's status and name.
+macro_rules! api_error_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for ApiError {
+            fn from(err: $error) -> Self {
+                let kind = err.kind();
+                Self::new(status_of(kind), kind.as_str(), err.to_string())
             }
-            SkillError::NotFound(_) => Self::not_found(err),
-            other => Self::internal(other),
         }
-    }
+    )*};
 }
 
-impl From<ArtifactError> for ApiError {
-    fn from(err: ArtifactError) -> Self {
-        match err {
-            ArtifactError::InvalidName { .. }
-            | ArtifactError::TooLarge { .. }
-            | ArtifactError::InputTooLarge(_)
-            | ArtifactError::InvalidData { .. } => Self::bad_request(err),
-            ArtifactError::NotFound(_) => Self::not_found(err),
-            other => Self::internal(other),
-        }
-    }
-}
-
-impl From<DepsError> for ApiError {
-    fn from(err: DepsError) -> Self {
-        match err {
-            DepsError::InvalidSpec { .. } | DepsError::NoPureWheel { .. } => Self::bad_request(err),
-            DepsError::RuntimeDisabled => Self::new(StatusCode::FORBIDDEN, "denied", err.to_string()),
-            other => Self::internal(other),
-        }
-    }
-}
+api_error_from!(SkillError, ArtifactError, DepsError);
 
 impl From<SessionError> for ApiError {
     fn from(err: SessionError) -> Self {

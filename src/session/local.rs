@@ -38,8 +38,7 @@ impl Local {
 
     async fn new_instance(&self) -> Result<Instance, SessionError> {
         let prepared = self.sandbox.prepared(self.metering).await?;
-        let namespaces = self.services.namespaces.clone();
-        Ok(Instance::new(prepared, &self.limits, namespaces, self.services.tools.clone()).await?)
+        Ok(Instance::new(prepared, &self.limits, self.services.capabilities.clone()).await?)
     }
 }
 

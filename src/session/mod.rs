@@ -18,8 +18,7 @@ use crate::deps::{Deps, DepsError, PipOptions};
 use crate::input::{InputLimits, TooLarge};
 use crate::model::ops::{Operations, Request, Response, RunCode, UnexpectedResponse};
 use crate::model::{RunResult, SkillSignature};
-use crate::sandbox::host::Services as Namespaces;
-use crate::sandbox::{Limits, Metering, Sandbox, SandboxError};
+use crate::sandbox::{Capabilities, Limits, Metering, Sandbox, SandboxError};
 use crate::skills::{InspectError, SkillError, SkillLibrary};
 use crate::storage::{FileStorage, Storage, StorageError};
 use crate::tools::{Skipped, ToolRegistry};
@@ -242,28 +241,25 @@ impl SessionBuilder {
             (None, Some(dir)) => Some(Arc::new(FileStorage::open(dir).await?) as Arc<dyn Storage>),
             (None, None) => None,
         };
-        let namespaces = match storage {
-            Some(storage) => {
-                let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip);
-                // Another machine may have recorded deps in a shared store.
-                deps.ensure_installed().await?;
-                let skills = SkillLibrary::new(storage.clone(), sandbox).with_input_limits(self.input);
-                let skills = if self.embeddings { skills } else { skills.without_embeddings() };
-                Some(Arc::new(Namespaces {
-                    artifacts: Artifacts::new(storage, self.max_artifact_size).with_input_limits(self.input),
-                    deps,
-                    skills,
-                }))
-            }
-            None => None,
-        };
+        let mut capabilities = Capabilities::default();
+        if let Some(storage) = storage {
+            let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip);
+            // Another machine may have recorded deps in a shared store.
+            deps.ensure_installed().await?;
+            let skills = SkillLibrary::new(storage.clone(), sandbox).with_input_limits(self.input);
+            capabilities.skills = Some(if self.embeddings { skills } else { skills.without_embeddings() });
+            capabilities.artifacts =
+                Some(Artifacts::new(storage, self.max_artifact_size).with_input_limits(self.input));
+            capabilities.deps = Some(deps);
+        }
         // py-code-mode's convention: tool definitions live in `<base>/tools`.
         let (tools, skipped_tools) = match (self.tools, &self.base_dir) {
             (Some(tools), _) => (tools, Vec::new()),
             (None, Some(base)) => ToolRegistry::load_dir(&base.join("tools")),
             (None, None) => (ToolRegistry::default(), Vec::new()),
         };
-        Ok(Services { tools, skipped_tools: skipped_tools.into(), namespaces })
+        capabilities.tools = tools;
+        Ok(Services { capabilities, skipped_tools: skipped_tools.into() })
     }
 }
 

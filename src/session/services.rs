@@ -8,7 +8,7 @@ use super::SessionError;
 use crate::artifacts::{Artifacts, data_from_json};
 use crate::deps::Deps;
 use crate::model::ops::{Operations, Request, Response};
-use crate::sandbox::host::Services as Namespaces;
+use crate::sandbox::Capabilities;
 use crate::skills::SkillLibrary;
 use crate::tools::{Skipped, ToolRegistry};
 
@@ -16,16 +16,15 @@ use crate::tools::{Skipped, ToolRegistry};
 /// sees as its namespaces, for callers outside the sandbox. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Services {
-    pub(super) tools: ToolRegistry,
+    /// What the guest's namespaces reach, shared with the session's instances.
+    pub(super) capabilities: Capabilities,
     pub(super) skipped_tools: Arc<[Skipped]>,
-    /// `None`: the session has no storage.
-    pub(super) namespaces: Option<Arc<Namespaces>>,
 }
 
 impl Services {
     /// The tools (the same ones agent code sees as `tools`).
     pub fn tools(&self) -> &ToolRegistry {
-        &self.tools
+        &self.capabilities.tools
     }
 
     /// Tool definition files in `<base_dir>/tools` that could not be loaded.
@@ -35,17 +34,17 @@ impl Services {
 
     /// The skills (the same ones agent code sees as `skills`).
     pub fn skills(&self) -> Result<&SkillLibrary, SessionError> {
-        self.namespaces.as_deref().map(|n| &n.skills).ok_or(SessionError::NotConfigured("skills"))
+        self.capabilities.skills.as_ref().ok_or(SessionError::NotConfigured("skills"))
     }
 
     /// The artifacts (the same ones agent code sees as `artifacts`).
     pub fn artifacts(&self) -> Result<&Artifacts, SessionError> {
-        self.namespaces.as_deref().map(|n| &n.artifacts).ok_or(SessionError::NotConfigured("artifacts"))
+        self.capabilities.artifacts.as_ref().ok_or(SessionError::NotConfigured("artifacts"))
     }
 
     /// The packages (the same ones agent code sees as `deps`).
     pub fn deps(&self) -> Result<&Deps, SessionError> {
-        self.namespaces.as_deref().map(|n| &n.deps).ok_or(SessionError::NotConfigured("deps"))
+        self.capabilities.deps.as_ref().ok_or(SessionError::NotConfigured("deps"))
     }
 }
 
@@ -58,9 +57,9 @@ impl Operations for Services {
             Request::Run(_) | Request::InvokeSkill(_) | Request::Reset => {
                 return Err(SessionError::NeedsSession(request.name()));
             }
-            Request::ListTools => Response::Tools { tools: self.tools.list().await },
+            Request::ListTools => Response::Tools { tools: self.capabilities.tools.list().await },
             Request::SearchTools(search) => {
-                Response::Tools { tools: self.tools.search(&search.query, search.limit()).await }
+                Response::Tools { tools: self.capabilities.tools.search(&search.query, search.limit()).await }
             }
             Request::ListSkills => Response::Skills { skills: self.skills()?.list().await? },
             Request::SearchSkills(search) => {

@@ -56,6 +56,20 @@ pub enum SkillError {
     Embed(#[from] EmbedError),
 }
 
+impl SkillError {
+    /// How surfaces classify this error.
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        use crate::error_kind::ErrorKind;
+        match self {
+            SkillError::InvalidName(_) | SkillError::InvalidSource { .. } | SkillError::TooLarge(_) => {
+                ErrorKind::InvalidInput
+            }
+            SkillError::NotFound(_) => ErrorKind::NotFound,
+            SkillError::Storage(_) | SkillError::Inspector(_) | SkillError::Embed(_) => ErrorKind::Failed,
+        }
+    }
+}
+
 /// Whether semantic search may load the model.
 #[derive(Debug, Clone)]
 enum Embedding {

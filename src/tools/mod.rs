@@ -27,6 +27,7 @@ use self::definition::ToolFile;
 use self::function::FunctionTool;
 pub use self::http::{Endpoint, HttpParam, HttpTool, JsonType, Location};
 use self::mcp::McpTool;
+pub use self::search::ToolMatch;
 use self::secrets::{NO_SECRETS, Secrets};
 /// HTTP methods for [`Endpoint::new`].
 pub use reqwest::Method;
@@ -78,6 +79,18 @@ pub enum ToolError {
         /// Its error (for CLI tools, the exit code and stderr).
         message: String,
     },
+}
+
+impl ToolError {
+    /// How surfaces classify this error.
+    pub fn kind(&self) -> crate::error_kind::ErrorKind {
+        use crate::error_kind::ErrorKind;
+        match self {
+            ToolError::NotFound { .. } | ToolError::UnknownCallable { .. } => ErrorKind::NotFound,
+            ToolError::InvalidArguments { .. } => ErrorKind::InvalidInput,
+            ToolError::Timeout { .. } | ToolError::Failed { .. } => ErrorKind::Failed,
+        }
+    }
 }
 
 /// Refuses keyword arguments outside `accepted` (py-code-mode silently dropped them),
@@ -283,16 +296,21 @@ impl ToolRegistry {
             .collect()
     }
 
-    /// The tools that best match `query`, best first: by name and words, and by
-    /// meaning when the search model is installed. Only the query's first
-    /// [`MAX_QUERY_BYTES`] count (every surface passes through here; the guest's
-    /// path refuses longer queries outright).
-    pub async fn search(&self, query: &str, limit: usize) -> Vec<ToolInfo> {
+    /// The tools that best match `query`, best first, with their scores: by name
+    /// and words, and by meaning when the search model is installed. Only the
+    /// query's first [`MAX_QUERY_BYTES`] count (every surface passes through here;
+    /// the guest's path refuses longer queries outright).
+    pub async fn search_scored(&self, query: &str, limit: usize) -> Vec<ToolMatch> {
         let mut end = query.len().min(MAX_QUERY_BYTES);
         while !query.is_char_boundary(end) {
             end -= 1;
         }
         search::rank(self.list().await, &query[..end], limit).await
+    }
+
+    /// [`search_scored`](Self::search_scored) without the scores.
+    pub async fn search(&self, query: &str, limit: usize) -> Vec<ToolInfo> {
+        self.search_scored(query, limit).await.into_iter().map(|m| m.info).collect()
     }
 
     fn get(&self, tool: &str) -> Result<&Tool, ToolError> {

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use serde::{Deserialize, Serialize};
+
 use super::ToolInfo;
 use crate::embed::{cosine, embed_blocking, shared_embedder};
 
@@ -16,20 +18,32 @@ const CACHE_LIMIT: usize = 10_000;
 /// Vectors of tool texts, shared by every registry of the process (tools rarely change).
 static VECTORS: LazyLock<Mutex<HashMap<String, Arc<Vec<f32>>>>> = LazyLock::new(Default::default);
 
+/// A tool found by [`ToolRegistry::search_scored`](super::ToolRegistry::search_scored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolMatch {
+    /// The tool.
+    #[serde(flatten)]
+    pub info: ToolInfo,
+    /// Higher is better: the lexical score plus, with the search model, the cosine
+    /// similarity. Comparable within one search only.
+    pub score: f32,
+}
+
 /// `tools` best first for `query`, at most `limit`.
-pub(crate) async fn rank(tools: Vec<ToolInfo>, query: &str, limit: usize) -> Vec<ToolInfo> {
+pub(crate) async fn rank(tools: Vec<ToolInfo>, query: &str, limit: usize) -> Vec<ToolMatch> {
     let similarity = similarities(&tools, query).await;
-    let mut scored: Vec<(f32, ToolInfo)> = tools
+    let mut scored: Vec<ToolMatch> = tools
         .into_iter()
         .enumerate()
         .filter_map(|(i, tool)| {
             let lexical = lexical_score(&tool, query);
             let dense = similarity.as_ref().map_or(0.0, |s| s[i]);
-            (lexical > 0.0 || dense >= MIN_SIMILARITY).then_some((lexical + dense, tool))
+            (lexical > 0.0 || dense >= MIN_SIMILARITY).then_some(ToolMatch { info: tool, score: lexical + dense })
         })
         .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
-    scored.into_iter().take(limit).map(|(_, tool)| tool).collect()
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.info.name.cmp(&b.info.name)));
+    scored.truncate(limit);
+    scored
 }
 
 /// 1 for the exact name, 0.5 for a partial one, 0.25 per query word in the texts.

@@ -4,8 +4,8 @@
 # value: [true, true, true, true, false]
 from wit_world.imports import artifacts as a
 K = a.DataKind
-ops = [lambda: a.save("meta_bad", b"{}", K.JSON, "", "{not json"), lambda: a.save("meta_list", b"{}", K.JSON, "", "[1]"),
-       lambda: a.save("kind_bad", b"\xff\xfe", K.JSON, "", "{}"), lambda: a.save("text_bad", b"\xff", K.TEXT, "", "{}")]
+ops = [lambda: a.save_artifact("meta_bad", b"{}", K.JSON, "", "{not json"), lambda: a.save_artifact("meta_list", b"{}", K.JSON, "", "[1]"),
+       lambda: a.save_artifact("kind_bad", b"\xff\xfe", K.JSON, "", "{}"), lambda: a.save_artifact("text_bad", b"\xff", K.TEXT, "", "{}")]
 out = []
 for op in ops:
     try:
@@ -18,4 +18,4 @@ out
 # --- cell ---
 # expect: error TypeError|ValueError|AttributeError|InterpreterCrash
 from wit_world.imports import artifacts as a
-a.save("enum_bad", b"{}", 7, "", "{}")
+a.save_artifact("enum_bad", b"{}", 7, "", "{}")

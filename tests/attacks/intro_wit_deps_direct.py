@@ -7,7 +7,7 @@ specs = ["-r /etc/passwd", "--index-url http://127.0.0.1:1/ six", "six\n-e /tmp/
 refused = 0
 for spec in specs:
     try:
-        d.add(spec)
+        d.add_dep(spec)
     except Exception as e:
         refused += type(e).__name__ == "Err"
 refused == len(specs)

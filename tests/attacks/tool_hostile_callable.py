@@ -7,7 +7,7 @@ from wit_world.imports import tools as wit_tools
 
 out = []
 for callable_ in (ns._Callable("../../bin/sh", None), ns._Callable("/bin/sh", None),
-                  ns._Callable("echo", wit_tools.Callable("../../../bin/sh", "", []))):
+                  ns._Callable("echo", wit_tools.CallableInfo("../../../bin/sh", "", []))):
     try:
         callable_(text="id")
         out.append(False)

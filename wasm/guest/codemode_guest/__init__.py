@@ -7,8 +7,10 @@ nothing when a session starts.
 
 from __future__ import annotations
 
-from . import preload as _preload  # noqa: F401  (side effect: stdlib in the snapshot)
+# First: the snapshot's stdlib and its WASI patches are in place before anything else loads.
+from . import preload as _preload  # noqa: F401
 
+# isort: split
 import wit_world
 import wit_world.exports
 from componentize_py_types import Err
@@ -41,6 +43,6 @@ class Runner(wit_world.exports.Runner):
         try:
             return inspect_skill(source)
         except InspectFailure as failure:
-            raise Err(wit_runner.InspectError(failure.message, failure.line))
+            raise Err(wit_runner.InspectError(failure.message, failure.line)) from None
         except Exception as exc:  # noqa: BLE001
-            raise Err(wit_runner.InspectError(f"cannot inspect the skill: {exc!r}", None))
+            raise Err(wit_runner.InspectError(f"cannot inspect the skill: {exc!r}", None)) from None

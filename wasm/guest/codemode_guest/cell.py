@@ -77,9 +77,9 @@ class Kernel:
         tree = ast.parse(code, filename, "exec")
         # The whole cell is one code object, so one `await` anywhere makes all of it
         # run inside the event loop (`asyncio.create_task` in an early line included).
-        has_value = bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
-        if has_value:
-            last = tree.body[-1]
+        last = tree.body[-1] if tree.body else None
+        has_value = isinstance(last, ast.Expr)
+        if isinstance(last, ast.Expr):
             target = ast.Name(_LAST_VALUE, ast.Store())
             tree.body[-1] = ast.copy_location(ast.Assign(targets=[target], value=last.value), last)
             ast.fix_missing_locations(tree)
@@ -106,12 +106,11 @@ def _describe_value(value: Any, limit: int) -> wit_runner.Value:
         return wit_runner.Value(capped(text, limit), None)
     try:
         encoded: str | None = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError, MemoryError):
+    except TypeError, ValueError, RecursionError, MemoryError:
         encoded = None
     if encoded is not None and len(encoded) > limit:
         encoded = None
     return wit_runner.Value(text, encoded)
-
 
 
 def _safe_repr(value: Any) -> str:
@@ -126,4 +125,3 @@ def _safe_str(exc: BaseException) -> str:
         return str(exc)
     except BaseException:  # noqa: BLE001
         return ""
-

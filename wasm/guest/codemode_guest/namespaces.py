@@ -15,16 +15,18 @@ import json
 import linecache
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from componentize_py_types import Err
 from wit_world.imports import artifacts as wit_artifacts
 from wit_world.imports import deps as wit_deps
 from wit_world.imports import skills as wit_skills
 from wit_world.imports import tools as wit_tools
-from wit_world.imports.types import ErrorKind, HostError
+from wit_world.imports.types import DefaultValue, DefaultValue_Json, ErrorKind, HostError, Param
 
-T = TypeVar("T")
+# `list` is also a method name in the classes below, where it would shadow the type.
+_Records = list[dict[str, Any]]
+_Names = list[str]
 
 
 class CodemodeError(Exception):
@@ -110,7 +112,7 @@ def _count(value: object, what: str) -> int:
     return value
 
 
-def _call(cls: type[CodemodeError], fn: Callable[..., T], *args: Any) -> T:
+def _call[T](cls: type[CodemodeError], fn: Callable[..., T], *args: Any) -> T:
     for arg in args:
         if isinstance(arg, str):
             _text(arg, "an argument")
@@ -128,21 +130,34 @@ def _no_positional(what: str, args: tuple[Any, ...]) -> None:
         raise TypeError(f"{what} takes keyword arguments only (got {len(args)} positional)")
 
 
-def _signature(name: str, params: list[Any]) -> str:
+def _default(value: DefaultValue | None) -> str | None:
+    """A default as Python source: a skill's as written, a tool's JSON as its Python value."""
+    if value is None:
+        return None
+    if isinstance(value, DefaultValue_Json):
+        try:
+            return repr(json.loads(value.value))
+        except ValueError:
+            return None
+    return value.value
+
+
+def _signature(name: str, params: list[Param]) -> str:
     """`get(url: str | None = None)`, as py-code-mode shows it: required first."""
     parts = []
     for p in sorted(params, key=lambda p: not p.required):
         kind = p.type_name or "str"
+        default = _default(p.default)
         if p.required:
             parts.append(f"{p.name}: {kind}")
-        elif p.default is not None:
-            parts.append(f"{p.name}: {kind} = {p.default}")
+        elif default is not None:
+            parts.append(f"{p.name}: {kind} = {default}")
         else:
             parts.append(f"{p.name}: {kind} | None = None")
     return f"{name}({', '.join(parts)})"
 
 
-def _doc(description: str, params: list[Any]) -> str:
+def _doc(description: str, params: list[Param]) -> str:
     lines = [description or "(no description)", ""]
     lines += [f"    {p.name}: {p.description}" for p in params if p.description]
     return "\n".join(lines).rstrip()
@@ -151,9 +166,9 @@ def _doc(description: str, params: list[Any]) -> str:
 class _Callable:
     """One way to call a tool; keyword arguments only. `stdin=` feeds a CLI tool's input."""
 
-    def __init__(self, tool: str, info: wit_tools.Callable | None) -> None:
+    def __init__(self, tool: str, info: wit_tools.CallableInfo | None) -> None:
         self._tool = tool
-        self._info = info or wit_tools.Callable(None, "", [])
+        self._info = info or wit_tools.CallableInfo(None, "", [])
         self.__doc__ = _doc(self._info.description, self._info.params)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -185,7 +200,8 @@ class _Tool(_Callable):
         self._recipes = {c.name: c for c in info.callables if c.name is not None}
         self._unlisted = not info.callables
         recipes = "\n".join(f"  {_signature(n, c.params)}: {c.description}" for n, c in self._recipes.items())
-        self.__doc__ = f"{info.description}\n\nRecipes:\n{recipes}" if recipes else info.description
+        description = _described(info)
+        self.__doc__ = f"{description}\n\nRecipes:\n{recipes}" if recipes else description
 
     def __getattr__(self, name: str) -> _Callable:
         if name.startswith("_"):
@@ -193,16 +209,19 @@ class _Tool(_Callable):
         recipe = _lookup(self._recipes, name)
         if recipe is None and self._unlisted:
             # An MCP server that is down lists nothing: the host says why when called.
-            return _Callable(self._tool, wit_tools.Callable(name, "", []))
+            return _Callable(self._tool, wit_tools.CallableInfo(name, "", []))
         if recipe is None:
             available = ", ".join(self._recipes) or "none"
             raise AttributeError(f"tool {self._tool!r} has no recipe {name!r}; available: {available}")
         return _Callable(self._tool, recipe)
 
-    def list(self) -> list[dict[str, Any]]:
-        return [{"name": n, "description": c.description, "signature": _signature(n, c.params)} for n, c in self._recipes.items()]
+    def list(self) -> _Records:
+        return [
+            {"name": n, "description": c.description, "signature": _signature(n, c.params)}
+            for n, c in self._recipes.items()
+        ]
 
-    def __dir__(self) -> list[str]:
+    def __dir__(self) -> _Names:
         return sorted([*_identifiers(self._recipes), "list", "signature", "call_async"])
 
 
@@ -228,21 +247,21 @@ class Tools:
             raise AttributeError(f"no tool named {name!r}; available: {available}")
         return _Tool(info)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> _Records:
         return [_tool_dict(t) for t in self._tools().values()]
 
-    def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
+    def search(self, query: str, limit: int = 10) -> _Records:
         found = _call(ToolError, wit_tools.search_tools, _text(query, "query"), _count(limit, "limit"))
-        return [_tool_dict(t) for t in found]
+        return [{**_tool_dict(m.info), "score": round(m.score, 4)} for m in found]
 
-    def __dir__(self) -> list[str]:
+    def __dir__(self) -> _Names:
         return _identifiers(self._tools())
 
     def __repr__(self) -> str:
         return f"<tools: {', '.join(sorted(self._tools())) or 'none'}>"
 
 
-def _lookup(named: dict[str, T], name: str) -> T | None:
+def _lookup[T](named: dict[str, T], name: str) -> T | None:
     # MCP servers and upstream YAML use names like `get-sum`; `tools.x.get_sum` finds them.
     found = named.get(name)
     return found if found is not None else named.get(name.replace("_", "-"))
@@ -252,14 +271,28 @@ def _identifiers(names: Iterable[str]) -> list[str]:
     return sorted(n.replace("-", "_") for n in names)
 
 
-def _param_dict(p: Any) -> dict[str, Any]:
-    return {"name": p.name, "type": p.type_name, "required": p.required, "default": p.default, "description": p.description}
+def _param_dict(p: Param) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "type": p.type_name,
+        "required": p.required,
+        "default": _default(p.default),
+        "description": p.description,
+    }
+
+
+def _described(tool: wit_tools.ToolInfo) -> str:
+    """The tool's description, saying why it cannot be used if it cannot."""
+    if tool.unavailable is None:
+        return tool.description
+    return f"{tool.description} (unavailable: {tool.unavailable})".lstrip()
 
 
 def _tool_dict(tool: wit_tools.ToolInfo) -> dict[str, Any]:
     return {
         "name": tool.name,
-        "description": tool.description,
+        "description": _described(tool),
+        "unavailable": tool.unavailable,
         "callables": [
             {
                 "name": c.name,
@@ -296,10 +329,10 @@ class Skills:
     def __init__(self) -> None:
         self._stack: list[str] = []
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> _Records:
         return [_skill_dict(s) for s in _call(SkillError, wit_skills.list_skills)]
 
-    def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
+    def search(self, query: str, limit: int = 10) -> _Records:
         result = _call(SkillError, wit_skills.search_skills, _text(query, "query"), _count(limit, "limit"))
         if result.notice:
             print(f"note: {result.notice}", file=sys.stderr)
@@ -342,7 +375,7 @@ class Skills:
             raise AttributeError(f"no skill named {name!r}; available: {', '.join(available) or 'none'}")
         return functools.partial(self.invoke, name)
 
-    def __dir__(self) -> list[str]:
+    def __dir__(self) -> _Names:
         return sorted(s.name for s in _call(SkillError, wit_skills.list_skills))
 
     def __repr__(self) -> str:
@@ -379,7 +412,8 @@ def _wait(awaitable: Any) -> Any:
     """
     outer = asyncio.events._get_running_loop()
     # asyncio refuses to step a task while another one counts as running.
-    outer_task = asyncio.tasks._swap_current_task(outer, None) if outer is not None else None
+    swap = asyncio.tasks._swap_current_task  # type: ignore[attr-defined]
+    outer_task = swap(outer, None) if outer is not None else None
     asyncio.events._set_running_loop(None)
     loop = asyncio.new_event_loop()
     try:
@@ -388,7 +422,7 @@ def _wait(awaitable: Any) -> Any:
         loop.close()
         asyncio.events._set_running_loop(outer)
         if outer is not None:
-            asyncio.tasks._swap_current_task(outer, outer_task)
+            swap(outer, outer_task)
 
 
 _KINDS = {
@@ -412,7 +446,9 @@ def _artifact_dict(info: wit_artifacts.ArtifactInfo) -> dict[str, Any]:
 class Artifacts:
     """`artifacts.save(name, data)`, `load`, `exists`, `get`, `list`, `delete`."""
 
-    def save(self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    def save(
+        self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         if isinstance(data, (dict, list)):
             kind, raw = wit_artifacts.DataKind.JSON, json.dumps(data).encode()
         elif isinstance(data, str):
@@ -423,10 +459,10 @@ class Artifacts:
             raise TypeError(f"artifacts hold dict, list, str or bytes, not {type(data).__name__}")
         meta = json.dumps(metadata or {})
         name, description = _text(name, "name"), _text(description, "description")
-        return _artifact_dict(_call(ArtifactError, wit_artifacts.save, name, raw, kind, description, meta))
+        return _artifact_dict(_call(ArtifactError, wit_artifacts.save_artifact, name, raw, kind, description, meta))
 
     def load(self, name: str) -> Any:
-        artifact = _call(ArtifactError, wit_artifacts.load, _text(name, "name"))
+        artifact = _call(ArtifactError, wit_artifacts.load_artifact, _text(name, "name"))
         if artifact.info.kind == wit_artifacts.DataKind.JSON:
             return json.loads(artifact.data)
         if artifact.info.kind == wit_artifacts.DataKind.TEXT:
@@ -434,17 +470,17 @@ class Artifacts:
         return artifact.data
 
     def exists(self, name: str) -> bool:
-        return _call(ArtifactError, wit_artifacts.info, _text(name, "name")) is not None
+        return _call(ArtifactError, wit_artifacts.get_artifact_info, _text(name, "name")) is not None
 
     def get(self, name: str) -> dict[str, Any] | None:
-        info = _call(ArtifactError, wit_artifacts.info, _text(name, "name"))
+        info = _call(ArtifactError, wit_artifacts.get_artifact_info, _text(name, "name"))
         return None if info is None else _artifact_dict(info)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> _Records:
         return [_artifact_dict(a) for a in _call(ArtifactError, wit_artifacts.list_artifacts)]
 
     def delete(self, name: str) -> bool:
-        return _call(ArtifactError, wit_artifacts.delete, _text(name, "name"))
+        return _call(ArtifactError, wit_artifacts.delete_artifact, _text(name, "name"))
 
     def __repr__(self) -> str:
         return "<artifacts>"
@@ -458,22 +494,22 @@ class Deps:
     """
 
     def add(self, spec: str) -> str:
-        added = _call(DepsError, wit_deps.add, _text(spec, "spec"))
+        added = _call(DepsError, wit_deps.add_dep, _text(spec, "spec"))
         importlib.invalidate_caches()
         return added
 
     def remove(self, name: str) -> bool:
-        removed = _call(DepsError, wit_deps.remove, _text(name, "name"))
+        removed = _call(DepsError, wit_deps.remove_dep, _text(name, "name"))
         importlib.invalidate_caches()
         return removed
 
-    def list(self) -> list[str]:
-        return _call(DepsError, wit_deps.list_deps)
+    def list(self) -> _Names:
+        return [r.spec for r in _call(DepsError, wit_deps.list_deps)]
 
-    def sync(self) -> list[str]:
-        synced = _call(DepsError, wit_deps.sync)
+    def sync(self) -> _Names:
+        synced = _call(DepsError, wit_deps.sync_deps)
         importlib.invalidate_caches()
-        return synced
+        return [r.spec for r in synced]
 
     def __repr__(self) -> str:
         return "<deps>"

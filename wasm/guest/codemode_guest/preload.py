@@ -16,14 +16,13 @@ import xml.dom.minidom, xml.etree.ElementTree  # noqa: E401,F401
 import email.message, email.policy, email.utils, tomllib, zoneinfo  # noqa: E401,F401
 
 # Imported lazily by the modules above, so they would be missing at run time.
-import _ast_unparse, _strptime  # noqa: E401,F401  (ast.unparse, datetime.strptime)
-import encodings.ascii, encodings.cp1252, encodings.idna, encodings.latin_1  # noqa: E401,F401
+import _ast_unparse, _strptime  # type: ignore[import-not-found]  # noqa: E401,F401  (ast.unparse, datetime.strptime)
+import encodings.ascii, encodings.cp1252, encodings.idna, encodings.latin_1  # noqa: E401
 import encodings.utf_16, encodings.utf_32, encodings.punycode  # noqa: E401,F401
 
-try:  # linked into componentize-py's CPython, but keep the guest building if it is not
+# Linked into componentize-py's CPython, but keep the guest building if it is not.
+with contextlib.suppress(ImportError):
     import sqlite3  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 from asyncio import selector_events as _selector_events
 
@@ -47,20 +46,20 @@ sys.path.append("/deps")
 def _no_self_pipe(loop: _selector_events.BaseSelectorEventLoop) -> None:
     # The selector loop wakes itself through a socketpair; WASI grants no sockets.
     # Nothing here needs cross-thread wake-ups (there are no threads), so drop it.
-    loop._ssock = None
-    loop._csock = None
+    loop._ssock = None  # type: ignore[attr-defined]
+    loop._csock = None  # type: ignore[attr-defined]
 
 
-_selector_events.BaseSelectorEventLoop._make_self_pipe = _no_self_pipe  # type: ignore[method-assign]
-_selector_events.BaseSelectorEventLoop._close_self_pipe = lambda loop: None  # type: ignore[method-assign]
+_selector_events.BaseSelectorEventLoop._make_self_pipe = _no_self_pipe  # type: ignore[attr-defined]
+_selector_events.BaseSelectorEventLoop._close_self_pipe = lambda loop: None  # type: ignore[attr-defined]
 
 
-class _WasiSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _WasiSelector(selectors.DefaultSelector):
     """The default selector, minus WASI's one gap: polling an empty set of file
     descriptors traps the instance, and without the self-pipe an event loop often
     has none registered. Then waiting is just sleeping until the next timer."""
 
-    def select(self, timeout: float | None = None) -> list:  # type: ignore[type-arg]
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         if self.get_map():
             return super().select(timeout)
         if timeout is None:

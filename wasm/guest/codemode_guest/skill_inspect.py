@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from wit_world.exports import runner as wit_runner
-from wit_world.imports.types import Param
+from wit_world.imports.types import DefaultValue_Source, Param
 
 
 class InspectFailure(Exception):
@@ -28,20 +28,18 @@ def inspect_skill(source: str) -> wit_runner.SkillSignature:
         raise InspectFailure(f"syntax error: {exc.msg}", exc.lineno) from None
     run = _find_run(tree)
     docstring = ast.get_docstring(tree) or ast.get_docstring(run) or ""
-    return wit_runner.SkillSignature(
-        isinstance(run, ast.AsyncFunctionDef), _params(run.args), docstring.strip()
-    )
+    return wit_runner.SkillSignature(isinstance(run, ast.AsyncFunctionDef), _params(run.args), docstring.strip())
 
 
 def _find_run(tree: ast.Module) -> _Function:
     # The last top-level binding of `run` wins, as it would when the module runs.
     found: ast.stmt | None = None
     for node in tree.body:
-        if isinstance(node, _Function) and node.name == "run":
-            found = node
-        elif isinstance(node, ast.ClassDef) and node.name == "run":
-            found = node
-        elif _assigns_run(node):
+        if (
+            (isinstance(node, _Function) and node.name == "run")
+            or (isinstance(node, ast.ClassDef) and node.name == "run")
+            or _assigns_run(node)
+        ):
             found = node
     if found is None:
         raise InspectFailure("no top-level `run` function: a skill must define `def run(...)` or `async def run(...)`")
@@ -65,11 +63,11 @@ def _params(args: ast.arguments) -> list[Param]:
     params: list[Param] = []
     positional = [*args.posonlyargs, *args.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-    for arg, default in zip(positional, defaults):
+    for arg, default in zip(positional, defaults, strict=True):
         params.append(_param(arg, default))
     if args.vararg is not None:
         params.append(_param(args.vararg, None, prefix="*", required=False))
-    for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
         params.append(_param(arg, default))
     if args.kwarg is not None:
         params.append(_param(args.kwarg, None, prefix="**", required=False))
@@ -81,6 +79,6 @@ def _param(arg: ast.arg, default: ast.expr | None, prefix: str = "", required: b
         prefix + arg.arg,
         ast.unparse(arg.annotation) if arg.annotation is not None else None,
         default is None if required is None else required,
-        ast.unparse(default) if default is not None else None,
+        DefaultValue_Source(ast.unparse(default)) if default is not None else None,
         "",
     )

@@ -23,7 +23,7 @@ def _prune(te: traceback.TracebackException, seen: set[int], limit: int) -> None
     seen.add(id(te))
     # The agent's texts are cut before formatting copies them (a 100 MiB message
     # must come back as itself, cut, not as a MemoryError of the runner).
-    te._str = capped(te._str, limit)
+    te._str = capped(te._str, limit)  # type: ignore[attr-defined]
     if te.__notes__:
         te.__notes__ = [capped(str(note), limit) for note in te.__notes__[:_MAX_NOTES]]
     if isinstance(getattr(te, "text", None), str):

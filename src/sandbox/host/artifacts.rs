@@ -1,0 +1,75 @@
+//! `artifacts`: the session's [`Artifacts`], if it has storage.
+
+use super::configured;
+use crate::artifacts::{ArtifactInfo, Artifacts, DataKind};
+use crate::error_kind::ErrorKind;
+use crate::sandbox::bindings::artifacts::{self, Host};
+use crate::sandbox::bindings::types::HostError;
+
+/// The state behind the `artifacts` interface.
+pub(crate) struct ArtifactsCtx {
+    pub(super) store: Option<Artifacts>,
+}
+
+impl ArtifactsCtx {
+    fn store(&self) -> Result<&Artifacts, HostError> {
+        configured(&self.store, "artifacts")
+    }
+}
+
+impl Host for ArtifactsCtx {
+    async fn save_artifact(
+        &mut self,
+        name: String,
+        data: Vec<u8>,
+        kind: artifacts::DataKind,
+        description: String,
+        metadata_json: String,
+    ) -> Result<artifacts::ArtifactInfo, HostError> {
+        let store = self.store()?;
+        // Sized before it is parsed: parsed JSON takes many times its size.
+        store.check_metadata(&metadata_json)?;
+        let metadata = match serde_json::from_str::<serde_json::Value>(&metadata_json) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => return Err(HostError::new(ErrorKind::InvalidInput, "metadata must be a JSON object (a dict)")),
+        };
+        let kind = match kind {
+            artifacts::DataKind::Json => DataKind::Json,
+            artifacts::DataKind::Text => DataKind::Text,
+            artifacts::DataKind::Binary => DataKind::Binary,
+        };
+        Ok(artifact_info(store.save(&name, data, kind, &description, metadata).await?))
+    }
+
+    async fn load_artifact(&mut self, name: String) -> Result<artifacts::Artifact, HostError> {
+        let artifact = self.store()?.load(&name).await?;
+        Ok(artifacts::Artifact { info: artifact_info(artifact.info), data: artifact.data })
+    }
+
+    async fn get_artifact_info(&mut self, name: String) -> Result<Option<artifacts::ArtifactInfo>, HostError> {
+        Ok(self.store()?.info(&name).await?.map(artifact_info))
+    }
+
+    async fn list_artifacts(&mut self) -> Result<Vec<artifacts::ArtifactInfo>, HostError> {
+        Ok(self.store()?.list().await?.into_iter().map(artifact_info).collect())
+    }
+
+    async fn delete_artifact(&mut self, name: String) -> Result<bool, HostError> {
+        Ok(self.store()?.delete(&name).await?)
+    }
+}
+
+fn artifact_info(info: ArtifactInfo) -> artifacts::ArtifactInfo {
+    artifacts::ArtifactInfo {
+        name: info.name,
+        description: info.description,
+        kind: match info.kind {
+            DataKind::Json => artifacts::DataKind::Json,
+            DataKind::Text => artifacts::DataKind::Text,
+            DataKind::Binary => artifacts::DataKind::Binary,
+        },
+        size: info.size,
+        created_at: info.created_at,
+        metadata_json: serde_json::Value::Object(info.metadata).to_string(),
+    }
+}
