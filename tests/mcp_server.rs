@@ -486,3 +486,39 @@ fn stdio_survives_bytes_that_are_not_utf8_and_streams_past_huge_lines() {
     drop(stdin);
     assert!(child.wait().unwrap().success(), "the server exits when its input ends");
 }
+
+#[tokio::test]
+async fn hostile_tool_calls_are_tool_errors_and_store_nothing() {
+    let base = tempfile::tempdir().unwrap();
+    let server = HttpServer::start(base.path(), &[]);
+    let client = server.rmcp_client().await;
+    let call = |tool: &str, args: Value| {
+        let params = rmcp::model::CallToolRequestParams::new(tool.to_owned());
+        client.call_tool(match args.as_object() {
+            Some(args) => params.with_arguments(args.clone()),
+            None => params,
+        })
+    };
+    for (tool, args) in [
+        ("save_artifact", serde_json::json!({"name": "../../outside", "data": 1})),
+        ("save_artifact", serde_json::json!({"name": "b", "data": "%%", "kind": "bytes"})),
+        ("save_artifact", serde_json::json!({"name": "x", "data": 1, "path": "/etc/passwd"})),
+        ("get_skill", serde_json::json!({"name": "../../etc/passwd"})),
+        ("delete_artifact", serde_json::json!({"name": 7})),
+        ("run_code", serde_json::json!({"code": "1", "timeout": -5})),
+        ("search_skills", serde_json::json!({})),
+    ] {
+        let result = call(tool, args.clone()).await.unwrap();
+        assert_eq!(result.is_error, Some(true), "{tool} {args}: {result:?}");
+    }
+    assert!(call("format_disk", Value::Null).await.is_err(), "an unknown tool is a protocol error");
+    let listed = call("list_artifacts", Value::Null).await.unwrap().structured_content.unwrap();
+    assert_eq!(listed["artifacts"], serde_json::json!([]), "{listed}");
+    // What a model sends as it should works, and code sees it.
+    let saved = call("save_artifact", serde_json::json!({"name": "notes/a", "data": {"n": 1}})).await.unwrap();
+    assert_eq!(saved.structured_content.unwrap()["saved"]["kind"], "json");
+    let loaded = call("run_code", serde_json::json!({"code": "artifacts.load('notes/a')['n']"})).await.unwrap();
+    assert_eq!(loaded.structured_content.unwrap()["value"]["json"], 1);
+    let deleted = call("delete_artifact", serde_json::json!({"name": "notes/a"})).await.unwrap();
+    assert_eq!(deleted.structured_content.unwrap()["deleted"], true);
+}

@@ -447,3 +447,51 @@ fn requests_from_other_origins_are_refused() {
         }
     }
 }
+
+#[tokio::test]
+async fn operations_as_data_are_checked_like_every_route() {
+    let base = tempfile::tempdir().unwrap();
+    let token = "a-token-for-the-call-routes";
+    let served = Served::start(token, &["--max-body-bytes", "8192", "--base", base.path().to_str().unwrap()]);
+    let session = Remote::new(&served.url, Some(token)).unwrap().session().await.unwrap();
+    let in_session = format!("/v1/sessions/{}/call", session.id());
+    let bearer = format!("Authorization: Bearer {token}");
+    let headers: &[&[u8]] = &[bearer.as_bytes(), b"Content-Type: application/json"];
+    let hostile: &[(&str, &str, &[u8], u16, &str)] = &[
+        // Unknown operations, unknown or missing arguments, wrong types.
+        ("POST", "/v1/call", br#"{"op": "format_disk"}"#, 422, "invalid_input"),
+        ("POST", "/v1/call", br#"{"name": "x"}"#, 422, "invalid_input"),
+        ("POST", "/v1/call", br#"{"op": "get_skill", "name": "x", "path": "/etc"}"#, 422, "invalid_input"),
+        ("POST", "/v1/call", br#"{"op": "get_skill", "name": 7}"#, 422, "invalid_input"),
+        ("POST", "/v1/call", br#"[{"op": "list_skills"}]"#, 422, "invalid_input"),
+        // Code runs in a session only.
+        ("POST", "/v1/call", br#"{"op": "run", "code": "1"}"#, 400, "invalid_input"),
+        ("POST", "/v1/call", br#"{"op": "reset"}"#, 400, "invalid_input"),
+        // Names that would leave the store, data that is not what its kind says.
+        ("POST", "/v1/call", br#"{"op": "save_artifact", "name": "../../x", "data": 1}"#, 400, "invalid_input"),
+        ("POST", "/v1/call", br#"{"op": "save_artifact", "name": "/etc/x", "data": 1}"#, 400, "invalid_input"),
+        ("POST", "/v1/call", br#"{"op": "save_artifact", "name": "b", "data": "%%", "kind": "bytes"}"#, 400, "invalid_input"),
+        ("POST", "/v1/call", br#"{"op": "save_artifact", "name": "t", "data": [1], "kind": "text"}"#, 400, "invalid_input"),
+        ("POST", "/v1/call", br#"{"op": "get_skill", "name": "../../etc/passwd"}"#, 400, "invalid_input"),
+        ("PUT", "/v1/artifacts/..%2F..%2Fx", br#"{"data": 1}"#, 400, "invalid_input"),
+        ("PUT", "/v1/artifacts/a", br#"{"data": 1, "colour": "blue"}"#, 422, "invalid_input"),
+        // The run inside the session is checked as POST .../run is.
+        ("POST", &in_session, br#"{"op": "run", "code": "1", "timeout": -1}"#, 400, "invalid_input"),
+        ("POST", "/v1/sessions/nope/call", br#"{"op": "list_skills"}"#, 404, "not_found"),
+    ];
+    for (method, path, body, status, kind) in hostile {
+        expect_json_error(served.addr(), method, path, headers, body, *status, kind);
+    }
+    let big = json!({"op": "save_artifact", "name": "big", "data": "x".repeat(10_000)}).to_string();
+    expect_json_error(served.addr(), "POST", "/v1/call", headers, big.as_bytes(), 413, "too_large");
+    // Nothing was stored, and both routes keep serving.
+    let remote = Remote::new(&served.url, Some(token)).unwrap();
+    assert!(remote.list_artifacts().await.unwrap().is_empty());
+    assert_eq!(session.list_artifacts().await.unwrap().len(), 0);
+    let (status, answer) = raw(served.addr(), &request("PUT", "/v1/artifacts/notes", headers, br#"{"data": "hi"}"#));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    assert_eq!(session.run("artifacts.load('notes')").await.unwrap().value.unwrap().json, Some(json!("hi")));
+    let ran = raw(served.addr(), &request("POST", &in_session, headers, br#"{"op": "run", "code": "6 * 7"}"#));
+    let ran: Value = serde_json::from_slice(&ran.1).unwrap();
+    assert_eq!(ran["value"]["json"], 42, "{ran}");
+}
