@@ -30,6 +30,7 @@ impl Artifact {
 
 /// Why an artifact operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ArtifactError {
     /// The name was rejected; nothing was read or written.
     #[error("invalid artifact name {name:?}: {reason}")]

@@ -3,6 +3,8 @@
 //! concurrency, a crashed child, two servers sharing one Redis, readiness while
 //! Redis is down, the memory budget, and hostile bytes over raw TCP.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, Read, Write};

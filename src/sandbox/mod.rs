@@ -34,6 +34,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Reported while the guest is compiled (only when no cached artifact exists).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CompileEvent {
     /// Compilation began; it takes 10-20 s on two cores.
     Started {
@@ -53,6 +54,7 @@ pub(crate) type ProgressFn = Arc<dyn Fn(CompileEvent) + Send + Sync>;
 
 /// Errors from setting up the sandbox itself (not from the agent's code).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SandboxError {
     /// wasmtime failed while doing `context`.
     #[error("{context}: {source}")]
