@@ -1,7 +1,9 @@
 //! [`Session`]: one persistent Python interpreter for one agent.
 
+#[cfg(feature = "remote")]
 pub mod remote;
 
+#[cfg(feature = "remote")]
 use self::remote::{Remote, RemoteError, RemoteSession, Subprocess};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,6 +64,7 @@ pub enum SessionError {
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
     /// The session's server (a remote or subprocess executor) failed or refused.
+    #[cfg(feature = "remote")]
     #[error(transparent)]
     Remote(#[from] RemoteError),
     /// The interpreter stopped while doing something other than running agent code.
@@ -82,10 +85,12 @@ pub struct SessionBuilder {
     pip: PipOptions,
     embeddings: bool,
     tools: Option<ToolRegistry>,
+    #[cfg(feature = "remote")]
     executor: Executor,
 }
 
 /// Where a session's interpreter runs.
+#[cfg(feature = "remote")]
 #[derive(Debug, Default)]
 enum Executor {
     /// In this process (the default).
@@ -110,6 +115,7 @@ impl Default for SessionBuilder {
             pip: PipOptions::default(),
             embeddings: true,
             tools: None,
+            #[cfg(feature = "remote")]
             executor: Executor::InProcess,
         }
     }
@@ -184,6 +190,7 @@ impl SessionBuilder {
     /// Runs the session on a `codemode serve` (see [`crate::remote`]) instead of in
     /// this process. Storage, tools and limits other than the timeout are then the
     /// server's; the Session API is the same.
+#[cfg(feature = "remote")]
     pub fn remote(mut self, remote: Remote) -> Self {
         self.executor = Executor::Remote(remote);
         self
@@ -192,6 +199,7 @@ impl SessionBuilder {
     /// Runs the session on a `codemode serve` child process started from `binary`
     /// with `args` (storage, limit and serve flags), on loopback with a random token.
     /// A crash of the child is reported by the next call.
+#[cfg(feature = "remote")]
     pub fn subprocess(mut self, binary: impl Into<PathBuf>, args: &[&str]) -> Self {
         self.executor =
             Executor::Subprocess { binary: binary.into(), args: args.iter().map(|a| a.to_string()).collect() };
@@ -201,6 +209,7 @@ impl SessionBuilder {
     /// Starts the interpreter (compiling the guest first if no cached artifact exists).
     pub async fn build(self) -> Result<Session, SessionError> {
         validate(&self.limits)?;
+        #[cfg(feature = "remote")]
         let remote = match &self.executor {
             Executor::InProcess => None,
             Executor::Remote(remote) => Some(remote.clone()),
@@ -209,6 +218,7 @@ impl SessionBuilder {
                 Some(Subprocess::spawn(binary, &args).await?)
             }
         };
+        #[cfg(feature = "remote")]
         if let Some(remote) = remote {
             let remote_session = remote.session().await?;
             return Ok(Session {
@@ -219,6 +229,7 @@ impl SessionBuilder {
                 tools: ToolRegistry::default(),
                 skipped_tools: Vec::new(),
                 state: Mutex::new(State::Live(None)),
+                #[cfg(feature = "remote")]
                 remote: Some(remote_session),
             });
         }
@@ -260,6 +271,7 @@ impl SessionBuilder {
             tools,
             skipped_tools,
             state: Mutex::new(State::Live(Some(instance))),
+            #[cfg(feature = "remote")]
             remote: None,
         })
     }
@@ -295,6 +307,7 @@ pub struct Session {
     skipped_tools: Vec<Skipped>,
     state: Mutex<State>,
     /// Set when the interpreter runs on a `codemode serve`.
+    #[cfg(feature = "remote")]
     remote: Option<RemoteSession>,
 }
 
@@ -320,7 +333,10 @@ impl Session {
 
     /// Whether the interpreter runs on a `codemode serve` (remote or subprocess).
     pub fn is_remote(&self) -> bool {
-        self.remote.is_some()
+        #[cfg(feature = "remote")]
+        return self.remote.is_some();
+        #[cfg(not(feature = "remote"))]
+        false
     }
 
     /// The session's artifacts (the same ones agent code sees as `artifacts`). In
@@ -356,6 +372,7 @@ impl Session {
     ) -> Result<RunResult, SessionError> {
         crate::names::SkillName::new(name)
             .map_err(|e| SessionError::InvalidSkill { message: e.to_string(), line: None })?;
+        #[cfg(feature = "remote")]
         if let Some(remote) = &self.remote {
             self.check_open().await?;
             return Ok(remote.invoke_skill(name, args).await?);
@@ -380,6 +397,7 @@ impl Session {
     /// session built with fuel (it needs a differently compiled guest).
     pub async fn run_with(&self, code: &str, limits: &Limits) -> Result<RunResult, SessionError> {
         validate(limits)?;
+        #[cfg(feature = "remote")]
         if let Some(remote) = &self.remote {
             self.check_open().await?;
             return Ok(remote.run_with_timeout(code, limits.timeout).await?);
@@ -409,6 +427,7 @@ impl Session {
     /// Clears the interpreter's variables, functions and imports; `tools`, `skills`,
     /// `artifacts` and `deps` stay, and so does everything stored.
     pub async fn reset(&self) -> Result<(), SessionError> {
+        #[cfg(feature = "remote")]
         if let Some(remote) = &self.remote {
             self.check_open().await?;
             return Ok(remote.reset().await?);
@@ -438,7 +457,9 @@ impl Session {
     /// Releases the interpreter. Later calls return [`SessionError::Closed`];
     /// closing twice is fine.
     pub async fn close(&self) {
+        #[cfg_attr(not(feature = "remote"), allow(unused_variables))]
         let was_open = !matches!(std::mem::replace(&mut *self.state.lock().await, State::Closed), State::Closed);
+        #[cfg(feature = "remote")]
         if let Some(remote) = &self.remote
             && was_open
         {
@@ -447,48 +468,54 @@ impl Session {
         }
     }
 
+    #[cfg(feature = "remote")]
     async fn check_open(&self) -> Result<(), SessionError> {
         if matches!(*self.state.lock().await, State::Closed) { Err(SessionError::Closed) } else { Ok(()) }
     }
 
     /// Every tool, with its callables and typed parameters.
     pub async fn list_tools(&self) -> Result<Vec<ToolInfo>, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().list_tools().await?),
-            None => Ok(self.tools.list().await),
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return Ok(remote.remote().list_tools().await?);
         }
+        Ok(self.tools.list().await)
     }
 
     /// The tools matching `query`, best first.
     pub async fn search_tools(&self, query: &str, limit: usize) -> Result<Vec<ToolInfo>, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().search_tools(query, limit).await?),
-            None => Ok(self.tools.search(query, limit).await),
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return Ok(remote.remote().search_tools(query, limit).await?);
         }
+        Ok(self.tools.search(query, limit).await)
     }
 
     /// Every stored skill.
     pub async fn list_skills(&self) -> Result<Vec<SkillInfo>, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().list_skills().await?),
-            None => Ok(self.skills()?.list().await?),
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return Ok(remote.remote().list_skills().await?);
         }
+        Ok(self.skills()?.list().await?)
     }
 
     /// The skills matching `query` by meaning, best first.
     pub async fn search_skills(&self, query: &str, limit: usize) -> Result<SearchResults, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().search_skills(query, limit).await?),
-            None => Ok(self.skills()?.search(query, limit).await?),
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return Ok(remote.remote().search_skills(query, limit).await?);
         }
+        Ok(self.skills()?.search(query, limit).await?)
     }
 
     /// One skill with its source.
     pub async fn get_skill(&self, name: &str) -> Result<Skill, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().get_skill(name).await?),
-            None => Ok(self.skills()?.get(name).await?),
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return Ok(remote.remote().get_skill(name).await?);
         }
+        Ok(self.skills()?.get(name).await?)
     }
 
     /// Validates and stores a skill; returns its info and whether one was replaced.
@@ -498,61 +525,66 @@ impl Session {
         source: &str,
         description: Option<&str>,
     ) -> Result<(SkillInfo, bool), SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().create_skill(name, source, description).await?),
-            None => Ok(self.skills()?.create(name, source, description).await?),
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return Ok(remote.remote().create_skill(name, source, description).await?);
         }
+        Ok(self.skills()?.create(name, source, description).await?)
     }
 
     /// Deletes a skill; `false` if there was none.
     pub async fn delete_skill(&self, name: &str) -> Result<bool, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().delete_skill(name).await?),
-            None => Ok(self.skills()?.delete(name).await?),
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return Ok(remote.remote().delete_skill(name).await?);
         }
+        Ok(self.skills()?.delete(name).await?)
     }
 
     /// Every stored artifact.
     pub async fn list_artifacts(&self) -> Result<Vec<ArtifactInfo>, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().list_artifacts().await?),
-            None => Ok(self.artifacts()?.list().await?),
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return Ok(remote.remote().list_artifacts().await?);
         }
+        Ok(self.artifacts()?.list().await?)
     }
 
     /// An artifact's data as JSON (text as a string, binary as base64) and its info.
     pub async fn load_artifact(&self, name: &str) -> Result<(serde_json::Value, ArtifactInfo), SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().load_artifact(name).await?),
-            None => {
-                let artifact = self.artifacts()?.load(name).await?;
-                Ok((artifact.to_json()?, artifact.info))
-            }
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return Ok(remote.remote().load_artifact(name).await?);
         }
+        let artifact = self.artifacts()?.load(name).await?;
+        Ok((artifact.to_json()?, artifact.info))
     }
 
     /// The installed packages.
     pub async fn list_deps(&self) -> Result<Vec<String>, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().list_deps().await?),
-            None => Ok(self.deps()?.list().await?),
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return Ok(remote.remote().list_deps().await?);
         }
+        Ok(self.deps()?.list().await?)
     }
 
     /// Installs a pure-Python package; returns the requirement as recorded.
     pub async fn add_dep(&self, spec: &str) -> Result<String, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().add_dep(spec).await?),
-            None => Ok(self.deps()?.add(spec).await?),
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return Ok(remote.remote().add_dep(spec).await?);
         }
+        Ok(self.deps()?.add(spec).await?)
     }
 
     /// Uninstalls a package; `false` if it was not installed.
     pub async fn remove_dep(&self, name: &str) -> Result<bool, SessionError> {
-        match &self.remote {
-            Some(remote) => Ok(remote.remote().remove_dep(name).await?),
-            None => Ok(self.deps()?.remove(name).await?),
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return Ok(remote.remote().remove_dep(name).await?);
         }
+        Ok(self.deps()?.remove(name).await?)
     }
 
     /// Whether [`close`](Session::close) was called.
