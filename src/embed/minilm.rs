@@ -57,7 +57,8 @@ impl Embedder {
             .map_err(|e| fail("configuring truncation")(&e))?;
         // Read rather than mapped: mapping is unsafe, and the weights are copied into
         // tensors either way, so the buffer lives only while the model loads.
-        let weights = std::fs::read(dir.join("model.safetensors")).map_err(|e| fail("reading model.safetensors")(&e))?;
+        let weights =
+            std::fs::read(dir.join("model.safetensors")).map_err(|e| fail("reading model.safetensors")(&e))?;
         let vars = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
             .map_err(|e| fail("parsing model.safetensors")(&e))?;
         let model = BertModel::load(vars, &config).map_err(|e| fail("loading the BERT weights")(&e))?;
@@ -102,4 +103,3 @@ impl Embedder {
         self.texts_embedded.load(Ordering::Relaxed)
     }
 }
-

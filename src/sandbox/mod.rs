@@ -34,7 +34,6 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Reported while the guest is compiled (only when no cached artifact exists).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum CompileEvent {
     /// Compilation began; it takes 10-20 s on two cores.
     Started {

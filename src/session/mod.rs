@@ -190,7 +190,7 @@ impl SessionBuilder {
     /// Runs the session on a `codemode serve` (see [`crate::remote`]) instead of in
     /// this process. Storage, tools and limits other than the timeout are then the
     /// server's; the Session API is the same.
-#[cfg(feature = "remote")]
+    #[cfg(feature = "remote")]
     pub fn remote(mut self, remote: Remote) -> Self {
         self.executor = Executor::Remote(remote);
         self
@@ -199,7 +199,7 @@ impl SessionBuilder {
     /// Runs the session on a `codemode serve` child process started from `binary`
     /// with `args` (storage, limit and serve flags), on loopback with a random token.
     /// A crash of the child is reported by the next call.
-#[cfg(feature = "remote")]
+    #[cfg(feature = "remote")]
     pub fn subprocess(mut self, binary: impl Into<PathBuf>, args: &[&str]) -> Self {
         self.executor =
             Executor::Subprocess { binary: binary.into(), args: args.iter().map(|a| a.to_string()).collect() };

@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 
 pub use self::inspector::{InspectError, Inspector};
 use self::search::{Document, QueryCache};
-use crate::embed::{INSTALL_HINT, embed_blocking};
 pub use crate::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir, shared_embedder};
+use crate::embed::{INSTALL_HINT, embed_blocking};
 use crate::input::{InputLimits, TooLarge, check};
 pub use crate::model::{Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature};
 use crate::storage::{Storage, StorageError, StoredSkill};
@@ -222,9 +222,8 @@ impl SkillLibrary {
                 (SearchMode::Semantic, None, scores)
             }
             Err(reason) => {
-                let notice = (!self.notice_given.swap(true, Ordering::Relaxed)).then(|| {
-                    format!("skill search is keyword-only (BM25): {reason}; {INSTALL_HINT}")
-                });
+                let notice = (!self.notice_given.swap(true, Ordering::Relaxed))
+                    .then(|| format!("skill search is keyword-only (BM25): {reason}; {INSTALL_HINT}"));
                 let scores = search::bm25(query, &docs)
                     .into_iter()
                     .zip(&docs)

@@ -29,7 +29,7 @@ pub use self::definition::ParamType;
 use self::definition::ToolFile;
 use self::function::FunctionTool;
 #[cfg(feature = "http-tools")]
-pub use self::http::{Endpoint, HttpParam, HttpTool};
+pub use self::http::{Endpoint, HttpParam, HttpTool, JsonType, Location};
 #[cfg(feature = "mcp-tools")]
 use self::mcp::McpTool;
 use self::secrets::{NO_SECRETS, Secrets};
@@ -293,7 +293,8 @@ impl ToolRegistry {
             match callables {
                 Ok(callables) => {
                     // A server's own names and descriptions are shown to the guest.
-                    let callables: Vec<CallableInfo> = callables.into_iter().map(|c| secrets.scrub_callable(c)).collect();
+                    let callables: Vec<CallableInfo> =
+                        callables.into_iter().map(|c| secrets.scrub_callable(c)).collect();
                     if info.description.is_empty() {
                         let names: Vec<&str> = callables.iter().filter_map(|c| c.name.as_deref()).collect();
                         info.description = format!("Tools of the MCP server {}: {}", info.name, names.join(", "));
