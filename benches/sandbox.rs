@@ -7,6 +7,8 @@
 //! `python3` for compute. Memory is the private (anonymous) memory this process
 //! gains per idle session.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "common/mod.rs"]
 mod bench;
 

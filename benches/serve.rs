@@ -4,6 +4,8 @@
 //!
 //!     cargo bench --bench serve
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "common/mod.rs"]
 mod bench;
 

@@ -6,6 +6,8 @@
 //! Populating 10k skills embeds 10k descriptions once (a few minutes on two cores);
 //! the sources are shared, so their vectors are computed once.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -5,6 +5,8 @@
 //! Needs `redis-server` on PATH (scripts/test.sh installs it); the bench starts its
 //! own on a free loopback port.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -4,6 +4,8 @@
 //!
 //!     scripts/install-mcp-servers.sh && cargo bench --bench tools
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "common/mod.rs"]
 mod bench;
 #[path = "../tests/common/mod.rs"]

@@ -9,6 +9,8 @@
 //! (default `gpt-4o-mini`) point it elsewhere: any server that speaks the same
 //! API (vLLM, Ollama, LiteLLM, ...). `CODEMODE_BASE` gives the session its storage.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use codemode::Session;
 use serde_json::{Value, json};
 

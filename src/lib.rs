@@ -13,6 +13,31 @@
 //! assert_eq!(result.value.unwrap().repr, "42");
 //! # Ok(()) }
 //! ```
+//!
+//! # Cargo features
+//!
+//! Every optional part is one feature, and `default` enables them all. Without
+//! default features the crate is the embeddable core: the [`Sandbox`], [`Session`]
+//! in process, [`FileStorage`](storage::FileStorage), artifacts, deps, skills with
+//! keyword search and CLI tools (`type: cli`).
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `redis` | [`RedisStorage`](storage::RedisStorage) |
+//! | `embeddings` | semantic skill and tool search (candle); without it both are keyword-only, as when the model is not installed |
+//! | `http-tools` | `type: http` tools and `tools::HttpTool` (reqwest); without it such a file is skipped with the reason |
+//! | `mcp-tools` | `type: mcp` tools (an rmcp client); without it such a file is skipped with the reason |
+//! | `remote` | the `Remote` and `Subprocess` executors (`session::remote`) |
+//! | `server` | `server`, the HTTP server behind `codemode serve` (axum) |
+//! | `mcp-server` | `mcp_server`, the MCP server behind `codemode mcp` (rmcp); enables `server` |
+//! | `cli` | the `codemode` binary; enables every other feature |
+//!
+//! # Unsafe code
+//!
+//! The crate denies `unsafe_code` but in one place: loading the precompiled guest
+//! (`Component::deserialize*` in `sandbox/compile.rs`), which wasmtime marks unsafe
+//! because it trusts the artifact's machine code; the artifact is one this process's
+//! engine wrote, keyed by the guest's hash and the engine's compatibility hash.
 
 pub mod artifacts;
 mod cache_dir;
@@ -20,10 +45,12 @@ pub mod deps;
 pub mod embed;
 pub mod error_kind;
 pub mod input;
+#[cfg(feature = "mcp-server")]
 pub mod mcp_server;
 pub mod model;
 pub mod names;
 pub mod sandbox;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod session;
 pub mod skills;
@@ -34,7 +61,9 @@ pub mod tools;
 pub use cache_dir::default_cache_dir;
 pub use error_kind::ErrorKind;
 pub use input::InputLimits;
-pub use model::{CellError, LimitKind, Param, RunResult, SkillSignature, Value};
+pub use model::{CellError, LimitKind, Operations, Param, Request, Response, RunResult, SkillSignature, Value};
 pub use sandbox::{CompileEvent, Limits, Metering, Sandbox, SandboxBuilder, SandboxError};
-pub use session::{Session, SessionBuilder, SessionError, SessionFactory, remote};
+#[cfg(feature = "remote")]
+pub use session::remote;
+pub use session::{Session, SessionBuilder, SessionError, SessionFactory};
 pub use skills::InspectError;

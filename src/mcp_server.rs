@@ -277,7 +277,7 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools().map(|t| mcp_tool(t)).collect()))
+        Ok(ListToolsResult::with_all_items(self.tools().map(mcp_tool).collect()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -1,4 +1,5 @@
-//! Cutting text that came from outside to a size the host is willing to pass on.
+//! Cutting text that came from outside to a size the host is willing to pass on,
+//! and quoting it into a URL path segment.
 
 /// Characters of a refused input quoted back in an error: enough to recognise it,
 /// never the megabytes a hostile caller sent.
@@ -28,6 +29,26 @@ pub(crate) fn capped(mut text: String, limit: usize) -> String {
     text
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters, so a value
+/// cannot add path segments (`../admin`) or a query.
+#[cfg(feature = "http-tools")]
+pub(crate) fn encode_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    // `.` and `..` alone would still be read as path navigation.
+    match out.as_str() {
+        "." => "%2E".into(),
+        ".." => "%2E%2E".into(),
+        _ => out,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +66,14 @@ mod tests {
         // 'é' is two bytes: a cut inside it backs off to the boundary before it.
         assert_eq!(capped("aé".into(), 2), "a... [truncated: 2 more bytes]");
         assert_eq!(capped("x".repeat(10), 0), "... [truncated: 10 more bytes]");
+    }
+
+    #[cfg(feature = "http-tools")]
+    #[test]
+    fn path_values_cannot_escape_their_segment() {
+        assert_eq!(encode_segment("octo-cat_1.2~"), "octo-cat_1.2~");
+        assert_eq!(encode_segment("../admin"), "..%2Fadmin");
+        assert_eq!(encode_segment(".."), "%2E%2E");
+        assert_eq!(encode_segment("a b?c#d"), "a%20b%3Fc%23d");
     }
 }

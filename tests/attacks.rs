@@ -18,6 +18,8 @@
 //! `CODEMODE_ATTACKS=word` runs only the programs whose file name contains `word`;
 //! `CODEMODE_ATTACK_SURFACES=cli,mcp` only those surfaces.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;

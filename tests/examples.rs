@@ -1,6 +1,8 @@
 //! The examples, run as built, against loopback stand-ins: the agent against a
 //! scripted OpenAI-compatible server, the remote example against a spawned server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! One suite, three executors: the same `Session` API in process, on a
 //! `codemode serve` reached as a remote, and on a `codemode serve` child process.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

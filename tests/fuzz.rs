@@ -3,6 +3,8 @@
 //! property runs a fixed number of cases (CI-sized); the assertions are: no
 //! panic, a clear error for bad input, and nothing outside the store touched.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Component, Path};

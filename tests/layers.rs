@@ -2,6 +2,8 @@
 //! between top-level modules must point to a lower layer (or sideways without a
 //! cycle). ARCHITECTURE.md explains the layers; this is what keeps them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

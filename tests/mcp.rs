@@ -3,6 +3,8 @@
 //! `mcp-server-time` (PyPI), and a small server on the Python SDK that can be made
 //! to crash (`tests/fixtures/mcp/crashy.py`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::{TcpListener, TcpStream};

@@ -3,6 +3,8 @@
 //! rmcp's client, the MCP Inspector, and raw bytes for malformed, oversized,
 //! unauthenticated and cross-origin requests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -1,5 +1,7 @@
 //! The guest's `artifacts` and `deps` namespaces end to end, on both backends.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -2,6 +2,8 @@
 //! which scripts/test.sh runs first): parity with sentence-transformers, ranking
 //! quality on a corpus written for this, and embeddings computed once per store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use codemode::Sandbox;

@@ -3,6 +3,8 @@
 //! concurrency, a crashed child, two servers sharing one Redis, readiness while
 //! Redis is down, the memory budget, and hostile bytes over raw TCP.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, Read, Write};
@@ -470,8 +472,20 @@ async fn operations_as_data_are_checked_like_every_route() {
         // Names that would leave the store, data that is not what its kind says.
         ("POST", "/v1/call", br#"{"op": "save_artifact", "name": "../../x", "data": 1}"#, 400, "invalid_input"),
         ("POST", "/v1/call", br#"{"op": "save_artifact", "name": "/etc/x", "data": 1}"#, 400, "invalid_input"),
-        ("POST", "/v1/call", br#"{"op": "save_artifact", "name": "b", "data": "%%", "kind": "bytes"}"#, 400, "invalid_input"),
-        ("POST", "/v1/call", br#"{"op": "save_artifact", "name": "t", "data": [1], "kind": "text"}"#, 400, "invalid_input"),
+        (
+            "POST",
+            "/v1/call",
+            br#"{"op": "save_artifact", "name": "b", "data": "%%", "kind": "bytes"}"#,
+            400,
+            "invalid_input",
+        ),
+        (
+            "POST",
+            "/v1/call",
+            br#"{"op": "save_artifact", "name": "t", "data": [1], "kind": "text"}"#,
+            400,
+            "invalid_input",
+        ),
         ("POST", "/v1/call", br#"{"op": "get_skill", "name": "../../etc/passwd"}"#, 400, "invalid_input"),
         ("PUT", "/v1/artifacts/..%2F..%2Fx", br#"{"data": 1}"#, 400, "invalid_input"),
         ("PUT", "/v1/artifacts/a", br#"{"data": 1, "colour": "blue"}"#, 422, "invalid_input"),

@@ -1,5 +1,7 @@
 //! The Session API end to end: a real guest in a real wasmtime store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The storage conformance suite, run against both backends: a directory and a real
 //! `redis-server` the test starts. Plus each backend's own failure modes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

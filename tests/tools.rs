@@ -1,6 +1,8 @@
 //! CLI tools in py-code-mode's YAML format, against real `curl`, `jq`, `ls` and
 //! `sleep`, with a real HTTP server on 127.0.0.1; and skills that call them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

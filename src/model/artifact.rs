@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 /// How an artifact's bytes are read back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DataKind {
     /// UTF-8 JSON (a Python dict or list).

@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 use super::{ArtifactInfo, DataKind, RunResult, SearchResults, Skill, SkillInfo, ToolInfo};
 
 /// Arguments of a search.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Search {
     /// What is needed, in plain words.
@@ -30,7 +31,8 @@ impl Search {
 }
 
 /// An operation on one named thing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Named {
     /// The name.
@@ -38,7 +40,8 @@ pub struct Named {
 }
 
 /// Arguments of [`Request::Run`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunCode {
     /// Python source; the value of a final expression is returned.
@@ -49,7 +52,8 @@ pub struct RunCode {
 }
 
 /// Arguments of [`Request::InvokeSkill`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InvokeSkill {
     /// The skill's name.
@@ -60,7 +64,8 @@ pub struct InvokeSkill {
 }
 
 /// Arguments of [`Request::CreateSkill`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateSkill {
     /// A Python identifier.
@@ -73,7 +78,8 @@ pub struct CreateSkill {
 }
 
 /// Arguments of [`Request::SaveArtifact`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SaveArtifact {
     /// The artifact's name; sub-paths like `scans/a.json` are allowed.
@@ -92,7 +98,8 @@ pub struct SaveArtifact {
 }
 
 /// Arguments of [`Request::AddDep`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddDep {
     /// A requirement such as `tabulate` or `tabulate==0.10.0`.

@@ -53,6 +53,9 @@ pub(crate) fn engine(metering: Metering) -> Result<Engine, SandboxError> {
 }
 
 /// Loads the guest for `engine` from the cache, else compiles it and caches the result.
+// The crate's only unsafe code: wasmtime cannot check that precompiled machine code
+// is what it claims, so loading it is unsafe (see the SAFETY notes below).
+#[allow(unsafe_code)]
 pub(crate) fn component(
     engine: &Engine,
     metering: Metering,

@@ -54,6 +54,7 @@ pub(crate) type ProgressFn = Arc<dyn Fn(CompileEvent) + Send + Sync>;
 
 /// Errors from setting up the sandbox itself (not from the agent's code).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SandboxError {
     /// wasmtime failed while doing `context`.
     #[error("{context}: {source}")]

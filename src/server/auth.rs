@@ -15,6 +15,7 @@ pub const MIN_TOKEN_CHARS: usize = 16;
 
 /// Why a server refuses to start with the authentication it was given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenError {
     /// No token, and serving without one was not asked for.
     #[error("refusing to serve without authentication: set CODEMODE_TOKEN (or --token), or pass --insecure-no-auth")]

@@ -3,6 +3,7 @@
 //! Every operation goes through [`Operations::call`]; the typed methods sit on top.
 
 mod local;
+#[cfg(feature = "remote")]
 pub mod remote;
 mod services;
 
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use self::local::Local;
+#[cfg(feature = "remote")]
 use self::remote::{Remote, RemoteError, Subprocess};
 pub use self::services::Services;
 use crate::artifacts::{ArtifactError, Artifacts, DEFAULT_MAX_ARTIFACT_SIZE};
@@ -66,6 +68,7 @@ pub enum SessionError {
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
     /// The session's server (a remote or subprocess executor) failed or refused.
+    #[cfg(feature = "remote")]
     #[error(transparent)]
     Remote(#[from] RemoteError),
     /// An input is over its cap; nothing was done.
@@ -102,8 +105,10 @@ enum Where {
     #[default]
     InProcess,
     /// On a `codemode serve` reached over HTTP.
+    #[cfg(feature = "remote")]
     Remote(Remote),
     /// On a `codemode serve` child spawned for this session.
+    #[cfg(feature = "remote")]
     Subprocess { binary: PathBuf, args: Vec<String> },
 }
 
@@ -194,6 +199,7 @@ impl SessionBuilder {
     /// Runs the session on a `codemode serve` (see [`crate::remote`]) instead of in
     /// this process. Storage, tools and limits other than the timeout are then the
     /// server's; the Session API is the same.
+    #[cfg(feature = "remote")]
     pub fn remote(mut self, remote: Remote) -> Self {
         self.executor = Where::Remote(remote);
         self
@@ -202,6 +208,7 @@ impl SessionBuilder {
     /// Runs the session on a `codemode serve` child process started from `binary`
     /// with `args` (storage, limit and serve flags), on loopback with a random token.
     /// A crash of the child is reported by the next call.
+    #[cfg(feature = "remote")]
     pub fn subprocess(mut self, binary: impl Into<PathBuf>, args: &[&str]) -> Self {
         self.executor = Where::Subprocess { binary: binary.into(), args: args.iter().map(|a| a.to_string()).collect() };
         self
@@ -212,21 +219,18 @@ impl SessionBuilder {
         validate(&self.limits)?;
         let limits = self.limits.clone();
         let sandbox = self.sandbox.clone().unwrap_or_else(Sandbox::shared);
-        let remote = match &self.executor {
-            Where::InProcess => None,
-            Where::Remote(remote) => Some(remote.clone()),
-            Where::Subprocess { binary, args } => {
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                Some(Subprocess::spawn(binary, &args).await?)
-            }
-        };
-        let executor: Box<dyn Executor> = match remote {
-            Some(remote) => Box::new(remote.session().await?),
-            None => {
-                let sandbox = sandbox.clone();
+        let executor: Box<dyn Executor> = match &self.executor {
+            Where::InProcess => {
                 let metering = if limits.fuel.is_some() { Metering::Fuel } else { Metering::Off };
                 let services = self.build_services().await?;
-                Box::new(Local::start(sandbox, metering, limits.clone(), services).await?)
+                Box::new(Local::start(sandbox.clone(), metering, limits.clone(), services).await?)
+            }
+            #[cfg(feature = "remote")]
+            Where::Remote(remote) => Box::new(remote.session().await?),
+            #[cfg(feature = "remote")]
+            Where::Subprocess { binary, args } => {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                Box::new(Subprocess::spawn(binary, &args).await?.session().await?)
             }
         };
         Ok(Session { sandbox, limits, executor, closed: AtomicBool::new(false) })

@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 
 pub use self::inspector::{InspectError, Inspector};
 use self::search::{Document, QueryCache};
-use crate::embed::embed_blocking;
 pub use crate::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir, shared_embedder};
+use crate::embed::{INSTALL_HINT, embed_blocking};
 use crate::input::{InputLimits, TooLarge, check};
 pub use crate::model::{Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature};
 use crate::storage::{Storage, StorageError, StoredSkill};
@@ -25,6 +25,7 @@ pub use crate::names::{InvalidName, RESERVED_SKILL_NAMES as RESERVED_NAMES, Skil
 
 /// Why a skill operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SkillError {
     /// The name is not usable; nothing was read or written.
     #[error(transparent)]
@@ -235,9 +236,8 @@ impl SkillLibrary {
                 (SearchMode::Semantic, None, scores)
             }
             Err(reason) => {
-                let notice = (!self.notice_given.swap(true, Ordering::Relaxed)).then(|| {
-                    format!("skill search is keyword-only (BM25): {reason}; run scripts/fetch-model.sh to install all-MiniLM-L6-v2")
-                });
+                let notice = (!self.notice_given.swap(true, Ordering::Relaxed))
+                    .then(|| format!("skill search is keyword-only (BM25): {reason}; {INSTALL_HINT}"));
                 let scores = search::bm25(query, &docs)
                     .into_iter()
                     .zip(&docs)

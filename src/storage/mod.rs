@@ -1,11 +1,12 @@
 //! Persistent state behind one trait: skills, skill vectors, artifacts and the deps list.
 //!
 //! Two backends behave identically (one conformance suite runs against both):
-//! [`FileStorage`], a directory in py-code-mode's layout, and [`RedisStorage`], keys
-//! under a tenant prefix. Callers validate input first ([`ArtifactName`], package
+//! [`FileStorage`], a directory in py-code-mode's layout, and `RedisStorage` (the
+//! `redis` feature), keys under a tenant prefix. Callers validate input first ([`ArtifactName`], package
 //! specs); backends only store.
 
 mod file;
+#[cfg(feature = "redis")]
 mod redis;
 
 use std::path::{Path, PathBuf};
@@ -13,12 +14,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use self::file::FileStorage;
+#[cfg(feature = "redis")]
 pub use self::redis::RedisStorage;
 use crate::model::{Artifact, ArtifactInfo, DataKind, SkillSignature};
 use crate::names::{ArtifactName, SkillName};
 
 /// A failure of the storage backend itself (never of the caller's input).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StorageError {
     /// A file operation failed. The message leaves the path out (it reaches agent
     /// code and HTTP clients); the path is logged on the host and kept here.
@@ -34,6 +37,7 @@ pub enum StorageError {
     },
     /// Redis could not be reached or refused the command; nothing is reported stored
     /// unless Redis confirmed it.
+    #[cfg(feature = "redis")]
     #[error("{op}: Redis failed: {source}")]
     Redis {
         /// What was being done.

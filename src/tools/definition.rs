@@ -55,21 +55,27 @@ pub(crate) struct ToolFile {
     /// default: not every program accepts `--`).
     #[serde(default)]
     pub(crate) end_of_options: bool,
-    // HTTP (`type: http`)
+    // HTTP (`type: http`); parsed without the feature too, to say why it is skipped.
+    #[cfg_attr(not(feature = "http-tools"), allow(dead_code))]
     pub(crate) base_url: Option<String>,
     /// Default request headers; `${VAR}` is expanded from the host environment.
+    #[cfg_attr(not(feature = "http-tools"), allow(dead_code))]
     pub(crate) headers: Option<BTreeMap<String, String>>,
     /// An ordered mapping of endpoint name to [`EndpointYaml`].
+    #[cfg_attr(not(feature = "http-tools"), allow(dead_code))]
     pub(crate) endpoints: Option<yaml_serde::Mapping>,
     // MCP (`type: mcp`)
     /// `stdio` (default) or `streamable_http`.
+    #[cfg_attr(not(feature = "mcp-tools"), allow(dead_code))]
     pub(crate) transport: Option<String>,
     /// The server's arguments (stdio).
+    #[cfg_attr(not(feature = "mcp-tools"), allow(dead_code))]
     pub(crate) args: Option<Vec<String>>,
     /// Environment of a CLI tool's or a stdio MCP server's process, on top of the
     /// allow-list it inherits; `${VAR}` is expanded from the host.
     pub(crate) env: Option<BTreeMap<String, String>>,
     /// The server's endpoint (streamable HTTP).
+    #[cfg_attr(not(feature = "mcp-tools"), allow(dead_code))]
     pub(crate) url: Option<String>,
 }
 
@@ -146,6 +152,7 @@ pub(crate) struct RecipeParamYaml {
     pub(crate) description: String,
 }
 
+#[cfg(feature = "http-tools")]
 /// One endpoint of an HTTP tool.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,11 +167,13 @@ pub(crate) struct EndpointYaml {
     pub(crate) params: yaml_serde::Mapping,
 }
 
+#[cfg(feature = "http-tools")]
 fn get() -> String {
     "GET".into()
 }
 
 /// Where an HTTP parameter goes.
+#[cfg(feature = "http-tools")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Location {
@@ -177,6 +186,7 @@ pub enum Location {
 }
 
 /// The JSON type of an HTTP parameter.
+#[cfg(feature = "http-tools")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JsonType {
@@ -195,6 +205,7 @@ pub enum JsonType {
     Object,
 }
 
+#[cfg(feature = "http-tools")]
 impl JsonType {
     /// The Python type agents see in signatures.
     pub fn python_name(self) -> &'static str {
@@ -209,6 +220,7 @@ impl JsonType {
     }
 }
 
+#[cfg(feature = "http-tools")]
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HttpParamYaml {

@@ -16,6 +16,7 @@ use super::definition::{EndpointYaml, HttpParamYaml, ToolFile};
 pub use super::definition::{JsonType, Location};
 use super::secrets::Secrets;
 use super::{CallableInfo, ParamInfo, ToolError, reject_unknown};
+use crate::text::encode_segment;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body accepted.
@@ -435,36 +436,4 @@ fn check_type(param: &HttpParam, value: &Value) -> Result<(), String> {
         JsonType::Object => value.is_object(),
     };
     if ok { Ok(()) } else { Err(format!("{} must be {}, not {value}", param.name, param.kind.python_name())) }
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters, so a value
-/// cannot add path segments (`../admin`) or a query.
-pub(crate) fn encode_segment(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    // `.` and `..` alone would still be read as path navigation.
-    match out.as_str() {
-        "." => "%2E".into(),
-        ".." => "%2E%2E".into(),
-        _ => out,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_values_cannot_escape_their_segment() {
-        assert_eq!(encode_segment("octo-cat_1.2~"), "octo-cat_1.2~");
-        assert_eq!(encode_segment("../admin"), "..%2Fadmin");
-        assert_eq!(encode_segment(".."), "%2E%2E");
-        assert_eq!(encode_segment("a b?c#d"), "a%20b%3Fc%23d");
-    }
 }

@@ -2,13 +2,16 @@
 //!
 //! [`ToolRegistry`] loads py-code-mode's YAML tool definitions unchanged
 //! (`*.yaml` and `*.yml` in a directory): CLI tools (`cli.rs`), HTTP APIs
-//! (`http.rs`, also buildable in Rust) and MCP servers (`mcp.rs`). A bad file is
-//! reported with its name and reason and skipped; the others load.
+//! (`http.rs`, also buildable in Rust; the `http-tools` feature) and MCP servers
+//! (`mcp.rs`; the `mcp-tools` feature). A bad file, or one of a type this build
+//! lacks, is reported with its name and reason and skipped; the others load.
 
 mod cli;
 mod definition;
 mod function;
+#[cfg(feature = "http-tools")]
 mod http;
+#[cfg(feature = "mcp-tools")]
 mod mcp;
 mod process;
 mod search;
@@ -25,17 +28,20 @@ use self::cli::CliTool;
 pub use self::definition::ParamType;
 use self::definition::ToolFile;
 use self::function::FunctionTool;
+#[cfg(feature = "http-tools")]
 pub use self::http::{Endpoint, HttpParam, HttpTool, JsonType, Location};
+#[cfg(feature = "mcp-tools")]
 use self::mcp::McpTool;
 pub use self::search::ToolMatch;
 use self::secrets::{NO_SECRETS, Secrets};
-/// HTTP methods for [`Endpoint::new`].
-pub use reqwest::Method;
-
 pub use crate::model::{CallableInfo, ParamInfo, ToolInfo};
+/// HTTP methods for [`Endpoint::new`].
+#[cfg(feature = "http-tools")]
+pub use reqwest::Method;
 
 /// Why a tool call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ToolError {
     /// No tool of that name.
     #[error("no tool named {tool:?}; available: {}", list(available))]
@@ -119,8 +125,10 @@ pub struct Skipped {
 #[derive(Debug)]
 enum Adapter {
     Cli(CliTool),
+    #[cfg(feature = "http-tools")]
     Http(HttpTool),
     Function(FunctionTool),
+    #[cfg(feature = "mcp-tools")]
     Mcp(McpTool),
 }
 
@@ -129,7 +137,9 @@ impl Adapter {
     fn secrets(&self) -> &Secrets {
         match self {
             Adapter::Cli(cli) => cli.secrets(),
+            #[cfg(feature = "http-tools")]
             Adapter::Http(http) => http.secrets(),
+            #[cfg(feature = "mcp-tools")]
             Adapter::Mcp(mcp) => mcp.secrets(),
             Adapter::Function(_) => &NO_SECRETS,
         }
@@ -207,6 +217,7 @@ impl ToolRegistry {
     }
 
     /// Adds an HTTP tool built in Rust; a tool of the same name is an error.
+    #[cfg(feature = "http-tools")]
     pub fn add_http(&mut self, tool: HttpTool) -> Result<(), ToolError> {
         let name = tool.name().to_owned();
         tool.check().map_err(|message| ToolError::InvalidArguments { tool: name.clone(), message })?;
@@ -256,44 +267,55 @@ impl ToolRegistry {
     /// so their tools can be listed; one that cannot start is listed with the
     /// reason in [`ToolInfo::unavailable`].
     pub async fn list(&self) -> Vec<ToolInfo> {
+        #[cfg(feature = "mcp-tools")]
+        let mut servers = self.describe_servers().await;
+        self.tools
+            .values()
+            .map(|tool| {
+                #[cfg(feature = "mcp-tools")]
+                if let Some(info) = servers.remove(&tool.info.name) {
+                    return info;
+                }
+                tool.info.clone()
+            })
+            .collect()
+    }
+
+    /// The info of every MCP tool, with the callables its server lists (or why it
+    /// cannot), all servers started at once.
+    #[cfg(feature = "mcp-tools")]
+    async fn describe_servers(&self) -> BTreeMap<String, ToolInfo> {
+        let mut described = BTreeMap::new();
         let mut starting = tokio::task::JoinSet::new();
         for tool in self.tools.values() {
             if let Adapter::Mcp(mcp) = &tool.adapter {
+                // Replaced below unless the task panics.
+                let info = ToolInfo { unavailable: Some("its server task failed".into()), ..tool.info.clone() };
+                described.insert(tool.info.name.clone(), info);
                 let (name, mcp) = (tool.info.name.clone(), mcp.clone());
                 starting.spawn(async move { (name, mcp.callables().await) });
             }
         }
-        let mut servers = BTreeMap::new();
         while let Some(joined) = starting.join_next().await {
-            if let Ok((name, callables)) = joined {
-                servers.insert(name, callables);
+            let Ok((name, callables)) = joined else { continue };
+            let (Some(info), Some(tool)) = (described.get_mut(&name), self.tools.get(&name)) else { continue };
+            let secrets = tool.adapter.secrets();
+            match callables {
+                Ok(callables) => {
+                    // A server's own names and descriptions are shown to the guest.
+                    let callables: Vec<CallableInfo> =
+                        callables.into_iter().map(|c| secrets.scrub_callable(c)).collect();
+                    if info.description.is_empty() {
+                        let names: Vec<&str> = callables.iter().filter_map(|c| c.name.as_deref()).collect();
+                        info.description = format!("Tools of the MCP server {}: {}", info.name, names.join(", "));
+                    }
+                    info.callables = callables;
+                    info.unavailable = None;
+                }
+                Err(reason) => info.unavailable = Some(secrets.scrub(&reason)),
             }
         }
-        self.tools
-            .values()
-            .map(|tool| {
-                let mut info = tool.info.clone();
-                let secrets = tool.adapter.secrets();
-                match servers.remove(&info.name) {
-                    Some(Ok(callables)) => {
-                        // A server's own names and descriptions are shown to the guest.
-                        let callables: Vec<CallableInfo> =
-                            callables.into_iter().map(|c| secrets.scrub_callable(c)).collect();
-                        if info.description.is_empty() {
-                            let names: Vec<&str> = callables.iter().filter_map(|c| c.name.as_deref()).collect();
-                            info.description = format!("Tools of the MCP server {}: {}", info.name, names.join(", "));
-                        }
-                        info.callables = callables;
-                    }
-                    Some(Err(reason)) => info.unavailable = Some(secrets.scrub(&reason)),
-                    None if matches!(tool.adapter, Adapter::Mcp(_)) => {
-                        info.unavailable = Some("its server task failed".into());
-                    }
-                    None => {}
-                }
-                info
-            })
-            .collect()
+        described
     }
 
     /// The tools that best match `query`, best first, with their scores: by name
@@ -353,8 +375,10 @@ impl ToolRegistry {
                 Ok((argv, stdin)) => cli.run(&argv, stdin).await.map(Value::String),
                 Err(err) => Err(err),
             },
+            #[cfg(feature = "http-tools")]
             Adapter::Http(http) => http.call(callable, args).await,
             Adapter::Function(function) => function.call(callable, args).await,
+            #[cfg(feature = "mcp-tools")]
             Adapter::Mcp(mcp) => mcp.call(callable, args).await,
         };
         entry.adapter.secrets().scrub_result(result)
@@ -370,9 +394,7 @@ impl ToolRegistry {
         let entry = self.get(tool)?;
         match &entry.adapter {
             Adapter::Cli(cli) => cli.argv(callable, args).map(|(argv, _)| argv),
-            Adapter::Http(_) | Adapter::Function(_) | Adapter::Mcp(_) => {
-                Err(ToolError::InvalidArguments { tool: tool.to_owned(), message: "not a CLI tool".into() })
-            }
+            _ => Err(ToolError::InvalidArguments { tool: tool.to_owned(), message: "not a CLI tool".into() }),
         }
     }
 }
@@ -391,15 +413,27 @@ fn load_tool(text: &str) -> Result<Tool, String> {
             let callables = cli.callables(&file.description);
             (Adapter::Cli(cli), callables)
         }
+        #[cfg(feature = "http-tools")]
         "http" => {
             let http = HttpTool::from_file(&file)?;
             let callables = http.callables();
             (Adapter::Http(http), callables)
         }
+        #[cfg(feature = "mcp-tools")]
         "mcp" => (Adapter::Mcp(McpTool::from_file(&file)?), Vec::new()),
+        #[cfg(not(feature = "http-tools"))]
+        "http" => return Err(not_in_this_build("http", "http-tools")),
+        #[cfg(not(feature = "mcp-tools"))]
+        "mcp" => return Err(not_in_this_build("mcp", "mcp-tools")),
         other => return Err(format!("unknown tool type {other:?} (expected cli, http or mcp)")),
     };
     let info =
         ToolInfo { name: file.name, description: file.description, tags: file.tags, callables, unavailable: None };
     Ok(Tool { info, adapter })
+}
+
+/// Why a file of a tool type this build was compiled without is skipped.
+#[cfg(not(all(feature = "http-tools", feature = "mcp-tools")))]
+fn not_in_this_build(kind: &str, feature: &str) -> String {
+    format!("`type: {kind}` tools are not in this build of codemode (it lacks the `{feature}` feature)")
 }

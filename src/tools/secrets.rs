@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{CallableInfo, ParamInfo, ToolError};
+use super::ToolError;
+#[cfg(feature = "mcp-tools")]
+use super::{CallableInfo, ParamInfo};
 
 /// Shortest expanded value that is scrubbed (shorter ones would mangle ordinary text).
 const MIN_SECRET_LEN: usize = 4;
@@ -192,6 +194,7 @@ impl Secrets {
 
     /// A listed callable (names, descriptions and defaults come from a server for
     /// MCP tools) with nothing secret left in it.
+    #[cfg(feature = "mcp-tools")]
     pub(crate) fn scrub_callable(&self, callable: CallableInfo) -> CallableInfo {
         if self.0.is_empty() {
             return callable;
