@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
-use codemode::artifacts::{Artifacts, DataKind};
+use codemode::model::{DataKind, Operations};
 
-use super::storage::StorageArgs;
+use super::SessionArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum ArtifactsCommand {
@@ -53,11 +53,11 @@ pub enum Kind {
     Bytes,
 }
 
-pub async fn run(storage: &StorageArgs, command: &ArtifactsCommand) -> anyhow::Result<ExitCode> {
-    let artifacts = Artifacts::new(storage.open().await?, storage.max_artifact_size);
+pub async fn run(context: &SessionArgs<'_>, command: &ArtifactsCommand) -> anyhow::Result<ExitCode> {
+    let services = context.services().await?;
     match command {
         ArtifactsCommand::List { json } => {
-            let list = artifacts.list().await?;
+            let list = services.list_artifacts().await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
@@ -68,8 +68,10 @@ pub async fn run(storage: &StorageArgs, command: &ArtifactsCommand) -> anyhow::R
                 eprintln!("{} artifact(s)", list.len());
             }
         }
+        // Files are bytes, which the API carries as JSON: get and put use the
+        // artifacts themselves (the same rules), so a file comes back byte for byte.
         ArtifactsCommand::Get { name, output } => {
-            let artifact = artifacts.load(name).await?;
+            let artifact = services.artifacts()?.load(name).await?;
             match output {
                 Some(path) => {
                     std::fs::write(path, &artifact.data).with_context(|| format!("cannot write {}", path.display()))?
@@ -98,11 +100,11 @@ pub async fn run(storage: &StorageArgs, command: &ArtifactsCommand) -> anyhow::R
                 None if std::str::from_utf8(&data).is_ok() => DataKind::Text,
                 None => DataKind::Binary,
             };
-            let info = artifacts.save(name, data, kind, description, serde_json::Map::new()).await?;
+            let info = services.artifacts()?.save(name, data, kind, description, serde_json::Map::new()).await?;
             eprintln!("saved {} ({} bytes)", info.name, info.size);
         }
         ArtifactsCommand::Rm { name } => {
-            if !artifacts.delete(name).await? {
+            if !services.delete_artifact(name).await? {
                 eprintln!("no artifact named {name:?}");
                 return Ok(ExitCode::from(1));
             }

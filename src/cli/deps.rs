@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use codemode::deps::{Deps, PipOutput};
+use codemode::deps::{PipOptions, PipOutput};
+use codemode::model::Operations;
 
-use super::storage::StorageArgs;
+use super::SessionArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum DepsCommand {
@@ -26,30 +27,30 @@ pub enum DepsCommand {
     Sync,
 }
 
-pub async fn run(storage: &StorageArgs, command: &DepsCommand) -> anyhow::Result<ExitCode> {
-    let pip = codemode::deps::PipOptions { output: PipOutput::Inherit, ..storage.pip_options() };
-    let deps = Deps::new(storage.open().await?, !storage.no_runtime_deps, pip);
+pub async fn run(context: &SessionArgs<'_>, command: &DepsCommand) -> anyhow::Result<ExitCode> {
+    let pip = PipOptions { output: PipOutput::Inherit, ..context.storage.pip_options() };
+    let services = context.services_with(pip).await?;
     match command {
         DepsCommand::Add { specs } => {
             for spec in specs {
-                let added = deps.add(spec).await?;
+                let added = services.add_dep(spec).await?;
                 eprintln!("added {added}");
             }
         }
         DepsCommand::Rm { name } => {
-            if !deps.remove(name).await? {
+            if !services.remove_dep(name).await? {
                 eprintln!("{name} was not recorded");
                 return Ok(ExitCode::from(1));
             }
             eprintln!("removed {name}");
         }
         DepsCommand::List => {
-            for spec in deps.list().await? {
+            for spec in services.list_deps().await? {
                 println!("{spec}");
             }
         }
         DepsCommand::Sync => {
-            let synced = deps.sync().await?;
+            let synced = services.sync_deps().await?;
             eprintln!("{} package(s) installed", synced.len());
         }
     }

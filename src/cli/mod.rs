@@ -136,12 +136,17 @@ impl SessionArgs<'_> {
     /// The storage's skills, artifacts and deps without an interpreter (no tools:
     /// commands that need them start a session).
     async fn services(&self) -> anyhow::Result<Services> {
+        self.services_with(self.storage.pip_options()).await
+    }
+
+    /// [`services`](Self::services) installing packages with `pip`.
+    async fn services_with(&self, pip: codemode::deps::PipOptions) -> anyhow::Result<Services> {
         let builder = Session::builder()
             .sandbox(self.build_sandbox())
             .storage(self.storage.open().await?)
             .allow_runtime_deps(!self.storage.no_runtime_deps)
             .max_artifact_size(self.storage.max_artifact_size)
-            .pip(self.storage.pip_options());
+            .pip(pip);
         builder.build_services().await.context("cannot open the storage")
     }
 
@@ -198,8 +203,8 @@ pub fn main() -> ExitCode {
         match &cli.command {
             Command::Run(args) => run::run(&context, args).await,
             Command::Repl => repl::repl(&context).await,
-            Command::Artifacts(command) => artifacts::run(&cli.storage, command).await,
-            Command::Deps(command) => deps::run(&cli.storage, command).await,
+            Command::Artifacts(command) => artifacts::run(&context, command).await,
+            Command::Deps(command) => deps::run(&context, command).await,
             Command::Skills(command) => skills::run(&context, command).await,
             Command::Call(args) => call::run(&context, args).await,
             Command::Store(command) => store::run(&cli.storage, command).await,

@@ -223,6 +223,11 @@ impl SessionBuilder {
             Where::InProcess => {
                 let metering = if limits.fuel.is_some() { Metering::Fuel } else { Metering::Off };
                 let services = self.build_services().await?;
+                // Another machine may have recorded deps in a shared store; the
+                // interpreter needs them, the store operations do not.
+                if let Some(deps) = &services.capabilities.deps {
+                    deps.ensure_installed().await?;
+                }
                 Box::new(Local::start(sandbox.clone(), metering, limits.clone(), services).await?)
             }
             #[cfg(feature = "remote")]
@@ -237,7 +242,8 @@ impl SessionBuilder {
     }
 
     /// Opens the storage and loads the tools, without an interpreter: the operations
-    /// that run no code, for servers and the CLI. In process only.
+    /// that run no code, for servers and the CLI. In process only; packages recorded
+    /// but not installed here are installed when a session starts, not by this.
     pub async fn build_services(self) -> Result<Services, SessionError> {
         let sandbox = self.sandbox.unwrap_or_else(Sandbox::shared);
         let storage = match (self.storage, &self.base_dir) {
@@ -248,8 +254,6 @@ impl SessionBuilder {
         let mut capabilities = Capabilities::default();
         if let Some(storage) = storage {
             let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip);
-            // Another machine may have recorded deps in a shared store.
-            deps.ensure_installed().await?;
             let skills = SkillLibrary::new(storage.clone(), sandbox).with_input_limits(self.input);
             capabilities.skills = Some(if self.embeddings { skills } else { skills.without_embeddings() });
             capabilities.artifacts =
