@@ -80,7 +80,7 @@ impl Operations for Services {
             }
             Request::SaveArtifact(save) => {
                 let artifacts = self.artifacts()?;
-                artifacts.check_metadata(&serde_json::Value::Object(save.metadata.clone()).to_string())?;
+                artifacts.check_metadata(&serde_json::to_string(&save.metadata).unwrap_or_default())?;
                 let (data, kind) = data_from_json(&save.name, &save.data, save.kind)?;
                 let saved = artifacts.save(&save.name, data, kind, &save.description, save.metadata).await?;
                 Response::ArtifactSaved { saved }
