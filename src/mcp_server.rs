@@ -242,10 +242,10 @@ fn render(op: &str, response: Response) -> CallToolResult {
             (format!("There was no such {what}."), false)
         }
         Response::Deps { deps } => (pretty(deps), false),
-        Response::DepAdded { added } => (format!("Installed {added}."), false),
-        Response::DepRemoved { removed: true } => ("Removed.".to_owned(), false),
-        Response::DepRemoved { removed: false } => ("It was not installed.".to_owned(), false),
-        Response::DepsSynced { installed } => (format!("Installed: {}", installed.join(", ")), false),
+        Response::DepAdded { added, .. } => (format!("Installed {added}."), false),
+        Response::DepRemoved(removed) if removed.removed_from_config => ("Removed.".to_owned(), false),
+        Response::DepRemoved(_) => ("It was not installed.".to_owned(), false),
+        Response::DepsSynced(report) => (format!("Installed: {}", report.installed.join(", ")), false),
     };
     let data = serde_json::to_value(&response).unwrap_or(Value::Null);
     let mut result = if is_error { CallToolResult::structured_error(data) } else { CallToolResult::structured(data) };

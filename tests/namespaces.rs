@@ -161,3 +161,92 @@ async fn sessions_without_storage_say_so() {
     assert!(message.contains("not configured"), "{message}");
     assert!(matches!(s.artifacts(), Err(codemode::SessionError::NotConfigured("artifacts"))));
 }
+
+/// The deps operations as py-code-mode's clients call them (`package`) and read
+/// them (`installed`, `already_present`, `failed`; `removed`, `not_found`,
+/// `removed_from_config`), on `session` (in process or over HTTP).
+async fn deps_operations_speak_py_code_modes_shape(session: &Session) {
+    use codemode::{Operations, Request};
+    let call = |op: &'static str, args: serde_json::Value| async move {
+        let request = Request::from_parts(op, args.as_object().cloned()).unwrap();
+        serde_json::to_value(session.call(request).await.unwrap()).unwrap()
+    };
+    let added = call("add_dep", json!({"package": "Six"})).await;
+    assert_eq!(added, json!({"added": "six", "installed": ["six"], "already_present": [], "failed": []}));
+    let again = call("add_dep", json!({"spec": "six"})).await;
+    assert_eq!(again, json!({"added": "six", "installed": [], "already_present": ["six"], "failed": []}));
+    let synced = call("sync_deps", json!({})).await;
+    assert_eq!(synced, json!({"installed": [], "already_present": ["six"], "failed": []}));
+    let removed = call("remove_dep", json!({"package": "six"})).await;
+    assert_eq!(removed, json!({"removed": ["six"], "not_found": [], "failed": [], "removed_from_config": true}));
+    let gone = call("remove_dep", json!({"name": "six"})).await;
+    assert_eq!(gone, json!({"removed": [], "not_found": ["six"], "failed": [], "removed_from_config": false}));
+    assert!(session.list_deps().await.unwrap().is_empty());
+
+    // Hostile arguments: refused before anything runs, nothing recorded.
+    for args in [json!({"package": 42}), json!({"package": "six", "spec": "six"}), json!({"package": "six", "x": 1})] {
+        assert!(Request::from_parts("add_dep", args.as_object().cloned()).is_err(), "{args}");
+    }
+    for spec in ["$(id)", "-e .", "six; python_version<'3'", "pkg @ https://x/y.whl"] {
+        let request = Request::from_parts("add_dep", json!({"package": spec}).as_object().cloned()).unwrap();
+        let refused = session.call(request).await.unwrap_err().to_string();
+        assert!(refused.contains("invalid package spec"), "{spec}: {refused}");
+    }
+    assert!(session.list_deps().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deps_operations_speak_py_code_modes_shape_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = session_on(Arc::new(FileStorage::open(dir.path()).await.unwrap())).await;
+    deps_operations_speak_py_code_modes_shape(&session).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deps_operations_speak_py_code_modes_shape_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let wheels = common::test_wheels();
+    let args = ["--base", dir.path().to_str().unwrap(), "--no-index", "--find-links", wheels.to_str().unwrap()];
+    let server =
+        codemode::remote::Subprocess::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_codemode")), &args).await.unwrap();
+    let session = Session::builder().remote(server).build().await.unwrap();
+    deps_operations_speak_py_code_modes_shape(&session).await;
+}
+
+/// `codemode <args>` in `base` with `CODEMODE_PYTHON` set to `python`.
+fn codemode_with_python(base: &std::path::Path, python: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .arg("--base")
+        .arg(base)
+        .args(args)
+        .env("CODEMODE_PYTHON", python)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn deps_without_a_host_pip_say_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Python without pip: the host's, with its site-packages (where pip lives) cut off.
+    let no_pip = dir.path().join("python-no-pip");
+    std::fs::write(&no_pip, "#!/bin/sh\nexec python3 -S \"$@\"\n").unwrap();
+    std::fs::set_permissions(&no_pip, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let missing = dir.path().join("nowhere/python3");
+    let base = dir.path().join("base");
+    for (python, problem) in [(&missing, "`python3` was not found"), (&no_pip, "`python-no-pip` has no pip module")] {
+        let out = codemode_with_python(&base, python, &["deps", "add", "six"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("deps need a host Python with pip"), "{stderr}");
+        assert!(stderr.contains(problem) && stderr.contains("python3-pip"), "{stderr}");
+        // Agent code gets the same sentence, without the host's paths.
+        let out = codemode_with_python(&base, python, &["run", "--json", "deps.add('six')"]);
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let message = result["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!(result["error"]["kind"], "DepsError", "{result}");
+        assert!(message.contains(problem) && message.contains("python3-pip"), "{message}");
+        assert!(!result.to_string().contains(&*dir.path().to_string_lossy()), "a host path leaked: {result}");
+        let out = codemode_with_python(&base, python, &["deps", "list"]);
+        assert_eq!((out.status.code(), out.stdout.as_slice()), (Some(0), &b""[..]), "nothing was recorded");
+    }
+}

@@ -51,7 +51,17 @@ pub async fn run(context: &SessionArgs<'_>, command: &DepsCommand) -> anyhow::Re
         }
         DepsCommand::Sync => {
             let synced = services.sync_deps().await?;
-            eprintln!("{} package(s) installed", synced.len());
+            eprintln!(
+                "{} package(s) installed, {} already present",
+                synced.installed.len(),
+                synced.already_present.len()
+            );
+            for (spec, error) in synced.failed.iter().zip(&synced.errors) {
+                eprintln!("failed: {spec}: {error}");
+            }
+            if !synced.failed.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

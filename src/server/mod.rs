@@ -48,7 +48,9 @@ use axum::{Json, Router, middleware};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::model::ops::{AddDep, CreateSkill, InvokeSkill, Named, Operations, Request, Response, RunCode, Search};
+use crate::model::ops::{
+    AddDep, CreateSkill, InvokeSkill, Named, Operations, RemoveDep, Request, Response, RunCode, Search,
+};
 
 pub use self::auth::{Auth, MIN_TOKEN_CHARS, TokenError, unauthorized};
 pub use self::budget::{MemoryBudget, OverBudget, Reservation};
@@ -392,5 +394,5 @@ async fn add_dep(
 }
 
 async fn remove_dep(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(body(on_services(&state, Request::RemoveDep(Named { name })).await?))
+    Ok(body(on_services(&state, Request::RemoveDep(RemoveDep { name })).await?))
 }
