@@ -61,8 +61,8 @@ async fn stdio_servers_from_npm_and_pypi() {
 
     let listed = value(&run(&s, "{t['name']: t for t in tools.list()}").await);
     let echo = listed["everything"]["callables"].as_array().unwrap().iter().find(|c| c["name"] == "echo").unwrap();
-    assert_eq!(echo["params"][0]["name"], "message");
-    assert_eq!((&echo["params"][0]["type"], &echo["params"][0]["required"]), (&json!("str"), &json!(true)));
+    assert_eq!(echo["parameters"][0]["name"], "message");
+    assert_eq!((&echo["parameters"][0]["type"], &echo["parameters"][0]["required"]), (&json!("str"), &json!(true)));
     assert_eq!(echo["signature"], "echo(message: str)");
     assert!(listed["time"]["callables"].as_array().unwrap().iter().any(|c| c["name"] == "get_current_time"));
 

@@ -71,7 +71,7 @@ fn check_report(report: &Value) {
     assert_eq!(raises["is_error"], true);
     assert!(raises["text"].as_str().unwrap().starts_with("before\nTraceback"), "{raises}");
     assert_eq!(raises["data"]["error"]["kind"], "ZeroDivisionError");
-    assert_eq!(step("create")["data"]["skill"]["params"][0]["name"], "n");
+    assert_eq!(step("create")["data"]["skill"]["parameters"][0]["name"], "n");
     assert_eq!(step("bad_skill")["is_error"], true);
     assert!(step("bad_skill")["text"].as_str().unwrap().contains("syntax error"), "{}", step("bad_skill"));
     assert_eq!(step("search")["data"]["matches"][0]["name"], "double");

@@ -157,8 +157,8 @@ async fn descriptions_and_signatures_survive_a_restart() {
     assert_eq!(info["description"], "Greets someone by name");
     assert_eq!(info["is_async"], true);
     assert_eq!(
-        info["params"][1],
-        json!({"name": "punct", "type": "str", "required": false, "default": "'!'", "description": ""})
+        info["parameters"][1],
+        json!({"name": "punct", "type": "str", "required": false, "default": "!", "description": ""})
     );
     assert_eq!(value(&run(&s, "skills.greet(name='ada')").await), json!("hello ada!"));
     // The same library from Rust.
@@ -204,7 +204,7 @@ async fn py_code_mode_skill_folders_load_and_run() {
     run(&s, "skills.create('edit_me', 'def run(a):\\n    return a')").await;
     std::fs::write(skills_dir.join("edit_me.py"), "async def run(a, b=2):\n    return a + b\n").unwrap();
     let info = value(&run(&s, "[s for s in skills.list() if s['name'] == 'edit_me'][0]").await);
-    assert_eq!((info["is_async"].clone(), info["params"].as_array().unwrap().len()), (json!(true), 2));
+    assert_eq!((info["is_async"].clone(), info["parameters"].as_array().unwrap().len()), (json!(true), 2));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -57,7 +57,7 @@ async fn round_trips_each_kind(b: Backend) {
     let cases: [(&str, &[u8], DataKind); 4] = [
         ("data.json", br#"{"a": [1, 2]}"#, DataKind::Json),
         ("notes.txt", "héllo\n".as_bytes(), DataKind::Text),
-        ("blob.bin", &[0, 159, 146, 150, 255], DataKind::Binary),
+        ("blob.bin", &[0, 159, 146, 150, 255], DataKind::Bytes),
         ("scans/2024/nmap.json", b"[]", DataKind::Json),
     ];
     for (name, data, kind) in cases {
@@ -144,8 +144,8 @@ async fn hostile_names_are_rejected(b: Backend) {
 
 async fn size_cap_and_invalid_data(b: Backend) {
     let artifacts = Artifacts::new(b.storage, 1000);
-    assert!(artifacts.save("fits", vec![1; 1000], DataKind::Binary, "", Map::new()).await.is_ok());
-    let err = artifacts.save("big", vec![1; 1001], DataKind::Binary, "", Map::new()).await.unwrap_err();
+    assert!(artifacts.save("fits", vec![1; 1000], DataKind::Bytes, "", Map::new()).await.is_ok());
+    let err = artifacts.save("big", vec![1; 1001], DataKind::Bytes, "", Map::new()).await.unwrap_err();
     assert!(err.to_string().contains("1001 bytes, over the 1000-byte limit"), "{err}");
     let err = artifacts.save("bad.json", b"{nope".to_vec(), DataKind::Json, "", Map::new()).await.unwrap_err();
     assert!(matches!(err, ArtifactError::InvalidData { .. }), "{err}");
@@ -244,7 +244,7 @@ async fn file_backend_reads_py_code_mode_indexes() {
     let nmap = artifacts.load("scans/nmap.json").await.unwrap();
     assert_eq!((nmap.info.kind, nmap.info.size), (DataKind::Json, 14));
     assert_eq!(nmap.info.metadata, meta(json!({"host": "x"})));
-    assert_eq!(artifacts.load("raw.bin").await.unwrap().info.kind, DataKind::Binary);
+    assert_eq!(artifacts.load("raw.bin").await.unwrap().info.kind, DataKind::Bytes);
     // Our writes keep the index readable by py-code-mode: `_data_type` inside metadata.
     artifacts.save("new.txt", b"t".to_vec(), DataKind::Text, "d", Map::new()).await.unwrap();
     let index: Value = serde_json::from_slice(&std::fs::read(artifacts_dir.join(".artifacts.json")).unwrap()).unwrap();

@@ -91,14 +91,14 @@ pub async fn run(context: &SessionArgs<'_>, command: &ArtifactsCommand) -> anyho
             let kind = match kind {
                 Some(Kind::Json) => DataKind::Json,
                 Some(Kind::Text) => DataKind::Text,
-                Some(Kind::Bytes) => DataKind::Binary,
+                Some(Kind::Bytes) => DataKind::Bytes,
                 None if serde_json::from_slice::<serde_json::Value>(&data)
                     .is_ok_and(|v| v.is_object() || v.is_array()) =>
                 {
                     DataKind::Json
                 }
                 None if std::str::from_utf8(&data).is_ok() => DataKind::Text,
-                None => DataKind::Binary,
+                None => DataKind::Bytes,
             };
             let info = services.artifacts()?.save(name, data, kind, description, serde_json::Map::new()).await?;
             eprintln!("saved {} ({} bytes)", info.name, info.size);

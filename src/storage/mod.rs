@@ -182,7 +182,7 @@ impl IndexEntry {
     pub(crate) fn into_info(mut self, name: String, size_of: impl FnOnce(&str) -> u64) -> ArtifactInfo {
         let kind = match self.metadata.remove(KIND_KEY).as_ref().and_then(|v| v.as_str()) {
             Some("json") => DataKind::Json,
-            Some("bytes") => DataKind::Binary,
+            Some("bytes" | "binary") => DataKind::Bytes,
             Some(_) => DataKind::Text,
             // py-code-mode reads `.json` names as JSON when the kind is missing.
             None if name.ends_with(".json") => DataKind::Json,
