@@ -89,7 +89,7 @@ async fn errors_point_into_the_skill() {
     let (kind, traceback) = error_traceback(&run(&s, "skills.nope()").await);
     assert_eq!(kind, "AttributeError");
     assert!(traceback.contains("available: broken_math, text_report, word_stats"), "{traceback}");
-    assert_eq!(error_traceback(&run(&s, "skills.invoke('nope')").await).0, "LookupError");
+    assert_eq!(error_traceback(&run(&s, "skills.invoke('nope')").await).0, "SkillNotFoundError");
     assert_eq!(value(&run(&s, "skills.get('nope') is None").await), json!(true));
     // Recursion between skills is bounded with a clear error.
     run(&s, "skills.create('ping', 'def run(n=0):\\n    return skills.pong(n=n + 1)')").await;
