@@ -150,7 +150,7 @@ async fn a_server_that_dies_is_restarted() {
 
     // Dies during the call: the call fails (after one retry on a fresh server), the next one works.
     let (kind, message) = error(&run(&s, "tools.restarts.crash()").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("exited during the call"), "{message}");
     let second = pid(value(&run(&s, "tools.restarts.pid()").await));
     assert_ne!(first, second);
@@ -186,7 +186,7 @@ async fn a_missing_server_disables_only_its_tools() {
 
     // py-code-mode's hyphenated names are reachable with underscores.
     let (kind, message) = error(&run(&s, "tools.ghost_server.anything()").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("cannot run `/nonexistent/mcp-server`"), "{message}");
     assert_eq!(value(&run(&s, "tools.echo.say(text='still here')").await), "still here\n");
 
