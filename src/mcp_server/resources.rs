@@ -91,7 +91,8 @@ pub fn page(artifacts: &[ArtifactInfo], cursor: Option<&str>) -> Result<(Vec<Res
 /// Reads the artifact `uri` names, refusing one larger than `max_bytes` before
 /// loading it when the store can say its size.
 pub async fn read(session: &Session, requested: &str, max_bytes: u64) -> Result<ReadResourceResult, ErrorData> {
-    let name = name_of(requested).map_err(|why| ErrorData::invalid_params(format!("invalid resource URI: {why}"), None))?;
+    let name =
+        name_of(requested).map_err(|why| ErrorData::invalid_params(format!("invalid resource URI: {why}"), None))?;
     let not_found = || ErrorData::resource_not_found(format!("no artifact named {:?}", name.as_str()), None);
     let too_large = |size: u64| {
         ErrorData::invalid_params(
