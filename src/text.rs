@@ -43,7 +43,7 @@ pub(crate) fn capped(mut text: String, limit: usize) -> String {
 
 /// Percent-encodes everything but RFC 3986's unreserved characters, so a value
 /// cannot add path segments (`../admin`) or a query.
-#[cfg(feature = "http-tools")]
+#[cfg(any(feature = "http-tools", feature = "mcp-server"))]
 pub(crate) fn encode_segment(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
