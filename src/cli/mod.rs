@@ -20,7 +20,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use codemode::session::Services;
-use codemode::tools::{Skipped, ToolRegistry};
 use codemode::{Limits, Sandbox, Session, SessionBuilder};
 
 /// Run Python for AI agents in a WebAssembly sandbox (CPython on WASI in wasmtime).
@@ -158,11 +157,7 @@ impl SessionArgs<'_> {
     /// builder per session over them.
     async fn session_factory(&self) -> anyhow::Result<impl Fn() -> SessionBuilder + Send + Sync + 'static> {
         let storage = self.storage.open().await?;
-        let (tools, skipped) = match self.storage.tools_dir() {
-            Some(dir) => ToolRegistry::load_dir(&dir),
-            None => Default::default(),
-        };
-        warn_skipped(&skipped);
+        let tools = tools::load(self.storage);
         let sandbox = self.build_sandbox();
         let limits = self.sandbox.limits();
         let (allow_deps, max_artifact, pip) =
@@ -177,13 +172,6 @@ impl SessionArgs<'_> {
                 .max_artifact_size(max_artifact)
                 .pip(pip.clone())
         })
-    }
-}
-
-/// Tool files that could not be loaded are reported, not fatal.
-fn warn_skipped(skipped: &[Skipped]) {
-    for skip in skipped {
-        eprintln!("warning: skipped tool file {}: {}", skip.path.display(), skip.reason);
     }
 }
 
@@ -208,7 +196,7 @@ pub fn main() -> ExitCode {
             Command::Skills(command) => skills::run(&context, command).await,
             Command::Call(args) => call::run(&context, args).await,
             Command::Store(command) => store::run(&cli.storage, command).await,
-            Command::Tools(command) => tools::run(command).await,
+            Command::Tools(command) => tools::run(command, &cli.storage).await,
             Command::Mcp(args) => mcp::run(&context, args).await,
             Command::Serve(args) => serve::run(&context, args).await,
         }
