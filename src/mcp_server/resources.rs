@@ -59,7 +59,7 @@ fn mime(kind: DataKind) -> &'static str {
     match kind {
         DataKind::Json => "application/json",
         DataKind::Text => "text/plain",
-        DataKind::Binary => "application/octet-stream",
+        DataKind::Bytes => "application/octet-stream",
     }
 }
 
@@ -124,7 +124,7 @@ pub async fn read(session: &Session, requested: &str, max_bytes: u64) -> Result<
     }
     let uri = uri(&info.name);
     let contents = match (info.kind, data) {
-        (DataKind::Binary, Value::String(base64)) => ResourceContents::blob(base64, uri),
+        (DataKind::Bytes, Value::String(base64)) => ResourceContents::blob(base64, uri),
         (_, Value::String(text)) => ResourceContents::text(text, uri),
         (_, json) => ResourceContents::text(json.to_string(), uri),
     };
