@@ -485,10 +485,10 @@ fn result_value(label: &str, result: CallToolResult, structured: bool) -> Result
         let message = if texts.is_empty() { "the tool reported an error".to_owned() } else { texts.join("\n") };
         return Err(ToolError::Failed { tool: label.to_owned(), message });
     }
-    if let Some(value) = result.structured_content {
-        if structured || result.content.is_empty() {
-            return Ok(value);
-        }
+    if let Some(value) = result.structured_content
+        && (structured || result.content.is_empty())
+    {
+        return Ok(value);
     }
     if texts.len() == result.content.len() {
         return Ok(Value::String(texts.join("\n")));
