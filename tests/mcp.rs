@@ -176,7 +176,7 @@ async fn a_server_that_dies_is_restarted() {
 
     // isError results raise with the server's message.
     let (kind, message) = error(&run(&s, "tools.restarts.fail(message='no such invoice')").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("no such invoice"), "{message}");
 }
 

@@ -309,13 +309,13 @@ async fn listings_have_upstreams_shape_and_typed_defaults_on_every_surface() {
     assert_eq!(scan["name"], "scan");
     assert!(scan.get("params").is_none(), "{scan}");
     let defaults: Vec<_> = scan["parameters"].as_array().unwrap().iter().map(|p| p["default"].clone()).collect();
-    assert_eq!(defaults, vec![json!(null), json!(80), json!("localhost"), json!(true)]);
+    assert_eq!(defaults, vec![json!(null), json!(80), json!("localhost"), json!(true), json!(null)]);
     assert_eq!(
         scan["parameters"][1],
         json!({"name": "port", "type": "int", "required": false, "default": 80, "description": "Port to probe"})
     );
     let direct: Vec<_> = probe["parameters"].as_array().unwrap().iter().map(|p| p["name"].clone()).collect();
-    assert_eq!(direct, vec![json!("target"), json!("port"), json!("host"), json!("verbose")]);
+    assert_eq!(direct, vec![json!("target"), json!("port"), json!("host"), json!("verbose"), json!("input")]);
     assert!(!host.to_string().contains("\"name\":null"), "a nameless callable: {host}");
 
     // The guest's listing is the same data, read as `r["k"]` or `r.k`, plus signatures.
@@ -325,12 +325,12 @@ async fn listings_have_upstreams_shape_and_typed_defaults_on_every_surface() {
     assert_eq!(guest["tags"], json!(["net"]));
     assert_eq!(
         guest["callables"][0]["signature"],
-        "scan(target: str, port: int = 80, host: str = 'localhost', verbose: bool = True)"
+        "scan(target: str, port: int = 80, host: str = 'localhost', verbose: bool = True, input: str | None = None)"
     );
     let r = run(&s, "t = [t for t in tools.list() if t.name == 'probe'][0]\n(t.callables[0].parameters[1].default, t.callables[0].name, tools.probe.scan.signature())").await;
     assert_eq!(
         value(&r),
-        json!([80, "scan", "scan(target: str, port: int = 80, host: str = 'localhost', verbose: bool = True)"])
+        json!([80, "scan", "scan(target: str, port: int = 80, host: str = 'localhost', verbose: bool = True, input: str | None = None)"])
     );
 
     // Skills: no injected names, defaults typed (a default no literal holds is None),
