@@ -12,11 +12,13 @@ pub enum ToolsCommand {
     /// used; exit 1 if anything was skipped or unavailable.
     Check {
         /// The tools directory.
+        #[arg(value_parser = super::paths::path())]
         dir: PathBuf,
     },
     /// List the tools of DIR with the signatures agents see.
     List {
         /// The tools directory.
+        #[arg(value_parser = super::paths::path())]
         dir: PathBuf,
         /// Print JSON instead.
         #[arg(long)]
