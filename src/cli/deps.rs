@@ -22,7 +22,10 @@ pub enum DepsCommand {
         name: String,
     },
     /// List the recorded packages.
-    List,
+    List {
+        #[command(flatten)]
+        format: super::Format,
+    },
     /// Install every recorded package (e.g. on a new machine).
     Sync,
 }
@@ -44,9 +47,14 @@ pub async fn run(context: &SessionArgs<'_>, command: &DepsCommand) -> anyhow::Re
             }
             eprintln!("removed {name}");
         }
-        DepsCommand::List => {
-            for spec in services.list_deps().await? {
-                println!("{spec}");
+        DepsCommand::List { format } => {
+            let deps = services.list_deps().await?;
+            if format.json {
+                super::print_json(&deps)?;
+            } else {
+                for spec in deps {
+                    println!("{spec}");
+                }
             }
         }
         DepsCommand::Sync => {

@@ -109,7 +109,7 @@ pub async fn run(context: &SessionArgs<'_>, args: &McpArgs) -> anyhow::Result<Ex
     let app = axum::Router::new()
         .nest_service("/mcp", service)
         .layer(axum::middleware::from_fn_with_state(guard, screen_http));
-    axum::serve(listener, app).await.context("the HTTP server stopped")?;
+    codemode::server::serve(listener, app).await.context("the HTTP server stopped")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -33,6 +33,7 @@ pub enum SkillsCommand {
     /// Validate a Python file and save it as a skill (replacing one of the same name).
     Add {
         /// The file; it must define `def run(...)` or `async def run(...)`.
+        #[arg(value_parser = super::paths::path())]
         file: PathBuf,
         /// The skill's name [default: the file's stem].
         #[arg(long)]
@@ -53,6 +54,8 @@ pub enum SkillsCommand {
         /// How many results.
         #[arg(short, long, default_value_t = 5)]
         limit: usize,
+        #[command(flatten)]
+        format: super::Format,
     },
     /// Run a skill: prints its output and return value like `codemode run`.
     Invoke {
@@ -120,8 +123,12 @@ pub async fn run(context: &SessionArgs<'_>, command: &SkillsCommand) -> anyhow::
                 return Ok(ExitCode::from(1));
             }
         }
-        SkillsCommand::Search { query, limit } => {
+        SkillsCommand::Search { query, limit, format } => {
             let results = library().await?.search_skills(query, *limit).await?;
+            if format.json {
+                super::print_json(&results)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             if let Some(notice) = &results.notice {
                 eprintln!("note: {notice}");
             }

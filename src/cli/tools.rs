@@ -14,11 +14,13 @@ pub enum ToolsCommand {
     /// used; exit 1 if anything was skipped or unavailable (or DIR does not exist).
     Check {
         /// The tools directory [default: --tools, else <base>/tools].
+        #[arg(value_parser = super::paths::path())]
         dir: Option<PathBuf>,
     },
     /// List the tools of DIR with the signatures agents see.
     List {
         /// The tools directory [default: --tools, else <base>/tools].
+        #[arg(value_parser = super::paths::path())]
         dir: Option<PathBuf>,
         /// Print JSON instead.
         #[arg(long)]

@@ -32,6 +32,7 @@
 mod auth;
 mod budget;
 mod error;
+mod listen;
 mod metrics;
 mod origin;
 mod sessions;
@@ -56,6 +57,7 @@ pub use self::auth::{Auth, MIN_TOKEN_CHARS, TokenError, unauthorized};
 pub use self::budget::{MemoryBudget, OverBudget, Reservation};
 use self::error::ApiError;
 pub use self::error::plain_error;
+pub use self::listen::serve;
 use self::metrics::Metrics;
 pub use self::origin::{AllowedOrigins, InvalidOrigin};
 use self::sessions::Sessions;
