@@ -224,11 +224,11 @@ async fn tool_failures_are_clear_python_errors() {
     let dir = tempfile::tempdir().unwrap();
     let s = session(dir.path()).await;
     let (kind, message) = error(&run(&s, "tools.lister.show(path='/definitely/missing')").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("exit code 2") && message.contains("/definitely/missing"), "{message}");
     let started = std::time::Instant::now();
     let (kind, message) = error(&run(&s, "tools.sleepy.long()").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("timed out after 0.5 s"), "{message}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     let (kind, message) = error(&run(&s, "tools.curl.get(url='x', verbose=True)").await);
@@ -356,9 +356,9 @@ async fn http_endpoints_built_in_rust() {
     assert_eq!(reply["method"], json!("POST"));
     let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
     assert_eq!(body, json!({"title": "Bug", "labels": ["a", "b"]}));
-    // Status >= 400 is a ToolError with the status and an excerpt of the body.
+    // Status >= 400 is a ToolCallError with the status and an excerpt of the body.
     let (kind, message) = error(&run(&s, "tools.api.missing()").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("HTTP 404 Not Found: {"), "{message}");
     // Bad arguments are refused before any request is made.
     for code in [
@@ -402,7 +402,7 @@ async fn rust_functions_are_tools() {
     assert_eq!(error(&run(&s, "tools.add(b=1)").await).0, "ToolArgumentError");
     assert_eq!(error(&run(&s, "tools.add(a=1, c=2)").await).0, "ToolArgumentError");
     let (kind, message) = error(&run(&s, "tools.add(a='x')").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("a must be an integer"), "{message}");
     // Many calls in one cell: each is one guest-to-host round trip.
     assert_eq!(value(&run(&s, "sum(tools.add(a=i, b=0) for i in range(1000))").await), json!(499500));
@@ -494,7 +494,7 @@ async fn option_injection_is_refused_in_the_sandbox_and_dash_dash_protects_posit
     assert_eq!(year.as_str().unwrap().trim().len(), 4, "{year}");
     // After `--`, ls reads `-la` as a file name, not as options.
     let (kind, message) = error(&run(&s, "tools.lsx.show(path='-la')").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("cannot access '-la'"), "{message}");
 }
 
@@ -557,7 +557,7 @@ async fn a_tool_and_everything_it_started_are_killed_as_a_group() {
     let pidfile = scratch.path().join("timeout.pid");
     let (kind, message) =
         error(&run(&s, &format!("tools.spawner.hang(pidfile={:?})", pidfile.to_str().unwrap())).await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("timed out after 1 s"), "{message}");
     assert!(dies(grandchild(&pidfile)), "the grandchild outlived the timeout");
 
