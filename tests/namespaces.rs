@@ -330,7 +330,11 @@ async fn listings_have_upstreams_shape_and_typed_defaults_on_every_surface() {
     let r = run(&s, "t = [t for t in tools.list() if t.name == 'probe'][0]\n(t.callables[0].parameters[1].default, t.callables[0].name, tools.probe.scan.signature())").await;
     assert_eq!(
         value(&r),
-        json!([80, "scan", "scan(target: str, port: int = 80, host: str = 'localhost', verbose: bool = True, input: str | None = None)"])
+        json!([
+            80,
+            "scan",
+            "scan(target: str, port: int = 80, host: str = 'localhost', verbose: bool = True, input: str | None = None)"
+        ])
     );
 
     // Skills: no injected names, defaults typed (a default no literal holds is None),
