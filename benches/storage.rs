@@ -53,7 +53,7 @@ async fn bench() {
             let payload = vec![b'x'; size];
             let native = sample(repeats, || async {
                 artifacts
-                    .save("bench.bin", payload.clone(), DataKind::Binary, "", Default::default())
+                    .save("bench.bin", payload.clone(), DataKind::Bytes, "", Default::default())
                     .await
                     .expect("save");
                 artifacts.load("bench.bin").await.expect("load");

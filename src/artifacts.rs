@@ -23,7 +23,7 @@ impl Artifact {
             DataKind::Json => serde_json::from_slice(&self.data)
                 .map_err(|e| ArtifactError::InvalidData { name: self.info.name.clone(), reason: e.to_string() })?,
             DataKind::Text => serde_json::Value::String(String::from_utf8_lossy(&self.data).into_owned()),
-            DataKind::Binary => serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(&self.data)),
+            DataKind::Bytes => serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(&self.data)),
         })
     }
 }
@@ -43,11 +43,11 @@ pub fn data_from_json(
     let bytes = match (kind, data) {
         (DataKind::Json, data) => data.to_string().into_bytes(),
         (DataKind::Text, serde_json::Value::String(text)) => text.clone().into_bytes(),
-        (DataKind::Binary, serde_json::Value::String(encoded)) => base64::engine::general_purpose::STANDARD
+        (DataKind::Bytes, serde_json::Value::String(encoded)) => base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .map_err(|_| invalid("bytes must be given as base64 text"))?,
         (DataKind::Text, _) => return Err(invalid("text must be given as a JSON string")),
-        (DataKind::Binary, _) => return Err(invalid("bytes must be given as base64 text")),
+        (DataKind::Bytes, _) => return Err(invalid("bytes must be given as base64 text")),
     };
     Ok((bytes, kind))
 }
@@ -164,7 +164,7 @@ impl Artifacts {
             DataKind::Text => {
                 std::str::from_utf8(&data).map_err(|e| invalid(format!("text is not UTF-8: {e}")))?;
             }
-            DataKind::Binary => {}
+            DataKind::Bytes => {}
         }
         let info = ArtifactInfo {
             name: name.to_string(),

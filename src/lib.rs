@@ -45,6 +45,7 @@ pub mod deps;
 pub mod embed;
 pub mod error_kind;
 pub mod input;
+mod lexical;
 #[cfg(feature = "mcp-server")]
 pub mod mcp_server;
 pub mod model;

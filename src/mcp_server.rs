@@ -1,10 +1,14 @@
 //! The whole system as an MCP server (rmcp): one MCP tool per operation of
 //! [`Operations`] (`run` is `run_code`), over stdio or streamable HTTP.
 //!
-//! The tool list is [`TOOLS`]: a name, a description for the model and the
-//! operation's argument schema. A call becomes a [`Request`] with the same
-//! deserialiser every surface uses, and its [`Response`] comes back as text for the
-//! model with the same data structured.
+//! The tool list is [`TOOLS`]: a name, a description for the model, the
+//! operation's argument schema and hints about its effects (MCP tool annotations).
+//! A call becomes a [`Request`] with the same deserialiser every surface uses, and
+//! its [`Response`](crate::model::ops::Response) comes back as text for the model
+//! with the same data structured, both sized by [`OutputLimits`] (see [`render`]
+//! for which carries what). A client
+//! that sends a progress token gets a progress notification every second while a
+//! call runs. Artifacts are also MCP resources (see [`resources`]).
 //!
 //! Each MCP session gets its own sandbox [`Session`], built on its first call from
 //! a [`SessionBuilder`](crate::SessionBuilder) factory, so sessions share the compiled sandbox, the
@@ -14,23 +18,35 @@
 //! ends. Over HTTP the server speaks protocol versions up to 2025-11-25, whose
 //! sessions carry that state from call to call (2026-07-28 removed protocol sessions).
 
+mod output;
+pub mod render;
+pub mod resources;
+
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rmcp::handler::server::common::{schema_for_empty_input, schema_for_type};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, JsonObject, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, JsonObject,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use serde_json::Value;
 
-use crate::model::ops::{
-    AddDep, CreateSkill, InvokeSkill, Named, Operations, Request, Response, RunCode, SaveArtifact, Search,
-};
+pub use self::output::{DEFAULT_MAX_OUTPUT_CHARS, MIN_MAX_OUTPUT_CHARS};
+pub use self::render::OutputLimits;
+use crate::model::ops::{AddDep, CreateSkill, InvokeSkill, Named, Operations, Request, RunCode, SaveArtifact, Search};
 use crate::server::{MemoryBudget, Reservation};
 use crate::session::{Session, SessionFactory};
+
+/// How often a client that asked for progress hears that a call still runs.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// The default largest artifact read as a resource, in bytes.
+pub const DEFAULT_MAX_RESOURCE_BYTES: u64 = 1 << 20;
 
 /// Instructions sent to clients at initialisation.
 const INSTRUCTIONS: &str = "A persistent Python 3.14 session in a WebAssembly sandbox. Write Python with \
@@ -48,11 +64,36 @@ pub struct McpTool {
     pub op: &'static str,
     /// What the model reads.
     pub description: &'static str,
+    /// What calling it does, as MCP tool annotations tell a host.
+    pub effects: Effects,
     schema: Option<fn() -> Arc<JsonObject>>,
 }
 
-const fn tool(name: &'static str, op: &'static str, description: &'static str) -> McpTool {
-    McpTool { name, op, description, schema: None }
+/// What calling a tool does (MCP's `readOnlyHint`, `destructiveHint`,
+/// `idempotentHint`, `openWorldHint`), for hosts deciding what to confirm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effects {
+    /// It changes nothing.
+    pub read_only: bool,
+    /// It may replace or delete something stored, or the session's state.
+    pub destructive: bool,
+    /// Calling it twice with the same arguments does nothing more than once.
+    pub idempotent: bool,
+    /// It may reach outside codemode (the host's tools, the package index).
+    pub open_world: bool,
+}
+
+/// Reads storage or the tool list.
+const READS: Effects = Effects { read_only: true, destructive: false, idempotent: true, open_world: false };
+/// Stores, replaces or deletes something by name.
+const WRITES: Effects = Effects { read_only: false, destructive: true, idempotent: true, open_world: false };
+/// Runs agent code, which may call any tool.
+const RUNS: Effects = Effects { read_only: false, destructive: true, idempotent: false, open_world: true };
+/// Installs from the package index; replaces nothing.
+const INSTALLS: Effects = Effects { read_only: false, destructive: false, idempotent: true, open_world: true };
+
+const fn tool(name: &'static str, op: &'static str, effects: Effects, description: &'static str) -> McpTool {
+    McpTool { name, op, description, effects, schema: None }
 }
 
 const fn with<T: schemars::JsonSchema + 'static>(mut tool: McpTool) -> McpTool {
@@ -65,6 +106,7 @@ pub const TOOLS: &[McpTool] = &[
     with::<RunCode>(tool(
         "run_code",
         "run",
+        RUNS,
         "Run Python in the persistent sandbox session and return its stdout, stderr, the value of the last \
          expression, and the error with traceback if it raised. State persists between calls. Available without \
          imports: `tools` (tools.list(), tools.<name>.<recipe>(**kw)), `skills` (skills.search(q), \
@@ -74,75 +116,91 @@ pub const TOOLS: &[McpTool] = &[
     tool(
         "reset",
         "reset",
+        WRITES,
         "Reset the Python session: forget every variable, function and import. Stored skills, artifacts and deps \
          are kept.",
     ),
     tool(
         "list_tools",
         "list_tools",
-        "List the host's tools with their callables and typed parameters. In code: \
-         tools.<name>.<callable>(**kwargs).",
+        READS,
+        "List the host's tools: one line per callable, with the signature agent code calls \
+         (tools.<name>.<callable>(**kwargs)) and what it does.",
     ),
     with::<Search>(tool(
         "search_tools",
         "search_tools",
+        READS,
         "Find the host's tools that match a description of what you need, best first.",
     )),
     tool(
         "list_skills",
         "list_skills",
+        READS,
         "List saved skills (reusable Python workflows) with their descriptions and parameters. In code: \
          skills.<name>(**kwargs).",
     ),
     with::<Search>(tool(
         "search_skills",
         "search_skills",
+        READS,
         "Find saved skills by meaning (semantic search over names, descriptions and code), best first. Search here \
          before writing a workflow from scratch.",
     )),
-    with::<Named>(tool("get_skill", "get_skill", "Show one skill: its description, parameters and Python source.")),
+    with::<Named>(tool(
+        "get_skill",
+        "get_skill",
+        READS,
+        "Show one skill: its description, parameters and Python source.",
+    )),
     with::<CreateSkill>(tool(
         "create_skill",
         "create_skill",
+        WRITES,
         "Save a working workflow as a skill, so later sessions can find it with search_skills and call it as \
          skills.<name>(**kwargs). The source must define `def run(...)` or `async def run(...)`; inside it `tools`, \
          `skills`, `artifacts` and `deps` are available. A skill of the same name is replaced. The source is checked \
          (syntax, a `run` function) before anything is stored.",
     )),
-    with::<Named>(tool("delete_skill", "delete_skill", "Delete a saved skill.")),
+    with::<Named>(tool("delete_skill", "delete_skill", WRITES, "Delete a saved skill.")),
     with::<InvokeSkill>(tool(
         "invoke_skill",
         "invoke_skill",
+        RUNS,
         "Run a saved skill with keyword arguments in the session and return its result (as run_code would for \
          `skills.<name>(**args)`).",
     )),
     tool(
         "list_artifacts",
         "list_artifacts",
+        READS,
         "List stored artifacts (data kept across sessions) with their kind, size and description. In code: \
          artifacts.load(name).",
     ),
     with::<Named>(tool(
         "load_artifact",
         "load_artifact",
+        READS,
         "Read one artifact: JSON comes back as data, text as text, binary as base64.",
     )),
     with::<SaveArtifact>(tool(
         "save_artifact",
         "save_artifact",
+        WRITES,
         "Store data as an artifact for this and later sessions (replacing one of the same name): JSON as data, a \
          string as text, kind `bytes` with base64. In code: artifacts.load(name).",
     )),
-    with::<Named>(tool("delete_artifact", "delete_artifact", "Delete a stored artifact.")),
-    tool("list_deps", "list_deps", "List the Python packages installed for the sandbox."),
+    with::<Named>(tool("delete_artifact", "delete_artifact", WRITES, "Delete a stored artifact.")),
+    tool("list_deps", "list_deps", READS, "List the Python packages installed for the sandbox."),
     with::<AddDep>(tool(
         "add_dep",
         "add_dep",
+        INSTALLS,
         "Install a pure-Python package from the package index for this and later sessions (then `import` it in \
          run_code). Packages with native code cannot run in the sandbox and are refused.",
     )),
-    with::<Named>(tool("remove_dep", "remove_dep", "Uninstall a package added with add_dep.")),
-    tool("sync_deps", "sync_deps", "Install every recorded package that is not installed yet."),
+    with::<Named>(tool("remove_dep", "remove_dep", WRITES, "Uninstall a package added with add_dep.")),
+    tool("sync_deps", "sync_deps", INSTALLS, "Install every recorded package that is not installed yet."),
 ];
 
 /// Operations that change the installed packages, hidden when runtime deps are off.
@@ -157,6 +215,8 @@ pub struct McpServer {
     budget: Option<(Arc<MemoryBudget>, u64)>,
     allow_runtime_deps: bool,
     http: bool,
+    limits: OutputLimits,
+    max_resource_bytes: u64,
 }
 
 /// The sandbox session and its share of the budget: both go when the MCP session ends.
@@ -176,13 +236,29 @@ impl McpServer {
     /// false hides `add_dep` and `remove_dep`; `http` limits the protocol to versions
     /// with sessions.
     pub fn new(factory: SessionFactory, allow_runtime_deps: bool, http: bool) -> Self {
-        Self { factory, session: Arc::default(), budget: None, allow_runtime_deps, http }
+        Self {
+            factory,
+            session: Arc::default(),
+            budget: None,
+            allow_runtime_deps,
+            http,
+            limits: OutputLimits::default(),
+            max_resource_bytes: DEFAULT_MAX_RESOURCE_BYTES,
+        }
     }
 
     /// Makes the sandbox session reserve `per_session` bytes (its memory cap) from
     /// `budget` before it is built; past the budget, calls fail until others end.
     pub fn with_budget(mut self, budget: Arc<MemoryBudget>, per_session: u64) -> Self {
         self.budget = Some((budget, per_session));
+        self
+    }
+
+    /// Sizes tool results by `limits`, and refuses to read an artifact larger than
+    /// `max_resource_bytes` as a resource.
+    pub fn with_limits(mut self, limits: OutputLimits, max_resource_bytes: u64) -> Self {
+        self.limits = limits;
+        self.max_resource_bytes = max_resource_bytes;
         self
     }
 
@@ -214,52 +290,40 @@ impl McpServer {
         let outcome = async {
             let request = Request::from_parts(tool.op, args).map_err(|e| format!("invalid arguments: {e}"))?;
             let response = self.session().await?.call(request).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>(render(tool.op, response))
+            Ok::<_, String>(render::render(tool.op, response, self.limits))
         };
-        outcome.await.unwrap_or_else(|message| CallToolResult::error(vec![ContentBlock::text(message)]))
+        outcome.await.unwrap_or_else(|message| {
+            let text = output::fit_text(message, self.limits.max_chars, "the rest of the message was cut");
+            CallToolResult::error(vec![ContentBlock::text(text)])
+        })
     }
 }
 
-/// A response as text for the model, with the same data structured.
-fn render(op: &str, response: Response) -> CallToolResult {
-    let (text, is_error) = match &response {
-        Response::Run(result) => (result.transcript(), result.error.is_some()),
-        Response::Reset { .. } => ("The session was reset.".to_owned(), false),
-        Response::Tools { tools } => (pretty(tools), false),
-        Response::Skills { skills } => (pretty(skills), false),
-        Response::SkillSearch(results) => (pretty(&results.matches), false),
-        Response::Skill(skill) => (skill.source.clone(), false),
-        Response::SkillCreated { skill, replaced } => {
-            (format!("{} skill {}.", if *replaced { "Replaced" } else { "Created" }, skill.name), false)
+/// `work`, telling `peer` every [`PROGRESS_EVERY`] that it still runs (MCP
+/// progress notifications for `token`), until it is done.
+async fn with_progress<F: Future>(work: F, peer: &Peer<RoleServer>, token: ProgressToken) -> F::Output {
+    let started = tokio::time::Instant::now();
+    let mut ticks = tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
+    let mut sent = 0u32;
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = ticks.tick() => {
+                sent += 1;
+                let seconds = started.elapsed().as_secs();
+                let progress = ProgressNotificationParam::new(token.clone(), f64::from(sent))
+                    .with_message(format!("still running after {seconds} s"));
+                // A client that went away cannot be told; the call itself decides what happens.
+                let _ = peer.notify_progress(progress).await;
+            }
         }
-        Response::Artifacts { artifacts } => (pretty(artifacts), false),
-        Response::Artifact { data: Value::String(text), .. } => (text.clone(), false),
-        Response::Artifact { data, .. } => (pretty(data), false),
-        Response::ArtifactSaved { saved } => (format!("Saved artifact {} ({} bytes).", saved.name, saved.size), false),
-        Response::Deleted { deleted: true } => ("Deleted.".to_owned(), false),
-        Response::Deleted { deleted: false } => {
-            let what = if op == "delete_skill" { "skill" } else { "artifact" };
-            (format!("There was no such {what}."), false)
-        }
-        Response::Deps { deps } => (pretty(deps), false),
-        Response::DepAdded { added } => (format!("Installed {added}."), false),
-        Response::DepRemoved { removed: true } => ("Removed.".to_owned(), false),
-        Response::DepRemoved { removed: false } => ("It was not installed.".to_owned(), false),
-        Response::DepsSynced { installed } => (format!("Installed: {}", installed.join(", ")), false),
-    };
-    let data = serde_json::to_value(&response).unwrap_or(Value::Null);
-    let mut result = if is_error { CallToolResult::structured_error(data) } else { CallToolResult::structured(data) };
-    result.content = vec![ContentBlock::text(text)];
-    result
-}
-
-fn pretty(value: &impl serde::Serialize) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default()
+    }
 }
 
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
             .with_server_info(Implementation::new("codemode", env!("CARGO_PKG_VERSION")))
             .with_instructions(INSTRUCTIONS)
     }
@@ -287,19 +351,53 @@ impl ServerHandler for McpServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let Some(tool) = self.tools().find(|t| t.name == request.name) else {
             let name = crate::text::shown(&request.name);
             return Err(ErrorData::invalid_params(format!("no tool named {name:?}"), None));
         };
-        Ok(CallToolResponse::Complete(self.perform(tool, request.arguments).await))
+        let work = self.perform(tool, request.arguments);
+        let result = match context.meta.get_progress_token() {
+            Some(token) => with_progress(work, &context.peer, token).await,
+            None => work.await,
+        };
+        Ok(CallToolResponse::Complete(result))
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let session = self.session().await.map_err(|e| ErrorData::internal_error(e, None))?;
+        let artifacts = session.list_artifacts().await.map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (resources, next) = resources::page(&artifacts, cursor)?;
+        let mut result = ListResourcesResult::with_all_items(resources);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let session = self.session().await.map_err(|e| ErrorData::internal_error(e, None))?;
+        Ok(resources::read(session, &request.uri, self.max_resource_bytes).await?.into())
     }
 }
 
 fn mcp_tool(tool: &McpTool) -> Tool {
     let schema = tool.schema.map_or_else(schema_for_empty_input, |schema| schema());
-    Tool::new(tool.name, tool.description, schema)
+    let effects = tool.effects;
+    let annotations = ToolAnnotations::new()
+        .read_only(effects.read_only)
+        .destructive(effects.destructive)
+        .idempotent(effects.idempotent)
+        .open_world(effects.open_world);
+    Tool::new(tool.name, tool.description, schema).with_annotations(annotations)
 }
 
 #[cfg(test)]

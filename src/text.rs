@@ -13,6 +13,18 @@ pub(crate) fn shown(text: &str) -> String {
     }
 }
 
+/// Whether `key` is seen for the first time in this process: a problem found again
+/// on every listing (a broken file) is logged once, not on every call. Remembers
+/// at most 4096 keys; after that every key counts as seen.
+pub(crate) fn first_time(key: &str) -> bool {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, PoisonError};
+    static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut seen = SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+    let seen = seen.get_or_insert_with(HashSet::new);
+    seen.len() < 4096 && seen.insert(key.to_owned())
+}
+
 /// `text` cut to at most `limit` bytes (at a character boundary) plus a marker
 /// saying how much was cut; unchanged when it fits.
 pub(crate) fn capped(mut text: String, limit: usize) -> String {
@@ -31,7 +43,7 @@ pub(crate) fn capped(mut text: String, limit: usize) -> String {
 
 /// Percent-encodes everything but RFC 3986's unreserved characters, so a value
 /// cannot add path segments (`../admin`) or a query.
-#[cfg(feature = "http-tools")]
+#[cfg(any(feature = "http-tools", feature = "mcp-server"))]
 pub(crate) fn encode_segment(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {

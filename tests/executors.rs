@@ -61,14 +61,14 @@ async fn suite(session: Session) {
     };
     let saved = session.save_artifact(save("host/notes", json!("hello"), None)).await.unwrap();
     assert_eq!((saved.kind, saved.size, saved.metadata["by"].as_str()), (DataKind::Text, 5, Some("test")));
-    let bytes = session.save_artifact(save("host/raw", json!("AAEC"), Some(DataKind::Binary))).await.unwrap();
+    let bytes = session.save_artifact(save("host/raw", json!("AAEC"), Some(DataKind::Bytes))).await.unwrap();
     assert_eq!(bytes.size, 3);
     let seen = session.run("(artifacts.load('host/notes'), artifacts.load('host/raw'))").await.unwrap();
     assert_eq!(seen.value.unwrap().repr, "('hello', b'\\x00\\x01\\x02')");
     for (name, data, kind) in [
         ("../escape", json!(1), None),
         ("bad", json!(1), Some(DataKind::Text)),
-        ("b", json!("*"), Some(DataKind::Binary)),
+        ("b", json!("*"), Some(DataKind::Bytes)),
     ] {
         let refused = session.save_artifact(save(name, data, kind)).await.unwrap_err().to_string();
         assert!(refused.contains("artifact"), "{refused}");

@@ -56,23 +56,35 @@ async fn session(dir: &Path) -> Session {
 async fn stdio_servers_from_npm_and_pypi() {
     let time =
         format!("name: time\ntype: mcp\ncommand: {}\n", mcp_servers().join("venv/bin/mcp-server-time").display());
-    let dir = tools_dir(&[("everything.yaml", everything("everything")), ("time.yaml", time)]);
+    let structured = everything("structured") + "result: structured\n";
+    let dir = tools_dir(&[
+        ("everything.yaml", everything("everything")),
+        ("time.yaml", time),
+        ("structured.yaml", structured),
+    ]);
     let s = session(dir.path()).await;
 
     let listed = value(&run(&s, "{t['name']: t for t in tools.list()}").await);
     let echo = listed["everything"]["callables"].as_array().unwrap().iter().find(|c| c["name"] == "echo").unwrap();
-    assert_eq!(echo["params"][0]["name"], "message");
-    assert_eq!((&echo["params"][0]["type"], &echo["params"][0]["required"]), (&json!("str"), &json!(true)));
+    assert_eq!(echo["parameters"][0]["name"], "message");
+    assert_eq!((&echo["parameters"][0]["type"], &echo["parameters"][0]["required"]), (&json!("str"), &json!(true)));
     assert_eq!(echo["signature"], "echo(message: str)");
     assert!(listed["time"]["callables"].as_array().unwrap().iter().any(|c| c["name"] == "get_current_time"));
 
-    // Text joined, `get-sum` reachable as `get_sum`, structured content as data.
+    // Text joined, as py-code-mode; `get-sum` reachable as `get_sum`.
     assert_eq!(value(&run(&s, "tools.everything.echo(message='hi')").await), "Echo: hi");
     assert_eq!(value(&run(&s, "tools.everything.get_sum(a=2, b=3)").await), "The sum of 2 and 3 is 5.");
-    let weather = value(&run(&s, "tools.everything.get_structured_content(location='New York')").await);
-    assert!(weather["temperature"].is_number(), "{weather}");
-    let now = value(&run(&s, "tools.time.get_current_time(timezone='Europe/Paris')").await);
+    // A result with structuredContent and its JSON text is the text by default...
+    let code = "import json\nw = tools.everything.get_structured_content(location='New York')\n[type(w).__name__, json.loads(w)]";
+    let weather = value(&run(&s, code).await);
+    assert_eq!(weather[0], "str");
+    assert!(weather[1]["temperature"].is_number(), "{weather}");
+    let now = value(&run(&s, "json.loads(tools.time.get_current_time(timezone='Europe/Paris'))").await);
     assert_eq!(now["timezone"], "Europe/Paris");
+    // ...and the data with `result: structured`.
+    let weather = value(&run(&s, "tools.structured.get_structured_content(location='New York')").await);
+    assert!(weather["temperature"].is_number(), "{weather}");
+    assert_eq!(value(&run(&s, "tools.structured.echo(message='x')").await), "Echo: x", "no structured content: text");
     // Mixed content (text and an image) comes back as the content blocks.
     let image = value(&run(&s, "[b['type'] for b in tools.everything.get_tiny_image()]").await);
     assert_eq!(image, json!(["text", "image", "text"]));
@@ -145,12 +157,12 @@ async fn streamable_http_server() {
 async fn a_server_that_dies_is_restarted() {
     let dir = tools_dir(&[("crashy.yaml", crashy("restarts"))]);
     let s = session(dir.path()).await;
-    let pid = |r: Value| r["result"].as_i64().expect("a pid");
+    let pid = |r: Value| r.as_str().and_then(|t| t.parse::<i64>().ok()).expect("a pid, as text");
     let first = pid(value(&run(&s, "tools.restarts.pid()").await));
 
     // Dies during the call: the call fails (after one retry on a fresh server), the next one works.
     let (kind, message) = error(&run(&s, "tools.restarts.crash()").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("exited during the call"), "{message}");
     let second = pid(value(&run(&s, "tools.restarts.pid()").await));
     assert_ne!(first, second);
@@ -164,8 +176,22 @@ async fn a_server_that_dies_is_restarted() {
 
     // isError results raise with the server's message.
     let (kind, message) = error(&run(&s, "tools.restarts.fail(message='no such invoice')").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("no such invoice"), "{message}");
+}
+
+#[tokio::test]
+async fn results_are_text_by_default_and_structured_content_on_request() {
+    let structured = crashy("data") + "result: structured\n";
+    let dir = tools_dir(&[("text.yaml", crashy("text")), ("data.yaml", structured)]);
+    let s = session(dir.path()).await;
+    // A ported skill's `.splitlines()` works on the default text.
+    assert_eq!(value(&run(&s, "tools.text.pid().splitlines()[0].isdigit()").await), json!(true));
+    assert!(value(&run(&s, "tools.data.pid()").await)["result"].is_i64());
+    // No content blocks at all: the structured value, whatever `result` says.
+    let expected = json!({"rows": [1, 2]});
+    assert_eq!(value(&run(&s, "tools.text.structured_only()").await), expected);
+    assert_eq!(value(&run(&s, "tools.data.structured_only()").await), expected);
 }
 
 #[tokio::test]
@@ -186,7 +212,7 @@ async fn a_missing_server_disables_only_its_tools() {
 
     // py-code-mode's hyphenated names are reachable with underscores.
     let (kind, message) = error(&run(&s, "tools.ghost_server.anything()").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("cannot run `/nonexistent/mcp-server`"), "{message}");
     assert_eq!(value(&run(&s, "tools.echo.say(text='still here')").await), "still here\n");
 
@@ -205,6 +231,7 @@ fn codemode(base: &Path, args: &[&str]) -> std::process::Output {
         .env_remove("CODEMODE_REDIS")
         .env("CODEMODE_MCP_TEST_SECRET", "s3cr3t-token-value")
         .env("CODEMODE_HOST_ONLY", "not-for-servers")
+        .env("CODEMODE_LOG", "info")
         .output()
         .expect("codemode runs")
 }
@@ -269,7 +296,7 @@ fn server_stderr_and_results_are_scrubbed_before_they_are_cut() {
     let script = base.path().join("leaky.py");
     std::fs::write(&script, LEAKY).unwrap();
     let yaml = format!(
-        "name: leaky\ntype: mcp\ncommand: {}\nargs: [{}]\nenv:\n  TOKEN: \"${{CODEMODE_MCP_TEST_SECRET}}\"\n",
+        "name: leaky\ntype: mcp\ncommand: {}\nargs: [{}]\nresult: structured\nenv:\n  TOKEN: \"${{CODEMODE_MCP_TEST_SECRET}}\"\n",
         python().display(),
         script.display()
     );
@@ -290,4 +317,27 @@ fn server_stderr_and_results_are_scrubbed_before_they_are_cut() {
     assert!(messages.iter().any(|m| m.as_str().unwrap().contains("x***")), "{printed}");
     let result = printed[1].to_string();
     assert!(!result.contains("s3cr3t") && result.contains("***"), "{result}");
+    // The server's stderr reaches the host's log, scrubbed too.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("x***"), "{stderr}");
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
+}
+
+#[test]
+fn server_stderr_and_log_messages_reach_the_host_log() {
+    let base = tempfile::tempdir().unwrap();
+    let tools = base.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    std::fs::write(tools.join("chatty.yaml"), crashy("chatty")).unwrap();
+    let out = codemode(base.path(), &["run", "tools.chatty.chatty(message='m-41')"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Each with the server's name, from the stderr pipe and from the protocol.
+    let line = |needle: &str, and: &str| {
+        stderr.lines().find(|l| l.contains(needle) && l.contains(and)).unwrap_or_else(|| panic!("{needle}: {stderr}"))
+    };
+    assert!(line("stderr says m-41", "INFO").contains("chatty"), "{stderr}");
+    // At the server's level (rmcp also logs the raw notification, at info).
+    assert!(line("log says m-41", "WARN").contains("chatty"), "{stderr}");
+    assert!(line("MCP server started", "INFO").contains("chatty"), "{stderr}");
 }

@@ -34,8 +34,11 @@ fn python_client(mode: &str, target: &[&str]) -> Value {
         .output()
         .expect("the Python client runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "client failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("a JSON report")
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "client failed: {stdout}\n{stderr}");
+    let mut report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("a JSON report");
+    report["stderr"] = Value::from(stderr);
+    report
 }
 
 /// What every client run must have seen, whatever the transport.
@@ -64,14 +67,57 @@ fn check_report(report: &Value) {
     let step = |name: &str| &report[name];
     // A new MCP session starts with a fresh interpreter; state then persists across calls.
     assert_eq!(step("fresh")["data"]["value"]["json"], false);
-    assert_eq!(step("state")["text"], "42\n");
+    assert_eq!(step("state")["text"], "Result:\n42");
     assert_eq!(step("state")["data"]["value"]["json"], 42);
+    // The text labels each part, so stdout and the value are told apart.
+    assert_eq!(step("labelled")["text"], "Stdout:\n43\n\nResult:\n43");
+    assert_eq!(step("nothing")["text"], "(no output)");
     // Errors are tool errors with the traceback, readable as text and structured.
     let raises = step("raises");
     assert_eq!(raises["is_error"], true);
-    assert!(raises["text"].as_str().unwrap().starts_with("before\nTraceback"), "{raises}");
+    assert!(raises["text"].as_str().unwrap().starts_with("Stdout:\nbefore\n\nError:\nTraceback"), "{raises}");
     assert_eq!(raises["data"]["error"]["kind"], "ZeroDivisionError");
-    assert_eq!(step("create")["data"]["skill"]["params"][0]["name"], "n");
+    // 300 KB of output: the text keeps its head and tail within the default 32 KiB
+    // with a note on how to get the rest, and the structured copy does not repeat it.
+    let flood = step("flood");
+    let text = flood["text"].as_str().unwrap();
+    assert!(text.len() < 34_000 && text.starts_with("Stdout:\naaa") && text.ends_with("THE END"), "{}", text.len());
+    assert!(text.contains("characters cut here") && text.contains("artifacts.save"), "{text:.200}");
+    let structured = flood["data"].to_string();
+    assert!(structured.len() <= 32 * 1024 / 8, "{}", structured.len());
+    assert!(flood["data"]["stdout"].as_str().unwrap().contains("characters cut"), "{structured:.300}");
+    // Every structured result is also its JSON text (the MCP specification's advice).
+    for name in ["create", "delete", "artifacts", "skills", "search"] {
+        let texts = step(name)["texts"].as_array().unwrap();
+        let parsed: Value = serde_json::from_str(texts[0].as_str().unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(parsed, step(name)["data"], "{name}");
+    }
+    // Annotations say what each tool does.
+    let hints = &report["annotations"];
+    assert_eq!(hints["list_artifacts"]["readOnlyHint"], true, "{hints}");
+    assert_eq!(hints["run_code"]["readOnlyHint"], false, "{hints}");
+    assert_eq!(hints["run_code"]["openWorldHint"], true, "{hints}");
+    assert_eq!(hints["delete_skill"]["destructiveHint"], true, "{hints}");
+    assert_eq!(hints["delete_skill"]["idempotentHint"], true, "{hints}");
+    assert_eq!(hints["add_dep"]["destructiveHint"], false, "{hints}");
+    // A long cell reports progress to a client that asked for it.
+    assert_eq!(step("with_progress")["data"]["value"]["json"], "done");
+    let progress = report["progress"].as_array().unwrap();
+    assert!(progress.len() >= 2, "{progress:?}");
+    assert!(progress[0]["message"].as_str().unwrap().contains("still running"), "{progress:?}");
+    // Artifacts are resources, read as text by kind; bad URIs are errors.
+    let resources = report["resources"].as_array().unwrap();
+    assert_eq!(resources[0]["uri"], "codemode://artifacts/report", "{resources:?}");
+    assert_eq!(resources[0]["mimeType"], "application/json");
+    assert_eq!(resources[0]["description"], "a test");
+    let read = &report["read"][0];
+    assert_eq!(serde_json::from_str::<Value>(read["text"].as_str().unwrap()).unwrap(), serde_json::json!({"ok": true}));
+    assert_eq!(read["mimeType"], "application/json");
+    let errors = &report["read_errors"];
+    assert!(errors["codemode://artifacts/nothing-here"].as_str().unwrap().contains("no artifact named"), "{errors}");
+    assert!(errors["codemode://artifacts/../../etc/passwd"].as_str().unwrap().contains("path traversal"), "{errors}");
+    assert!(errors["file:///etc/passwd"].as_str().unwrap().contains("not an artifact URI"), "{errors}");
+    assert_eq!(step("create")["data"]["skill"]["parameters"][0]["name"], "n");
     assert_eq!(step("bad_skill")["is_error"], true);
     assert!(step("bad_skill")["text"].as_str().unwrap().contains("syntax error"), "{}", step("bad_skill"));
     assert_eq!(step("search")["data"]["matches"][0]["name"], "double");
@@ -91,9 +137,19 @@ fn check_report(report: &Value) {
 #[test]
 fn python_sdk_over_stdio() {
     let base = tempfile::tempdir().unwrap();
-    let report = python_client("auto", &["stdio", BIN, "mcp", "--base", base.path().to_str().unwrap()]);
+    let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tools");
+    let report =
+        python_client("auto", &["stdio", BIN, "mcp", "--tools", tools, "--base", base.path().to_str().unwrap()]);
     assert_eq!(report["protocol"], "2026-07-28", "stdio negotiates the newest version");
     check_report(&report);
+    // The tool listing is the signatures agent code calls, one per line, not pretty JSON.
+    let listing = report["list_tools"]["text"].as_str().unwrap();
+    assert!(listing.contains("tools.jq: Query and transform JSON\n"), "{listing}");
+    assert!(listing.contains("\n  tools.jq.query(filter: str"), "{listing}");
+    assert!(listing.contains("# Run a filter over JSON given as stdin"), "{listing}");
+    assert!(listing.contains("tools.sleepy.long("), "{listing}");
+    assert!(!listing.contains("\"callables\""), "{listing}");
+    assert_eq!(report["list_tools"]["data"]["tools"].as_array().unwrap().len(), 5);
 }
 
 /// `codemode mcp --http` on a free port with [`TOKEN`], killed on drop.
@@ -229,6 +285,8 @@ async fn python_sdk_over_streamable_http_and_bad_requests() {
         let report = tokio::task::spawn_blocking(move || python_client(mode, &["http", &url])).await.unwrap();
         assert_eq!(report["protocol"], "2025-11-25", "HTTP keeps protocol sessions");
         check_report(&report);
+        // Closing the session (DELETE) answers what the SDK expects: no warning.
+        assert!(!report["stderr"].as_str().unwrap().contains("Session termination failed"), "{}", report["stderr"]);
     }
 }
 
@@ -281,7 +339,7 @@ fn mcp_inspector_cli_over_stdio_and_http() {
     let bearer = format!("Authorization: Bearer {TOKEN}");
     let called = inspector(&[&server.url, "--header", &bearer], &run);
     assert_eq!(called["isError"], false, "{called}");
-    assert_eq!(called["content"][0]["text"], "42\n", "{called}");
+    assert_eq!(called["content"][0]["text"], "Stdout:\n42", "{called}");
 }
 
 /// `codemode mcp` over stdio on `base` with `args`, its stdin and stdout piped.
@@ -523,4 +581,115 @@ async fn hostile_tool_calls_are_tool_errors_and_store_nothing() {
     assert_eq!(loaded.structured_content.unwrap()["value"]["json"], 1);
     let deleted = call("delete_artifact", serde_json::json!({"name": "notes/a"})).await.unwrap();
     assert_eq!(deleted.structured_content.unwrap()["deleted"], true);
+}
+
+#[tokio::test]
+async fn session_delete_answers_200() {
+    let base = tempfile::tempdir().unwrap();
+    let server = HttpServer::start(base.path(), &[]);
+    let response = server.send(&[BEARER], INITIALIZE.as_bytes().to_vec()).await;
+    let session = response.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let delete = |session: String| {
+        reqwest::Client::new()
+            .delete(&server.url)
+            .bearer_auth(TOKEN)
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+    };
+    assert_eq!(delete(session.clone()).await.unwrap().status(), 200);
+    // The session is gone: a call in it is refused.
+    let call = br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#.to_vec();
+    let session_header = ("mcp-session-id", session.as_bytes());
+    assert_eq!(server.send(&[BEARER, session_header], call).await.status(), 404);
+}
+
+#[tokio::test]
+async fn hostile_resource_reads_are_errors_and_large_outputs_are_cut() {
+    use rmcp::model::{PaginatedRequestParams, ReadResourceRequestParams, ResourceContents};
+    let base = tempfile::tempdir().unwrap();
+    let server = HttpServer::start(base.path(), &["--max-output-chars", "2000", "--max-resource-bytes", "4096"]);
+    let client = server.rmcp_client().await;
+    let call = |tool: &str, args: Value| {
+        let params = rmcp::model::CallToolRequestParams::new(tool.to_owned());
+        client.call_tool(params.with_arguments(args.as_object().cloned().unwrap()))
+    };
+    let code = "artifacts.save('small.txt', 'hello')\nartifacts.save('big.txt', 'x' * 100_000)\n\
+                artifacts.save('blob', b'\\x00\\xff')\nartifacts.save('dir/a b%.json', {'k': [1]})";
+    assert_eq!(call("run_code", serde_json::json!({"code": code})).await.unwrap().is_error, Some(false));
+    let read = |uri: &str| client.read_resource(ReadResourceRequestParams::new(uri.to_owned()));
+    // What is stored reads back by kind: text as text, bytes as a base64 blob, and a
+    // name with spaces and `%` through its percent-encoded URI.
+    let listed = client.list_all_resources().await.unwrap();
+    let uris: Vec<&str> = listed.iter().map(|r| r.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "codemode://artifacts/big.txt",
+            "codemode://artifacts/blob",
+            "codemode://artifacts/dir/a%20b%25.json",
+            "codemode://artifacts/small.txt"
+        ]
+    );
+    let text = |contents: &ResourceContents| match contents {
+        ResourceContents::TextResourceContents { text, .. } => Some(text.clone()),
+        _ => None,
+    };
+    assert_eq!(text(&read("codemode://artifacts/small.txt").await.unwrap().contents[0]).as_deref(), Some("hello"));
+    let json = read("codemode://artifacts/dir/a%20b%25.json").await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&text(&json.contents[0]).unwrap()).unwrap(),
+        serde_json::json!({"k": [1]})
+    );
+    match &read("codemode://artifacts/blob").await.unwrap().contents[0] {
+        ResourceContents::BlobResourceContents { blob, mime_type, .. } => {
+            assert_eq!((blob.as_str(), mime_type.as_deref()), ("AP8=", Some("application/octet-stream")));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Larger than --max-resource-bytes: refused, naming the way to read it.
+    let big = read("codemode://artifacts/big.txt").await.unwrap_err().to_string();
+    assert!(big.contains("100000 bytes") && big.contains("artifacts.load"), "{big}");
+    // Traversal, absolute, NUL, broken escapes, other schemes, a megabyte of URI:
+    // each an error that names no host path.
+    let huge = format!("codemode://artifacts/{}", "a/".repeat(500_000));
+    for uri in [
+        "codemode://artifacts/../../etc/passwd",
+        "codemode://artifacts/%2e%2e/%2e%2e/etc/passwd",
+        "codemode://artifacts/%2Fetc%2Fpasswd",
+        "codemode://artifacts/a%00b",
+        "codemode://artifacts/.index",
+        "codemode://artifacts/%zz",
+        "codemode://artifacts/nothing",
+        "codemode://artifacts/",
+        "file:///etc/passwd",
+        "",
+        huge.as_str(),
+    ] {
+        let error = read(uri).await.unwrap_err().to_string();
+        assert!(!error.contains(base.path().to_str().unwrap()), "{uri:.80}: {error}");
+        assert!(error.len() < 1000, "{uri:.80}: {}", error.len());
+    }
+    let bad_cursor = PaginatedRequestParams::default().with_cursor(Some("-1".to_owned()));
+    assert!(client.list_resources(Some(bad_cursor)).await.is_err());
+    // Nothing was touched by the attempts.
+    assert_eq!(client.list_all_resources().await.unwrap().len(), 4);
+
+    // --max-output-chars 2000: a flood is cut to about that, keeping its end.
+    let flood = call("run_code", serde_json::json!({"code": "print('y' * 50_000 + 'END')"})).await.unwrap();
+    let text = flood.content[0].as_text().unwrap().text.clone();
+    assert!(text.len() < 2300 && text.ends_with("END") && text.contains("characters cut here"), "{text}");
+    assert!(serde_json::to_string(&flood.structured_content).unwrap().len() <= 1024);
+    // Structured results that are their own text stay valid JSON when cut.
+    let listed = call("list_artifacts", serde_json::json!({})).await.unwrap();
+    let as_text: Value = serde_json::from_str(&listed.content[0].as_text().unwrap().text).unwrap();
+    assert_eq!(Some(as_text), listed.structured_content);
+    client.cancel().await.unwrap();
+}
+
+#[test]
+fn max_output_chars_has_a_floor() {
+    let out = Command::new(BIN).args(["mcp", "--max-output-chars", "10"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be at least 1024"));
 }

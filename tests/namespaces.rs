@@ -6,9 +6,10 @@ mod common;
 
 use std::sync::Arc;
 
-use codemode::Session;
 use codemode::deps::PipOptions;
 use codemode::storage::{FileStorage, RedisStorage, Storage};
+use codemode::tools::ToolRegistry;
+use codemode::{Operations, Session};
 use common::{RedisServer, error, run, value};
 use serde_json::json;
 
@@ -35,7 +36,7 @@ saved = [
 
 async fn artifacts_round_trip_across_sessions(storage: Arc<dyn Storage>) {
     let first = session_on(storage.clone()).await;
-    assert_eq!(value(&run(&first, ARTIFACTS_CELL).await), json!(["json", "text", "binary"]));
+    assert_eq!(value(&run(&first, ARTIFACTS_CELL).await), json!(["json", "text", "bytes"]));
     drop(first);
 
     let second = session_on(storage).await;
@@ -160,4 +161,289 @@ async fn sessions_without_storage_say_so() {
     assert_eq!(kind, "ArtifactError");
     assert!(message.contains("not configured"), "{message}");
     assert!(matches!(s.artifacts(), Err(codemode::SessionError::NotConfigured("artifacts"))));
+}
+
+/// The deps operations as py-code-mode's clients call them (`package`) and read
+/// them (`installed`, `already_present`, `failed`; `removed`, `not_found`,
+/// `removed_from_config`), on `session` (in process or over HTTP).
+async fn deps_operations_speak_py_code_modes_shape(session: &Session) {
+    use codemode::{Operations, Request};
+    let call = |op: &'static str, args: serde_json::Value| async move {
+        let request = Request::from_parts(op, args.as_object().cloned()).unwrap();
+        serde_json::to_value(session.call(request).await.unwrap()).unwrap()
+    };
+    let added = call("add_dep", json!({"package": "Six"})).await;
+    assert_eq!(added, json!({"added": "six", "installed": ["six"], "already_present": [], "failed": []}));
+    let again = call("add_dep", json!({"spec": "six"})).await;
+    assert_eq!(again, json!({"added": "six", "installed": [], "already_present": ["six"], "failed": []}));
+    let synced = call("sync_deps", json!({})).await;
+    assert_eq!(synced, json!({"installed": [], "already_present": ["six"], "failed": []}));
+    let removed = call("remove_dep", json!({"package": "six"})).await;
+    assert_eq!(removed, json!({"removed": ["six"], "not_found": [], "failed": [], "removed_from_config": true}));
+    let gone = call("remove_dep", json!({"name": "six"})).await;
+    assert_eq!(gone, json!({"removed": [], "not_found": ["six"], "failed": [], "removed_from_config": false}));
+    assert!(session.list_deps().await.unwrap().is_empty());
+
+    // Hostile arguments: refused before anything runs, nothing recorded.
+    for args in [json!({"package": 42}), json!({"package": "six", "spec": "six"}), json!({"package": "six", "x": 1})] {
+        assert!(Request::from_parts("add_dep", args.as_object().cloned()).is_err(), "{args}");
+    }
+    for spec in ["$(id)", "-e .", "six; python_version<'3'", "pkg @ https://x/y.whl"] {
+        let request = Request::from_parts("add_dep", json!({"package": spec}).as_object().cloned()).unwrap();
+        let refused = session.call(request).await.unwrap_err().to_string();
+        assert!(refused.contains("invalid package spec"), "{spec}: {refused}");
+    }
+    assert!(session.list_deps().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deps_operations_speak_py_code_modes_shape_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = session_on(Arc::new(FileStorage::open(dir.path()).await.unwrap())).await;
+    deps_operations_speak_py_code_modes_shape(&session).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deps_operations_speak_py_code_modes_shape_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let wheels = common::test_wheels();
+    let args = ["--base", dir.path().to_str().unwrap(), "--no-index", "--find-links", wheels.to_str().unwrap()];
+    let server =
+        codemode::remote::Subprocess::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_codemode")), &args).await.unwrap();
+    let session = Session::builder().remote(server).build().await.unwrap();
+    deps_operations_speak_py_code_modes_shape(&session).await;
+}
+
+/// `codemode <args>` in `base` with `CODEMODE_PYTHON` set to `python`.
+fn codemode_with_python(base: &std::path::Path, python: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .arg("--base")
+        .arg(base)
+        .args(args)
+        .env("CODEMODE_PYTHON", python)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn deps_without_a_host_pip_say_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Python without pip: the host's, with its site-packages (where pip lives) cut off.
+    let no_pip = dir.path().join("python-no-pip");
+    std::fs::write(&no_pip, "#!/bin/sh\nexec python3 -S \"$@\"\n").unwrap();
+    std::fs::set_permissions(&no_pip, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let missing = dir.path().join("nowhere/python3");
+    let base = dir.path().join("base");
+    for (python, problem) in [(&missing, "`python3` was not found"), (&no_pip, "`python-no-pip` has no pip module")] {
+        let out = codemode_with_python(&base, python, &["deps", "add", "six"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("deps need a host Python with pip"), "{stderr}");
+        assert!(stderr.contains(problem) && stderr.contains("python3-pip"), "{stderr}");
+        // Agent code gets the same sentence, without the host's paths.
+        let out = codemode_with_python(&base, python, &["run", "--json", "deps.add('six')"]);
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let message = result["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!(result["error"]["kind"], "DepsError", "{result}");
+        assert!(message.contains(problem) && message.contains("python3-pip"), "{message}");
+        assert!(!result.to_string().contains(&*dir.path().to_string_lossy()), "a host path leaked: {result}");
+        let out = codemode_with_python(&base, python, &["deps", "list"]);
+        assert_eq!((out.status.code(), out.stdout.as_slice()), (Some(0), &b""[..]), "nothing was recorded");
+    }
+}
+
+/// A CLI tool whose recipe has typed defaults, and one that always fails.
+const PROBE_YAML: &str = r#"
+name: probe
+description: Probe a host
+command: echo
+tags: [net]
+schema:
+  options:
+    port: {type: integer, short: p, description: Port to probe}
+    host: {type: string}
+    verbose: {type: boolean, short: v}
+  positional:
+    - name: target
+      type: string
+      required: true
+recipes:
+  scan:
+    description: Scan one port
+    params:
+      target: {required: true}
+      port: {default: 80}
+      host: {default: localhost}
+      verbose: {default: true}
+"#;
+
+const FAILING_YAML: &str = "name: failing\ncommand: \"false\"\nrecipes:\n  go:\n    description: Exits 1\n";
+
+/// A skill taking an injected namespace, literal defaults and one no literal holds.
+const SKILL_SOURCE: &str = "import os\n\nasync def run(tools, target: str, port: int = 80, host='localhost', \
+    verbose: bool = True, pair=(1, 2), cwd=os.sep):\n    return [target, port, host, verbose, type(tools).__name__]\n";
+
+async fn listing_session(dir: &std::path::Path) -> Session {
+    let tools = dir.join("tools");
+    std::fs::create_dir_all(&tools).unwrap();
+    std::fs::write(tools.join("probe.yaml"), PROBE_YAML).unwrap();
+    std::fs::write(tools.join("failing.yaml"), FAILING_YAML).unwrap();
+    let (registry, skipped) = ToolRegistry::load_dir(&tools);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let storage = Arc::new(FileStorage::open(&dir.join("store")).await.unwrap());
+    Session::builder().storage(storage).tools(registry).embeddings(false).build().await.expect("session starts")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listings_have_upstreams_shape_and_typed_defaults_on_every_surface() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = listing_session(dir.path()).await;
+
+    // The host's JSON (what MCP, HTTP and the CLI print): recipes only in `callables`,
+    // each with `parameters`; the direct call is the tool's own `parameters`.
+    let host = serde_json::to_value(s.list_tools().await.unwrap()).unwrap();
+    let probe = host.as_array().unwrap().iter().find(|t| t["name"] == "probe").unwrap().clone();
+    assert_eq!(probe["tags"], json!(["net"]));
+    assert_eq!(probe["callables"].as_array().unwrap().len(), 1, "no callable for the tool itself: {probe}");
+    let scan = &probe["callables"][0];
+    assert_eq!(scan["name"], "scan");
+    assert!(scan.get("params").is_none(), "{scan}");
+    let defaults: Vec<_> = scan["parameters"].as_array().unwrap().iter().map(|p| p["default"].clone()).collect();
+    assert_eq!(defaults, vec![json!(null), json!(80), json!("localhost"), json!(true), json!(null)]);
+    assert_eq!(
+        scan["parameters"][1],
+        json!({"name": "port", "type": "int", "required": false, "default": 80, "description": "Port to probe"})
+    );
+    let direct: Vec<_> = probe["parameters"].as_array().unwrap().iter().map(|p| p["name"].clone()).collect();
+    assert_eq!(direct, vec![json!("target"), json!("port"), json!("host"), json!("verbose"), json!("input")]);
+    assert!(!host.to_string().contains("\"name\":null"), "a nameless callable: {host}");
+
+    // The guest's listing is the same data, read as `r["k"]` or `r.k`, plus signatures.
+    let guest = value(&run(&s, "[t for t in tools.list() if t.name == 'probe'][0]").await);
+    assert_eq!(guest["callables"][0]["parameters"], scan["parameters"]);
+    assert_eq!(guest["parameters"], probe["parameters"]);
+    assert_eq!(guest["tags"], json!(["net"]));
+    assert_eq!(
+        guest["callables"][0]["signature"],
+        "scan(target: str, port: int = 80, host: str = 'localhost', verbose: bool = True, input: str | None = None)"
+    );
+    let r = run(&s, "t = [t for t in tools.list() if t.name == 'probe'][0]\n(t.callables[0].parameters[1].default, t.callables[0].name, tools.probe.scan.signature())").await;
+    assert_eq!(
+        value(&r),
+        json!([
+            80,
+            "scan",
+            "scan(target: str, port: int = 80, host: str = 'localhost', verbose: bool = True, input: str | None = None)"
+        ])
+    );
+
+    // Skills: no injected names, defaults typed (a default no literal holds is None),
+    // the same on the host and in the guest; signatures keep Python's spelling.
+    run(&s, &format!("skills.create('probe_skill', {SKILL_SOURCE:?})")).await;
+    let listed = serde_json::to_value(s.list_skills().await.unwrap()).unwrap();
+    let params = &listed[0]["parameters"];
+    let names: Vec<_> = params.as_array().unwrap().iter().map(|p| p["name"].clone()).collect();
+    assert_eq!(
+        names,
+        vec![json!("target"), json!("port"), json!("host"), json!("verbose"), json!("pair"), json!("cwd")]
+    );
+    let defaults: Vec<_> = params.as_array().unwrap().iter().map(|p| p["default"].clone()).collect();
+    assert_eq!(defaults, vec![json!(null), json!(80), json!("localhost"), json!(true), json!([1, 2]), json!(null)]);
+    assert_eq!(
+        params[0],
+        json!({"name": "target", "type": "str", "description": "", "required": true, "default": null})
+    );
+    let guest = value(&run(&s, "skills.list()[0].parameters").await);
+    assert_eq!(&guest, params);
+    assert_eq!(value(&run(&s, "skills.get('probe_skill').parameters").await), *params);
+    // Callers never pass the injected names: the runner does.
+    assert_eq!(value(&run(&s, "skills.probe_skill(target='h')").await), json!(["h", 80, "localhost", true, "Tools"]));
+    let invoked = s.invoke_skill("probe_skill", json!({"target": "x", "port": 22}).as_object().unwrap()).await.unwrap();
+    assert_eq!(value(&invoked), json!(["x", 22, "localhost", true, "Tools"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn results_read_as_keys_and_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = listing_session(dir.path()).await;
+    let code = r#"
+import json, copy, pickle
+saved = artifacts.save("a.json", {"k": 1}, description="d")
+created = skills.create("twice", "def run(n: int = 2):\n    return 2 * n")
+checks = [
+    saved.name == saved["name"] == "a.json",
+    saved.kind == "json",
+    artifacts.get("a.json").description == "d",
+    artifacts.list()[0].size == saved.size,
+    created.name == "twice" and created.replaced is False,
+    created.parameters[0].default == 2,
+    skills.list()[0].is_async is False,
+    skills.get("twice").source.startswith("def run"),
+    any(m.name == "twice" and m.score >= 0 for m in skills.search("twice")),
+    any(m["name"] == "probe" and m.score >= 0 for m in tools.search("probe")),
+    tools.probe.list()[0].signature.startswith("scan("),
+    isinstance(saved, dict),
+    json.loads(json.dumps(saved)) == dict(saved),
+    repr(created).startswith("{'name': 'twice'"),
+    copy.deepcopy(saved) == saved and pickle.loads(pickle.dumps(saved)) == saved,
+    "description" in dir(saved),
+]
+checks
+"#;
+    assert_eq!(value(&run(&s, code).await), json!(vec![true; 16]));
+    let (kind, message) = error(&run(&s, "saved.nope").await);
+    assert_eq!(kind, "AttributeError");
+    assert_eq!(message, "no field 'nope'; fields: name, description, kind, size, created_at, metadata");
+    // Not a namespace for arbitrary state: fields are set as keys, never as attributes.
+    assert_eq!(error(&run(&s, "saved.extra = 1").await).0, "AttributeError");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exceptions_are_the_classes_upstream_code_catches() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = listing_session(dir.path()).await;
+    // py-code-mode raised ValueError("Skill not found: x"); LookupError code keeps working.
+    let code = r#"
+caught = []
+for cls in (SkillNotFoundError, ValueError, LookupError, SkillError, CodemodeError):
+    try:
+        skills.invoke("missing")
+    except cls as e:
+        caught.append(type(e).__name__)
+caught
+"#;
+    assert_eq!(value(&run(&s, code).await), json!(vec!["SkillNotFoundError"; 5]));
+    let (kind, message) = error(&run(&s, "skills.invoke('missing')").await);
+    assert_eq!((kind.as_str(), message.as_str()), ("SkillNotFoundError", "skill \"missing\" not found"));
+    assert_eq!(value(&run(&s, "skills.get('missing') is None").await), json!(true));
+    assert_eq!(error(&run(&s, "skills.missing").await).0, "AttributeError");
+
+    // ToolCallError for a failed call, its argument errors included (TypeError too).
+    let (kind, _) = error(&run(&s, "tools.failing.go()").await);
+    assert_eq!(kind, "ToolCallError");
+    let code = r#"
+out = []
+for cls in (ToolArgumentError, ToolCallError, TypeError, ToolError):
+    try:
+        tools.probe.scan()
+    except cls as e:
+        out.append(type(e).__name__)
+try:
+    tools.failing.go()
+except ToolCallError:
+    out.append("failed")
+out
+"#;
+    assert_eq!(
+        value(&run(&s, code).await),
+        json!(["ToolArgumentError", "ToolArgumentError", "ToolArgumentError", "ToolArgumentError", "failed"])
+    );
+    // Unknown names are AttributeErrors, as upstream's proxies raise.
+    assert_eq!(error(&run(&s, "tools.nope").await).0, "AttributeError");
+    assert_eq!(error(&run(&s, "tools.probe.nope").await).0, "AttributeError");
+    // Artifacts: a missing one is ArtifactNotFoundError; a path escape a ValueError.
+    assert_eq!(error(&run(&s, "artifacts.load('missing')").await).0, "ArtifactNotFoundError");
+    assert_eq!(error(&run(&s, "artifacts.load('../x')").await).0, "ValueError");
+    // Deps: an invalid spec is a ValueError, as upstream's validation raised.
+    assert_eq!(error(&run(&s, "deps.add('a; rm -rf /')").await).0, "ValueError");
 }

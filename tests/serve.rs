@@ -509,3 +509,191 @@ async fn operations_as_data_are_checked_like_every_route() {
     let ran: Value = serde_json::from_slice(&ran.1).unwrap();
     assert_eq!(ran["value"]["json"], 42, "{ran}");
 }
+
+/// A server started with `-v` whose stderr lines are collected, with the address it
+/// printed (after `ready`, e.g. "listening on http://" or "serving http://").
+struct Logged {
+    child: Child,
+    _base: tempfile::TempDir,
+    addr: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Logged {
+    fn start(args: &[&str], token: &str, ready: &str) -> Self {
+        let base = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args(args)
+            .arg("--base")
+            .arg(base.path())
+            .env("CODEMODE_TOKEN", token)
+            .env_remove("RUST_LOG")
+            .env_remove("CODEMODE_LOG")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains(ready) {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "the server exited");
+        }
+        let url = line.trim().rsplit(' ').next().unwrap();
+        let addr = url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines() {
+                let Ok(line) = line else { return };
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { child, _base: base, addr, lines }
+    }
+
+    /// Every stderr line until one contains all of `wanted` (or 10 s pass).
+    fn wait_for(&self, wanted: &[&str]) -> Vec<String> {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            let done = wanted.iter().all(|w| line.contains(w));
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("no log line with {wanted:?} in:\n{}", seen.join("\n"));
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on `stream` (kept alive); returns the status and body.
+fn keep_alive_request(stream: &mut std::net::TcpStream, request: &str) -> (u16, String) {
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status = status_line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).unwrap();
+        if header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[test]
+fn verbose_logs_each_request_but_never_the_token() {
+    let token = "log-test-token-0123456789abcdef";
+    let server = Logged::start(&["-v", "serve", "--listen", "127.0.0.1:0"], token, "listening on");
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    let authorized = format!("GET /v1/skills HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n");
+    assert_eq!(keep_alive_request(&mut stream, &authorized).0, 200);
+    let wrong =
+        "GET /v1/skills?secret=query-text HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong-token-wrong-token\r\n\r\n";
+    assert_eq!(keep_alive_request(&mut stream, wrong).0, 401);
+    let lines = server.wait_for(&["method=GET", "path=/v1/skills", "status=401", "ms="]);
+    let log = lines.join("\n");
+    assert!(log.contains("INFO"), "{log}");
+    assert!(lines.iter().any(|l| l.contains("path=/v1/skills") && l.contains("status=200")), "{log}");
+    for secret in [token, "wrong-token-wrong-token", "query-text", "Bearer"] {
+        assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
+    }
+}
+
+#[test]
+fn the_mcp_http_server_logs_requests_too() {
+    let token = "mcp-log-token-0123456789abcdef";
+    let server = Logged::start(&["-v", "mcp", "--http", "127.0.0.1:0"], token, "serving http://");
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    let body = r#"{"jsonrpc": "2.0", "id": 1, "method": "ping"}"#;
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // Without an MCP session rmcp refuses a ping: the refusal is logged like any answer.
+    let (status, _) = keep_alive_request(&mut stream, &request);
+    let log = server.wait_for(&["method=POST", "path=/mcp", &format!("status={status}"), "ms="]).join("\n");
+    assert!(!log.contains(token), "the token is in the log:\n{log}");
+}
+
+#[test]
+fn keep_alive_clients_do_not_wait_for_delayed_acks() {
+    let token = "nodelay-token-0123456789abcdef";
+    let served = Served::start(token, &[]);
+    let mut stream = std::net::TcpStream::connect(served.addr()).unwrap();
+    stream.set_nodelay(true).unwrap();
+    // An answer of several segments whose last one is small: the one Nagle holds back
+    // until the client's delayed ACK (40 ms on Linux) when it is not disabled.
+    let data = "x".repeat(100_000);
+    let body = json!({"data": data}).to_string();
+    let put = format!(
+        "PUT /v1/artifacts/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(keep_alive_request(&mut stream, &put).0, 200);
+    let get = format!("GET /v1/artifacts/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n");
+    let started = Instant::now();
+    for _ in 0..20 {
+        let (status, body) = keep_alive_request(&mut stream, &get);
+        assert_eq!(status, 200);
+        assert!(body.contains(&data));
+    }
+    let elapsed = started.elapsed();
+    // A stall costs ~40 ms per request (800 ms for 20); without one each takes ~1 ms.
+    assert!(elapsed < Duration::from_millis(300), "20 keep-alive requests took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn mcp_keep_alive_clients_do_not_wait_for_delayed_acks() {
+    let token = "mcp-nodelay-token-0123456789abcdef";
+    let server = Logged::start(&["mcp", "--http", "127.0.0.1:0"], token, "serving http://");
+    let url = format!("http://{}/mcp", server.addr);
+    // reqwest keeps the connection alive and sets TCP_NODELAY on its side.
+    let client = reqwest::Client::new();
+    let post = |body: String, session: Option<String>| {
+        let mut request = client
+            .post(&url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25");
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.body(body).send()
+    };
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+    let response = post(init.to_owned(), None).await.unwrap();
+    let session = response.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    response.text().await.unwrap();
+    let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    post(initialized.to_owned(), Some(session.clone())).await.unwrap().text().await.unwrap();
+    let started = Instant::now();
+    for id in 2..22 {
+        let ping = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#);
+        let answer = post(ping, Some(session.clone())).await.unwrap().text().await.unwrap();
+        assert!(answer.contains(&format!("\"id\":{id}")), "{answer}");
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(300), "20 keep-alive MCP pings took {elapsed:?}");
+}

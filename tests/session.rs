@@ -6,7 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use codemode::{LimitKind, Limits, RunResult, Session, SessionError};
+use std::sync::Arc;
+
+use codemode::storage::FileStorage;
+use codemode::{LimitKind, Limits, Operations, RunResult, Session, SessionError};
 use common::{run, value};
 use serde_json::json;
 
@@ -20,6 +23,12 @@ async fn session_with(limits: Limits) -> Session {
 
 fn error_kind(result: &RunResult) -> &str {
     &result.error.as_ref().expect("an error").kind
+}
+
+/// The `File ...` lines of a run's traceback (the frames, without their code lines).
+fn frames(result: &RunResult) -> Vec<String> {
+    let traceback = &result.error.as_ref().expect("an error").traceback;
+    traceback.lines().filter(|l| l.starts_with("  File ")).map(|l| l.trim().to_owned()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -96,6 +105,91 @@ async fn async_tracebacks_hide_the_event_loop() {
     assert!(error.traceback.contains("line 4, in f"), "{}", error.traceback);
     assert!(!error.traceback.contains("base_events"), "event loop frames leak: {}", error.traceback);
     assert!(!error.traceback.contains("codemode_guest"), "{}", error.traceback);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn async_tracebacks_show_each_coroutine_and_no_asyncio_frame() {
+    let s = session().await;
+    let code = "import asyncio\nasync def inner():\n    await asyncio.sleep(0)\n    raise KeyError('k')\n\
+                async def outer():\n    await asyncio.gather(inner())\ntask = asyncio.create_task(outer())\nawait task";
+    let r = run(&s, code).await;
+    assert_eq!(
+        frames(&r),
+        [
+            r#"File "<cell-1>", line 8, in <module>"#,
+            r#"File "<cell-1>", line 6, in outer"#,
+            r#"File "<cell-1>", line 4, in inner"#,
+        ],
+        "{}",
+        r.error.as_ref().unwrap().traceback
+    );
+    assert!(!r.error.as_ref().unwrap().traceback.contains("/asyncio/"), "{}", r.error.unwrap().traceback);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn syntax_errors_show_the_cell_line_and_no_parser_frame() {
+    let s = session().await;
+    for (cell, code, line) in [(1, "x = 1\ndef f(:\n    pass", 2), (2, "return 5", 1), (3, "await = 1", 1)] {
+        let r = run(&s, code).await;
+        let error = r.error.as_ref().unwrap();
+        assert_eq!(error.kind, "SyntaxError", "{code}");
+        assert_eq!(frames(&r), [format!(r#"File "<cell-{cell}>", line {line}"#)], "{}", error.traceback);
+        assert!(!error.traceback.starts_with("Traceback"), "{}", error.traceback);
+        assert!(!error.traceback.contains("/python/"), "{}", error.traceback);
+    }
+}
+
+/// A session with file storage holding the skill `divide` and its async caller `halve`.
+async fn session_with_failing_skills(dir: &std::path::Path) -> Session {
+    let storage = Arc::new(FileStorage::open(dir).await.unwrap());
+    let s = Session::builder().storage(storage).embeddings(false).build().await.unwrap();
+    let divide =
+        "\"\"\"Divide.\"\"\"\n\ndef run(a: float, b: float) -> float:\n    half = a / 2\n    return half / b\n";
+    let halve = "async def run(n: float) -> float:\n    return skills.divide(a=n, b=0)\n";
+    for (name, source) in [("divide", divide), ("halve", halve)] {
+        let r = run(&s, &format!("skills.create({name:?}, {source:?})")).await;
+        assert!(r.is_ok(), "{:?}", r.error);
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invoked_skills_trace_from_the_skill_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session_with_failing_skills(dir.path()).await;
+    let args = |v: serde_json::Value| v.as_object().unwrap().clone();
+
+    // From the host: the skill's own frames, no generated call line above them.
+    let r = s.invoke_skill("divide", &args(json!({"a": 1, "b": 0}))).await.unwrap();
+    assert_eq!(error_kind(&r), "ZeroDivisionError");
+    assert_eq!(frames(&r), [r#"File "skills/divide.py", line 5, in run"#], "{}", r.error.as_ref().unwrap().traceback);
+    assert!(r.error.as_ref().unwrap().traceback.contains("return half / b"));
+    let r = s.invoke_skill("halve", &args(json!({"n": 4}))).await.unwrap();
+    assert_eq!(
+        frames(&r),
+        [r#"File "skills/halve.py", line 2, in run"#, r#"File "skills/divide.py", line 5, in run"#],
+        "{}",
+        r.error.as_ref().unwrap().traceback
+    );
+    assert_eq!(value(&s.invoke_skill("divide", &args(json!({"a": 3, "b": 0.5}))).await.unwrap()), json!(3.0));
+
+    // From a cell: the cell's line, then the skill's.
+    let r = run(&s, "skills.divide(a=1, b=0)").await;
+    assert_eq!(frames(&r), [r#"File "<cell-3>", line 1, in <module>"#, r#"File "skills/divide.py", line 5, in run"#]);
+
+    // Hostile arguments and names: an ordinary error, no frames, the session intact.
+    run(&s, "keep = 'me'").await;
+    let r = s.invoke_skill("divide", &args(json!({"a b": 1, "__class__": 2}))).await.unwrap();
+    assert_eq!((error_kind(&r), frames(&r).len()), ("TypeError", 0), "{:?}", r.error);
+    let r = s.invoke_skill("missing", &args(json!({}))).await.unwrap();
+    assert_eq!((error_kind(&r), frames(&r).len()), ("SkillNotFoundError", 0), "{:?}", r.error);
+    let mut deep = json!(1);
+    for _ in 0..100 {
+        deep = json!([deep]);
+    }
+    let r = s.invoke_skill("divide", &args(json!({"a": deep, "b": 1}))).await.unwrap();
+    assert_eq!(error_kind(&r), "TypeError");
+    assert_eq!(value(&run(&s, "keep").await), json!("me"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -89,7 +89,7 @@ async fn errors_point_into_the_skill() {
     let (kind, traceback) = error_traceback(&run(&s, "skills.nope()").await);
     assert_eq!(kind, "AttributeError");
     assert!(traceback.contains("available: broken_math, text_report, word_stats"), "{traceback}");
-    assert_eq!(error_traceback(&run(&s, "skills.invoke('nope')").await).0, "LookupError");
+    assert_eq!(error_traceback(&run(&s, "skills.invoke('nope')").await).0, "SkillNotFoundError");
     assert_eq!(value(&run(&s, "skills.get('nope') is None").await), json!(true));
     // Recursion between skills is bounded with a clear error.
     run(&s, "skills.create('ping', 'def run(n=0):\\n    return skills.pong(n=n + 1)')").await;
@@ -157,8 +157,8 @@ async fn descriptions_and_signatures_survive_a_restart() {
     assert_eq!(info["description"], "Greets someone by name");
     assert_eq!(info["is_async"], true);
     assert_eq!(
-        info["params"][1],
-        json!({"name": "punct", "type": "str", "required": false, "default": "'!'", "description": ""})
+        info["parameters"][1],
+        json!({"name": "punct", "type": "str", "required": false, "default": "!", "description": ""})
     );
     assert_eq!(value(&run(&s, "skills.greet(name='ada')").await), json!("hello ada!"));
     // The same library from Rust.
@@ -204,7 +204,7 @@ async fn py_code_mode_skill_folders_load_and_run() {
     run(&s, "skills.create('edit_me', 'def run(a):\\n    return a')").await;
     std::fs::write(skills_dir.join("edit_me.py"), "async def run(a, b=2):\n    return a + b\n").unwrap();
     let info = value(&run(&s, "[s for s in skills.list() if s['name'] == 'edit_me'][0]").await);
-    assert_eq!((info["is_async"].clone(), info["params"].as_array().unwrap().len()), (json!(true), 2));
+    assert_eq!((info["is_async"].clone(), info["parameters"].as_array().unwrap().len()), (json!(true), 2));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -301,4 +301,110 @@ async fn text_the_host_cannot_receive_is_refused_in_the_guest() {
         assert!(!r.interpreter_reset, "{call} stopped the interpreter");
     }
     assert_eq!(value(&run(&s, "kept").await), json!(1), "the interpreter kept its state");
+}
+
+/// A skills directory with one good skill and one of each way a file can fail to
+/// be a skill; `_helper.py` is a py-code-mode helper, not a skill, and not reported.
+fn broken_skills_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let skills = dir.path().join("skills");
+    std::fs::create_dir_all(&skills).unwrap();
+    let files: [(&str, &[u8]); 6] = [
+        ("good.py", b"def run(x: int = 1) -> int:\n    \"\"\"Double a number.\"\"\"\n    return 2 * x\n"),
+        ("syntax.py", b"def run(:\n    return 1\n"),
+        ("norun.py", b"def helper():\n    return 1\n"),
+        ("bad-name.py", b"def run():\n    return 1\n"),
+        ("latin1.py", b"def run():\n    return '\xe9t\xe9'\n"),
+        ("_helper.py", b"X = 1\n"),
+    ];
+    for (name, bytes) in files {
+        std::fs::write(skills.join(name), bytes).unwrap();
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_skill_files_are_skipped_with_their_reason() {
+    let dir = broken_skills_dir();
+    let s = session(dir.path()).await;
+    let names: Vec<String> = s.list_skills().await.unwrap().into_iter().map(|i| i.name).collect();
+    assert_eq!(names, ["good"]);
+    assert_eq!(value(&run(&s, "[x['name'] for x in skills.list()]").await), json!(["good"]));
+    // Search never surfaces them, and still fills its limit with what loads.
+    let found = s.search_skills("run return helper number", 10).await.unwrap();
+    let found: Vec<&str> = found.matches.iter().map(|m| m.info.name.as_str()).collect();
+    assert_eq!(found, ["good"]);
+
+    let checks = s.skills().unwrap().check().await.unwrap();
+    let seen: Vec<(&str, Result<&str, &str>)> = checks
+        .iter()
+        .map(|c| (c.name.as_str(), c.loaded.as_ref().map(|i| i.description.as_str()).map_err(String::as_str)))
+        .collect();
+    let expected = [
+        ("bad-name.py", "must be a Python identifier"),
+        ("latin1.py", "not UTF-8"),
+        ("norun", "no top-level `run`"),
+        ("syntax", "syntax error"),
+    ];
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert_eq!(seen[1], ("good", Ok("Double a number.")), "{seen:?}");
+    for (name, reason) in expected {
+        let (_, loaded) = seen.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{name} in {seen:?}"));
+        assert!(loaded.is_err_and(|r| r.contains(reason)), "{name}: {loaded:?}");
+    }
+    // None of it was changed or deleted.
+    assert!(dir.path().join("skills/bad-name.py").exists() && dir.path().join("skills/syntax.py").exists());
+}
+
+fn codemode(base: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .arg("--base")
+        .arg(base)
+        .args(args)
+        .env("CODEMODE_LOG", "warn")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn skills_check_reports_each_file_and_fails_when_one_is_skipped() {
+    let dir = broken_skills_dir();
+    let out = codemode(dir.path(), &["skills", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    assert!(lines.contains(&"ok    good: Double a number."), "{stdout}");
+    for (file, reason) in [
+        ("bad-name.py", "invalid skill name \"bad-name\""),
+        ("latin1.py", "not UTF-8"),
+        ("norun", "no top-level `run`"),
+        ("syntax", "(line 1)"),
+    ] {
+        assert!(lines.iter().any(|l| l.starts_with(&format!("skip  {file}: ")) && l.contains(reason)), "{stdout}");
+    }
+    assert!(!stdout.contains(&*dir.path().to_string_lossy()), "no host path: {stdout}");
+
+    let out = codemode(dir.path(), &["skills", "check", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(entries[1], json!({"name": "good", "ok": true, "description": "Double a number."}));
+    assert_eq!(entries.as_array().unwrap().iter().filter(|e| e["ok"] == json!(false)).count(), 4, "{entries}");
+
+    // Each broken file is reported once per process, however often skills are listed.
+    let out = codemode(dir.path(), &["run", "skills.list()\nskills.list()\nlen(skills.list())"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n", "{stderr}");
+    for name in ["bad-name.py", "latin1.py", "norun", "syntax"] {
+        let reports = stderr.lines().filter(|l| l.contains("skipping a skill") && l.contains(name)).count();
+        assert_eq!(reports, 1, "{name}: {stderr}");
+    }
+
+    for file in ["syntax.py", "norun.py", "bad-name.py", "latin1.py"] {
+        std::fs::remove_file(dir.path().join("skills").join(file)).unwrap();
+    }
+    let out = codemode(dir.path(), &["skills", "check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok    good: Double a number.\n");
 }

@@ -57,7 +57,7 @@ async fn round_trips_each_kind(b: Backend) {
     let cases: [(&str, &[u8], DataKind); 4] = [
         ("data.json", br#"{"a": [1, 2]}"#, DataKind::Json),
         ("notes.txt", "héllo\n".as_bytes(), DataKind::Text),
-        ("blob.bin", &[0, 159, 146, 150, 255], DataKind::Binary),
+        ("blob.bin", &[0, 159, 146, 150, 255], DataKind::Bytes),
         ("scans/2024/nmap.json", b"[]", DataKind::Json),
     ];
     for (name, data, kind) in cases {
@@ -144,8 +144,8 @@ async fn hostile_names_are_rejected(b: Backend) {
 
 async fn size_cap_and_invalid_data(b: Backend) {
     let artifacts = Artifacts::new(b.storage, 1000);
-    assert!(artifacts.save("fits", vec![1; 1000], DataKind::Binary, "", Map::new()).await.is_ok());
-    let err = artifacts.save("big", vec![1; 1001], DataKind::Binary, "", Map::new()).await.unwrap_err();
+    assert!(artifacts.save("fits", vec![1; 1000], DataKind::Bytes, "", Map::new()).await.is_ok());
+    let err = artifacts.save("big", vec![1; 1001], DataKind::Bytes, "", Map::new()).await.unwrap_err();
     assert!(err.to_string().contains("1001 bytes, over the 1000-byte limit"), "{err}");
     let err = artifacts.save("bad.json", b"{nope".to_vec(), DataKind::Json, "", Map::new()).await.unwrap_err();
     assert!(matches!(err, ArtifactError::InvalidData { .. }), "{err}");
@@ -244,7 +244,7 @@ async fn file_backend_reads_py_code_mode_indexes() {
     let nmap = artifacts.load("scans/nmap.json").await.unwrap();
     assert_eq!((nmap.info.kind, nmap.info.size), (DataKind::Json, 14));
     assert_eq!(nmap.info.metadata, meta(json!({"host": "x"})));
-    assert_eq!(artifacts.load("raw.bin").await.unwrap().info.kind, DataKind::Binary);
+    assert_eq!(artifacts.load("raw.bin").await.unwrap().info.kind, DataKind::Bytes);
     // Our writes keep the index readable by py-code-mode: `_data_type` inside metadata.
     artifacts.save("new.txt", b"t".to_vec(), DataKind::Text, "d", Map::new()).await.unwrap();
     let index: Value = serde_json::from_slice(&std::fs::read(artifacts_dir.join(".artifacts.json")).unwrap()).unwrap();
@@ -323,4 +323,152 @@ async fn redis_outage_fails_cleanly_and_loses_nothing_acknowledged() {
 
 fn skill_name(name: &str) -> codemode::names::SkillName {
     codemode::names::SkillName::new(name).unwrap()
+}
+
+fn stored_skill(name: &str, source: &str) -> StoredSkill {
+    StoredSkill {
+        name: skill_name(name),
+        description: String::new(),
+        source: source.into(),
+        created_at: String::new(),
+        signature: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_skill_entries_that_cannot_be_read_are_skipped() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = RedisStorage::connect(&redis.url(), "t", dir.path().to_path_buf()).await.unwrap();
+    storage.save_skill(&stored_skill("good", "def run():\n    return 1\n")).await.unwrap();
+    // Another writer put entries no skill operation could have written.
+    let mut conn = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let other = serde_json::to_string(&stored_skill("other", "def run(): pass")).unwrap();
+    for (field, json) in [("corrupt", "{not json"), ("renamed", other.as_str()), ("../x", "{}")] {
+        redis::cmd("HSET").arg("t:skills:__skills__").arg(field).arg(json).query::<()>(&mut conn).unwrap();
+    }
+    let (skills, mut skipped) = storage.scan_skills().await.unwrap();
+    assert_eq!(skills.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["good"]);
+    skipped.sort_by(|a, b| a.entry.cmp(&b.entry));
+    let skipped: Vec<(&str, &str)> = skipped.iter().map(|s| (s.entry.as_str(), s.reason.as_str())).collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(skipped[0].0 == "../x" && skipped[0].1.contains("corrupt"), "{skipped:?}");
+    assert!(skipped[1].0 == "corrupt" && skipped[1].1.contains("corrupt"), "{skipped:?}");
+    assert!(skipped[2].0 == "renamed" && skipped[2].1.contains("\"other\""), "{skipped:?}");
+    assert_eq!(storage.list_skills().await.unwrap().len(), 1, "listing still works");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requirements_txt_is_read_as_configured_deps_and_never_written() {
+    use codemode::model::{Operations, Response};
+    let dir = tempfile::tempdir().unwrap();
+    // py-code-mode's pre-configured deps, with what a hand-written file holds.
+    let text = "# pre-configured\nsix\n\nTabulate  # pretty tables\nbad spec here\npkg @ https://evil.example/x.whl\n-r other.txt\n";
+    std::fs::write(dir.path().join("requirements.txt"), text).unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(dir.path()).await.unwrap());
+    let pip = codemode::deps::PipOptions {
+        find_links: vec![common::test_wheels().display().to_string()],
+        no_index: true,
+        ..Default::default()
+    };
+    // Installed when the session starts, like recorded deps.
+    let session = codemode::Session::builder().storage(storage.clone()).pip(pip).build().await.unwrap();
+    let r = common::run(&session, "import six, tabulate\n(six.__name__, tabulate.__name__, deps.list())").await;
+    assert_eq!(common::value(&r), json!(["six", "tabulate", ["six", "tabulate"]]));
+    // Removing one is refused with the reason; the file is codemode's input only.
+    let (kind, message) = common::error(&common::run(&session, "deps.remove('six')").await);
+    assert_eq!(kind, "ValueError");
+    assert!(message.contains("requirements.txt"), "{message}");
+    let Response::DepsSynced(report) = session.call(codemode::Request::SyncDeps).await.unwrap() else {
+        panic!("sync answers a sync report")
+    };
+    assert_eq!((report.already_present, report.failed), (vec!["six".to_owned(), "tabulate".to_owned()], vec![]));
+    assert_eq!(session.list_deps().await.unwrap(), ["six", "tabulate"]);
+    assert!(storage.list_deps().await.unwrap().is_empty(), "nothing was recorded for them");
+    assert_eq!(std::fs::read_to_string(dir.path().join("requirements.txt")).unwrap(), text, "never written");
+}
+
+fn codemode(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_codemode")).args(args).output().unwrap()
+}
+
+/// Everything one Redis tenant holds, for comparing before and after.
+async fn tenant(storage: &RedisStorage) -> (Vec<(String, String)>, Vec<(String, Vec<u8>)>, Vec<String>) {
+    let mut skills: Vec<_> =
+        storage.list_skills().await.unwrap().into_iter().map(|s| (s.name.to_string(), s.source)).collect();
+    skills.sort();
+    let artifacts = Artifacts::new(Arc::new(storage.clone()), DEFAULT_MAX_ARTIFACT_SIZE);
+    let mut data = Vec::new();
+    for info in artifacts.list().await.unwrap() {
+        data.push((info.name.clone(), artifacts.load(&info.name).await.unwrap().data));
+    }
+    data.sort();
+    (skills, data, storage.list_deps().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn store_push_clear_makes_redis_match_the_directory_in_one_transaction() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let packages = tempfile::tempdir().unwrap();
+    let target = RedisStorage::connect(&url, "team", packages.path().to_path_buf()).await.unwrap();
+    target.save_skill(&stored_skill("keep", "def run():\n    return 'old'\n")).await.unwrap();
+    target.save_skill(&stored_skill("stale", "def run():\n    return 'stale'\n")).await.unwrap();
+    let remote = Artifacts::new(Arc::new(target.clone()), DEFAULT_MAX_ARTIFACT_SIZE);
+    remote.save("stale.txt", b"stale".to_vec(), DataKind::Text, "", Map::new()).await.unwrap();
+    target.add_dep("requests", "requests").await.unwrap();
+    let neighbour = RedisStorage::connect(&url, "other", packages.path().to_path_buf()).await.unwrap();
+    neighbour.save_skill(&stored_skill("theirs", "def run(): pass")).await.unwrap();
+
+    let source = tempfile::tempdir().unwrap();
+    let dir = FileStorage::open(source.path()).await.unwrap();
+    std::fs::write(source.path().join("skills/keep.py"), "def run():\n    return 'new'\n").unwrap();
+    std::fs::write(source.path().join("skills/bad-name.py"), "def run(): pass\n").unwrap();
+    let local = Artifacts::new(Arc::new(dir.clone()), DEFAULT_MAX_ARTIFACT_SIZE);
+    local.save("keep.json", br#"{"v": 1}"#.to_vec(), DataKind::Json, "", Map::new()).await.unwrap();
+    dir.add_dep("tabulate", "tabulate").await.unwrap();
+    std::fs::write(source.path().join("requirements.txt"), "six\n").unwrap();
+    let push = ["--base", source.path().to_str().unwrap(), "--redis", &url, "--prefix", "team", "store", "push"];
+    let push_clear = [&push[..], &["--clear"]].concat();
+
+    // Redis refuses the writes (out of memory): nothing at all changes.
+    let before = tenant(&target).await;
+    let mut conn = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+    redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg("noeviction").query::<()>(&mut conn).unwrap();
+    redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1").query::<()>(&mut conn).unwrap();
+    let out = codemode(&push_clear);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Redis"), "{}", String::from_utf8_lossy(&out.stderr));
+    redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("0").query::<()>(&mut conn).unwrap();
+    assert_eq!(tenant(&target).await, before, "a failed push leaves Redis as it was");
+
+    // A directory that cannot be read fully is refused before anything is written.
+    let index = source.path().join("artifacts/.artifacts.json");
+    let good_index = std::fs::read(&index).unwrap();
+    std::fs::write(&index, "{corrupt").unwrap();
+    assert_eq!(codemode(&push_clear).status.code(), Some(2));
+    assert_eq!(tenant(&target).await, before);
+    std::fs::write(&index, good_index).unwrap();
+
+    let out = codemode(&push_clear);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    for line in ["deleted skill: stale", "deleted artifact: stale.txt", "deleted dep: requests", "dep: six"] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad-name.py"), "skipped files are reported");
+    let after = tenant(&target).await;
+    assert_eq!(after.0, [("keep".to_owned(), "def run():\n    return 'new'\n".to_owned())]);
+    assert_eq!(after.1, [("keep.json".to_owned(), br#"{"v": 1}"#.to_vec())]);
+    assert_eq!(after.2, ["six", "tabulate"]);
+    let stale_data: bool = redis::cmd("EXISTS").arg("team:artifacts:stale.txt").query(&mut conn).unwrap();
+    assert!(!stale_data, "the deleted artifact's data went with its index entry");
+    assert_eq!(neighbour.list_skills().await.unwrap().len(), 1, "another prefix is untouched");
+    assert_eq!(std::fs::read_to_string(source.path().join("requirements.txt")).unwrap(), "six\n");
+
+    // Without --clear, what only Redis has stays.
+    target.save_skill(&stored_skill("agent_made", "def run(): pass")).await.unwrap();
+    assert_eq!(codemode(&push).status.code(), Some(0));
+    let names: Vec<String> = tenant(&target).await.0.into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["agent_made", "keep"]);
 }

@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 
 const TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tools");
 const BAD_TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bad-tools");
+/// py-code-mode-shaped files that load with warnings (`nmap.yaml`).
+const COMPAT_TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tools/compat");
 
 fn registry() -> ToolRegistry {
     let (registry, skipped) = ToolRegistry::load_dir(Path::new(TOOLS));
@@ -103,6 +105,73 @@ async fn bad_files_are_reported_and_skipped() {
     expect("sse.yaml", "legacy SSE transport");
     expect("mcp-nocommand.yaml", "`command` is required");
     expect("mcp-unset-env.yaml", "env MY_API_KEY references ${CODEMODE_SURELY_UNSET_VAR}, which is not set");
+    expect("oldformat.yaml", "this is the old `args:` format");
+    expect("oldformat.yaml", "under `schema` (`options` and `positional`) and the calls agents make under `recipes`");
+    expect("badshort.yaml", "`short` must be 1 to 8 ASCII letters or digits (as `r` or `sS`), not \"a --delete\"");
+    expect("cliresult.yaml", "`result` applies to `type: mcp` tools only");
+    expect("mcp-badresult.yaml", "unknown `result: everything` (expected text, the default, or structured)");
+    assert_eq!(skipped.len(), reasons.iter().map(|(f, _)| f).collect::<std::collections::BTreeSet<_>>().len());
+}
+
+#[tokio::test]
+async fn upstream_cli_schemas_load_multi_letter_flags_and_python_type_names() {
+    let (r, skipped) = ToolRegistry::load_dir(Path::new(COMPAT_TOOLS));
+    assert!(skipped.is_empty(), "{skipped:?}");
+    // An unknown type is read as a string, with a warning naming the file and option.
+    let warnings: Vec<String> = r
+        .warnings()
+        .iter()
+        .map(|w| format!("{}: {}", w.path.file_name().unwrap().to_string_lossy(), w.message))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("nmap.yaml: option \"exclude\": unknown type \"hostlist\", read as a string"),
+        "{warnings:?}"
+    );
+    let argv =
+        r.cli_argv("nmap", Some("quick"), &args(json!({"target": "10.0.0.1", "scripts": ["http-title"]}))).unwrap();
+    assert_eq!(argv, ["echo", "-sS", "-p", "80,443", "-T", "4", "--scripts", "http-title", "10.0.0.1"]);
+    let argv =
+        r.cli_argv("nmap", None, &args(json!({"target": "h", "exclude": "10.0.0.2", "syn_scan": true}))).unwrap();
+    assert_eq!(argv, ["echo", "-sS", "--exclude", "10.0.0.2", "h"]);
+    let err = r.cli_argv("nmap", None, &args(json!({"target": "h", "exclude": ["a", "b"]}))).unwrap_err().to_string();
+    assert!(
+        err.contains("exclude takes strings or numbers, not a list") || err.contains("exclude must be a string"),
+        "{err}"
+    );
+    // Python type names are the types agents see and the values are checked against.
+    let listed = r.list().await;
+    let quick = listed[0].callables.iter().find(|c| c.name.as_deref() == Some("quick")).unwrap();
+    let types: Vec<(&str, &str)> = quick.params.iter().map(|p| (p.name.as_str(), p.type_name.as_str())).collect();
+    assert_eq!(
+        types,
+        [
+            ("target", "str"),
+            ("ports", "str"),
+            ("timing", "int"),
+            ("scripts", "list"),
+            ("syn_scan", "bool"),
+            ("input", "str")
+        ]
+    );
+    assert_eq!(quick.params[2].default, Some(json!(4)));
+    let err =
+        r.cli_argv("nmap", Some("quick"), &args(json!({"target": "h", "timing": "fast"}))).unwrap_err().to_string();
+    assert!(err.contains("timing must be an integer"), "{err}");
+}
+
+#[test]
+fn short_flags_cannot_smuggle_arguments() {
+    for short in ["", "-r", "r x", "r=1", "é", "abcdefghi", "r\u{0}", "$(id)"] {
+        let yaml = format!(
+            "name: t\ncommand: echo\nschema:\n  options:\n    o: {{type: boolean, short: {short:?}}}\nrecipes:\n  t: {{}}\n"
+        );
+        let dir = tools_dir(&[("t.yaml", &yaml)]);
+        let (r, skipped) = ToolRegistry::check_dir(dir.path());
+        assert!(r.warnings().is_empty());
+        assert_eq!(skipped.len(), 1, "{short:?} was accepted");
+        assert!(skipped[0].reason.contains("`short` must be 1 to 8 ASCII letters or digits"), "{}", skipped[0].reason);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -125,6 +194,17 @@ async fn agents_call_tools_like_py_code_mode_agents() {
     assert!(value(&r).as_str().unwrap().contains("\"path\":\"/x\""), "{r:?}");
     let r = run(&s, "tools.jq.raw(filter='.name', stdin='{\"name\": \"codemode\"}')").await;
     assert_eq!(value(&r), json!("codemode\n"));
+    // py-code-mode's README example: `input` feeds stdin too.
+    let r = run(&s, "json_data = '{\"key\": [1, 2]}'\ntools.jq.query(filter='.key', input=json_data)").await;
+    assert_eq!(value(&r), json!("[\n  1,\n  2\n]\n"));
+    let r =
+        run(&s, "tools.jq.query(filter='.a', input={'a': 1}), tools.jq.query(filter='.', input=None, stdin='2')").await;
+    assert_eq!(value(&r), json!(["1\n", "2\n"]), "a value is fed as its JSON; None is no input");
+    let r = run(&s, "tools.jq.query.signature()").await;
+    assert_eq!(value(&r), json!("query(filter: str | None = None, input: str | None = None)"));
+    let (kind, message) = error(&run(&s, "tools.jq.query(filter='.', input='1', stdin='2')").await);
+    assert_eq!(kind, "ToolArgumentError");
+    assert!(message.contains("as `stdin` or as `input`, not both"), "{message}");
     let r = run(&s, "tools.echo(text='hello')").await;
     assert_eq!(value(&r), json!("hello\n"));
     // Every call is in the run's trace.
@@ -144,11 +224,11 @@ async fn tool_failures_are_clear_python_errors() {
     let dir = tempfile::tempdir().unwrap();
     let s = session(dir.path()).await;
     let (kind, message) = error(&run(&s, "tools.lister.show(path='/definitely/missing')").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("exit code 2") && message.contains("/definitely/missing"), "{message}");
     let started = std::time::Instant::now();
     let (kind, message) = error(&run(&s, "tools.sleepy.long()").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("timed out after 0.5 s"), "{message}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     let (kind, message) = error(&run(&s, "tools.curl.get(url='x', verbose=True)").await);
@@ -175,14 +255,23 @@ async fn tools_are_discoverable() {
     let dir = tempfile::tempdir().unwrap();
     let s = session(dir.path()).await;
     assert_eq!(value(&run(&s, "dir(tools)").await), json!(["curl", "echo", "jq", "lister", "sleepy"]));
-    assert_eq!(value(&run(&s, "tools.curl.get.signature()").await), json!("get(url: str | None = None)"));
-    assert_eq!(value(&run(&s, "tools.echo.echo.signature()").await), json!("echo(text: str)"));
+    // Every CLI callable takes the standard input, listed under py-code-mode's name.
+    let r = run(&s, "tools.curl.get.signature()").await;
+    assert_eq!(value(&r), json!("get(url: str | None = None, input: str | None = None)"));
+    assert_eq!(
+        value(&run(&s, "tools.echo.echo.signature()").await),
+        json!("echo(text: str, input: str | None = None)")
+    );
     let r = run(&s, "[r['name'] for r in tools.curl.list()]").await;
     assert_eq!(value(&r), json!(["get", "post"]));
     let r = run(&s, "tools.curl.__doc__.splitlines()[0], tools.curl.get.__doc__.splitlines()[0]").await;
     assert_eq!(value(&r), json!(["Make HTTP requests with curl", "GET a URL quietly, following redirects"]));
-    let r = run(&s, "[t['name'] for t in tools.search('json')]").await;
-    assert_eq!(value(&r)[0], json!("jq"));
+    let r = run(&s, "[(t['name'], t['score'] > 0) for t in tools.search('json')]").await;
+    assert_eq!(value(&r)[0], json!(["jq", true]));
+    // Words, not substrings: `a` (in every description) is a stopword and names nothing.
+    assert_eq!(value(&run(&s, "tools.search('a')").await), json!([]));
+    let r = run(&s, "[t['name'] for t in tools.search('list a directory')]").await;
+    assert_eq!(value(&r)[0], json!("lister"));
     let listed = s.tools().list().await;
     assert_eq!(listed.len(), 5);
     assert_eq!(listed[0].tags, ["http", "web"]);
@@ -267,9 +356,9 @@ async fn http_endpoints_built_in_rust() {
     assert_eq!(reply["method"], json!("POST"));
     let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
     assert_eq!(body, json!({"title": "Bug", "labels": ["a", "b"]}));
-    // Status >= 400 is a ToolError with the status and an excerpt of the body.
+    // Status >= 400 is a ToolCallError with the status and an excerpt of the body.
     let (kind, message) = error(&run(&s, "tools.api.missing()").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("HTTP 404 Not Found: {"), "{message}");
     // Bad arguments are refused before any request is made.
     for code in [
@@ -313,7 +402,7 @@ async fn rust_functions_are_tools() {
     assert_eq!(error(&run(&s, "tools.add(b=1)").await).0, "ToolArgumentError");
     assert_eq!(error(&run(&s, "tools.add(a=1, c=2)").await).0, "ToolArgumentError");
     let (kind, message) = error(&run(&s, "tools.add(a='x')").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("a must be an integer"), "{message}");
     // Many calls in one cell: each is one guest-to-host round trip.
     assert_eq!(value(&run(&s, "sum(tools.add(a=i, b=0) for i in range(1000))").await), json!(499500));
@@ -385,7 +474,7 @@ async fn values_are_checked_against_the_schema_types_and_dashes() {
     let listed = r.list().await;
     let some = &listed.iter().find(|t| t.name == "pick").unwrap().callables[0];
     let types: Vec<&str> = some.params.iter().map(|p| p.type_name.as_str()).collect();
-    assert_eq!(types, ["int", "list"]);
+    assert_eq!(types, ["int", "list", "str"], "then the standard input");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -405,7 +494,7 @@ async fn option_injection_is_refused_in_the_sandbox_and_dash_dash_protects_posit
     assert_eq!(year.as_str().unwrap().trim().len(), 4, "{year}");
     // After `--`, ls reads `-la` as a file name, not as options.
     let (kind, message) = error(&run(&s, "tools.lsx.show(path='-la')").await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("cannot access '-la'"), "{message}");
 }
 
@@ -468,7 +557,7 @@ async fn a_tool_and_everything_it_started_are_killed_as_a_group() {
     let pidfile = scratch.path().join("timeout.pid");
     let (kind, message) =
         error(&run(&s, &format!("tools.spawner.hang(pidfile={:?})", pidfile.to_str().unwrap())).await);
-    assert_eq!(kind, "ToolError");
+    assert_eq!(kind, "ToolCallError");
     assert!(message.contains("timed out after 1 s"), "{message}");
     assert!(dies(grandchild(&pidfile)), "the grandchild outlived the timeout");
 
@@ -626,4 +715,92 @@ async fn huge_tool_arguments_are_refused_before_parsing() {
     assert_eq!(kind, "ToolArgumentError");
     assert!(message.contains("over the cap of 100 bytes"), "{message}");
     assert_eq!(value(&run(&s, "tools.echo(text='short')").await), json!("short\n"));
+}
+
+/// `codemode ARGS` with `--base base`; returns (exit code, stdout, stderr).
+fn codemode(base: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["--base", base.to_str().unwrap()])
+        .args(args)
+        .env_remove("CODEMODE_REDIS")
+        .env_remove("CODEMODE_TOOLS")
+        .env_remove("CODEMODE_LOG")
+        .output()
+        .expect("codemode runs");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn missing_and_broken_tool_files_are_reported_once() {
+    let base = tempfile::tempdir().unwrap();
+    let missing = base.path().join("no-such-tools");
+    let (registry, skipped) = ToolRegistry::load_dir(&missing);
+    assert!(registry.warnings().is_empty());
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(
+        (skipped[0].path.as_path(), skipped[0].reason.as_str()),
+        (missing.as_path(), "the tools directory does not exist")
+    );
+    // A default location that need not exist is no tools, silently.
+    assert!(ToolRegistry::load_dir_if_present(&missing).1.is_empty());
+
+    // `tools check` on a directory that does not exist fails, saying so.
+    let (code, stdout, stderr) = codemode(base.path(), &["tools", "check", missing.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("the tools directory does not exist"), "{stdout}");
+    assert!(stderr.contains("error: not every tool in"), "{stderr}");
+
+    // `--tools` that does not exist: one warning, and the code still runs.
+    let (code, stdout, stderr) = codemode(base.path(), &["--tools", missing.to_str().unwrap(), "run", "print(40 + 2)"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("42"), "{stdout}");
+    assert_eq!(stderr.matches("the tools directory does not exist").count(), 1, "{stderr}");
+    // The default `<base>/tools` does not exist either: nothing to say.
+    let (code, _, stderr) = codemode(base.path(), &["run", "1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("tools"), "{stderr}");
+
+    // Each skipped file once, with its reason; an unknown type is a warning and the tool loads.
+    let tools = base.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    for file in ["echo.yaml", "oldformat.yaml", "typo.yaml"] {
+        std::fs::copy(Path::new(BAD_TOOLS).join(file), tools.join(file)).unwrap();
+    }
+    std::fs::copy(Path::new(COMPAT_TOOLS).join("nmap.yaml"), tools.join("nmap.yaml")).unwrap();
+    let (code, stdout, stderr) = codemode(base.path(), &["run", "print(sorted(dir(tools)))"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("['echo', 'nmap']"), "{stdout}");
+    for needle in ["oldformat.yaml", "typo.yaml", "unknown type \"hostlist\""] {
+        assert_eq!(stderr.matches(needle).count(), 1, "{needle}: {stderr}");
+    }
+
+    // `tools list` honours --base (its `<base>/tools`) and --tools.
+    let (code, stdout, _) = codemode(base.path(), &["tools", "list"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("echo: Print text back") && stdout.contains("nmap: Network scanner"), "{stdout}");
+    let other = tools_dir(&[("only.yaml", "name: only\ncommand: echo\nrecipes:\n  only: {}\n")]);
+    let (code, stdout, _) = codemode(base.path(), &["tools", "list", "--tools", other.path().to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("only: ") && !stdout.contains("echo"), "{stdout}");
+
+    // `tools check` (default: <base>/tools) reports the skipped files and the warning.
+    let (code, stdout, _) = codemode(base.path(), &["tools", "check"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("skip  ") && stdout.contains("old `args:` format"), "{stdout}");
+    assert!(stdout.contains("warn  ") && stdout.contains("unknown type \"hostlist\""), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_schema_input_parameter_keeps_its_name_and_stdin_stays_stdin() {
+    let tee =
+        "name: tee\ncommand: echo\nschema:\n  positional:\n    - {name: input, type: string}\nrecipes:\n  tee: {}\n";
+    let dir = tools_dir(&[("tee.yaml", tee)]);
+    let r = load(dir.path());
+    assert_eq!(r.cli_argv("tee", None, &args(json!({"input": "x", "stdin": "y"}))).unwrap(), ["echo", "x"]);
+    let listed = r.list().await;
+    let names: Vec<&str> = listed[0].callables[0].params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["input", "stdin"]);
+    let out = r.call("tee", None, &args(json!({"input": "-x"}))).await.unwrap_err().to_string();
+    assert!(out.contains("would be read as an option"), "the schema's `input` is checked as a positional: {out}");
 }

@@ -8,22 +8,21 @@ use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use codemode::model::{DataKind, Operations};
 
-use super::SessionArgs;
+use super::{Format, SessionArgs, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum ArtifactsCommand {
     /// List artifacts (name, kind, size, description).
     List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
     /// Write an artifact's data to stdout or a file.
     Get {
         /// The artifact's name.
         name: String,
         /// Write to FILE instead of stdout.
-        #[arg(short, long, value_name = "FILE")]
+        #[arg(short, long, value_name = "FILE", value_parser = super::paths::path())]
         output: Option<PathBuf>,
     },
     /// Save a file (or stdin) as an artifact.
@@ -31,6 +30,7 @@ pub enum ArtifactsCommand {
         /// The artifact's name; sub-paths like `scans/a.json` are allowed.
         name: String,
         /// The file to read; `-` or nothing reads stdin.
+        #[arg(value_parser = super::paths::path())]
         file: Option<PathBuf>,
         /// A description for listings and search.
         #[arg(short, long, default_value = "")]
@@ -38,6 +38,9 @@ pub enum ArtifactsCommand {
         /// How the data is read back [default: json for valid JSON, text for UTF-8, else bytes].
         #[arg(long, value_enum)]
         kind: Option<Kind>,
+        /// Print the saved artifact's listing entry as JSON.
+        #[command(flatten)]
+        format: Format,
     },
     /// Delete an artifact.
     Rm {
@@ -56,10 +59,10 @@ pub enum Kind {
 pub async fn run(context: &SessionArgs<'_>, command: &ArtifactsCommand) -> anyhow::Result<ExitCode> {
     let services = context.services().await?;
     match command {
-        ArtifactsCommand::List { json } => {
+        ArtifactsCommand::List { format } => {
             let list = services.list_artifacts().await?;
-            if *json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+            if format.json {
+                print_json(&list)?;
             } else {
                 for info in &list {
                     let kind = serde_json::to_value(info.kind)?;
@@ -79,7 +82,7 @@ pub async fn run(context: &SessionArgs<'_>, command: &ArtifactsCommand) -> anyho
                 None => std::io::stdout().lock().write_all(&artifact.data)?,
             }
         }
-        ArtifactsCommand::Put { name, file, description, kind } => {
+        ArtifactsCommand::Put { name, file, description, kind, format } => {
             let data = match file.as_deref().filter(|f| f.as_os_str() != "-") {
                 Some(path) => std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
                 None => {
@@ -91,17 +94,21 @@ pub async fn run(context: &SessionArgs<'_>, command: &ArtifactsCommand) -> anyho
             let kind = match kind {
                 Some(Kind::Json) => DataKind::Json,
                 Some(Kind::Text) => DataKind::Text,
-                Some(Kind::Bytes) => DataKind::Binary,
+                Some(Kind::Bytes) => DataKind::Bytes,
                 None if serde_json::from_slice::<serde_json::Value>(&data)
                     .is_ok_and(|v| v.is_object() || v.is_array()) =>
                 {
                     DataKind::Json
                 }
                 None if std::str::from_utf8(&data).is_ok() => DataKind::Text,
-                None => DataKind::Binary,
+                None => DataKind::Bytes,
             };
             let info = services.artifacts()?.save(name, data, kind, description, serde_json::Map::new()).await?;
-            eprintln!("saved {} ({} bytes)", info.name, info.size);
+            if format.json {
+                print_json(&info)?;
+            } else {
+                eprintln!("saved {} ({} bytes)", info.name, info.size);
+            }
         }
         ArtifactsCommand::Rm { name } => {
             if !services.delete_artifact(name).await? {

@@ -22,7 +22,10 @@ pub enum DepsCommand {
         name: String,
     },
     /// List the recorded packages.
-    List,
+    List {
+        #[command(flatten)]
+        format: super::Format,
+    },
     /// Install every recorded package (e.g. on a new machine).
     Sync,
 }
@@ -44,14 +47,29 @@ pub async fn run(context: &SessionArgs<'_>, command: &DepsCommand) -> anyhow::Re
             }
             eprintln!("removed {name}");
         }
-        DepsCommand::List => {
-            for spec in services.list_deps().await? {
-                println!("{spec}");
+        DepsCommand::List { format } => {
+            let deps = services.list_deps().await?;
+            if format.json {
+                super::print_json(&deps)?;
+            } else {
+                for spec in deps {
+                    println!("{spec}");
+                }
             }
         }
         DepsCommand::Sync => {
             let synced = services.sync_deps().await?;
-            eprintln!("{} package(s) installed", synced.len());
+            eprintln!(
+                "{} package(s) installed, {} already present",
+                synced.installed.len(),
+                synced.already_present.len()
+            );
+            for (spec, error) in synced.failed.iter().zip(&synced.errors) {
+                eprintln!("failed: {spec}: {error}");
+            }
+            if !synced.failed.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

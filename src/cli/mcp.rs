@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use clap::Args;
 use codemode::SessionFactory;
-use codemode::mcp_server::McpServer;
+use codemode::mcp_server::{McpServer, OutputLimits};
 use codemode::server::{AllowedOrigins, Auth, MemoryBudget, plain_error, unauthorized};
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -44,6 +44,14 @@ pub struct McpArgs {
     /// (scheme://host[:port]); loopback origins and requests without one always are.
     #[arg(long, value_name = "ORIGIN", requires = "http")]
     allow_origin: Vec<String>,
+    /// Most characters of one tool result's text (its head and tail are kept around
+    /// a note saying how much was cut); structured results are sized to match.
+    #[arg(long, default_value_t = codemode::mcp_server::DEFAULT_MAX_OUTPUT_CHARS, value_name = "CHARS",
+          value_parser = parse_max_output)]
+    max_output_chars: usize,
+    /// Largest artifact read as an MCP resource, in bytes (larger ones are read in code).
+    #[arg(long, default_value_t = codemode::mcp_server::DEFAULT_MAX_RESOURCE_BYTES, value_name = "BYTES")]
+    max_resource_bytes: u64,
     /// Over HTTP: authentication, as `codemode serve` takes it.
     #[command(flatten)]
     auth: AuthArgs,
@@ -52,10 +60,22 @@ pub struct McpArgs {
     budget: BudgetArgs,
 }
 
+/// `--max-output-chars`: a count no smaller than the server's minimum.
+fn parse_max_output(text: &str) -> Result<usize, String> {
+    let min = codemode::mcp_server::MIN_MAX_OUTPUT_CHARS;
+    match text.parse::<usize>() {
+        Ok(chars) if chars >= min => Ok(chars),
+        Ok(_) => Err(format!("must be at least {min}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 pub async fn run(context: &SessionArgs<'_>, args: &McpArgs) -> anyhow::Result<ExitCode> {
+    let limits = OutputLimits { max_chars: args.max_output_chars };
+    let max_resource = args.max_resource_bytes;
     let Some(addr) = args.http else {
         let factory: SessionFactory = Arc::new(context.session_factory().await?);
-        let server = McpServer::new(factory, !context.storage.no_runtime_deps, false);
+        let server = McpServer::new(factory, !context.storage.no_runtime_deps, false).with_limits(limits, max_resource);
         serve_stdio(server, args.max_request_bytes).await?;
         return Ok(ExitCode::SUCCESS);
     };
@@ -75,7 +95,11 @@ pub async fn run(context: &SessionArgs<'_>, args: &McpArgs) -> anyhow::Result<Ex
     // that thinks between calls and expects its variables to be there.
     sessions.session_config.keep_alive = Some(Duration::from_secs_f64(args.session_ttl));
     let service: StreamableHttpService<McpServer, LocalSessionManager> = StreamableHttpService::new(
-        move || Ok(McpServer::new(factory.clone(), allow_deps, true).with_budget(budget.clone(), per_session)),
+        move || {
+            Ok(McpServer::new(factory.clone(), allow_deps, true)
+                .with_budget(budget.clone(), per_session)
+                .with_limits(limits, max_resource))
+        },
         Arc::new(sessions),
         config,
     );
@@ -85,7 +109,7 @@ pub async fn run(context: &SessionArgs<'_>, args: &McpArgs) -> anyhow::Result<Ex
     let app = axum::Router::new()
         .nest_service("/mcp", service)
         .layer(axum::middleware::from_fn_with_state(guard, screen_http));
-    axum::serve(listener, app).await.context("the HTTP server stopped")?;
+    codemode::server::serve(listener, app).await.context("the HTTP server stopped")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -189,8 +213,18 @@ struct Guard {
 /// rmcp answers in plain text (a wrong content type, a missing session) become
 /// JSON-RPC errors too, so every refusal is one.
 async fn screen_http(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let delete = request.method() == axum::http::Method::DELETE;
     match guard.admit(request).await {
-        Ok(request) => as_json_rpc_error(next.run(request).await).await,
+        Ok(request) => {
+            let mut response = next.run(request).await;
+            // rmcp answers a session's DELETE with 202 Accepted; the session is closed
+            // by then, and the Python SDK (like the specification's other servers)
+            // expects 200 or 204, logging "Session termination failed: 202" otherwise.
+            if delete && response.status() == StatusCode::ACCEPTED {
+                *response.status_mut() = StatusCode::OK;
+            }
+            as_json_rpc_error(response).await
+        }
         Err(refusal) => refusal,
     }
 }

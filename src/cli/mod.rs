@@ -4,6 +4,8 @@ mod artifacts;
 mod call;
 mod deps;
 mod mcp;
+mod model;
+mod paths;
 mod progress;
 mod repl;
 mod run;
@@ -13,20 +15,22 @@ mod storage;
 mod store;
 mod tools;
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
 use codemode::session::Services;
-use codemode::tools::{Skipped, ToolRegistry};
-use codemode::{Limits, Sandbox, Session, SessionBuilder};
+use codemode::{ErrorKind, Limits, Sandbox, Session, SessionBuilder, SessionError};
 
 /// Run Python for AI agents in a WebAssembly sandbox (CPython on WASI in wasmtime).
 #[derive(Debug, Parser)]
 #[command(name = "codemode", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    output: OutputArgs,
     #[command(flatten)]
     sandbox: SandboxArgs,
     #[command(flatten)]
@@ -35,8 +39,65 @@ struct Cli {
     command: Command,
 }
 
+/// How much codemode says on stderr.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+struct OutputArgs {
+    /// More diagnostics on stderr: -v info (with one line per HTTP request served),
+    /// -vv debug, -vvv trace [default: warnings, or RUST_LOG / CODEMODE_LOG].
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    verbose: u8,
+    /// Errors only on stderr (no warnings, no progress).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+}
+
+impl OutputArgs {
+    /// Diagnostics go to stderr (never to stdout, which MCP over stdio owns). -v and
+    /// -q win over the environment; then `CODEMODE_LOG`, then `RUST_LOG` (both take
+    /// filters such as `debug` or `codemode=info,rmcp=debug`); else warnings.
+    fn init_logging(&self) {
+        use tracing_subscriber::EnvFilter;
+        let level = match (self.quiet, self.verbose) {
+            (true, _) => Some("error"),
+            (false, 0) => None,
+            (false, 1) => Some("info"),
+            (false, 2) => Some("debug"),
+            _ => Some("trace"),
+        };
+        let filter = match level {
+            Some(level) => EnvFilter::new(level),
+            None => EnvFilter::try_from_env("CODEMODE_LOG")
+                .or_else(|_| EnvFilter::try_from_env("RUST_LOG"))
+                .unwrap_or_else(|_| EnvFilter::new("warn")),
+        };
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
+    }
+}
+
+/// `--json` of every command that prints data.
+#[derive(Debug, Args)]
+pub struct Format {
+    /// Print the data as JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Prints `value` as pretty JSON and a newline on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value)?;
+    writeln!(stdout)?;
+    Ok(())
+}
+
 /// Limits and caching of the sandbox.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Sandbox")]
 struct SandboxArgs {
     /// Wall-clock limit per run, in seconds.
     #[arg(long, global = true, default_value_t = 30.0, value_name = "SECS", value_parser = parse_timeout, allow_negative_numbers = true)]
@@ -51,7 +112,7 @@ struct SandboxArgs {
     #[arg(long, global = true, default_value_t = 1 << 20, value_name = "BYTES")]
     max_output: u32,
     /// Where compiled sandbox artifacts are cached [default: ~/.cache/codemode].
-    #[arg(long, global = true, env = "CODEMODE_CACHE_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "CODEMODE_CACHE_DIR", value_name = "DIR", value_parser = paths::path())]
     cache_dir: Option<PathBuf>,
 }
 
@@ -94,6 +155,19 @@ enum Command {
     /// Copy skills and artifacts between a directory (--base) and Redis (--redis).
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// Install the skill-search model (all-MiniLM-L6-v2) or say where it is.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
+    /// Print a completion script for SHELL on stdout.
+    ///
+    /// e.g. `codemode completions bash > ~/.local/share/bash-completion/completions/codemode`,
+    /// `codemode completions zsh > ~/.zfunc/_codemode`,
+    /// `codemode completions fish > ~/.config/fish/completions/codemode.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
@@ -121,12 +195,17 @@ impl SandboxArgs {
 struct SessionArgs<'a> {
     sandbox: &'a SandboxArgs,
     storage: &'a storage::StorageArgs,
+    /// -q: no progress on stderr.
+    quiet: bool,
 }
 
 impl SessionArgs<'_> {
     /// The sandbox, compiling with a progress indicator if nothing is cached.
     fn build_sandbox(&self) -> Sandbox {
-        let mut sandbox = Sandbox::builder().on_compile(progress::compile_progress());
+        let mut sandbox = Sandbox::builder();
+        if !self.quiet {
+            sandbox = sandbox.on_compile(progress::compile_progress());
+        }
         if let Some(dir) = &self.sandbox.cache_dir {
             sandbox = sandbox.cache_dir(dir);
         }
@@ -158,11 +237,7 @@ impl SessionArgs<'_> {
     /// builder per session over them.
     async fn session_factory(&self) -> anyhow::Result<impl Fn() -> SessionBuilder + Send + Sync + 'static> {
         let storage = self.storage.open().await?;
-        let (tools, skipped) = match self.storage.tools_dir() {
-            Some(dir) => ToolRegistry::load_dir(&dir),
-            None => Default::default(),
-        };
-        warn_skipped(&skipped);
+        let tools = tools::load(self.storage);
         let sandbox = self.build_sandbox();
         let limits = self.sandbox.limits();
         let (allow_deps, max_artifact, pip) =
@@ -180,17 +255,16 @@ impl SessionArgs<'_> {
     }
 }
 
-/// Tool files that could not be loaded are reported, not fatal.
-fn warn_skipped(skipped: &[Skipped]) {
-    for skip in skipped {
-        eprintln!("warning: skipped tool file {}: {}", skip.path.display(), skip.reason);
-    }
-}
-
-/// Parses the command line and runs it; exit code 1 means the code raised, 2 that
-/// codemode itself failed.
+/// Parses the command line and runs it. Exit codes: 0 success; 1 the code raised,
+/// or what a command names does not exist (not found); 2 codemode itself failed
+/// (bad flags, unreadable files, storage or network errors).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli.output.init_logging();
+    if let Command::Completions { shell } = &cli.command {
+        clap_complete::generate(*shell, &mut Cli::command(), "codemode", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -198,7 +272,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let context = SessionArgs { sandbox: &cli.sandbox, storage: &cli.storage };
+    let context = SessionArgs { sandbox: &cli.sandbox, storage: &cli.storage, quiet: cli.output.quiet };
     let outcome = runtime.block_on(async {
         match &cli.command {
             Command::Run(args) => run::run(&context, args).await,
@@ -208,16 +282,44 @@ pub fn main() -> ExitCode {
             Command::Skills(command) => skills::run(&context, command).await,
             Command::Call(args) => call::run(&context, args).await,
             Command::Store(command) => store::run(&cli.storage, command).await,
-            Command::Tools(command) => tools::run(command).await,
+            Command::Tools(command) => tools::run(command, &cli.storage).await,
             Command::Mcp(args) => mcp::run(&context, args).await,
             Command::Serve(args) => serve::run(&context, args).await,
+            Command::Model(command) => model::run(command, cli.output.quiet).await,
+            Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }
     });
     match outcome {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(2)
+            ExitCode::from(if is_not_found(&err) { 1 } else { 2 })
         }
     }
+}
+
+/// Whether `err` says that a named skill, artifact, tool or package does not exist.
+fn is_not_found(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let kind = if let Some(err) = cause.downcast_ref::<SessionError>() {
+            match err {
+                SessionError::Skill(err) => Some(err.kind()),
+                SessionError::Artifact(err) => Some(err.kind()),
+                SessionError::Deps(err) => Some(err.kind()),
+                SessionError::Remote(codemode::remote::RemoteError::Api { kind, .. }) => {
+                    (kind == ErrorKind::NotFound.as_str()).then_some(ErrorKind::NotFound)
+                }
+                _ => None,
+            }
+        } else if let Some(err) = cause.downcast_ref::<codemode::skills::SkillError>() {
+            Some(err.kind())
+        } else if let Some(err) = cause.downcast_ref::<codemode::artifacts::ArtifactError>() {
+            Some(err.kind())
+        } else if let Some(err) = cause.downcast_ref::<codemode::deps::DepsError>() {
+            Some(err.kind())
+        } else {
+            cause.downcast_ref::<codemode::tools::ToolError>().map(|err| err.kind())
+        };
+        kind == Some(ErrorKind::NotFound)
+    })
 }

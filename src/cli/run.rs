@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use codemode::RunResult;
 
-use super::SessionArgs;
+use super::{Format, SessionArgs, print_json};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -16,11 +16,11 @@ pub struct RunArgs {
     #[arg(value_name = "CODE", conflicts_with = "file")]
     code: Option<String>,
     /// Read the code from FILE.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_parser = super::paths::path())]
     file: Option<PathBuf>,
-    /// Print the whole result as JSON on stdout instead.
-    #[arg(long)]
-    json: bool,
+    /// The whole result as JSON.
+    #[command(flatten)]
+    format: Format,
 }
 
 pub async fn run(context: &SessionArgs<'_>, args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -36,10 +36,8 @@ pub async fn run(context: &SessionArgs<'_>, args: &RunArgs) -> anyhow::Result<Ex
     let session = context.session().await?;
     let result = session.run(&code).await?;
     session.close().await;
-    if args.json {
-        let mut stdout = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut stdout, &result)?;
-        writeln!(stdout)?;
+    if args.format.json {
+        print_json(&result)?;
     } else {
         print_result(&result)?;
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use codemode::SessionFactory;
-use codemode::server::{AllowedOrigins, Auth, MemoryBudget, ServeOptions, router};
+use codemode::server::{AllowedOrigins, Auth, MemoryBudget, ServeOptions, router, serve};
 
 use super::SessionArgs;
 
@@ -99,6 +99,6 @@ pub async fn run(context: &SessionArgs<'_>, args: &ServeArgs) -> anyhow::Result<
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     eprintln!("codemode serve: listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await.context("the HTTP server stopped")?;
+    serve(listener, app).await.context("the HTTP server stopped")?;
     Ok(ExitCode::SUCCESS)
 }

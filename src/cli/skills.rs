@@ -18,6 +18,13 @@ pub enum SkillsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Check every skill in the storage: prints `ok` or `skip` with the reason for
+    /// each entry; exit 1 if anything is skipped (agents would not see it).
+    Check {
+        /// Print JSON instead: `[{name, ok, description | reason}]`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a skill's source.
     Show {
         /// The skill's name.
@@ -26,6 +33,7 @@ pub enum SkillsCommand {
     /// Validate a Python file and save it as a skill (replacing one of the same name).
     Add {
         /// The file; it must define `def run(...)` or `async def run(...)`.
+        #[arg(value_parser = super::paths::path())]
         file: PathBuf,
         /// The skill's name [default: the file's stem].
         #[arg(long)]
@@ -46,6 +54,8 @@ pub enum SkillsCommand {
         /// How many results.
         #[arg(short, long, default_value_t = 5)]
         limit: usize,
+        #[command(flatten)]
+        format: super::Format,
     },
     /// Run a skill: prints its output and return value like `codemode run`.
     Invoke {
@@ -73,6 +83,30 @@ pub async fn run(context: &SessionArgs<'_>, command: &SkillsCommand) -> anyhow::
                 eprintln!("{} skill(s)", skills.len());
             }
         }
+        SkillsCommand::Check { json } => {
+            let services = library().await?;
+            let checks = services.skills()?.check().await?;
+            let skipped = checks.iter().filter(|c| c.loaded.is_err()).count();
+            if *json {
+                let entries: Vec<serde_json::Value> = checks
+                    .iter()
+                    .map(|c| match &c.loaded {
+                        Ok(info) => serde_json::json!({"name": c.name, "ok": true, "description": info.description}),
+                        Err(reason) => serde_json::json!({"name": c.name, "ok": false, "reason": reason}),
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                for check in &checks {
+                    match &check.loaded {
+                        Ok(info) => println!("ok    {}: {}", check.name, info.description),
+                        Err(reason) => println!("skip  {}: {reason}", check.name),
+                    }
+                }
+                eprintln!("{} skill(s) ok, {skipped} skipped", checks.len() - skipped);
+            }
+            return Ok(if skipped > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS });
+        }
         SkillsCommand::Show { name } => print!("{}", library().await?.get_skill(name).await?.source),
         SkillsCommand::Add { file, name, description } => {
             let source = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -89,8 +123,12 @@ pub async fn run(context: &SessionArgs<'_>, command: &SkillsCommand) -> anyhow::
                 return Ok(ExitCode::from(1));
             }
         }
-        SkillsCommand::Search { query, limit } => {
+        SkillsCommand::Search { query, limit, format } => {
             let results = library().await?.search_skills(query, *limit).await?;
+            if format.json {
+                super::print_json(&results)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             if let Some(notice) = &results.notice {
                 eprintln!("note: {notice}");
             }

@@ -11,9 +11,10 @@ use codemode::storage::{FileStorage, RedisStorage, Storage};
 
 /// Where skills, artifacts and deps live.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Storage")]
 pub struct StorageArgs {
     /// Storage directory (py-code-mode's layout) [default: ~/.local/share/codemode].
-    #[arg(long, global = true, env = "CODEMODE_BASE", value_name = "DIR", alias = "storage")]
+    #[arg(long, global = true, env = "CODEMODE_BASE", value_name = "DIR", alias = "storage", value_parser = super::paths::path())]
     pub base: Option<PathBuf>,
     /// Use Redis instead of the directory, e.g. redis://127.0.0.1:6379/0.
     #[arg(long, global = true, env = "CODEMODE_REDIS", value_name = "URL")]
@@ -31,13 +32,13 @@ pub struct StorageArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub index_url: Option<String>,
     /// Extra wheel directories for deps; with --no-index, the only source.
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", value_parser = super::paths::path_text)]
     pub find_links: Vec<String>,
     /// Install deps from --find-links only.
     #[arg(long, global = true)]
     pub no_index: bool,
     /// Tool definitions (py-code-mode's YAML) [default: <base>/tools].
-    #[arg(long, global = true, env = "CODEMODE_TOOLS", value_name = "DIR")]
+    #[arg(long, global = true, env = "CODEMODE_TOOLS", value_name = "DIR", value_parser = super::paths::path())]
     pub tools: Option<PathBuf>,
 }
 

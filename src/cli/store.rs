@@ -5,21 +5,29 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use clap::Subcommand;
 use codemode::artifacts::ArtifactName;
-use codemode::storage::Storage;
+use codemode::deps::{Deps, PipOptions};
+use codemode::storage::{FileStorage, RedisStorage, Snapshot, Storage};
 use sha2::{Digest, Sha256};
 
 use super::storage::StorageArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
-    /// Copy skills and artifacts from the directory (--base) into Redis (--redis).
+    /// Copy skills, artifacts and deps from the directory (--base) into Redis (--redis),
+    /// in one transaction: all of it is written, or nothing.
     Push {
         /// Copy skills only.
         #[arg(long)]
         skills_only: bool,
+        /// Make Redis match the directory: delete skills, artifacts and deps it does
+        /// not have (with --skills-only, skills only), in the same transaction.
+        #[arg(long)]
+        clear: bool,
     },
     /// Copy skills and artifacts from Redis (--redis) into the directory (--base).
     Pull {
@@ -36,11 +44,55 @@ pub async fn run(args: &StorageArgs, command: &StoreCommand) -> anyhow::Result<E
     let dir = args.open_dir().await?;
     let redis = args.open_redis(url).await?;
     match command {
-        StoreCommand::Push { skills_only } => copy(&dir, &redis, *skills_only, "Redis").await?,
+        StoreCommand::Push { skills_only, clear } => push(&dir, &redis, *skills_only, *clear).await?,
         StoreCommand::Pull { skills_only } => copy(&redis, &dir, *skills_only, "the directory").await?,
         StoreCommand::Diff => diff(&dir, &redis).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads everything first, then writes it to Redis in one transaction: a file that
+/// cannot be read, or Redis refusing a write, leaves Redis as it was.
+async fn push(dir: &FileStorage, redis: &RedisStorage, skills_only: bool, clear: bool) -> anyhow::Result<()> {
+    let (skills, skipped) = dir.scan_skills().await?;
+    for skip in &skipped {
+        eprintln!("warning: skipped skill file {}: {}", skip.entry, skip.reason);
+    }
+    let mut snapshot = Snapshot { skills: Some(skills), ..Snapshot::default() };
+    if !skills_only {
+        let mut artifacts = Vec::new();
+        for info in dir.list_artifacts().await? {
+            let name = ArtifactName::new(&info.name)?;
+            let artifact = dir.load_artifact(&name).await?.with_context(|| format!("artifact {name} vanished"))?;
+            artifacts.push((name, artifact));
+        }
+        snapshot.artifacts = Some(artifacts);
+        // The recorded deps and the read-only requirements.txt, as sessions see them.
+        let deps = Deps::new(Arc::new(dir.clone()), false, PipOptions::default());
+        snapshot.deps = Some(deps.list().await?);
+    }
+    let cleared = redis.import(&snapshot, clear).await?;
+    for skill in snapshot.skills.iter().flatten() {
+        println!("  skill: {}", skill.name);
+    }
+    for (name, _) in snapshot.artifacts.iter().flatten() {
+        println!("  artifact: {name}");
+    }
+    for spec in snapshot.deps.iter().flatten() {
+        println!("  dep: {spec}");
+    }
+    for (what, names) in [("skill", &cleared.skills), ("artifact", &cleared.artifacts), ("dep", &cleared.deps)] {
+        for name in names {
+            println!("  deleted {what}: {name}");
+        }
+    }
+    println!(
+        "copied {} skill(s) and {} artifact(s) to Redis, with {} dep(s)",
+        snapshot.skills.as_ref().map_or(0, Vec::len),
+        snapshot.artifacts.as_ref().map_or(0, Vec::len),
+        snapshot.deps.as_ref().map_or(0, Vec::len)
+    );
+    Ok(())
 }
 
 async fn copy(from: &dyn Storage, to: &dyn Storage, skills_only: bool, target: &str) -> anyhow::Result<()> {

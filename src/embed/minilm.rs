@@ -10,7 +10,8 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use super::{EmbedError, fail, model_dir};
 
-pub(crate) const INSTALL_HINT: &str = "run scripts/fetch-model.sh to install all-MiniLM-L6-v2";
+pub(crate) const INSTALL_HINT: &str =
+    "run `codemode model fetch` (or scripts/fetch-model.sh) to install all-MiniLM-L6-v2";
 
 /// The model from [`model_dir`]; the error says why it is not available.
 pub(super) fn load_shared() -> Result<Embedder, String> {

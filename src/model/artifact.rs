@@ -11,9 +11,10 @@ pub enum DataKind {
     Json,
     /// UTF-8 text (a Python str).
     Text,
-    /// Raw bytes. Serialised as `bytes`, py-code-mode's `_data_type`.
-    #[serde(rename = "bytes")]
-    Binary,
+    /// Raw bytes (a Python `bytes`): `bytes` on every surface, as py-code-mode's
+    /// `_data_type` says it. `binary`, the guest's old name, is still read.
+    #[serde(alias = "binary")]
+    Bytes,
 }
 
 /// What the store knows about an artifact besides its data.

@@ -4,6 +4,7 @@
 //! way on every surface (the Rust API, HTTP, MCP, storage).
 
 mod artifact;
+mod literal;
 pub mod ops;
 mod run;
 mod skill;
@@ -12,5 +13,5 @@ mod tool;
 pub use self::artifact::{Artifact, ArtifactInfo, DataKind};
 pub use self::ops::{Operations, Request, Response, UnexpectedResponse};
 pub use self::run::{CellError, LimitKind, RunResult, ToolCallRecord, Value};
-pub use self::skill::{Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature};
+pub use self::skill::{INJECTED_NAMES, Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature};
 pub use self::tool::{CallableInfo, ParamInfo, ToolInfo};

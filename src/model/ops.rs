@@ -102,8 +102,54 @@ pub struct SaveArtifact {
 #[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddDep {
-    /// A requirement such as `tabulate` or `tabulate==0.10.0`.
+    /// A requirement such as `tabulate` or `tabulate==0.10.0` (py-code-mode calls it `package`).
+    #[serde(alias = "package")]
     pub spec: String,
+}
+
+/// Arguments of [`Request::RemoveDep`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RemoveDep {
+    /// The package's name (py-code-mode calls it `package`).
+    #[serde(alias = "package")]
+    pub name: String,
+}
+
+/// What an install did, with py-code-mode's keys: every requirement asked for is
+/// in exactly one list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepsInstalled {
+    /// Installed (or changed version) now.
+    pub installed: Vec<String>,
+    /// The same version was installed already.
+    pub already_present: Vec<String>,
+    /// pip could not install these; `errors` says why.
+    pub failed: Vec<String>,
+    /// Why each failed requirement failed, in `failed`'s order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl DepsInstalled {
+    /// Whether nothing was asked for (no requirement in any list).
+    pub fn is_empty(&self) -> bool {
+        self.installed.is_empty() && self.already_present.is_empty() && self.failed.is_empty()
+    }
+}
+
+/// What a removal did, with py-code-mode's keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepsRemoved {
+    /// Uninstalled from the packages directory.
+    pub removed: Vec<String>,
+    /// Not installed there.
+    pub not_found: Vec<String>,
+    /// Could not be uninstalled (the host log says why).
+    pub failed: Vec<String>,
+    /// Whether the package was recorded (and now is not).
+    pub removed_from_config: bool,
 }
 
 /// One operation of the API. Serialised with its name under `op` and its arguments
@@ -145,7 +191,7 @@ pub enum Request {
     /// Records and installs a pure-Python package.
     AddDep(AddDep),
     /// Forgets and uninstalls a package.
-    RemoveDep(Named),
+    RemoveDep(RemoveDep),
     /// Installs every recorded package.
     SyncDeps,
 }
@@ -272,21 +318,18 @@ pub enum Response {
         /// Requirement specs.
         deps: Vec<String>,
     },
-    /// A package was recorded and installed.
+    /// A package was recorded and installed (`installed` or `already_present`).
     DepAdded {
         /// The requirement as recorded.
         added: String,
+        /// What pip did, with py-code-mode's keys.
+        #[serde(flatten)]
+        report: DepsInstalled,
     },
-    /// Whether a package was removed.
-    DepRemoved {
-        /// `false`: it was not installed.
-        removed: bool,
-    },
-    /// Every recorded package was installed.
-    DepsSynced {
-        /// What was installed.
-        installed: Vec<String>,
-    },
+    /// A package was forgotten and uninstalled, with py-code-mode's keys.
+    DepRemoved(DepsRemoved),
+    /// Every configured package was installed (py-code-mode's keys).
+    DepsSynced(DepsInstalled),
 }
 
 /// An answer of the wrong kind for its request (a server answering out of turn).
@@ -401,17 +444,18 @@ pub trait Operations: Send + Sync {
 
     /// Installs a pure-Python package; returns the requirement as recorded.
     async fn add_dep(&self, spec: &str) -> Result<String, Self::Error> {
-        expect!(self, Request::AddDep(AddDep { spec: spec.to_owned() }), Response::DepAdded { added } => added)
+        expect!(self, Request::AddDep(AddDep { spec: spec.to_owned() }), Response::DepAdded { added, .. } => added)
     }
 
-    /// Uninstalls a package; `false` if it was not installed.
+    /// Forgets and uninstalls a package; `false` if it was not recorded.
     async fn remove_dep(&self, name: &str) -> Result<bool, Self::Error> {
-        expect!(self, Request::RemoveDep(named(name)), Response::DepRemoved { removed } => removed)
+        let request = Request::RemoveDep(RemoveDep { name: name.to_owned() });
+        expect!(self, request, Response::DepRemoved(removed) => removed.removed_from_config)
     }
 
-    /// Installs every recorded package; returns what was installed.
-    async fn sync_deps(&self) -> Result<Vec<String>, Self::Error> {
-        expect!(self, Request::SyncDeps, Response::DepsSynced { installed } => installed)
+    /// Installs every configured package; returns what pip did with each.
+    async fn sync_deps(&self) -> Result<DepsInstalled, Self::Error> {
+        expect!(self, Request::SyncDeps, Response::DepsSynced(report) => report)
     }
 }
 
@@ -443,6 +487,35 @@ mod tests {
             };
             let request = Request::from_parts(name, args.as_object().cloned()).map_err(|e| format!("{name}: {e}"));
             assert_eq!(request.map(|r| r.name()), Ok(*name));
+        }
+    }
+
+    #[test]
+    fn deps_take_py_code_modes_argument_and_answer_with_its_keys() {
+        for (op, key) in
+            [("add_dep", "spec"), ("add_dep", "package"), ("remove_dep", "name"), ("remove_dep", "package")]
+        {
+            let args = serde_json::json!({ key: "six" });
+            let request = Request::from_parts(op, args.as_object().cloned()).map_err(|e| format!("{op}({key}): {e}"));
+            assert_eq!(request.map(|r| r.name()), Ok(op));
+        }
+        let both = serde_json::json!({"spec": "six", "package": "six"});
+        assert!(Request::from_parts("add_dep", both.as_object().cloned()).is_err(), "one name, not two");
+
+        let added = Response::DepAdded { added: "six".into(), report: DepsInstalled::default() };
+        let removed = Response::DepRemoved(DepsRemoved::default());
+        let synced = Response::DepsSynced(DepsInstalled::default());
+        for (response, keys) in [
+            (added, &["added", "installed", "already_present", "failed"][..]),
+            (removed, &["removed", "not_found", "failed", "removed_from_config"][..]),
+            (synced, &["installed", "already_present", "failed"][..]),
+        ] {
+            let json = serde_json::to_value(&response).unwrap_or_default();
+            for key in keys {
+                assert!(json.get(key).is_some(), "{key} missing in {json}");
+            }
+            // Read back as the same kind of answer (the remote executor does this).
+            assert_eq!(serde_json::from_value::<Response>(json).ok(), Some(response));
         }
     }
 

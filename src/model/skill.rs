@@ -1,6 +1,13 @@
 //! Skills as the API lists them: signatures, infos, search results.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::literal;
+
+/// Names a skill's code finds in its globals, never passed by callers: listings
+/// leave them out of a skill's parameters, as py-code-mode does.
+pub const INJECTED_NAMES: [&str; 4] = ["tools", "skills", "artifacts", "deps"];
 
 /// One parameter of a skill's `run` entry point.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +23,19 @@ pub struct Param {
     pub default: Option<String>,
 }
 
+impl Param {
+    /// The default as a typed JSON value (`10`, `"utf-8"`, `null` for `None`); `None`
+    /// when there is none or it is not a literal JSON can hold (`os.getcwd()`).
+    pub fn default_value(&self) -> Option<Value> {
+        self.default.as_deref().and_then(literal::to_json)
+    }
+
+    /// Whether the runner supplies it (`tools`, `skills`, `artifacts`, `deps`).
+    pub fn is_injected(&self) -> bool {
+        INJECTED_NAMES.contains(&self.name.as_str())
+    }
+}
+
 /// How a skill's `run` is declared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkillSignature {
@@ -28,7 +48,11 @@ pub struct SkillSignature {
 }
 
 /// What is known about a skill without its source.
+///
+/// Listed as py-code-mode lists it: `parameters`, each `{name, type, description,
+/// required, default}` with a typed default, without the injected names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "ListedSkill", from = "ListedSkill")]
 pub struct SkillInfo {
     /// The skill's name, a Python identifier.
     pub name: String,
@@ -38,6 +62,69 @@ pub struct SkillInfo {
     pub params: Vec<Param>,
     /// Whether `run` is `async def`.
     pub is_async: bool,
+}
+
+impl SkillInfo {
+    /// The parameters a caller passes: `params` without the injected names.
+    pub fn caller_params(&self) -> impl Iterator<Item = &Param> {
+        self.params.iter().filter(|p| !p.is_injected())
+    }
+}
+
+/// [`SkillInfo`] as serialised.
+#[derive(Serialize, Deserialize)]
+struct ListedSkill {
+    name: String,
+    description: String,
+    #[serde(alias = "params")]
+    parameters: Vec<ListedParam>,
+    is_async: bool,
+}
+
+/// A skill parameter as serialised: upstream's keys, the default typed.
+#[derive(Serialize, Deserialize)]
+struct ListedParam {
+    name: String,
+    #[serde(rename = "type")]
+    type_name: Option<String>,
+    /// Always empty: a signature does not say what a parameter is for.
+    #[serde(default)]
+    description: String,
+    required: bool,
+    default: Option<Value>,
+}
+
+impl From<SkillInfo> for ListedSkill {
+    fn from(info: SkillInfo) -> Self {
+        let parameters = info
+            .caller_params()
+            .map(|p| ListedParam {
+                name: p.name.clone(),
+                type_name: p.type_name.clone(),
+                description: String::new(),
+                required: p.required,
+                default: p.default_value(),
+            })
+            .collect();
+        Self { name: info.name, description: info.description, parameters, is_async: info.is_async }
+    }
+}
+
+impl From<ListedSkill> for SkillInfo {
+    fn from(listed: ListedSkill) -> Self {
+        let params = listed
+            .parameters
+            .into_iter()
+            .map(|p| Param {
+                name: p.name,
+                type_name: p.type_name,
+                required: p.required,
+                // Only an optional parameter has a default, `None` included.
+                default: (!p.required).then(|| literal::to_python(p.default.as_ref().unwrap_or(&Value::Null))),
+            })
+            .collect();
+        Self { name: listed.name, description: listed.description, params, is_async: listed.is_async }
+    }
 }
 
 /// A skill with its source.
@@ -79,4 +166,48 @@ pub struct SearchResults {
     pub notice: Option<String>,
     /// Best first.
     pub matches: Vec<SkillMatch>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn param(name: &str, type_name: Option<&str>, default: Option<&str>) -> Param {
+        Param {
+            name: name.into(),
+            type_name: type_name.map(Into::into),
+            required: default.is_none(),
+            default: default.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn listed_without_injected_names_and_with_typed_defaults() {
+        let info = SkillInfo {
+            name: "scan".into(),
+            description: "Scan".into(),
+            params: vec![
+                param("tools", None, None),
+                param("host", Some("str"), Some("'localhost'")),
+                param("port", Some("int"), Some("80")),
+                param("cwd", None, Some("os.getcwd()")),
+            ],
+            is_async: true,
+        };
+        let listed = serde_json::to_value(&info).unwrap();
+        assert_eq!(
+            listed,
+            json!({"name": "scan", "description": "Scan", "is_async": true, "parameters": [
+                {"name": "host", "type": "str", "description": "", "required": false, "default": "localhost"},
+                {"name": "port", "type": "int", "description": "", "required": false, "default": 80},
+                {"name": "cwd", "type": null, "description": "", "required": false, "default": null},
+            ]})
+        );
+        // Read back (a remote session's listing): the literals are Python source again.
+        let back: SkillInfo = serde_json::from_value(listed).unwrap();
+        let defaults: Vec<_> = back.params.iter().map(|p| p.default.as_deref()).collect();
+        assert_eq!(defaults, [Some("'localhost'"), Some("80"), Some("None")]);
+    }
 }

@@ -33,6 +33,9 @@ pub(crate) enum StopCause {
 /// What the guest's runner returns for a cell.
 pub(crate) type GuestRunResult = runner::RunResult;
 
+/// What a run runs: agent code, or a skill the host invokes.
+pub(crate) use runner::{Cell, SkillCall};
+
 /// Output and measurements of one run, whichever way it ended.
 pub(crate) struct RunStats {
     pub(crate) tool_calls: Vec<ToolCallRecord>,
@@ -81,8 +84,8 @@ impl Instance {
         self.prepared.metering
     }
 
-    /// Runs one cell under `limits`.
-    pub(crate) async fn run(&mut self, code: &str, limits: &Limits) -> (Outcome<GuestRunResult>, RunStats) {
+    /// Runs one cell (agent code, or a skill the host invokes) under `limits`.
+    pub(crate) async fn run(&mut self, cell: &Cell, limits: &Limits) -> (Outcome<GuestRunResult>, RunStats) {
         let options = runner::RunOptions { stdout_limit: limits.stdout, stderr_limit: limits.stderr };
         let fuel = match self.metering() {
             Metering::Fuel => Some(limits.fuel.unwrap_or(u64::MAX)),
@@ -100,7 +103,7 @@ impl Instance {
         }
 
         let started = Instant::now();
-        let call = self.guest.code_mode_sandbox_runner().call_run(&mut self.store, code, options);
+        let call = self.guest.code_mode_sandbox_runner().call_run(&mut self.store, cell, options);
         let outcome = match tokio::time::timeout(limits.timeout, call).await {
             Ok(Ok(result)) => Outcome::Returned(result),
             Ok(Err(err)) => self.stopped(&err),

@@ -32,6 +32,7 @@
 mod auth;
 mod budget;
 mod error;
+mod listen;
 mod metrics;
 mod origin;
 mod sessions;
@@ -48,12 +49,15 @@ use axum::{Json, Router, middleware};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::model::ops::{AddDep, CreateSkill, InvokeSkill, Named, Operations, Request, Response, RunCode, Search};
+use crate::model::ops::{
+    AddDep, CreateSkill, InvokeSkill, Named, Operations, RemoveDep, Request, Response, RunCode, Search,
+};
 
 pub use self::auth::{Auth, MIN_TOKEN_CHARS, TokenError, unauthorized};
 pub use self::budget::{MemoryBudget, OverBudget, Reservation};
 use self::error::ApiError;
 pub use self::error::plain_error;
+pub use self::listen::serve;
 use self::metrics::Metrics;
 pub use self::origin::{AllowedOrigins, InvalidOrigin};
 use self::sessions::Sessions;
@@ -392,5 +396,5 @@ async fn add_dep(
 }
 
 async fn remove_dep(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(body(on_services(&state, Request::RemoveDep(Named { name })).await?))
+    Ok(body(on_services(&state, Request::RemoveDep(RemoveDep { name })).await?))
 }

@@ -7,7 +7,7 @@ use super::services::Services;
 use super::{Executor, SessionError};
 use crate::model::ops::{Operations, Request, Response};
 use crate::model::{CellError, LimitKind, RunResult, Value};
-use crate::sandbox::instance::{GuestRunResult, Instance, Outcome, RunStats, StopCause};
+use crate::sandbox::instance::{Cell, GuestRunResult, Instance, Outcome, RunStats, SkillCall, StopCause};
 use crate::sandbox::{Limits, Metering, Sandbox};
 use crate::text::{capped, shown};
 
@@ -45,36 +45,17 @@ impl Local {
 #[async_trait::async_trait]
 impl Executor for Local {
     async fn run(&self, code: &str, limits: &Limits) -> Result<RunResult, SessionError> {
-        if limits.fuel.is_some() && self.metering == Metering::Off {
-            return Err(SessionError::InvalidLimits(
-                "this session was built without fuel metering; set fuel in the session's limits".into(),
-            ));
-        }
-        let mut slot = self.instance.lock().await;
-        let mut instance = match slot.take() {
-            Some(instance) => instance,
-            None => self.new_instance().await?,
-        };
-        let (outcome, stats) = instance.run(code, limits).await;
-        Ok(match outcome {
-            Outcome::Returned(result) => {
-                *slot = Some(instance);
-                completed(result, stats, limits)
-            }
-            // The instance is poisoned; the next run starts a fresh one.
-            Outcome::Stopped { cause, detail } => stopped(cause, detail, stats),
-        })
+        self.run_cell(&Cell::Code(code.to_owned()), limits).await
     }
 
     async fn call(&self, request: Request) -> Result<Response, SessionError> {
         match request {
             Request::InvokeSkill(invoke) => {
-                // A JSON string literal is a valid Python string literal, so this quotes safely.
-                let args = serde_json::Value::Object(invoke.args).to_string();
-                let args = serde_json::to_string(&args).unwrap_or_default();
-                let name = &invoke.name;
-                let code = format!("skills.invoke({name:?}, **__import__('json').loads({args}))");
-                Ok(Response::Run(self.run(&code, &self.limits).await?))
+                // Called in the guest, not written as a cell: the agent's traceback
+                // starts in the skill, with no generated line above it.
+                let args_json = serde_json::Value::Object(invoke.args).to_string();
+                let cell = Cell::Skill(SkillCall { name: invoke.name, args_json });
+                Ok(Response::Run(self.run_cell(&cell, &self.limits).await?))
             }
             Request::Reset => {
                 // A fresh interpreter rather than cleared globals: agent code can change
@@ -95,6 +76,30 @@ impl Executor for Local {
 
     fn services(&self) -> Option<&Services> {
         Some(&self.services)
+    }
+}
+
+impl Local {
+    async fn run_cell(&self, cell: &Cell, limits: &Limits) -> Result<RunResult, SessionError> {
+        if limits.fuel.is_some() && self.metering == Metering::Off {
+            return Err(SessionError::InvalidLimits(
+                "this session was built without fuel metering; set fuel in the session's limits".into(),
+            ));
+        }
+        let mut slot = self.instance.lock().await;
+        let mut instance = match slot.take() {
+            Some(instance) => instance,
+            None => self.new_instance().await?,
+        };
+        let (outcome, stats) = instance.run(cell, limits).await;
+        Ok(match outcome {
+            Outcome::Returned(result) => {
+                *slot = Some(instance);
+                completed(result, stats, limits)
+            }
+            // The instance is poisoned; the next run starts a fresh one.
+            Outcome::Stopped { cause, detail } => stopped(cause, detail, stats),
+        })
     }
 }
 

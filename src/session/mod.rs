@@ -263,7 +263,7 @@ impl SessionBuilder {
         // py-code-mode's convention: tool definitions live in `<base>/tools`.
         let (tools, skipped_tools) = match (self.tools, &self.base_dir) {
             (Some(tools), _) => (tools, Vec::new()),
-            (None, Some(base)) => ToolRegistry::load_dir(&base.join("tools")),
+            (None, Some(base)) => ToolRegistry::load_dir_if_present(&base.join("tools")),
             (None, None) => (ToolRegistry::default(), Vec::new()),
         };
         capabilities.tools = tools;

@@ -89,9 +89,12 @@ impl Operations for Services {
                 Response::Deleted { deleted: self.artifacts()?.delete(&named.name).await? }
             }
             Request::ListDeps => Response::Deps { deps: self.deps()?.list().await? },
-            Request::AddDep(add) => Response::DepAdded { added: self.deps()?.add(&add.spec).await? },
-            Request::RemoveDep(named) => Response::DepRemoved { removed: self.deps()?.remove(&named.name).await? },
-            Request::SyncDeps => Response::DepsSynced { installed: self.deps()?.sync().await? },
+            Request::AddDep(add) => {
+                let (added, report) = self.deps()?.add_reporting(&add.spec).await?;
+                Response::DepAdded { added, report }
+            }
+            Request::RemoveDep(remove) => Response::DepRemoved(self.deps()?.remove_reporting(&remove.name).await?),
+            Request::SyncDeps => Response::DepsSynced(self.deps()?.sync_reporting().await?),
         })
     }
 }

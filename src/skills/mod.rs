@@ -194,16 +194,41 @@ impl SkillLibrary {
         Ok(Skill { info: self.info(stored).await?, source })
     }
 
-    /// Every skill, sorted by name. Files that are not valid skills are left out.
+    /// Every skill, sorted by name. Entries that are not valid skills are left out,
+    /// and each is logged once with its reason ([`check`](Self::check) lists them).
     pub async fn list(&self) -> Result<Vec<SkillInfo>, SkillError> {
         let mut skills = Vec::new();
-        for stored in self.storage.list_skills().await? {
-            if let Ok(info) = self.info(stored).await {
-                skills.push(info);
+        for checked in self.check().await? {
+            match checked.into_info() {
+                Ok(info) => skills.push(info),
+                Err(skipped) => skipped.log(),
             }
         }
-        skills.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(skills)
+    }
+
+    /// Every entry of the store, sorted by name: each skill as it loads, or why it
+    /// was skipped (a name no operation could use, a syntax error, no `run`, ...).
+    pub async fn check(&self) -> Result<Vec<SkillCheck>, SkillError> {
+        let (stored, skipped) = self.storage.scan_skills().await?;
+        let mut checks: Vec<SkillCheck> =
+            skipped.into_iter().map(|s| SkillCheck { name: s.entry, loaded: Err(s.reason) }).collect();
+        for skill in stored {
+            let name = skill.name.to_string();
+            checks.push(SkillCheck { loaded: self.loadable(skill).await?, name });
+        }
+        checks.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(checks)
+    }
+
+    /// A stored skill's info, or why its source is not a skill; other failures
+    /// (the sandbox could not start) are errors.
+    async fn loadable(&self, stored: StoredSkill) -> Result<Result<SkillInfo, String>, SkillError> {
+        match self.info(stored).await {
+            Ok(info) => Ok(Ok(info)),
+            Err(err @ SkillError::InvalidSource { .. }) => Ok(Err(err.to_string())),
+            Err(err) => Err(err),
+        }
     }
 
     /// Deletes a skill; `false` if there was none.
@@ -253,9 +278,14 @@ impl SkillLibrary {
         }
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
         let mut matches = Vec::new();
-        for (score, skill) in ranked.into_iter().take(limit) {
-            if let Ok(info) = self.info(skill.clone()).await {
-                matches.push(SkillMatch { info, score });
+        for (score, skill) in ranked {
+            if matches.len() == limit {
+                break;
+            }
+            let name = skill.name.to_string();
+            match self.loadable(skill.clone()).await? {
+                Ok(info) => matches.push(SkillMatch { info, score }),
+                Err(reason) => SkillCheck { name, loaded: Err(reason) }.log(),
             }
         }
         Ok(SearchResults { mode, notice, matches })
@@ -368,6 +398,36 @@ impl SkillLibrary {
             self.caches().listing = Some((version, entries.clone()));
         }
         Ok(entries)
+    }
+}
+
+/// One entry of the skills store as [`SkillLibrary::check`] found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkillCheck {
+    /// The skill's name; for an entry with no usable name, what the store calls it
+    /// (`bad-name.py`).
+    pub name: String,
+    /// What agents see of it, or why it is left out.
+    pub loaded: Result<SkillInfo, String>,
+}
+
+impl SkillCheck {
+    /// Its info, or the check itself when it was skipped.
+    fn into_info(self) -> Result<SkillInfo, Self> {
+        match self.loaded {
+            Ok(info) => Ok(info),
+            Err(reason) => Err(Self { name: self.name, loaded: Err(reason) }),
+        }
+    }
+
+    /// Logs a skipped entry, once per process for each entry and reason: a broken
+    /// file is reported, not silently missing, and not on every listing.
+    fn log(&self) {
+        if let Err(reason) = &self.loaded
+            && crate::text::first_time(&format!("skill\0{}\0{reason}", self.name))
+        {
+            tracing::warn!(skill = %self.name, %reason, "skipping a skill that cannot be loaded");
+        }
     }
 }
 

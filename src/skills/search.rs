@@ -15,10 +15,6 @@ pub(crate) struct Document<'a> {
 
 const DESCRIPTION_WEIGHT: f32 = 0.7;
 const CODE_WEIGHT: f32 = 0.3;
-/// Added when the query is the skill's name (`word stats`, `word_stats`).
-const EXACT_NAME_BOOST: f32 = 1.0;
-/// Added when every query word is a word of the name.
-const NAME_WORDS_BOOST: f32 = 0.25;
 
 /// The text embedded for a skill's description: its name in words, then the description.
 pub(crate) fn description_text(name: &str, description: &str) -> String {
@@ -29,96 +25,14 @@ pub(crate) fn dense_score(query: &[f32], description: &[f32], code: &[f32]) -> f
     DESCRIPTION_WEIGHT * cosine(query, description) + CODE_WEIGHT * cosine(query, code)
 }
 
-/// Scores how well a query names skills; the query is split into words once.
-pub(crate) struct NameMatcher {
-    query_words: Vec<String>,
-}
+pub(crate) use crate::lexical::NameMatcher;
 
-impl NameMatcher {
-    pub(crate) fn new(query: &str) -> Self {
-        Self { query_words: words(query) }
-    }
-
-    pub(crate) fn boost(&self, name: &str) -> f32 {
-        // A boost needs every query word in the name; most names fail that cheaply.
-        let lower = name.to_lowercase();
-        if self.query_words.is_empty() || !self.query_words.iter().all(|w| lower.contains(w.as_str())) {
-            return 0.0;
-        }
-        let name_words = words(name);
-        if self.query_words == name_words {
-            EXACT_NAME_BOOST
-        } else if self.query_words.iter().all(|w| name_words.contains(w)) {
-            NAME_WORDS_BOOST
-        } else {
-            0.0
-        }
-    }
-}
-
-#[cfg(test)]
-fn name_boost(query: &str, name: &str) -> f32 {
-    NameMatcher::new(query).boost(name)
-}
-
-/// Lower-case alphanumeric words; `_` and punctuation separate them.
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
-}
-
-const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "how", "i", "in", "is", "it", "of", "on", "or",
-    "that", "the", "this", "to", "was", "what", "with", "do", "does", "my", "me", "def", "return", "self", "import",
-];
-
-/// Words for BM25: no stopwords, with a crude suffix stemmer so `commits` meets `commit`.
-fn terms(text: &str) -> Vec<String> {
-    words(text).into_iter().filter(|w| !STOPWORDS.contains(&w.as_str())).map(stem).collect()
-}
-
-fn stem(word: String) -> String {
-    for suffix in ["ing", "ies", "es", "ed", "s"] {
-        if word.len() > suffix.len() + 3 && word.ends_with(suffix) {
-            return word[..word.len() - suffix.len()].to_owned();
-        }
-    }
-    word
-}
-
-/// Okapi BM25 (k1 = 1.2, b = 0.75) of `query` against each document's name,
+/// Okapi BM25 of `query` against each document's name (counted twice),
 /// description and source.
 pub(crate) fn bm25(query: &str, docs: &[Document<'_>]) -> Vec<f32> {
-    const K1: f32 = 1.2;
-    const B: f32 = 0.75;
-    let tokenized: Vec<Vec<String>> =
-        docs.iter().map(|d| terms(&format!("{} {} {} {}", d.name, d.name, d.description, d.source))).collect();
-    let n = docs.len() as f32;
-    let average = tokenized.iter().map(Vec::len).sum::<usize>() as f32 / n.max(1.0);
-    let mut query_terms = terms(query);
-    query_terms.sort();
-    query_terms.dedup();
-    let document_frequency: HashMap<&str, f32> = query_terms
-        .iter()
-        .map(|t| (t.as_str(), tokenized.iter().filter(|doc| doc.contains(t)).count() as f32))
-        .collect();
-    tokenized
-        .iter()
-        .map(|doc| {
-            let len = doc.len() as f32;
-            query_terms
-                .iter()
-                .map(|term| {
-                    let tf = doc.iter().filter(|t| *t == term).count() as f32;
-                    if tf == 0.0 {
-                        return 0.0;
-                    }
-                    let df = document_frequency[term.as_str()];
-                    let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-                    idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / average.max(1.0)))
-                })
-                .sum()
-        })
-        .collect()
+    let texts: Vec<String> =
+        docs.iter().map(|d| format!("{} {} {} {}", d.name, d.name, d.description, d.source)).collect();
+    crate::lexical::bm25(query, &texts)
 }
 
 /// Recently embedded queries, so a repeated query costs no model run.
@@ -168,14 +82,6 @@ mod tests {
         let scores = bm25("recent commits", &docs);
         assert!(scores[0] > 0.0 && scores[1] == 0.0 && scores[2] == 0.0, "{scores:?}");
         assert!(bm25("word stats", &docs)[2] > 0.0);
-    }
-
-    #[test]
-    fn names_are_boosted() {
-        assert_eq!(name_boost("word_stats", "word_stats"), EXACT_NAME_BOOST);
-        assert_eq!(name_boost("Word Stats", "word_stats"), EXACT_NAME_BOOST);
-        assert_eq!(name_boost("stats", "word_stats"), NAME_WORDS_BOOST);
-        assert_eq!(name_boost("image", "word_stats"), 0.0);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! <base>/artifacts/.artifacts.json   artifact index (py-code-mode's format)
 //! <base>/vectors/<key>.f32           embeddings, little-endian f32
 //! <base>/deps/requirements.txt       requirements, one per line
+//! <base>/requirements.txt            pre-configured requirements (py-code-mode's; read, never written)
 //! <base>/deps/site-packages/         installed packages, mounted into the guest
 //! ```
 //!
@@ -22,7 +23,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{IndexEntry, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name};
+use super::{
+    IndexEntry, SkippedSkill, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name,
+};
 use crate::model::{Artifact, ArtifactInfo};
 use crate::names::ArtifactName;
 use crate::names::SkillName;
@@ -184,29 +187,46 @@ impl Storage for FileStorage {
         blocking(move || {
             let mut meta: BTreeMap<String, SkillMeta> = read_json(&dir.join(".skills.json"))?.unwrap_or_default();
             let meta = meta.remove(name.as_str()).unwrap_or_default();
-            read_skill(&dir, name, meta)
+            let path = skill_path(&dir, &name);
+            read_skill(&dir, name, meta).map_err(io("reading a skill", &path))
         })
         .await
     }
 
     async fn list_skills(&self) -> Result<Vec<StoredSkill>, StorageError> {
+        Ok(self.scan_skills().await?.0)
+    }
+
+    async fn scan_skills(&self) -> Result<(Vec<StoredSkill>, Vec<SkippedSkill>), StorageError> {
         let dir = self.skills_dir();
         blocking(move || {
             let mut meta: BTreeMap<String, SkillMeta> = read_json(&dir.join(".skills.json"))?.unwrap_or_default();
-            let mut skills = Vec::new();
+            let (mut skills, mut skipped) = (Vec::new(), Vec::new());
             // The `.py` files are the truth: py-code-mode users add skills by dropping files in.
             for entry in std::fs::read_dir(&dir).map_err(io("listing skills", &dir))? {
                 let path = entry.map_err(io("listing skills", &dir))?.path();
-                let is_python = path.extension().is_some_and(|e| e == "py");
-                let Some(stem) = path.file_stem().and_then(|s| s.to_str()).filter(|_| is_python) else { continue };
-                // Helpers (`_*.py`) and files no skill operation could name are not skills.
-                let Ok(name) = SkillName::new(stem) else { continue };
+                let Some(file) = path.file_name().map(|f| f.to_string_lossy().into_owned()) else { continue };
+                // Helpers (`_*.py`, as in py-code-mode) and our own files are not skills.
+                let Some(stem) = file.strip_suffix(".py").filter(|s| !s.starts_with(['_', '.'])) else { continue };
+                let name = match SkillName::new(stem) {
+                    Ok(name) => name,
+                    Err(err) => {
+                        skipped.push(SkippedSkill { entry: file, reason: err.to_string() });
+                        continue;
+                    }
+                };
                 let meta = meta.remove(name.as_str()).unwrap_or_default();
-                if let Some(skill) = read_skill(&dir, name, meta)? {
-                    skills.push(skill);
+                match read_skill(&dir, name, meta) {
+                    Ok(Some(skill)) => skills.push(skill),
+                    Ok(None) => {}
+                    // Reported by the caller, once: not a storage failure.
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        skipped.push(SkippedSkill { entry: file, reason: "it is not UTF-8 text".to_owned() });
+                    }
+                    Err(e) => skipped.push(SkippedSkill { entry: file, reason: format!("it cannot be read: {e}") }),
                 }
             }
-            Ok(skills)
+            Ok((skills, skipped))
         })
         .await
     }
@@ -319,6 +339,11 @@ impl Storage for FileStorage {
         .await
     }
 
+    async fn configured_deps(&self) -> Result<Vec<String>, StorageError> {
+        let path = self.base.join("requirements.txt");
+        blocking(move || read_requirements(&path)).await
+    }
+
     fn packages_dir(&self) -> &Path {
         &self.packages
     }
@@ -419,7 +444,9 @@ fn skill_path(dir: &Path, name: &SkillName) -> PathBuf {
     dir.join(format!("{name}.py"))
 }
 
-fn read_skill(dir: &Path, name: SkillName, meta: SkillMeta) -> Result<Option<StoredSkill>, StorageError> {
+/// A skill's file with its metadata; `None` if there is no file. The caller decides
+/// how a file that cannot be read is reported (the error names no path).
+fn read_skill(dir: &Path, name: SkillName, meta: SkillMeta) -> std::io::Result<Option<StoredSkill>> {
     let path = skill_path(dir, &name);
     match std::fs::read_to_string(&path) {
         Ok(source) => {
@@ -433,7 +460,7 @@ fn read_skill(dir: &Path, name: SkillName, meta: SkillMeta) -> Result<Option<Sto
             }))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io("reading a skill", &path)(e)),
+        Err(e) => Err(e),
     }
 }
 
@@ -441,7 +468,8 @@ fn read_requirements(path: &Path) -> Result<Vec<String>, StorageError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(text
             .lines()
-            .map(str::trim)
+            // pip's comment syntax: `#` at the start or after whitespace.
+            .map(|l| l.split(" #").next().unwrap_or_default().split("\t#").next().unwrap_or_default().trim())
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(str::to_owned)
             .collect()),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::file::FileStorage;
 #[cfg(feature = "redis")]
-pub use self::redis::RedisStorage;
+pub use self::redis::{Cleared, RedisStorage, Snapshot};
 use crate::model::{Artifact, ArtifactInfo, DataKind, SkillSignature};
 use crate::names::{ArtifactName, SkillName};
 
@@ -78,6 +78,16 @@ pub struct StoredSkill {
     pub signature: Option<SkillSignature>,
 }
 
+/// An entry of the skills store that is not a skill, and why: a file whose name
+/// no skill operation could use (`bad-name.py`), or one that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedSkill {
+    /// What the store calls it: a file name (`bad-name.py`) or a key; never a host path.
+    pub entry: String,
+    /// Why it is not a skill.
+    pub reason: String,
+}
+
 /// Everything codemode keeps between sessions.
 ///
 /// Operations are atomic: a failed or interrupted write leaves the previous state.
@@ -100,6 +110,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn load_skill(&self, name: &SkillName) -> Result<Option<StoredSkill>, StorageError>;
     /// Every skill, in no particular order.
     async fn list_skills(&self) -> Result<Vec<StoredSkill>, StorageError>;
+    /// Every skill, and the entries that look like skills but cannot be read as one
+    /// (which [`list_skills`](Self::list_skills) leaves out).
+    async fn scan_skills(&self) -> Result<(Vec<StoredSkill>, Vec<SkippedSkill>), StorageError> {
+        Ok((self.list_skills().await?, Vec::new()))
+    }
     /// Deletes a skill; `false` if there was none.
     async fn delete_skill(&self, name: &SkillName) -> Result<bool, StorageError>;
     /// A token that changes whenever any skill changes, so callers can keep a parsed
@@ -117,6 +132,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn remove_dep(&self, name: &str) -> Result<bool, StorageError>;
     /// Every requirement, sorted.
     async fn list_deps(&self) -> Result<Vec<String>, StorageError>;
+    /// Requirement lines configured outside codemode, which it reads and never
+    /// writes (py-code-mode's `<base>/requirements.txt`), unvalidated; none by default.
+    async fn configured_deps(&self) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
 
     /// The local directory where this storage's packages are installed.
     fn packages_dir(&self) -> &Path;
@@ -162,7 +182,7 @@ impl IndexEntry {
     pub(crate) fn into_info(mut self, name: String, size_of: impl FnOnce(&str) -> u64) -> ArtifactInfo {
         let kind = match self.metadata.remove(KIND_KEY).as_ref().and_then(|v| v.as_str()) {
             Some("json") => DataKind::Json,
-            Some("bytes") => DataKind::Binary,
+            Some("bytes" | "binary") => DataKind::Bytes,
             Some(_) => DataKind::Text,
             // py-code-mode reads `.json` names as JSON when the kind is missing.
             None if name.ends_with(".json") => DataKind::Json,

@@ -21,7 +21,9 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{IndexEntry, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name};
+use super::{
+    IndexEntry, SkippedSkill, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name,
+};
 use crate::model::{Artifact, ArtifactInfo};
 use crate::names::ArtifactName;
 use crate::names::SkillName;
@@ -83,6 +85,90 @@ impl RedisStorage {
     fn key(&self, rest: &str) -> String {
         format!("{}:{rest}", self.prefix)
     }
+
+    /// Writes `snapshot` in one `MULTI`/`EXEC` transaction: Redis applies all of it
+    /// or, if it refuses any command (out of memory, connection lost), none of it.
+    /// With `clear`, the kinds present in the snapshot are made to match it exactly:
+    /// what is stored and absent from it is deleted in the same transaction.
+    pub async fn import(&self, snapshot: &Snapshot, clear: bool) -> Result<Cleared, StorageError> {
+        let mut conn = self.conn.clone();
+        let (index, skills, deps) = (self.key("artifacts:__index__"), self.key("skills:__skills__"), self.key("deps"));
+        let mut cleared = Cleared::default();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if let Some(new) = &snapshot.skills {
+            let stored: Vec<String> = conn.hkeys(&skills).await.map_err(redis_err("listing skills"))?;
+            if clear {
+                pipe.del(&skills).ignore();
+                cleared.skills = stored.into_iter().filter(|s| !new.iter().any(|n| n.name == s.as_str())).collect();
+            }
+            for skill in new {
+                let json = serde_json::to_string(skill).map_err(|e| corrupt("encoding a skill", e))?;
+                pipe.hset(&skills, skill.name.as_str(), json).ignore();
+            }
+            pipe.incr(self.key("skills:__version__"), 1).ignore();
+        }
+        if let Some(new) = &snapshot.artifacts {
+            let stored: Vec<String> = conn.hkeys(&index).await.map_err(redis_err("listing artifacts"))?;
+            if clear {
+                pipe.del(&index).ignore();
+                cleared.artifacts = stored.into_iter().filter(|s| !new.iter().any(|(n, _)| n.as_str() == s)).collect();
+                for name in &cleared.artifacts {
+                    pipe.del(self.key(&format!("artifacts:{name}"))).ignore();
+                }
+            }
+            for (name, artifact) in new {
+                let entry = serde_json::to_string(&IndexEntry::new(&artifact.info))
+                    .map_err(|e| corrupt("encoding the artifact index", e))?;
+                pipe.set(self.key(&format!("artifacts:{name}")), &artifact.data).ignore();
+                pipe.hset(&index, name.as_str(), entry).ignore();
+            }
+        }
+        if let Some(new) = &snapshot.deps {
+            let stored: Vec<String> = conn.smembers(&deps).await.map_err(redis_err("reading deps"))?;
+            let names: Vec<String> = new.iter().map(|d| requirement_name(d)).collect();
+            let stale: Vec<&String> = if clear {
+                stored.iter().filter(|d| !new.contains(d)).collect()
+            } else {
+                // Without clear, a new spec still replaces the one for the same package.
+                stored.iter().filter(|d| names.contains(&requirement_name(d)) && !new.contains(d)).collect()
+            };
+            if clear {
+                cleared.deps = stored.iter().filter(|d| !names.contains(&requirement_name(d))).cloned().collect();
+            }
+            if !stale.is_empty() {
+                pipe.srem(&deps, stale).ignore();
+            }
+            if !new.is_empty() {
+                pipe.sadd(&deps, new).ignore();
+            }
+        }
+        pipe.query_async::<()>(&mut conn).await.map_err(redis_err("importing into Redis"))?;
+        Ok(cleared)
+    }
+}
+
+/// What [`RedisStorage::import`] writes: each kind that is `Some` is written (and,
+/// when clearing, made to match exactly); a `None` kind is left as it is.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Skills to store.
+    pub skills: Option<Vec<StoredSkill>>,
+    /// Artifacts to store, with their data.
+    pub artifacts: Option<Vec<(ArtifactName, Artifact)>>,
+    /// Requirement specs (already validated) to record.
+    pub deps: Option<Vec<String>>,
+}
+
+/// What an [`import`](RedisStorage::import) with `clear` deleted.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Cleared {
+    /// Skills that were stored and are not in the snapshot.
+    pub skills: Vec<String>,
+    /// Artifacts likewise.
+    pub artifacts: Vec<String>,
+    /// Requirements likewise.
+    pub deps: Vec<String>,
 }
 
 fn to_info(name: String, json: &str) -> Result<ArtifactInfo, StorageError> {
@@ -172,10 +258,29 @@ impl Storage for RedisStorage {
     }
 
     async fn list_skills(&self) -> Result<Vec<StoredSkill>, StorageError> {
+        Ok(self.scan_skills().await?.0)
+    }
+
+    async fn scan_skills(&self) -> Result<(Vec<StoredSkill>, Vec<SkippedSkill>), StorageError> {
         let mut conn = self.conn.clone();
         let all: HashMap<String, String> =
             conn.hgetall(self.key("skills:__skills__")).await.map_err(redis_err("listing skills"))?;
-        all.values().map(|j| serde_json::from_str(j).map_err(|e| corrupt("reading a skill", e))).collect()
+        let (mut skills, mut skipped) = (Vec::new(), Vec::new());
+        for (field, json) in all {
+            // Another writer (py-code-mode, a person with redis-cli) may have stored anything.
+            match serde_json::from_str::<StoredSkill>(&json) {
+                Ok(skill) if skill.name == field.as_str() => skills.push(skill),
+                Ok(skill) => skipped.push(SkippedSkill {
+                    entry: crate::text::shown(&field),
+                    reason: format!("it holds a skill named {:?}", skill.name.as_str()),
+                }),
+                Err(e) => skipped.push(SkippedSkill {
+                    entry: crate::text::shown(&field),
+                    reason: format!("stored data is corrupt: {e}"),
+                }),
+            }
+        }
+        Ok((skills, skipped))
     }
 
     async fn delete_skill(&self, name: &SkillName) -> Result<bool, StorageError> {

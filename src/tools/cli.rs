@@ -26,6 +26,9 @@ const STDERR_EXCERPT: usize = 2048;
 const STDERR_READ: usize = 16 << 10;
 /// The argument every CLI callable accepts: text for the process's stdin.
 const STDIN_ARG: &str = "stdin";
+/// py-code-mode's documented name for it (`tools.jq.query(filter=".a", input=data)`),
+/// accepted too unless the schema has a parameter of that name.
+const INPUT_ARG: &str = "input";
 
 #[derive(Debug, Clone)]
 struct Opt {
@@ -52,8 +55,19 @@ struct Recipe {
     description: String,
     preset: Map<String, Value>,
     /// Exposed parameters; empty means all of the schema's.
-    params: Vec<(String, RecipeParamYaml)>,
+    params: Vec<(String, RecipeParam)>,
 }
+
+/// A recipe parameter, its type read.
+#[derive(Debug, Clone)]
+struct RecipeParam {
+    /// `None`: the schema parameter's type.
+    kind: Option<ParamType>,
+    yaml: RecipeParamYaml,
+}
+
+/// Longest `short` flag text (`sS` in py-code-mode's nmap example).
+const MAX_SHORT: usize = 8;
 
 /// A CLI tool definition, validated.
 #[derive(Debug, Clone)]
@@ -71,6 +85,34 @@ pub(crate) struct CliTool {
     /// What `env` pulled from the host, scrubbed from stderr excerpts (and, by the
     /// registry, from everything else the guest sees).
     secrets: Secrets,
+    /// What the file should fix, though it loads (an unknown `type`).
+    warnings: Vec<String>,
+}
+
+/// A YAML `type` (absent: string); an unknown one is read as a string, with a
+/// warning, as py-code-mode reads it.
+fn param_type(what: &str, name: Option<&str>, warnings: &mut Vec<String>) -> ParamType {
+    let Some(name) = name else { return ParamType::String };
+    ParamType::parse(name).unwrap_or_else(|| {
+        warnings.push(format!(
+            "{what}: unknown type {:?}, read as a string (expected string, integer, number, boolean or array, \
+             or str, int, float, bool or list)",
+            crate::text::shown(name)
+        ));
+        ParamType::String
+    })
+}
+
+/// `-<short>`: one or a few ASCII letters and digits (`-r`, `-sS`), so a `short`
+/// cannot smuggle anything else (`=`, spaces, a second option) into the argv.
+fn short_flag(option: &str, short: &str) -> Result<String, String> {
+    if short.is_empty() || short.len() > MAX_SHORT || !short.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "option {option:?}: `short` must be 1 to {MAX_SHORT} ASCII letters or digits (as `r` or `sS`), not {:?}",
+            crate::text::shown(short)
+        ));
+    }
+    Ok(format!("-{short}"))
 }
 
 fn yaml_to_json(value: &yaml_serde::Value) -> Result<Value, String> {
@@ -84,6 +126,7 @@ fn mapping_key(key: &yaml_serde::Value) -> Result<String, String> {
 impl CliTool {
     pub(crate) fn from_file(file: &ToolFile) -> Result<Self, String> {
         let schema = file.schema.as_ref();
+        let mut warnings = Vec::new();
         let mut options = Vec::new();
         if let Some(schema) = schema {
             for (key, value) in &schema.options {
@@ -91,19 +134,11 @@ impl CliTool {
                 let option: OptionYaml =
                     yaml_serde::from_value(value.clone()).map_err(|e| format!("option {name:?}: {e}"))?;
                 let flag = match &option.short {
-                    Some(short) if short.chars().count() == 1 => format!("-{short}"),
-                    Some(short) => {
-                        return Err(format!("option {name:?}: `short` must be one character, not {short:?}"));
-                    }
+                    Some(short) => short_flag(&name, short)?,
                     None => format!("--{name}"),
                 };
-                options.push(Opt {
-                    name,
-                    kind: option.kind,
-                    flag,
-                    description: option.description,
-                    allow_dash: option.allow_dash,
-                });
+                let kind = param_type(&format!("option {name:?}"), option.kind.as_deref(), &mut warnings);
+                options.push(Opt { name, kind, flag, description: option.description, allow_dash: option.allow_dash });
             }
         }
         let positionals: Vec<Positional> = schema
@@ -113,7 +148,7 @@ impl CliTool {
             .map(|p: &PositionalYaml| {
                 Ok(Positional {
                     name: p.name.clone(),
-                    kind: p.kind,
+                    kind: param_type(&format!("positional {:?}", p.name), p.kind.as_deref(), &mut warnings),
                     required: p.required,
                     description: p.description.clone(),
                     default: p.default.as_ref().map(yaml_to_json).transpose()?,
@@ -147,12 +182,16 @@ impl CliTool {
                 if !known(&k) {
                     return Err(format!("recipe {name:?}: parameter {k:?} is not in the schema"));
                 }
-                let param: RecipeParamYaml = if v.is_null() {
+                let yaml: RecipeParamYaml = if v.is_null() {
                     RecipeParamYaml::default()
                 } else {
                     yaml_serde::from_value(v.clone()).map_err(|e| format!("recipe {name:?}, parameter {k:?}: {e}"))?
                 };
-                params.push((k, param));
+                let kind = yaml
+                    .kind
+                    .as_deref()
+                    .map(|t| param_type(&format!("recipe {name:?}, parameter {k:?}"), Some(t), &mut warnings));
+                params.push((k, RecipeParam { kind, yaml }));
             }
             recipes.push(Recipe { name, description: recipe.description, preset, params });
         }
@@ -173,7 +212,13 @@ impl CliTool {
             end_of_options: file.end_of_options,
             env,
             secrets,
+            warnings,
         })
+    }
+
+    /// What the file should fix, though it loaded.
+    pub(crate) fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// What the YAML `env` pulled from the host environment.
@@ -181,19 +226,53 @@ impl CliTool {
         &self.secrets
     }
 
-    /// What agents can call: each recipe, then the tool itself (every schema parameter).
+    /// What agents can call: each recipe, then the tool itself (every schema
+    /// parameter); each ends with the optional standard input.
     pub(crate) fn callables(&self, description: &str) -> Vec<CallableInfo> {
+        let with_stdin = |mut params: Vec<ParamInfo>| {
+            params.push(self.stdin_param());
+            params
+        };
         let mut callables: Vec<CallableInfo> = self
             .recipes
             .iter()
             .map(|r| CallableInfo {
                 name: Some(r.name.clone()),
                 description: r.description.clone(),
-                params: self.recipe_params(r),
+                params: with_stdin(self.recipe_params(r)),
             })
             .collect();
-        callables.push(CallableInfo { name: None, description: description.to_owned(), params: self.all_params() });
+        callables.push(CallableInfo {
+            name: None,
+            description: description.to_owned(),
+            params: with_stdin(self.all_params()),
+        });
         callables
+    }
+
+    /// The names the standard input may be given under: `stdin`, and `input` unless
+    /// the schema takes an `input` of its own.
+    fn stdin_names(&self) -> &'static [&'static str] {
+        let schema_input =
+            self.options.iter().any(|o| o.name == INPUT_ARG) || self.positionals.iter().any(|p| p.name == INPUT_ARG);
+        if schema_input { &[STDIN_ARG] } else { &[STDIN_ARG, INPUT_ARG] }
+    }
+
+    /// The standard input as listed: under py-code-mode's name, `input`, when it is free.
+    fn stdin_param(&self) -> ParamInfo {
+        let names = self.stdin_names();
+        let description = if names.len() > 1 {
+            "Text fed to the program's standard input (`stdin=` is the same)"
+        } else {
+            "Text fed to the program's standard input"
+        };
+        ParamInfo {
+            name: names[names.len() - 1].to_owned(),
+            type_name: "str".into(),
+            required: false,
+            default: None,
+            description: description.into(),
+        }
     }
 
     fn all_params(&self) -> Vec<ParamInfo> {
@@ -233,12 +312,12 @@ impl CliTool {
                 ParamInfo {
                     name: name.clone(),
                     type_name: kind,
-                    required: p.required.unwrap_or(false),
-                    default: p.default.as_ref().and_then(|d| yaml_to_json(d).ok()),
-                    description: if p.description.is_empty() {
+                    required: p.yaml.required.unwrap_or(false),
+                    default: p.yaml.default.as_ref().and_then(|d| yaml_to_json(d).ok()),
+                    description: if p.yaml.description.is_empty() {
                         base.map(|b| b.description).unwrap_or_default()
                     } else {
-                        p.description.clone()
+                        p.yaml.description.clone()
                     },
                 }
             })
@@ -267,17 +346,23 @@ impl CliTool {
             })?),
             None => self.recipe(&self.name),
         };
+        let stdin_names = self.stdin_names();
         let mut accepted: Vec<&str> = self.positionals.iter().map(|p| p.name.as_str()).collect();
         accepted.extend(self.options.iter().map(|o| o.name.as_str()));
-        accepted.push(STDIN_ARG);
+        accepted.extend(stdin_names);
         reject_unknown(args, &accepted).map_err(invalid)?;
         for (key, value) in args {
             self.check_arg(key, value).map_err(invalid)?;
         }
-        let stdin = args.get(STDIN_ARG).filter(|v| !v.is_null()).map(|value| match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        });
+        let mut given = stdin_names.iter().filter_map(|name| args.get(*name).filter(|v| !v.is_null()));
+        let stdin = match (given.next(), given.next()) {
+            (Some(_), Some(_)) => {
+                return Err(invalid("give the standard input once, as `stdin` or as `input`, not both".into()));
+            }
+            (Some(Value::String(text)), None) => Some(text.clone()),
+            (Some(other), None) => Some(other.to_string()),
+            (None, _) => None,
+        };
         // Preset, then recipe defaults for what is still missing, then the caller's.
         let mut merged = Map::new();
         if let Some(recipe) = recipe {
@@ -285,14 +370,14 @@ impl CliTool {
             for (name, param) in &recipe.params {
                 if !merged.contains_key(name)
                     && !args.contains_key(name)
-                    && let Some(default) = param.default.as_ref().and_then(|d| yaml_to_json(d).ok())
+                    && let Some(default) = param.yaml.default.as_ref().and_then(|d| yaml_to_json(d).ok())
                 {
                     merged.insert(name.clone(), default);
                 }
             }
         }
         for (key, value) in args {
-            if key != STDIN_ARG {
+            if !stdin_names.contains(&key.as_str()) {
                 merged.insert(key.clone(), value.clone());
             }
         }

@@ -10,15 +10,20 @@ use serde::Deserialize;
 #[serde(rename_all = "lowercase")]
 pub enum ParamType {
     /// A flag: present when true.
+    #[serde(alias = "bool")]
     Boolean,
     /// Text (the default).
     #[default]
+    #[serde(alias = "str")]
     String,
     /// A whole number.
+    #[serde(alias = "int")]
     Integer,
     /// Any number.
+    #[serde(alias = "float")]
     Number,
     /// A list: the flag is repeated once per item (the only type that takes a list).
+    #[serde(alias = "list")]
     Array,
 }
 
@@ -31,6 +36,19 @@ impl ParamType {
             ParamType::Integer => "int",
             ParamType::Number => "float",
             ParamType::Array => "list",
+        }
+    }
+
+    /// A YAML `type`: the JSON-schema names and, as py-code-mode's recipes accept,
+    /// the Python ones (`str`, `int`, `bool`, `list`, `float`); `None` if neither.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "boolean" | "bool" => Some(ParamType::Boolean),
+            "string" | "str" => Some(ParamType::String),
+            "integer" | "int" => Some(ParamType::Integer),
+            "number" | "float" => Some(ParamType::Number),
+            "array" | "list" => Some(ParamType::Array),
+            _ => None,
         }
     }
 }
@@ -77,6 +95,9 @@ pub(crate) struct ToolFile {
     /// The server's endpoint (streamable HTTP).
     #[cfg_attr(not(feature = "mcp-tools"), allow(dead_code))]
     pub(crate) url: Option<String>,
+    /// What an MCP tool's call returns: `text` (the default: text contents joined,
+    /// as py-code-mode) or `structured` (the server's `structuredContent`).
+    pub(crate) result: Option<String>,
 }
 
 impl ToolFile {
@@ -103,8 +124,10 @@ pub(crate) struct SchemaYaml {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OptionYaml {
-    #[serde(rename = "type", default)]
-    pub(crate) kind: ParamType,
+    /// A [`ParamType`] name, read by [`ParamType::parse`] (an unknown one is a string
+    /// with a warning, not a reason to skip the file).
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<String>,
     pub(crate) short: Option<String>,
     #[serde(default)]
     pub(crate) description: String,
@@ -118,8 +141,9 @@ pub(crate) struct OptionYaml {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PositionalYaml {
     pub(crate) name: String,
-    #[serde(rename = "type", default)]
-    pub(crate) kind: ParamType,
+    /// As [`OptionYaml::kind`].
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<String>,
     #[serde(default)]
     pub(crate) required: bool,
     #[serde(default)]
@@ -144,8 +168,9 @@ pub(crate) struct RecipeYaml {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RecipeParamYaml {
+    /// As [`OptionYaml::kind`]; absent means the schema parameter's type.
     #[serde(rename = "type")]
-    pub(crate) kind: Option<ParamType>,
+    pub(crate) kind: Option<String>,
     pub(crate) required: Option<bool>,
     pub(crate) default: Option<yaml_serde::Value>,
     #[serde(default)]

@@ -15,11 +15,14 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderName, HeaderValue};
-use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
+#[allow(deprecated)]
+use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
+use rmcp::service::NotificationContext;
 use rmcp::service::{RoleClient, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, ServiceExt};
 use serde_json::{Map, Value};
 use tokio::io::AsyncReadExt;
 
@@ -40,6 +43,9 @@ const STDERR_LINES: usize = 20;
 const STDERR_LINE_CHARS: usize = 500;
 /// Bytes of a stdio server's stderr kept (the last ones), whatever its line lengths.
 const STDERR_KEEP: usize = 16 << 10;
+/// Bytes of one line of a server's stderr or log message passed to `tracing`; the
+/// rest of a longer line is dropped.
+const LOG_LINE_BYTES: usize = 2048;
 
 /// The servers of this process, by definition: sessions loading the same tool
 /// file share one connection.
@@ -49,6 +55,19 @@ static SERVERS: LazyLock<Mutex<HashMap<String, Weak<Server>>>> = LazyLock::new(D
 #[derive(Debug, Clone)]
 pub(crate) struct McpTool {
     server: Arc<Server>,
+    /// `result: structured`: the server's `structuredContent` rather than its text.
+    structured: bool,
+}
+
+/// What a call returns, from the YAML `result`.
+fn result_mode(file: &ToolFile) -> Result<bool, String> {
+    match file.result.as_deref() {
+        None | Some("text") => Ok(false),
+        Some("structured") => Ok(true),
+        Some(other) => {
+            Err(format!("unknown `result: {}` (expected text, the default, or structured)", crate::text::shown(other)))
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -75,7 +94,7 @@ enum State {
 
 #[derive(Debug)]
 struct Connection {
-    client: RunningService<RoleClient, ()>,
+    client: RunningService<RoleClient, Diagnostics>,
     tools: Vec<rmcp::model::Tool>,
     stderr: StderrTail,
 }
@@ -118,13 +137,14 @@ impl McpTool {
             other => return Err(format!("unknown MCP transport {other:?} (expected stdio or streamable_http)")),
         };
         let timeout = file.timeout()?.unwrap_or(DEFAULT_TIMEOUT);
+        let structured = result_mode(file)?;
         // The key holds expanded values: two definitions differing only in a secret
         // get separate servers, and the key never leaves this process.
         let key = serde_json::to_string(&(&file.name, &transport, timeout.as_millis())).map_err(|e| e.to_string())?;
         let mut servers = SERVERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         servers.retain(|_, server| server.strong_count() > 0);
         if let Some(server) = servers.get(&key).and_then(Weak::upgrade) {
-            return Ok(Self { server });
+            return Ok(Self { server, structured });
         }
         let server = Arc::new(Server {
             name: file.name.clone(),
@@ -134,7 +154,7 @@ impl McpTool {
             state: tokio::sync::Mutex::new(State::Idle),
         });
         servers.insert(key, Arc::downgrade(&server));
-        Ok(Self { server })
+        Ok(Self { server, structured })
     }
 
     /// What `env` and `headers` pulled from the host environment; the registry
@@ -183,9 +203,10 @@ impl McpTool {
                 Ok(outcome) => outcome,
             };
             match outcome {
-                Ok(result) => return result_value(&label, result),
+                Ok(result) => return result_value(&label, result, self.structured),
                 // The server died before answering: start it again and send the call once more.
                 Err(ServiceError::TransportClosed | ServiceError::TransportSend(_)) if !restarted => {
+                    tracing::warn!(server = %server.name, "the MCP server died during a call; starting it again");
                     restarted = true;
                     connection = server.restart(&connection).await.map_err(unavailable)?;
                 }
@@ -229,6 +250,7 @@ impl Server {
     async fn start_into(&self, state: &mut State) -> Result<Arc<Connection>, String> {
         match tokio::time::timeout(START_TIMEOUT, self.start()).await {
             Ok(Ok(connection)) => {
+                tracing::info!(server = %self.name, tools = connection.tools.len(), "MCP server started");
                 let connection = Arc::new(connection);
                 *state = State::Up(connection.clone());
                 Ok(connection)
@@ -238,6 +260,7 @@ impl Server {
                     Ok(Err(reason)) => reason,
                     _ => format!("it did not start within {} s", START_TIMEOUT.as_secs()),
                 };
+                tracing::warn!(server = %self.name, %reason, "an MCP server is unavailable");
                 *state = State::Down { reason: reason.clone(), since: Instant::now() };
                 Err(reason)
             }
@@ -245,6 +268,7 @@ impl Server {
     }
 
     async fn start(&self) -> Result<Connection, String> {
+        let diagnostics = Diagnostics { server: self.name.clone(), secrets: self.secrets.clone() };
         let (client, stderr) = match &self.transport {
             Transport::Stdio { command, args, env } => {
                 let mut cmd = process::command(command, env);
@@ -255,9 +279,9 @@ impl Server {
                     .map_err(|e| format!("cannot run `{command}`: {e}"))?;
                 let tail = StderrTail::default();
                 if let Some(stderr) = stderr {
-                    tail.follow(stderr);
+                    tail.follow(stderr, diagnostics.clone());
                 }
-                let client = ().serve(child).await.map_err(|e| {
+                let client = diagnostics.serve(child).await.map_err(|e| {
                     format!("`{command}` did not start as an MCP server: {e}{}", tail.render(&self.secrets))
                 })?;
                 (client, tail)
@@ -270,7 +294,7 @@ impl Server {
                 }
                 let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(custom);
                 let transport = StreamableHttpClientTransport::from_config(config);
-                let client = ().serve(transport).await.map_err(|e| format!("cannot connect to {url}: {e}"))?;
+                let client = diagnostics.serve(transport).await.map_err(|e| format!("cannot connect to {url}: {e}"))?;
                 (client, StderrTail::default())
             }
         };
@@ -303,11 +327,15 @@ struct Tail {
 }
 
 impl StderrTail {
-    fn follow(&self, mut stderr: tokio::process::ChildStderr) {
+    /// Reads the server's stderr to its end: the tail is kept for error messages,
+    /// and each line goes to `tracing` (info), scrubbed and cut to [`LOG_LINE_BYTES`].
+    fn follow(&self, mut stderr: tokio::process::ChildStderr, diagnostics: Diagnostics) {
         let tail = self.0.clone();
         tokio::spawn(async move {
             let mut chunk = [0u8; 4096];
+            let mut line = LineBuffer::default();
             while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
+                line.feed(&chunk[..n], |bytes, cut| diagnostics.stderr_line(bytes, cut));
                 let mut tail = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 tail.bytes.extend(&chunk[..n]);
                 let excess = tail.bytes.len().saturating_sub(STDERR_KEEP);
@@ -316,6 +344,7 @@ impl StderrTail {
                     tail.dropped = true;
                 }
             }
+            line.finish(|bytes, cut| diagnostics.stderr_line(bytes, cut));
         });
     }
 
@@ -338,6 +367,96 @@ impl StderrTail {
     }
 }
 
+/// Splits a byte stream into lines of at most [`LOG_LINE_BYTES`]: a longer line is
+/// passed on cut (the flag says so) and the rest of it is dropped, so a server
+/// writing one endless line holds no more than that.
+#[derive(Debug, Default)]
+struct LineBuffer {
+    line: Vec<u8>,
+    /// Inside a line already passed on cut.
+    dropping: bool,
+}
+
+impl LineBuffer {
+    fn feed(&mut self, mut bytes: &[u8], mut emit: impl FnMut(&[u8], bool)) {
+        while !bytes.is_empty() {
+            let end = bytes.iter().position(|b| *b == b'\n');
+            let (part, rest) = match end {
+                Some(at) => (&bytes[..at], &bytes[at + 1..]),
+                None => (bytes, &[][..]),
+            };
+            if !self.dropping {
+                let room = LOG_LINE_BYTES - self.line.len();
+                self.line.extend_from_slice(&part[..part.len().min(room)]);
+                if part.len() > room {
+                    emit(&self.line, true);
+                    self.line.clear();
+                    self.dropping = true;
+                }
+            }
+            if end.is_some() {
+                if !self.dropping {
+                    emit(&self.line, false);
+                }
+                self.line.clear();
+                self.dropping = false;
+            }
+            bytes = rest;
+        }
+    }
+
+    /// Passes on a last line without a newline.
+    fn finish(self, mut emit: impl FnMut(&[u8], bool)) {
+        if !self.dropping && !self.line.is_empty() {
+            emit(&self.line, false);
+        }
+    }
+}
+
+/// The client side of a connection: what the server says about itself (its log
+/// messages, its stderr) goes to `tracing`, scrubbed of the definition's secrets,
+/// with the server's name.
+#[derive(Debug, Clone)]
+struct Diagnostics {
+    server: String,
+    secrets: Secrets,
+}
+
+impl Diagnostics {
+    fn stderr_line(&self, bytes: &[u8], cut: bool) {
+        let text = self.secrets.scrub_read(bytes, false, cut);
+        let text = text.trim_end();
+        if !text.is_empty() {
+            tracing::info!(server = %self.server, "stderr: {text}{}", if cut { "…" } else { "" });
+        }
+    }
+}
+
+// MCP deprecates log messages (SEP-2577), but servers still send them, and they are
+// often the only word on why a call failed.
+#[allow(deprecated)]
+impl ClientHandler for Diagnostics {
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let text = match &params.data {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let text = self.secrets.excerpt(&self.secrets.scrub(&text), LOG_LINE_BYTES);
+        let logger = params.logger.as_deref().map(|l| self.secrets.excerpt(&self.secrets.scrub(l), 80));
+        let (server, logger) = (self.server.as_str(), logger.as_deref().unwrap_or(""));
+        match params.level {
+            LoggingLevel::Debug => tracing::debug!(server, logger, "{text}"),
+            LoggingLevel::Info | LoggingLevel::Notice => tracing::info!(server, logger, "{text}"),
+            LoggingLevel::Warning => tracing::warn!(server, logger, "{text}"),
+            _ => tracing::error!(server, logger, "{text}"),
+        }
+    }
+}
+
 /// Refuses what the input schema rules out before anything is sent: unknown
 /// keywords and missing required ones.
 fn check_arguments(tool: &rmcp::model::Tool, args: &Map<String, Value>) -> Result<(), String> {
@@ -354,16 +473,22 @@ fn check_arguments(tool: &rmcp::model::Tool, args: &Map<String, Value>) -> Resul
     if missing.is_empty() { Ok(()) } else { Err(format!("missing required argument(s): {}", missing.join(", "))) }
 }
 
-/// Text contents joined with newlines; structured content as data; other content
-/// (images, resources) as its JSON form; `isError` as a [`ToolError`].
-fn result_value(label: &str, result: CallToolResult) -> Result<Value, ToolError> {
+/// As py-code-mode: the text contents joined with newlines (a ported skill does
+/// `tools.fs.read_text_file(...).splitlines()`). With `structured` (the YAML
+/// `result: structured`) the server's `structuredContent` when it sends one. A
+/// result with no content but `structuredContent` is that value either way; mixed
+/// content (images, resources) comes back as its content blocks; `isError` is a
+/// [`ToolError`].
+fn result_value(label: &str, result: CallToolResult, structured: bool) -> Result<Value, ToolError> {
     let texts: Vec<&str> = result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.as_str())).collect();
     if result.is_error == Some(true) {
         let message = if texts.is_empty() { "the tool reported an error".to_owned() } else { texts.join("\n") };
         return Err(ToolError::Failed { tool: label.to_owned(), message });
     }
-    if let Some(structured) = result.structured_content {
-        return Ok(structured);
+    if let Some(value) = result.structured_content
+        && (structured || result.content.is_empty())
+    {
+        return Ok(value);
     }
     if texts.len() == result.content.len() {
         return Ok(Value::String(texts.join("\n")));
@@ -448,10 +573,33 @@ mod tests {
     #[test]
     fn results_map_to_values_and_errors() {
         let text = CallToolResult::success(vec![ContentBlock::text("a"), ContentBlock::text("b")]);
-        assert_eq!(result_value("t", text).unwrap(), Value::String("a\nb".into()));
+        assert_eq!(result_value("t", text, false).unwrap(), Value::String("a\nb".into()));
+        // `structured` sends the value as JSON text too: text by default, as upstream.
         let structured = CallToolResult::structured(serde_json::json!({"x": 1}));
-        assert_eq!(result_value("t", structured).unwrap(), serde_json::json!({"x": 1}));
+        assert_eq!(result_value("t", structured.clone(), false).unwrap(), Value::String(r#"{"x":1}"#.into()));
+        assert_eq!(result_value("t", structured, true).unwrap(), serde_json::json!({"x": 1}));
+        let mut only_structured = CallToolResult::structured(serde_json::json!({"y": 2}));
+        only_structured.content.clear();
+        assert_eq!(result_value("t", only_structured, false).unwrap(), serde_json::json!({"y": 2}));
+        let plain = CallToolResult::success(vec![ContentBlock::text("plain")]);
+        assert_eq!(result_value("t", plain, true).unwrap(), Value::String("plain".into()), "no structured content");
         let error = CallToolResult::error(vec![ContentBlock::text("boom")]);
-        assert!(result_value("t", error).unwrap_err().to_string().contains("boom"));
+        assert!(result_value("t", error, false).unwrap_err().to_string().contains("boom"));
+    }
+
+    #[test]
+    fn stderr_lines_are_split_and_capped() {
+        let mut lines = Vec::new();
+        let mut buffer = LineBuffer::default();
+        let mut emit = |bytes: &[u8], cut: bool| lines.push((String::from_utf8_lossy(bytes).into_owned(), cut));
+        buffer.feed(b"one\ntw", &mut emit);
+        buffer.feed(b"o\n", &mut emit);
+        buffer.feed(&vec![b'x'; LOG_LINE_BYTES + 10], &mut emit);
+        buffer.feed(&vec![b'y'; 3 * LOG_LINE_BYTES], &mut emit);
+        buffer.feed(b"\nlast", &mut emit);
+        buffer.finish(&mut emit);
+        let shape: Vec<(usize, bool)> = lines.iter().map(|(l, cut)| (l.len(), *cut)).collect();
+        assert_eq!(shape, [(3, false), (3, false), (LOG_LINE_BYTES, true), (4, false)]);
+        assert_eq!((lines[0].0.as_str(), lines[1].0.as_str(), lines[3].0.as_str()), ("one", "two", "last"));
     }
 }

@@ -113,6 +113,15 @@ fn list(names: &[String]) -> String {
     if names.is_empty() { "none".to_owned() } else { names.join(", ") }
 }
 
+/// Something a file that loaded should fix (an unknown parameter type, read as a string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadWarning {
+    /// The file.
+    pub path: PathBuf,
+    /// What to fix.
+    pub message: String,
+}
+
 /// A file that was not loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skipped {
@@ -163,13 +172,17 @@ pub const DEFAULT_MAX_ARGUMENT_BYTES: usize = 1 << 20;
 pub struct ToolRegistry {
     tools: Arc<BTreeMap<String, Arc<Tool>>>,
     max_argument_bytes: usize,
+    warnings: Arc<[LoadWarning]>,
 }
 
 impl Default for ToolRegistry {
     fn default() -> Self {
-        Self { tools: Arc::default(), max_argument_bytes: DEFAULT_MAX_ARGUMENT_BYTES }
+        Self { tools: Arc::default(), max_argument_bytes: DEFAULT_MAX_ARGUMENT_BYTES, warnings: Arc::new([]) }
     }
 }
+
+/// Largest tool file read, in bytes (py-code-mode's are a few KiB).
+const MAX_TOOL_FILE: u64 = 1 << 20;
 
 impl ToolRegistry {
     /// Caps the JSON of one call's arguments from the guest (default
@@ -186,34 +199,74 @@ impl ToolRegistry {
     }
 
     /// Loads every `*.yaml` and `*.yml` in `dir` (not recursively, in name order).
-    /// A missing directory gives an empty registry. Files that cannot be used are
-    /// returned with the reason; the others load.
+    /// Files that cannot be used are returned with the reason, and the others load;
+    /// a directory that does not exist or cannot be read is returned the same way,
+    /// as one entry naming the directory. Each skipped file and each
+    /// [`warning`](Self::warnings) is logged once (`tracing`, at warn).
     pub fn load_dir(dir: &Path) -> (Self, Vec<Skipped>) {
-        let mut skipped = Vec::new();
-        let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-                .collect(),
-            Err(_) => Vec::new(),
+        let (registry, skipped) = Self::check_dir(dir);
+        for skip in &skipped {
+            tracing::warn!(path = %skip.path.display(), reason = %skip.reason, "skipped a tool file");
+        }
+        for warning in registry.warnings.iter() {
+            tracing::warn!(path = %warning.path.display(), "tool file: {}", warning.message);
+        }
+        (registry, skipped)
+    }
+
+    /// [`load_dir`](Self::load_dir), except that a directory that does not exist
+    /// means no tools and nothing to report: for a default location, such as
+    /// py-code-mode's `<base>/tools`, that need not exist.
+    pub fn load_dir_if_present(dir: &Path) -> (Self, Vec<Skipped>) {
+        match std::fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Self::default(), Vec::new()),
+            _ => Self::load_dir(dir),
+        }
+    }
+
+    /// [`load_dir`](Self::load_dir) without logging, for a caller that reports what
+    /// was skipped itself (`codemode tools check`).
+    pub fn check_dir(dir: &Path) -> (Self, Vec<Skipped>) {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                let reason = match e.kind() {
+                    std::io::ErrorKind::NotFound => "the tools directory does not exist".to_owned(),
+                    std::io::ErrorKind::NotADirectory => "not a directory".to_owned(),
+                    _ => format!("cannot read the tools directory: {e}"),
+                };
+                return (Self::default(), vec![Skipped { path: dir.to_owned(), reason }]);
+            }
         };
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect();
         paths.sort();
+        let mut skipped = Vec::new();
+        let mut warnings = Vec::new();
         let mut tools = BTreeMap::new();
         for path in paths {
-            let loaded = std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|text| load_tool(&text));
-            match loaded {
-                Ok(tool) if tools.contains_key(&tool.info.name) => skipped.push(Skipped {
+            match read_tool_file(&path).and_then(|text| load_tool(&text)) {
+                Ok((tool, _)) if tools.contains_key(&tool.info.name) => skipped.push(Skipped {
                     reason: format!("duplicate tool name {:?} (an earlier file defines it)", tool.info.name),
                     path,
                 }),
-                Ok(tool) => {
+                Ok((tool, messages)) => {
+                    warnings.extend(messages.into_iter().map(|message| LoadWarning { path: path.clone(), message }));
                     tools.insert(tool.info.name.clone(), Arc::new(tool));
                 }
                 Err(reason) => skipped.push(Skipped { path, reason }),
             }
         }
-        (Self { tools: Arc::new(tools), ..Self::default() }, skipped)
+        (Self { tools: Arc::new(tools), warnings: warnings.into(), ..Self::default() }, skipped)
+    }
+
+    /// What the loaded files should fix, though they loaded (an unknown parameter
+    /// type is read as a string).
+    pub fn warnings(&self) -> &[LoadWarning] {
+        &self.warnings
     }
 
     /// Adds an HTTP tool built in Rust; a tool of the same name is an error.
@@ -399,18 +452,48 @@ impl ToolRegistry {
     }
 }
 
-fn load_tool(text: &str) -> Result<Tool, String> {
+/// A tool file's text, refused when it is not a regular file or is over [`MAX_TOOL_FILE`].
+fn read_tool_file(path: &Path) -> Result<String, String> {
+    let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !metadata.is_file() {
+        return Err("not a regular file".into());
+    }
+    if metadata.len() > MAX_TOOL_FILE {
+        return Err(format!("the file is {} bytes, over the {MAX_TOOL_FILE}-byte cap on a tool file", metadata.len()));
+    }
+    std::fs::read_to_string(path).map_err(|e| e.to_string())
+}
+
+/// py-code-mode's own refusal of its pre-0.2 format, where `args:` was a template.
+const OLD_FORMAT: &str = "this is the old `args:` format (a command-line template), which py-code-mode \
+    no longer supports and neither does codemode: describe the command line under `schema` (`options` and \
+    `positional`) and the calls agents make under `recipes` (see the Tools section of codemode's README)";
+
+/// The tool of one file, and what the file should fix though it loads.
+fn load_tool(text: &str) -> Result<(Tool, Vec<String>), String> {
+    let raw: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
+    let cli = raw.get("type").is_none_or(|kind| kind.as_str() == Some("cli"));
+    if cli && raw.get("args").is_some() {
+        return Err(OLD_FORMAT.into());
+    }
+    // Parsed again from the text, so errors carry a line and column.
     let file: ToolFile = yaml_serde::from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
     if file.name.trim().is_empty() {
         return Err("`name` is empty".into());
     }
     if !file.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(format!("name {:?} must be letters, digits, `_` or `-`", file.name));
+        return Err(format!("name {:?} must be letters, digits, `_` or `-`", crate::text::shown(&file.name)));
     }
-    let (adapter, callables) = match file.kind.as_deref().unwrap_or("cli") {
+    let kind = file.kind.as_deref().unwrap_or("cli");
+    if file.result.is_some() && kind != "mcp" {
+        return Err("`result` applies to `type: mcp` tools only".into());
+    }
+    let mut warnings = Vec::new();
+    let (adapter, callables) = match kind {
         "cli" => {
             let cli = CliTool::from_file(&file)?;
             let callables = cli.callables(&file.description);
+            warnings.extend(cli.warnings().iter().cloned());
             (Adapter::Cli(cli), callables)
         }
         #[cfg(feature = "http-tools")]
@@ -425,11 +508,13 @@ fn load_tool(text: &str) -> Result<Tool, String> {
         "http" => return Err(not_in_this_build("http", "http-tools")),
         #[cfg(not(feature = "mcp-tools"))]
         "mcp" => return Err(not_in_this_build("mcp", "mcp-tools")),
-        other => return Err(format!("unknown tool type {other:?} (expected cli, http or mcp)")),
+        other => {
+            return Err(format!("unknown tool type {:?} (expected cli, http or mcp)", crate::text::shown(other)));
+        }
     };
     let info =
         ToolInfo { name: file.name, description: file.description, tags: file.tags, callables, unavailable: None };
-    Ok(Tool { info, adapter })
+    Ok((Tool { info, adapter }, warnings))
 }
 
 /// Why a file of a tool type this build was compiled without is skipped.

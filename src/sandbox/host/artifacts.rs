@@ -36,7 +36,7 @@ impl Host for ArtifactsCtx {
         let kind = match kind {
             artifacts::DataKind::Json => DataKind::Json,
             artifacts::DataKind::Text => DataKind::Text,
-            artifacts::DataKind::Binary => DataKind::Binary,
+            artifacts::DataKind::Bytes => DataKind::Bytes,
         };
         Ok(artifact_info(store.save(&name, data, kind, &description, metadata).await?))
     }
@@ -66,7 +66,7 @@ fn artifact_info(info: ArtifactInfo) -> artifacts::ArtifactInfo {
         kind: match info.kind {
             DataKind::Json => artifacts::DataKind::Json,
             DataKind::Text => artifacts::DataKind::Text,
-            DataKind::Binary => artifacts::DataKind::Binary,
+            DataKind::Bytes => artifacts::DataKind::Bytes,
         },
         size: info.size,
         created_at: info.created_at,

@@ -56,20 +56,22 @@ impl Host for SkillsCtx {
 }
 
 fn skill_info(info: SkillInfo) -> skills::SkillInfo {
-    skills::SkillInfo {
-        name: info.name,
-        description: info.description,
-        params: info.params.into_iter().map(param).collect(),
-        is_async: info.is_async,
-    }
+    let params = info.caller_params().map(param).collect();
+    skills::SkillInfo { name: info.name, description: info.description, params, is_async: info.is_async }
 }
 
-fn param(p: Param) -> types::Param {
+/// A parameter with its default typed when it is a literal JSON can hold, as
+/// every other listing gives it; as Python source otherwise.
+fn param(p: &Param) -> types::Param {
+    let default = match p.default_value() {
+        Some(value) => Some(types::DefaultValue::Json(value.to_string())),
+        None => p.default.clone().map(types::DefaultValue::Source),
+    };
     types::Param {
-        name: p.name,
-        type_name: p.type_name,
+        name: p.name.clone(),
+        type_name: p.type_name.clone(),
         required: p.required,
-        default: p.default.map(types::DefaultValue::Source),
+        default,
         description: String::new(),
     }
 }

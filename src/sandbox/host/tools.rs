@@ -79,6 +79,7 @@ fn tool_info(info: ToolInfo) -> tools::ToolInfo {
     tools::ToolInfo {
         name: info.name,
         description: info.description,
+        tags: info.tags,
         callables: info
             .callables
             .into_iter()

@@ -32,9 +32,12 @@ class Runner(wit_world.exports.Runner):
     # An exception escaping an export traps the whole instance, so each export
     # turns anything unexpected into an ordinary error result.
 
-    def run(self, code: str, options: wit_runner.RunOptions) -> wit_runner.RunResult:
+    def run(self, cell: wit_runner.Cell, options: wit_runner.RunOptions) -> wit_runner.RunResult:
         try:
-            return _kernel.run(code, options.stdout_limit, options.stderr_limit)
+            if isinstance(cell, wit_runner.Cell_Skill):
+                call = cell.value
+                return _kernel.invoke(call.name, call.args_json, options.stdout_limit, options.stderr_limit)
+            return _kernel.run(cell.value, options.stdout_limit, options.stderr_limit)
         except BaseException as exc:  # noqa: BLE001
             error = wit_runner.CellError("InternalError", capped(f"the runner failed: {exc!r}", 4096), "")
             return wit_runner.RunResult(0, 0, None, error)

@@ -9,6 +9,7 @@ import json
 import linecache
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 from wit_world.exports import runner as wit_runner
@@ -53,6 +54,14 @@ class Kernel:
         filename = f"<cell-{self._cell}>"
         # Registered so tracebacks (and `inspect.getsource`) can show the agent's lines.
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        return self._capture(lambda: self._execute(code, filename), stdout_limit, stderr_limit)
+
+    def invoke(self, name: str, args_json: str, stdout_limit: int, stderr_limit: int) -> wit_runner.RunResult:
+        """Runs the skill `name` as `skills.invoke(name, **args)` would, for the host."""
+        return self._capture(lambda: namespaces.invoke_for_host(name, args_json), stdout_limit, stderr_limit)
+
+    def _capture(self, action: Callable[[], Any], stdout_limit: int, stderr_limit: int) -> wit_runner.RunResult:
+        """Runs `action` with capped output; its value or exception is the result."""
         stdout = CappedStream(1, stdout_limit, "stdout")
         stderr = CappedStream(2, stderr_limit, "stderr")
         saved = sys.stdout, sys.stderr
@@ -60,7 +69,7 @@ class Kernel:
         value: wit_runner.Value | None = None
         error: wit_runner.CellError | None = None
         try:
-            result = self._execute(code, filename)
+            result = action()
             if result is not None:
                 self.globals["_"] = result
                 value = _describe_value(result, stdout_limit)
@@ -74,7 +83,12 @@ class Kernel:
         return wit_runner.RunResult(stdout.dropped, stderr.dropped, value, error)
 
     def _execute(self, code: str, filename: str) -> Any:
-        tree = ast.parse(code, filename, "exec")
+        try:
+            tree = ast.parse(code, filename, "exec")
+        except SyntaxError as exc:
+            # The agent's mistake, not `ast`'s: shown as the interpreter shows one,
+            # with no frames (the runner's are pruned, `ast.py`'s go here).
+            raise exc.with_traceback(None) from None
         # The whole cell is one code object, so one `await` anywhere makes all of it
         # run inside the event loop (`asyncio.create_task` in an early line included).
         last = tree.body[-1] if tree.body else None

@@ -24,8 +24,10 @@ from wit_world.imports import skills as wit_skills
 from wit_world.imports import tools as wit_tools
 from wit_world.imports.types import DefaultValue, DefaultValue_Json, ErrorKind, HostError, Param
 
+from .records import Record, record
+
 # `list` is also a method name in the classes below, where it would shadow the type.
-_Records = list[dict[str, Any]]
+_Records = list[Record]
 _Names = list[str]
 
 
@@ -49,8 +51,20 @@ class DepsError(CodemodeError):
     """A dependency operation failed."""
 
 
-class ToolArgumentError(ToolError, TypeError):
+class ToolCallError(ToolError):
+    """A tool ran and failed (py-code-mode's name for it)."""
+
+
+class ToolNotFoundError(ToolError, LookupError):
+    """The host has no such tool or recipe."""
+
+
+class ToolArgumentError(ToolCallError, TypeError):
     """A tool was called with arguments it does not accept."""
+
+
+class SkillNotFoundError(SkillError, LookupError, ValueError):
+    """No skill of that name exists (a ValueError too: py-code-mode raised one)."""
 
 
 class ArtifactNotFoundError(ArtifactError, LookupError):
@@ -67,7 +81,10 @@ _ERRORS = (
     SkillError,
     ArtifactError,
     DepsError,
+    ToolCallError,
+    ToolNotFoundError,
     ToolArgumentError,
+    SkillNotFoundError,
     ArtifactNotFoundError,
     RuntimeDepsDisabledError,
 )
@@ -76,7 +93,12 @@ for _cls in _ERRORS:
 
 # Per namespace: which exception each host error kind becomes (default: the namespace's own).
 _KIND_ERRORS: dict[type[CodemodeError], dict[ErrorKind, type[Exception]]] = {
-    ToolError: {ErrorKind.INVALID_INPUT: ToolArgumentError, ErrorKind.NOT_FOUND: ToolError},
+    ToolError: {
+        ErrorKind.INVALID_INPUT: ToolArgumentError,
+        ErrorKind.NOT_FOUND: ToolNotFoundError,
+        ErrorKind.FAILED: ToolCallError,
+    },
+    SkillError: {ErrorKind.NOT_FOUND: SkillNotFoundError},
     ArtifactError: {ErrorKind.NOT_FOUND: ArtifactNotFoundError},
     DepsError: {ErrorKind.DENIED: RuntimeDepsDisabledError},
 }
@@ -131,7 +153,8 @@ def _no_positional(what: str, args: tuple[Any, ...]) -> None:
 
 
 def _default(value: DefaultValue | None) -> str | None:
-    """A default as Python source: a skill's as written, a tool's JSON as its Python value."""
+    """A default as Python source, for signatures: JSON as its Python value's repr,
+    source (a skill default no literal holds) as written."""
     if value is None:
         return None
     if isinstance(value, DefaultValue_Json):
@@ -140,6 +163,17 @@ def _default(value: DefaultValue | None) -> str | None:
         except ValueError:
             return None
     return value.value
+
+
+def _default_value(value: DefaultValue | None) -> Any:
+    """A default as the typed value listings give: `80`, `'localhost'`, `True`;
+    `None` when there is none or no literal holds it."""
+    if isinstance(value, DefaultValue_Json):
+        try:
+            return json.loads(value.value)
+        except ValueError:
+            return None
+    return None
 
 
 def _signature(name: str, params: list[Param]) -> str:
@@ -217,7 +251,7 @@ class _Tool(_Callable):
 
     def list(self) -> _Records:
         return [
-            {"name": n, "description": c.description, "signature": _signature(n, c.params)}
+            record(name=n, description=c.description, signature=_signature(n, c.params))
             for n, c in self._recipes.items()
         ]
 
@@ -252,7 +286,7 @@ class Tools:
 
     def search(self, query: str, limit: int = 10) -> _Records:
         found = _call(ToolError, wit_tools.search_tools, _text(query, "query"), _count(limit, "limit"))
-        return [{**_tool_dict(m.info), "score": round(m.score, 4)} for m in found]
+        return [Record(_tool_dict(m.info), score=round(m.score, 4)) for m in found]
 
     def __dir__(self) -> _Names:
         return _identifiers(self._tools())
@@ -271,14 +305,14 @@ def _identifiers(names: Iterable[str]) -> list[str]:
     return sorted(n.replace("-", "_") for n in names)
 
 
-def _param_dict(p: Param) -> dict[str, Any]:
-    return {
-        "name": p.name,
-        "type": p.type_name,
-        "required": p.required,
-        "default": _default(p.default),
-        "description": p.description,
-    }
+def _param_dict(p: Param) -> Record:
+    return record(
+        name=p.name,
+        type=p.type_name,
+        required=p.required,
+        default=_default_value(p.default),
+        description=p.description,
+    )
 
 
 def _described(tool: wit_tools.ToolInfo) -> str:
@@ -288,30 +322,37 @@ def _described(tool: wit_tools.ToolInfo) -> str:
     return f"{tool.description} (unavailable: {tool.unavailable})".lstrip()
 
 
-def _tool_dict(tool: wit_tools.ToolInfo) -> dict[str, Any]:
-    return {
-        "name": tool.name,
-        "description": _described(tool),
-        "unavailable": tool.unavailable,
-        "callables": [
-            {
-                "name": c.name,
-                "description": c.description,
-                "signature": _signature(c.name or tool.name, c.params),
-                "params": [_param_dict(p) for p in c.params],
-            }
+def _tool_dict(tool: wit_tools.ToolInfo) -> Record:
+    """The host's listing shape (py-code-mode's): `callables` are the recipes; calling
+    the tool itself takes the tool's own `parameters` (`None` if it cannot be)."""
+    direct = next((c for c in tool.callables if c.name is None), None)
+    return record(
+        name=tool.name,
+        description=_described(tool),
+        tags=list(tool.tags),
+        callables=[
+            record(
+                name=c.name,
+                description=c.description,
+                signature=_signature(c.name or tool.name, c.params),
+                parameters=[_param_dict(p) for p in c.params],
+            )
             for c in tool.callables
+            if c.name is not None
         ],
-    }
+        parameters=None if direct is None else [_param_dict(p) for p in direct.params],
+        signature=None if direct is None else _signature(tool.name, direct.params),
+        unavailable=tool.unavailable,
+    )
 
 
-def _skill_dict(info: wit_skills.SkillInfo) -> dict[str, Any]:
-    return {
-        "name": info.name,
-        "description": info.description,
-        "params": [_param_dict(p) for p in info.params],
-        "is_async": info.is_async,
-    }
+def _skill_dict(info: wit_skills.SkillInfo) -> Record:
+    return record(
+        name=info.name,
+        description=info.description,
+        parameters=[_param_dict(p) for p in info.params],
+        is_async=info.is_async,
+    )
 
 
 # How deep skills may call skills (a -> b -> a -> ...) before it is called a loop.
@@ -336,20 +377,20 @@ class Skills:
         result = _call(SkillError, wit_skills.search_skills, _text(query, "query"), _count(limit, "limit"))
         if result.notice:
             print(f"note: {result.notice}", file=sys.stderr)
-        return [{**_skill_dict(m.info), "score": round(m.score, 4)} for m in result.matches]
+        return [Record(_skill_dict(m.info), score=round(m.score, 4)) for m in result.matches]
 
-    def get(self, name: str) -> dict[str, Any] | None:
+    def get(self, name: str) -> Record | None:
         try:
             skill = _call(SkillError, wit_skills.get_skill, _text(name, "name"))
         except LookupError:
             return None
-        return {**_skill_dict(skill.info), "source": skill.source}
+        return Record(_skill_dict(skill.info), source=skill.source)
 
-    def create(self, name: str, source: str, description: str | None = None) -> dict[str, Any]:
+    def create(self, name: str, source: str, description: str | None = None) -> Record:
         if description is not None:
             description = _text(description, "description")
         created = _call(SkillError, wit_skills.create_skill, _text(name, "name"), _text(source, "source"), description)
-        return {**_skill_dict(created.info), "replaced": created.replaced}
+        return Record(_skill_dict(created.info), replaced=created.replaced)
 
     def delete(self, name: str) -> bool:
         return _call(SkillError, wit_skills.delete_skill, _text(name, "name"))
@@ -396,10 +437,34 @@ def _run_skill(name: str, source: str, kwargs: dict[str, Any]) -> Any:
     run = namespace.get("run")
     if not callable(run):
         raise SkillError(f"skill {name!r} has no callable `run`")
-    result = run(**kwargs)
+    result = run(**_with_injected(run, namespace, kwargs))
     if inspect.isawaitable(result):
         result = _wait(result)
     return result
+
+
+def _with_injected(run: Callable[..., Any], namespace: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` plus the namespaces `run` declares as parameters (`def run(tools, ...)`)
+    and the caller did not pass: listings leave them out, so callers never do."""
+    try:
+        declared = inspect.signature(run).parameters
+    except TypeError, ValueError:
+        return kwargs
+    injected = {n: namespace[n] for n in _INJECTED if n in declared and n not in kwargs}
+    return {**injected, **kwargs} if injected else kwargs
+
+
+_INJECTED = ("tools", "skills", "artifacts", "deps")
+
+
+def invoke_for_host(name: str, args_json: str) -> Any:
+    """`skills.invoke(name, **args)` for the host, with `args` a JSON object; the
+    traceback of a failure starts in the skill."""
+    args = json.loads(args_json)
+    if not isinstance(args, dict):
+        raise TypeError("a skill's arguments must be a JSON object")
+    skills: Skills = _NAMESPACE["skills"]
+    return skills.invoke(name, **args)
 
 
 def _wait(awaitable: Any) -> Any:
@@ -428,33 +493,31 @@ def _wait(awaitable: Any) -> Any:
 _KINDS = {
     wit_artifacts.DataKind.JSON: "json",
     wit_artifacts.DataKind.TEXT: "text",
-    wit_artifacts.DataKind.BINARY: "binary",
+    wit_artifacts.DataKind.BYTES: "bytes",
 }
 
 
-def _artifact_dict(info: wit_artifacts.ArtifactInfo) -> dict[str, Any]:
-    return {
-        "name": info.name,
-        "description": info.description,
-        "kind": _KINDS[info.kind],
-        "size": info.size,
-        "created_at": info.created_at,
-        "metadata": json.loads(info.metadata_json),
-    }
+def _artifact_dict(info: wit_artifacts.ArtifactInfo) -> Record:
+    return record(
+        name=info.name,
+        description=info.description,
+        kind=_KINDS[info.kind],
+        size=info.size,
+        created_at=info.created_at,
+        metadata=json.loads(info.metadata_json),
+    )
 
 
 class Artifacts:
     """`artifacts.save(name, data)`, `load`, `exists`, `get`, `list`, `delete`."""
 
-    def save(
-        self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def save(self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None) -> Record:
         if isinstance(data, (dict, list)):
             kind, raw = wit_artifacts.DataKind.JSON, json.dumps(data).encode()
         elif isinstance(data, str):
             kind, raw = wit_artifacts.DataKind.TEXT, data.encode()
         elif isinstance(data, (bytes, bytearray, memoryview)):
-            kind, raw = wit_artifacts.DataKind.BINARY, bytes(data)
+            kind, raw = wit_artifacts.DataKind.BYTES, bytes(data)
         else:
             raise TypeError(f"artifacts hold dict, list, str or bytes, not {type(data).__name__}")
         meta = json.dumps(metadata or {})
@@ -472,7 +535,7 @@ class Artifacts:
     def exists(self, name: str) -> bool:
         return _call(ArtifactError, wit_artifacts.get_artifact_info, _text(name, "name")) is not None
 
-    def get(self, name: str) -> dict[str, Any] | None:
+    def get(self, name: str) -> Record | None:
         info = _call(ArtifactError, wit_artifacts.get_artifact_info, _text(name, "name"))
         return None if info is None else _artifact_dict(info)
 
@@ -523,7 +586,10 @@ _NAMESPACE: dict[str, Any] = {
     "CodemodeError": CodemodeError,
     "ToolError": ToolError,
     "ToolArgumentError": ToolArgumentError,
+    "ToolCallError": ToolCallError,
+    "ToolNotFoundError": ToolNotFoundError,
     "SkillError": SkillError,
+    "SkillNotFoundError": SkillNotFoundError,
     "ArtifactError": ArtifactError,
     "DepsError": DepsError,
     "ArtifactNotFoundError": ArtifactNotFoundError,

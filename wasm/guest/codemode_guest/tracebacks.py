@@ -28,13 +28,10 @@ def _prune(te: traceback.TracebackException, seen: set[int], limit: int) -> None
         te.__notes__ = [capped(str(note), limit) for note in te.__notes__[:_MAX_NOTES]]
     if isinstance(getattr(te, "text", None), str):
         te.text = capped(te.text, limit)
-    frames = list(te.stack)
-    # Frames before the agent's first frame belong to the runner and to the event
-    # loop driving a top-level `await`; frames after it are the agent's call chain
-    # (which may legitimately pass through asyncio), minus the runner's own.
-    while frames and _is_internal(frames[0].filename):
-        frames.pop(0)
-    frames = [f for f in frames if not f.filename.startswith(_GUEST_DIR)]
+    # The runner's frames, and asyncio's (the loop driving a top-level `await`, and
+    # the task machinery between an `await` and the coroutine that raised), are not
+    # the agent's lines: only its cells, skills and the libraries it called remain.
+    frames = [f for f in te.stack if not _is_internal(f.filename)]
     te.stack = traceback.StackSummary.from_list(frames)
     for linked in (te.__cause__, te.__context__):
         if linked is not None:
