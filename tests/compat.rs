@@ -64,8 +64,7 @@ report = {}
 json_data = json.dumps({"key": "value", "n": 3})
 report["jq"] = tools.jq.query(filter=".key", input=json_data)
 report["jq_raw"] = tools.jq.raw(filter=".key", input=json_data)
-found = tools.find.by_name(path=SKILLS, name="*.py")
-report["find"] = sorted(line.rsplit("/", 1)[-1] for line in found.splitlines())
+report["ls"] = tools.ls.entries(path=SKILLS).split()
 jq = [t for t in tools.list() if t.name == "jq"][0]
 report["jq_callables"] = sorted(c.name for c in jq.callables)
 query = [c for c in jq.callables if c.name == "query"][0]
@@ -111,11 +110,8 @@ fn agent_code_written_for_py_code_mode_runs_unchanged() {
     let base = layout();
     let skills = base.path().join("skills");
     let code = format!("SKILLS = {:?}\n{AGENT}", skills.to_str().unwrap());
-    let out = Command::new(BIN)
-        .args(base_args(base.path()))
-        .args(["run", "--json", &code])
-        .output()
-        .expect("codemode runs");
+    let out =
+        Command::new(BIN).args(base_args(base.path())).args(["run", "--json", &code]).output().expect("codemode runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let result: Value = serde_json::from_str(&stdout).expect("JSON result");
@@ -123,9 +119,9 @@ fn agent_code_written_for_py_code_mode_runs_unchanged() {
     let expect = json!({
         "jq": "\"value\"\n",
         "jq_raw": "value\n",
-        "find": ["pluck.py", "word_stats.py"],
+        "ls": ["pluck.py", "word_stats.py"],
         "jq_callables": ["compact", "query", "raw"],
-        "query_parameters": ["filter"],
+        "query_parameters": ["filter", "input"],
         "tool_search": "jq",
         "skills": ["pluck", "word_stats"],
         "skill_parameters": [["text", null], ["top", 3]],
@@ -193,7 +189,7 @@ fn py_code_mode_mcp_calls_work_unchanged() {
     assert!(text("jq").contains("7"), "{}", text("jq"));
 
     // Listings name what the directory holds.
-    for tool in ["jq", "find"] {
+    for tool in ["jq", "ls"] {
         assert!(text("list_tools").contains(tool), "{}", text("list_tools"));
     }
     assert!(text("search_tools").contains("jq"), "{}", text("search_tools"));
@@ -208,10 +204,11 @@ fn py_code_mode_mcp_calls_work_unchanged() {
     assert!(text("list_deps").contains("six"), "{}", text("list_deps"));
 
     // Tools whose py-code-mode counterparts return data give it as JSON text.
-    assert_eq!(step("create_skill")["json"]["name"], "triple", "{:#}", step("create_skill"));
-    assert!(step("create_skill")["json"]["parameters"].is_array(), "{:#}", step("create_skill"));
+    let created = &step("create_skill")["json"]["skill"];
+    assert_eq!(created["name"], "triple", "{:#}", step("create_skill"));
+    assert_eq!(created["parameters"][0]["name"], "n", "{:#}", step("create_skill"));
     assert!(text("use_skill").contains("15"), "{}", text("use_skill"));
-    assert!(step("delete_skill")["json"].is_object() || step("delete_skill")["json"] == true, "{:#}", step("delete_skill"));
+    assert_eq!(step("delete_skill")["json"]["deleted"], true, "{:#}", step("delete_skill"));
     let added = &step("add_dep")["json"];
     assert_eq!(added["installed"], json!(["tabulate==0.10.0"]), "{added:#}");
     assert_eq!((&added["already_present"], &added["failed"]), (&json!([]), &json!([])), "{added:#}");
