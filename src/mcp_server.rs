@@ -19,6 +19,7 @@
 //! sessions carry that state from call to call (2026-07-28 removed protocol sessions).
 
 mod output;
+mod output_schema;
 pub mod render;
 pub mod resources;
 
@@ -397,7 +398,11 @@ fn mcp_tool(tool: &McpTool) -> Tool {
         .destructive(effects.destructive)
         .idempotent(effects.idempotent)
         .open_world(effects.open_world);
-    Tool::new(tool.name, tool.description, schema).with_annotations(annotations)
+    let described = Tool::new(tool.name, tool.description, schema).with_annotations(annotations);
+    match output_schema::output_schema(tool.op) {
+        Some(output) => described.with_raw_output_schema(output),
+        None => described,
+    }
 }
 
 #[cfg(test)]

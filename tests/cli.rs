@@ -222,6 +222,12 @@ fn store_push_pull_and_diff_between_a_directory_and_redis() {
     ok(&codemode(&["--redis", &url, "--prefix", "team", "run", "artifacts.save('found.txt', 'new')"], None));
     let diff = ok(&codemode(&[&src[..], &["store", "diff"]].concat(), None));
     assert!(diff.contains("+ artifact found.txt (only in Redis)"), "{diff}");
+    let diff: serde_json::Value =
+        serde_json::from_str(&ok(&codemode(&[&src[..], &["store", "diff", "--json"]].concat(), None))).unwrap();
+    assert_eq!(
+        diff,
+        serde_json::json!({"skills": {"greet": "same"}, "artifacts": {"found.txt": "only_in_redis", "seed.json": "same"}})
+    );
 
     let dest = tempfile::tempdir().unwrap();
     let dst = ["--base", dest.path().to_str().unwrap(), "--redis", &url, "--prefix", "team"];
@@ -417,6 +423,16 @@ fn http_tools_from_yaml_keep_secrets_on_the_host() {
         command().env_remove("CODEMODE_TEST_TOKEN").args(["tools", "check", tools.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("references ${CODEMODE_TEST_TOKEN}, which is not set"), "{}", text(&out.stdout));
+    let out = command()
+        .env_remove("CODEMODE_TEST_TOKEN")
+        .args(["tools", "check", "--json", tools.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["tools"], serde_json::json!([]), "{report}");
+    assert_eq!(report["skipped"][0]["file"], tools.join("api.yaml").to_str().unwrap(), "{report}");
+    assert!(report["skipped"][0]["reason"].as_str().unwrap().contains("CODEMODE_TEST_TOKEN"), "{report}");
 }
 
 /// `codemode` with HOME set to `home` and run from `cwd`, without the test's

@@ -204,8 +204,10 @@ fn py_code_mode_mcp_calls_work_unchanged() {
     assert!(text("list_deps").contains("six"), "{}", text("list_deps"));
 
     // Tools whose py-code-mode counterparts return data give it as JSON text.
-    let created = &step("create_skill")["json"]["skill"];
+    // Flat, as upstream's `{name, description, parameters, source}`.
+    let created = &step("create_skill")["json"];
     assert_eq!(created["name"], "triple", "{:#}", step("create_skill"));
+    assert!(created["source"].as_str().is_some_and(|s| s.contains("def run")), "{created:#}");
     assert_eq!(created["parameters"][0]["name"], "n", "{:#}", step("create_skill"));
     assert!(text("use_skill").contains("15"), "{}", text("use_skill"));
     assert_eq!(step("delete_skill")["json"]["deleted"], true, "{:#}", step("delete_skill"));

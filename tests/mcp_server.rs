@@ -92,6 +92,11 @@ fn check_report(report: &Value) {
         let parsed: Value = serde_json::from_str(texts[0].as_str().unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(parsed, step(name)["data"], "{name}");
     }
+    // Every tool declares the schema of its structured result (and the SDK checked each call against it).
+    let schemas = &report["output_schemas"];
+    assert_eq!(schemas["run_code"], "Run", "{schemas}");
+    assert_eq!(schemas["create_skill"], "SkillCreated", "{schemas}");
+    assert!(schemas.as_object().unwrap().values().all(Value::is_string), "{schemas}");
     // Annotations say what each tool does.
     let hints = &report["annotations"];
     assert_eq!(hints["list_artifacts"]["readOnlyHint"], true, "{hints}");
@@ -117,7 +122,7 @@ fn check_report(report: &Value) {
     assert!(errors["codemode://artifacts/nothing-here"].as_str().unwrap().contains("no artifact named"), "{errors}");
     assert!(errors["codemode://artifacts/../../etc/passwd"].as_str().unwrap().contains("path traversal"), "{errors}");
     assert!(errors["file:///etc/passwd"].as_str().unwrap().contains("not an artifact URI"), "{errors}");
-    assert_eq!(step("create")["data"]["skill"]["parameters"][0]["name"], "n");
+    assert_eq!(step("create")["data"]["parameters"][0]["name"], "n");
     assert_eq!(step("bad_skill")["is_error"], true);
     assert!(step("bad_skill")["text"].as_str().unwrap().contains("syntax error"), "{}", step("bad_skill"));
     assert_eq!(step("search")["data"]["matches"][0]["name"], "double");
@@ -383,6 +388,47 @@ fn bad_lines_on_stdio_get_json_rpc_errors_and_the_server_keeps_serving() {
     assert_eq!(exchange(&mut stdin, call.into())["result"]["structuredContent"]["value"]["json"], 42);
     drop(stdin);
     assert!(child.wait().unwrap().success(), "the server exits when its input ends");
+}
+
+#[test]
+fn verbose_logs_do_not_echo_what_clients_send() {
+    use std::io::Write;
+    let base = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["mcp", "-v", "--base"])
+        .arg(base.path())
+        .env_remove("RUST_LOG")
+        .env_remove("CODEMODE_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+    writeln!(stdin, "{init}").unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    // A token in a tool argument and in a notification: -v must not print either.
+    let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run_code","arguments":{"code":"'sk-live-ARGUMENT-7f3a'"}}}"#;
+    writeln!(stdin, "{call}").unwrap();
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"progressToken":"sk-live-NOTIFY-9c1d","progress":1}}}}"#
+    )
+    .unwrap();
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.contains("sk-live-ARGUMENT-7f3a"), "the call ran: {line}");
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("INFO"), "-v logs at info: {stderr}");
+    for secret in ["sk-live-ARGUMENT-7f3a", "sk-live-NOTIFY-9c1d"] {
+        assert!(!stderr.contains(secret), "{secret} in the log: {stderr}");
+    }
 }
 
 #[tokio::test]

@@ -56,27 +56,34 @@ impl OutputArgs {
     /// Diagnostics go to stderr (never to stdout, which MCP over stdio owns). -v and
     /// -q win over the environment; then `CODEMODE_LOG`, then `RUST_LOG` (both take
     /// filters such as `debug` or `codemode=info,rmcp=debug`); else warnings.
+    ///
+    /// rmcp's service loop logs every message it receives at info (arguments, and
+    /// so whatever secrets a client put in them): it stays at warnings unless the
+    /// filter names rmcp itself.
     fn init_logging(&self) {
-        use tracing_subscriber::EnvFilter;
         let level = match (self.quiet, self.verbose) {
-            (true, _) => Some("error"),
+            (true, _) => Some("error".to_owned()),
             (false, 0) => None,
-            (false, 1) => Some("info"),
-            (false, 2) => Some("debug"),
-            _ => Some("trace"),
+            (false, 1) => Some("info".to_owned()),
+            (false, 2) => Some("debug".to_owned()),
+            _ => Some("trace".to_owned()),
         };
-        let filter = match level {
-            Some(level) => EnvFilter::new(level),
-            None => EnvFilter::try_from_env("CODEMODE_LOG")
-                .or_else(|_| EnvFilter::try_from_env("RUST_LOG"))
-                .unwrap_or_else(|_| EnvFilter::new("warn")),
-        };
+        let directives = level
+            .or_else(|| std::env::var("CODEMODE_LOG").ok())
+            .or_else(|| std::env::var("RUST_LOG").ok())
+            .unwrap_or_else(|| "warn".to_owned());
+        let filter = tracing_subscriber::EnvFilter::new(log_filter(&directives));
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
             .init();
     }
+}
+
+/// `directives` with rmcp's message log held at warnings unless they name rmcp.
+fn log_filter(directives: &str) -> String {
+    if directives.contains("rmcp") { directives.to_owned() } else { format!("{directives},rmcp::service=warn") }
 }
 
 /// `--json` of every command that prints data.

@@ -36,7 +36,12 @@ pub enum StoreCommand {
         skills_only: bool,
     },
     /// Show what differs: `+` only in Redis, `-` only in the directory, `~` changed, `=` same.
-    Diff,
+    Diff {
+        /// Print JSON instead: `{skills: {NAME: STATE}, artifacts: {NAME: STATE}}`, STATE
+        /// one of `only_in_redis`, `only_in_directory`, `differs`, `same`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(args: &StorageArgs, command: &StoreCommand) -> anyhow::Result<ExitCode> {
@@ -46,7 +51,7 @@ pub async fn run(args: &StorageArgs, command: &StoreCommand) -> anyhow::Result<E
     match command {
         StoreCommand::Push { skills_only, clear } => push(&dir, &redis, *skills_only, *clear).await?,
         StoreCommand::Pull { skills_only } => copy(&redis, &dir, *skills_only, "the directory").await?,
-        StoreCommand::Diff => diff(&dir, &redis).await?,
+        StoreCommand::Diff { json } => diff(&dir, &redis, *json).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -115,13 +120,11 @@ async fn copy(from: &dyn Storage, to: &dyn Storage, skills_only: bool, target: &
     Ok(())
 }
 
-async fn diff(dir: &dyn Storage, redis: &dyn Storage) -> anyhow::Result<()> {
+async fn diff(dir: &dyn Storage, redis: &dyn Storage, json: bool) -> anyhow::Result<()> {
     let skill_hashes = |skills: Vec<codemode::storage::StoredSkill>| -> BTreeMap<String, String> {
         skills.into_iter().map(|s| (s.name.to_string(), hash(&[s.name.as_str(), &s.description, &s.source]))).collect()
     };
-    let local = skill_hashes(dir.list_skills().await?);
-    let remote = skill_hashes(redis.list_skills().await?);
-    print_diff("skill", &local, &remote);
+    let skills = compare(&skill_hashes(dir.list_skills().await?), &skill_hashes(redis.list_skills().await?));
 
     let mut artifact_hashes = Vec::new();
     for storage in [dir, redis] {
@@ -135,7 +138,20 @@ async fn diff(dir: &dyn Storage, redis: &dyn Storage) -> anyhow::Result<()> {
         }
         artifact_hashes.push(hashes);
     }
-    print_diff("artifact", &artifact_hashes[0], &artifact_hashes[1]);
+    let artifacts = compare(&artifact_hashes[0], &artifact_hashes[1]);
+    if json {
+        return super::print_json(&serde_json::json!({"skills": skills, "artifacts": artifacts}));
+    }
+    for (what, states) in [("skill", &skills), ("artifact", &artifacts)] {
+        for (name, state) in states {
+            match state {
+                Diff::OnlyInRedis => println!("+ {what} {name} (only in Redis)"),
+                Diff::OnlyInDirectory => println!("- {what} {name} (only in the directory)"),
+                Diff::Differs => println!("~ {what} {name} (differs)"),
+                Diff::Same => println!("= {what} {name}"),
+            }
+        }
+    }
     Ok(())
 }
 
@@ -144,14 +160,29 @@ fn hash(parts: &[&str]) -> String {
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
-fn print_diff(what: &str, local: &BTreeMap<String, String>, remote: &BTreeMap<String, String>) {
+/// Where an entry is, compared by content hash.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Diff {
+    OnlyInRedis,
+    OnlyInDirectory,
+    Differs,
+    Same,
+}
+
+/// Every name in either map, in order, with where it is.
+fn compare(local: &BTreeMap<String, String>, remote: &BTreeMap<String, String>) -> BTreeMap<String, Diff> {
     let names: std::collections::BTreeSet<&String> = local.keys().chain(remote.keys()).collect();
-    for name in names {
-        match (local.get(name), remote.get(name)) {
-            (None, Some(_)) => println!("+ {what} {name} (only in Redis)"),
-            (Some(_), None) => println!("- {what} {name} (only in the directory)"),
-            (Some(a), Some(b)) if a != b => println!("~ {what} {name} (differs)"),
-            _ => println!("= {what} {name}"),
-        }
-    }
+    names
+        .into_iter()
+        .map(|name| {
+            let state = match (local.get(name), remote.get(name)) {
+                (None, _) => Diff::OnlyInRedis,
+                (_, None) => Diff::OnlyInDirectory,
+                (Some(a), Some(b)) if a != b => Diff::Differs,
+                _ => Diff::Same,
+            };
+            (name.clone(), state)
+        })
+        .collect()
 }

@@ -16,6 +16,10 @@ pub enum ToolsCommand {
         /// The tools directory [default: --tools, else <base>/tools].
         #[arg(value_parser = super::paths::path())]
         dir: Option<PathBuf>,
+        /// Print JSON instead: `{tools: [{name, ok, description | reason}],
+        /// warnings: [{file, message}], skipped: [{file, reason}]}`.
+        #[arg(long)]
+        json: bool,
     },
     /// List the tools of DIR with the signatures agents see.
     List {
@@ -48,7 +52,7 @@ fn dir_of(dir: &Option<PathBuf>, storage: &StorageArgs) -> anyhow::Result<PathBu
 
 pub async fn run(command: &ToolsCommand, storage: &StorageArgs) -> anyhow::Result<ExitCode> {
     match command {
-        ToolsCommand::Check { dir } => check(&dir_of(dir, storage)?).await,
+        ToolsCommand::Check { dir, json } => check(&dir_of(dir, storage)?, *json).await,
         ToolsCommand::List { dir, json } => {
             let registry = match dir {
                 Some(dir) => ToolRegistry::load_dir(dir).0,
@@ -77,24 +81,37 @@ pub async fn run(command: &ToolsCommand, storage: &StorageArgs) -> anyhow::Resul
 }
 
 /// One line per tool (`ok`, `fail`), per skipped file (`skip`) and per warning
-/// (`warn`); exit 1 if anything was skipped or unavailable.
-async fn check(dir: &Path) -> anyhow::Result<ExitCode> {
+/// (`warn`), or the same as JSON; exit 1 if anything was skipped or unavailable.
+async fn check(dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    use serde_json::json;
     let (registry, skipped) = ToolRegistry::check_dir(dir);
-    let mut failed = !skipped.is_empty();
-    for tool in registry.list().await {
-        match &tool.unavailable {
-            None => println!("ok    {}: {}", tool.name, tool.description),
-            Some(reason) => {
-                failed = true;
-                println!("fail  {}: {reason}", tool.name);
+    let tools = registry.list().await;
+    let failed = !skipped.is_empty() || tools.iter().any(|t| t.unavailable.is_some());
+    if json {
+        let tools: Vec<_> = tools
+            .iter()
+            .map(|t| match &t.unavailable {
+                None => json!({"name": t.name, "ok": true, "description": t.description}),
+                Some(reason) => json!({"name": t.name, "ok": false, "reason": reason}),
+            })
+            .collect();
+        let warnings: Vec<_> =
+            registry.warnings().iter().map(|w| json!({"file": w.path, "message": w.message})).collect();
+        let skipped: Vec<_> = skipped.iter().map(|s| json!({"file": s.path, "reason": s.reason})).collect();
+        super::print_json(&json!({"tools": tools, "warnings": warnings, "skipped": skipped}))?;
+    } else {
+        for tool in &tools {
+            match &tool.unavailable {
+                None => println!("ok    {}: {}", tool.name, tool.description),
+                Some(reason) => println!("fail  {}: {reason}", tool.name),
             }
         }
-    }
-    for warning in registry.warnings() {
-        println!("warn  {}: {}", warning.path.display(), warning.message);
-    }
-    for skip in &skipped {
-        println!("skip  {}: {}", skip.path.display(), skip.reason);
+        for warning in registry.warnings() {
+            println!("warn  {}: {}", warning.path.display(), warning.message);
+        }
+        for skip in &skipped {
+            println!("skip  {}: {}", skip.path.display(), skip.reason);
+        }
     }
     if failed {
         eprintln!("error: not every tool in {} can be used (see above)", dir.display());

@@ -59,8 +59,10 @@ const MIN_STRING: usize = 48;
 /// Objects keep this many keys whatever the level: every typed result has fewer,
 /// so only free-form data (a JSON artifact, a value) loses keys.
 const MIN_KEYS: usize = 64;
-/// The typed results nest no deeper than this; only free-form data is pruned below it.
-const MIN_DEPTH: usize = 6;
+/// The typed results nest no deeper than this (a tool listing's parameter, inside a
+/// callable, inside a tool, is 6 deep; a parameter's default is free-form): only
+/// free-form data is pruned below it.
+const MIN_DEPTH: usize = 7;
 
 /// Shrinks `value` until its compact JSON is at most `budget` bytes: long strings
 /// keep their head and tail around a marker, long arrays and objects lose their

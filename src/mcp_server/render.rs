@@ -18,6 +18,7 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::Value;
 
 use super::output::{fit_text, json_len, shrink};
+use crate::model::literal::to_python;
 use crate::model::ops::Response;
 use crate::model::{RunResult, ToolInfo};
 
@@ -139,7 +140,7 @@ pub(crate) fn tools_text(tools: &[ToolInfo]) -> String {
                 None => format!("tools.{}", tool.name),
             };
             let params = signature_params(callable.params.iter().map(|p| {
-                let default = p.default.as_ref().map(python_literal);
+                let default = p.default.as_ref().map(to_python);
                 (p.name.as_str(), p.type_name.as_str(), p.required, default)
             }));
             let description = one_line(&callable.description);
@@ -174,59 +175,10 @@ fn one_line(text: &str) -> &str {
     text.trim().lines().next().unwrap_or_default()
 }
 
-/// A JSON value as the Python literal `repr(json.loads(...))` gives.
-fn python_literal(value: &Value) -> String {
-    match value {
-        Value::Null => "None".to_owned(),
-        Value::Bool(true) => "True".to_owned(),
-        Value::Bool(false) => "False".to_owned(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => python_str(s),
-        Value::Array(items) => format!("[{}]", items.iter().map(python_literal).collect::<Vec<_>>().join(", ")),
-        Value::Object(map) => format!(
-            "{{{}}}",
-            map.iter().map(|(k, v)| format!("{}: {}", python_str(k), python_literal(v))).collect::<Vec<_>>().join(", ")
-        ),
-    }
-}
-
-/// `repr()` of a str: single quotes unless the text has one and no double quote.
-fn python_str(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push(quote);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn python_literals_match_repr() {
-        assert_eq!(python_literal(&json!(null)), "None");
-        assert_eq!(python_literal(&json!([true, 1, 2.5])), "[True, 1, 2.5]");
-        assert_eq!(python_literal(&json!("it's")), "\"it's\"");
-        assert_eq!(python_literal(&json!("a'\"b\n")), "'a\\'\"b\\n'");
-        assert_eq!(python_literal(&json!({"k": "v"})), "{'k': 'v'}");
-    }
 
     #[test]
     fn signatures_put_required_parameters_first() {

@@ -19,6 +19,7 @@ pub enum DataKind {
 
 /// What the store knows about an artifact besides its data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct ArtifactInfo {
     /// The artifact's name.
     pub name: String,

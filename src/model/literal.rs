@@ -291,6 +291,15 @@ mod tests {
     }
 
     #[test]
+    fn json_values_are_written_as_repr_would() {
+        assert_eq!(to_python(&json!(null)), "None");
+        assert_eq!(to_python(&json!([true, 1, 2.5])), "[True, 1, 2.5]");
+        assert_eq!(to_python(&json!("it's")), "\"it's\"");
+        assert_eq!(to_python(&json!("a'\"b\n")), "'a\\'\"b\\n'");
+        assert_eq!(to_python(&json!({"k": "v"})), "{'k': 'v'}");
+    }
+
+    #[test]
     fn python_spelling_round_trips() {
         for source in ["None", "True", "10", "-2.5", "'utf-8'", "\"it's\"", "'a\\nb\\\\'", "[1, {'k': None}]"] {
             assert_eq!(to_python(&to_json(source).unwrap()), source);

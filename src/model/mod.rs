@@ -4,7 +4,7 @@
 //! way on every surface (the Rust API, HTTP, MCP, storage).
 
 mod artifact;
-mod literal;
+pub(crate) mod literal;
 pub mod ops;
 mod run;
 mod skill;

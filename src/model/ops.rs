@@ -120,6 +120,7 @@ pub struct RemoveDep {
 /// What an install did, with py-code-mode's keys: every requirement asked for is
 /// in exactly one list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct DepsInstalled {
     /// Installed (or changed version) now.
     pub installed: Vec<String>,
@@ -141,6 +142,7 @@ impl DepsInstalled {
 
 /// What a removal did, with py-code-mode's keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct DepsRemoved {
     /// Uninstalled from the packages directory.
     pub removed: Vec<String>,
@@ -260,43 +262,56 @@ impl Request {
 /// What an operation answers. Every variant is a JSON object with a key no other
 /// variant requires, so an answer read back is unambiguous.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum Response {
     /// A run's outcome ([`Request::Run`], [`Request::InvokeSkill`]).
+    #[cfg_attr(feature = "mcp-server", schemars(title = "Run"))]
     Run(RunResult),
     /// The session was reset.
+    #[cfg_attr(feature = "mcp-server", schemars(title = "Reset"))]
     Reset {
         /// Always `true`.
         reset: bool,
     },
     /// Tools ([`Request::ListTools`], [`Request::SearchTools`]).
+    #[cfg_attr(feature = "mcp-server", schemars(title = "Tools"))]
     Tools {
         /// Best first for a search.
         tools: Vec<ToolInfo>,
     },
     /// Skill infos ([`Request::ListSkills`]).
+    #[cfg_attr(feature = "mcp-server", schemars(title = "Skills"))]
     Skills {
         /// In name order.
         skills: Vec<SkillInfo>,
     },
     /// A skill search's results.
+    #[cfg_attr(feature = "mcp-server", schemars(title = "SkillSearch"))]
     SkillSearch(SearchResults),
-    /// A stored skill was created or replaced.
+    /// A stored skill was created or replaced: flat, as py-code-mode's
+    /// `create_skill` answered (`{name, description, parameters, source}`), plus
+    /// `is_async` and `replaced`.
+    #[cfg_attr(feature = "mcp-server", schemars(title = "SkillCreated"))]
     SkillCreated {
         /// What was stored.
-        skill: SkillInfo,
+        #[serde(flatten)]
+        skill: Skill,
         /// Whether one of that name was replaced.
         replaced: bool,
     },
     /// One skill with its source.
+    #[cfg_attr(feature = "mcp-server", schemars(title = "Skill"))]
     Skill(Skill),
     /// Artifact infos.
+    #[cfg_attr(feature = "mcp-server", schemars(title = "Artifacts"))]
     Artifacts {
         /// In name order.
         artifacts: Vec<ArtifactInfo>,
     },
     /// An artifact's data (JSON as is, text as a string, bytes as base64) and info.
+    #[cfg_attr(feature = "mcp-server", schemars(title = "Artifact"))]
     Artifact {
         /// Its info.
         info: ArtifactInfo,
@@ -304,21 +319,25 @@ pub enum Response {
         data: Value,
     },
     /// An artifact was stored.
+    #[cfg_attr(feature = "mcp-server", schemars(title = "ArtifactSaved"))]
     ArtifactSaved {
         /// What was stored.
         saved: ArtifactInfo,
     },
     /// Whether a skill or an artifact was deleted.
+    #[cfg_attr(feature = "mcp-server", schemars(title = "Deleted"))]
     Deleted {
         /// `false`: there was none.
         deleted: bool,
     },
     /// The recorded packages ([`Request::ListDeps`]).
+    #[cfg_attr(feature = "mcp-server", schemars(title = "Deps"))]
     Deps {
         /// Requirement specs.
         deps: Vec<String>,
     },
     /// A package was recorded and installed (`installed` or `already_present`).
+    #[cfg_attr(feature = "mcp-server", schemars(title = "DepAdded"))]
     DepAdded {
         /// The requirement as recorded.
         added: String,
@@ -327,8 +346,10 @@ pub enum Response {
         report: DepsInstalled,
     },
     /// A package was forgotten and uninstalled, with py-code-mode's keys.
+    #[cfg_attr(feature = "mcp-server", schemars(title = "DepRemoved"))]
     DepRemoved(DepsRemoved),
     /// Every configured package was installed (py-code-mode's keys).
+    #[cfg_attr(feature = "mcp-server", schemars(title = "DepsSynced"))]
     DepsSynced(DepsInstalled),
 }
 
@@ -409,7 +430,7 @@ pub trait Operations: Send + Sync {
             source: source.to_owned(),
             description: description.map(str::to_owned),
         });
-        expect!(self, request, Response::SkillCreated { skill, replaced } => (skill, replaced))
+        expect!(self, request, Response::SkillCreated { skill, replaced } => (skill.info, replaced))
     }
 
     /// Deletes a skill; `false` if there was none.

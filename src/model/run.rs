@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The value of a cell's last expression.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct Value {
     /// `repr()` of the value.
     pub repr: String,
@@ -15,6 +16,7 @@ pub struct Value {
 
 /// An exception raised by the agent's code, or the reason the sandbox stopped it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct CellError {
     /// Exception class name (`ZeroDivisionError`, `SyntaxError`), or `LimitExceeded`,
     /// `InterpreterExit` (`os._exit`) or `InterpreterCrash` when the interpreter stopped.
@@ -27,6 +29,7 @@ pub struct CellError {
 
 /// What one [`Session::run`](crate::Session::run) produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct RunResult {
     /// The last expression's value, if the cell ended with an expression that was not `None`.
     pub value: Option<Value>,
@@ -46,6 +49,7 @@ pub struct RunResult {
     pub interpreter_reset: bool,
     /// Wall-clock time of the run.
     #[serde(with = "duration_secs")]
+    #[cfg_attr(feature = "mcp-server", schemars(with = "f64"))]
     pub wall_time: Duration,
     /// Peak linear memory during the run, in bytes.
     pub peak_memory: u64,
@@ -105,6 +109,7 @@ pub(crate) mod duration_secs {
 
 /// The limit that stopped a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LimitKind {
     /// The wall-clock timeout.
@@ -130,6 +135,7 @@ impl std::fmt::Display for LimitKind {
 
 /// One tool call made during a run, for the run's trace.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct ToolCallRecord {
     /// The tool.
     pub tool: String,
@@ -137,6 +143,7 @@ pub struct ToolCallRecord {
     pub callable: Option<String>,
     /// How long it took.
     #[serde(with = "duration_secs")]
+    #[cfg_attr(feature = "mcp-server", schemars(with = "f64"))]
     pub duration: std::time::Duration,
     /// The error, if it failed.
     pub error: Option<String>,

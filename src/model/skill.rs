@@ -11,6 +11,7 @@ pub const INJECTED_NAMES: [&str; 4] = ["tools", "skills", "artifacts", "deps"];
 
 /// One parameter of a skill's `run` entry point.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct Param {
     /// The name; `*args` and `**kwargs` keep their stars.
     pub name: String,
@@ -38,6 +39,7 @@ impl Param {
 
 /// How a skill's `run` is declared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct SkillSignature {
     /// `async def run` rather than `def run`.
     pub is_async: bool,
@@ -52,6 +54,7 @@ pub struct SkillSignature {
 /// Listed as py-code-mode lists it: `parameters`, each `{name, type, description,
 /// required, default}` with a typed default, without the injected names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(into = "ListedSkill", from = "ListedSkill")]
 pub struct SkillInfo {
     /// The skill's name, a Python identifier.
@@ -73,6 +76,7 @@ impl SkillInfo {
 
 /// [`SkillInfo`] as serialised.
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 struct ListedSkill {
     name: String,
     description: String,
@@ -83,6 +87,7 @@ struct ListedSkill {
 
 /// A skill parameter as serialised: upstream's keys, the default typed.
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 struct ListedParam {
     name: String,
     #[serde(rename = "type")]
@@ -129,6 +134,7 @@ impl From<ListedSkill> for SkillInfo {
 
 /// A skill with its source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct Skill {
     /// Its description and signature.
     #[serde(flatten)]
@@ -139,6 +145,7 @@ pub struct Skill {
 
 /// How a search ranked its results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
     /// Embeddings (all-MiniLM-L6-v2), plus a boost for name matches.
@@ -149,6 +156,7 @@ pub enum SearchMode {
 
 /// One search hit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct SkillMatch {
     /// The skill.
     #[serde(flatten)]
@@ -159,6 +167,7 @@ pub struct SkillMatch {
 
 /// The outcome of [`SkillLibrary::search`](crate::skills::SkillLibrary::search).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct SearchResults {
     /// How the results were ranked.
     pub mode: SearchMode,

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 /// One parameter of a callable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct ParamInfo {
     /// The keyword.
     pub name: String,
@@ -26,6 +27,7 @@ pub struct ParamInfo {
 
 /// One way to call a tool: a recipe (`tools.curl.get`) or the tool itself (`tools.curl`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct CallableInfo {
     /// The recipe's name; `None` for the tool itself.
     pub name: Option<String>,
@@ -38,6 +40,7 @@ pub struct CallableInfo {
 
 /// A tool as listed to hosts and agents.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(into = "ListedTool", from = "ListedTool")]
 pub struct ToolInfo {
     /// `tools.<name>`.
@@ -61,6 +64,7 @@ impl ToolInfo {
 
 /// [`ToolInfo`] as serialised: recipes only in `callables`.
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 struct ListedTool {
     name: String,
     description: String,
@@ -78,6 +82,7 @@ struct ListedTool {
 /// A recipe as serialised: it always has a name (a nameless one, as listings before
 /// this shape had, is read as the tool's own call).
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 struct ListedCallable {
     name: Option<String>,
     description: String,

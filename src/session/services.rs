@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::SessionError;
 use crate::artifacts::{Artifacts, data_from_json};
 use crate::deps::Deps;
+use crate::model::Skill;
 use crate::model::ops::{Operations, Request, Response};
 use crate::sandbox::Capabilities;
 use crate::skills::SkillLibrary;
@@ -68,9 +69,9 @@ impl Operations for Services {
             Request::GetSkill(named) => Response::Skill(self.skills()?.get(&named.name).await?),
             Request::CreateSkill(create) => {
                 let skills = self.skills()?;
-                let (skill, replaced) =
+                let (info, replaced) =
                     skills.create(&create.name, &create.source, create.description.as_deref()).await?;
-                Response::SkillCreated { skill, replaced }
+                Response::SkillCreated { skill: Skill { info, source: create.source }, replaced }
             }
             Request::DeleteSkill(named) => Response::Deleted { deleted: self.skills()?.delete(&named.name).await? },
             Request::ListArtifacts => Response::Artifacts { artifacts: self.artifacts()?.list().await? },
