@@ -19,11 +19,11 @@ use std::time::Duration;
 
 use bench::{median, sample, show};
 
+use codemode::Sandbox;
 use codemode::Session;
 use codemode::artifacts::{Artifacts, DEFAULT_MAX_ARTIFACT_SIZE, DataKind};
 use codemode::skills::SkillLibrary;
 use codemode::storage::{FileStorage, RedisStorage, Storage, StoredSkill};
-use codemode::Sandbox;
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -124,14 +124,12 @@ async fn writes(redis: &common::RedisServer, dir: &std::path::Path) {
     println!("|---|---|---|---|");
     let backends: Vec<(&str, Arc<dyn Storage>)> = vec![
         ("file", Arc::new(FileStorage::open(&dir.join("writes")).await.expect("file storage"))),
-        (
-            "redis",
-            Arc::new(RedisStorage::connect(&redis.url(), "writes", dir.join("wpkgs")).await.expect("redis")),
-        ),
+        ("redis", Arc::new(RedisStorage::connect(&redis.url(), "writes", dir.join("wpkgs")).await.expect("redis"))),
     ];
     // A 1 KiB skill; each create stores a new one (a new name and source), as agents do.
     let padding = "# ".to_owned() + &"x".repeat(60) + "\n";
-    let body = format!("def run(n: int = 1) -> int:\n    \"\"\"Doubles n.\"\"\"\n    return n * 2\n{}", padding.repeat(15));
+    let body =
+        format!("def run(n: int = 1) -> int:\n    \"\"\"Doubles n.\"\"\"\n    return n * 2\n{}", padding.repeat(15));
     let skill_source = |i: usize| format!("{body}# {i:06}\n");
     assert!((1000..1100).contains(&skill_source(0).len()), "{}", skill_source(0).len());
     for (backend, storage) in &backends {

@@ -118,6 +118,8 @@ async fn a_restart_embeds_nothing_but_the_query() {
         let source = skill_source(&format!("Task number {i}: transforms records of kind {}", i % 17));
         library.create(&format!("task_{i}"), &source, None).await.unwrap();
     }
+    // Creating embeds nothing; the first search embeds and stores every skill's vectors.
+    library.search("warm up", 1).await.unwrap();
     let model = codemode::skills::shared_embedder().expect("the model is installed");
     let before = model.texts_embedded();
     // A new process would build a new library over the same storage.
