@@ -1,6 +1,7 @@
 //! Storage through the sandbox, on both backends, next to the in-process path.
 //!
-//!     cargo bench --bench storage
+//!     cargo bench --bench storage            # everything
+//!     cargo bench --bench storage -- writes  # only the 1 KiB writes (a minute)
 //!
 //! Needs `redis-server` on PATH (scripts/test.sh installs it); the bench starts its
 //! own on a free loopback port.
@@ -18,8 +19,10 @@ use std::time::Duration;
 
 use bench::{median, sample, show};
 
+use codemode::Sandbox;
 use codemode::Session;
 use codemode::artifacts::{Artifacts, DEFAULT_MAX_ARTIFACT_SIZE, DataKind};
+use codemode::skills::SkillLibrary;
 use codemode::storage::{FileStorage, RedisStorage, Storage, StoredSkill};
 
 fn main() {
@@ -30,6 +33,10 @@ fn main() {
 async fn bench() {
     let redis = common::RedisServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
+    writes(&redis, dir.path()).await;
+    if std::env::args().any(|a| a == "writes") {
+        return;
+    }
     let backends: Vec<(&str, Arc<dyn Storage>)> = vec![
         ("file", Arc::new(FileStorage::open(&dir.path().join("file")).await.expect("file storage"))),
         (
@@ -99,4 +106,76 @@ fn row(name: &str, backend: &str, ours: Vec<Duration>, baseline: Vec<Duration>) 
         show(baseline),
         ours.as_secs_f64() / baseline.as_secs_f64()
     );
+}
+
+/// `skills.create` and `artifacts.save` of 1 KiB, warm, through agent code and the
+/// Rust API on both backends, against a plain 1 KiB write + fsync in the same run
+/// (the cost of one durable write on this machine's disk).
+async fn writes(redis: &common::RedisServer, dir: &std::path::Path) {
+    const REPEATS: usize = 60;
+    let plain = dir.join("plain.bin");
+    let baseline = median(bench::sample_blocking(REPEATS, || {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&plain).expect("create");
+        file.write_all(&[b'x'; 1024]).expect("write");
+        file.sync_all().expect("fsync");
+    }));
+    println!("| 1 KiB write, warm | backend | p50 | ratio to a plain write + fsync ({}) |", show(baseline));
+    println!("|---|---|---|---|");
+    let backends: Vec<(&str, Arc<dyn Storage>)> = vec![
+        ("file", Arc::new(FileStorage::open(&dir.join("writes")).await.expect("file storage"))),
+        ("redis", Arc::new(RedisStorage::connect(&redis.url(), "writes", dir.join("wpkgs")).await.expect("redis"))),
+    ];
+    // A 1 KiB skill; each create stores a new one (a new name and source), as agents do.
+    let padding = "# ".to_owned() + &"x".repeat(60) + "\n";
+    let body =
+        format!("def run(n: int = 1) -> int:\n    \"\"\"Doubles n.\"\"\"\n    return n * 2\n{}", padding.repeat(15));
+    let skill_source = |i: usize| format!("{body}# {i:06}\n");
+    assert!((1000..1100).contains(&skill_source(0).len()), "{}", skill_source(0).len());
+    for (backend, storage) in &backends {
+        let session = Session::builder().storage(storage.clone()).build().await.expect("session");
+        session.run(&format!("payload = b'x' * 1024\nbody = {body:?}")).await.expect("run");
+        let artifacts = Artifacts::new(storage.clone(), DEFAULT_MAX_ARTIFACT_SIZE);
+        let library = SkillLibrary::new(storage.clone(), Sandbox::shared());
+        let payload = vec![b'x'; 1024];
+        // Warm: the first of each pays for start-up (the inspector's instance).
+        let mut n = 0;
+        let timed = |label: &str, samples: Vec<Duration>| {
+            let p50 = median(samples);
+            println!("| {label} | {backend} | {} | {:.2}x |", show(p50), p50.as_secs_f64() / baseline.as_secs_f64());
+        };
+        let guest_save = sample(REPEATS, || async {
+            let r = session.run("artifacts.save('w.bin', payload)").await.expect("run");
+            assert!(r.is_ok(), "{:?}", r.error);
+        })
+        .await;
+        timed("`artifacts.save` from agent code", guest_save);
+        let rust_save = sample(REPEATS, || async {
+            artifacts.save("w.bin", payload.clone(), DataKind::Bytes, "", Default::default()).await.expect("save");
+        })
+        .await;
+        timed("`Artifacts::save` (Rust)", rust_save);
+        let guest_create = sample(REPEATS, || {
+            n += 1;
+            let code = format!("skills.create('w{n}', body + '# {n:06}\\n')");
+            let session = &session;
+            async move {
+                let r = session.run(&code).await.expect("run");
+                assert!(r.is_ok(), "{:?}", r.error);
+            }
+        })
+        .await;
+        timed("`skills.create` from agent code", guest_create);
+        let rust_create = sample(REPEATS, || {
+            n += 1;
+            let (name, source) = (format!("r{n}"), skill_source(n));
+            let library = &library;
+            async move {
+                library.create(&name, &source, None).await.expect("create");
+            }
+        })
+        .await;
+        timed("`SkillLibrary::create` (Rust)", rust_create);
+    }
+    println!();
 }

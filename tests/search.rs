@@ -114,11 +114,16 @@ async fn a_restart_embeds_nothing_but_the_query() {
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(dir.path()).await.unwrap());
     let library = SkillLibrary::new(storage.clone(), Sandbox::shared());
+    let model = codemode::skills::shared_embedder().expect("the model is installed");
+    let before = model.texts_embedded();
     for i in 0..200 {
         let source = skill_source(&format!("Task number {i}: transforms records of kind {}", i % 17));
         library.create(&format!("task_{i}"), &source, None).await.unwrap();
     }
-    let model = codemode::skills::shared_embedder().expect("the model is installed");
+    assert_eq!(model.texts_embedded(), before, "creating a skill embeds nothing");
+    // The first search embeds and stores every skill's vectors, in batches.
+    library.search("warm up", 1).await.unwrap();
+    assert_eq!(model.texts_embedded() - before, 401, "200 skills' two texts and the query");
     let before = model.texts_embedded();
     // A new process would build a new library over the same storage.
     let restarted = SkillLibrary::new(Arc::new(FileStorage::open(dir.path()).await.unwrap()), Sandbox::shared());

@@ -177,11 +177,8 @@ impl SkillLibrary {
             signature: Some(signature),
         };
         let replaced = self.storage.load_skill(&name).await?.is_some();
-        // Embed before storing, so a stored skill is searchable at once; a model
-        // failure is not a reason to lose the skill (search embeds it later).
-        if let Ok(embedder) = self.embedder() {
-            let _ = self.vectors_for(&embedder, &[Entry::new(stored.clone())]).await;
-        }
+        // Not embedded here: loading the model and embedding two texts cost far more
+        // than the write. The first search embeds what it lacks, in one batch.
         self.storage.save_skill(&stored).await?;
         Ok((self.info(stored).await?, replaced))
     }

@@ -13,8 +13,14 @@
 //!
 //! Every write goes to a temporary file in the target's directory, is fsynced and
 //! renamed into place, so a crash leaves the old or the new version, never a torn
-//! one. Index updates hold an exclusive lock on a lock file, so two processes
-//! writing to one directory cannot lose each other's entries.
+//! one. An operation that renames several files in one directory (a skill and
+//! `.skills.json`, an artifact and `.artifacts.json`) fsyncs that directory once,
+//! after its last rename: a directory fsync costs as much as a file's, and the
+//! renames before it become durable together. Derived data (vectors, the skills
+//! version token) is renamed into place without an fsync: a crash may lose it,
+//! never tear it, and it is recomputed. Index updates hold an exclusive lock on a
+//! lock file, so two processes writing to one directory cannot lose each other's
+//! entries.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -96,11 +102,19 @@ impl Storage for FileStorage {
                 std::fs::create_dir_all(parent).map_err(io("creating the artifact's directory", parent))?;
             }
             // Data first: an index entry never points at data that is not there.
-            write_atomically(&path, &data)?;
+            // Renames in one directory reach the disk in order (the filesystem's
+            // metadata journal commits them in sequence), so one directory fsync
+            // after both keeps that order; data in a sub-directory gets its own.
+            let data_dir = path.parent().unwrap_or(&dir);
+            replace_file(&path, &data)?;
+            if data_dir != dir {
+                sync_dir(data_dir)?;
+            }
             let index_path = dir.join(".artifacts.json");
             let mut index = read_index(&index_path)?;
             index.insert(name.as_str().to_owned(), IndexEntry::new(&info));
-            write_json(&index_path, &index)
+            replace_file(&index_path, &json_bytes(&index)?)?;
+            sync_dir(&dir)
         })
         .await
     }
@@ -164,7 +178,10 @@ impl Storage for FileStorage {
         let skill = skill.clone();
         blocking(move || {
             let _lock = Lock::exclusive(&dir.join(".skills.lock"))?;
-            write_atomically(&skill_path(&dir, &skill.name), skill.source.as_bytes())?;
+            // Either rename may reach the disk without the other and the store is
+            // still consistent (the `.py` file is the truth, a signature is only
+            // trusted for the source it was read from): one directory fsync, at the end.
+            replace_file(&skill_path(&dir, &skill.name), skill.source.as_bytes())?;
             let meta_path = dir.join(".skills.json");
             let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
             let source_sha256 = skill.signature.as_ref().map(|_| sha256_hex(&skill.source));
@@ -175,8 +192,9 @@ impl Storage for FileStorage {
                 signature: skill.signature,
             };
             meta.insert(skill.name.into(), entry);
-            write_json(&meta_path, &meta)?;
-            bump_version(&dir)
+            replace_file(&meta_path, &json_bytes(&meta)?)?;
+            bump_version(&dir)?;
+            sync_dir(&dir)
         })
         .await
     }
@@ -278,7 +296,8 @@ impl Storage for FileStorage {
     async fn save_vector(&self, key: &str, vector: &[f32]) -> Result<(), StorageError> {
         let path = self.base.join("vectors").join(format!("{key}.f32"));
         let bytes = encode_vector(vector);
-        blocking(move || write_atomically(&path, &bytes)).await
+        // A lost or torn vector is re-embedded (a length check rejects it): no fsync.
+        blocking(move || replace_file_unsynced(&path, &bytes)).await
     }
 
     async fn load_vectors(&self, keys: &[String]) -> Result<Vec<Option<Vec<f32>>>, StorageError> {
@@ -387,25 +406,51 @@ fn bump_version(dir: &Path) -> Result<(), StorageError> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    write_atomically(&dir.join(".version"), format!("{nanos}-{}-{count}", std::process::id()).as_bytes())
+    // Only a change token, and every crash is followed by new processes with empty
+    // caches: it need not survive one, so it is not fsynced.
+    replace_file_unsynced(&dir.join(".version"), format!("{nanos}-{}-{count}", std::process::id()).as_bytes())
 }
 
+/// Replaces `path` with `data`, durably: [`replace_file`], then an fsync of its directory.
 fn write_atomically(path: &Path, data: &[u8]) -> Result<(), StorageError> {
+    replace_file(path, data)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Replaces `path` with `data` through a fsynced temporary file: a crash leaves the
+/// old or the new content. The rename is durable only once the directory is synced.
+fn replace_file(path: &Path, data: &[u8]) -> Result<(), StorageError> {
+    replace_via_temp(path, data, true)
+}
+
+/// [`replace_file`] without the fsync, for data that may be lost and is never torn
+/// in a way its reader accepts.
+fn replace_file_unsynced(path: &Path, data: &[u8]) -> Result<(), StorageError> {
+    replace_via_temp(path, data, false)
+}
+
+fn replace_via_temp(path: &Path, data: &[u8], sync: bool) -> Result<(), StorageError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = File::create(&tmp)?;
         file.write_all(data)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // The rename itself must survive a power cut, too.
-        File::open(dir)?.sync_all()
+        if sync {
+            // Data only: the file's metadata that matters (its size) is in the data sync.
+            file.sync_data()?;
+        }
+        std::fs::rename(&tmp, path)
     })();
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io("writing", path)(e)
     })
+}
+
+/// Makes the renames into `dir` survive a power cut.
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io("syncing the directory", dir))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, StorageError> {
@@ -421,9 +466,12 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, S
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StorageError> {
-    let bytes = serde_json::to_vec_pretty(value)
-        .map_err(|e| StorageError::Corrupt { op: "encoding an index", detail: e.to_string() })?;
-    write_atomically(path, &bytes)
+    write_atomically(path, &json_bytes(value)?)
+}
+
+fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
+    serde_json::to_vec_pretty(value)
+        .map_err(|e| StorageError::Corrupt { op: "encoding an index", detail: e.to_string() })
 }
 
 fn read_index(path: &Path) -> Result<BTreeMap<String, IndexEntry>, StorageError> {
