@@ -155,6 +155,31 @@ fn repl_keeps_state_between_inputs() {
     assert!(text(&out.stderr).contains("NameError: name 'x' is not defined"), "{}", text(&out.stderr));
 }
 
+#[test]
+fn ctrl_c_in_the_repl_interrupts_the_cell_and_the_repl_goes_on() {
+    let mut child = command()
+        .arg("repl")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("codemode starts");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"import time\ntime.sleep(30)\n").unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    // What a terminal sends on Ctrl-C while the cell runs.
+    let interrupted = std::time::Instant::now();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    stdin.write_all(b"1 + 1\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(interrupted.elapsed() < Duration::from_secs(10), "{:?}", interrupted.elapsed());
+    assert!(out.status.success(), "exit {:?}: {}", out.status, text(&out.stderr));
+    assert!(text(&out.stderr).contains("Interrupted: the run was interrupted"), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\n2\n"), "{}", text(&out.stdout));
+}
+
 fn ok(out: &Output) -> String {
     assert!(out.status.success(), "exit {:?}: {}", out.status, text(&out.stderr));
     text(&out.stdout)
