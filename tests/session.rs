@@ -694,3 +694,17 @@ async fn a_closed_session_cannot_be_interrupted() {
     s.close().await;
     assert!(matches!(s.interrupt().await, Err(SessionError::Closed)));
 }
+
+/// Upstream answers a 10,000-term expression with a RecursionError and keeps its
+/// state: the wasm stack is deep enough for CPython's own check to fire first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ten_thousand_term_expression_is_a_recursion_error_and_state_survives() {
+    let s = session().await;
+    run(&s, "x = 1").await;
+    for code in [format!("1{}", " + 1".repeat(10_000)), "eval('1' + ' + 1' * 100_000)".to_owned()] {
+        let r = run(&s, &code).await;
+        assert_eq!(error_kind(&r), "RecursionError", "{:?}", r.error);
+        assert!(!r.interpreter_reset && r.limit.is_none());
+        assert_eq!(value(&run(&s, "x").await), json!(1));
+    }
+}
