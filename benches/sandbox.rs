@@ -1,6 +1,7 @@
 //! Sandbox performance, each figure next to a baseline measured in the same run.
 //!
 //!     cargo bench --bench sandbox
+//!     cargo bench --bench sandbox -- interrupt    # only the interrupt latency
 //!
 //! Prints a Markdown table (the one in the README). Baselines: starting a native
 //! `python3` process for session start-up, and the same Python code run by native
@@ -15,7 +16,7 @@ mod bench;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bench::{median, sample, sample_blocking, show};
+use bench::{median, percentile, sample, sample_blocking, show};
 
 use codemode::{Limits, Sandbox, Session};
 
@@ -36,6 +37,10 @@ fn main() {
 }
 
 async fn bench() {
+    if std::env::args().skip(1).any(|arg| arg == "interrupt") {
+        interrupt_latency(&Sandbox::shared()).await;
+        return;
+    }
     // The interpreter itself, not a wrapper such as a pyenv shim, so start-up is fair.
     let python = python3();
     let sandbox = Sandbox::shared();
@@ -137,6 +142,35 @@ async fn bench() {
         "| private memory per idle session (100 sessions) | {:.2} MiB | | | | <= 4 MiB |",
         per_session / (1 << 20) as f64
     );
+    interrupt_latency(&sandbox).await;
+}
+
+/// Interrupts needed per workload: enough for a p99.
+const INTERRUPTS: usize = 100;
+
+/// From `Session::interrupt` to the interrupted run's result, for a busy loop and a
+/// sleep (the run is 50 ms in when interrupted; the next run starts a fresh interpreter).
+async fn interrupt_latency(sandbox: &Sandbox) {
+    let session = std::sync::Arc::new(Session::builder().sandbox(sandbox.clone()).build().await.expect("session"));
+    println!("\n| interrupt to result ({INTERRUPTS} each) | p50 | p99 | target |");
+    println!("|---|---|---|---|");
+    for (name, code) in [("busy loop", "while True:\n    pass"), ("time.sleep(30)", "import time\ntime.sleep(30)")] {
+        let mut took = Vec::with_capacity(INTERRUPTS);
+        for _ in 0..INTERRUPTS {
+            let task = tokio::spawn({
+                let session = session.clone();
+                async move { session.run(code).await }
+            });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let asked = Instant::now();
+            assert!(session.interrupt().await.expect("interrupt"), "the run had not started");
+            let result = task.await.expect("task").expect("run");
+            took.push(asked.elapsed());
+            assert!(result.interrupted, "{:?}", result.error);
+        }
+        let (p50, p99) = (percentile(&mut took, 0.5), percentile(&mut took, 0.99));
+        println!("| {name} | {} | {} | <= 50 ms |", show(p50), show(p99));
+    }
 }
 
 struct Row {

@@ -41,7 +41,7 @@ pub use self::output::{DEFAULT_MAX_OUTPUT_CHARS, MIN_MAX_OUTPUT_CHARS};
 pub use self::render::OutputLimits;
 use crate::model::ops::{AddDep, CreateSkill, InvokeSkill, Named, Operations, Request, RunCode, SaveArtifact, Search};
 use crate::server::{MemoryBudget, Reservation};
-use crate::session::{Session, SessionFactory};
+use crate::session::{Interrupt, Session, SessionFactory};
 
 /// How often a client that asked for progress hears that a call still runs.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -286,11 +286,32 @@ impl McpServer {
     }
 
     /// Performs one tool call; a failure is a tool error the model reads, not a
-    /// protocol error.
-    async fn perform(&self, tool: &McpTool, args: Option<JsonObject>) -> CallToolResult {
+    /// protocol error. When `cancelled` fires (the client's `notifications/cancelled`
+    /// for this request, or its going away), the run this call started is
+    /// interrupted; a run still queued behind another never starts.
+    async fn perform(
+        &self,
+        tool: &McpTool,
+        args: Option<JsonObject>,
+        cancelled: impl Future<Output = ()>,
+    ) -> CallToolResult {
         let outcome = async {
             let request = Request::from_parts(tool.op, args).map_err(|e| format!("invalid arguments: {e}"))?;
-            let response = self.session().await?.call(request).await.map_err(|e| e.to_string())?;
+            let session = self.session().await?;
+            let interrupt = Interrupt::new();
+            let work = session.call_interruptible(request, &interrupt);
+            tokio::pin!(work);
+            let response = tokio::select! {
+                response = &mut work => response,
+                () = cancelled => {
+                    interrupt.interrupt();
+                    // The client hears nothing of this request any more (MCP: no
+                    // response to a cancelled request), but the session must be free
+                    // before the next call: wait for the run to stop.
+                    work.await
+                }
+            };
+            let response = response.map_err(|e| e.to_string())?;
             Ok::<_, String>(render::render(tool.op, response, self.limits))
         };
         outcome.await.unwrap_or_else(|message| {
@@ -358,7 +379,7 @@ impl ServerHandler for McpServer {
             let name = crate::text::shown(&request.name);
             return Err(ErrorData::invalid_params(format!("no tool named {name:?}"), None));
         };
-        let work = self.perform(tool, request.arguments);
+        let work = self.perform(tool, request.arguments, context.ct.cancelled());
         let result = match context.meta.get_progress_token() {
             Some(token) => with_progress(work, &context.peer, token).await,
             None => work.await,

@@ -155,6 +155,35 @@ fn repl_keeps_state_between_inputs() {
     assert!(text(&out.stderr).contains("NameError: name 'x' is not defined"), "{}", text(&out.stderr));
 }
 
+#[test]
+fn ctrl_c_in_the_repl_interrupts_the_cell_and_the_repl_goes_on() {
+    let tools = common::spawner_tools(60);
+    let scratch = tempfile::tempdir().unwrap();
+    let pidfile = scratch.path().join("hang.pid");
+    let mut child = command()
+        .args(["--tools", tools.path().to_str().unwrap(), "repl"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("codemode starts");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "tools.spawner.hang(pidfile={:?})", pidfile.to_str().unwrap()).unwrap();
+    // The tool runs, so the cell does: what a terminal sends on Ctrl-C now.
+    let grandchild = common::grandchild(&pidfile);
+    let interrupted = std::time::Instant::now();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    stdin.write_all(b"1 + 1\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(interrupted.elapsed() < Duration::from_secs(10), "{:?}", interrupted.elapsed());
+    assert!(out.status.success(), "exit {:?}: {}", out.status, text(&out.stderr));
+    assert!(text(&out.stderr).contains("Interrupted: the run was interrupted"), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\n2\n"), "{}", text(&out.stdout));
+    assert!(common::dies(grandchild), "the tool's grandchild outlived Ctrl-C");
+}
+
 fn ok(out: &Output) -> String {
     assert!(out.status.success(), "exit {:?}: {}", out.status, text(&out.stderr));
     text(&out.stdout)

@@ -739,3 +739,56 @@ fn max_output_chars_has_a_floor() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be at least 1024"));
 }
+
+/// `notifications/cancelled` for an in-flight `run_code` interrupts its run: a busy
+/// loop, a sleep and a tool call (whose process group dies) each stop, and the next
+/// call runs at once on a fresh interpreter. (The cancelled request gets no answer,
+/// as MCP says.)
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_run_code_interrupts_the_run() {
+    use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest};
+    use rmcp::service::PeerRequestOptions;
+
+    let base = tempfile::tempdir().unwrap();
+    let tools = common::spawner_tools(60);
+    std::fs::create_dir(base.path().join("tools")).unwrap();
+    std::fs::copy(tools.path().join("spawner.yaml"), base.path().join("tools/spawner.yaml")).unwrap();
+    let mut command = tokio::process::Command::new(BIN);
+    command.args(["mcp", "--base"]).arg(base.path()).stderr(Stdio::null());
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.expect("handshake");
+    let params = |code: &str| {
+        CallToolRequestParams::new("run_code")
+            .with_arguments(serde_json::json!({"code": code}).as_object().cloned().unwrap())
+    };
+    let run = |code: &str| client.call_tool(params(code));
+    assert!(run("x = 1").await.unwrap().is_error != Some(true));
+
+    let scratch = tempfile::tempdir().unwrap();
+    let pidfile = scratch.path().join("hang.pid");
+    let hang = format!("tools.spawner.hang(pidfile={:?})", pidfile.to_str().unwrap());
+    for code in ["while True:\n    pass", "import time\ntime.sleep(30)", hang.as_str()] {
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params(code)));
+        let handle = client.send_cancellable_request(request, PeerRequestOptions::no_options()).await.unwrap();
+        let grandchild = if code == hang {
+            let file = pidfile.clone();
+            Some(tokio::task::spawn_blocking(move || common::grandchild(&file)).await.unwrap())
+        } else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            None
+        };
+        let asked = std::time::Instant::now();
+        handle.cancel(Some("the user pressed stop".into())).await.unwrap();
+        // Queued behind the cancelled run, which must stop for it to run.
+        let next = run("1 + 1").await.unwrap();
+        let took = asked.elapsed();
+        assert_eq!(next.structured_content.unwrap()["value"]["json"], 2, "{code}");
+        assert!(took < Duration::from_secs(2), "{code}: the next call ran {took:?} after the cancellation");
+        if let Some(pid) = grandchild {
+            assert!(common::dies(pid), "the tool's grandchild outlived the cancellation");
+        }
+    }
+    // The interrupted interpreter was replaced: its state is gone.
+    let x = run("x").await.unwrap();
+    assert_eq!(x.structured_content.unwrap()["error"]["kind"], "NameError");
+    client.cancel().await.unwrap();
+}

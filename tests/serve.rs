@@ -697,3 +697,100 @@ async fn mcp_keep_alive_clients_do_not_wait_for_delayed_acks() {
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_millis(300), "20 keep-alive MCP pings took {elapsed:?}");
 }
+
+/// `code` started on its own task in `session`, interrupted through the HTTP route
+/// once `running` completes: the result and how long it took to stop.
+async fn interrupt_remote(
+    session: &std::sync::Arc<codemode::remote::RemoteSession>,
+    code: &str,
+    running: impl std::future::Future<Output = ()>,
+) -> (codemode::RunResult, Duration) {
+    let task = tokio::spawn({
+        let (session, code) = (session.clone(), code.to_owned());
+        async move { session.run(&code).await }
+    });
+    running.await;
+    let asked = Instant::now();
+    assert!(session.interrupt().await.unwrap(), "a run was in progress");
+    let result = task.await.unwrap().unwrap();
+    (result, asked.elapsed())
+}
+
+fn assert_interrupted(result: &codemode::RunResult, took: Duration) {
+    assert!(result.interrupted, "{result:?}");
+    assert_eq!(result.error.as_ref().unwrap().kind, "Interrupted");
+    assert!(result.interpreter_reset);
+    assert!(took < Duration::from_secs(2), "stopped {took:?} after the interrupt");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_interrupt_route_stops_a_sleep_and_a_tool_call() {
+    let base = tempfile::tempdir().unwrap();
+    let tools = common::spawner_tools(60);
+    std::fs::create_dir(base.path().join("tools")).unwrap();
+    std::fs::copy(tools.path().join("spawner.yaml"), base.path().join("tools/spawner.yaml")).unwrap();
+    let remote = spawn(&["--base", base.path().to_str().unwrap()]).await;
+    let session = std::sync::Arc::new(remote.session().await.unwrap());
+    assert!(!session.interrupt().await.unwrap(), "nothing runs yet");
+
+    let (result, took) =
+        interrupt_remote(&session, "import time\ntime.sleep(30)", tokio::time::sleep(Duration::from_millis(500))).await;
+    assert_interrupted(&result, took);
+    assert_eq!(session.run("1 + 1").await.unwrap().value.unwrap().json, Some(json!(2)));
+
+    let scratch = tempfile::tempdir().unwrap();
+    let pidfile = scratch.path().join("hang.pid");
+    let code = format!("tools.spawner.hang(pidfile={:?})", pidfile.to_str().unwrap());
+    let pid = std::sync::OnceLock::new();
+    let started = async {
+        let file = pidfile.clone();
+        pid.set(tokio::task::spawn_blocking(move || common::grandchild(&file)).await.unwrap()).unwrap();
+    };
+    let (result, took) = interrupt_remote(&session, &code, started).await;
+    assert_interrupted(&result, took);
+    assert!(common::dies(*pid.get().unwrap()), "the tool's grandchild outlived the interrupt");
+    assert_eq!(session.run("1 + 1").await.unwrap().value.unwrap().json, Some(json!(2)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_interrupt_on_a_subprocess_stops_a_busy_loop_and_the_queued_run_then_runs() {
+    let base = tempfile::tempdir().unwrap();
+    let session =
+        codemode::Session::builder().subprocess(BIN, &["--base", base.path().to_str().unwrap()]).build().await.unwrap();
+    let session = std::sync::Arc::new(session);
+    session.run("x = 1").await.unwrap();
+    let busy = tokio::spawn({
+        let session = session.clone();
+        async move { session.run("while True:\n    pass").await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let queued = tokio::spawn({
+        let session = session.clone();
+        async move { session.run("1 + 1").await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let asked = Instant::now();
+    assert!(session.interrupt().await.unwrap());
+    assert_interrupted(&busy.await.unwrap().unwrap(), asked.elapsed());
+    assert_eq!(queued.await.unwrap().unwrap().value.unwrap().json, Some(json!(2)));
+    assert_eq!(session.run("x").await.unwrap().error.unwrap().kind, "NameError", "the state was lost, as said");
+}
+
+#[tokio::test]
+async fn the_interrupt_route_needs_the_token_and_a_live_session() {
+    let base = tempfile::tempdir().unwrap();
+    let token = "a-token-for-the-interrupt-route";
+    let served = Served::start(token, &["--base", base.path().to_str().unwrap()]);
+    let session = Remote::new(&served.url, Some(token)).unwrap().session().await.unwrap();
+    let bearer = format!("Authorization: Bearer {token}");
+    let path = format!("/v1/sessions/{}/interrupt", session.id());
+    let addr = served.addr();
+    expect_json_error(addr, "POST", &path, &[], b"", 401, "unauthorized");
+    expect_json_error(addr, "GET", &path, &[bearer.as_bytes()], b"", 405, "method_not_allowed");
+    for id in ["0123456789abcdef0123456789abcdef", "..%2F..%2Fetc", &"x".repeat(5000)] {
+        let path = format!("/v1/sessions/{id}/interrupt");
+        expect_json_error(addr, "POST", &path, &[bearer.as_bytes()], b"", 404, "not_found");
+    }
+    let (status, body) = raw(addr, &request("POST", &path, &[bearer.as_bytes()], b"{\"junk\": 1}"));
+    assert_eq!((status, serde_json::from_slice::<Value>(&body).unwrap()), (200, json!({"interrupted": false})));
+}

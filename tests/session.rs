@@ -580,3 +580,131 @@ async fn the_tool_trace_keeps_guest_names_short() {
     let echoed = value(&result).as_u64().unwrap();
     assert!(echoed < 10_000, "the error quotes the name short: {echoed} characters");
 }
+
+/// Starts `code` on its own task, waits for `running` (the run is under way), then
+/// interrupts it: the result and how long it took to stop after the interrupt.
+async fn interrupt_after(
+    s: &Arc<Session>,
+    code: &str,
+    running: impl std::future::Future<Output = ()>,
+) -> (RunResult, Duration) {
+    let task = tokio::spawn({
+        let (s, code) = (s.clone(), code.to_owned());
+        async move { s.run(&code).await }
+    });
+    running.await;
+    let asked = std::time::Instant::now();
+    assert!(s.interrupt().await.unwrap(), "a run was in progress");
+    let result = task.await.unwrap().unwrap();
+    (result, asked.elapsed())
+}
+
+/// What every interrupted run reports: the kind, the flag, and the lost state said plainly.
+fn assert_interrupted(result: &RunResult, took: Duration) {
+    assert!(result.interrupted, "{result:?}");
+    assert_eq!(error_kind(result), "Interrupted");
+    assert_eq!(result.limit, None);
+    assert!(result.interpreter_reset, "the interpreter was replaced, and the result says so");
+    assert!(result.error.as_ref().unwrap().message.contains("state (variables, imports) is lost"));
+    assert!(took < Duration::from_secs(2), "stopped {took:?} after the interrupt");
+}
+
+async fn half_a_second() {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interrupt_stops_a_busy_loop_and_the_queued_run_then_runs() {
+    let s = Arc::new(session().await);
+    assert!(!s.interrupt().await.unwrap(), "nothing runs yet");
+    run(&s, "x = 1").await;
+    let task = tokio::spawn({
+        let s = s.clone();
+        async move { s.run("while True:\n    pass").await }
+    });
+    half_a_second().await;
+    // Queued behind the loop; the interrupt is not for it.
+    let queued = tokio::spawn({
+        let s = s.clone();
+        async move { s.run("1 + 1").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let asked = std::time::Instant::now();
+    assert!(s.interrupt().await.unwrap());
+    let result = task.await.unwrap().unwrap();
+    assert_interrupted(&result, asked.elapsed());
+    assert_eq!(value(&queued.await.unwrap().unwrap()), json!(2));
+    // State is lost, as the result said.
+    assert_eq!(error_kind(&run(&s, "x").await), "NameError");
+    assert!(!s.interrupt().await.unwrap(), "nothing runs any more");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interrupt_stops_a_sleep() {
+    let s = Arc::new(session().await);
+    let (result, took) = interrupt_after(&s, "import time\ntime.sleep(30)", half_a_second()).await;
+    assert_interrupted(&result, took);
+    assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interrupt_stops_a_tool_call_and_kills_its_process_group() {
+    let tools = common::spawner_tools(60);
+    let (registry, skipped) = codemode::tools::ToolRegistry::load_dir(tools.path());
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let s = Arc::new(Session::builder().tools(registry).build().await.unwrap());
+    let scratch = tempfile::tempdir().unwrap();
+    let pidfile = scratch.path().join("hang.pid");
+    let code = format!("tools.spawner.hang(pidfile={:?})", pidfile.to_str().unwrap());
+    let pid = std::sync::OnceLock::new();
+    let started = async {
+        let file = pidfile.clone();
+        pid.set(tokio::task::spawn_blocking(move || common::grandchild(&file)).await.unwrap()).unwrap();
+    };
+    let (result, took) = interrupt_after(&s, &code, started).await;
+    assert_interrupted(&result, took);
+    assert!(common::dies(*pid.get().unwrap()), "the tool's grandchild outlived the interrupt");
+    assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guest_code_cannot_swallow_an_interrupt() {
+    let s = Arc::new(session().await);
+    let code = "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass";
+    let (result, took) = interrupt_after(&s, code, half_a_second()).await;
+    assert_interrupted(&result, took);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_interrupted_before_it_starts_never_runs() {
+    let s = session().await;
+    run(&s, "x = 1").await;
+    let interrupt = codemode::session::Interrupt::new();
+    interrupt.interrupt();
+    let result = s.run_interruptible("x = 2", s.limits(), &interrupt).await.unwrap();
+    assert!(result.interrupted);
+    assert_eq!(error_kind(&result), "Interrupted");
+    assert!(!result.interpreter_reset, "nothing ran, nothing was lost");
+    assert_eq!(value(&run(&s, "x").await), json!(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_session_cannot_be_interrupted() {
+    let s = session().await;
+    s.close().await;
+    assert!(matches!(s.interrupt().await, Err(SessionError::Closed)));
+}
+
+/// Upstream answers a 10,000-term expression with a RecursionError and keeps its
+/// state: the wasm stack is deep enough for CPython's own check to fire first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ten_thousand_term_expression_is_a_recursion_error_and_state_survives() {
+    let s = session().await;
+    run(&s, "x = 1").await;
+    for code in [format!("1{}", " + 1".repeat(10_000)), "eval('1' + ' + 1' * 100_000)".to_owned()] {
+        let r = run(&s, &code).await;
+        assert_eq!(error_kind(&r), "RecursionError", "{:?}", r.error);
+        assert!(!r.interpreter_reset && r.limit.is_none());
+        assert_eq!(value(&run(&s, "x").await), json!(1));
+    }
+}

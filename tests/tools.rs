@@ -9,7 +9,7 @@ use std::path::Path;
 
 use codemode::Session;
 use codemode::tools::{Endpoint, HttpParam, HttpTool, JsonType, ToolRegistry};
-use common::{error, run, value};
+use common::{SPAWNER, dies, error, grandchild, run, value};
 use serde_json::{Value, json};
 
 const TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tools");
@@ -496,54 +496,6 @@ async fn option_injection_is_refused_in_the_sandbox_and_dash_dash_protects_posit
     let (kind, message) = error(&run(&s, "tools.lsx.show(path='-la')").await);
     assert_eq!(kind, "ToolCallError");
     assert!(message.contains("cannot access '-la'"), "{message}");
-}
-
-/// `sh -c SCRIPT PIDFILE`: each recipe starts `sleep 30` in the background (a
-/// grandchild of the host) and writes its pid to the file.
-const SPAWNER: &str = r#"name: spawner
-command: sh
-timeout: 1
-schema:
-  options:
-    script: {type: string, short: c}
-  positional:
-    - {name: pidfile, type: string, required: true}
-recipes:
-  hang:
-    description: Waits for the grandchild (past the timeout)
-    preset: {script: 'sleep 30 & echo $! > "$0"; wait'}
-  leave:
-    description: Exits at once, leaving the grandchild running
-    preset: {script: 'sleep 30 & echo $! > "$0"; echo done'}
-"#;
-
-/// The pid the spawner wrote.
-fn grandchild(pidfile: &Path) -> u32 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        if let Some(pid) = std::fs::read_to_string(pidfile).ok().and_then(|t| t.trim().parse().ok()) {
-            return pid;
-        }
-        assert!(std::time::Instant::now() < deadline, "no pid in {}", pidfile.display());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-/// Whether `pid` is gone (or a zombie nobody reaped yet: killed all the same).
-fn dies(pid: u32) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|stat| stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()));
-        if matches!(state, None | Some('Z')) {
-            return true;
-        }
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

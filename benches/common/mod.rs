@@ -22,6 +22,13 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// The `q` quantile (0 to 1) of `samples` (which must not be empty).
+pub fn percentile(samples: &mut [Duration], q: f64) -> Duration {
+    samples.sort();
+    let at = ((samples.len() - 1) as f64 * q).round() as usize;
+    samples[at.min(samples.len() - 1)]
+}
+
 /// Times `n` runs of an async closure.
 pub async fn sample<F, Fut>(n: usize, mut f: F) -> Vec<Duration>
 where

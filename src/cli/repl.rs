@@ -11,7 +11,7 @@ use super::run::print_result;
 
 const HELP: &str = "Python on WASI. State persists between inputs; `tools`, `skills`, \
 `artifacts` and `deps` are predefined.\nA block ends with an empty line. %reset clears \
-the session, %help shows this, Ctrl-D quits.";
+the session, %help shows this, Ctrl-C interrupts a running cell, Ctrl-D quits.";
 
 pub async fn repl(context: &SessionArgs<'_>) -> anyhow::Result<ExitCode> {
     let session = context.session().await?;
@@ -55,7 +55,7 @@ pub async fn repl(context: &SessionArgs<'_>) -> anyhow::Result<ExitCode> {
         if needs_more(&cell, &line) {
             continue;
         }
-        let result = session.run(&cell).await?;
+        let result = run_until_ctrl_c(&session, &cell).await?;
         cell.clear();
         print_result(&result)?;
         if result.interpreter_reset {
@@ -70,6 +70,22 @@ pub async fn repl(context: &SessionArgs<'_>) -> anyhow::Result<ExitCode> {
     }
     session.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `cell`; Ctrl-C meanwhile interrupts it (and only it: the REPL goes on).
+/// At the prompt Ctrl-C is the line editor's, which clears the line as before.
+async fn run_until_ctrl_c(session: &codemode::Session, cell: &str) -> anyhow::Result<codemode::RunResult> {
+    let run = session.run(cell);
+    tokio::pin!(run);
+    loop {
+        tokio::select! {
+            result = &mut run => return Ok(result?),
+            signal = tokio::signal::ctrl_c() => {
+                signal.context("cannot listen for Ctrl-C")?;
+                session.interrupt().await?;
+            }
+        }
+    }
 }
 
 /// Whether the cell continues on the next line, as in the Python REPL: after a

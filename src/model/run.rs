@@ -19,7 +19,8 @@ pub struct Value {
 #[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 pub struct CellError {
     /// Exception class name (`ZeroDivisionError`, `SyntaxError`), or `LimitExceeded`,
-    /// `InterpreterExit` (`os._exit`) or `InterpreterCrash` when the interpreter stopped.
+    /// `Interrupted` (the host interrupted the run), `InterpreterExit` (`os._exit`) or
+    /// `InterpreterCrash` when the interpreter stopped.
     pub kind: String,
     /// The exception's message.
     pub message: String,
@@ -45,6 +46,11 @@ pub struct RunResult {
     pub error: Option<CellError>,
     /// The limit that stopped the run, if one did.
     pub limit: Option<LimitKind>,
+    /// Whether the host interrupted the run ([`Session::interrupt`](crate::Session::interrupt),
+    /// an MCP cancellation, `POST /v1/sessions/{id}/interrupt`, Ctrl-C in the REPL).
+    /// `interpreter_reset` says whether its state was lost with it.
+    #[serde(default)]
+    pub interrupted: bool,
     /// Whether the interpreter was restarted: every variable is gone.
     pub interpreter_reset: bool,
     /// Wall-clock time of the run.

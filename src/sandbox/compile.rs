@@ -20,7 +20,7 @@ const GUEST_SHA256: &str = env!("CODEMODE_GUEST_WASM_SHA256");
 
 /// Wasm stack available to the guest. CPython's C recursion (repr of nested data,
 /// the compiler, the parser) needs more than wasmtime's 512 KiB default.
-const MAX_WASM_STACK: usize = 4 << 20;
+const MAX_WASM_STACK: usize = 16 << 20;
 
 /// Whether an engine counts fuel; each needs its own compiled artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

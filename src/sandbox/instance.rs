@@ -24,6 +24,8 @@ pub(crate) enum Outcome<T> {
 pub(crate) enum StopCause {
     /// A limit stopped it.
     Limit(LimitKind),
+    /// The host interrupted the run (`Session::interrupt`).
+    Interrupted,
     /// Agent code ended the process (`os._exit`).
     Exit,
     /// It trapped.
@@ -84,8 +86,19 @@ impl Instance {
         self.prepared.metering
     }
 
-    /// Runs one cell (agent code, or a skill the host invokes) under `limits`.
-    pub(crate) async fn run(&mut self, cell: &Cell, limits: &Limits) -> (Outcome<GuestRunResult>, RunStats) {
+    /// Runs one cell (agent code, or a skill the host invokes) under `limits`, until
+    /// it ends or `interrupt` completes.
+    ///
+    /// An interrupt stops the run the way the timeout does: the call into the guest
+    /// is dropped wherever it is suspended (an epoch yield in Python code, a sleep,
+    /// a tool call, whose process group the drop kills), so guest code cannot catch
+    /// it, and the instance is unusable afterwards.
+    pub(crate) async fn run(
+        &mut self,
+        cell: &Cell,
+        limits: &Limits,
+        interrupt: impl Future<Output = ()>,
+    ) -> (Outcome<GuestRunResult>, RunStats) {
         let options = runner::RunOptions { stdout_limit: limits.stdout, stderr_limit: limits.stderr };
         let fuel = match self.metering() {
             Metering::Fuel => Some(limits.fuel.unwrap_or(u64::MAX)),
@@ -104,13 +117,18 @@ impl Instance {
 
         let started = Instant::now();
         let call = self.guest.code_mode_sandbox_runner().call_run(&mut self.store, cell, options);
-        let outcome = match tokio::time::timeout(limits.timeout, call).await {
-            Ok(Ok(result)) => Outcome::Returned(result),
-            Ok(Err(err)) => self.stopped(&err),
-            Err(_) => Outcome::Stopped {
+        let ended = tokio::select! {
+            ended = tokio::time::timeout(limits.timeout, call) => Some(ended),
+            () = interrupt => None,
+        };
+        let outcome = match ended {
+            Some(Ok(Ok(result))) => Outcome::Returned(result),
+            Some(Ok(Err(err))) => self.stopped(&err),
+            Some(Err(_)) => Outcome::Stopped {
                 cause: StopCause::Limit(LimitKind::Timeout),
                 detail: format!("the run exceeded its timeout of {}", humanize(limits.timeout)),
             },
+            None => Outcome::Stopped { cause: StopCause::Interrupted, detail: "the run was interrupted".to_owned() },
         };
         let wall_time = started.elapsed();
         let (stdout_dropped, stderr_dropped) = match &outcome {

@@ -43,7 +43,9 @@ impl Metrics {
         match outcome {
             None => bump(&self.errors, "internal"),
             Some(result) => {
-                if let Some(limit) = &result.limit {
+                if result.interrupted {
+                    bump(&self.errors, "interrupted");
+                } else if let Some(limit) = &result.limit {
                     bump(&self.errors, "limit");
                     bump(&self.limits, format!("{limit:?}").to_lowercase());
                 } else if result.error.is_some() {
@@ -72,7 +74,7 @@ impl Metrics {
         let _ = writeln!(out, "# HELP codemode_run_errors_total Runs that ended in an error, by kind.");
         let _ = writeln!(out, "# TYPE codemode_run_errors_total counter");
         let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        for kind in ["exception", "limit", "internal"] {
+        for kind in ["exception", "limit", "interrupted", "internal"] {
             let _ = writeln!(out, "codemode_run_errors_total{{kind=\"{kind}\"}} {}", errors.get(kind).unwrap_or(&0));
         }
         let _ = writeln!(out, "# HELP codemode_limit_hits_total Runs stopped by a limit, by limit.");

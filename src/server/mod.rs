@@ -12,6 +12,7 @@
 //! | `DELETE /v1/sessions/{id}` | | `204` |
 //! | `POST /v1/sessions/{id}/run` | `{"code", "timeout"?}` | a [`RunResult`] |
 //! | `POST /v1/sessions/{id}/reset` | | `204` |
+//! | `POST /v1/sessions/{id}/interrupt` | | `200 {"interrupted"}`: whether a run was stopped |
 //! | `POST /v1/sessions/{id}/skills/{name}` | `{"args"?}` | a [`RunResult`] |
 //! | `GET /v1/tools`, `GET /v1/tools/search?query=&limit=` | | tools |
 //! | `GET /v1/skills`, `GET /v1/skills/search?query=&limit=`, `GET/PUT/DELETE /v1/skills/{name}` | `PUT`: `{"source", "description"?}` | skills |
@@ -130,6 +131,7 @@ pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Ro
         .route("/v1/sessions/{id}", axum::routing::delete(close_session))
         .route("/v1/sessions/{id}/run", post(run))
         .route("/v1/sessions/{id}/reset", post(reset))
+        .route("/v1/sessions/{id}/interrupt", post(interrupt))
         .route("/v1/sessions/{id}/skills/{name}", post(invoke_skill))
         .route("/v1/sessions/{id}/call", post(session_call))
         .route("/v1/call", post(call))
@@ -286,6 +288,13 @@ async fn run(
 async fn reset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     in_session(&state, &id, Request::Reset).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stops the session's run in progress; the run's own request answers with the
+/// interrupted result. Never waits behind that run.
+async fn interrupt(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let session = state.sessions.get(&id).await?;
+    Ok(Json(json!({"interrupted": session.interrupt().await?})))
 }
 
 #[derive(Debug, Default, Deserialize)]

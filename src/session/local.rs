@@ -3,6 +3,7 @@
 
 use tokio::sync::Mutex;
 
+use super::interrupt::{Current, Interrupt};
 use super::services::Services;
 use super::{Executor, SessionError};
 use crate::model::ops::{Operations, Request, Response};
@@ -20,6 +21,8 @@ pub(super) struct Local {
     /// `None`: the last interpreter stopped, or the session is closed; the next run
     /// starts a fresh one.
     pub(super) instance: Mutex<Option<Instance>>,
+    /// The run holding `instance`, found by an interrupt without taking that lock.
+    pub(super) current: Current,
 }
 
 impl Local {
@@ -30,7 +33,8 @@ impl Local {
         limits: Limits,
         services: Services,
     ) -> Result<Self, SessionError> {
-        let local = Self { sandbox, metering, limits, services, instance: Mutex::new(None) };
+        let local =
+            Self { sandbox, metering, limits, services, instance: Mutex::new(None), current: Current::default() };
         let instance = local.new_instance().await?;
         *local.instance.lock().await = Some(instance);
         Ok(local)
@@ -44,18 +48,18 @@ impl Local {
 
 #[async_trait::async_trait]
 impl Executor for Local {
-    async fn run(&self, code: &str, limits: &Limits) -> Result<RunResult, SessionError> {
-        self.run_cell(&Cell::Code(code.to_owned()), limits).await
+    async fn run(&self, code: &str, limits: &Limits, interrupt: &Interrupt) -> Result<RunResult, SessionError> {
+        self.run_cell(&Cell::Code(code.to_owned()), limits, interrupt).await
     }
 
-    async fn call(&self, request: Request) -> Result<Response, SessionError> {
+    async fn call(&self, request: Request, interrupt: &Interrupt) -> Result<Response, SessionError> {
         match request {
             Request::InvokeSkill(invoke) => {
                 // Called in the guest, not written as a cell: the agent's traceback
                 // starts in the skill, with no generated line above it.
                 let args_json = serde_json::Value::Object(invoke.args).to_string();
                 let cell = Cell::Skill(SkillCall { name: invoke.name, args_json });
-                Ok(Response::Run(self.run_cell(&cell, &self.limits).await?))
+                Ok(Response::Run(self.run_cell(&cell, &self.limits, interrupt).await?))
             }
             Request::Reset => {
                 // A fresh interpreter rather than cleared globals: agent code can change
@@ -70,7 +74,13 @@ impl Executor for Local {
         }
     }
 
+    async fn interrupt(&self) -> Result<bool, SessionError> {
+        Ok(self.current.interrupt())
+    }
+
     async fn close(&self) {
+        // A run in progress holds the instance: stop it rather than wait for it.
+        self.current.interrupt();
         *self.instance.lock().await = None;
     }
 
@@ -80,18 +90,23 @@ impl Executor for Local {
 }
 
 impl Local {
-    async fn run_cell(&self, cell: &Cell, limits: &Limits) -> Result<RunResult, SessionError> {
+    async fn run_cell(&self, cell: &Cell, limits: &Limits, interrupt: &Interrupt) -> Result<RunResult, SessionError> {
         if limits.fuel.is_some() && self.metering == Metering::Off {
             return Err(SessionError::InvalidLimits(
                 "this session was built without fuel metering; set fuel in the session's limits".into(),
             ));
         }
         let mut slot = self.instance.lock().await;
+        if interrupt.is_interrupted() {
+            // Interrupted while it waited for the run before it: it never starts.
+            return Ok(not_started());
+        }
+        let _running = self.current.enter(interrupt);
         let mut instance = match slot.take() {
             Some(instance) => instance,
             None => self.new_instance().await?,
         };
-        let (outcome, stats) = instance.run(cell, limits).await;
+        let (outcome, stats) = instance.run(cell, limits, interrupt.interrupted()).await;
         Ok(match outcome {
             Outcome::Returned(result) => {
                 *slot = Some(instance);
@@ -126,6 +141,7 @@ fn completed(result: GuestRunResult, stats: RunStats, limits: &Limits) -> RunRes
         stderr_truncated: stats.stderr.truncated,
         error,
         limit,
+        interrupted: false,
         interpreter_reset: false,
         wall_time: stats.wall_time,
         peak_memory: stats.peak_memory,
@@ -134,9 +150,13 @@ fn completed(result: GuestRunResult, stats: RunStats, limits: &Limits) -> RunRes
     }
 }
 
+/// The error kind of an interrupted run.
+const INTERRUPTED: &str = "Interrupted";
+
 fn stopped(cause: StopCause, detail: String, stats: RunStats) -> RunResult {
     let (kind, message, limit) = match cause {
         StopCause::Limit(limit) => ("LimitExceeded", format!("{limit} limit: {detail}"), Some(limit)),
+        StopCause::Interrupted => (INTERRUPTED, detail, None),
         StopCause::Exit => ("InterpreterExit", detail, None),
         StopCause::Crash => ("InterpreterCrash", detail, None),
     };
@@ -147,12 +167,38 @@ fn stopped(cause: StopCause, detail: String, stats: RunStats) -> RunResult {
         stderr: stats.stderr.text,
         stdout_truncated: stats.stdout.truncated,
         stderr_truncated: stats.stderr.truncated,
-        error: Some(CellError { kind: kind.to_owned(), traceback: format!("{kind}: {message}\n"), message }),
+        error: Some(error(kind, message)),
         limit,
+        interrupted: cause == StopCause::Interrupted,
         interpreter_reset: true,
         wall_time: stats.wall_time,
         peak_memory: stats.peak_memory,
         fuel_used: stats.fuel_used,
         tool_calls: stats.tool_calls,
     }
+}
+
+/// A run interrupted before it started: nothing ran, and the interpreter is intact.
+fn not_started() -> RunResult {
+    let message = "the run was interrupted before it started; nothing ran and the interpreter's state is intact";
+    RunResult {
+        value: None,
+        stdout: String::new(),
+        stderr: String::new(),
+        stdout_truncated: false,
+        stderr_truncated: false,
+        error: Some(error(INTERRUPTED, message.to_owned())),
+        limit: None,
+        interrupted: true,
+        interpreter_reset: false,
+        wall_time: std::time::Duration::ZERO,
+        peak_memory: 0,
+        fuel_used: None,
+        tool_calls: Vec::new(),
+    }
+}
+
+/// A stop reported as an error of `kind`, its traceback one line.
+fn error(kind: &str, message: String) -> CellError {
+    CellError { kind: kind.to_owned(), traceback: format!("{kind}: {message}\n"), message }
 }

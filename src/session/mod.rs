@@ -2,6 +2,7 @@
 //! executor: in this process ([`local`]) or on a `codemode serve` ([`remote`]).
 //! Every operation goes through [`Operations::call`]; the typed methods sit on top.
 
+mod interrupt;
 mod local;
 #[cfg(feature = "remote")]
 pub mod remote;
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub use self::interrupt::Interrupt;
 use self::local::Local;
 #[cfg(feature = "remote")]
 use self::remote::{Remote, RemoteError, Subprocess};
@@ -285,10 +287,12 @@ fn validate(limits: &Limits) -> Result<(), SessionError> {
 /// per executor; [`Session`] adds the checks every executor shares.
 #[async_trait::async_trait]
 trait Executor: Send + Sync {
-    /// Runs `code` with `limits` (already validated).
-    async fn run(&self, code: &str, limits: &Limits) -> Result<RunResult, SessionError>;
-    /// Performs any other operation.
-    async fn call(&self, request: Request) -> Result<Response, SessionError>;
+    /// Runs `code` with `limits` (already validated), until `interrupt` fires.
+    async fn run(&self, code: &str, limits: &Limits, interrupt: &Interrupt) -> Result<RunResult, SessionError>;
+    /// Performs any other operation; one that runs code stops when `interrupt` fires.
+    async fn call(&self, request: Request, interrupt: &Interrupt) -> Result<Response, SessionError>;
+    /// Stops the run in progress, without waiting for it; whether there was one.
+    async fn interrupt(&self) -> Result<bool, SessionError>;
     /// Releases the interpreter.
     async fn close(&self);
     /// The in-process services, if the interpreter runs here.
@@ -378,9 +382,52 @@ impl Session {
     /// session built with fuel (it needs a differently compiled guest); a remote
     /// session applies the timeout only.
     pub async fn run_with(&self, code: &str, limits: &Limits) -> Result<RunResult, SessionError> {
+        self.run_interruptible(code, limits, &Interrupt::new()).await
+    }
+
+    /// Runs `code` with `limits`, stopping it when `interrupt` fires (see
+    /// [`Interrupt`]): the way to stop this run and no other.
+    pub async fn run_interruptible(
+        &self,
+        code: &str,
+        limits: &Limits,
+        interrupt: &Interrupt,
+    ) -> Result<RunResult, SessionError> {
         validate(limits)?;
         self.check_open()?;
-        self.executor.run(code, limits).await
+        self.executor.run(code, limits, interrupt).await
+    }
+
+    /// Stops the run in progress (code or a skill), if any, and says whether there
+    /// was one. It does not wait for the run: the run's own call returns within
+    /// milliseconds with [`RunResult::interrupted`] set, and the interpreter replaced
+    /// as after a timeout ([`RunResult::interpreter_reset`]: its state is lost). Runs
+    /// queued behind it then run as usual.
+    ///
+    /// Busy Python code stops at its next epoch tick (10 ms), a sleep or a tool call
+    /// at once; a tool's process is killed with its whole process group. Guest code
+    /// cannot catch it (`except BaseException` sees nothing).
+    pub async fn interrupt(&self) -> Result<bool, SessionError> {
+        self.check_open()?;
+        self.executor.interrupt().await
+    }
+
+    /// [`Operations::call`], stopping a request that runs code (`run`,
+    /// `invoke_skill`) when `interrupt` fires; other requests ignore it.
+    pub async fn call_interruptible(&self, request: Request, interrupt: &Interrupt) -> Result<Response, SessionError> {
+        self.check_open()?;
+        match request {
+            Request::Run(RunCode { code, timeout }) => {
+                let limits = self.limits.with_timeout_at_most(timeout).map_err(SessionError::InvalidLimits)?;
+                Ok(Response::Run(self.run_interruptible(&code, &limits, interrupt).await?))
+            }
+            Request::InvokeSkill(invoke) => {
+                crate::names::SkillName::new(&invoke.name)
+                    .map_err(|e| SessionError::InvalidSkill { message: e.to_string(), line: None })?;
+                self.executor.call(Request::InvokeSkill(invoke), interrupt).await
+            }
+            other => self.executor.call(other, interrupt).await,
+        }
     }
 
     /// Clears the interpreter's variables, functions and imports; `tools`, `skills`,
@@ -424,18 +471,6 @@ impl Operations for Session {
     type Error = SessionError;
 
     async fn call(&self, request: Request) -> Result<Response, SessionError> {
-        self.check_open()?;
-        match request {
-            Request::Run(RunCode { code, timeout }) => {
-                let limits = self.limits.with_timeout_at_most(timeout).map_err(SessionError::InvalidLimits)?;
-                Ok(Response::Run(self.run_with(&code, &limits).await?))
-            }
-            Request::InvokeSkill(invoke) => {
-                crate::names::SkillName::new(&invoke.name)
-                    .map_err(|e| SessionError::InvalidSkill { message: e.to_string(), line: None })?;
-                self.executor.call(Request::InvokeSkill(invoke)).await
-            }
-            other => self.executor.call(other).await,
-        }
+        self.call_interruptible(request, &Interrupt::new()).await
     }
 }

@@ -15,10 +15,13 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
-use super::{Executor, Services, SessionError};
+use super::{Executor, Interrupt, Services, SessionError};
 use crate::model::RunResult;
 use crate::model::ops::{Operations, Request, Response, UnexpectedResponse};
 use crate::sandbox::Limits;
+
+/// How often an interrupt is repeated while the interrupted request is unanswered.
+const REMOTE_INTERRUPT_RETRY: Duration = Duration::from_millis(50);
 
 /// How long a spawned server may take to start listening.
 const SPAWN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -184,6 +187,39 @@ impl RemoteSession {
         }
     }
 
+    /// Stops the session's run in progress on the server (`POST
+    /// /v1/sessions/{id}/interrupt`); whether one was running.
+    pub async fn interrupt(&self) -> Result<bool, RemoteError> {
+        let answer: Value = self.remote.call(Method::POST, &format!("v1/sessions/{}/interrupt", self.id), None).await?;
+        answer["interrupted"]
+            .as_bool()
+            .ok_or_else(|| RemoteError::Transport("no `interrupted` in the server's answer".into()))
+    }
+
+    /// `work` (a request that may run code on the server), interrupting the server's
+    /// run when `interrupt` fires. The server runs a session's requests one at a
+    /// time, so until `work` is answered the run there is this one, or one before it
+    /// that this one waits for: the interrupt is repeated until this one is answered.
+    async fn until_interrupted<T>(
+        &self,
+        work: impl Future<Output = Result<T, RemoteError>>,
+        interrupt: &Interrupt,
+    ) -> Result<T, RemoteError> {
+        tokio::pin!(work);
+        tokio::select! {
+            done = &mut work => return done,
+            () = interrupt.interrupted() => {}
+        }
+        loop {
+            // A failed interrupt is retried like one that found nothing running yet.
+            let _ = self.interrupt().await;
+            tokio::select! {
+                done = &mut work => return done,
+                () = tokio::time::sleep(REMOTE_INTERRUPT_RETRY) => {}
+            }
+        }
+    }
+
     /// Closes the session on the server.
     pub async fn close(&self) -> Result<(), RemoteError> {
         self.remote.call(Method::DELETE, &format!("v1/sessions/{}", self.id), None).await
@@ -213,12 +249,19 @@ impl Operations for RemoteSession {
 
 #[async_trait::async_trait]
 impl Executor for RemoteSession {
-    async fn run(&self, code: &str, limits: &Limits) -> Result<RunResult, SessionError> {
-        Ok(self.run_with_timeout(code, limits.timeout).await?)
+    async fn run(&self, code: &str, limits: &Limits, interrupt: &Interrupt) -> Result<RunResult, SessionError> {
+        Ok(self.until_interrupted(self.run_with_timeout(code, limits.timeout), interrupt).await?)
     }
 
-    async fn call(&self, request: Request) -> Result<Response, SessionError> {
+    async fn call(&self, request: Request, interrupt: &Interrupt) -> Result<Response, SessionError> {
+        if matches!(request, Request::Run(_) | Request::InvokeSkill(_)) {
+            return Ok(self.until_interrupted(Operations::call(self, request), interrupt).await?);
+        }
         Ok(Operations::call(self, request).await?)
+    }
+
+    async fn interrupt(&self) -> Result<bool, SessionError> {
+        Ok(RemoteSession::interrupt(self).await?)
     }
 
     async fn close(&self) {

@@ -177,3 +177,60 @@ pub fn start_refusal(args: &[&str], token: Option<&str>) -> String {
     assert_eq!(out.status.code(), Some(2), "it started with {token:?}");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A CLI tool whose `hang` recipe starts `sleep 30` in the background (a grandchild
+/// of the host, in the tool's process group), writes its pid to the file it is
+/// given, and waits for it: a call that runs 30 s unless stopped.
+pub const SPAWNER: &str = r#"name: spawner
+command: sh
+timeout: 1
+schema:
+  options:
+    script: {type: string, short: c}
+  positional:
+    - {name: pidfile, type: string, required: true}
+recipes:
+  hang:
+    description: Waits for the grandchild (past the timeout)
+    preset: {script: 'sleep 30 & echo $! > "$0"; wait'}
+  leave:
+    description: Exits at once, leaving the grandchild running
+    preset: {script: 'sleep 30 & echo $! > "$0"; echo done'}
+"#;
+
+/// A `tools` directory holding [`SPAWNER`] with a `timeout` of `seconds`.
+pub fn spawner_tools(seconds: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spawner.yaml"), SPAWNER.replace("timeout: 1", &format!("timeout: {seconds}")))
+        .unwrap();
+    dir
+}
+
+/// The pid the spawner wrote to `pidfile` (waiting up to 5 s for it).
+pub fn grandchild(pidfile: &std::path::Path) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(pidfile).ok().and_then(|t| t.trim().parse().ok()) {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no pid in {}", pidfile.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether `pid` is gone within 5 s (or a zombie nobody reaped yet: killed all the same).
+pub fn dies(pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()));
+        if matches!(state, None | Some('Z')) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
