@@ -330,7 +330,7 @@ fn mcp_inspector_cli_over_stdio_and_http() {
     let base = tempfile::tempdir().unwrap();
     let base_arg = base.path().to_str().unwrap();
     let listed = inspector(&[BIN, "mcp", "--base", base_arg], &["--method", "tools/list"]);
-    assert_eq!(listed["tools"].as_array().unwrap().len(), 18, "{listed}");
+    assert_eq!(listed["tools"].as_array().unwrap().len(), 19, "{listed}");
     let run = ["--method", "tools/call", "--tool-name", "run_code", "--tool-arg", "code=print(6 * 7)"];
     let called = inspector(&[BIN, "mcp", "--base", base_arg], &run);
     assert_eq!(called["structuredContent"]["stdout"], "42\n", "{called}");
@@ -692,4 +692,26 @@ fn max_output_chars_has_a_floor() {
     let out = Command::new(BIN).args(["mcp", "--max-output-chars", "10"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be at least 1024"));
+}
+
+#[tokio::test]
+async fn describe_is_a_tool_answering_the_stub_as_text() {
+    let base = common::describe_fixture();
+    let mut command = tokio::process::Command::new(BIN);
+    command.args(["mcp", "--base"]).arg(base.path()).stderr(Stdio::null());
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.expect("handshake");
+    let args = serde_json::json!({"what": "skills"}).as_object().cloned().unwrap();
+    let result =
+        client.call_tool(rmcp::model::CallToolRequestParams::new("describe").with_arguments(args)).await.unwrap();
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    let text = result.content[0].as_text().unwrap().text.clone();
+    assert!(text.starts_with("class skills:\n") && !text.contains("class tools"), "{text}");
+    assert!(text.contains("    def pluck(*, document: str, field: str = 'name'): "), "{text}");
+    let all = client.call_tool(rmcp::model::CallToolRequestParams::new("describe")).await.unwrap();
+    let all = all.content[0].as_text().unwrap().text.clone();
+    assert!(all.starts_with("class tools:\n") && all.ends_with(&text), "{all}");
+    let bad = serde_json::json!({"what": "secrets"}).as_object().cloned().unwrap();
+    let bad = client.call_tool(rmcp::model::CallToolRequestParams::new("describe").with_arguments(bad)).await.unwrap();
+    assert_eq!(bad.is_error, Some(true));
+    client.cancel().await.unwrap();
 }

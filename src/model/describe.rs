@@ -500,7 +500,7 @@ mod tests {
         let text = tools_stub(&[tool]);
         assert!(text.len() < 1024, "{}", text.len());
         assert!(
-            text.contains("    class get_sum:\n        \"\\\"\\\"\\\" oops\\\\  (unavailable: down)\"\n"),
+            text.contains("    class get_sum:\n        \"\\\"\\\"\\\" oops\\\\   (unavailable: down)\"\n"),
             "{text}"
         );
         assert!(text.contains("        def run(**kwargs): \"xxx"), "{text}");

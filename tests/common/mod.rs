@@ -177,3 +177,27 @@ pub fn start_refusal(args: &[&str], token: Option<&str>) -> String {
     assert_eq!(out.status.code(), Some(2), "it started with {token:?}");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A base directory for the `describe` tests: py-code-mode's fixture tools and
+/// skills (`tests/fixtures/pycodemode`) plus the curl, echo and lister tools and
+/// the text_report skill of `tests/fixtures`.
+pub fn describe_fixture() -> tempfile::TempDir {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let base = tempfile::tempdir().unwrap();
+    let copy = |from: &str, to: &str| {
+        let target = base.path().join(to);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(fixtures.join(from), target).unwrap();
+    };
+    for tool in ["jq.yaml", "ls.yaml"] {
+        copy(&format!("pycodemode/tools/{tool}"), &format!("tools/{tool}"));
+    }
+    for tool in ["curl.yaml", "echo.yml", "lister.yaml"] {
+        copy(&format!("tools/{tool}"), &format!("tools/{tool}"));
+    }
+    for skill in ["word_stats.py", "pluck.py"] {
+        copy(&format!("pycodemode/skills/{skill}"), &format!("skills/{skill}"));
+    }
+    copy("skills/text_report.py", "skills/text_report.py");
+    base
+}
