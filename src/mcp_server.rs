@@ -39,7 +39,9 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 pub use self::output::{DEFAULT_MAX_OUTPUT_CHARS, MIN_MAX_OUTPUT_CHARS};
 pub use self::render::OutputLimits;
-use crate::model::ops::{AddDep, CreateSkill, InvokeSkill, Named, Operations, Request, RunCode, SaveArtifact, Search};
+use crate::model::ops::{
+    AddDep, CreateSkill, Describe, InvokeSkill, Named, Operations, Request, RunCode, SaveArtifact, Search,
+};
 use crate::server::{MemoryBudget, Reservation};
 use crate::session::{Interrupt, Session, SessionFactory};
 
@@ -128,6 +130,13 @@ pub const TOOLS: &[McpTool] = &[
         "List the host's tools: one line per callable, with the signature agent code calls \
          (tools.<name>.<callable>(**kwargs)) and what it does.",
     ),
+    with::<Describe>(tool(
+        "describe",
+        "describe",
+        READS,
+        "Every tool and skill agent code can call, as a compact Python stub: typed keyword-only signatures, \
+         defaults and one-line docs. `what`: tools, skills or all (default).",
+    )),
     with::<Search>(tool(
         "search_tools",
         "search_tools",

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::text::shown;
 
 /// Names the `skills` namespace itself uses, so no skill may take them.
-pub const RESERVED_SKILL_NAMES: &[&str] = &["list", "search", "get", "invoke", "create", "delete"];
+pub const RESERVED_SKILL_NAMES: &[&str] = &["list", "search", "get", "invoke", "create", "delete", "describe"];
 
 /// Longest skill name.
 const MAX_SKILL_NAME_LEN: usize = 128;
@@ -59,7 +59,9 @@ impl SkillName {
             return invalid("it is a Python keyword");
         }
         if RESERVED_SKILL_NAMES.contains(&name) {
-            return invalid("it is reserved by the skills namespace (list, search, get, invoke, create, delete)");
+            return invalid(
+                "it is reserved by the skills namespace (list, search, get, invoke, create, delete, describe)",
+            );
         }
         Ok(Self(name.to_owned()))
     }
@@ -108,11 +110,21 @@ impl PartialEq<&str> for SkillName {
     }
 }
 
-const PYTHON_KEYWORDS: &[&str] = &[
+/// Python's keywords: no name agent code writes after a dot may be one.
+pub const PYTHON_KEYWORDS: &[&str] = &[
     "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
     "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
     "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
 ];
+
+/// Whether `name` is an ASCII Python identifier and not a keyword: what agent code
+/// can write after a dot or as a keyword argument.
+pub fn is_python_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !PYTHON_KEYWORDS.contains(&name)
+}
 
 #[cfg(test)]
 mod tests {

@@ -685,3 +685,18 @@ fn model_fetch_refuses_wheels_that_do_not_verify() {
     assert_eq!(status["installed"], false);
     assert_eq!(status["dir"], model.to_str().unwrap());
 }
+
+#[test]
+fn describe_prints_the_stub() {
+    let dir = common::describe_fixture();
+    let base = dir.path().to_str().unwrap();
+    let skills = ok(&codemode(&["--base", base, "describe", "skills"], None));
+    assert!(
+        skills.starts_with("class skills:\n") && skills.contains("    def word_stats(*, text: str, top: int = 3): ")
+    );
+    let all = ok(&codemode(&["--base", base, "describe"], None));
+    assert!(all.starts_with("class tools:\n") && all.ends_with(&skills), "{all}");
+    let called = ok(&codemode(&["--base", base, "call", "describe", r#"{"what": "skills"}"#], None));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&called).unwrap()["stub"], skills.as_str());
+    assert!(!codemode(&["--base", base, "describe", "secrets"], None).status.success());
+}

@@ -335,7 +335,7 @@ fn mcp_inspector_cli_over_stdio_and_http() {
     let base = tempfile::tempdir().unwrap();
     let base_arg = base.path().to_str().unwrap();
     let listed = inspector(&[BIN, "mcp", "--base", base_arg], &["--method", "tools/list"]);
-    assert_eq!(listed["tools"].as_array().unwrap().len(), 18, "{listed}");
+    assert_eq!(listed["tools"].as_array().unwrap().len(), 19, "{listed}");
     let run = ["--method", "tools/call", "--tool-name", "run_code", "--tool-arg", "code=print(6 * 7)"];
     let called = inspector(&[BIN, "mcp", "--base", base_arg], &run);
     assert_eq!(called["structuredContent"]["stdout"], "42\n", "{called}");
@@ -790,5 +790,26 @@ async fn cancelling_run_code_interrupts_the_run() {
     // The interrupted interpreter was replaced: its state is gone.
     let x = run("x").await.unwrap();
     assert_eq!(x.structured_content.unwrap()["error"]["kind"], "NameError");
+}
+
+#[tokio::test]
+async fn describe_is_a_tool_answering_the_stub_as_text() {
+    let base = common::describe_fixture();
+    let mut command = tokio::process::Command::new(BIN);
+    command.args(["mcp", "--base"]).arg(base.path()).stderr(Stdio::null());
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.expect("handshake");
+    let args = serde_json::json!({"what": "skills"}).as_object().cloned().unwrap();
+    let result =
+        client.call_tool(rmcp::model::CallToolRequestParams::new("describe").with_arguments(args)).await.unwrap();
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    let text = result.content[0].as_text().unwrap().text.clone();
+    assert!(text.starts_with("class skills:\n") && !text.contains("class tools"), "{text}");
+    assert!(text.contains("    def pluck(*, document: str, field: str = 'name'): "), "{text}");
+    let all = client.call_tool(rmcp::model::CallToolRequestParams::new("describe")).await.unwrap();
+    let all = all.content[0].as_text().unwrap().text.clone();
+    assert!(all.starts_with("class tools:\n") && all.ends_with(&text), "{all}");
+    let bad = serde_json::json!({"what": "secrets"}).as_object().cloned().unwrap();
+    let bad = client.call_tool(rmcp::model::CallToolRequestParams::new("describe").with_arguments(bad)).await.unwrap();
+    assert_eq!(bad.is_error, Some(true));
     client.cancel().await.unwrap();
 }

@@ -794,3 +794,34 @@ async fn the_interrupt_route_needs_the_token_and_a_live_session() {
     let (status, body) = raw(addr, &request("POST", &path, &[bearer.as_bytes()], b"{\"junk\": 1}"));
     assert_eq!((status, serde_json::from_slice::<Value>(&body).unwrap()), (200, json!({"interrupted": false})));
 }
+
+#[tokio::test]
+async fn describe_is_plain_text_on_its_route_and_an_operation_on_call() {
+    let base = common::describe_fixture();
+    let token = "a-token-for-the-describe-route";
+    let served = Served::start(token, &["--base", base.path().to_str().unwrap()]);
+    let bearer = format!("Authorization: Bearer {token}");
+    let (status, stub) = raw(served.addr(), &request("GET", "/v1/describe?what=tools", &[bearer.as_bytes()], b""));
+    let stub = String::from_utf8(stub).unwrap();
+    assert_eq!(status, 200, "{stub}");
+    assert!(stub.starts_with("class tools:\n") && !stub.contains("class skills"), "{stub}");
+    assert!(
+        stub.contains(
+            "        def query(*, filter: str | None = None, input: str | None = None): \"Query JSON with filter\"\n"
+        ),
+        "{stub}"
+    );
+    let remote = Remote::new(&served.url, Some(token)).unwrap();
+    let all = remote.describe(None).await.unwrap();
+    assert!(all.starts_with(&stub) && all.contains("class skills:\n"), "{all}");
+    expect_json_error(
+        served.addr(),
+        "GET",
+        "/v1/describe?what=secrets",
+        &[bearer.as_bytes()],
+        b"",
+        400,
+        "invalid_input",
+    );
+    expect_json_error(served.addr(), "GET", "/v1/describe", &[], b"", 401, "unauthorized");
+}

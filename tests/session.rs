@@ -708,3 +708,76 @@ async fn a_ten_thousand_term_expression_is_a_recursion_error_and_state_survives(
         assert_eq!(value(&run(&s, "x").await), json!(1));
     }
 }
+
+/// The `describe` stub of the fixture tools and skills: what the guest's
+/// `tools.describe()` and `skills.describe()` give, valid Python (the sandbox's own
+/// `ast.parse`), with the signatures agent code calls, and at most half the bytes of
+/// the JSON listings it replaces.
+#[tokio::test(flavor = "multi_thread")]
+async fn describe_is_a_small_valid_stub_of_every_tool_and_skill() {
+    let base = common::describe_fixture();
+    let s = Session::builder().base_dir(base.path()).embeddings(false).build().await.unwrap();
+    let stub = s.describe(None).await.unwrap();
+    let tools = s.list_tools().await.unwrap();
+    let skills = s.list_skills().await.unwrap();
+    assert_eq!((tools.len(), skills.len()), (5, 3), "{tools:?} {skills:?}");
+    let listing = serde_json::to_string(&codemode::model::Response::Tools { tools }).unwrap().len()
+        + serde_json::to_string(&codemode::model::Response::Skills { skills }).unwrap().len();
+    println!("describe: stub {} bytes, JSON listing {listing} bytes\n{stub}", stub.len());
+    assert!(stub.len() * 2 <= listing, "stub {} bytes, JSON listing {listing} bytes", stub.len());
+    for expected in [
+        "class tools:\n",
+        "    class jq:\n        \"Process JSON data\"\n",
+        "        def query(*, filter: str | None = None, input: str | None = None): \"Query JSON with filter\"\n",
+        "        def entries(*, path: str | None = None, plain: bool = True, width: int = 80, input: str | None = None): ",
+        "class skills:\n",
+        "    def word_stats(*, text: str, top: int = 3): \"Async skill in the py-code-mode 0.10 style",
+        "    def pluck(*, document: str, field: str = 'name'): \"Pull one field out of a JSON document",
+        "    def text_report(*, text: str, name: str = 'report'): ",
+    ] {
+        assert!(stub.contains(expected), "{expected:?} missing in\n{stub}");
+    }
+    let r = run(&s, "import ast\nstub = tools.describe() + skills.describe()\nast.parse(stub)\nstub").await;
+    assert_eq!(value(&r), json!(stub));
+    assert_eq!(
+        s.describe(Some(codemode::model::describe::Scope::Skills)).await.unwrap(),
+        value(&run(&s, "skills.describe()").await)
+    );
+}
+
+/// Descriptions with `"""`, newlines, control characters and 100 KiB of text, and
+/// annotations and defaults that are code, keep the stub valid and small.
+#[tokio::test(flavor = "multi_thread")]
+async fn describe_stays_valid_and_bounded_on_hostile_text() {
+    let base = common::describe_fixture();
+    let long = "y".repeat(100 * 1024);
+    let evil = format!(
+        "name: evil-tool\ndescription: \"\\\"\\\"\\\" \\\\ \\x00 first\\nsecond {long}\"\ncommand: echo\nschema:\n  \
+         positional:\n    - name: text\n      type: string\n      required: true\nrecipes:\n  say-it:\n    \
+         description: \"\\\"\\\"\\\"\\r\\n\\\"\\\"\\\"{long}\"\n    params:\n      text: {{}}\n"
+    );
+    std::fs::write(base.path().join("tools/evil.yaml"), evil).unwrap();
+    let s = Session::builder().base_dir(base.path()).embeddings(false).build().await.unwrap();
+    assert!(s.skipped_tools().is_empty(), "{:?}", s.skipped_tools());
+    let source = "import os\ndef run(x: 'int)\\n\"\"\"' = 1, y: list[def_] = os.getcwd(), **rest): pass\n";
+    // Descriptions given to `create` are capped at 16 KiB; a file's docstring is not.
+    let description = format!("\"\"\"\n{}", &long[..16_000]);
+    s.create_skill("hostile", source, Some(&description)).await.unwrap();
+    std::fs::write(base.path().join("skills/huge.py"), format!("\"{long}\\\"\"\n\ndef run():\n    pass\n")).unwrap();
+    let stub = s.describe(None).await.unwrap();
+    println!("{stub}");
+    assert!(stub.len() < 4096, "{} bytes", stub.len());
+    assert!(stub.lines().all(|l| l.len() < 400), "{stub}");
+    assert!(stub.contains("    class evil_tool:\n"), "{stub}");
+    assert!(stub.contains(&format!("    def huge(): \"{}…\"\n", &long[..120])), "{stub}");
+    assert!(
+        stub.contains("        def say_it(*, text: str | None = None, input: str | None = None): \"\\\"\\\"\\\"\"\n"),
+        "{stub}"
+    );
+    assert!(
+        stub.contains("    def hostile(*, x: object = 1, y: list[def_] = ..., **kwargs): \"\\\"\\\"\\\" yyy"),
+        "{stub}"
+    );
+    let code = "import ast\nstub = tools.describe() + skills.describe()\nast.parse(stub)\nstub";
+    assert_eq!(value(&run(&s, code).await), json!(stub));
+}

@@ -159,6 +159,15 @@ enum Command {
     /// OP is an operation's name (`list_skills`, `save_artifact`, `run`, ...); ARGS its
     /// arguments as a JSON object. Prints the answer as JSON; exit code 1 if it failed.
     Call(call::CallArgs),
+    /// Print every tool and skill as a compact Python stub for a model's prompt.
+    ///
+    /// Typed keyword-only signatures, defaults and one-line docs: what `tools.describe()`
+    /// and `skills.describe()` give agent code, and the `describe` operation answers.
+    Describe {
+        /// What to describe.
+        #[arg(value_parser = ["tools", "skills", "all"], default_value = "all")]
+        what: String,
+    },
     /// Copy skills and artifacts between a directory (--base) and Redis (--redis).
     #[command(subcommand)]
     Store(store::StoreCommand),
@@ -288,6 +297,11 @@ pub fn main() -> ExitCode {
             Command::Deps(command) => deps::run(&context, command).await,
             Command::Skills(command) => skills::run(&context, command).await,
             Command::Call(args) => call::run(&context, args).await,
+            Command::Describe { what } => {
+                let scope = serde_json::from_value(serde_json::Value::String(what.clone()))?;
+                print!("{}", codemode::model::Operations::describe(&context.services().await?, Some(scope)).await?);
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Store(command) => store::run(&cli.storage, command).await,
             Command::Tools(command) => tools::run(command, &cli.storage).await,
             Command::Mcp(args) => mcp::run(&context, args).await,

@@ -34,6 +34,7 @@ fn variant_of(op: &str) -> Option<&'static str> {
         "add_dep" => "DepAdded",
         "remove_dep" => "DepRemoved",
         "sync_deps" => "DepsSynced",
+        "describe" => "Described",
         _ => return None,
     })
 }

@@ -8,8 +8,8 @@
 //!   of the budget (at least 1 KiB): the output travels whole once, in the text.
 //! - `list_tools`, `search_tools`: the text is one signature per line, as agent code
 //!   calls them; the structured result is the listing within the budget.
-//! - `get_skill` and a text artifact: the text is the source or the text; the
-//!   structured result, as for a run, keeps its strings to an eighth.
+//! - `get_skill`, `describe` and a text artifact: the text is the source, the stub
+//!   or the text; the structured result, as for a run, keeps its strings to an eighth.
 //! - Everything else: the text is the structured result serialised as JSON (what
 //!   the MCP specification asks of tools with structured results), both within the
 //!   budget.
@@ -18,7 +18,7 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::Value;
 
 use super::output::{fit_text, json_len, shrink};
-use crate::model::literal::to_python;
+use crate::model::describe::{ShownParam, Signature};
 use crate::model::ops::Response;
 use crate::model::{RunResult, ToolInfo};
 
@@ -65,6 +65,7 @@ pub(crate) fn render(op: &str, response: Response, limits: OutputLimits) -> Call
         Response::Run(result) => (Text::Payload(run_text(result)), result.error.is_some()),
         Response::Tools { tools } => (Text::Listing(tools_text(tools)), false),
         Response::Skill(skill) => (Text::Payload(skill.source.clone()), false),
+        Response::Described { stub } => (Text::Payload(stub.clone()), false),
         Response::Artifact { data: Value::String(text), .. } => (Text::Payload(text.clone()), false),
         _ => (Text::Json, false),
     };
@@ -139,10 +140,7 @@ pub(crate) fn tools_text(tools: &[ToolInfo]) -> String {
                 Some(recipe) => format!("tools.{}.{recipe}", tool.name),
                 None => format!("tools.{}", tool.name),
             };
-            let params = signature_params(callable.params.iter().map(|p| {
-                let default = p.default.as_ref().map(to_python);
-                (p.name.as_str(), p.type_name.as_str(), p.required, default)
-            }));
+            let params = Signature::new(callable.params.iter().map(ShownParam::of_tool)).listed();
             let description = one_line(&callable.description);
             let comment = if description.is_empty() { String::new() } else { format!("  # {description}") };
             lines.push(format!("  {path}({params}){comment}"));
@@ -151,39 +149,7 @@ pub(crate) fn tools_text(tools: &[ToolInfo]) -> String {
     lines.join("\n")
 }
 
-/// Parameters as the guest's `signature()` shows them: required ones first,
-/// `name: type = default`, and `type | None = None` for an optional one without a default.
-fn signature_params<'a>(params: impl Iterator<Item = (&'a str, &'a str, bool, Option<String>)>) -> String {
-    let mut params: Vec<_> = params.collect();
-    params.sort_by_key(|(_, _, required, _)| !required);
-    let shown: Vec<String> = params
-        .into_iter()
-        .map(|(name, kind, required, default)| {
-            let kind = if kind.is_empty() { "str" } else { kind };
-            match (required, default) {
-                (true, _) => format!("{name}: {kind}"),
-                (false, Some(default)) => format!("{name}: {kind} = {default}"),
-                (false, None) => format!("{name}: {kind} | None = None"),
-            }
-        })
-        .collect();
-    shown.join(", ")
-}
-
 /// The first line of `text`.
 fn one_line(text: &str) -> &str {
     text.trim().lines().next().unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-
-    use super::*;
-
-    #[test]
-    fn signatures_put_required_parameters_first() {
-        let params =
-            [("limit", "int", false, Some("10".to_owned())), ("q", "", true, None), ("x", "bool", false, None)];
-        assert_eq!(signature_params(params.into_iter()), "q: str, limit: int = 10, x: bool | None = None");
-    }
 }

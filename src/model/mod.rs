@@ -4,6 +4,7 @@
 //! way on every surface (the Rust API, HTTP, MCP, storage).
 
 mod artifact;
+pub mod describe;
 pub(crate) mod literal;
 pub mod ops;
 mod run;

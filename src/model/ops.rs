@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::describe::Scope;
 use super::{ArtifactInfo, DataKind, RunResult, SearchResults, Skill, SkillInfo, ToolInfo};
 
 /// Arguments of a search.
@@ -95,6 +96,16 @@ pub struct SaveArtifact {
     /// A JSON object kept with it.
     #[serde(default)]
     pub metadata: Map<String, Value>,
+}
+
+/// Arguments of [`Request::Describe`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Describe {
+    /// `tools`, `skills` or `all` (the default).
+    #[serde(default)]
+    pub what: Option<Scope>,
 }
 
 /// Arguments of [`Request::AddDep`].
@@ -196,6 +207,8 @@ pub enum Request {
     RemoveDep(RemoveDep),
     /// Installs every recorded package.
     SyncDeps,
+    /// The tools and skills as a compact `.pyi`-style stub, for a model's prompt.
+    Describe(Describe),
 }
 
 impl Request {
@@ -219,6 +232,7 @@ impl Request {
         "add_dep",
         "remove_dep",
         "sync_deps",
+        "describe",
     ];
 
     /// The operation's name, as `op` carries it.
@@ -242,6 +256,7 @@ impl Request {
             Request::AddDep(_) => "add_dep",
             Request::RemoveDep(_) => "remove_dep",
             Request::SyncDeps => "sync_deps",
+            Request::Describe(_) => "describe",
         }
     }
 
@@ -351,6 +366,12 @@ pub enum Response {
     /// Every configured package was installed (py-code-mode's keys).
     #[cfg_attr(feature = "mcp-server", schemars(title = "DepsSynced"))]
     DepsSynced(DepsInstalled),
+    /// The `.pyi`-style stub ([`Request::Describe`]).
+    #[cfg_attr(feature = "mcp-server", schemars(title = "Described"))]
+    Described {
+        /// Python stub text.
+        stub: String,
+    },
 }
 
 /// An answer of the wrong kind for its request (a server answering out of turn).
@@ -472,6 +493,11 @@ pub trait Operations: Send + Sync {
     async fn remove_dep(&self, name: &str) -> Result<bool, Self::Error> {
         let request = Request::RemoveDep(RemoveDep { name: name.to_owned() });
         expect!(self, request, Response::DepRemoved(removed) => removed.removed_from_config)
+    }
+
+    /// The tools and skills in `what` (default both) as a compact `.pyi`-style stub.
+    async fn describe(&self, what: Option<Scope>) -> Result<String, Self::Error> {
+        expect!(self, Request::Describe(Describe { what }), Response::Described { stub } => stub)
     }
 
     /// Installs every configured package; returns what pip did with each.

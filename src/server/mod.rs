@@ -18,6 +18,7 @@
 //! | `GET /v1/skills`, `GET /v1/skills/search?query=&limit=`, `GET/PUT/DELETE /v1/skills/{name}` | `PUT`: `{"source", "description"?}` | skills |
 //! | `GET /v1/artifacts`, `GET/PUT/DELETE /v1/artifacts/{name}` | `PUT`: `{"data", "kind"?, "description"?, "metadata"?}` | artifacts |
 //! | `GET /v1/deps`, `POST /v1/deps` `{"spec"}`, `DELETE /v1/deps/{name}` | | deps |
+//! | `GET /v1/describe?what=tools\|skills\|all` | | the stub, `text/plain` |
 //! | `POST /v1/call` | a [`Request`] that runs no code | its [`Response`] |
 //! | `POST /v1/sessions/{id}/call` | any [`Request`] | its [`Response`] |
 //!
@@ -51,7 +52,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::model::ops::{
-    AddDep, CreateSkill, InvokeSkill, Named, Operations, RemoveDep, Request, Response, RunCode, Search,
+    AddDep, CreateSkill, Describe, InvokeSkill, Named, Operations, RemoveDep, Request, Response, RunCode, Search,
 };
 
 pub use self::auth::{Auth, MIN_TOKEN_CHARS, TokenError, unauthorized};
@@ -135,6 +136,7 @@ pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Ro
         .route("/v1/sessions/{id}/skills/{name}", post(invoke_skill))
         .route("/v1/sessions/{id}/call", post(session_call))
         .route("/v1/call", post(call))
+        .route("/v1/describe", get(describe))
         .route("/v1/tools", get(list_tools))
         .route("/v1/tools/search", get(search_tools))
         .route("/v1/skills", get(list_skills))
@@ -316,6 +318,12 @@ async fn invoke_skill(
         serde_json::from_slice::<InvokeRequest>(&request).map_err(ApiError::bad_request)?.args
     };
     Ok(body(in_session(&state, &id, Request::InvokeSkill(InvokeSkill { name, args })).await?))
+}
+
+/// The stub as plain text, to paste into a prompt as it is.
+async fn describe(State(state): State<AppState>, Query(describe): Query<Describe>) -> ApiResult<impl IntoResponse> {
+    let stub = state.facade.describe(describe.what).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], stub))
 }
 
 async fn list_tools(State(state): State<AppState>) -> ApiResult<Json<Value>> {

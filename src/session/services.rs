@@ -8,6 +8,7 @@ use super::SessionError;
 use crate::artifacts::{Artifacts, data_from_json};
 use crate::deps::Deps;
 use crate::model::Skill;
+use crate::model::describe::{self, Scope};
 use crate::model::ops::{Operations, Request, Response};
 use crate::sandbox::Capabilities;
 use crate::skills::SkillLibrary;
@@ -96,6 +97,17 @@ impl Operations for Services {
             }
             Request::RemoveDep(remove) => Response::DepRemoved(self.deps()?.remove_reporting(&remove.name).await?),
             Request::SyncDeps => Response::DepsSynced(self.deps()?.sync_reporting().await?),
+            Request::Describe(describe) => {
+                let scope = describe.what.unwrap_or_default();
+                let tools = if scope.tools() { Some(self.capabilities.tools.list().await) } else { None };
+                // `all` describes the skills only where there are some to call.
+                let skills = match (scope, &self.capabilities.skills) {
+                    (Scope::Tools, _) | (Scope::All, None) => None,
+                    (Scope::Skills, _) => Some(self.skills()?.list().await?),
+                    (Scope::All, Some(library)) => Some(library.list().await?),
+                };
+                Response::Described { stub: describe::stub(tools.as_deref(), skills.as_deref()) }
+            }
         })
     }
 }

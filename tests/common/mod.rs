@@ -234,3 +234,27 @@ pub fn dies(pid: u32) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A base directory for the `describe` tests: py-code-mode's fixture tools and
+/// skills (`tests/fixtures/pycodemode`) plus the curl, echo and lister tools and
+/// the text_report skill of `tests/fixtures`.
+pub fn describe_fixture() -> tempfile::TempDir {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let base = tempfile::tempdir().unwrap();
+    let copy = |from: &str, to: &str| {
+        let target = base.path().join(to);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(fixtures.join(from), target).unwrap();
+    };
+    for tool in ["jq.yaml", "ls.yaml"] {
+        copy(&format!("pycodemode/tools/{tool}"), &format!("tools/{tool}"));
+    }
+    for tool in ["curl.yaml", "echo.yml", "lister.yaml"] {
+        copy(&format!("tools/{tool}"), &format!("tools/{tool}"));
+    }
+    for skill in ["word_stats.py", "pluck.py"] {
+        copy(&format!("pycodemode/skills/{skill}"), &format!("skills/{skill}"));
+    }
+    copy("skills/text_report.py", "skills/text_report.py");
+    base
+}

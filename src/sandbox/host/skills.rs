@@ -53,6 +53,10 @@ impl Host for SkillsCtx {
     async fn delete_skill(&mut self, name: String) -> Result<bool, HostError> {
         Ok(self.library()?.delete(&name).await?)
     }
+
+    async fn describe_skills(&mut self) -> Result<String, HostError> {
+        Ok(crate::model::describe::skills_stub(&self.library()?.list().await?))
+    }
 }
 
 fn skill_info(info: SkillInfo) -> skills::SkillInfo {

@@ -73,6 +73,10 @@ impl Host for ToolsCtx {
         });
         Ok(result?.to_string())
     }
+
+    async fn describe_tools(&mut self) -> String {
+        crate::model::describe::tools_stub(&self.registry.list().await)
+    }
 }
 
 fn tool_info(info: ToolInfo) -> tools::ToolInfo {

@@ -261,7 +261,7 @@ class _Tool(_Callable):
 
 class Tools:
     """The host's tools: `tools.<name>.<recipe>(**kw)`, `tools.<name>(**kw)`,
-    `tools.list()`, `tools.search(query)`. Failures raise `ToolError`."""
+    `tools.list()`, `tools.search(query)`, `tools.describe()`. Failures raise `ToolError`."""
 
     def __init__(self) -> None:
         self._known: dict[str, wit_tools.ToolInfo] | None = None
@@ -287,6 +287,10 @@ class Tools:
     def search(self, query: str, limit: int = 10) -> _Records:
         found = _call(ToolError, wit_tools.search_tools, _text(query, "query"), _count(limit, "limit"))
         return [Record(_tool_dict(m.info), score=round(m.score, 4)) for m in found]
+
+    def describe(self) -> str:
+        """Every tool as a compact Python stub: typed signatures, defaults, one-line docs."""
+        return wit_tools.describe_tools()
 
     def __dir__(self) -> _Names:
         return _identifiers(self._tools())
@@ -361,7 +365,8 @@ MAX_SKILL_DEPTH = 16
 
 class Skills:
     """Saved workflows: `skills.<name>(**kw)`, `skills.invoke(name, **kw)`, `skills.list()`,
-    `skills.search(query)`, `skills.get(name)`, `skills.create(name, source)`, `skills.delete(name)`.
+    `skills.search(query)`, `skills.get(name)`, `skills.create(name, source)`, `skills.delete(name)`,
+    `skills.describe()`.
 
     A skill runs in fresh globals holding `tools`, `skills`, `artifacts` and `deps`
     (never the caller's variables); `async def run` skills are awaited for you.
@@ -394,6 +399,10 @@ class Skills:
 
     def delete(self, name: str) -> bool:
         return _call(SkillError, wit_skills.delete_skill, _text(name, "name"))
+
+    def describe(self) -> str:
+        """Every skill as a compact Python stub: typed signatures, defaults, one-line docs."""
+        return _call(SkillError, wit_skills.describe_skills)
 
     def invoke(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         name = _text(name, "name")
