@@ -764,14 +764,13 @@ async fn cancelling_run_code_interrupts_the_run() {
     assert!(run("x = 1").await.unwrap().is_error != Some(true));
 
     let scratch = tempfile::tempdir().unwrap();
-    let pidfile = scratch.path().join("hang.pid");
-    let hang = format!("tools.spawner.hang(pidfile={:?})", pidfile.to_str().unwrap());
+    let (hang, started) = common::hang_call(scratch.path());
+    let mut started = Some(started);
     for code in ["while True:\n    pass", "import time\ntime.sleep(30)", hang.as_str()] {
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params(code)));
         let handle = client.send_cancellable_request(request, PeerRequestOptions::no_options()).await.unwrap();
         let grandchild = if code == hang {
-            let file = pidfile.clone();
-            Some(tokio::task::spawn_blocking(move || common::grandchild(&file)).await.unwrap())
+            Some(started.take().unwrap().await)
         } else {
             tokio::time::sleep(Duration::from_millis(500)).await;
             None

@@ -739,13 +739,9 @@ async fn the_interrupt_route_stops_a_sleep_and_a_tool_call() {
     assert_eq!(session.run("1 + 1").await.unwrap().value.unwrap().json, Some(json!(2)));
 
     let scratch = tempfile::tempdir().unwrap();
-    let pidfile = scratch.path().join("hang.pid");
-    let code = format!("tools.spawner.hang(pidfile={:?})", pidfile.to_str().unwrap());
+    let (code, grandchild) = common::hang_call(scratch.path());
     let pid = std::sync::OnceLock::new();
-    let started = async {
-        let file = pidfile.clone();
-        pid.set(tokio::task::spawn_blocking(move || common::grandchild(&file)).await.unwrap()).unwrap();
-    };
+    let started = async { pid.set(grandchild.await).unwrap() };
     let (result, took) = interrupt_remote(&session, &code, started).await;
     assert_interrupted(&result, took);
     assert!(common::dies(*pid.get().unwrap()), "the tool's grandchild outlived the interrupt");

@@ -654,13 +654,9 @@ async fn interrupt_stops_a_tool_call_and_kills_its_process_group() {
     assert!(skipped.is_empty(), "{skipped:?}");
     let s = Arc::new(Session::builder().tools(registry).build().await.unwrap());
     let scratch = tempfile::tempdir().unwrap();
-    let pidfile = scratch.path().join("hang.pid");
-    let code = format!("tools.spawner.hang(pidfile={:?})", pidfile.to_str().unwrap());
+    let (code, grandchild) = common::hang_call(scratch.path());
     let pid = std::sync::OnceLock::new();
-    let started = async {
-        let file = pidfile.clone();
-        pid.set(tokio::task::spawn_blocking(move || common::grandchild(&file)).await.unwrap()).unwrap();
-    };
+    let started = async { pid.set(grandchild.await).unwrap() };
     let (result, took) = interrupt_after(&s, &code, started).await;
     assert_interrupted(&result, took);
     assert!(common::dies(*pid.get().unwrap()), "the tool's grandchild outlived the interrupt");

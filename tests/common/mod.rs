@@ -206,6 +206,14 @@ pub fn spawner_tools(seconds: u32) -> tempfile::TempDir {
     dir
 }
 
+/// A cell calling the spawner's `hang` recipe with its pidfile in `scratch`, and a
+/// future giving the grandchild's pid once the tool runs.
+pub fn hang_call(scratch: &std::path::Path) -> (String, impl std::future::Future<Output = u32>) {
+    let pidfile = scratch.join("hang.pid");
+    let code = format!("tools.spawner.hang(pidfile={:?})", pidfile.to_str().unwrap());
+    (code, async move { tokio::task::spawn_blocking(move || grandchild(&pidfile)).await.unwrap() })
+}
+
 /// The pid the spawner wrote to `pidfile` (waiting up to 5 s for it).
 pub fn grandchild(pidfile: &std::path::Path) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(5);
