@@ -16,7 +16,7 @@ mod bench;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bench::{median, percentile, sample, sample_blocking, show};
+use bench::{median, native_times, percentile, private_memory, python3, sample, sample_blocking, show};
 
 use codemode::{Limits, Sandbox, Session};
 
@@ -209,39 +209,4 @@ impl Row {
             None => println!("| {} | {} | | | | |", self.name, show(self.ours)),
         }
     }
-}
-
-/// The path of the `python3` interpreter on `PATH`, resolved through any wrapper.
-fn python3() -> String {
-    let output =
-        Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().expect("python3 runs");
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// Times `code` `n` times inside one native python3 process, after `setup`.
-fn native_times(python: &str, setup: &str, code: &str, n: usize) -> Vec<Duration> {
-    let script = "import sys, time, json\nsetup, code, n = json.loads(sys.stdin.read())\ng = {}\nexec(setup, g)\n\
-        c = compile(code, '<bench>', 'exec')\nout = []\nfor _ in range(n):\n    t = time.perf_counter()\n    exec(c, g)\n    \
-        out.append(time.perf_counter() - t)\nprint(json.dumps(out))\n";
-    let mut child = Command::new(python)
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let input = serde_json::to_vec(&(setup, code, n)).expect("json");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &input).expect("write");
-    let output = child.wait_with_output().expect("python3 finishes");
-    let secs: Vec<f64> = serde_json::from_slice(&output.stdout).expect("timings");
-    secs.into_iter().map(Duration::from_secs_f64).collect()
-}
-
-/// Private (anonymous) resident memory of this process, in bytes.
-fn private_memory() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("RssAnon:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
 }

@@ -114,12 +114,7 @@ fn row(name: &str, backend: &str, ours: Vec<Duration>, baseline: Vec<Duration>) 
 async fn writes(redis: &common::RedisServer, dir: &std::path::Path) {
     const REPEATS: usize = 60;
     let plain = dir.join("plain.bin");
-    let baseline = median(bench::sample_blocking(REPEATS, || {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&plain).expect("create");
-        file.write_all(&[b'x'; 1024]).expect("write");
-        file.sync_all().expect("fsync");
-    }));
+    let baseline = median(bench::sample_blocking(REPEATS, || bench::plain_durable_write(&plain)));
     println!("| 1 KiB write, warm | backend | p50 | ratio to a plain write + fsync ({}) |", show(baseline));
     println!("|---|---|---|---|");
     let backends: Vec<(&str, Arc<dyn Storage>)> = vec![

@@ -42,3 +42,8 @@ cargo build --all-targets
 
 echo "==> testing" >&2
 cargo test --no-fail-fast
+
+# The performance spec (benches/spec.rs, about a minute): fails when a published ratio
+# crosses its limit. Last, on a quiet machine.
+echo "==> performance spec" >&2
+cargo test --bench spec
