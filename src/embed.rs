@@ -79,6 +79,13 @@ pub fn shared_embedder() -> Result<Arc<Embedder>, String> {
     MODEL.get_or_init(|| model::load_shared().map(Arc::new)).clone()
 }
 
+impl EmbedError {
+    /// The model is not there (or embeddings are off), for `reason`.
+    pub(crate) fn unavailable(reason: &str) -> Self {
+        fail("no embedding model")(&reason)
+    }
+}
+
 /// The cosine of two unit vectors (as [`Embedder::embed`] returns them).
 pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f32 {
     // Both sides are unit vectors: the dot product is the cosine.

@@ -65,6 +65,14 @@ async fn library_with_corpus(storage: Arc<dyn Storage>, keyword_only: bool) -> S
     for (name, description) in corpus().skills {
         library.create(&name, &skill_source(&description), None).await.unwrap();
     }
+    if !keyword_only {
+        // As `codemode skills index` does: every vector now, not in the background.
+        let mut reported = Vec::new();
+        let embedded = library.index(|done, total| reported.push((done, total))).await.unwrap();
+        let texts = 2 * corpus().skills.len();
+        assert_eq!(embedded, texts);
+        assert_eq!((reported.first(), reported.last()), (Some(&(0, texts)), Some(&(texts, texts))));
+    }
     library
 }
 
@@ -121,9 +129,19 @@ async fn a_restart_embeds_nothing_but_the_query() {
         library.create(&format!("task_{i}"), &source, None).await.unwrap();
     }
     assert_eq!(model.texts_embedded(), before, "creating a skill embeds nothing");
-    // The first search embeds and stores every skill's vectors, in batches.
-    library.search("warm up", 1).await.unwrap();
-    assert_eq!(model.texts_embedded() - before, 401, "200 skills' two texts and the query");
+    // The first search does not wait for 400 texts: it embeds its query, ranks the
+    // skills by keywords and hands their texts to the background indexer.
+    let first = library.search("task_7", 3).await.unwrap();
+    assert_eq!(first.mode, SearchMode::Partial);
+    assert!(first.notice.as_deref().unwrap().contains("200 of 200 skills"), "{first:?}");
+    assert_eq!(first.matches[0].info.name, "task_7", "a named skill is found by keywords meanwhile");
+    // Then semantic ranking follows, each text embedded once (bounded wait).
+    let started = std::time::Instant::now();
+    while library.search("records of kind 5", 5).await.unwrap().mode != SearchMode::Semantic {
+        assert!(started.elapsed() < std::time::Duration::from_secs(600), "the background index never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(model.texts_embedded() - before, 402, "200 skills' two texts and two queries");
     let before = model.texts_embedded();
     // A new process would build a new library over the same storage.
     let restarted = SkillLibrary::new(Arc::new(FileStorage::open(dir.path()).await.unwrap()), Sandbox::shared());
@@ -161,4 +179,35 @@ async fn tools_are_found_by_meaning() {
         let found = registry.search(query, 4).await;
         assert_eq!(found.first().map(|t| t.name.as_str()), Some(expected), "{query}: {found:?}");
     }
+}
+
+/// `codemode skills index` embeds what has no vectors, with progress, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_index_command_embeds_missing_vectors_once() {
+    let _turn = MODEL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(dir.path()).await.unwrap());
+    let writer = SkillLibrary::new(storage.clone(), Sandbox::shared()).without_embeddings();
+    for (name, description) in [("fetch_page", "Download a web page"), ("sum_column", "Add up a CSV column")] {
+        writer.create(name, &skill_source(description), None).await.unwrap();
+    }
+    let index = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_codemode"))
+            .args(["--base", dir.path().to_str().unwrap(), "skills", "index"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let first = index();
+    assert!(first.contains("embedding skills: 0/4") && first.contains("embedding skills: 4/4"), "{first}");
+    assert!(first.contains("4 text(s) embedded"), "{first}");
+    assert!(index().contains("0 text(s) embedded"), "a second run finds nothing to do");
+    // A search over the indexed store is semantic at once, embedding only its query.
+    let model = codemode::skills::shared_embedder().expect("the model is installed");
+    let before = model.texts_embedded();
+    let results =
+        SkillLibrary::new(storage, Sandbox::shared()).search("total of a spreadsheet field", 1).await.unwrap();
+    assert_eq!((results.mode, results.matches[0].info.name.as_str()), (SearchMode::Semantic, "sum_column"));
+    assert_eq!(model.texts_embedded() - before, 1);
 }

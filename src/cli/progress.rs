@@ -1,4 +1,5 @@
-//! Progress shown while the sandbox compiles (once per machine and engine config).
+//! Progress shown on the CLI: while the sandbox compiles (once per machine and engine
+//! config), and while a count of things is worked through.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -43,5 +44,58 @@ fn label(metering: Metering) -> &'static str {
     match metering {
         Metering::Off => "",
         Metering::Fuel => " with fuel metering",
+    }
+}
+
+/// Progress through a count of items: a bar on a terminal, a line per tenth otherwise.
+pub struct CountProgress {
+    bar: Option<ProgressBar>,
+    what: &'static str,
+    /// The tenth last printed, without a terminal.
+    last: Mutex<Option<usize>>,
+}
+
+/// A [`CountProgress`] for `what` ("embedding skills").
+pub fn count_progress(what: &'static str) -> CountProgress {
+    CountProgress { bar: None, what, last: Mutex::new(None) }.on_terminal()
+}
+
+impl CountProgress {
+    fn on_terminal(mut self) -> Self {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(0).with_message(self.what);
+            if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}") {
+                bar.set_style(style);
+            }
+            self.bar = Some(bar);
+        }
+        self
+    }
+
+    /// `done` of `total` items are finished.
+    pub fn update(&self, done: usize, total: usize) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            None => {
+                // A line at each tenth: a log, not a flood.
+                let tenth = (done * 10).checked_div(total).unwrap_or(10);
+                let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if *last != Some(tenth) {
+                    eprintln!("codemode: {}: {done}/{total}", self.what);
+                    *last = Some(tenth);
+                }
+            }
+        }
+    }
+
+    /// Ends the progress with `message`.
+    pub fn finish(self, message: &str) {
+        match self.bar {
+            Some(bar) => bar.finish_with_message(message.to_owned()),
+            None => eprintln!("codemode: {message}"),
+        }
     }
 }

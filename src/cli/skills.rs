@@ -57,6 +57,9 @@ pub enum SkillsCommand {
         #[command(flatten)]
         format: super::Format,
     },
+    /// Embed every skill that has no vectors yet, with progress (searches otherwise
+    /// do it in the background and rank those skills by keywords until then).
+    Index,
     /// Run a skill: prints its output and return value like `codemode run`.
     Invoke {
         /// The skill's name.
@@ -122,6 +125,12 @@ pub async fn run(context: &SessionArgs<'_>, command: &SkillsCommand) -> anyhow::
                 eprintln!("no skill named {name:?}");
                 return Ok(ExitCode::from(1));
             }
+        }
+        SkillsCommand::Index => {
+            let services = library().await?;
+            let bar = super::progress::count_progress("embedding skills");
+            let embedded = services.skills()?.index(|done, total| bar.update(done, total)).await?;
+            bar.finish(&format!("{embedded} text(s) embedded; every skill is indexed"));
         }
         SkillsCommand::Search { query, limit, format } => {
             let results = library().await?.search_skills(query, *limit).await?;

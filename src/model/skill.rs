@@ -152,6 +152,9 @@ pub enum SearchMode {
     Semantic,
     /// BM25 over names, descriptions and sources: the model is not installed.
     Keyword,
+    /// Embeddings for the skills whose vectors are ready, BM25 for the others while
+    /// the background indexer embeds them (the notice says how many).
+    Partial,
 }
 
 /// One search hit.

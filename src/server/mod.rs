@@ -114,6 +114,18 @@ struct AppState {
 /// tokio runtime. Fails if a first session cannot be built (storage or sandbox broken).
 pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Router, SessionError> {
     let facade = Arc::new(factory().build().await?);
+    // Skills stored without vectors (a py-code-mode directory, another server's
+    // writes) are embedded in the background from the start, not at the first search.
+    if let Ok(skills) = facade.skills() {
+        let skills = skills.clone();
+        tokio::spawn(async move {
+            match skills.index_in_background().await {
+                Ok(0) => {}
+                Ok(queued) => tracing::info!(texts = queued, "indexing skills in the background"),
+                Err(err) => tracing::warn!(%err, "cannot index skills at start"),
+            }
+        });
+    }
     let sessions = Arc::new(Sessions::new(options.session_ttl, options.max_sessions));
     let metrics = Arc::new(Metrics::default());
     let state = AppState {

@@ -4,6 +4,7 @@
 //! [`SkillLibrary`] is the one implementation behind the guest's `skills`
 //! namespace, the [`Session`](crate::Session) facade and the CLI.
 
+mod index;
 mod inspector;
 pub(crate) mod search;
 
@@ -106,11 +107,14 @@ struct Caches {
 /// A listing's vectors; the listing's `Arc` identifies which listing they belong to.
 struct ResolvedListing {
     entries: Arc<Vec<Entry>>,
-    vectors: Arc<Vec<VectorPair>>,
+    vectors: Arc<Vec<Option<VectorPair>>>,
 }
 
 /// A skill's (description, code) vectors.
 type VectorPair = (Arc<Vec<f32>>, Arc<Vec<f32>>);
+
+/// The most texts a search embeds itself (two per skill); more go to the background.
+const INLINE_TEXTS: usize = 8;
 
 impl std::fmt::Debug for Caches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -178,7 +182,8 @@ impl SkillLibrary {
         };
         let replaced = self.storage.load_skill(&name).await?.is_some();
         // Not embedded here: loading the model and embedding two texts cost far more
-        // than the write. The first search embeds what it lacks, in one batch.
+        // than the write. The next search embeds a few new skills itself and hands
+        // more to the background indexer.
         self.storage.save_skill(&stored).await?;
         Ok((self.info(stored).await?, replaced))
     }
@@ -246,33 +251,49 @@ impl SkillLibrary {
             })
             .collect();
         let names = search::NameMatcher::new(query);
-        let (mode, notice, scores) = match self.embedder() {
+        // A skill ranked by keywords is only returned if it shares a word with the
+        // query (or its name matches); `None` leaves it out.
+        let keyword_score = |score: f32, doc: &Document<'_>| Some(score + names.boost(doc.name)).filter(|s| *s > 0.0);
+        let (mode, notice, scores): (_, _, Vec<Option<f32>>) = match self.embedder() {
             Ok(embedder) => {
                 let query_vector = self.query_vector(&embedder, query).await?;
                 let vectors = self.listing_vectors(&embedder, &entries).await?;
-                let scores: Vec<f32> = docs
+                let unindexed = vectors.iter().filter(|v| v.is_none()).count();
+                let lexical = if unindexed > 0 { search::scaled_bm25(query, &docs) } else { Vec::new() };
+                let scores = docs
                     .iter()
                     .zip(vectors.iter())
-                    .map(|(doc, (desc, code))| search::dense_score(&query_vector, desc, code) + names.boost(doc.name))
+                    .enumerate()
+                    .map(|(i, (doc, vectors))| match vectors {
+                        Some((desc, code)) => {
+                            Some(search::dense_score(&query_vector, desc, code) + names.boost(doc.name))
+                        }
+                        None => keyword_score(lexical[i], doc),
+                    })
                     .collect();
-                (SearchMode::Semantic, None, scores)
+                if unindexed == 0 {
+                    (SearchMode::Semantic, None, scores)
+                } else {
+                    let notice = format!(
+                        "{unindexed} of {} skills are still being indexed for semantic search and are ranked by keywords until then",
+                        entries.len()
+                    );
+                    (SearchMode::Partial, Some(notice), scores)
+                }
             }
             Err(reason) => {
                 let notice = (!self.notice_given.swap(true, Ordering::Relaxed))
                     .then(|| format!("skill search is keyword-only (BM25): {reason}; {INSTALL_HINT}"));
-                let scores = search::bm25(query, &docs)
-                    .into_iter()
-                    .zip(&docs)
-                    .map(|(score, doc)| score + names.boost(doc.name))
-                    .collect();
+                let scores =
+                    search::bm25(query, &docs).into_iter().zip(&docs).map(|(s, doc)| keyword_score(s, doc)).collect();
                 (SearchMode::Keyword, notice, scores)
             }
         };
-        let mut ranked: Vec<(f32, &StoredSkill)> = scores.into_iter().zip(entries.iter().map(|e| &e.skill)).collect();
-        // Keyword search only returns skills that share a word with the query.
-        if mode == SearchMode::Keyword {
-            ranked.retain(|(score, _)| *score > 0.0);
-        }
+        let mut ranked: Vec<(f32, &StoredSkill)> = scores
+            .into_iter()
+            .zip(entries.iter().map(|e| &e.skill))
+            .filter_map(|(score, skill)| Some((score?, skill)))
+            .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
         let mut matches = Vec::new();
         for (score, skill) in ranked {
@@ -317,9 +338,59 @@ impl SkillLibrary {
         Ok(vector)
     }
 
-    /// (description, code) vectors per skill: from memory, else from storage, else
-    /// computed now and stored, so each text is embedded once per store, ever.
-    async fn vectors_for(&self, embedder: &Arc<Embedder>, entries: &[Entry]) -> Result<Vec<VectorPair>, SkillError> {
+    /// Embeds, now, every skill's texts that have no stored vector; `progress` is
+    /// told (done, total) after each batch. Returns how many texts were embedded.
+    /// What `codemode skills index` runs; searches do the same in the background.
+    pub async fn index(&self, mut progress: impl FnMut(usize, usize)) -> Result<usize, SkillError> {
+        let embedder = self.embedder().map_err(|reason| EmbedError::unavailable(&reason))?;
+        let entries = self.entries().await?;
+        let missing = self.load_missing(&entries).await?;
+        progress(0, missing.len());
+        self.embed_and_store(&embedder, &entries, &missing, progress).await?;
+        Ok(missing.len())
+    }
+
+    /// Queues every skill's texts that have no stored vector for the background
+    /// indexer (a server does this at start); returns how many were queued.
+    pub async fn index_in_background(&self) -> Result<usize, SkillError> {
+        if self.embedder().is_err() {
+            return Ok(0);
+        }
+        let entries = self.entries().await?;
+        let missing = self.load_missing(&entries).await?;
+        Ok(self.queue(&entries, &missing))
+    }
+
+    /// (description, code) vectors of each skill that has both, from memory, else
+    /// from storage. Texts with neither are embedded now when they are a few (a
+    /// skill or four just created: the agent creates, then searches), else queued
+    /// for the background indexer while the search ranks them by keywords: a search
+    /// never waits for a whole library to be embedded.
+    async fn vectors_for(
+        &self,
+        embedder: &Arc<Embedder>,
+        entries: &[Entry],
+    ) -> Result<Vec<Option<VectorPair>>, SkillError> {
+        let mut missing = self.load_missing(entries).await?;
+        missing.retain(|key| !index::is_waiting(&self.storage, key));
+        if missing.len() > INLINE_TEXTS {
+            self.queue(entries, &missing);
+        } else if !missing.is_empty() {
+            // Read again: the indexer stores a vector before it stops waiting on it,
+            // so one it finished since the first read is found now, not embedded twice.
+            let missing = self.load_stored(missing).await?;
+            self.embed_and_store(embedder, entries, &missing, |_, _| {}).await?;
+        }
+        let caches = self.caches();
+        Ok(entries
+            .iter()
+            .map(|e| Some((caches.vectors.get(&e.keys[0])?.clone(), caches.vectors.get(&e.keys[1])?.clone())))
+            .collect())
+    }
+
+    /// The vector keys of `entries` found neither in memory nor in storage (those
+    /// in storage are loaded into memory on the way).
+    async fn load_missing(&self, entries: &[Entry]) -> Result<Vec<String>, SkillError> {
         let missing_in_memory: Vec<String> = {
             let caches = self.caches();
             let mut missing: Vec<String> =
@@ -328,55 +399,85 @@ impl SkillLibrary {
             missing.dedup();
             missing
         };
-        if !missing_in_memory.is_empty() {
-            let stored = self.storage.load_vectors(&missing_in_memory).await?;
-            let mut to_embed = Vec::new();
-            {
-                let mut caches = self.caches();
-                for (key, vector) in missing_in_memory.iter().zip(stored) {
-                    match vector.filter(|v| v.len() == DIMENSION) {
-                        Some(vector) => {
-                            caches.vectors.insert(key.clone(), Arc::new(vector));
-                        }
-                        None => to_embed.push(key.clone()),
-                    }
+        self.load_stored(missing_in_memory).await
+    }
+
+    /// Loads the stored vectors of `keys` into memory; returns the keys with none.
+    async fn load_stored(&self, keys: Vec<String>) -> Result<Vec<String>, SkillError> {
+        if keys.is_empty() {
+            return Ok(keys);
+        }
+        let stored = self.storage.load_vectors(&keys).await?;
+        let mut caches = self.caches();
+        let mut missing = Vec::new();
+        for (key, vector) in keys.into_iter().zip(stored) {
+            match vector.filter(|v| v.len() == DIMENSION) {
+                Some(vector) => {
+                    caches.vectors.insert(key, Arc::new(vector));
                 }
-            }
-            if !to_embed.is_empty() {
-                let texts: HashMap<&String, String> =
-                    entries.iter().flat_map(|e| e.keys.iter().zip(e.texts())).collect();
-                let batch: Vec<String> = to_embed.iter().map(|k| texts[k].clone()).collect();
-                let vectors = embed_blocking(embedder, batch).await?;
-                for (key, vector) in to_embed.iter().zip(vectors) {
-                    self.storage.save_vector(key, &vector).await?;
-                    self.caches().vectors.insert(key.clone(), Arc::new(vector));
-                }
+                None => missing.push(key),
             }
         }
-        let caches = self.caches();
-        Ok(entries
-            .iter()
-            .map(|e| {
-                let get = |k: &String| caches.vectors.get(k).cloned().unwrap_or_default();
-                (get(&e.keys[0]), get(&e.keys[1]))
-            })
-            .collect())
+        Ok(missing)
+    }
+
+    /// The text behind each of `keys`, as embedded.
+    fn texts_of(entries: &[Entry], keys: &[String]) -> Vec<(String, String)> {
+        let texts: HashMap<&String, String> = entries.iter().flat_map(|e| e.keys.iter().zip(e.texts())).collect();
+        keys.iter().filter_map(|k| Some((k.clone(), texts.get(k)?.clone()))).collect()
+    }
+
+    /// Embeds the texts of `keys` in batches, storing each vector (so each text is
+    /// embedded once per store, ever) and keeping it in memory.
+    async fn embed_and_store(
+        &self,
+        embedder: &Arc<Embedder>,
+        entries: &[Entry],
+        keys: &[String],
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(), SkillError> {
+        let texts = Self::texts_of(entries, keys);
+        let mut done = 0;
+        for batch in texts.chunks(32) {
+            let vectors = embed_blocking(embedder, batch.iter().map(|(_, text)| text.clone()).collect()).await?;
+            for ((key, _), vector) in batch.iter().zip(vectors) {
+                self.storage.save_vector(key, &vector).await?;
+                self.caches().vectors.insert(key.clone(), Arc::new(vector));
+            }
+            done += batch.len();
+            progress(done, texts.len());
+        }
+        Ok(())
+    }
+
+    /// Hands the texts of `keys` to the background indexer; returns how many it took.
+    fn queue(&self, entries: &[Entry], keys: &[String]) -> usize {
+        let storage = &self.storage;
+        index::enqueue(Self::texts_of(entries, keys).into_iter().map(|(key, text)| index::Job {
+            storage: storage.clone(),
+            key,
+            text,
+        }))
     }
 
     /// [`vectors_for`](Self::vectors_for) the whole listing, kept until the listing
-    /// changes: an unchanged store is searched without a lookup per skill.
+    /// changes once every skill has its vectors: an unchanged store is then searched
+    /// without a lookup per skill.
     async fn listing_vectors(
         &self,
         embedder: &Arc<Embedder>,
         entries: &Arc<Vec<Entry>>,
-    ) -> Result<Arc<Vec<VectorPair>>, SkillError> {
+    ) -> Result<Arc<Vec<Option<VectorPair>>>, SkillError> {
         if let Some(resolved) = &self.caches().listing_vectors
             && Arc::ptr_eq(&resolved.entries, entries)
         {
             return Ok(resolved.vectors.clone());
         }
         let vectors = Arc::new(self.vectors_for(embedder, entries).await?);
-        self.caches().listing_vectors = Some(ResolvedListing { entries: entries.clone(), vectors: vectors.clone() });
+        if vectors.iter().all(Option::is_some) {
+            self.caches().listing_vectors =
+                Some(ResolvedListing { entries: entries.clone(), vectors: vectors.clone() });
+        }
         Ok(vectors)
     }
 

@@ -35,6 +35,21 @@ pub(crate) fn bm25(query: &str, docs: &[Document<'_>]) -> Vec<f32> {
     crate::lexical::bm25(query, &texts)
 }
 
+/// A keyword-ranked skill's score while others are ranked by embeddings: its BM25
+/// scaled so the best match scores about what a good semantic match does (a cosine
+/// near 0.6), so that neither kind buries the other.
+const KEYWORD_SCALE: f32 = 0.6;
+
+/// [`bm25`], scaled to `0..=KEYWORD_SCALE` by the best score.
+pub(crate) fn scaled_bm25(query: &str, docs: &[Document<'_>]) -> Vec<f32> {
+    let scores = bm25(query, docs);
+    let top = scores.iter().copied().fold(0.0, f32::max);
+    if top <= 0.0 {
+        return scores;
+    }
+    scores.into_iter().map(|s| KEYWORD_SCALE * s / top).collect()
+}
+
 /// Recently embedded queries, so a repeated query costs no model run.
 pub(crate) struct QueryCache {
     capacity: usize,
