@@ -17,6 +17,11 @@ use crate::storage::Storage;
 /// Texts embedded per model run.
 const BATCH: usize = 32;
 
+/// The most texts waiting at once: what agents store decides how much there is to
+/// embed, so the queue (texts up to a skill's source cap each) is bounded; what does
+/// not fit is queued again by a later search.
+const MAX_WAITING: usize = 20_000;
+
 /// One text to embed and the storage its vector goes to.
 pub(crate) struct Job {
     pub(crate) storage: Arc<dyn Storage>,
@@ -60,6 +65,10 @@ pub(crate) fn enqueue(jobs: impl IntoIterator<Item = Job>) -> usize {
         let id = job.id();
         if waiting.contains(&id) {
             continue;
+        }
+        if waiting.len() >= MAX_WAITING {
+            tracing::warn!(max = MAX_WAITING, "the skill index queue is full; the rest waits for a later search");
+            break;
         }
         if sender.send(job).is_err() {
             break;
