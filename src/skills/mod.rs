@@ -7,7 +7,7 @@
 mod inspector;
 pub(crate) mod search;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -40,9 +40,13 @@ pub enum SkillError {
         /// The offending line, when known.
         line: Option<u32>,
     },
-    /// No skill of that name exists.
+    /// No skill of that name exists (or the session may not reach it).
     #[error("skill {0:?} not found")]
     NotFound(String),
+    /// The session's allowlist does not name this skill, so it may not create or
+    /// delete it; nothing was written.
+    #[error("skill {0:?} is not in this session's allowed skills; it cannot be created or deleted here")]
+    NotAllowed(String),
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -66,6 +70,7 @@ impl SkillError {
                 ErrorKind::InvalidInput
             }
             SkillError::NotFound(_) => ErrorKind::NotFound,
+            SkillError::NotAllowed(_) => ErrorKind::Denied,
             SkillError::Storage(_) | SkillError::Inspector(_) | SkillError::Embed(_) => ErrorKind::Failed,
         }
     }
@@ -90,6 +95,9 @@ pub struct SkillLibrary {
     cache: Arc<Mutex<Caches>>,
     /// The keyword-only notice is given once per library (so once per session).
     notice_given: Arc<AtomicBool>,
+    /// The only skills reachable, when the session is restricted (see
+    /// [`Allow`](crate::model::Allow)); every operation passes through [`allows`](Self::allows).
+    allowed: Option<Arc<BTreeSet<String>>>,
 }
 
 /// Vectors and queries are content-addressed, so never stale: a changed text has a
@@ -130,7 +138,37 @@ impl SkillLibrary {
             input: InputLimits::default(),
             cache: Arc::new(Mutex::new(cache)),
             notice_given: Arc::new(AtomicBool::new(false)),
+            allowed: None,
         }
+    }
+
+    /// Only the skills named in `allowed` (which need not exist yet): the others
+    /// are absent from listings and searches and not found by `get` (so they cannot
+    /// be invoked), and creating or deleting them is refused
+    /// ([`SkillError::NotAllowed`]). Creating an allowed name is fine. A library
+    /// already restricted is narrowed, never widened: a name outside its list is
+    /// an error.
+    pub fn restricted(&self, allowed: &[String]) -> Result<Self, crate::model::InvalidAllow> {
+        let mut names = BTreeSet::new();
+        for name in allowed {
+            let name = SkillName::new(name).map_err(|e| crate::model::InvalidAllow(e.to_string()))?;
+            if !self.allows(name.as_str()) {
+                return Err(crate::model::InvalidAllow(format!("skill {:?} is not allowed here", name.as_str())));
+            }
+            names.insert(name.to_string());
+        }
+        Ok(Self { allowed: Some(Arc::new(names)), ..self.clone() })
+    }
+
+    /// Whether this library may reach the skill `name`.
+    pub fn allows(&self, name: &str) -> bool {
+        self.allowed.as_ref().is_none_or(|allowed| allowed.contains(name))
+    }
+
+    /// `name` validated, and refused with `refusal` unless allowed.
+    fn reachable(&self, name: &str, refusal: fn(String) -> SkillError) -> Result<SkillName, SkillError> {
+        let name = SkillName::new(name)?;
+        if self.allows(name.as_str()) { Ok(name) } else { Err(refusal(name.to_string())) }
     }
 
     /// Never load the model: search ranks by keywords (BM25) only.
@@ -164,7 +202,7 @@ impl SkillLibrary {
         source: &str,
         description: Option<&str>,
     ) -> Result<(SkillInfo, bool), SkillError> {
-        let name = SkillName::new(name)?;
+        let name = self.reachable(name, SkillError::NotAllowed)?;
         check("a skill's source", source, self.input.source)?;
         check("a skill's description", description.unwrap_or_default(), self.input.text)?;
         let signature = self.inspect(&name, source).await?;
@@ -185,7 +223,7 @@ impl SkillLibrary {
 
     /// One skill with its source.
     pub async fn get(&self, name: &str) -> Result<Skill, SkillError> {
-        let name = SkillName::new(name)?;
+        let name = self.reachable(name, SkillError::NotFound)?;
         let stored = self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))?;
         let source = stored.source.clone();
         Ok(Skill { info: self.info(stored).await?, source })
@@ -208,9 +246,12 @@ impl SkillLibrary {
     /// was skipped (a name no operation could use, a syntax error, no `run`, ...).
     pub async fn check(&self) -> Result<Vec<SkillCheck>, SkillError> {
         let (stored, skipped) = self.storage.scan_skills().await?;
-        let mut checks: Vec<SkillCheck> =
-            skipped.into_iter().map(|s| SkillCheck { name: s.entry, loaded: Err(s.reason) }).collect();
-        for skill in stored {
+        let mut checks: Vec<SkillCheck> = skipped
+            .into_iter()
+            .filter(|_| self.allowed.is_none())
+            .map(|s| SkillCheck { name: s.entry, loaded: Err(s.reason) })
+            .collect();
+        for skill in stored.into_iter().filter(|s| self.allows(s.name.as_str())) {
             let name = skill.name.to_string();
             checks.push(SkillCheck { loaded: self.loadable(skill).await?, name });
         }
@@ -230,7 +271,7 @@ impl SkillLibrary {
 
     /// Deletes a skill; `false` if there was none.
     pub async fn delete(&self, name: &str) -> Result<bool, SkillError> {
-        Ok(self.storage.delete_skill(&SkillName::new(name)?).await?)
+        Ok(self.storage.delete_skill(&self.reachable(name, SkillError::NotAllowed)?).await?)
     }
 
     /// The skills that best match `query`, best first.
@@ -273,6 +314,7 @@ impl SkillLibrary {
         if mode == SearchMode::Keyword {
             ranked.retain(|(score, _)| *score > 0.0);
         }
+        ranked.retain(|(_, skill)| self.allows(skill.name.as_str()));
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
         let mut matches = Vec::new();
         for (score, skill) in ranked {
