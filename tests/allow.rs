@@ -112,8 +112,14 @@ out
     assert_eq!(out[3], json!(["SkillNotFoundError", true]), "{out}");
     // `skills.get` answers None for a skill it cannot see, as for a missing one.
     assert_eq!(out[4], json!(["ok", null]), "{out}");
-    // An allowed skill calling a disallowed tool is refused at the tool call.
-    assert_eq!(out[5], json!(["AttributeError", true]), "{out}");
+    // An allowed skill calling a disallowed tool is refused up front (its needs)...
+    assert_eq!(out[5], json!(["SkillError", true]), "{out}");
+    // ... and, where its source hides the name, at the tool call, by the host.
+    let sneaky = "def run():\n    from wit_world.imports import tools as t\n    return t.call_tool('be' + 'ta', None, '{}')\n";
+    s.create_skill("fresh", sneaky, None).await.unwrap();
+    let r = run(&s, "skills.fresh()").await;
+    let error = r.error.expect("refused");
+    assert!(error.message.contains("no tool named \"beta\""), "{error:?}");
 
     // Raw imports: the host refuses, whatever the guest's wrappers would have done.
     let code = r#"
@@ -181,4 +187,53 @@ async fn a_session_cannot_widen_or_name_what_does_not_exist() {
     assert!(none.list_skills().await.unwrap().is_empty());
     let narrowed = build(Session::builder().allow_tools(["alpha", "beta"]).allow_tools(["beta"])).await.unwrap();
     assert_eq!(narrowed.list_tools().await.unwrap()[0].name, "beta");
+}
+
+/// What a skill needs (issue 16 item 3): recorded when saved, shown by `get`, and a
+/// skill needing a tool or skill the session lacks is listed unavailable and
+/// refused up front, naming what is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_skill_needing_what_the_session_lacks_is_unavailable_and_says_which() {
+    let dir = skills_dir();
+    let s = restricted(dir.path()).await;
+    // `caller` calls `beta`, which this session does not allow.
+    let listed = s.list_skills().await.unwrap();
+    let caller = listed.iter().find(|i| i.name == "caller").unwrap();
+    assert_eq!(caller.needs.tools, ["beta"]);
+    assert_eq!(caller.unavailable.as_deref(), Some("this session has no tool \"beta\""));
+    assert_eq!(listed.iter().find(|i| i.name == "shown").unwrap().unavailable, None);
+    let invoked = s.invoke_skill("caller", &serde_json::Map::new()).await.unwrap();
+    let error = invoked.error.expect("refused up front");
+    assert_eq!(error.kind, "SkillError");
+    assert_eq!(error.message, "skill 'caller' cannot run: this session has no tool \"beta\"");
+    assert!(invoked.tool_calls.is_empty(), "nothing ran: {:?}", invoked.tool_calls);
+
+    // Created from agent code: the needs come back from `create` and `get`.
+    let code = r#"
+src = "def run():\n    a = tools.alpha()\n    b = tools.alpha.x if False else None\n    return [a, skills.shown(), skills.invoke('hidden')]\n"
+created = skills.create("fresh", src)
+got = skills.get("fresh")
+try:
+    skills.fresh()
+    raised = None
+except Exception as e:
+    raised = [type(e).__name__, str(e)]
+created["needs"], got["needs"], got["unavailable"], raised
+"#;
+    let r = run(&s, code).await;
+    assert_eq!(
+        value(&r),
+        json!([
+            {"tools": ["alpha"], "skills": ["hidden", "shown"]},
+            {"tools": ["alpha"], "skills": ["hidden", "shown"]},
+            "this session has no skill \"hidden\"",
+            ["SkillError", "skill 'fresh' cannot run: this session has no skill \"hidden\""]
+        ]),
+        "{r:?}"
+    );
+    // In a session that has everything, the same skills are available and run.
+    let open = Session::builder().base_dir(dir.path()).tools(two_tools()).embeddings(false).build().await.unwrap();
+    assert!(open.list_skills().await.unwrap().iter().all(|i| i.unavailable.is_none()));
+    assert_eq!(value(&run(&open, "skills.caller()").await), json!("beta"));
+    assert_eq!(value(&run(&open, "skills.fresh()").await), json!(["alpha", "shown", "hidden"]));
 }

@@ -320,6 +320,8 @@ impl SessionBuilder {
             Some(names) => tools.restricted(names)?,
             None => tools,
         };
+        // A skill is available when what it calls is reachable here.
+        capabilities.skills = capabilities.skills.map(|skills| skills.with_tools(capabilities.tools.names()));
         Ok(Services { capabilities, skipped_tools: skipped_tools.into() })
     }
 }

@@ -98,6 +98,8 @@ pub struct SkillLibrary {
     /// The only skills reachable, when the session is restricted (see
     /// [`Allow`](crate::model::Allow)); every operation passes through [`allows`](Self::allows).
     allowed: Option<Arc<BTreeSet<String>>>,
+    /// The session's tools, when known: a skill needing another is unavailable.
+    tools: Option<Arc<BTreeSet<String>>>,
 }
 
 /// Vectors and queries are content-addressed, so never stale: a changed text has a
@@ -139,7 +141,16 @@ impl SkillLibrary {
             cache: Arc::new(Mutex::new(cache)),
             notice_given: Arc::new(AtomicBool::new(false)),
             allowed: None,
+            tools: None,
         }
+    }
+
+    /// The tools of the session this library serves: a skill whose source calls a
+    /// tool not among them is listed as unavailable ([`SkillInfo::unavailable`]).
+    /// Without it, tools are not checked (the skills the library reaches always are).
+    pub fn with_tools<'a>(mut self, tools: impl IntoIterator<Item = &'a str>) -> Self {
+        self.tools = Some(Arc::new(tools.into_iter().map(str::to_owned).collect()));
+        self
     }
 
     /// Only the skills named in `allowed` (which need not exist yet): the others
@@ -341,13 +352,44 @@ impl SkillLibrary {
 
     async fn info(&self, stored: StoredSkill) -> Result<SkillInfo, SkillError> {
         let signature = match stored.signature {
-            Some(signature) => signature,
-            // Written by hand or by py-code-mode: read the signature now.
-            None => self.inspect(&stored.name, &stored.source).await?,
+            Some(signature) if signature.needs.is_some() => signature,
+            // Written by hand, by py-code-mode, or before needs were recorded: read
+            // the source now.
+            _ => self.inspect(&stored.name, &stored.source).await?,
         };
         let description =
             if stored.description.is_empty() { first_paragraph(&signature.docstring) } else { stored.description };
-        Ok(SkillInfo { name: stored.name.into(), description, params: signature.params, is_async: signature.is_async })
+        let needs = signature.needs.unwrap_or_default();
+        let unavailable = self.missing(&needs).await?;
+        Ok(SkillInfo {
+            name: stored.name.into(),
+            description,
+            params: signature.params,
+            is_async: signature.is_async,
+            needs,
+            unavailable,
+        })
+    }
+
+    /// What of `needs` this library's session lacks, said in one line naming each
+    /// missing tool and skill; `None` when nothing is missing. A needed skill counts
+    /// as present when it exists and is allowed (what it needs in turn is checked
+    /// when it is invoked).
+    async fn missing(&self, needs: &crate::model::Needs) -> Result<Option<String>, SkillError> {
+        let mut missing = Vec::new();
+        if let Some(tools) = &self.tools {
+            missing.extend(needs.tools.iter().filter(|t| !tools.contains(*t)).map(|t| format!("tool {t:?}")));
+        }
+        for skill in &needs.skills {
+            let present = match SkillName::new(skill) {
+                Ok(name) => self.allows(skill) && self.storage.load_skill(&name).await?.is_some(),
+                Err(_) => false,
+            };
+            if !present {
+                missing.push(format!("skill {skill:?}"));
+            }
+        }
+        Ok((!missing.is_empty()).then(|| format!("this session has no {}", missing.join(", "))))
     }
 
     async fn query_vector(&self, embedder: &Arc<Embedder>, query: &str) -> Result<Vec<f32>, SkillError> {

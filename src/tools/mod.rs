@@ -405,6 +405,11 @@ impl ToolRegistry {
         Ok(Self { tools: Arc::new(tools.collect()), ..self.clone() })
     }
 
+    /// Every tool's name, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tools.keys().map(String::as_str)
+    }
+
     fn get(&self, tool: &str) -> Result<&Tool, ToolError> {
         self.tools.get(tool).map(|t| t.as_ref()).ok_or_else(|| ToolError::NotFound {
             tool: crate::text::shown(tool),
