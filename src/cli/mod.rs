@@ -253,7 +253,13 @@ impl SessionArgs<'_> {
 
     /// [`services`](Self::services) installing packages with `pip`.
     async fn services_with(&self, pip: codemode::deps::PipOptions) -> anyhow::Result<Services> {
-        let builder = Session::builder()
+        let mut builder = Session::builder();
+        if self.sandbox.allow_tools.is_some() {
+            // The list names tools, so they are loaded to check it (and skills
+            // against it); otherwise the store's commands do without them.
+            builder = builder.tools(tools::load(self.storage));
+        }
+        let builder = builder
             .sandbox(self.build_sandbox())
             .storage(self.storage.open().await?)
             .allow_runtime_deps(!self.storage.no_runtime_deps)

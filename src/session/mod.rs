@@ -307,6 +307,9 @@ impl SessionBuilder {
                 Some(Artifacts::new(storage, self.max_artifact_size).with_input_limits(self.input));
             capabilities.deps = Some(deps);
         }
+        // Without tools given or a base to find them in, they are unknown (a store
+        // opened for its skills alone): skills are then not checked against them.
+        let tools_known = self.tools.is_some() || self.base_dir.is_some();
         // py-code-mode's convention: tool definitions live in `<base>/tools`.
         let (tools, skipped_tools) = match (self.tools, &self.base_dir) {
             (Some(tools), _) => (tools, Vec::new()),
@@ -321,7 +324,9 @@ impl SessionBuilder {
             None => tools,
         };
         // A skill is available when what it calls is reachable here.
-        capabilities.skills = capabilities.skills.map(|skills| skills.with_tools(capabilities.tools.names()));
+        if tools_known {
+            capabilities.skills = capabilities.skills.map(|skills| skills.with_tools(capabilities.tools.names()));
+        }
         Ok(Services { capabilities, skipped_tools: skipped_tools.into() })
     }
 }

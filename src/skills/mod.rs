@@ -98,7 +98,7 @@ pub struct SkillLibrary {
     /// The only skills reachable, when the session is restricted (see
     /// [`Allow`](crate::model::Allow)); every operation passes through [`allows`](Self::allows).
     allowed: Option<Arc<BTreeSet<String>>>,
-    /// The session's tools, when known: a skill needing another is unavailable.
+    /// The session's tools, when known: a skill calling a tool outside them is unavailable.
     tools: Option<Arc<BTreeSet<String>>>,
 }
 
