@@ -11,13 +11,13 @@ except AttributeError as e:
     out.append("forbidden" in str(e))
 out.append(all(x["name"] != "forbidden" for x in tools.search("forbidden tool no session may reach")))
 out.append("forbidden" not in tools.describe())
-# Forge the wrapper's cache with an allowed tool's info renamed: the host decides.
+# Forge the wrapper's cache with an allowed tool's info (its `echo` recipe) renamed: the host decides.
 tools._tools()
 info = tools._known["echo"]
 info.name = "forbidden"
 tools._known["forbidden"] = info
 try:
-    tools.forbidden.say(text="ran")
+    tools.forbidden.echo(text="ran")
     out.append(False)
 except Exception as e:
     out.append("no tool named" in str(e))
