@@ -30,7 +30,11 @@ fn skills_dir() -> tempfile::TempDir {
     std::fs::write(skills.join("shown.py"), "\"\"\"Shown.\"\"\"\ndef run():\n    return 'shown'\n").unwrap();
     std::fs::write(skills.join("hidden.py"), "\"\"\"Hidden secret skill.\"\"\"\ndef run():\n    return 'hidden'\n")
         .unwrap();
-    std::fs::write(skills.join("caller.py"), "\"\"\"Calls the other tool.\"\"\"\ndef run():\n    return tools.beta()\n").unwrap();
+    std::fs::write(
+        skills.join("caller.py"),
+        "\"\"\"Calls the other tool.\"\"\"\ndef run():\n    return tools.beta()\n",
+    )
+    .unwrap();
     dir
 }
 
@@ -115,7 +119,8 @@ out
     // An allowed skill calling a disallowed tool is refused up front (its needs)...
     assert_eq!(out[5], json!(["SkillError", true]), "{out}");
     // ... and, where its source hides the name, at the tool call, by the host.
-    let sneaky = "def run():\n    from wit_world.imports import tools as t\n    return t.call_tool('be' + 'ta', None, '{}')\n";
+    let sneaky =
+        "def run():\n    from wit_world.imports import tools as t\n    return t.call_tool('be' + 'ta', None, '{}')\n";
     s.create_skill("fresh", sneaky, None).await.unwrap();
     let r = run(&s, "skills.fresh()").await;
     let error = r.error.expect("refused");
@@ -174,7 +179,10 @@ async fn a_session_cannot_widen_or_name_what_does_not_exist() {
         async move { b.base_dir(path).tools(two_tools()).build().await }
     };
     let widened = build(Session::builder().allow_tools(["alpha"]).allow_tools(["beta"])).await;
-    assert!(matches!(&widened, Err(SessionError::InvalidAllow(e)) if e.to_string().contains("\"beta\"")), "{widened:?}");
+    assert!(
+        matches!(&widened, Err(SessionError::InvalidAllow(e)) if e.to_string().contains("\"beta\"")),
+        "{widened:?}"
+    );
     let widened = build(Session::builder().allow_skills(["shown"]).allow_skills(["hidden"])).await;
     assert!(matches!(&widened, Err(SessionError::InvalidAllow(e)) if e.to_string().contains("\"hidden\"")));
     let unknown = build(Session::builder().allow_tools(["gamma"])).await;

@@ -708,7 +708,8 @@ fn describe_prints_the_stub() {
 #[test]
 fn allow_flags_limit_what_commands_reach() {
     let base = common::describe_fixture();
-    std::fs::write(base.path().join("skills/needs_curl.py"), "def run():\n    return tools.curl.get(url='x')\n").unwrap();
+    std::fs::write(base.path().join("skills/needs_curl.py"), "def run():\n    return tools.curl.get(url='x')\n")
+        .unwrap();
     let base_arg = base.path().to_str().unwrap();
     let allow = ["--base", base_arg, "--allow-tools", "jq,echo", "--allow-skills", "pluck,needs_curl"];
     let code = "[t['name'] for t in tools.list()], [s['name'] for s in skills.list()], skills.get('word_stats')";

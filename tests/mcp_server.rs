@@ -819,7 +819,8 @@ async fn describe_is_a_tool_answering_the_stub_as_text() {
 #[tokio::test]
 async fn an_allowlisted_mcp_server_reaches_nothing_else() {
     let base = common::describe_fixture();
-    std::fs::write(base.path().join("skills/needs_curl.py"), "def run():\n    return tools.curl.get(url='x')\n").unwrap();
+    std::fs::write(base.path().join("skills/needs_curl.py"), "def run():\n    return tools.curl.get(url='x')\n")
+        .unwrap();
     let mut command = tokio::process::Command::new(BIN);
     command
         .args(["mcp", "--allow-tools", "jq", "--allow-skills", "pluck,needs_curl", "--base"])
@@ -839,7 +840,10 @@ async fn an_allowlisted_mcp_server_reaches_nothing_else() {
     let skills = call("list_skills", Value::Null).await.unwrap().structured_content.unwrap();
     let listed: Vec<(&str, &Value)> =
         skills["skills"].as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap(), &s["unavailable"])).collect();
-    assert_eq!(listed, [("needs_curl", &serde_json::json!("this session has no tool \"curl\"")), ("pluck", &Value::Null)]);
+    assert_eq!(
+        listed,
+        [("needs_curl", &serde_json::json!("this session has no tool \"curl\"")), ("pluck", &Value::Null)]
+    );
     let got = call("get_skill", serde_json::json!({"name": "needs_curl"})).await.unwrap().structured_content.unwrap();
     assert_eq!(got["needs"], serde_json::json!({"tools": ["curl"], "skills": []}), "{got}");
     let hidden = call("get_skill", serde_json::json!({"name": "word_stats"})).await.unwrap();

@@ -829,7 +829,8 @@ async fn describe_is_plain_text_on_its_route_and_an_operation_on_call() {
 #[tokio::test]
 async fn allowlisted_sessions_over_http_reach_nothing_else() {
     let base = common::describe_fixture();
-    std::fs::write(base.path().join("skills/needs_curl.py"), "def run():\n    return tools.curl.get(url='x')\n").unwrap();
+    std::fs::write(base.path().join("skills/needs_curl.py"), "def run():\n    return tools.curl.get(url='x')\n")
+        .unwrap();
     let token = "a-token-for-the-allow-tests";
     let served = Served::start(
         token,
@@ -861,7 +862,8 @@ async fn allowlisted_sessions_over_http_reach_nothing_else() {
     // Wider than the server, a tool that is not there, or a malformed body: 400.
     for allow in [json!({"tools": ["ls"]}), json!({"skills": ["word_stats"]}), json!({"tools": ["nope"]})] {
         let allow: codemode::model::Allow = serde_json::from_value(allow).unwrap();
-        assert_eq!(kind(remote.session_allowing(&allow).await.err().expect("refused")), (400, "invalid_input".into()));
+        let Err(refused) = remote.session_allowing(&allow).await else { panic!("{allow:?} was accepted") };
+        assert_eq!(kind(refused), (400, "invalid_input".into()));
     }
     let bearer = format!("Authorization: Bearer {token}");
     for body in [&br#"{"allow": {"tools": 5}}"#[..], br#"{"allow": {"skills": ["../x"]}}"#, br#"{"other": 1}"#, b"[1"] {

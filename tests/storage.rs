@@ -212,7 +212,8 @@ async fn skills_vectors_and_deps(b: Backend) {
 /// What a skill calls, read by the sandbox when it is saved, survives a reopen of
 /// the store (and the source stays a plain `.py` file for py-code-mode).
 async fn skill_needs_survive_a_reopen(b: Backend) {
-    let source = "def run(q: str):\n    rows = tools.jq.query(filter=q)\n    return skills.invoke('pluck', document=rows)\n";
+    let source =
+        "def run(q: str):\n    rows = tools.jq.query(filter=q)\n    return skills.invoke('pluck', document=rows)\n";
     let library = codemode::skills::SkillLibrary::new(b.storage.clone(), codemode::Sandbox::shared());
     let (info, _) = library.create("report", source, None).await.unwrap();
     let expected = codemode::model::Needs { tools: vec!["jq".into()], skills: vec!["pluck".into()] };

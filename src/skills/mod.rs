@@ -245,9 +245,9 @@ impl SkillLibrary {
     pub async fn list(&self) -> Result<Vec<SkillInfo>, SkillError> {
         let mut skills = Vec::new();
         for checked in self.check().await? {
-            match checked.into_info() {
-                Ok(info) => skills.push(info),
-                Err(skipped) => skipped.log(),
+            checked.log();
+            if let Ok(info) = checked.loaded {
+                skills.push(info);
             }
         }
         Ok(skills)
@@ -493,14 +493,6 @@ pub struct SkillCheck {
 }
 
 impl SkillCheck {
-    /// Its info, or the check itself when it was skipped.
-    fn into_info(self) -> Result<SkillInfo, Self> {
-        match self.loaded {
-            Ok(info) => Ok(info),
-            Err(reason) => Err(Self { name: self.name, loaded: Err(reason) }),
-        }
-    }
-
     /// Logs a skipped entry, once per process for each entry and reason: a broken
     /// file is reported, not silently missing, and not on every listing.
     fn log(&self) {
