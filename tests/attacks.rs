@@ -306,6 +306,8 @@ impl World {
             .arg(self.root.join("tools"))
             // deps programs must never reach an index: pip has nowhere to look.
             .arg("--no-index")
+            // Every fixture tool but `forbidden`, which the allowlist programs try to reach.
+            .args(["--allow-tools", "api,cat,date,echo,env,grandchild,quote,seq"])
             .args(args)
             .current_dir(&self.root)
             .env("CODEMODE_ATTACK_SECRET", &self.secrets.values[0])

@@ -700,3 +700,30 @@ fn describe_prints_the_stub() {
     assert_eq!(serde_json::from_str::<serde_json::Value>(&called).unwrap()["stub"], skills.as_str());
     assert!(!codemode(&["--base", base, "describe", "secrets"], None).status.success());
 }
+
+/// `--allow-tools` and `--allow-skills` (issue 16 item 5) on the commands that make
+/// sessions and on the store's commands: nothing else is listed or reached, a skill
+/// needing a tool left out is listed unavailable (item 3), and a tool that does not
+/// exist is refused before anything runs.
+#[test]
+fn allow_flags_limit_what_commands_reach() {
+    let base = common::describe_fixture();
+    std::fs::write(base.path().join("skills/needs_curl.py"), "def run():\n    return tools.curl.get(url='x')\n")
+        .unwrap();
+    let base_arg = base.path().to_str().unwrap();
+    let allow = ["--base", base_arg, "--allow-tools", "jq,echo", "--allow-skills", "pluck,needs_curl"];
+    let code = "[t['name'] for t in tools.list()], [s['name'] for s in skills.list()], skills.get('word_stats')";
+    let out = codemode(&[&allow[..], &["run", "--json", code]].concat(), None);
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["value"]["json"], serde_json::json!([["echo", "jq"], ["needs_curl", "pluck"], null]), "{answer}");
+    let out = codemode(&[&allow[..], &["run", "tools.ls"]].concat(), None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no tool named 'ls'; available: echo, jq"), "{}", text(&out.stderr));
+    let out = codemode(&[&allow[..], &["skills", "list"]].concat(), None);
+    let listed = text(&out.stdout);
+    assert!(listed.contains("needs_curl()\t (unavailable: this session has no tool \"curl\")"), "{listed}");
+    assert!(listed.contains("pluck(") && !listed.contains("word_stats"), "{listed}");
+    let out = codemode(&["--base", base_arg, "--allow-tools", "nope", "run", "1"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no tool named \"nope\" to allow"), "{}", text(&out.stderr));
+}

@@ -812,3 +812,50 @@ async fn describe_is_a_tool_answering_the_stub_as_text() {
     assert_eq!(bad.is_error, Some(true));
     client.cancel().await.unwrap();
 }
+
+/// Capabilities per session over MCP (issue 16 items 5 and 3): `codemode mcp
+/// --allow-tools --allow-skills` lists and reaches nothing else, from the operations
+/// and from agent code, and a skill needing a tool left out says so up front.
+#[tokio::test]
+async fn an_allowlisted_mcp_server_reaches_nothing_else() {
+    let base = common::describe_fixture();
+    std::fs::write(base.path().join("skills/needs_curl.py"), "def run():\n    return tools.curl.get(url='x')\n")
+        .unwrap();
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(["mcp", "--allow-tools", "jq", "--allow-skills", "pluck,needs_curl", "--base"])
+        .arg(base.path())
+        .stderr(Stdio::null());
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.expect("handshake");
+    let call = |tool: &str, args: Value| {
+        let params = rmcp::model::CallToolRequestParams::new(tool.to_owned());
+        client.call_tool(match args.as_object() {
+            Some(args) => params.with_arguments(args.clone()),
+            None => params,
+        })
+    };
+    let tools = call("list_tools", Value::Null).await.unwrap().structured_content.unwrap();
+    let names: Vec<&str> = tools["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["jq"]);
+    let skills = call("list_skills", Value::Null).await.unwrap().structured_content.unwrap();
+    let listed: Vec<(&str, &Value)> =
+        skills["skills"].as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap(), &s["unavailable"])).collect();
+    assert_eq!(
+        listed,
+        [("needs_curl", &serde_json::json!("this session has no tool \"curl\"")), ("pluck", &Value::Null)]
+    );
+    let got = call("get_skill", serde_json::json!({"name": "needs_curl"})).await.unwrap().structured_content.unwrap();
+    assert_eq!(got["needs"], serde_json::json!({"tools": ["curl"], "skills": []}), "{got}");
+    let hidden = call("get_skill", serde_json::json!({"name": "word_stats"})).await.unwrap();
+    assert_eq!(hidden.is_error, Some(true), "{hidden:?}");
+    let invoked = call("invoke_skill", serde_json::json!({"name": "needs_curl"})).await.unwrap();
+    let text = serde_json::to_string(&invoked.structured_content).unwrap();
+    assert!(text.contains("cannot run: this session has no tool \\\"curl\\\""), "{text}");
+    let code = "from wit_world.imports import tools as t\ntry:\n    t.call_tool('echo', None, '{}')\nexcept Exception as e:\n    r = e.value.message\nr";
+    let ran = call("run_code", serde_json::json!({"code": code})).await.unwrap().structured_content.unwrap();
+    assert_eq!(ran["value"]["json"], serde_json::json!("no tool named \"echo\"; available: jq"), "{ran}");
+    let stub = call("describe", Value::Null).await.unwrap();
+    let stub = stub.content[0].as_text().unwrap().text.clone();
+    assert!(stub.contains("class jq") && !stub.contains("class echo") && !stub.contains("word_stats"), "{stub}");
+    client.cancel().await.unwrap();
+}

@@ -821,3 +821,52 @@ async fn describe_is_plain_text_on_its_route_and_an_operation_on_call() {
     );
     expect_json_error(served.addr(), "GET", "/v1/describe", &[], b"", 401, "unauthorized");
 }
+
+/// Capabilities per session over HTTP (issue 16 items 5 and 3): the server's own
+/// list (`--allow-tools`, `--allow-skills`) bounds every session, a session's
+/// `allow` in `POST /v1/sessions` narrows it and cannot widen it, and a skill needing
+/// a tool the session lacks is listed unavailable and refused naming the tool.
+#[tokio::test]
+async fn allowlisted_sessions_over_http_reach_nothing_else() {
+    let base = common::describe_fixture();
+    std::fs::write(base.path().join("skills/needs_curl.py"), "def run():\n    return tools.curl.get(url='x')\n")
+        .unwrap();
+    let token = "a-token-for-the-allow-tests";
+    let served = Served::start(
+        token,
+        &["--base", base.path().to_str().unwrap(), "--allow-tools", "jq,echo", "--allow-skills", "pluck,needs_curl"],
+    );
+    let remote = Remote::new(&served.url, Some(token)).unwrap();
+    // The server's own operations are bounded by its list.
+    let names = |tools: Vec<codemode::tools::ToolInfo>| tools.into_iter().map(|t| t.name).collect::<Vec<_>>();
+    assert_eq!(names(remote.list_tools().await.unwrap()), ["echo", "jq"]);
+    assert_eq!(kind(remote.get_skill("word_stats").await.unwrap_err()), (404, "not_found".into()));
+
+    let allow = codemode::model::Allow { tools: Some(vec!["jq".into()]), skills: None };
+    let session = remote.session_allowing(&allow).await.unwrap();
+    assert_eq!(names(session.list_tools().await.unwrap()), ["jq"]);
+    let skills = session.list_skills().await.unwrap();
+    let listed: Vec<_> = skills.iter().map(|s| (s.name.as_str(), s.unavailable.as_deref())).collect();
+    assert_eq!(listed, [("needs_curl", Some("this session has no tool \"curl\"")), ("pluck", None)]);
+    let code = "from wit_world.imports import tools as t\ntry:\n    t.call_tool('echo', None, '{}')\nexcept Exception as e:\n    r = [e.value.kind.name, e.value.message]\nr";
+    let r = session.run(code).await.unwrap();
+    let refused = r.value.unwrap().json.unwrap();
+    assert_eq!(refused[0], "NOT_FOUND");
+    assert!(refused[1].as_str().unwrap().starts_with("no tool named \"echo\"; available: jq"), "{refused}");
+    let invoked = session.invoke_skill("needs_curl", &Map::new()).await.unwrap();
+    assert_eq!(invoked.error.unwrap().message, "skill 'needs_curl' cannot run: this session has no tool \"curl\"");
+    assert_eq!(kind(session.get_skill("word_stats").await.unwrap_err()), (404, "not_found".into()));
+    let got = session.get_skill("needs_curl").await.unwrap();
+    assert_eq!(got.info.needs.tools, ["curl"]);
+
+    // Wider than the server, a tool that is not there, or a malformed body: 400.
+    for allow in [json!({"tools": ["ls"]}), json!({"skills": ["word_stats"]}), json!({"tools": ["nope"]})] {
+        let allow: codemode::model::Allow = serde_json::from_value(allow).unwrap();
+        let Err(refused) = remote.session_allowing(&allow).await else { panic!("{allow:?} was accepted") };
+        assert_eq!(kind(refused), (400, "invalid_input".into()));
+    }
+    let bearer = format!("Authorization: Bearer {token}");
+    for body in [&br#"{"allow": {"tools": 5}}"#[..], br#"{"allow": {"skills": ["../x"]}}"#, br#"{"other": 1}"#, b"[1"] {
+        expect_json_error(served.addr(), "POST", "/v1/sessions", &[bearer.as_bytes()], body, 400, "invalid_input");
+    }
+}

@@ -163,6 +163,7 @@ async fn skills_vectors_and_deps(b: Backend) {
         source: "def run(name: str) -> str:\n    return f'hi {name}'\n".into(),
         created_at: "2026-01-01T00:00:00+00:00".into(),
         signature: Some(codemode::SkillSignature {
+            needs: None,
             is_async: false,
             params: vec![codemode::Param {
                 name: "name".into(),
@@ -208,6 +209,26 @@ async fn skills_vectors_and_deps(b: Backend) {
     assert_eq!(reopened.list_deps().await.unwrap(), ["tabulate==0.10.0"]);
 }
 
+/// What a skill calls, read by the sandbox when it is saved, survives a reopen of
+/// the store (and the source stays a plain `.py` file for py-code-mode).
+async fn skill_needs_survive_a_reopen(b: Backend) {
+    let source =
+        "def run(q: str):\n    rows = tools.jq.query(filter=q)\n    return skills.invoke('pluck', document=rows)\n";
+    let library = codemode::skills::SkillLibrary::new(b.storage.clone(), codemode::Sandbox::shared());
+    let (info, _) = library.create("report", source, None).await.unwrap();
+    let expected = codemode::model::Needs { tools: vec!["jq".into()], skills: vec!["pluck".into()] };
+    assert_eq!(info.needs, expected);
+    let reopened = (b.reopen)().await;
+    let stored = reopened.load_skill(&skill_name("report")).await.unwrap().unwrap();
+    assert_eq!(stored.source, source);
+    assert_eq!(stored.signature.unwrap().needs, Some(expected.clone()));
+    let library = codemode::skills::SkillLibrary::new(reopened, codemode::Sandbox::shared());
+    let got = library.get("report").await.unwrap();
+    assert_eq!(got.info.needs, expected);
+    // `pluck` is not in this store: the skill says so.
+    assert_eq!(got.info.unavailable.as_deref(), Some("this session has no skill \"pluck\""));
+}
+
 macro_rules! conformance {
     ($backend:ident: $($case:ident),* $(,)?) => {
         mod $backend {
@@ -222,9 +243,9 @@ macro_rules! conformance {
 }
 
 conformance!(file_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
-    size_cap_and_invalid_data, skills_vectors_and_deps);
+    size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen);
 conformance!(redis_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
-    size_cap_and_invalid_data, skills_vectors_and_deps);
+    size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn file_backend_reads_py_code_mode_indexes() {

@@ -121,6 +121,15 @@ struct SandboxArgs {
     /// Where compiled sandbox artifacts are cached [default: ~/.cache/codemode].
     #[arg(long, global = true, env = "CODEMODE_CACHE_DIR", value_name = "DIR", value_parser = paths::path())]
     cache_dir: Option<PathBuf>,
+    /// Only these tools (comma-separated exact names, each with all its recipes;
+    /// '' for none): the others are absent and refused [default: all]. `serve`
+    /// applies it to every session, which may narrow it further.
+    #[arg(long, global = true, value_name = "NAMES", value_delimiter = ',')]
+    allow_tools: Option<Vec<String>>,
+    /// Only these skills (comma-separated names; '' for none): the others are
+    /// absent, cannot be invoked, read, created or deleted [default: all].
+    #[arg(long, global = true, value_name = "NAMES", value_delimiter = ',')]
+    allow_skills: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +204,14 @@ fn parse_timeout(text: &str) -> Result<f64, String> {
 }
 
 impl SandboxArgs {
+    /// The tools and skills sessions may reach.
+    fn allow(&self) -> codemode::model::Allow {
+        let names = |list: &Option<Vec<String>>| {
+            list.as_ref().map(|l| l.iter().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect())
+        };
+        codemode::model::Allow { tools: names(&self.allow_tools), skills: names(&self.allow_skills) }
+    }
+
     fn limits(&self) -> Limits {
         Limits {
             timeout: Duration::from_secs_f64(self.timeout),
@@ -236,11 +253,18 @@ impl SessionArgs<'_> {
 
     /// [`services`](Self::services) installing packages with `pip`.
     async fn services_with(&self, pip: codemode::deps::PipOptions) -> anyhow::Result<Services> {
-        let builder = Session::builder()
+        let mut builder = Session::builder();
+        if self.sandbox.allow_tools.is_some() {
+            // The list names tools, so they are loaded to check it (and skills
+            // against it); otherwise the store's commands do without them.
+            builder = builder.tools(tools::load(self.storage));
+        }
+        let builder = builder
             .sandbox(self.build_sandbox())
             .storage(self.storage.open().await?)
             .allow_runtime_deps(!self.storage.no_runtime_deps)
             .max_artifact_size(self.storage.max_artifact_size)
+            .allow(self.sandbox.allow())
             .pip(pip);
         builder.build_services().await.context("cannot open the storage")
     }
@@ -256,6 +280,12 @@ impl SessionArgs<'_> {
         let tools = tools::load(self.storage);
         let sandbox = self.build_sandbox();
         let limits = self.sandbox.limits();
+        let allow = self.sandbox.allow();
+        // A bad list, or a tool that does not exist, fails here, once, not on every session.
+        allow.validate()?;
+        if let Some(names) = &allow.tools {
+            tools.restricted(names)?;
+        }
         let (allow_deps, max_artifact, pip) =
             (!self.storage.no_runtime_deps, self.storage.max_artifact_size, self.storage.pip_options());
         Ok(move || {
@@ -266,6 +296,7 @@ impl SessionArgs<'_> {
                 .storage(storage.clone())
                 .allow_runtime_deps(allow_deps)
                 .max_artifact_size(max_artifact)
+                .allow(allow.clone())
                 .pip(pip.clone())
         })
     }

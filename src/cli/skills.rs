@@ -81,7 +81,9 @@ pub async fn run(context: &SessionArgs<'_>, command: &SkillsCommand) -> anyhow::
                 for skill in &skills {
                     let params: Vec<&str> = skill.params.iter().map(|p| p.name.as_str()).collect();
                     let kind = if skill.is_async { "async " } else { "" };
-                    println!("{kind}{}({})\t{}", skill.name, params.join(", "), skill.description);
+                    let unavailable =
+                        skill.unavailable.as_ref().map(|why| format!(" (unavailable: {why})")).unwrap_or_default();
+                    println!("{kind}{}({})\t{}{unavailable}", skill.name, params.join(", "), skill.description);
                 }
                 eprintln!("{} skill(s)", skills.len());
             }

@@ -3,6 +3,7 @@
 //! Nothing here does anything; each record is defined once and serialised the same
 //! way on every surface (the Rust API, HTTP, MCP, storage).
 
+pub mod allow;
 mod artifact;
 pub mod describe;
 pub(crate) mod literal;
@@ -11,8 +12,11 @@ mod run;
 mod skill;
 mod tool;
 
+pub use self::allow::{Allow, InvalidAllow};
 pub use self::artifact::{Artifact, ArtifactInfo, DataKind};
 pub use self::ops::{Operations, Request, Response, UnexpectedResponse};
 pub use self::run::{CellError, LimitKind, RunResult, ToolCallRecord, Value};
-pub use self::skill::{INJECTED_NAMES, Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature};
+pub use self::skill::{
+    INJECTED_NAMES, MAX_NEEDS, Needs, Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature,
+};
 pub use self::tool::{CallableInfo, ParamInfo, ToolInfo};

@@ -47,6 +47,43 @@ pub struct SkillSignature {
     pub params: Vec<Param>,
     /// The module docstring, else `run`'s docstring, else empty.
     pub docstring: String,
+    /// The tools and skills its source calls; `None` in metadata written before
+    /// they were recorded (the source is read again).
+    #[serde(default)]
+    pub needs: Option<Needs>,
+}
+
+/// Most names of each kind recorded in [`Needs`]; a source naming more is cut.
+pub const MAX_NEEDS: usize = 64;
+
+/// Longest name recorded in [`Needs`], in bytes; longer ones are dropped.
+const MAX_NEED_NAME: usize = 128;
+
+/// What a skill's source calls, read by the sandbox's `ast` when it is saved:
+/// `tools.x(...)`, `tools.x.y(...)` (the tool `x`), `skills.name(...)` and
+/// `skills.invoke("name", ...)`. Names built at run time are not seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
+pub struct Needs {
+    /// Tool names, sorted.
+    pub tools: Vec<String>,
+    /// Skill names, sorted.
+    pub skills: Vec<String>,
+}
+
+impl Needs {
+    /// Sorted, deduplicated and capped: the names come from a hostile source (via
+    /// the guest), so the host bounds them itself.
+    pub fn new(tools: Vec<String>, skills: Vec<String>) -> Self {
+        let clean = |mut names: Vec<String>| {
+            names.retain(|n| !n.is_empty() && n.len() <= MAX_NEED_NAME && !n.chars().any(char::is_control));
+            names.sort();
+            names.dedup();
+            names.truncate(MAX_NEEDS);
+            names
+        };
+        Self { tools: clean(tools), skills: clean(skills) }
+    }
 }
 
 /// What is known about a skill without its source.
@@ -65,6 +102,11 @@ pub struct SkillInfo {
     pub params: Vec<Param>,
     /// Whether `run` is `async def`.
     pub is_async: bool,
+    /// The tools and skills it calls.
+    pub needs: Needs,
+    /// Why it cannot run in this session (a needed tool or skill is missing or not
+    /// allowed); `None` when it can.
+    pub unavailable: Option<String>,
 }
 
 impl SkillInfo {
@@ -83,6 +125,12 @@ struct ListedSkill {
     #[serde(alias = "params")]
     parameters: Vec<ListedParam>,
     is_async: bool,
+    /// The tools and skills its source calls.
+    #[serde(default)]
+    needs: Needs,
+    /// Why it cannot run here (a needed tool or skill is missing); null when it can.
+    #[serde(default)]
+    unavailable: Option<String>,
 }
 
 /// A skill parameter as serialised: upstream's keys, the default typed.
@@ -111,7 +159,14 @@ impl From<SkillInfo> for ListedSkill {
                 default: p.default_value(),
             })
             .collect();
-        Self { name: info.name, description: info.description, parameters, is_async: info.is_async }
+        Self {
+            name: info.name,
+            description: info.description,
+            parameters,
+            is_async: info.is_async,
+            needs: info.needs,
+            unavailable: info.unavailable,
+        }
     }
 }
 
@@ -128,7 +183,14 @@ impl From<ListedSkill> for SkillInfo {
                 default: (!p.required).then(|| literal::to_python(p.default.as_ref().unwrap_or(&Value::Null))),
             })
             .collect();
-        Self { name: listed.name, description: listed.description, params, is_async: listed.is_async }
+        Self {
+            name: listed.name,
+            description: listed.description,
+            params,
+            is_async: listed.is_async,
+            needs: listed.needs,
+            unavailable: listed.unavailable,
+        }
     }
 }
 
@@ -207,11 +269,13 @@ mod tests {
                 param("cwd", None, Some("os.getcwd()")),
             ],
             is_async: true,
+            needs: Needs::default(),
+            unavailable: None,
         };
         let listed = serde_json::to_value(&info).unwrap();
         assert_eq!(
             listed,
-            json!({"name": "scan", "description": "Scan", "is_async": true, "parameters": [
+            json!({"name": "scan", "description": "Scan", "is_async": true, "needs": {"tools": [], "skills": []}, "unavailable": null, "parameters": [
                 {"name": "host", "type": "str", "description": "", "required": false, "default": "localhost"},
                 {"name": "port", "type": "int", "description": "", "required": false, "default": 80},
                 {"name": "cwd", "type": null, "description": "", "required": false, "default": null},

@@ -5,7 +5,7 @@
 use super::bindings::types::DefaultValue;
 use super::instance::{Instance, Outcome};
 use super::{Limits, Metering, Sandbox, SandboxError};
-use crate::model::{Param, SkillSignature};
+use crate::model::{Needs, Param, SkillSignature};
 use crate::skills::{InspectError, Inspector};
 
 impl From<SandboxError> for InspectError {
@@ -53,6 +53,7 @@ impl Sandbox {
                         })
                         .collect(),
                     docstring: signature.docstring,
+                    needs: Some(Needs::new(signature.needs_tools, signature.needs_skills)),
                 })
             }
             // The instance is gone; the next inspection starts a fresh one.

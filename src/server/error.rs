@@ -152,6 +152,7 @@ impl From<SessionError> for ApiError {
             SessionError::InvalidLimits(_)
             | SessionError::InvalidSkill { .. }
             | SessionError::TooLarge(_)
+            | SessionError::InvalidAllow(_)
             | SessionError::NeedsSession(_) => Self::bad_request(err),
             SessionError::Closed => Self::new(StatusCode::GONE, "closed", err.to_string()),
             SessionError::Deps(deps) => deps.into(),

@@ -8,7 +8,7 @@
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
-//! | `POST /v1/sessions` | | `201 {"id", "ttl_seconds"}` |
+//! | `POST /v1/sessions` | none, or `{"allow"?: {"tools"?, "skills"?}}` | `201 {"id", "ttl_seconds"}` |
 //! | `DELETE /v1/sessions/{id}` | | `204` |
 //! | `POST /v1/sessions/{id}/run` | `{"code", "timeout"?}` | a [`RunResult`] |
 //! | `POST /v1/sessions/{id}/reset` | | `204` |
@@ -224,10 +224,32 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-async fn create_session(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+/// The body of `POST /v1/sessions`, all optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSession {
+    /// Limits the session to these tools and skills, within the server's own list.
+    #[serde(default)]
+    allow: Option<crate::model::Allow>,
+}
+
+async fn create_session(State(state): State<AppState>, body: axum::body::Bytes) -> ApiResult<impl IntoResponse> {
+    // An empty body (the historical request) asks for nothing in particular.
+    let new: NewSession = if body.iter().all(u8::is_ascii_whitespace) {
+        NewSession::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid session request: {e}")))?
+    };
+    let mut builder = (state.factory)();
+    if let Some(allow) = new.allow {
+        // Checked before the budget is touched: a bad list costs nothing.
+        allow.validate().map_err(ApiError::bad_request)?;
+        builder = builder.allow(allow);
+        builder.allowed().map_err(ApiError::bad_request)?;
+    }
     // Reserved before the interpreter exists, so a refusal costs nothing.
     let reservation = state.budget.reserve(state.facade.limits().memory)?;
-    let session = (state.factory)().build().await?;
+    let session = builder.build().await?;
     let id = state.sessions.insert(session, reservation).await?;
     state.metrics.session_created();
     Ok((StatusCode::CREATED, Json(json!({"id": id, "ttl_seconds": state.sessions.ttl.as_secs_f64()}))))

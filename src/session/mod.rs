@@ -21,7 +21,7 @@ use crate::artifacts::{ArtifactError, Artifacts, DEFAULT_MAX_ARTIFACT_SIZE};
 use crate::deps::{Deps, DepsError, PipOptions};
 use crate::input::{InputLimits, TooLarge};
 use crate::model::ops::{Operations, Request, Response, RunCode, UnexpectedResponse};
-use crate::model::{RunResult, SkillSignature};
+use crate::model::{Allow, InvalidAllow, RunResult, SkillSignature};
 use crate::sandbox::{Capabilities, Limits, Metering, Sandbox, SandboxError};
 use crate::skills::{InspectError, SkillError, SkillLibrary};
 use crate::storage::{FileStorage, Storage, StorageError};
@@ -76,6 +76,10 @@ pub enum SessionError {
     /// An input is over its cap; nothing was done.
     #[error(transparent)]
     TooLarge(#[from] TooLarge),
+    /// The session's allowed tools or skills cannot be applied (bad names, too
+    /// many, a tool that does not exist, or wider than what its server allows).
+    #[error(transparent)]
+    InvalidAllow(#[from] InvalidAllow),
     /// The operation runs code, so it needs a session, not just the store.
     #[error("{0} needs a session")]
     NeedsSession(&'static str),
@@ -97,6 +101,8 @@ pub struct SessionBuilder {
     pip: PipOptions,
     embeddings: bool,
     tools: Option<ToolRegistry>,
+    /// Each list narrows the ones before it (see [`allow`](Self::allow)).
+    allow: Vec<Allow>,
     executor: Where,
 }
 
@@ -127,6 +133,7 @@ impl Default for SessionBuilder {
             pip: PipOptions::default(),
             embeddings: true,
             tools: None,
+            allow: Vec::new(),
             executor: Where::InProcess,
         }
     }
@@ -185,6 +192,38 @@ impl SessionBuilder {
         self
     }
 
+    /// Limits the session to these tools and skills (see [`Allow`]: exact names, a
+    /// tool with all its recipes; everything else is absent and refused host-side,
+    /// whatever agent code does). Each call narrows what earlier calls allowed and
+    /// can never widen it: a server sets its own list, then each session's; a name
+    /// outside the earlier list makes [`build`](Self::build) fail with
+    /// [`SessionError::InvalidAllow`], and so does a tool that does not exist.
+    /// On a remote or subprocess executor the list is sent to the server, which
+    /// applies it the same way.
+    pub fn allow(mut self, allow: Allow) -> Self {
+        self.allow.push(allow);
+        self
+    }
+
+    /// [`allow`](Self::allow) for tools only.
+    pub fn allow_tools<S: Into<String>>(self, tools: impl IntoIterator<Item = S>) -> Self {
+        self.allow(Allow { tools: Some(tools.into_iter().map(Into::into).collect()), skills: None })
+    }
+
+    /// [`allow`](Self::allow) for skills only.
+    pub fn allow_skills<S: Into<String>>(self, skills: impl IntoIterator<Item = S>) -> Self {
+        self.allow(Allow { tools: None, skills: Some(skills.into_iter().map(Into::into).collect()) })
+    }
+
+    /// What the lists given to [`allow`](Self::allow) add up to, or why they do not.
+    pub fn allowed(&self) -> Result<Allow, InvalidAllow> {
+        let mut allowed = Allow::default();
+        for allow in &self.allow {
+            allowed = allowed.narrowed(allow)?;
+        }
+        Ok(allowed)
+    }
+
     /// Whether skill search may use the embedding model (default `true`; without the
     /// model installed it ranks by keywords either way).
     pub fn embeddings(mut self, enabled: bool) -> Self {
@@ -219,6 +258,7 @@ impl SessionBuilder {
     /// Starts the interpreter (compiling the guest first if no cached artifact exists).
     pub async fn build(self) -> Result<Session, SessionError> {
         validate(&self.limits)?;
+        let allowed = self.allowed()?;
         let limits = self.limits.clone();
         let sandbox = self.sandbox.clone().unwrap_or_else(Sandbox::shared);
         let executor: Box<dyn Executor> = match &self.executor {
@@ -233,11 +273,11 @@ impl SessionBuilder {
                 Box::new(Local::start(sandbox.clone(), metering, limits.clone(), services).await?)
             }
             #[cfg(feature = "remote")]
-            Where::Remote(remote) => Box::new(remote.session().await?),
+            Where::Remote(remote) => Box::new(remote.session_allowing(&allowed).await?),
             #[cfg(feature = "remote")]
             Where::Subprocess { binary, args } => {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                Box::new(Subprocess::spawn(binary, &args).await?.session().await?)
+                Box::new(Subprocess::spawn(binary, &args).await?.session_allowing(&allowed).await?)
             }
         };
         Ok(Session { sandbox, limits, executor, closed: AtomicBool::new(false) })
@@ -247,6 +287,7 @@ impl SessionBuilder {
     /// that run no code, for servers and the CLI. In process only; packages recorded
     /// but not installed here are installed when a session starts, not by this.
     pub async fn build_services(self) -> Result<Services, SessionError> {
+        let allowed = self.allowed()?;
         let sandbox = self.sandbox.unwrap_or_else(Sandbox::shared);
         let storage = match (self.storage, &self.base_dir) {
             (Some(storage), _) => Some(storage),
@@ -257,18 +298,35 @@ impl SessionBuilder {
         if let Some(storage) = storage {
             let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip);
             let skills = SkillLibrary::new(storage.clone(), sandbox).with_input_limits(self.input);
-            capabilities.skills = Some(if self.embeddings { skills } else { skills.without_embeddings() });
+            let skills = if self.embeddings { skills } else { skills.without_embeddings() };
+            capabilities.skills = Some(match &allowed.skills {
+                Some(names) => skills.restricted(names)?,
+                None => skills,
+            });
             capabilities.artifacts =
                 Some(Artifacts::new(storage, self.max_artifact_size).with_input_limits(self.input));
             capabilities.deps = Some(deps);
         }
+        // Without tools given or a base to find them in, they are unknown (a store
+        // opened for its skills alone): skills are then not checked against them.
+        let tools_known = self.tools.is_some() || self.base_dir.is_some();
         // py-code-mode's convention: tool definitions live in `<base>/tools`.
         let (tools, skipped_tools) = match (self.tools, &self.base_dir) {
             (Some(tools), _) => (tools, Vec::new()),
             (None, Some(base)) => ToolRegistry::load_dir_if_present(&base.join("tools")),
             (None, None) => (ToolRegistry::default(), Vec::new()),
         };
-        capabilities.tools = tools;
+        // The one place a session's allowlist applies: every surface (agent code and
+        // its raw imports, the operations, describe) reaches tools and skills only
+        // through these restricted values.
+        capabilities.tools = match &allowed.tools {
+            Some(names) => tools.restricted(names)?,
+            None => tools,
+        };
+        // A skill is available when what it calls is reachable here.
+        if tools_known {
+            capabilities.skills = capabilities.skills.map(|skills| skills.with_tools(capabilities.tools.names()));
+        }
         Ok(Services { capabilities, skipped_tools: skipped_tools.into() })
     }
 }

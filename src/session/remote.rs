@@ -92,7 +92,15 @@ impl Remote {
 
     /// Opens a new session on the server.
     pub async fn session(&self) -> Result<RemoteSession, RemoteError> {
-        let created: Value = self.call(Method::POST, "v1/sessions", None).await?;
+        self.session_allowing(&crate::model::Allow::default()).await
+    }
+
+    /// Opens a new session on the server limited to `allow` (within what the server
+    /// allows; see [`SessionBuilder::allow`](crate::SessionBuilder::allow)).
+    pub async fn session_allowing(&self, allow: &crate::model::Allow) -> Result<RemoteSession, RemoteError> {
+        // An old server knows no body: send one only when there is something to say.
+        let body = (!allow.is_unrestricted()).then(|| serde_json::json!({ "allow": allow }));
+        let created: Value = self.call(Method::POST, "v1/sessions", body).await?;
         let id = created["id"].as_str().ok_or_else(|| RemoteError::Transport("no session id in the answer".into()))?;
         Ok(RemoteSession { remote: self.clone(), id: id.to_owned() })
     }

@@ -8,7 +8,7 @@ mod index;
 mod inspector;
 pub(crate) mod search;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -41,9 +41,13 @@ pub enum SkillError {
         /// The offending line, when known.
         line: Option<u32>,
     },
-    /// No skill of that name exists.
+    /// No skill of that name exists (or the session may not reach it).
     #[error("skill {0:?} not found")]
     NotFound(String),
+    /// The session's allowlist does not name this skill, so it may not create or
+    /// delete it; nothing was written.
+    #[error("skill {0:?} is not in this session's allowed skills; it cannot be created or deleted here")]
+    NotAllowed(String),
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -67,6 +71,7 @@ impl SkillError {
                 ErrorKind::InvalidInput
             }
             SkillError::NotFound(_) => ErrorKind::NotFound,
+            SkillError::NotAllowed(_) => ErrorKind::Denied,
             SkillError::Storage(_) | SkillError::Inspector(_) | SkillError::Embed(_) => ErrorKind::Failed,
         }
     }
@@ -91,6 +96,11 @@ pub struct SkillLibrary {
     cache: Arc<Mutex<Caches>>,
     /// The keyword-only notice is given once per library (so once per session).
     notice_given: Arc<AtomicBool>,
+    /// The only skills reachable, when the session is restricted (see
+    /// [`Allow`](crate::model::Allow)); every operation passes through [`allows`](Self::allows).
+    allowed: Option<Arc<BTreeSet<String>>>,
+    /// The session's tools, when known: a skill calling a tool outside them is unavailable.
+    tools: Option<Arc<BTreeSet<String>>>,
 }
 
 /// Vectors and queries are content-addressed, so never stale: a changed text has a
@@ -134,7 +144,46 @@ impl SkillLibrary {
             input: InputLimits::default(),
             cache: Arc::new(Mutex::new(cache)),
             notice_given: Arc::new(AtomicBool::new(false)),
+            allowed: None,
+            tools: None,
         }
+    }
+
+    /// The tools of the session this library serves: a skill whose source calls a
+    /// tool not among them is listed as unavailable ([`SkillInfo::unavailable`]).
+    /// Without it, tools are not checked (the skills the library reaches always are).
+    pub fn with_tools<'a>(mut self, tools: impl IntoIterator<Item = &'a str>) -> Self {
+        self.tools = Some(Arc::new(tools.into_iter().map(str::to_owned).collect()));
+        self
+    }
+
+    /// Only the skills named in `allowed` (which need not exist yet): the others
+    /// are absent from listings and searches and not found by `get` (so they cannot
+    /// be invoked), and creating or deleting them is refused
+    /// ([`SkillError::NotAllowed`]). Creating an allowed name is fine. A library
+    /// already restricted is narrowed, never widened: a name outside its list is
+    /// an error.
+    pub fn restricted(&self, allowed: &[String]) -> Result<Self, crate::model::InvalidAllow> {
+        let mut names = BTreeSet::new();
+        for name in allowed {
+            let name = SkillName::new(name).map_err(|e| crate::model::InvalidAllow(e.to_string()))?;
+            if !self.allows(name.as_str()) {
+                return Err(crate::model::InvalidAllow(format!("skill {:?} is not allowed here", name.as_str())));
+            }
+            names.insert(name.to_string());
+        }
+        Ok(Self { allowed: Some(Arc::new(names)), ..self.clone() })
+    }
+
+    /// Whether this library may reach the skill `name`.
+    pub fn allows(&self, name: &str) -> bool {
+        self.allowed.as_ref().is_none_or(|allowed| allowed.contains(name))
+    }
+
+    /// `name` validated, and refused with `refusal` unless allowed.
+    fn reachable(&self, name: &str, refusal: fn(String) -> SkillError) -> Result<SkillName, SkillError> {
+        let name = SkillName::new(name)?;
+        if self.allows(name.as_str()) { Ok(name) } else { Err(refusal(name.to_string())) }
     }
 
     /// Never load the model: search ranks by keywords (BM25) only.
@@ -168,7 +217,7 @@ impl SkillLibrary {
         source: &str,
         description: Option<&str>,
     ) -> Result<(SkillInfo, bool), SkillError> {
-        let name = SkillName::new(name)?;
+        let name = self.reachable(name, SkillError::NotAllowed)?;
         check("a skill's source", source, self.input.source)?;
         check("a skill's description", description.unwrap_or_default(), self.input.text)?;
         let signature = self.inspect(&name, source).await?;
@@ -190,7 +239,7 @@ impl SkillLibrary {
 
     /// One skill with its source.
     pub async fn get(&self, name: &str) -> Result<Skill, SkillError> {
-        let name = SkillName::new(name)?;
+        let name = self.reachable(name, SkillError::NotFound)?;
         let stored = self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))?;
         let source = stored.source.clone();
         Ok(Skill { info: self.info(stored).await?, source })
@@ -201,9 +250,9 @@ impl SkillLibrary {
     pub async fn list(&self) -> Result<Vec<SkillInfo>, SkillError> {
         let mut skills = Vec::new();
         for checked in self.check().await? {
-            match checked.into_info() {
-                Ok(info) => skills.push(info),
-                Err(skipped) => skipped.log(),
+            checked.log();
+            if let Ok(info) = checked.loaded {
+                skills.push(info);
             }
         }
         Ok(skills)
@@ -213,9 +262,12 @@ impl SkillLibrary {
     /// was skipped (a name no operation could use, a syntax error, no `run`, ...).
     pub async fn check(&self) -> Result<Vec<SkillCheck>, SkillError> {
         let (stored, skipped) = self.storage.scan_skills().await?;
-        let mut checks: Vec<SkillCheck> =
-            skipped.into_iter().map(|s| SkillCheck { name: s.entry, loaded: Err(s.reason) }).collect();
-        for skill in stored {
+        let mut checks: Vec<SkillCheck> = skipped
+            .into_iter()
+            .filter(|_| self.allowed.is_none())
+            .map(|s| SkillCheck { name: s.entry, loaded: Err(s.reason) })
+            .collect();
+        for skill in stored.into_iter().filter(|s| self.allows(s.name.as_str())) {
             let name = skill.name.to_string();
             checks.push(SkillCheck { loaded: self.loadable(skill).await?, name });
         }
@@ -235,7 +287,7 @@ impl SkillLibrary {
 
     /// Deletes a skill; `false` if there was none.
     pub async fn delete(&self, name: &str) -> Result<bool, SkillError> {
-        Ok(self.storage.delete_skill(&SkillName::new(name)?).await?)
+        Ok(self.storage.delete_skill(&self.reachable(name, SkillError::NotAllowed)?).await?)
     }
 
     /// The skills that best match `query`, best first.
@@ -258,7 +310,10 @@ impl SkillLibrary {
             Ok(embedder) => {
                 let query_vector = self.query_vector(&embedder, query).await?;
                 let vectors = self.listing_vectors(&embedder, &entries).await?;
-                let unindexed = vectors.iter().filter(|v| v.is_none()).count();
+                // Counted among the skills this library may show: a restricted
+                // session learns nothing of the others, not even how many there are.
+                let shown = |e: &Entry| self.allows(e.skill.name.as_str());
+                let unindexed = vectors.iter().zip(entries.iter()).filter(|(v, e)| v.is_none() && shown(e)).count();
                 let lexical = if unindexed > 0 { search::scaled_bm25(query, &docs) } else { Vec::new() };
                 let scores = docs
                     .iter()
@@ -276,7 +331,7 @@ impl SkillLibrary {
                 } else {
                     let notice = format!(
                         "{unindexed} of {} skills are still being indexed for semantic search and are ranked by keywords until then",
-                        entries.len()
+                        entries.iter().filter(|e| shown(e)).count()
                     );
                     (SearchMode::Partial, Some(notice), scores)
                 }
@@ -293,6 +348,7 @@ impl SkillLibrary {
             .into_iter()
             .zip(entries.iter().map(|e| &e.skill))
             .filter_map(|(score, skill)| Some((score?, skill)))
+            .filter(|(_, skill)| self.allows(skill.name.as_str()))
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
         let mut matches = Vec::new();
@@ -320,13 +376,44 @@ impl SkillLibrary {
 
     async fn info(&self, stored: StoredSkill) -> Result<SkillInfo, SkillError> {
         let signature = match stored.signature {
-            Some(signature) => signature,
-            // Written by hand or by py-code-mode: read the signature now.
-            None => self.inspect(&stored.name, &stored.source).await?,
+            Some(signature) if signature.needs.is_some() => signature,
+            // Written by hand, by py-code-mode, or before needs were recorded: read
+            // the source now.
+            _ => self.inspect(&stored.name, &stored.source).await?,
         };
         let description =
             if stored.description.is_empty() { first_paragraph(&signature.docstring) } else { stored.description };
-        Ok(SkillInfo { name: stored.name.into(), description, params: signature.params, is_async: signature.is_async })
+        let needs = signature.needs.unwrap_or_default();
+        let unavailable = self.missing(&needs).await?;
+        Ok(SkillInfo {
+            name: stored.name.into(),
+            description,
+            params: signature.params,
+            is_async: signature.is_async,
+            needs,
+            unavailable,
+        })
+    }
+
+    /// What of `needs` this library's session lacks, said in one line naming each
+    /// missing tool and skill; `None` when nothing is missing. A needed skill counts
+    /// as present when it exists and is allowed (what it needs in turn is checked
+    /// when it is invoked).
+    async fn missing(&self, needs: &crate::model::Needs) -> Result<Option<String>, SkillError> {
+        let mut missing = Vec::new();
+        if let Some(tools) = &self.tools {
+            missing.extend(needs.tools.iter().filter(|t| !tools.contains(*t)).map(|t| format!("tool {t:?}")));
+        }
+        for skill in &needs.skills {
+            let present = match SkillName::new(skill) {
+                Ok(name) => self.allows(skill) && self.storage.load_skill(&name).await?.is_some(),
+                Err(_) => false,
+            };
+            if !present {
+                missing.push(format!("skill {skill:?}"));
+            }
+        }
+        Ok((!missing.is_empty()).then(|| format!("this session has no {}", missing.join(", "))))
     }
 
     async fn query_vector(&self, embedder: &Arc<Embedder>, query: &str) -> Result<Vec<f32>, SkillError> {
@@ -510,14 +597,6 @@ pub struct SkillCheck {
 }
 
 impl SkillCheck {
-    /// Its info, or the check itself when it was skipped.
-    fn into_info(self) -> Result<SkillInfo, Self> {
-        match self.loaded {
-            Ok(info) => Ok(info),
-            Err(reason) => Err(Self { name: self.name, loaded: Err(reason) }),
-        }
-    }
-
     /// Logs a skipped entry, once per process for each entry and reason: a broken
     /// file is reported, not silently missing, and not on every listing.
     fn log(&self) {

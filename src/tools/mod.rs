@@ -388,6 +388,28 @@ impl ToolRegistry {
         self.search_scored(query, limit).await.into_iter().map(|m| m.info).collect()
     }
 
+    /// Only the tools named in `allowed`, each with all its recipes: the others are
+    /// absent from listings, searches and calls, as if never loaded (see
+    /// [`Allow`](crate::model::Allow)). A name no tool has is refused, so a typo
+    /// does not silently allow less than meant.
+    pub fn restricted(&self, allowed: &[String]) -> Result<Self, crate::model::InvalidAllow> {
+        if let Some(unknown) = allowed.iter().find(|name| !self.tools.contains_key(name.as_str())) {
+            let available: Vec<String> = self.tools.keys().cloned().collect();
+            return Err(crate::model::InvalidAllow(format!(
+                "no tool named {:?} to allow; available: {}",
+                crate::text::shown(unknown),
+                list(&available)
+            )));
+        }
+        let tools = self.tools.iter().filter(|(name, _)| allowed.contains(name)).map(|(n, t)| (n.clone(), t.clone()));
+        Ok(Self { tools: Arc::new(tools.collect()), ..self.clone() })
+    }
+
+    /// Every tool's name, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tools.keys().map(String::as_str)
+    }
+
     fn get(&self, tool: &str) -> Result<&Tool, ToolError> {
         self.tools.get(tool).map(|t| t.as_ref()).ok_or_else(|| ToolError::NotFound {
             tool: crate::text::shown(tool),

@@ -61,7 +61,15 @@ impl Host for SkillsCtx {
 
 fn skill_info(info: SkillInfo) -> skills::SkillInfo {
     let params = info.caller_params().map(param).collect();
-    skills::SkillInfo { name: info.name, description: info.description, params, is_async: info.is_async }
+    skills::SkillInfo {
+        name: info.name,
+        description: info.description,
+        params,
+        is_async: info.is_async,
+        needs_tools: info.needs.tools,
+        needs_skills: info.needs.skills,
+        unavailable: info.unavailable,
+    }
 }
 
 /// A parameter with its default typed when it is a literal JSON can hold, as

@@ -356,6 +356,8 @@ def _skill_dict(info: wit_skills.SkillInfo) -> Record:
         description=info.description,
         parameters=[_param_dict(p) for p in info.params],
         is_async=info.is_async,
+        needs={"tools": list(info.needs_tools), "skills": list(info.needs_skills)},
+        unavailable=info.unavailable,
     )
 
 
@@ -411,6 +413,9 @@ class Skills:
             chain = " -> ".join([*self._stack, name])
             raise SkillError(f"skills nested deeper than {MAX_SKILL_DEPTH}: {chain}")
         skill = _call(SkillError, wit_skills.get_skill, name)
+        if skill.info.unavailable is not None:
+            # Said before anything runs, rather than as a failure halfway through.
+            raise SkillError(f"skill {name!r} cannot run: {skill.info.unavailable}")
         self._stack.append(name)
         try:
             return _run_skill(name, skill.source, kwargs)

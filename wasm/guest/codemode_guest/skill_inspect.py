@@ -28,7 +28,41 @@ def inspect_skill(source: str) -> wit_runner.SkillSignature:
         raise InspectFailure(f"syntax error: {exc.msg}", exc.lineno) from None
     run = _find_run(tree)
     docstring = ast.get_docstring(tree) or ast.get_docstring(run) or ""
-    return wit_runner.SkillSignature(isinstance(run, ast.AsyncFunctionDef), _params(run.args), docstring.strip())
+    tools, skills = _needs(tree)
+    return wit_runner.SkillSignature(
+        isinstance(run, ast.AsyncFunctionDef), _params(run.args), docstring.strip(), tools, skills
+    )
+
+
+# The namespaces' own methods, which are not tools or skills.
+_TOOLS_OWN = frozenset({"list", "search", "describe"})
+_SKILLS_OWN = frozenset({"list", "search", "get", "invoke", "create", "delete", "describe"})
+
+
+def _needs(tree: ast.Module) -> tuple[list[str], list[str]]:
+    """The tools (`tools.x`, `tools.x.y`) and skills (`skills.x(...)`,
+    `skills.invoke("x")`) the source names anywhere; names built at run time are
+    not seen. The host sorts, deduplicates and caps them."""
+    tools: set[str] = set()
+    skills: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and not node.attr.startswith("_"):
+            if node.value.id == "tools" and node.attr not in _TOOLS_OWN:
+                tools.add(node.attr)
+            elif node.value.id == "skills" and node.attr not in _SKILLS_OWN:
+                skills.add(node.attr)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "invoke"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "skills"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            skills.add(node.args[0].value)
+    return sorted(tools), sorted(skills)
 
 
 def _find_run(tree: ast.Module) -> _Function:

@@ -1,0 +1,247 @@
+//! Capabilities per session (issue 16 item 5): a session limited to some tools and
+//! skills sees and reaches nothing else, through the guest's wrappers, its raw WIT
+//! imports, and the operations.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use codemode::model::Allow;
+use codemode::tools::ToolRegistry;
+use codemode::{Operations, Session, SessionError};
+use common::{run, value};
+use serde_json::json;
+
+/// Two host tools: `alpha` (allowed in these tests) and `beta` (not).
+fn two_tools() -> ToolRegistry {
+    let mut tools = ToolRegistry::default();
+    for name in ["alpha", "beta"] {
+        tools.add_fn(name, &format!("The {name} tool"), Vec::new(), move |_| async move { Ok(json!(name)) }).unwrap();
+    }
+    tools
+}
+
+/// A storage with `shown` (allowed), `hidden` (not) and `caller` (allowed, calls
+/// the disallowed tool `beta`).
+fn skills_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let skills = dir.path().join("skills");
+    std::fs::create_dir_all(&skills).unwrap();
+    std::fs::write(skills.join("shown.py"), "\"\"\"Shown.\"\"\"\ndef run():\n    return 'shown'\n").unwrap();
+    std::fs::write(skills.join("hidden.py"), "\"\"\"Hidden secret skill.\"\"\"\ndef run():\n    return 'hidden'\n")
+        .unwrap();
+    std::fs::write(
+        skills.join("caller.py"),
+        "\"\"\"Calls the other tool.\"\"\"\ndef run():\n    return tools.beta()\n",
+    )
+    .unwrap();
+    dir
+}
+
+async fn restricted(dir: &std::path::Path) -> Session {
+    Session::builder()
+        .base_dir(dir)
+        .tools(two_tools())
+        .embeddings(false)
+        .allow_tools(["alpha"])
+        .allow_skills(["shown", "caller", "fresh"])
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_allowlisted_session_lists_and_describes_only_what_it_allows() {
+    let dir = skills_dir();
+    let s = restricted(dir.path()).await;
+    let tools: Vec<String> = s.list_tools().await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(tools, ["alpha"]);
+    let found: Vec<String> = s.search_tools("beta tool", 10).await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(found, ["alpha"]);
+    let skills: Vec<String> = s.list_skills().await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(skills, ["caller", "shown"]);
+    let found = s.search_skills("hidden secret", 10).await.unwrap();
+    assert!(found.matches.iter().all(|m| m.info.name != "hidden"), "{found:?}");
+    let stub = s.describe(None).await.unwrap();
+    assert!(stub.contains("alpha") && stub.contains("shown"), "{stub}");
+    assert!(!stub.contains("beta") && !stub.contains("hidden"), "{stub}");
+
+    // The same through the guest's wrappers and its raw imports.
+    let code = r#"
+from wit_world.imports import tools as t, skills as k
+(
+    [x.name for x in tools.list()], [x.name for x in skills.list()],
+    [x.name for x in t.list_tools()], [x.name for x in k.list_skills()],
+    [m.info.name for m in t.search_tools("beta", 10)], [m.info.name for m in k.search_skills("hidden", 10).matches],
+    "beta" in tools.describe() + t.describe_tools(), "hidden" in skills.describe() + k.describe_skills(),
+    sorted(dir(tools)), sorted(dir(skills)),
+)
+"#;
+    assert_eq!(
+        value(&run(&s, code).await),
+        json!([
+            ["alpha"],
+            ["caller", "shown"],
+            ["alpha"],
+            ["caller", "shown"],
+            ["alpha"],
+            [],
+            false,
+            false,
+            ["alpha"],
+            ["caller", "shown"]
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_allowlisted_session_cannot_reach_anything_else() {
+    let dir = skills_dir();
+    let s = restricted(dir.path()).await;
+    // Wrappers: refused as absent, naming what was asked for.
+    let code = r#"
+out = []
+for attempt in (lambda: tools.beta(), lambda: tools.call("beta"), lambda: skills.hidden(),
+                lambda: skills.invoke("hidden"), lambda: skills.get("hidden"), lambda: skills.caller()):
+    try:
+        out.append(["ok", attempt()])
+    except Exception as e:
+        out.append([type(e).__name__, "beta" in str(e) or "hidden" in str(e)])
+out
+"#;
+    let r = run(&s, code).await;
+    let out = value(&r);
+    assert_eq!(out[0][0], "AttributeError", "{out}");
+    assert_eq!(out[2][0], "AttributeError", "{out}");
+    assert_eq!(out[3], json!(["SkillNotFoundError", true]), "{out}");
+    // `skills.get` answers None for a skill it cannot see, as for a missing one.
+    assert_eq!(out[4], json!(["ok", null]), "{out}");
+    // An allowed skill calling a disallowed tool is refused up front (its needs)...
+    assert_eq!(out[5], json!(["SkillError", true]), "{out}");
+    // ... and, where its source hides the name, at the tool call, by the host.
+    let sneaky =
+        "def run():\n    from wit_world.imports import tools as t\n    return t.call_tool('be' + 'ta', None, '{}')\n";
+    s.create_skill("fresh", sneaky, None).await.unwrap();
+    let r = run(&s, "skills.fresh()").await;
+    let error = r.error.expect("refused");
+    assert!(error.message.contains("no tool named \"beta\""), "{error:?}");
+
+    // Raw imports: the host refuses, whatever the guest's wrappers would have done.
+    let code = r#"
+from wit_world.imports import tools as t, skills as k
+out = []
+for attempt in (lambda: t.call_tool("beta", None, "{}"), lambda: t.call_tool("BETA", None, "{}"),
+                lambda: t.call_tool("beta\u0301", None, "{}"), lambda: t.call_tool("alpha ", None, "{}"),
+                lambda: k.get_skill("hidden"), lambda: k.delete_skill("hidden"),
+                lambda: k.create_skill("hidden", "def run():\n    return 'replaced'\n", None),
+                lambda: k.create_skill("other", "def run():\n    return 1\n", None)):
+    try:
+        out.append(["ok", str(attempt())])
+    except Exception as e:
+        out.append([e.value.kind.name, e.value.message])
+out.append(t.call_tool("alpha", None, "{}"))
+out
+"#;
+    let out = value(&run(&s, code).await);
+    let out = out.as_array().unwrap();
+    for (i, asked) in [(0, "beta"), (1, "BETA"), (2, "beta\u{301}"), (3, "alpha ")] {
+        assert_eq!(out[i][0], "NOT_FOUND", "{out:?}");
+        let message = out[i][1].as_str().unwrap();
+        assert!(message.contains(&format!("{asked:?}")) && message.contains("available: alpha"), "{message}");
+    }
+    assert_eq!(out[4], json!(["NOT_FOUND", "skill \"hidden\" not found"]));
+    for i in [5, 6, 7] {
+        assert_eq!(out[i][0], "DENIED", "{out:?}");
+        assert!(out[i][1].as_str().unwrap().contains("not in this session's allowed skills"), "{out:?}");
+    }
+    assert_eq!(out[8], json!("\"alpha\""));
+    // Nothing was written.
+    assert!(std::fs::read_to_string(dir.path().join("skills/hidden.py")).unwrap().contains("'hidden'"));
+    assert!(!dir.path().join("skills/other.py").exists());
+
+    // The operations: the same refusals.
+    assert!(matches!(s.get_skill("hidden").await, Err(SessionError::Skill(e)) if e.to_string().contains("hidden")));
+    assert!(matches!(s.delete_skill("hidden").await, Err(SessionError::Skill(_))));
+    let invoked = s.invoke_skill("hidden", &serde_json::Map::new()).await.unwrap();
+    let error = invoked.error.expect("refused");
+    assert!(error.message.contains("\"hidden\" not found"), "{error:?}");
+    // Creating an allowed name is fine.
+    s.create_skill("fresh", "def run():\n    return 'fresh'\n", None).await.unwrap();
+    assert_eq!(value(&run(&s, "skills.fresh()").await), json!("fresh"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_cannot_widen_or_name_what_does_not_exist() {
+    let dir = skills_dir();
+    let path = dir.path().to_owned();
+    let build = |b: codemode::SessionBuilder| {
+        let path = path.clone();
+        async move { b.base_dir(path).tools(two_tools()).build().await }
+    };
+    let widened = build(Session::builder().allow_tools(["alpha"]).allow_tools(["beta"])).await;
+    assert!(
+        matches!(&widened, Err(SessionError::InvalidAllow(e)) if e.to_string().contains("\"beta\"")),
+        "{widened:?}"
+    );
+    let widened = build(Session::builder().allow_skills(["shown"]).allow_skills(["hidden"])).await;
+    assert!(matches!(&widened, Err(SessionError::InvalidAllow(e)) if e.to_string().contains("\"hidden\"")));
+    let unknown = build(Session::builder().allow_tools(["gamma"])).await;
+    assert!(matches!(&unknown, Err(SessionError::InvalidAllow(e)) if e.to_string().contains("\"gamma\"")));
+    let traversal = build(Session::builder().allow_skills(["../hidden"])).await;
+    assert!(matches!(traversal, Err(SessionError::InvalidAllow(_))));
+    // Narrowing is fine, and an empty list allows nothing.
+    let none = build(Session::builder().allow(Allow { tools: Some(vec![]), skills: Some(vec![]) })).await.unwrap();
+    assert!(none.list_tools().await.unwrap().is_empty());
+    assert!(none.list_skills().await.unwrap().is_empty());
+    let narrowed = build(Session::builder().allow_tools(["alpha", "beta"]).allow_tools(["beta"])).await.unwrap();
+    assert_eq!(narrowed.list_tools().await.unwrap()[0].name, "beta");
+}
+
+/// What a skill needs (issue 16 item 3): recorded when saved, shown by `get`, and a
+/// skill needing a tool or skill the session lacks is listed unavailable and
+/// refused up front, naming what is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_skill_needing_what_the_session_lacks_is_unavailable_and_says_which() {
+    let dir = skills_dir();
+    let s = restricted(dir.path()).await;
+    // `caller` calls `beta`, which this session does not allow.
+    let listed = s.list_skills().await.unwrap();
+    let caller = listed.iter().find(|i| i.name == "caller").unwrap();
+    assert_eq!(caller.needs.tools, ["beta"]);
+    assert_eq!(caller.unavailable.as_deref(), Some("this session has no tool \"beta\""));
+    assert_eq!(listed.iter().find(|i| i.name == "shown").unwrap().unavailable, None);
+    let invoked = s.invoke_skill("caller", &serde_json::Map::new()).await.unwrap();
+    let error = invoked.error.expect("refused up front");
+    assert_eq!(error.kind, "SkillError");
+    assert_eq!(error.message, "skill 'caller' cannot run: this session has no tool \"beta\"");
+    assert!(invoked.tool_calls.is_empty(), "nothing ran: {:?}", invoked.tool_calls);
+
+    // Created from agent code: the needs come back from `create` and `get`.
+    let code = r#"
+src = "def run():\n    a = tools.alpha()\n    b = tools.alpha.x if False else None\n    return [a, skills.shown(), skills.invoke('hidden')]\n"
+created = skills.create("fresh", src)
+got = skills.get("fresh")
+try:
+    skills.fresh()
+    raised = None
+except Exception as e:
+    raised = [type(e).__name__, str(e)]
+created["needs"], got["needs"], got["unavailable"], raised
+"#;
+    let r = run(&s, code).await;
+    assert_eq!(
+        value(&r),
+        json!([
+            {"tools": ["alpha"], "skills": ["hidden", "shown"]},
+            {"tools": ["alpha"], "skills": ["hidden", "shown"]},
+            "this session has no skill \"hidden\"",
+            ["SkillError", "skill 'fresh' cannot run: this session has no skill \"hidden\""]
+        ]),
+        "{r:?}"
+    );
+    // In a session that has everything, the same skills are available and run.
+    let open = Session::builder().base_dir(dir.path()).tools(two_tools()).embeddings(false).build().await.unwrap();
+    assert!(open.list_skills().await.unwrap().iter().all(|i| i.unavailable.is_none()));
+    assert_eq!(value(&run(&open, "skills.caller()").await), json!("beta"));
+    assert_eq!(value(&run(&open, "skills.fresh()").await), json!(["alpha", "shown", "hidden"]));
+}
