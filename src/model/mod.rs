@@ -13,6 +13,6 @@ mod tool;
 
 pub use self::artifact::{Artifact, ArtifactInfo, DataKind};
 pub use self::ops::{Operations, Request, Response, UnexpectedResponse};
-pub use self::run::{CellError, LimitKind, RunResult, ToolCallRecord, Value};
+pub use self::run::{CellError, CellState, LimitKind, RunResult, ToolCallRecord, Value};
 pub use self::skill::{INJECTED_NAMES, Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature};
 pub use self::tool::{CallableInfo, ParamInfo, ToolInfo};
