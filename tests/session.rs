@@ -924,3 +924,35 @@ async fn fuel_of_a_repeated_cell() {
     assert!(fresh.iter().all(|f| *f == fresh[0]), "fresh sessions use the same fuel: {fresh:?}");
     assert_eq!(repeats[0], fresh[0], "the first run of a session is a fresh session's run");
 }
+
+/// A replay rebuilds the interpreter's state exactly, down to what fuel counts: a
+/// cell after a rollback uses the fuel it uses in a session that never failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_rollback_a_cell_uses_the_fuel_it_would_have_used() {
+    let limits = Limits { fuel: Some(10_000_000_000), ..Limits::default() };
+    let setup = "import json, random\nrandom.seed(7)\ndata = [random.random() for _ in range(500)]";
+    let cell = "total = 0\nfor x in data:\n    total += len(json.dumps({'x': x}))\ntotal";
+    let straight = session_with(limits.clone()).await;
+    run(&straight, setup).await;
+    let expected = run(&straight, cell).await;
+
+    let rolled = session_with(limits.clone()).await;
+    run(&rolled, setup).await;
+    let stopped = rolled.run_with("while True: pass", &Limits { fuel: Some(20_000_000), ..limits }).await.unwrap();
+    assert_eq!((stopped.limit, stopped.state), (Some(LimitKind::Fuel), CellState::RolledBack));
+    let after = run(&rolled, cell).await;
+    assert_eq!(value(&after), value(&expected));
+    assert_eq!(after.fuel_used, expected.fuel_used);
+}
+
+/// What the guest's random sources give: `os.urandom` comes from the session's own
+/// seeded generator (different per session), while the `random` module was seeded
+/// when the guest's snapshot was taken, so every session starts its sequence from the
+/// same state (a known limit, see the README's "Transactional cells").
+#[tokio::test(flavor = "multi_thread")]
+async fn random_module_state_comes_from_the_snapshot() {
+    let draw = "import os, random\n[random.random(), os.urandom(8).hex()]";
+    let (a, b) = (value(&run(&session().await, draw).await), value(&run(&session().await, draw).await));
+    assert_ne!(a[1], b[1], "os.urandom differs between sessions");
+    assert_eq!(a[0], b[0], "random's state is the snapshot's: if this fails, the guest now reseeds it");
+}

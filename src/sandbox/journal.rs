@@ -78,9 +78,9 @@ impl Event {
     }
 }
 
-/// What a session's instances share so that a replay reproduces the live run: the
-/// random seed and the origin of the monotonic clock. Serializable but for the
-/// origin, which only means something in this process.
+/// What a session's instances share so that a replay reproduces the live run's
+/// random bytes (the monotonic clock's origin is kept beside it, as an `Instant`
+/// only means something in this process).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Seeds {
     /// The random source's seed, drawn from the host's generator per session.
