@@ -73,8 +73,8 @@ impl ArtifactsCtx {
     ) -> Result<artifacts::ArtifactInfo, HostError> {
         let store = self.store()?;
         // Sized before it is parsed: parsed JSON takes many times its size.
-        store.check_metadata(&metadata_json)?;
-        let metadata = match serde_json::from_str::<serde_json::Value>(&metadata_json) {
+        store.check_metadata(metadata_json)?;
+        let metadata = match serde_json::from_str::<serde_json::Value>(metadata_json) {
             Ok(serde_json::Value::Object(map)) => map,
             _ => return Err(HostError::new(ErrorKind::InvalidInput, "metadata must be a JSON object (a dict)")),
         };
