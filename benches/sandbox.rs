@@ -2,6 +2,7 @@
 //!
 //!     cargo bench --bench sandbox
 //!     cargo bench --bench sandbox -- interrupt    # only the interrupt latency
+//!     cargo bench --bench sandbox -- journal      # only the session journal's costs
 //!
 //! Prints a Markdown table (the one in the README). Baselines: starting a native
 //! `python3` process for session start-up, and the same Python code run by native
@@ -39,6 +40,10 @@ fn main() {
 async fn bench() {
     if std::env::args().skip(1).any(|arg| arg == "interrupt") {
         interrupt_latency(&Sandbox::shared()).await;
+        return;
+    }
+    if std::env::args().skip(1).any(|arg| arg == "journal") {
+        journal_costs(&Sandbox::shared()).await;
         return;
     }
     // The interpreter itself, not a wrapper such as a pyenv shim, so start-up is fair.
@@ -143,6 +148,59 @@ async fn bench() {
         per_session / (1 << 20) as f64
     );
     interrupt_latency(&sandbox).await;
+    journal_costs(&sandbox).await;
+}
+
+/// Warm runs per workload for the journal's overhead.
+const JOURNAL_RUNS: usize = 300;
+
+/// The session journal (transactional cells): what it adds to a warm `run`, with and
+/// without host calls, and how long a rollback takes per journaled cell.
+async fn journal_costs(sandbox: &Sandbox) {
+    let tools = || {
+        let mut tools = codemode::tools::ToolRegistry::default();
+        tools.add_fn("echo", "Echo", Vec::new(), |_| async { Ok(serde_json::json!("ok")) }).expect("tool");
+        tools
+    };
+    let session = |journal: codemode::session::JournalOptions| {
+        Session::builder().sandbox(sandbox.clone()).tools(tools()).journal(journal).build()
+    };
+    let on = session(Default::default()).await.expect("session");
+    let off = session(codemode::session::JournalOptions { max_bytes: 0, ..Default::default() }).await.expect("session");
+    println!("\n| warm run ({JOURNAL_RUNS} each, median) | journal off | journal on | overhead | target |");
+    println!("|---|---|---|---|---|");
+    let workloads = [
+        ("`x = 1`", "x = 1"),
+        ("100 `time.time()` readings", "import time\nfor _ in range(100):\n    time.time()"),
+        ("10 tool calls", "for _ in range(10):\n    tools.echo()"),
+    ];
+    for (name, code) in workloads {
+        // Interleaved, so both see the same machine load.
+        let (mut t_off, mut t_on) = (Vec::new(), Vec::new());
+        for _ in 0..JOURNAL_RUNS {
+            t_off.extend(sample(1, || async { assert!(off.run(code).await.expect("run").is_ok()) }).await);
+            t_on.extend(sample(1, || async { assert!(on.run(code).await.expect("run").is_ok()) }).await);
+        }
+        let (t_off, t_on) = (median(t_off), median(t_on));
+        let overhead = (t_on.as_secs_f64() / t_off.as_secs_f64() - 1.0) * 100.0;
+        println!("| {name} | {} | {} | {overhead:+.1} % | < 10 % |", show(t_off), show(t_on));
+    }
+
+    println!("\n| rollback (replay of N journaled cells) | total | per cell |");
+    println!("|---|---|---|");
+    let stop = Limits { timeout: Duration::from_millis(20), ..Limits::default() };
+    for cells in [10, 100] {
+        let session = session(Default::default()).await.expect("session");
+        for i in 0..cells {
+            let code = if i % 10 == 0 { format!("x{i} = tools.echo()") } else { format!("x{i} = [{i}] * 100") };
+            session.run(&code).await.expect("run");
+        }
+        let started = Instant::now();
+        let result = session.run_with("while True: pass", &stop).await.expect("run");
+        let replay = started.elapsed().saturating_sub(stop.timeout);
+        assert_eq!(result.state, codemode::CellState::RolledBack, "{:?}", result.error);
+        println!("| {cells} cells | {} | {} |", show(replay), show(replay / cells));
+    }
 }
 
 /// Interrupts needed per workload: enough for a p99.

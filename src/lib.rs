@@ -62,7 +62,9 @@ pub mod tools;
 pub use cache_dir::default_cache_dir;
 pub use error_kind::ErrorKind;
 pub use input::InputLimits;
-pub use model::{CellError, LimitKind, Operations, Param, Request, Response, RunResult, SkillSignature, Value};
+pub use model::{
+    CellError, CellState, LimitKind, Operations, Param, Request, Response, RunResult, SkillSignature, Value,
+};
 pub use sandbox::{CompileEvent, Limits, Metering, Sandbox, SandboxBuilder, SandboxError};
 #[cfg(feature = "remote")]
 pub use session::remote;

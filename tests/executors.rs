@@ -26,6 +26,9 @@ async fn suite(session: Session) {
     let limits = Limits { timeout: Duration::from_millis(300), ..Limits::default() };
     let slow = session.run_with("while True: pass", &limits).await.unwrap();
     assert_eq!((slow.limit, slow.interpreter_reset), (Some(LimitKind::Timeout), true));
+    // The state from before the stopped cell is back, and every executor says so.
+    assert_eq!(slow.state, codemode::CellState::RolledBack, "{:?}", slow.error);
+    assert_eq!(session.run("x").await.unwrap().value.unwrap().json, Some(json!(41)));
 
     // Skills: create, find by meaning, get, invoke from the API and from code, delete.
     let source = "def run(word: str) -> str:\n    return word[::-1]\n";

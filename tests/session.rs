@@ -9,7 +9,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use codemode::storage::FileStorage;
-use codemode::{LimitKind, Limits, Operations, RunResult, Session, SessionError};
+use codemode::{CellState, LimitKind, Limits, Operations, RunResult, Session, SessionError};
 use common::{run, value};
 use serde_json::json;
 
@@ -240,8 +240,9 @@ async fn timeout_stops_a_busy_loop_and_the_next_run_works() {
     assert!(r.interpreter_reset);
     assert_eq!(error_kind(&r), "LimitExceeded");
     assert!(r.wall_time >= Duration::from_millis(500) && r.wall_time < Duration::from_secs(5), "{:?}", r.wall_time);
-    // A fresh interpreter: the variable is gone, the session works.
-    assert_eq!(error_kind(&run(&s, "x").await), "NameError");
+    // A fresh interpreter with the state from before the cell: the session goes on.
+    assert_eq!(r.state, CellState::RolledBack);
+    assert_eq!(value(&run(&s, "x").await), json!(1));
     assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
 }
 
@@ -599,13 +600,14 @@ async fn interrupt_after(
     (result, asked.elapsed())
 }
 
-/// What every interrupted run reports: the kind, the flag, and the lost state said plainly.
+/// What every interrupted run reports: the kind, the flag, and the rolled-back state said plainly.
 fn assert_interrupted(result: &RunResult, took: Duration) {
     assert!(result.interrupted, "{result:?}");
     assert_eq!(error_kind(result), "Interrupted");
     assert_eq!(result.limit, None);
     assert!(result.interpreter_reset, "the interpreter was replaced, and the result says so");
-    assert!(result.error.as_ref().unwrap().message.contains("state (variables, imports) is lost"));
+    assert_eq!(result.state, CellState::RolledBack, "{:?}", result.error);
+    assert!(result.error.as_ref().unwrap().message.contains("the state from before this cell was restored"));
     assert!(took < Duration::from_secs(2), "stopped {took:?} after the interrupt");
 }
 
@@ -634,8 +636,8 @@ async fn interrupt_stops_a_busy_loop_and_the_queued_run_then_runs() {
     let result = task.await.unwrap().unwrap();
     assert_interrupted(&result, asked.elapsed());
     assert_eq!(value(&queued.await.unwrap().unwrap()), json!(2));
-    // State is lost, as the result said.
-    assert_eq!(error_kind(&run(&s, "x").await), "NameError");
+    // The state from before the interrupted cell, as the result said.
+    assert_eq!(value(&run(&s, "x").await), json!(1));
     assert!(!s.interrupt().await.unwrap(), "nothing runs any more");
 }
 
@@ -776,4 +778,183 @@ async fn describe_stays_valid_and_bounded_on_hostile_text() {
     );
     let code = "import ast\nstub = tools.describe() + skills.describe()\nast.parse(stub)\nstub";
     assert_eq!(value(&run(&s, code).await), json!(stub));
+}
+
+// Transactional cells (issue 13): after an interrupt, a timeout or fuel exhaustion,
+// the session's state is what it was before the failed cell, rebuilt by replaying
+// the session's journal with every host call answered from it.
+
+/// A function tool that counts its calls and answers with the count.
+fn counting_tools() -> (codemode::tools::ToolRegistry, Arc<std::sync::atomic::AtomicU64>) {
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tools = codemode::tools::ToolRegistry::default();
+    let counter = count.clone();
+    tools
+        .add_fn("count", "Count calls", Vec::new(), move |_| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            async move { Ok(json!(n)) }
+        })
+        .unwrap();
+    (tools, count)
+}
+
+/// The state a test builds before each failing cell, and its check afterwards.
+const STATE: &str = "import random, time\nxs = [1, 2, 3]\ncounted = tools.count()\nstamp = time.time()\n\
+                     draw = random.random()\ntry:\n    {}['missing']\nfinally:\n    partial = 'kept'";
+const CHECK: &str = "(xs, counted, partial, stamp == stamp_seen, draw == draw_seen)";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_cell_is_rolled_back_without_repeating_host_calls() {
+    let (tools, count) = counting_tools();
+    let base = tempfile::tempdir().unwrap();
+    let limits = Limits { fuel: Some(2_000_000_000), ..Limits::default() };
+    let s = Arc::new(Session::builder().base_dir(base.path()).tools(tools).limits(limits).build().await.unwrap());
+    // A cell that raised is part of the state: the interpreter survived it.
+    assert_eq!(error_kind(&run(&s, STATE).await), "KeyError");
+    run(&s, "stamp_seen, draw_seen = stamp, draw\nartifacts.save('once', {'n': counted})").await;
+    let saved_at = s.list_artifacts().await.unwrap()[0].created_at.clone();
+    let expected = json!([[1, 2, 3], 1, "kept", true, true]);
+    assert_eq!(value(&run(&s, CHECK).await), expected);
+
+    // (a) interrupted, (b) timed out, (c) out of fuel: each cell changes the state first.
+    let (interrupted, _) = interrupt_after(&s, "xs.append(4)\nimport time\ntime.sleep(30)", half_a_second()).await;
+    let short = Limits { timeout: Duration::from_millis(300), fuel: Some(1 << 50), ..s.limits().clone() };
+    let timed_out = s.run_with("xs.append(5)\nwhile True:\n    pass", &short).await.unwrap();
+    let fuel = Limits { fuel: Some(50_000_000), ..s.limits().clone() };
+    let no_fuel = s.run_with("xs.append(6)\nwhile True:\n    pass", &fuel).await.unwrap();
+    for (what, r) in [("interrupt", &interrupted), ("timeout", &timed_out), ("fuel", &no_fuel)] {
+        assert!(r.interpreter_reset, "{what}");
+        assert_eq!(r.state, CellState::RolledBack, "{what}: {:?}", r.error);
+        assert!(r.error.as_ref().unwrap().message.contains("earlier cells replayed"), "{what}: {:?}", r.error);
+        // Same values of the clock and the random source, from the journal; same list.
+        assert_eq!(value(&run(&s, CHECK).await), expected, "{what}");
+    }
+    assert_eq!(timed_out.limit, Some(LimitKind::Timeout));
+    assert_eq!(no_fuel.limit, Some(LimitKind::Fuel));
+    // Three replays, and the tool ran once; the artifact was saved once.
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let artifacts = s.list_artifacts().await.unwrap();
+    assert_eq!((artifacts.len(), artifacts[0].created_at.clone()), (1, saved_at));
+    // A rolled-back session journals on: the next cells roll back too.
+    run(&s, "after = tools.count()").await;
+    let r = s.run_with("while True: pass", &short).await.unwrap();
+    assert_eq!(r.state, CellState::RolledBack, "{:?}", r.error);
+    assert_eq!(value(&run(&s, "after, xs").await), json!([2, [1, 2, 3]]));
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_journal_past_its_cap_says_the_state_is_lost_and_the_session_goes_on() {
+    let (tools, count) = counting_tools();
+    let journal = codemode::session::JournalOptions { max_bytes: 64 << 10, ..Default::default() };
+    let limits = Limits { timeout: Duration::from_millis(500), ..Limits::default() };
+    let s = Session::builder().tools(tools).journal(journal).limits(limits).build().await.unwrap();
+    run(&s, "x = 1").await;
+    // Random reads take no journal space for their bytes: a flood of them stays small.
+    run(&s, "import os\nfor _ in range(200):\n    os.urandom(4096)").await;
+    assert_eq!(value(&run(&s, "x").await), json!(1));
+    let r = run(&s, "while True: pass").await;
+    assert_eq!(r.state, CellState::RolledBack, "{:?}", r.error);
+    // Many clock readings blow the cap: rollback is off, said plainly.
+    run(&s, "for _ in range(40):\n    tools.count()").await;
+    run(&s, "import time\nstamps = [time.time() for _ in range(5000)]").await;
+    let r = run(&s, "while True: pass").await;
+    assert_eq!(r.state, CellState::Lost, "{:?}", r.error);
+    let message = &r.error.as_ref().unwrap().message;
+    assert!(message.contains("state (variables, imports) is lost") && message.contains("size limit"), "{message}");
+    assert!(message.contains("artifacts.save"), "{message}");
+    assert_eq!(error_kind(&run(&s, "x").await), "NameError");
+    // A new history: rollback works again.
+    run(&s, "y = 2").await;
+    assert_eq!(run(&s, "while True: pass").await.state, CellState::RolledBack);
+    assert_eq!(value(&run(&s, "y").await), json!(2));
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 40);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replay_past_its_budget_says_so() {
+    let journal =
+        codemode::session::JournalOptions { replay_timeout: Some(Duration::from_millis(300)), ..Default::default() };
+    let s = Session::builder().journal(journal).build().await.unwrap();
+    run(&s, "import time\ntime.sleep(0.6)\nx = 1").await;
+    let short = Limits { timeout: Duration::from_millis(200), ..Limits::default() };
+    let r = s.run_with("while True: pass", &short).await.unwrap();
+    assert_eq!(r.state, CellState::Lost, "{:?}", r.error);
+    let message = &r.error.as_ref().unwrap().message;
+    assert!(message.contains("replay budget") && message.contains("artifacts.save"), "{message}");
+    assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_clears_the_journal() {
+    let (tools, count) = counting_tools();
+    let s = Session::builder().tools(tools).limits(Limits { timeout: Duration::from_millis(300), ..Limits::default() });
+    let s = s.build().await.unwrap();
+    run(&s, "x = tools.count()").await;
+    s.reset().await.unwrap();
+    let r = run(&s, "while True: pass").await;
+    assert_eq!((r.state, r.error.as_ref().unwrap().message.contains("0 earlier cells")), (CellState::RolledBack, true));
+    assert_eq!(error_kind(&run(&s, "x").await), "NameError");
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// Item 5: how much fuel the same cell takes, run again and again in one session
+/// and in fresh sessions (printed for the README; run with `--nocapture`).
+#[tokio::test(flavor = "multi_thread")]
+async fn fuel_of_a_repeated_cell() {
+    let program = "import json\ntotal = 0\nfor i in range(2000):\n    total += len(json.dumps({'i': i}))\ntotal";
+    let limits = Limits { fuel: Some(10_000_000_000), ..Limits::default() };
+    let s = session_with(limits.clone()).await;
+    let mut repeats = Vec::new();
+    for _ in 0..6 {
+        repeats.push(run(&s, program).await.fuel_used.unwrap());
+    }
+    let mut fresh = Vec::new();
+    for _ in 0..3 {
+        fresh.push(run(&session_with(limits.clone()).await, program).await.fuel_used.unwrap());
+    }
+    // The same with a full collection first: the garbage collector's counters carry over between cells.
+    let collected = format!("import gc\ngc.collect()\n{program}");
+    let s = session_with(limits.clone()).await;
+    let mut after_gc = Vec::new();
+    for _ in 0..6 {
+        after_gc.push(run(&s, &collected).await.fuel_used.unwrap());
+    }
+    println!("fuel, same session: {repeats:?}; fresh sessions: {fresh:?}; gc.collect() first: {after_gc:?}");
+    assert!(fresh.iter().all(|f| *f == fresh[0]), "fresh sessions use the same fuel: {fresh:?}");
+    assert_eq!(repeats[0], fresh[0], "the first run of a session is a fresh session's run");
+}
+
+/// A replay rebuilds the interpreter's state exactly, down to what fuel counts: a
+/// cell after a rollback uses the fuel it uses in a session that never failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_rollback_a_cell_uses_the_fuel_it_would_have_used() {
+    let limits = Limits { fuel: Some(10_000_000_000), ..Limits::default() };
+    let setup = "import json, random\nrandom.seed(7)\ndata = [random.random() for _ in range(500)]";
+    let cell = "total = 0\nfor x in data:\n    total += len(json.dumps({'x': x}))\ntotal";
+    let straight = session_with(limits.clone()).await;
+    run(&straight, setup).await;
+    let expected = run(&straight, cell).await;
+
+    let rolled = session_with(limits.clone()).await;
+    run(&rolled, setup).await;
+    let stopped = rolled.run_with("while True: pass", &Limits { fuel: Some(20_000_000), ..limits }).await.unwrap();
+    assert_eq!((stopped.limit, stopped.state), (Some(LimitKind::Fuel), CellState::RolledBack));
+    let after = run(&rolled, cell).await;
+    assert_eq!(value(&after), value(&expected));
+    assert_eq!(after.fuel_used, expected.fuel_used);
+}
+
+/// What the guest's random sources give: `os.urandom` comes from the session's own
+/// seeded generator, and the `random` module, though imported in the build-time
+/// snapshot, is seeded from it when the interpreter starts: both differ between
+/// sessions (and a replay reproduces them from the journal's seed). The hash seed
+/// is the snapshot's, the same in every session.
+#[tokio::test(flavor = "multi_thread")]
+async fn random_sources_differ_per_session() {
+    let draw = "import os, random\n[random.random(), os.urandom(8).hex(), hash('codemode')]";
+    let (a, b) = (value(&run(&session().await, draw).await), value(&run(&session().await, draw).await));
+    assert_ne!(a[1], b[1], "os.urandom differs between sessions");
+    assert_ne!(a[0], b[0], "random is seeded per session");
+    assert_eq!(a[2], b[2], "the hash seed is fixed by the snapshot");
 }

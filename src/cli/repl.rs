@@ -58,8 +58,8 @@ pub async fn repl(context: &SessionArgs<'_>) -> anyhow::Result<ExitCode> {
         let result = run_until_ctrl_c(&session, &cell).await?;
         cell.clear();
         print_result(&result)?;
-        if result.interpreter_reset {
-            println!("(the interpreter was restarted: all state is gone)");
+        if let Some(note) = result.state_note() {
+            println!("({note})");
         }
     }
     if let Some(path) = &history {

@@ -116,8 +116,8 @@ pub(crate) fn run_text(result: &RunResult) -> String {
     if let Some(error) = &result.error {
         parts.push(format!("Error:\n{}", error.traceback.trim_end_matches('\n')));
     }
-    if result.interpreter_reset {
-        parts.push("[the interpreter was restarted: every variable is gone]".to_owned());
+    if let Some(note) = result.state_note() {
+        parts.push(format!("[{note}]"));
     }
     if parts.is_empty() {
         return "(no output)".to_owned();

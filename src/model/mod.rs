@@ -15,7 +15,7 @@ mod tool;
 pub use self::allow::{Allow, InvalidAllow};
 pub use self::artifact::{Artifact, ArtifactInfo, DataKind};
 pub use self::ops::{Operations, Request, Response, UnexpectedResponse};
-pub use self::run::{CellError, LimitKind, RunResult, ToolCallRecord, Value};
+pub use self::run::{CellError, CellState, LimitKind, RunResult, ToolCallRecord, Value};
 pub use self::skill::{
     INJECTED_NAMES, MAX_NEEDS, Needs, Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature,
 };

@@ -48,11 +48,18 @@ pub struct RunResult {
     pub limit: Option<LimitKind>,
     /// Whether the host interrupted the run ([`Session::interrupt`](crate::Session::interrupt),
     /// an MCP cancellation, `POST /v1/sessions/{id}/interrupt`, Ctrl-C in the REPL).
-    /// `interpreter_reset` says whether its state was lost with it.
+    /// `state` says what became of the session's state.
     #[serde(default)]
     pub interrupted: bool,
-    /// Whether the interpreter was restarted: every variable is gone.
+    /// Whether the interpreter was restarted (a limit, an interrupt or a crash stopped
+    /// it). `state` says whether the new one holds the session's state.
     pub interpreter_reset: bool,
+    /// The session's state after the run: `kept` (the interpreter survived, with
+    /// whatever the cell changed, also when it raised), `rolled_back` (the
+    /// interpreter was restarted and holds the state from before this cell, rebuilt
+    /// from the session's journal) or `lost` (restarted empty; the error says why).
+    #[serde(default)]
+    pub state: CellState,
     /// Wall-clock time of the run.
     #[serde(with = "duration_secs")]
     #[cfg_attr(feature = "mcp-server", schemars(with = "f64"))]
@@ -69,6 +76,20 @@ impl RunResult {
     /// Whether the cell ran to completion without an exception.
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
+    }
+
+    /// What a reader must be told about the session's state after this run, if
+    /// anything: one line shared by every surface that renders a run as text.
+    pub fn state_note(&self) -> Option<&'static str> {
+        if !self.interpreter_reset {
+            return None;
+        }
+        Some(match self.state {
+            CellState::RolledBack => {
+                "the interpreter was restarted: the state from before this cell was restored, its changes are undone"
+            }
+            CellState::Lost | CellState::Kept => "the interpreter was restarted: every variable is gone",
+        })
     }
 
     /// The run as one text for a model to read, as a notebook shows it: stdout,
@@ -88,8 +109,8 @@ impl RunResult {
         if let Some(error) = &self.error {
             text.push_str(&error.traceback);
         }
-        if self.interpreter_reset {
-            text.push_str("\n[the interpreter was restarted: every variable is gone]\n");
+        if let Some(note) = self.state_note() {
+            text.push_str(&format!("\n[{note}]\n"));
         }
         if text.is_empty() {
             text.push_str("(no output)");
@@ -111,6 +132,20 @@ pub(crate) mod duration_secs {
         let secs = f64::deserialize(d)?;
         Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
     }
+}
+
+/// What became of a session's state after a run (see [`RunResult::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CellState {
+    /// The interpreter survived: the state is what the cell left (also when it raised).
+    #[default]
+    Kept,
+    /// The interpreter was restarted and the state from before the cell restored.
+    RolledBack,
+    /// The interpreter was restarted empty: every variable is gone.
+    Lost,
 }
 
 /// The limit that stopped a run.

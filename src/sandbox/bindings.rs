@@ -11,6 +11,9 @@ wasmtime::component::bindgen!({
     world: "sandbox",
     imports: { default: async },
     exports: { default: async },
+    // The session journal records every value an import hands the guest, and the
+    // cells it ran, as serde data (see `sandbox::journal`).
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
 pub use code_mode::sandbox::{artifacts, deps, skills, tools, types};

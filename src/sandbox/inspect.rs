@@ -30,7 +30,7 @@ impl Sandbox {
             Some(instance) => instance,
             None => {
                 let prepared = self.prepared(Metering::Off).await?;
-                Instance::new(prepared, &Limits::default(), Default::default()).await?
+                Instance::new(prepared, &Limits::default(), Default::default(), &super::journal::Tape::off()).await?
             }
         };
         match instance.inspect_skill(source).await {

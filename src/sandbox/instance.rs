@@ -7,6 +7,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{self, runner};
 use super::host::{Capabilities, HostState};
+use super::journal::Tape;
 use super::output::Captured;
 use super::{LimitKind, Limits, Metering, Prepared, SandboxError};
 use crate::model::ToolCallRecord;
@@ -62,8 +63,9 @@ impl Instance {
         prepared: Arc<Prepared>,
         limits: &Limits,
         capabilities: Capabilities,
+        tape: &Tape,
     ) -> Result<Self, SandboxError> {
-        let state = HostState::new(limits.memory, &prepared.stdlib, capabilities)?;
+        let state = HostState::new(limits.memory, &prepared.stdlib, capabilities, tape)?;
         let mut store = Store::new(&prepared.engine, state);
         store.limiter(|state| &mut state.limiter);
         // Each epoch tick yields to tokio, so a CPU-bound cell leaves the thread
@@ -210,6 +212,6 @@ fn first_line(text: &str) -> String {
 
 const INTERNAL_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn humanize(d: Duration) -> String {
+pub(crate) fn humanize(d: Duration) -> String {
     if d.subsec_millis() == 0 { format!("{} s", d.as_secs()) } else { format!("{:.3} s", d.as_secs_f64()) }
 }

@@ -10,6 +10,7 @@ mod compile;
 pub(crate) mod host;
 mod inspect;
 pub(crate) mod instance;
+pub(crate) mod journal;
 mod limits;
 mod output;
 mod stdlib;

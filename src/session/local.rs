@@ -1,14 +1,19 @@
 //! The in-process executor: one sandbox instance in this process, replaced when a
-//! limit or a crash leaves it unusable.
+//! limit or a crash leaves it unusable, and brought back to the state from before
+//! the failed cell by replaying the session's [`Journal`].
+
+use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
 use super::interrupt::{Current, Interrupt};
+use super::journal::{Journal, JournalOptions};
 use super::services::Services;
 use super::{Executor, SessionError};
 use crate::model::ops::{Operations, Request, Response};
-use crate::model::{CellError, LimitKind, RunResult, Value};
+use crate::model::{CellError, CellState, LimitKind, RunResult, Value};
 use crate::sandbox::instance::{Cell, GuestRunResult, Instance, Outcome, RunStats, SkillCall, StopCause};
+use crate::sandbox::journal::Tape;
 use crate::sandbox::{Limits, Metering, Sandbox};
 use crate::text::{capped, shown};
 
@@ -18,11 +23,32 @@ pub(super) struct Local {
     pub(super) metering: Metering,
     pub(super) limits: Limits,
     pub(super) services: Services,
-    /// `None`: the last interpreter stopped, or the session is closed; the next run
-    /// starts a fresh one.
-    pub(super) instance: Mutex<Option<Instance>>,
-    /// The run holding `instance`, found by an interrupt without taking that lock.
+    /// The interpreter and the journal of its history, under one lock: runs,
+    /// rollbacks and resets of one session are serial.
+    slot: Mutex<Slot>,
+    /// The run holding `slot`, found by an interrupt without taking that lock.
     pub(super) current: Current,
+}
+
+struct Slot {
+    /// `None`: the last interpreter stopped and its state was lost, or the session
+    /// is closed; the next run starts a fresh one.
+    live: Option<Live>,
+    journal: Journal,
+}
+
+/// An interpreter and the tape it records on.
+struct Live {
+    instance: Instance,
+    tape: Tape,
+}
+
+/// How a rollback ended.
+enum Restored {
+    /// The state from before the failed cell is back.
+    RolledBack { cells: usize, took: Duration },
+    /// It could not be; why, for the agent.
+    Lost(String),
 }
 
 impl Local {
@@ -32,18 +58,89 @@ impl Local {
         metering: Metering,
         limits: Limits,
         services: Services,
+        journal: JournalOptions,
     ) -> Result<Self, SessionError> {
-        let local =
-            Self { sandbox, metering, limits, services, instance: Mutex::new(None), current: Current::default() };
-        let instance = local.new_instance().await?;
-        *local.instance.lock().await = Some(instance);
+        let slot = Slot { live: None, journal: Journal::new(journal) };
+        let local = Self { sandbox, metering, limits, services, slot: Mutex::new(slot), current: Current::default() };
+        {
+            let mut slot = local.slot.lock().await;
+            let live = local.fresh(&mut slot.journal).await?;
+            slot.live = Some(live);
+        }
         Ok(local)
     }
 
-    async fn new_instance(&self) -> Result<Instance, SessionError> {
-        let prepared = self.sandbox.prepared(self.metering).await?;
-        Ok(Instance::new(prepared, &self.limits, self.services.capabilities.clone()).await?)
+    /// A fresh, empty interpreter, and a new history in `journal`.
+    async fn fresh(&self, journal: &mut Journal) -> Result<Live, SessionError> {
+        let tape = journal.restart();
+        let instance = self.instance(&tape).await?;
+        journal.started(&tape);
+        Ok(Live { instance, tape })
     }
+
+    async fn instance(&self, tape: &Tape) -> Result<Instance, SessionError> {
+        let prepared = self.sandbox.prepared(self.metering).await?;
+        Ok(Instance::new(prepared, &self.limits, self.services.capabilities.clone(), tape).await?)
+    }
+
+    /// A fresh interpreter in the state `journal` records, by replaying it with every
+    /// host call answered from the journal; or why it cannot be.
+    async fn restore(&self, journal: &Journal) -> (Option<Live>, Restored) {
+        if let Some(why) = &journal.broken {
+            return (None, Restored::Lost(why.clone()));
+        }
+        let started = Instant::now();
+        let budget = journal.replay_budget(self.limits.timeout);
+        let deadline = started + budget;
+        let too_long = || {
+            Restored::Lost(format!(
+                "replaying the session's {} cells took longer than the replay budget of {}, so the state could not \
+                 be restored; keep results you need in artifacts (artifacts.save), which survive any failure, or \
+                 reset the session to start a shorter history",
+                journal.cells.len(),
+                crate::sandbox::instance::humanize(budget)
+            ))
+        };
+        let tape = Tape::replay(journal.seeds.clone(), journal.origin);
+        tape.load(&journal.startup);
+        let instance = match tokio::time::timeout_at(deadline.into(), self.instance(&tape)).await {
+            Ok(Ok(instance)) => instance,
+            Ok(Err(err)) => return (None, Restored::Lost(format!("a new interpreter could not start: {err}"))),
+            Err(_) => return (None, too_long()),
+        };
+        let mut live = Live { instance, tape };
+        if let Err(why) = live.tape.finish_segment() {
+            return (None, diverged(&why));
+        }
+        for entry in &journal.cells {
+            live.tape.load(&entry.events);
+            let limits = entry.replay_limits(deadline.saturating_duration_since(Instant::now()));
+            let (outcome, _) = live.instance.run(&entry.cell, &limits, live.tape.diverged()).await;
+            let stopped = match outcome {
+                Outcome::Returned(_) => None,
+                Outcome::Stopped { cause: StopCause::Limit(LimitKind::Timeout), .. } => return (None, too_long()),
+                Outcome::Stopped { detail, .. } => Some(detail),
+            };
+            // A divergence stops the run as an interrupt does; its reason is the tape's.
+            if let Err(why) = live.tape.finish_segment() {
+                return (None, diverged(&why));
+            }
+            if let Some(detail) = stopped {
+                return (None, diverged(&format!("a replayed cell stopped ({detail})")));
+            }
+        }
+        live.tape.go_live(0);
+        let took = started.elapsed();
+        tracing::debug!(cells = journal.cells.len(), ?took, "rolled back by replaying the journal");
+        (Some(live), Restored::RolledBack { cells: journal.cells.len(), took })
+    }
+}
+
+fn diverged(why: &str) -> Restored {
+    Restored::Lost(format!(
+        "replaying the session's journal gave a different run than the original ({why}), so the state could not \
+         be restored"
+    ))
 }
 
 #[async_trait::async_trait]
@@ -64,10 +161,11 @@ impl Executor for Local {
             Request::Reset => {
                 // A fresh interpreter rather than cleared globals: agent code can change
                 // the interpreter itself (builtins, `sys.modules`, the runner), and
-                // nothing it did may survive a reset.
-                let mut slot = self.instance.lock().await;
-                *slot = None;
-                *slot = Some(self.new_instance().await?);
+                // nothing it did may survive a reset. Its journal starts anew.
+                let mut slot = self.slot.lock().await;
+                slot.live = None;
+                let live = self.fresh(&mut slot.journal).await?;
+                slot.live = Some(live);
                 Ok(Response::Reset { reset: true })
             }
             other => self.services.call(other).await,
@@ -81,7 +179,7 @@ impl Executor for Local {
     async fn close(&self) {
         // A run in progress holds the instance: stop it rather than wait for it.
         self.current.interrupt();
-        *self.instance.lock().await = None;
+        self.slot.lock().await.live = None;
     }
 
     fn services(&self) -> Option<&Services> {
@@ -96,24 +194,36 @@ impl Local {
                 "this session was built without fuel metering; set fuel in the session's limits".into(),
             ));
         }
-        let mut slot = self.instance.lock().await;
+        let mut guard = self.slot.lock().await;
+        let slot = &mut *guard;
         if interrupt.is_interrupted() {
             // Interrupted while it waited for the run before it: it never starts.
             return Ok(not_started());
         }
         let _running = self.current.enter(interrupt);
-        let mut instance = match slot.take() {
-            Some(instance) => instance,
-            None => self.new_instance().await?,
+        let mut live = match slot.live.take() {
+            Some(live) => live,
+            None => self.fresh(&mut slot.journal).await?,
         };
-        let (outcome, stats) = instance.run(cell, limits, interrupt.interrupted()).await;
+        slot.journal.begin(&live.tape);
+        let (outcome, stats) = live.instance.run(cell, limits, interrupt.interrupted()).await;
         Ok(match outcome {
             Outcome::Returned(result) => {
-                *slot = Some(instance);
+                slot.journal.commit(cell, limits, &live.tape);
+                slot.live = Some(live);
                 completed(result, stats, limits)
             }
-            // The instance is poisoned; the next run starts a fresh one.
-            Outcome::Stopped { cause, detail } => stopped(cause, detail, stats),
+            Outcome::Stopped { cause, detail } => {
+                // The instance is poisoned (and may hold a lot of memory): drop it first.
+                drop(live);
+                let (restored, outcome) = self.restore(&slot.journal).await;
+                if restored.is_none() {
+                    // The next run starts a fresh interpreter and a new history.
+                    slot.journal = Journal::new(slot.journal.options.clone());
+                }
+                slot.live = restored;
+                stopped(cause, detail, stats, outcome)
+            }
         })
     }
 }
@@ -143,6 +253,7 @@ fn completed(result: GuestRunResult, stats: RunStats, limits: &Limits) -> RunRes
         limit,
         interrupted: false,
         interpreter_reset: false,
+        state: CellState::Kept,
         wall_time: stats.wall_time,
         peak_memory: stats.peak_memory,
         fuel_used: stats.fuel_used,
@@ -153,14 +264,27 @@ fn completed(result: GuestRunResult, stats: RunStats, limits: &Limits) -> RunRes
 /// The error kind of an interrupted run.
 const INTERRUPTED: &str = "Interrupted";
 
-fn stopped(cause: StopCause, detail: String, stats: RunStats) -> RunResult {
+fn stopped(cause: StopCause, detail: String, stats: RunStats, restored: Restored) -> RunResult {
     let (kind, message, limit) = match cause {
         StopCause::Limit(limit) => ("LimitExceeded", format!("{limit} limit: {detail}"), Some(limit)),
         StopCause::Interrupted => (INTERRUPTED, detail, None),
         StopCause::Exit => ("InterpreterExit", detail, None),
         StopCause::Crash => ("InterpreterCrash", detail, None),
     };
-    let message = format!("{message}; the interpreter was restarted and its state (variables, imports) is lost");
+    let (message, state) = match restored {
+        Restored::RolledBack { cells, took } => (
+            format!(
+                "{message}; the interpreter was restarted and the state from before this cell was restored (the \
+                 cell's changes are undone; {cells} earlier cells replayed in {})",
+                crate::sandbox::instance::humanize(took)
+            ),
+            CellState::RolledBack,
+        ),
+        Restored::Lost(why) => (
+            format!("{message}; the interpreter was restarted and its state (variables, imports) is lost: {why}"),
+            CellState::Lost,
+        ),
+    };
     RunResult {
         value: None,
         stdout: stats.stdout.text,
@@ -171,6 +295,7 @@ fn stopped(cause: StopCause, detail: String, stats: RunStats) -> RunResult {
         limit,
         interrupted: cause == StopCause::Interrupted,
         interpreter_reset: true,
+        state,
         wall_time: stats.wall_time,
         peak_memory: stats.peak_memory,
         fuel_used: stats.fuel_used,
@@ -191,6 +316,7 @@ fn not_started() -> RunResult {
         limit: None,
         interrupted: true,
         interpreter_reset: false,
+        state: CellState::Kept,
         wall_time: std::time::Duration::ZERO,
         peak_memory: 0,
         fuel_used: None,

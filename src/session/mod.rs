@@ -3,6 +3,7 @@
 //! Every operation goes through [`Operations::call`]; the typed methods sit on top.
 
 mod interrupt;
+pub(crate) mod journal;
 mod local;
 #[cfg(feature = "remote")]
 pub mod remote;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use self::interrupt::Interrupt;
+pub use self::journal::JournalOptions;
 use self::local::Local;
 #[cfg(feature = "remote")]
 use self::remote::{Remote, RemoteError, Subprocess};
@@ -103,6 +105,7 @@ pub struct SessionBuilder {
     tools: Option<ToolRegistry>,
     /// Each list narrows the ones before it (see [`allow`](Self::allow)).
     allow: Vec<Allow>,
+    journal: JournalOptions,
     executor: Where,
 }
 
@@ -134,6 +137,7 @@ impl Default for SessionBuilder {
             embeddings: true,
             tools: None,
             allow: Vec::new(),
+            journal: JournalOptions::default(),
             executor: Where::InProcess,
         }
     }
@@ -231,6 +235,14 @@ impl SessionBuilder {
         self
     }
 
+    /// How the session journals its cells so that a cell stopped by an interrupt, a
+    /// limit or a crash is rolled back rather than losing the session's state
+    /// (default: [`JournalOptions::default`]). In process only.
+    pub fn journal(mut self, options: JournalOptions) -> Self {
+        self.journal = options;
+        self
+    }
+
     /// How packages are found and installed (default: PyPI, output captured).
     pub fn pip(mut self, options: PipOptions) -> Self {
         self.pip = options;
@@ -260,6 +272,7 @@ impl SessionBuilder {
         validate(&self.limits)?;
         let allowed = self.allowed()?;
         let limits = self.limits.clone();
+        let journal = self.journal.clone();
         let sandbox = self.sandbox.clone().unwrap_or_else(Sandbox::shared);
         let executor: Box<dyn Executor> = match &self.executor {
             Where::InProcess => {
@@ -270,7 +283,7 @@ impl SessionBuilder {
                 if let Some(deps) = &services.capabilities.deps {
                     deps.ensure_installed().await?;
                 }
-                Box::new(Local::start(sandbox.clone(), metering, limits.clone(), services).await?)
+                Box::new(Local::start(sandbox.clone(), metering, limits.clone(), services, journal).await?)
             }
             #[cfg(feature = "remote")]
             Where::Remote(remote) => Box::new(remote.session_allowing(&allowed).await?),

@@ -4,10 +4,12 @@ use super::configured;
 use crate::deps::{Deps, Requirement};
 use crate::sandbox::bindings::deps::{self, Host};
 use crate::sandbox::bindings::types::HostError;
+use crate::sandbox::journal::Tape;
 
 /// The state behind the `deps` interface.
 pub(crate) struct DepsCtx {
     pub(super) deps: Option<Deps>,
+    pub(super) tape: Tape,
 }
 
 impl DepsCtx {
@@ -18,19 +20,19 @@ impl DepsCtx {
 
 impl Host for DepsCtx {
     async fn add_dep(&mut self, spec: String) -> Result<String, HostError> {
-        Ok(self.deps()?.add(&spec).await?)
+        self.tape.call("deps.add-dep", &spec, async { Ok(self.deps()?.add(&spec).await?) }).await
     }
 
     async fn remove_dep(&mut self, name: String) -> Result<bool, HostError> {
-        Ok(self.deps()?.remove(&name).await?)
+        self.tape.call("deps.remove-dep", &name, async { Ok(self.deps()?.remove(&name).await?) }).await
     }
 
     async fn list_deps(&mut self) -> Result<Vec<deps::Requirement>, HostError> {
-        requirements(self.deps()?.list().await?)
+        self.tape.call("deps.list-deps", &(), async { requirements(self.deps()?.list().await?) }).await
     }
 
     async fn sync_deps(&mut self) -> Result<Vec<deps::Requirement>, HostError> {
-        requirements(self.deps()?.sync().await?)
+        self.tape.call("deps.sync-deps", &(), async { requirements(self.deps()?.sync().await?) }).await
     }
 }
 

@@ -24,6 +24,7 @@ use self::skills::SkillsCtx;
 pub(crate) use self::tools::ToolsCtx;
 use super::SandboxError;
 use super::bindings::{self, types};
+use super::journal::{JournaledMonotonicClock, JournaledRng, JournaledWallClock, Tape};
 use super::limits::MemoryLimiter;
 use super::output::Capture;
 use crate::artifacts::{ArtifactError, Artifacts};
@@ -67,8 +68,14 @@ pub(crate) struct HostState {
 
 impl HostState {
     /// State for a guest that sees the read-only `stdlib` at `/python` and, with
-    /// deps, the installed packages at `/deps` (read-only too).
-    pub(crate) fn new(memory_cap: u64, stdlib: &Path, capabilities: Capabilities) -> Result<Self, SandboxError> {
+    /// deps, the installed packages at `/deps` (read-only too). Every value the host
+    /// hands it (imports, clocks, random bytes) goes through `tape`.
+    pub(crate) fn new(
+        memory_cap: u64,
+        stdlib: &Path,
+        capabilities: Capabilities,
+        tape: &Tape,
+    ) -> Result<Self, SandboxError> {
         // Nothing inherited: no environment, arguments or network (wasmtime-wasi denies
         // sockets unless allowed), no directories but the stdlib and the packages, and
         // stdout/stderr go to per-session captures, never to the host's own streams.
@@ -76,6 +83,13 @@ impl HostState {
         let stderr = Capture::new("stderr");
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        // The guest's only other sources of non-determinism: seeded and journaled, so
+        // a replay of the session reproduces what the live run saw.
+        wasi.wall_clock(JournaledWallClock(tape.clone()))
+            .monotonic_clock(JournaledMonotonicClock(tape.clone()))
+            .secure_random(JournaledRng::new(tape.clone(), false))
+            .insecure_random(JournaledRng::new(tape.clone(), true))
+            .insecure_random_seed(JournaledRng::insecure_seed(tape));
         wasi.preopened_dir(stdlib, "/python", FsPerms::ReadOnly).map_err(mount_error("the stdlib", stdlib))?;
         if let Some(deps) = &capabilities.deps {
             let packages = deps.packages_dir();
@@ -88,10 +102,10 @@ impl HostState {
             limiter: MemoryLimiter::new(memory_cap),
             stdout,
             stderr,
-            tools: ToolsCtx::new(capabilities.tools),
-            skills: SkillsCtx { library: capabilities.skills },
-            artifacts: ArtifactsCtx { store: capabilities.artifacts },
-            deps: DepsCtx { deps: capabilities.deps },
+            tools: ToolsCtx::new(capabilities.tools, tape.clone()),
+            skills: SkillsCtx { library: capabilities.skills, tape: tape.clone() },
+            artifacts: ArtifactsCtx { store: capabilities.artifacts, tape: tape.clone() },
+            deps: DepsCtx { deps: capabilities.deps, tape: tape.clone() },
         })
     }
 }

@@ -4,11 +4,13 @@ use super::configured;
 use crate::model::Param;
 use crate::sandbox::bindings::skills::{self, Host};
 use crate::sandbox::bindings::types::{self, HostError};
+use crate::sandbox::journal::Tape;
 use crate::skills::{SearchMode, SkillInfo, SkillLibrary};
 
 /// The state behind the `skills` interface.
 pub(crate) struct SkillsCtx {
     pub(super) library: Option<SkillLibrary>,
+    pub(super) tape: Tape,
 }
 
 impl SkillsCtx {
@@ -19,11 +21,56 @@ impl SkillsCtx {
 
 impl Host for SkillsCtx {
     async fn list_skills(&mut self) -> Result<Vec<skills::SkillInfo>, HostError> {
-        Ok(self.library()?.list().await?.into_iter().map(skill_info).collect())
+        self.tape
+            .call("skills.list-skills", &(), async {
+                Ok(self.library()?.list().await?.into_iter().map(skill_info).collect())
+            })
+            .await
     }
 
     async fn search_skills(&mut self, query: String, limit: u32) -> Result<skills::SearchResult, HostError> {
-        let results = self.library()?.search(&query, limit as usize).await?;
+        self.tape.call("skills.search-skills", &(&query, limit), self.search(&query, limit)).await
+    }
+
+    async fn get_skill(&mut self, name: String) -> Result<skills::Skill, HostError> {
+        self.tape
+            .call("skills.get-skill", &name, async {
+                let skill = self.library()?.get(&name).await?;
+                Ok(skills::Skill { info: skill_info(skill.info), source: skill.source })
+            })
+            .await
+    }
+
+    async fn create_skill(
+        &mut self,
+        name: String,
+        source: String,
+        description: Option<String>,
+    ) -> Result<skills::Created, HostError> {
+        self.tape
+            .call("skills.create-skill", &(&name, &source, &description), async {
+                let (info, replaced) = self.library()?.create(&name, &source, description.as_deref()).await?;
+                Ok(skills::Created { info: skill_info(info), replaced })
+            })
+            .await
+    }
+
+    async fn delete_skill(&mut self, name: String) -> Result<bool, HostError> {
+        self.tape.call("skills.delete-skill", &name, async { Ok(self.library()?.delete(&name).await?) }).await
+    }
+
+    async fn describe_skills(&mut self) -> Result<String, HostError> {
+        self.tape
+            .call("skills.describe-skills", &(), async {
+                Ok(crate::model::describe::skills_stub(&self.library()?.list().await?))
+            })
+            .await
+    }
+}
+
+impl SkillsCtx {
+    async fn search(&self, query: &str, limit: u32) -> Result<skills::SearchResult, HostError> {
+        let results = self.library()?.search(query, limit as usize).await?;
         Ok(skills::SearchResult {
             semantic: results.mode == SearchMode::Semantic,
             notice: results.notice,
@@ -33,29 +80,6 @@ impl Host for SkillsCtx {
                 .map(|m| skills::SkillMatch { info: skill_info(m.info), score: m.score })
                 .collect(),
         })
-    }
-
-    async fn get_skill(&mut self, name: String) -> Result<skills::Skill, HostError> {
-        let skill = self.library()?.get(&name).await?;
-        Ok(skills::Skill { info: skill_info(skill.info), source: skill.source })
-    }
-
-    async fn create_skill(
-        &mut self,
-        name: String,
-        source: String,
-        description: Option<String>,
-    ) -> Result<skills::Created, HostError> {
-        let (info, replaced) = self.library()?.create(&name, &source, description.as_deref()).await?;
-        Ok(skills::Created { info: skill_info(info), replaced })
-    }
-
-    async fn delete_skill(&mut self, name: String) -> Result<bool, HostError> {
-        Ok(self.library()?.delete(&name).await?)
-    }
-
-    async fn describe_skills(&mut self) -> Result<String, HostError> {
-        Ok(crate::model::describe::skills_stub(&self.library()?.list().await?))
     }
 }
 
