@@ -11,6 +11,8 @@ wasmtime::component::bindgen!({
     world: "sandbox",
     imports: { default: async },
     exports: { default: async },
+    // The data profile's door carries these records as JSON.
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
 pub use code_mode::sandbox::{artifacts, deps, skills, tools, types};

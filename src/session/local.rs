@@ -8,19 +8,20 @@ use super::services::Services;
 use super::{Executor, SessionError};
 use crate::model::ops::{Operations, Request, Response};
 use crate::model::{CellError, LimitKind, RunResult, Value};
-use crate::sandbox::instance::{Cell, GuestRunResult, Instance, Outcome, RunStats, SkillCall, StopCause};
-use crate::sandbox::{Limits, Metering, Sandbox};
+use crate::sandbox::instance::{Cell, GuestRunResult, Interpreter, Outcome, RunStats, SkillCall, StopCause};
+use crate::sandbox::{Limits, Metering, Profile, Sandbox};
 use crate::text::{capped, shown};
 
 /// A session's interpreter in this process.
 pub(super) struct Local {
     pub(super) sandbox: Sandbox,
     pub(super) metering: Metering,
+    pub(super) profile: Profile,
     pub(super) limits: Limits,
     pub(super) services: Services,
     /// `None`: the last interpreter stopped, or the session is closed; the next run
     /// starts a fresh one.
-    pub(super) instance: Mutex<Option<Instance>>,
+    pub(super) instance: Mutex<Option<Interpreter>>,
     /// The run holding `instance`, found by an interrupt without taking that lock.
     pub(super) current: Current,
 }
@@ -30,19 +31,20 @@ impl Local {
     pub(super) async fn start(
         sandbox: Sandbox,
         metering: Metering,
+        profile: Profile,
         limits: Limits,
         services: Services,
     ) -> Result<Self, SessionError> {
-        let local =
-            Self { sandbox, metering, limits, services, instance: Mutex::new(None), current: Current::default() };
+        let instance = Mutex::new(None);
+        let local = Self { sandbox, metering, profile, limits, services, instance, current: Current::default() };
         let instance = local.new_instance().await?;
         *local.instance.lock().await = Some(instance);
         Ok(local)
     }
 
-    async fn new_instance(&self) -> Result<Instance, SessionError> {
-        let prepared = self.sandbox.prepared(self.metering).await?;
-        Ok(Instance::new(prepared, &self.limits, self.services.capabilities.clone()).await?)
+    async fn new_instance(&self) -> Result<Interpreter, SessionError> {
+        let capabilities = self.services.capabilities.clone();
+        Ok(self.sandbox.interpreter(self.profile, self.metering, &self.limits, capabilities).await?)
     }
 }
 
@@ -91,6 +93,9 @@ impl Executor for Local {
 
 impl Local {
     async fn run_cell(&self, cell: &Cell, limits: &Limits, interrupt: &Interrupt) -> Result<RunResult, SessionError> {
+        if limits.fuel.is_some() && self.profile == Profile::Data {
+            return Err(SessionError::InvalidLimits("the data profile has no fuel metering; use a timeout".into()));
+        }
         if limits.fuel.is_some() && self.metering == Metering::Off {
             return Err(SessionError::InvalidLimits(
                 "this session was built without fuel metering; set fuel in the session's limits".into(),
