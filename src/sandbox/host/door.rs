@@ -131,7 +131,12 @@ mod tests {
         assert_eq!(missing["err"]["kind"], "NotConfigured", "{missing}");
         let tools = dispatch(&mut ns, "tools.list_tools", vec![]).await;
         assert_eq!(tools["ok"], json!([]), "{tools}");
-        let call = dispatch(&mut ns, "tools.call_tool", vec![json!("nope"), json!(null), json!("{}")]).await;
+        // The run's tool-call budget applies to the door as to the WIT import.
+        let args = || vec![json!("nope"), json!(null), json!("{}")];
+        let spent = dispatch(&mut ns, "tools.call_tool", args()).await;
+        assert_eq!(spent["err"]["kind"], "LimitExceeded", "{spent}");
+        ns.tools.begin_run(1);
+        let call = dispatch(&mut ns, "tools.call_tool", args()).await;
         assert_eq!(call["err"]["kind"], "NotFound", "{call}");
     }
 }
