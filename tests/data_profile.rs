@@ -122,7 +122,10 @@ async fn reaches_no_host_file_or_environment_and_reseeds_random() {
     let seen = value(&s.run(&probe).await.unwrap());
     assert_eq!(seen, json!([["HOME", "PYTHONTZPATH", "TMPDIR"], false, false, false]));
 
+    // A second session: the module is loaded, so this is instantiation plus the prelude turn.
+    let started = std::time::Instant::now();
     let (other, _other_dir) = data_session(Limits::default()).await;
+    eprintln!("second data session started in {:?}", started.elapsed());
     let draw = "import random; random.random()";
     assert_ne!(value(&s.run(draw).await.unwrap()), value(&other.run(draw).await.unwrap()));
     s.close().await;
