@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 # One per `[features]` entry in Cargo.toml but `default` and `cli` (which is the
 # default build, checked first).
-features=(redis embeddings http-tools mcp-tools remote server mcp-server model-install)
+features=(redis embeddings http-tools mcp-tools remote server mcp-server model-install data-profile)
 
 echo "==> cargo fmt --check" >&2
 cargo fmt --check

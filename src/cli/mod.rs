@@ -6,7 +6,9 @@ mod deps;
 mod mcp;
 mod model;
 mod paths;
+mod profile;
 mod progress;
+mod pypi;
 mod repl;
 mod run;
 mod serve;
@@ -130,6 +132,10 @@ struct SandboxArgs {
     /// absent, cannot be invoked, read, created or deleted [default: all].
     #[arg(long, global = true, value_name = "NAMES", value_delimiter = ',')]
     allow_skills: Option<Vec<String>>,
+    /// The interpreter: `default`, or `data` (numpy, pandas, scipy, scikit-learn,
+    /// matplotlib; prepare it once with `codemode profile fetch data`).
+    #[arg(long, global = true, env = "CODEMODE_PROFILE", default_value = "default", value_name = "PROFILE")]
+    profile: codemode::Profile,
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +189,10 @@ enum Command {
     /// Install the skill-search model (all-MiniLM-L6-v2) or say where it is.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// Prepare an interpreter profile ahead of time (`profile fetch data`), or say
+    /// whether it is.
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
     /// Print a completion script for SHELL on stdout.
     ///
     /// e.g. `codemode completions bash > ~/.local/share/bash-completion/completions/codemode`,
@@ -286,6 +296,7 @@ impl SessionArgs<'_> {
         if let Some(names) = &allow.tools {
             tools.restricted(names)?;
         }
+        let profile = self.sandbox.profile;
         let (allow_deps, max_artifact, pip) =
             (!self.storage.no_runtime_deps, self.storage.max_artifact_size, self.storage.pip_options());
         Ok(move || {
@@ -293,6 +304,7 @@ impl SessionArgs<'_> {
                 .tools(tools.clone())
                 .sandbox(sandbox.clone())
                 .limits(limits.clone())
+                .profile(profile)
                 .storage(storage.clone())
                 .allow_runtime_deps(allow_deps)
                 .max_artifact_size(max_artifact)
@@ -338,6 +350,9 @@ pub fn main() -> ExitCode {
             Command::Mcp(args) => mcp::run(&context, args).await,
             Command::Serve(args) => serve::run(&context, args).await,
             Command::Model(command) => model::run(command, cli.output.quiet).await,
+            Command::Profile(command) => {
+                profile::run(command, cli.sandbox.cache_dir.as_deref(), cli.output.quiet).await
+            }
             Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }
     });

@@ -14,27 +14,41 @@ pub fn compile_progress() -> impl Fn(CompileEvent) + Send + Sync + 'static {
     let spinner: Mutex<Option<ProgressBar>> = Mutex::new(None);
     move |event| {
         let mut spinner = spinner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match event {
+        let started = match event {
             CompileEvent::Started { metering } => {
-                let message = format!("compiling the Python sandbox{} (first use only, 10-30 s)", label(metering));
-                if std::io::stderr().is_terminal() {
-                    let bar = ProgressBar::new_spinner().with_message(message);
-                    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
-                        bar.set_style(style);
-                    }
-                    bar.enable_steady_tick(Duration::from_millis(100));
-                    *spinner = Some(bar);
-                } else {
-                    eprintln!("codemode: {message}...");
-                }
+                Some(format!("compiling the Python sandbox{} (first use only, 10-30 s)", label(metering)))
             }
+            CompileEvent::DataStarted => Some(
+                "compiling the data profile's interpreter (once per codemode version: minutes, up to 2.6 GB of memory)"
+                    .to_owned(),
+            ),
+            CompileEvent::Finished { .. } | CompileEvent::DataFinished { .. } => None,
+        };
+        let finished = match event {
             CompileEvent::Finished { metering, elapsed } => {
-                let message =
-                    format!("compiled the Python sandbox{} in {:.1} s", label(metering), elapsed.as_secs_f64());
-                match spinner.take() {
-                    Some(bar) => bar.finish_with_message(message),
-                    None => eprintln!("codemode: {message}"),
+                Some(format!("compiled the Python sandbox{} in {:.1} s", label(metering), elapsed.as_secs_f64()))
+            }
+            CompileEvent::DataFinished { elapsed } => {
+                Some(format!("compiled the data profile's interpreter in {:.1} s", elapsed.as_secs_f64()))
+            }
+            CompileEvent::Started { .. } | CompileEvent::DataStarted => None,
+        };
+        if let Some(message) = started {
+            if std::io::stderr().is_terminal() {
+                let bar = ProgressBar::new_spinner().with_message(message);
+                if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+                    bar.set_style(style);
                 }
+                bar.enable_steady_tick(Duration::from_millis(100));
+                *spinner = Some(bar);
+            } else {
+                eprintln!("codemode: {message}...");
+            }
+        }
+        if let Some(message) = finished {
+            match spinner.take() {
+                Some(bar) => bar.finish_with_message(message),
+                None => eprintln!("codemode: {message}"),
             }
         }
     }

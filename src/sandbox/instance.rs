@@ -51,6 +51,31 @@ pub(crate) struct RunStats {
     pub(crate) memory_denied: bool,
 }
 
+/// A session's interpreter, of either profile.
+pub(crate) enum Interpreter {
+    /// The component guest.
+    Component(Instance),
+    /// The data profile's interpreter.
+    #[cfg(feature = "data-profile")]
+    Data(super::data::DataInstance),
+}
+
+impl Interpreter {
+    /// Runs one cell (see [`Instance::run`]).
+    pub(crate) async fn run(
+        &mut self,
+        cell: &Cell,
+        limits: &Limits,
+        interrupt: impl Future<Output = ()>,
+    ) -> (Outcome<GuestRunResult>, RunStats) {
+        match self {
+            Interpreter::Component(instance) => instance.run(cell, limits, interrupt).await,
+            #[cfg(feature = "data-profile")]
+            Interpreter::Data(instance) => instance.run(cell, limits, interrupt).await,
+        }
+    }
+}
+
 /// A guest instance in its own store.
 pub(crate) struct Instance {
     store: Store<HostState>,
@@ -109,7 +134,7 @@ impl Instance {
         let state = self.store.data_mut();
         state.limiter.set_cap(limits.memory);
         state.limiter.begin_run();
-        state.tools.begin_run(limits.tool_calls);
+        state.ns.tools.begin_run(limits.tool_calls);
         state.stdout.begin(limits.stdout);
         state.stderr.begin(limits.stderr);
         if let Some(fuel) = fuel {
@@ -139,7 +164,7 @@ impl Instance {
         };
         let state = self.store.data_mut();
         let stats = RunStats {
-            tool_calls: state.tools.take_trace(),
+            tool_calls: state.ns.tools.take_trace(),
             stdout: state.stdout.finish(stdout_dropped),
             stderr: state.stderr.finish(stderr_dropped),
             wall_time,
@@ -181,29 +206,35 @@ impl Instance {
     }
 
     fn stopped<T>(&self, err: &wasmtime::Error) -> Outcome<T> {
-        let trap = err.downcast_ref::<Trap>();
-        // The full error carries a wasm backtrace of the interpreter's internals,
-        // which means nothing to the agent: keep its first line.
-        let cause = trap.map_or_else(|| first_line(&err.to_string()), |t| t.to_string());
-        if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
-            // WASI's exit carries success or failure only, not the status itself.
-            let status = if exit.0 == 0 { "status 0" } else { "a non-zero status" };
-            let detail = format!("the code ended the interpreter process (os._exit with {status})");
-            return Outcome::Stopped { cause: StopCause::Exit, detail };
-        }
-        let (cause, detail) = match trap {
-            Some(Trap::OutOfFuel) => (StopCause::Limit(LimitKind::Fuel), "the run used up its fuel".to_owned()),
-            Some(Trap::StackOverflow) => {
-                (StopCause::Limit(LimitKind::Stack), "the guest overflowed its stack (recursion too deep)".to_owned())
-            }
-            _ if self.store.data().limiter.denied() => (
-                StopCause::Limit(LimitKind::Memory),
-                format!("the interpreter could not recover from the memory cap ({cause})"),
-            ),
-            _ => (StopCause::Crash, format!("the interpreter crashed ({cause})")),
-        };
-        Outcome::Stopped { cause, detail }
+        classify(err, self.store.data().limiter.denied())
     }
+}
+
+/// How a call into a guest that returned an error ended (both profiles):
+/// `memory_denied` says whether the memory cap refused an allocation in the run.
+pub(crate) fn classify<T>(err: &wasmtime::Error, memory_denied: bool) -> Outcome<T> {
+    let trap = err.downcast_ref::<Trap>();
+    // The full error carries a wasm backtrace of the interpreter's internals,
+    // which means nothing to the agent: keep its first line.
+    let cause = trap.map_or_else(|| first_line(&err.to_string()), |t| t.to_string());
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        // WASI's exit carries success or failure only, not the status itself.
+        let status = if exit.0 == 0 { "status 0" } else { "a non-zero status" };
+        let detail = format!("the code ended the interpreter process (os._exit with {status})");
+        return Outcome::Stopped { cause: StopCause::Exit, detail };
+    }
+    let (cause, detail) = match trap {
+        Some(Trap::OutOfFuel) => (StopCause::Limit(LimitKind::Fuel), "the run used up its fuel".to_owned()),
+        Some(Trap::StackOverflow) => {
+            (StopCause::Limit(LimitKind::Stack), "the guest overflowed its stack (recursion too deep)".to_owned())
+        }
+        _ if memory_denied => (
+            StopCause::Limit(LimitKind::Memory),
+            format!("the interpreter could not recover from the memory cap ({cause})"),
+        ),
+        _ => (StopCause::Crash, format!("the interpreter crashed ({cause})")),
+    };
+    Outcome::Stopped { cause, detail }
 }
 
 fn first_line(text: &str) -> String {

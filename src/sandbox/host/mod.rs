@@ -10,6 +10,8 @@
 
 mod artifacts;
 mod deps;
+#[cfg(feature = "data-profile")]
+pub(crate) mod door;
 mod skills;
 mod tools;
 
@@ -60,10 +62,28 @@ pub(crate) struct HostState {
     pub(crate) limiter: MemoryLimiter,
     pub(crate) stdout: Capture,
     pub(crate) stderr: Capture,
+    pub(crate) ns: Namespaces,
+}
+
+/// The state behind the four namespaces, one context each; both guest profiles
+/// (the component's WIT imports and the data profile's door) serve calls from it.
+pub(crate) struct Namespaces {
     pub(crate) tools: ToolsCtx,
     skills: SkillsCtx,
     artifacts: ArtifactsCtx,
     deps: DepsCtx,
+}
+
+impl Namespaces {
+    /// The namespaces over `capabilities`, each answering through `tape`.
+    pub(crate) fn new(capabilities: Capabilities, tape: &Tape) -> Self {
+        Self {
+            tools: ToolsCtx::new(capabilities.tools, tape.clone()),
+            skills: SkillsCtx { library: capabilities.skills, tape: tape.clone() },
+            artifacts: ArtifactsCtx { store: capabilities.artifacts, tape: tape.clone() },
+            deps: DepsCtx { deps: capabilities.deps, tape: tape.clone() },
+        }
+    }
 }
 
 impl HostState {
@@ -102,10 +122,7 @@ impl HostState {
             limiter: MemoryLimiter::new(memory_cap),
             stdout,
             stderr,
-            tools: ToolsCtx::new(capabilities.tools, tape.clone()),
-            skills: SkillsCtx { library: capabilities.skills, tape: tape.clone() },
-            artifacts: ArtifactsCtx { store: capabilities.artifacts, tape: tape.clone() },
-            deps: DepsCtx { deps: capabilities.deps, tape: tape.clone() },
+            ns: Namespaces::new(capabilities, tape),
         })
     }
 }
@@ -118,15 +135,15 @@ impl WasiView for HostState {
 
 /// Links the host interfaces, each to its own context.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    bindings::tools::add_to_linker::<_, HasSelf<ToolsCtx>>(linker, |s| &mut s.tools)?;
-    bindings::skills::add_to_linker::<_, HasSelf<SkillsCtx>>(linker, |s| &mut s.skills)?;
-    bindings::artifacts::add_to_linker::<_, HasSelf<ArtifactsCtx>>(linker, |s| &mut s.artifacts)?;
-    bindings::deps::add_to_linker::<_, HasSelf<DepsCtx>>(linker, |s| &mut s.deps)?;
+    bindings::tools::add_to_linker::<_, HasSelf<ToolsCtx>>(linker, |s| &mut s.ns.tools)?;
+    bindings::skills::add_to_linker::<_, HasSelf<SkillsCtx>>(linker, |s| &mut s.ns.skills)?;
+    bindings::artifacts::add_to_linker::<_, HasSelf<ArtifactsCtx>>(linker, |s| &mut s.ns.artifacts)?;
+    bindings::deps::add_to_linker::<_, HasSelf<DepsCtx>>(linker, |s| &mut s.ns.deps)?;
     Ok(())
 }
 
 /// The error for a directory that cannot be mounted; its host path is only logged.
-fn mount_error(what: &'static str, dir: &Path) -> impl FnOnce(wasmtime::Error) -> SandboxError {
+pub(crate) fn mount_error(what: &'static str, dir: &Path) -> impl FnOnce(wasmtime::Error) -> SandboxError {
     let dir = dir.display().to_string();
     move |err| {
         tracing::error!(dir, error = %err, "cannot mount {what} into the guest");

