@@ -211,3 +211,25 @@ async fn the_index_command_embeds_missing_vectors_once() {
     assert_eq!((results.mode, results.matches[0].info.name.as_str()), (SearchMode::Semantic, "sum_column"));
     assert_eq!(model.texts_embedded() - before, 1);
 }
+
+/// A restricted library ranks only what it may show: hidden skills, indexed or not,
+/// neither appear nor shape the scores or the counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restricted_search_ignores_hidden_skills_even_unindexed() {
+    let _turn = MODEL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(dir.path()).await.unwrap());
+    let full = SkillLibrary::new(storage.clone(), Sandbox::shared());
+    full.create("sum_column", &skill_source("Add up a CSV column"), None).await.unwrap();
+    full.index(|_, _| {}).await.unwrap();
+    // Five hidden skills without vectors: more than a search embeds itself.
+    let writer = SkillLibrary::new(storage.clone(), Sandbox::shared()).without_embeddings();
+    for i in 0..5 {
+        writer.create(&format!("hidden_{i}"), &skill_source("Add up a CSV column secretly"), None).await.unwrap();
+    }
+    let restricted = full.restricted(&["sum_column".to_owned()]).unwrap();
+    let results = restricted.search("add up a csv column", 10).await.unwrap();
+    assert_eq!(results.mode, SearchMode::Semantic, "every skill it may show is indexed: {results:?}");
+    let names: Vec<&str> = results.matches.iter().map(|m| m.info.name.as_str()).collect();
+    assert_eq!(names, ["sum_column"]);
+}

@@ -17,10 +17,11 @@ use crate::storage::Storage;
 /// Texts embedded per model run.
 const BATCH: usize = 32;
 
-/// The most texts waiting at once: what agents store decides how much there is to
-/// embed, so the queue (texts up to a skill's source cap each) is bounded; what does
-/// not fit is queued again by a later search.
+/// The most texts, and text bytes, waiting at once: what agents store decides how
+/// much there is to embed, so the queue is bounded; what does not fit is queued
+/// again by a later search.
 const MAX_WAITING: usize = 20_000;
+const MAX_WAITING_BYTES: usize = 64 << 20;
 
 /// One text to embed and the storage its vector goes to.
 pub(crate) struct Job {
@@ -38,7 +39,22 @@ impl Job {
 
 struct Queue {
     sender: Mutex<Sender<Job>>,
-    waiting: Mutex<HashSet<(usize, String)>>,
+    waiting: Mutex<Waiting>,
+}
+
+/// The jobs queued or being embedded, and their texts' bytes.
+#[derive(Default)]
+struct Waiting {
+    ids: HashSet<(usize, String)>,
+    bytes: usize,
+}
+
+impl Waiting {
+    fn done(&mut self, job: &Job) {
+        if self.ids.remove(&job.id()) {
+            self.bytes = self.bytes.saturating_sub(job.text.len());
+        }
+    }
 }
 
 fn queue() -> &'static Queue {
@@ -51,7 +67,7 @@ fn queue() -> &'static Queue {
             // unindexed skills by keywords, and `codemode skills index` still works.
             tracing::error!(%err, "cannot start the skill indexing thread");
         }
-        Queue { sender: Mutex::new(sender), waiting: Mutex::new(HashSet::new()) }
+        Queue { sender: Mutex::new(sender), waiting: Mutex::new(Waiting::default()) }
     })
 }
 
@@ -63,17 +79,19 @@ pub(crate) fn enqueue(jobs: impl IntoIterator<Item = Job>) -> usize {
     let mut queued = 0;
     for job in jobs {
         let id = job.id();
-        if waiting.contains(&id) {
+        if waiting.ids.contains(&id) {
             continue;
         }
-        if waiting.len() >= MAX_WAITING {
-            tracing::warn!(max = MAX_WAITING, "the skill index queue is full; the rest waits for a later search");
+        if waiting.ids.len() >= MAX_WAITING || waiting.bytes + job.text.len() > MAX_WAITING_BYTES {
+            tracing::warn!("the skill index queue is full; the rest waits for a later search");
             break;
         }
+        let bytes = job.text.len();
         if sender.send(job).is_err() {
             break;
         }
-        waiting.insert(id);
+        waiting.ids.insert(id);
+        waiting.bytes += bytes;
         queued += 1;
     }
     queued
@@ -82,7 +100,7 @@ pub(crate) fn enqueue(jobs: impl IntoIterator<Item = Job>) -> usize {
 /// Whether the text behind `key` in `storage` is queued or being embedded.
 pub(crate) fn is_waiting(storage: &Arc<dyn Storage>, key: &str) -> bool {
     let id = (Arc::as_ptr(storage).cast::<()>() as usize, key.to_owned());
-    queue().waiting.lock().unwrap_or_else(PoisonError::into_inner).contains(&id)
+    queue().waiting.lock().unwrap_or_else(PoisonError::into_inner).ids.contains(&id)
 }
 
 fn work(receiver: Receiver<Job>) {
@@ -101,13 +119,24 @@ fn work(receiver: Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        // Whatever happens to the batch, even a panic in the model, its texts stop
+        // waiting: a later search queues them again (or embeds them itself).
+        let _done = Done(&batch);
         match shared_embedder() {
             Ok(embedder) => runtime.block_on(index(&embedder, &batch)),
             Err(reason) => tracing::debug!(%reason, "not indexing skills: no model"),
         }
+    }
+}
+
+/// Takes a batch off the waiting list when dropped.
+struct Done<'a>(&'a [Job]);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
         let mut waiting = queue().waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        for job in &batch {
-            waiting.remove(&job.id());
+        for job in self.0 {
+            waiting.done(job);
         }
     }
 }

@@ -294,12 +294,16 @@ impl SkillLibrary {
     pub async fn search(&self, query: &str, limit: usize) -> Result<SearchResults, SkillError> {
         check("a search query", query, self.input.text)?;
         let entries = self.entries().await?;
-        let docs: Vec<Document<'_>> = entries
+        // Only the skills this library may show are ranked, and only they shape the
+        // ranking (BM25's word statistics, the scale of keyword scores, the count of
+        // skills still being indexed): a restricted session learns nothing of others.
+        let shown: Vec<usize> = (0..entries.len()).filter(|&i| self.allows(entries[i].skill.name.as_str())).collect();
+        let docs: Vec<Document<'_>> = shown
             .iter()
-            .map(|e| Document {
-                name: e.skill.name.as_str(),
-                description: &e.skill.description,
-                source: &e.skill.source,
+            .map(|&i| Document {
+                name: entries[i].skill.name.as_str(),
+                description: &entries[i].skill.description,
+                source: &entries[i].skill.source,
             })
             .collect();
         let names = search::NameMatcher::new(query);
@@ -309,21 +313,19 @@ impl SkillLibrary {
         let (mode, notice, scores): (_, _, Vec<Option<f32>>) = match self.embedder() {
             Ok(embedder) => {
                 let query_vector = self.query_vector(&embedder, query).await?;
-                let vectors = self.listing_vectors(&embedder, &entries).await?;
-                // Counted among the skills this library may show: a restricted
-                // session learns nothing of the others, not even how many there are.
-                let shown = |e: &Entry| self.allows(e.skill.name.as_str());
-                let unindexed = vectors.iter().zip(entries.iter()).filter(|(v, e)| v.is_none() && shown(e)).count();
-                let lexical = if unindexed > 0 { search::scaled_bm25(query, &docs) } else { Vec::new() };
+                let all_vectors = self.listing_vectors(&embedder, &entries).await?;
+                let vectors: Vec<&Option<VectorPair>> = shown.iter().map(|&i| &all_vectors[i]).collect();
+                let unindexed = vectors.iter().filter(|v| v.is_none()).count();
+                let lexical = if unindexed > 0 { search::scaled_bm25(query, &docs) } else { vec![0.0; docs.len()] };
                 let scores = docs
                     .iter()
-                    .zip(vectors.iter())
-                    .enumerate()
-                    .map(|(i, (doc, vectors))| match vectors {
+                    .zip(vectors)
+                    .zip(lexical)
+                    .map(|((doc, vectors), lexical)| match vectors {
                         Some((desc, code)) => {
                             Some(search::dense_score(&query_vector, desc, code) + names.boost(doc.name))
                         }
-                        None => keyword_score(lexical[i], doc),
+                        None => keyword_score(lexical, doc),
                     })
                     .collect();
                 if unindexed == 0 {
@@ -331,7 +333,7 @@ impl SkillLibrary {
                 } else {
                     let notice = format!(
                         "{unindexed} of {} skills are still being indexed for semantic search and are ranked by keywords until then",
-                        entries.iter().filter(|e| shown(e)).count()
+                        docs.len()
                     );
                     (SearchMode::Partial, Some(notice), scores)
                 }
@@ -346,9 +348,8 @@ impl SkillLibrary {
         };
         let mut ranked: Vec<(f32, &StoredSkill)> = scores
             .into_iter()
-            .zip(entries.iter().map(|e| &e.skill))
+            .zip(shown.iter().map(|&i| &entries[i].skill))
             .filter_map(|(score, skill)| Some((score?, skill)))
-            .filter(|(_, skill)| self.allows(skill.name.as_str()))
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
         let mut matches = Vec::new();

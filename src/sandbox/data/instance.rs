@@ -40,7 +40,7 @@ pub(crate) struct DataState {
     /// The cell the next turn runs, handed to the runner through the door.
     cell: Option<Value>,
     /// What the runner reported for the current turn.
-    result: Option<Value>,
+    result: Option<GuestRunResult>,
 }
 
 impl DataState {
@@ -70,22 +70,25 @@ impl DataState {
 
     /// Answers one door request.
     async fn answer(&mut self, request: &[u8]) -> Value {
+        // The arguments stay raw JSON (validated, not parsed into a tree) until the
+        // function they are for reads them as its typed parameters.
         #[derive(serde::Deserialize)]
-        struct Frame {
+        struct Frame<'a> {
             f: String,
-            #[serde(default)]
-            a: Vec<Value>,
+            #[serde(borrow, default)]
+            a: Option<&'a serde_json::value::RawValue>,
         }
-        let Ok(Frame { f, a }) = serde_json::from_slice::<Frame>(request) else {
+        let Ok(Frame { f, a }) = serde_json::from_slice::<Frame<'_>>(request) else {
             return json!({"err": {"kind": "InvalidInput", "message": "the request is not a JSON frame"}});
         };
+        let args = a.map_or("[]", serde_json::value::RawValue::get);
         match f.as_str() {
             "runner.cell" => json!({ "ok": self.cell.take() }),
             "runner.result" => {
-                self.result = a.into_iter().next();
+                self.result = serde_json::from_str::<(GuestRunResult,)>(args).ok().map(|(result,)| result);
                 json!({ "ok": null })
             }
-            _ => door::dispatch(&mut self.ns, &f, a).await,
+            _ => door::dispatch(&mut self.ns, &f, args).await,
         }
     }
 }
@@ -253,8 +256,8 @@ impl DataInstance {
         };
         let outcome = match ended {
             Some(Ok(Ok(_))) => {
-                match self.store.data_mut().result.take().map(serde_json::from_value::<GuestRunResult>) {
-                    Some(Ok(result)) => Outcome::Returned(result),
+                match self.store.data_mut().result.take() {
+                    Some(result) => Outcome::Returned(result),
                     // Agent code can replace the runner; the host then has no account of
                     // the run and starts a fresh interpreter.
                     _ => Outcome::Stopped {

@@ -18,7 +18,10 @@ use crate::sandbox::bindings::{artifacts, deps, skills, tools};
 
 /// Answers one request from agent code (hostile: every argument is checked by
 /// type here, and by the capability behind it as for the component guest).
-pub(crate) async fn dispatch(ns: &mut Namespaces, function: &str, args: Vec<Value>) -> Value {
+/// `args` is the request's raw JSON array: it is parsed straight into the
+/// function's typed parameters, never into a `Value` tree, which would cost the
+/// host 16 times the request's size before its first element could be refused.
+pub(crate) async fn dispatch(ns: &mut Namespaces, function: &str, args: &str) -> Value {
     match call(ns, function, args).await {
         Ok(value) => json!({ "ok": value }),
         Err(error) => json!({ "err": error }),
@@ -27,7 +30,7 @@ pub(crate) async fn dispatch(ns: &mut Namespaces, function: &str, args: Vec<Valu
 
 type Answer = Result<Value, HostError>;
 
-async fn call(ns: &mut Namespaces, function: &str, args: Vec<Value>) -> Answer {
+async fn call(ns: &mut Namespaces, function: &str, args: &str) -> Answer {
     match function {
         "tools.list_tools" => ok(tools::Host::list_tools(&mut ns.tools).await),
         "tools.search_tools" => {
@@ -103,8 +106,8 @@ fn to_value(value: impl serde::Serialize) -> Answer {
 }
 
 /// The arguments as the function's parameter tuple: the count and every type must match.
-fn parse<T: DeserializeOwned>(args: Vec<Value>) -> Result<T, HostError> {
-    serde_json::from_value(Value::Array(args)).map_err(|e| invalid(format!("bad arguments: {e}")))
+fn parse<T: DeserializeOwned>(args: &str) -> Result<T, HostError> {
+    serde_json::from_str(args).map_err(|e| invalid(format!("bad arguments: {e}")))
 }
 
 fn invalid(message: impl Into<String>) -> HostError {
@@ -121,22 +124,26 @@ mod tests {
     #[tokio::test]
     async fn answers_errors_for_hostile_frames_and_not_configured_namespaces() {
         let mut ns = Namespaces::new(Capabilities::default(), &crate::sandbox::journal::Tape::off());
-        let unknown = dispatch(&mut ns, "os.system", vec![json!("ls")]).await;
+        let unknown = dispatch(&mut ns, "os.system", r#"["ls"]"#).await;
         assert_eq!(unknown["err"]["kind"], "InvalidInput", "{unknown}");
-        let arity = dispatch(&mut ns, "tools.call_tool", vec![json!("x")]).await;
+        let arity = dispatch(&mut ns, "tools.call_tool", r#"["x"]"#).await;
         assert_eq!(arity["err"]["kind"], "InvalidInput", "{arity}");
-        let types = dispatch(&mut ns, "tools.search_tools", vec![json!("q"), json!(-1)]).await;
+        let types = dispatch(&mut ns, "tools.search_tools", r#"["q", -1]"#).await;
         assert_eq!(types["err"]["kind"], "InvalidInput", "{types}");
-        let missing = dispatch(&mut ns, "skills.list_skills", vec![]).await;
+        let missing = dispatch(&mut ns, "skills.list_skills", "[]").await;
         assert_eq!(missing["err"]["kind"], "NotConfigured", "{missing}");
-        let tools = dispatch(&mut ns, "tools.list_tools", vec![]).await;
+        let tools = dispatch(&mut ns, "tools.list_tools", "[]").await;
         assert_eq!(tools["ok"], json!([]), "{tools}");
         // The run's tool-call budget applies to the door as to the WIT import.
-        let args = || vec![json!("nope"), json!(null), json!("{}")];
-        let spent = dispatch(&mut ns, "tools.call_tool", args()).await;
+        let args = r#"["nope", null, "{}"]"#;
+        let spent = dispatch(&mut ns, "tools.call_tool", args).await;
         assert_eq!(spent["err"]["kind"], "LimitExceeded", "{spent}");
         ns.tools.begin_run(1);
-        let call = dispatch(&mut ns, "tools.call_tool", args()).await;
+        let call = dispatch(&mut ns, "tools.call_tool", args).await;
+        // A huge argument list is refused by its type, not built in memory first.
+        let huge = format!("[{}0]", "0,".repeat(1 << 20));
+        let refused = dispatch(&mut ns, "skills.get_skill", &huge).await;
+        assert_eq!(refused["err"]["kind"], "InvalidInput", "{refused}");
         assert_eq!(call["err"]["kind"], "NotFound", "{call}");
     }
 }
