@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first. A module may use modules of its own layer or below, never above.
 const LAYERS: &[&[&str]] = &[
-    &["text", "cache_dir", "input", "names", "error_kind", "lexical"],
+    &["text", "cache_dir", "input", "names", "error_kind", "lexical", "wheel"],
     &["model"],
     &["storage", "embed"],
     &["artifacts", "deps", "skills", "tools"],
