@@ -8,7 +8,7 @@ mod index;
 mod inspector;
 pub(crate) mod search;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -234,7 +234,7 @@ impl SkillLibrary {
         // than the write. The next search embeds a few new skills itself and hands
         // more to the background indexer.
         self.storage.save_skill(&stored).await?;
-        Ok((self.info(stored).await?, replaced))
+        Ok((self.info(stored, None).await?, replaced))
     }
 
     /// One skill with its source.
@@ -242,7 +242,7 @@ impl SkillLibrary {
         let name = self.reachable(name, SkillError::NotFound)?;
         let stored = self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))?;
         let source = stored.source.clone();
-        Ok(Skill { info: self.info(stored).await?, source })
+        Ok(Skill { info: self.info(stored, None).await?, source })
     }
 
     /// Every skill, sorted by name. Entries that are not valid skills are left out,
@@ -267,9 +267,12 @@ impl SkillLibrary {
             .filter(|_| self.allowed.is_none())
             .map(|s| SkillCheck { name: s.entry, loaded: Err(s.reason) })
             .collect();
+        // What the skills need is looked up in this one scan, not read from storage
+        // per needed name (a listing would otherwise cost a read per need per skill).
+        let names: HashSet<String> = stored.iter().map(|s| s.name.to_string()).collect();
         for skill in stored.into_iter().filter(|s| self.allows(s.name.as_str())) {
             let name = skill.name.to_string();
-            checks.push(SkillCheck { loaded: self.loadable(skill).await?, name });
+            checks.push(SkillCheck { loaded: self.loadable(skill, Some(&names)).await?, name });
         }
         checks.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(checks)
@@ -277,8 +280,12 @@ impl SkillLibrary {
 
     /// A stored skill's info, or why its source is not a skill; other failures
     /// (the sandbox could not start) are errors.
-    async fn loadable(&self, stored: StoredSkill) -> Result<Result<SkillInfo, String>, SkillError> {
-        match self.info(stored).await {
+    async fn loadable(
+        &self,
+        stored: StoredSkill,
+        known: Option<&HashSet<String>>,
+    ) -> Result<Result<SkillInfo, String>, SkillError> {
+        match self.info(stored, known).await {
             Ok(info) => Ok(Ok(info)),
             Err(err @ SkillError::InvalidSource { .. }) => Ok(Err(err.to_string())),
             Err(err) => Err(err),
@@ -346,6 +353,7 @@ impl SkillLibrary {
                 (SearchMode::Keyword, notice, scores)
             }
         };
+        let names: HashSet<String> = entries.iter().map(|e| e.skill.name.to_string()).collect();
         let mut ranked: Vec<(f32, &StoredSkill)> = scores
             .into_iter()
             .zip(shown.iter().map(|&i| &entries[i].skill))
@@ -358,7 +366,7 @@ impl SkillLibrary {
                 break;
             }
             let name = skill.name.to_string();
-            match self.loadable(skill.clone()).await? {
+            match self.loadable(skill.clone(), Some(&names)).await? {
                 Ok(info) => matches.push(SkillMatch { info, score }),
                 Err(reason) => SkillCheck { name, loaded: Err(reason) }.log(),
             }
@@ -375,7 +383,9 @@ impl SkillLibrary {
         })
     }
 
-    async fn info(&self, stored: StoredSkill) -> Result<SkillInfo, SkillError> {
+    /// What agents see of `stored`; `known`, when given, is every stored skill's
+    /// name (else each skill it needs is looked up in storage).
+    async fn info(&self, stored: StoredSkill, known: Option<&HashSet<String>>) -> Result<SkillInfo, SkillError> {
         let signature = match stored.signature {
             Some(signature) if signature.needs.is_some() => signature,
             // Written by hand, by py-code-mode, or before needs were recorded: read
@@ -385,7 +395,7 @@ impl SkillLibrary {
         let description =
             if stored.description.is_empty() { first_paragraph(&signature.docstring) } else { stored.description };
         let needs = signature.needs.unwrap_or_default();
-        let unavailable = self.missing(&needs).await?;
+        let unavailable = self.missing(&needs, known).await?;
         Ok(SkillInfo {
             name: stored.name.into(),
             description,
@@ -400,15 +410,20 @@ impl SkillLibrary {
     /// missing tool and skill; `None` when nothing is missing. A needed skill counts
     /// as present when it exists and is allowed (what it needs in turn is checked
     /// when it is invoked).
-    async fn missing(&self, needs: &crate::model::Needs) -> Result<Option<String>, SkillError> {
+    async fn missing(
+        &self,
+        needs: &crate::model::Needs,
+        known: Option<&HashSet<String>>,
+    ) -> Result<Option<String>, SkillError> {
         let mut missing = Vec::new();
         if let Some(tools) = &self.tools {
             missing.extend(needs.tools.iter().filter(|t| !tools.contains(*t)).map(|t| format!("tool {t:?}")));
         }
         for skill in &needs.skills {
-            let present = match SkillName::new(skill) {
-                Ok(name) => self.allows(skill) && self.storage.load_skill(&name).await?.is_some(),
-                Err(_) => false,
+            let present = match (SkillName::new(skill), known) {
+                (Err(_), _) => false,
+                (Ok(_), Some(known)) => self.allows(skill) && known.contains(skill),
+                (Ok(name), None) => self.allows(skill) && self.storage.load_skill(&name).await?.is_some(),
             };
             if !present {
                 missing.push(format!("skill {skill:?}"));
