@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{self, runner};
-use super::host::{Capabilities, HostState};
+use super::host::{Capabilities, HostState, Namespaces};
 use super::journal::Tape;
-use super::output::Captured;
+use super::limits::MemoryLimiter;
+use super::output::{Capture, Captured};
 use super::{LimitKind, Limits, Metering, Prepared, SandboxError};
 use crate::model::ToolCallRecord;
 
@@ -18,6 +19,21 @@ pub(crate) enum Outcome<T> {
     Returned(T),
     /// The guest stopped; the instance is unusable.
     Stopped { cause: StopCause, detail: String },
+}
+
+impl<T> Outcome<T> {
+    /// A run stopped by its timeout.
+    pub(crate) fn timed_out(timeout: Duration) -> Self {
+        Outcome::Stopped {
+            cause: StopCause::Limit(LimitKind::Timeout),
+            detail: format!("the run exceeded its timeout of {}", humanize(timeout)),
+        }
+    }
+
+    /// A run stopped by an interrupt.
+    pub(crate) fn interrupted() -> Self {
+        Outcome::Stopped { cause: StopCause::Interrupted, detail: "the run was interrupted".to_owned() }
+    }
 }
 
 /// Why the guest stopped.
@@ -49,6 +65,33 @@ pub(crate) struct RunStats {
     pub(crate) fuel_used: Option<u64>,
     /// Whether the memory cap refused an allocation.
     pub(crate) memory_denied: bool,
+}
+
+impl RunStats {
+    /// What a run that ended with `outcome` left in its store's state (no fuel: the
+    /// caller knows whether it metered).
+    pub(crate) fn gather(
+        outcome: &Outcome<GuestRunResult>,
+        ns: &mut Namespaces,
+        stdout: &Capture,
+        stderr: &Capture,
+        limiter: &MemoryLimiter,
+        wall_time: Duration,
+    ) -> Self {
+        let (stdout_dropped, stderr_dropped) = match outcome {
+            Outcome::Returned(result) => (result.stdout_dropped, result.stderr_dropped),
+            Outcome::Stopped { .. } => (0, 0),
+        };
+        RunStats {
+            tool_calls: ns.tools.take_trace(),
+            stdout: stdout.finish(stdout_dropped),
+            stderr: stderr.finish(stderr_dropped),
+            wall_time,
+            peak_memory: limiter.peak(),
+            memory_denied: limiter.denied(),
+            fuel_used: None,
+        }
+    }
 }
 
 /// A session's interpreter, of either profile.
@@ -151,28 +194,14 @@ impl Instance {
         let outcome = match ended {
             Some(Ok(Ok(result))) => Outcome::Returned(result),
             Some(Ok(Err(err))) => self.stopped(&err),
-            Some(Err(_)) => Outcome::Stopped {
-                cause: StopCause::Limit(LimitKind::Timeout),
-                detail: format!("the run exceeded its timeout of {}", humanize(limits.timeout)),
-            },
-            None => Outcome::Stopped { cause: StopCause::Interrupted, detail: "the run was interrupted".to_owned() },
+            Some(Err(_)) => Outcome::timed_out(limits.timeout),
+            None => Outcome::interrupted(),
         };
         let wall_time = started.elapsed();
-        let (stdout_dropped, stderr_dropped) = match &outcome {
-            Outcome::Returned(result) => (result.stdout_dropped, result.stderr_dropped),
-            Outcome::Stopped { .. } => (0, 0),
-        };
+        let fuel_used = fuel.map(|budget| budget.saturating_sub(self.store.get_fuel().unwrap_or(0)));
         let state = self.store.data_mut();
-        let stats = RunStats {
-            tool_calls: state.ns.tools.take_trace(),
-            stdout: state.stdout.finish(stdout_dropped),
-            stderr: state.stderr.finish(stderr_dropped),
-            wall_time,
-            peak_memory: state.limiter.peak(),
-            memory_denied: state.limiter.denied(),
-            fuel_used: fuel.map(|budget| budget.saturating_sub(self.store.get_fuel().unwrap_or(0))),
-        };
-        (outcome, stats)
+        let stats = RunStats::gather(&outcome, &mut state.ns, &state.stdout, &state.stderr, &state.limiter, wall_time);
+        (outcome, RunStats { fuel_used, ..stats })
     }
 
     /// Describes a skill's `run` without executing the skill.

@@ -12,9 +12,8 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::DataPrepared;
-use crate::model::LimitKind;
 use crate::sandbox::host::{Capabilities, Namespaces, door, mount_error};
-use crate::sandbox::instance::{Cell, GuestRunResult, Outcome, RunStats, StopCause, classify, humanize};
+use crate::sandbox::instance::{Cell, GuestRunResult, Outcome, RunStats, StopCause, classify};
 use crate::sandbox::limits::MemoryLimiter;
 use crate::sandbox::output::Capture;
 use crate::sandbox::{Limits, SandboxError};
@@ -267,27 +266,12 @@ impl DataInstance {
                 }
             }
             Some(Ok(Err(err))) => classify(&err, self.store.data().limiter.denied()),
-            Some(Err(_)) => Outcome::Stopped {
-                cause: StopCause::Limit(LimitKind::Timeout),
-                detail: format!("the run exceeded its timeout of {}", humanize(limits.timeout)),
-            },
-            None => Outcome::Stopped { cause: StopCause::Interrupted, detail: "the run was interrupted".to_owned() },
+            Some(Err(_)) => Outcome::timed_out(limits.timeout),
+            None => Outcome::interrupted(),
         };
         let wall_time = started.elapsed();
-        let (stdout_dropped, stderr_dropped) = match &outcome {
-            Outcome::Returned(result) => (result.stdout_dropped, result.stderr_dropped),
-            Outcome::Stopped { .. } => (0, 0),
-        };
         let state = self.store.data_mut();
-        let stats = RunStats {
-            tool_calls: state.ns.tools.take_trace(),
-            stdout: state.stdout.finish(stdout_dropped),
-            stderr: state.stderr.finish(stderr_dropped),
-            wall_time,
-            peak_memory: state.limiter.peak(),
-            memory_denied: state.limiter.denied(),
-            fuel_used: None,
-        };
+        let stats = RunStats::gather(&outcome, &mut state.ns, &state.stdout, &state.stderr, &state.limiter, wall_time);
         (outcome, stats)
     }
 }
