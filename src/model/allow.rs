@@ -61,6 +61,19 @@ impl Allow {
         Ok(())
     }
 
+    /// Whether this list reaches nothing `outer` does not: each list `outer` sets is set
+    /// here too, with no name outside it.
+    pub fn is_within(&self, outer: &Allow) -> bool {
+        fn within(inner: Option<&[String]>, outer: Option<&[String]>) -> bool {
+            match (inner, outer) {
+                (_, None) => true,
+                (None, Some(_)) => false,
+                (Some(inner), Some(outer)) => inner.iter().all(|name| outer.contains(name)),
+            }
+        }
+        within(self.tools.as_deref(), outer.tools.as_deref()) && within(self.skills.as_deref(), outer.skills.as_deref())
+    }
+
     /// This list narrowed by `inner` (a session's list within its server's): `inner`
     /// may only name what this one allows, so a session never widens its server.
     pub fn narrowed(&self, inner: &Allow) -> Result<Allow, InvalidAllow> {
@@ -95,6 +108,17 @@ mod tests {
     fn allow(tools: Option<&[&str]>, skills: Option<&[&str]>) -> Allow {
         let list = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
         Allow { tools: tools.map(list), skills: skills.map(list) }
+    }
+
+    #[test]
+    fn within_means_no_wider_in_either_list() {
+        let git = allow(Some(&["git"]), None);
+        assert!(git.is_within(&Allow::default()));
+        assert!(git.is_within(&allow(Some(&["git", "curl"]), None)));
+        assert!(!Allow::default().is_within(&git));
+        assert!(!allow(Some(&["git", "rm"]), None).is_within(&git));
+        assert!(!git.is_within(&allow(Some(&["git"]), Some(&["a"]))));
+        assert!(allow(Some(&[]), Some(&["a"])).is_within(&allow(Some(&["git"]), Some(&["a", "b"]))));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!
 //! | method and path | body | answer |
 //! |---|---|---|
-//! | `POST /v1/sessions` | none, or `{"allow"?: {"tools"?, "skills"?}}` | `201 {"id", "ttl_seconds"}` |
+//! | `POST /v1/sessions` | none, or `{"allow"?: {"tools"?, "skills"?}}` | `201 {"id", "ttl_seconds", "allow"}` (the lists applied) |
 //! | `DELETE /v1/sessions/{id}` | | `204` |
 //! | `POST /v1/sessions/{id}/run` | `{"code", "timeout"?}` | a [`RunResult`] |
 //! | `POST /v1/sessions/{id}/reset` | | `204` |
@@ -245,14 +245,17 @@ async fn create_session(State(state): State<AppState>, body: axum::body::Bytes) 
         // Checked before the budget is touched: a bad list costs nothing.
         allow.validate().map_err(ApiError::bad_request)?;
         builder = builder.allow(allow);
-        builder.allowed().map_err(ApiError::bad_request)?;
     }
+    // Echoed so that a client can tell its list was applied (a server that predates
+    // allowlists would ignore the body and answer without one).
+    let applied = builder.allowed().map_err(ApiError::bad_request)?;
     // Reserved before the interpreter exists, so a refusal costs nothing.
     let reservation = state.budget.reserve(state.facade.limits().memory)?;
     let session = builder.build().await?;
     let id = state.sessions.insert(session, reservation).await?;
     state.metrics.session_created();
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "ttl_seconds": state.sessions.ttl.as_secs_f64()}))))
+    let created = json!({"id": id, "ttl_seconds": state.sessions.ttl.as_secs_f64(), "allow": applied});
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 async fn close_session(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {

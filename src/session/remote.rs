@@ -57,6 +57,12 @@ pub enum RemoteError {
     /// The server could not be spawned.
     #[error("cannot start the codemode server: {0}")]
     Spawn(String),
+    /// The server opened a session without the allowlist it was asked for (it
+    /// predates allowlists, or widened them); the session was closed unused.
+    #[error(
+        "the codemode server did not apply the session's allowlist (is it older than this client?); the session was closed"
+    )]
+    Unlimited,
 }
 
 /// A `codemode serve` reached over HTTP.
@@ -102,7 +108,20 @@ impl Remote {
         let body = (!allow.is_unrestricted()).then(|| serde_json::json!({ "allow": allow }));
         let created: Value = self.call(Method::POST, "v1/sessions", body).await?;
         let id = created["id"].as_str().ok_or_else(|| RemoteError::Transport("no session id in the answer".into()))?;
-        Ok(RemoteSession { remote: self.clone(), id: id.to_owned() })
+        let session = RemoteSession { remote: self.clone(), id: id.to_owned() };
+        if allow.is_unrestricted() {
+            return Ok(session);
+        }
+        // A server that predates allowlists ignores the body: a session it opens reaches
+        // everything, so it is closed rather than used as if it were limited.
+        let applied = serde_json::from_value::<crate::model::Allow>(created["allow"].clone());
+        match applied {
+            Ok(applied) if applied.is_within(allow) => Ok(session),
+            _ => {
+                let _ = session.close().await;
+                Err(RemoteError::Unlimited)
+            }
+        }
     }
 
     async fn call<T: DeserializeOwned>(
