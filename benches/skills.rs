@@ -3,7 +3,8 @@
 //! the first search over 200 skills that have no vectors yet.
 //!
 //!     scripts/fetch-model.sh && cargo bench --bench skills
-//!     cargo bench --bench skills -- unindexed    # only the last (half a minute)
+//!     cargo bench --bench skills -- unindexed    # only the unindexed directory (half a minute)
+//!     cargo bench --bench skills -- quality      # only the recall@1 table (a minute)
 //!
 //! Populating 10k skills embeds 10k descriptions once (a few minutes on two cores);
 //! the sources are shared, so their vectors are computed once.
@@ -24,6 +25,7 @@ use bench::{median, sample, show};
 use codemode::skills::{SearchMode, SkillLibrary, shared_embedder};
 use codemode::storage::{FileStorage, RedisStorage, Storage};
 use codemode::{Sandbox, Session};
+use common::quality::Sources;
 
 const TOPICS: &[&str] = &[
     "fetch the star count of a repository",
@@ -49,6 +51,10 @@ async fn bench() {
     let model = shared_embedder().expect("the model is installed: run scripts/fetch-model.sh");
     if std::env::args().skip(1).any(|arg| arg == "unindexed") {
         unindexed().await;
+        return;
+    }
+    if std::env::args().skip(1).any(|arg| arg == "quality") {
+        quality().await;
         return;
     }
     let sentence = "Count the words in a text and return the most common ones";
@@ -120,6 +126,28 @@ async fn bench() {
         show(median(startup))
     );
     unindexed().await;
+    quality().await;
+}
+
+/// Recall@1 on the quality benchmarks (tests/common/quality.rs), the hybrid ranking
+/// against keywords alone, with docstring-only skills and with realistic bodies.
+async fn quality() {
+    let corpus = common::quality::corpus();
+    let names = corpus.names();
+    println!("\n| benchmark | skills' sources | keywords (BM25) | hybrid (model + unread words) |");
+    println!("|---|---|---|---|");
+    for sources in [Sources::Docstrings, Sources::Bodies] {
+        let (_dir, hybrid) = corpus.library(sources, false).await;
+        let (_dir, keywords) = corpus.library(sources, true).await;
+        for (benchmark, queries) in
+            [("paraphrases", &corpus.paraphrases), ("identifiers", &corpus.identifiers), ("exact names", &names)]
+        {
+            let (by_keywords, _) = common::quality::recall_at_1(&keywords, queries).await;
+            let (found, _) = common::quality::recall_at_1(&hybrid, queries).await;
+            let n = queries.len();
+            println!("| {benchmark} | {sources:?} | {by_keywords}/{n} | {found}/{n} |");
+        }
+    }
 }
 
 /// A py-code-mode skills directory moved over unchanged: 200 skills, no vectors. A

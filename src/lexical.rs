@@ -38,7 +38,7 @@ impl NameMatcher {
 }
 
 /// Lower-case alphanumeric words; `_`, `-` and punctuation separate them.
-fn words(text: &str) -> Vec<String> {
+pub(crate) fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
 }
 

@@ -873,43 +873,18 @@ async fn allowlisted_sessions_over_http_reach_nothing_else() {
     }
 }
 
-/// A server that predates allowlists: it answers `POST /v1/sessions` without the applied
-/// list (it never read the body) and records every request line it gets.
-fn old_server() -> (String, std::sync::mpsc::Receiver<String>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (seen, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // Bounded: the test makes three requests.
-        for stream in listener.incoming().take(3) {
-            let mut stream = stream.unwrap();
-            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let mut length = 0;
-            loop {
-                let mut header = String::new();
-                reader.read_line(&mut header).unwrap();
-                if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = value.trim().parse().unwrap();
-                }
-                if header.trim().is_empty() {
-                    break;
-                }
-            }
-            reader.read_exact(&mut vec![0; length]).unwrap();
-            let body = if line.starts_with("POST") { r#"{"id":"s1","ttl_seconds":60}"# } else { "" };
-            let status = if line.starts_with("POST") { "201 Created" } else { "204 No Content" };
-            write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-            seen.send(line.trim().to_owned()).unwrap();
-        }
-    });
-    (format!("http://{addr}"), lines)
-}
-
 #[tokio::test]
 async fn a_server_that_ignores_the_allowlist_is_not_trusted_with_it() {
-    let (url, lines) = old_server();
+    // A server that predates allowlists: it never reads the body, so its answer has
+    // no applied list. It records the requests it gets.
+    let (seen, lines) = std::sync::mpsc::channel();
+    let url = common::http_server(3, move |request| {
+        seen.send(format!("{} {}", request.method, request.path)).unwrap();
+        match request.method.as_str() {
+            "POST" => (201, r#"{"id":"s1","ttl_seconds":60}"#.to_owned()),
+            _ => (204, String::new()),
+        }
+    });
     let remote = Remote::new(&url, None).unwrap();
     // Nothing asked, nothing to check: the old server's session is usable.
     assert_eq!(remote.session().await.unwrap().id(), "s1");
@@ -918,5 +893,5 @@ async fn a_server_that_ignores_the_allowlist_is_not_trusted_with_it() {
     assert!(matches!(refused, RemoteError::Unlimited), "{refused:?}");
     assert!(refused.to_string().contains("did not apply the session's allowlist"), "{refused}");
     let seen: Vec<String> = lines.iter().take(3).collect();
-    assert_eq!(seen, ["POST /v1/sessions HTTP/1.1", "POST /v1/sessions HTTP/1.1", "DELETE /v1/sessions/s1 HTTP/1.1"]);
+    assert_eq!(seen, ["POST /v1/sessions", "POST /v1/sessions", "DELETE /v1/sessions/s1"]);
 }

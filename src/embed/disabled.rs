@@ -33,4 +33,9 @@ impl Embedder {
     pub fn texts_embedded(&self) -> u64 {
         match self.never {}
     }
+
+    /// Whether the model's vocabulary has `word` (unreachable: there is no model).
+    pub fn knows_word(&self, _word: &str) -> bool {
+        match self.never {}
+    }
 }

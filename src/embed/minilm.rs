@@ -103,4 +103,10 @@ impl Embedder {
     pub fn texts_embedded(&self) -> u64 {
         self.texts_embedded.load(Ordering::Relaxed)
     }
+
+    /// Whether the model's vocabulary has `word` (lower-cased) as one token. A word it
+    /// can only spell in pieces (`boto3`, `openpyxl`) means little to it.
+    pub fn knows_word(&self, word: &str) -> bool {
+        self.tokenizer.token_to_id(&word.to_lowercase()).is_some()
+    }
 }

@@ -210,7 +210,8 @@ pub struct Skill {
 #[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
-    /// Embeddings (all-MiniLM-L6-v2), plus a boost for name matches.
+    /// Embeddings (all-MiniLM-L6-v2), plus BM25 on the query words the model has no
+    /// token for (identifiers such as `boto3`) and a boost for name matches.
     Semantic,
     /// BM25 over names, descriptions and sources: the model is not installed.
     Keyword,

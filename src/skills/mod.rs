@@ -323,16 +323,22 @@ impl SkillLibrary {
                 let all_vectors = self.listing_vectors(&embedder, &entries).await?;
                 let vectors: Vec<&Option<VectorPair>> = shown.iter().map(|&i| &all_vectors[i]).collect();
                 let unindexed = vectors.iter().filter(|v| v.is_none()).count();
-                let lexical = if unindexed > 0 { search::scaled_bm25(query, &docs) } else { vec![0.0; docs.len()] };
+                let lexical = |query: &str, scale| match query.is_empty() {
+                    true => vec![0.0; docs.len()],
+                    false => search::scaled_bm25(query, &docs, scale),
+                };
+                let keywords = lexical(if unindexed > 0 { query } else { "" }, search::KEYWORD_SCALE);
+                let unread = search::unread_words(query, |word| embedder.knows_word(word));
+                let unread = lexical(&unread, search::UNREAD_WORDS_SCALE);
                 let scores = docs
                     .iter()
                     .zip(vectors)
-                    .zip(lexical)
-                    .map(|((doc, vectors), lexical)| match vectors {
+                    .zip(keywords.into_iter().zip(unread))
+                    .map(|((doc, vectors), (keywords, unread))| match vectors {
                         Some((desc, code)) => {
-                            Some(search::dense_score(&query_vector, desc, code) + names.boost(doc.name))
+                            Some(search::dense_score(&query_vector, desc, code) + unread + names.boost(doc.name))
                         }
-                        None => keyword_score(lexical, doc),
+                        None => keyword_score(keywords, doc),
                     })
                     .collect();
                 if unindexed == 0 {
