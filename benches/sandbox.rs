@@ -3,6 +3,7 @@
 //!     cargo bench --bench sandbox
 //!     cargo bench --bench sandbox -- interrupt    # only the interrupt latency
 //!     cargo bench --bench sandbox -- journal      # only the session journal's costs
+//!     cargo bench --bench sandbox -- load         # only sessions under load (memory, creation)
 //!
 //! Prints a Markdown table (the one in the README). Baselines: starting a native
 //! `python3` process for session start-up, and the same Python code run by native
@@ -44,6 +45,10 @@ async fn bench() {
     }
     if std::env::args().skip(1).any(|arg| arg == "journal") {
         journal_costs(&Sandbox::shared()).await;
+        return;
+    }
+    if std::env::args().skip(1).any(|arg| arg == "load") {
+        under_load(&Sandbox::shared()).await;
         return;
     }
     // The interpreter itself, not a wrapper such as a pyenv shim, so start-up is fair.
@@ -149,6 +154,7 @@ async fn bench() {
     );
     interrupt_latency(&sandbox).await;
     journal_costs(&sandbox).await;
+    under_load(&sandbox).await;
 }
 
 /// Warm runs per workload for the journal's overhead.
@@ -266,5 +272,90 @@ impl Row {
             ),
             None => println!("| {} | {} | | | | |", self.name, show(self.ours)),
         }
+    }
+}
+
+/// Sessions alive at once in [`under_load`].
+const CONCURRENT: usize = 200;
+/// Runs per session before its memory is read.
+const RUNS: usize = 50;
+/// Rounds of [`under_load`], to see whether closed sessions leave memory behind.
+const ROUNDS: usize = 4;
+/// New sessions timed one after another while the others are alive.
+const TIMED_NEW: usize = 100;
+
+/// A cell of the kind agents run: a few lists and dicts, a string built, a value.
+const AGENT_CELL: &str =
+    "rows = [{'id': i, 'name': f'row {i}'} for i in range(200)]\ntext = ','.join(r['name'] for r in rows)\nlen(text)";
+
+/// A new session's time to its first result.
+async fn first_result(sandbox: &Sandbox) -> (Duration, Session) {
+    let asked = Instant::now();
+    let session = Session::builder().sandbox(sandbox.clone()).build().await.expect("session");
+    assert!(session.run("1 + 1").await.expect("run").is_ok());
+    (asked.elapsed(), session)
+}
+
+/// Many sessions at once, in rounds: 200 created in one burst, private memory per
+/// session idle and after 50 runs each, then new sessions one at a time while the
+/// 200 are alive, and the process's private memory once every session is closed.
+async fn under_load(sandbox: &Sandbox) {
+    drop(first_result(sandbox).await); // the guest compiled or loaded, outside the figures
+    let start = private_memory();
+    let mut rows: [Vec<String>; 7] = Default::default();
+    for _ in 0..ROUNDS {
+        let before = private_memory();
+        let burst: Vec<_> = (0..CONCURRENT)
+            .map(|_| {
+                let sandbox = sandbox.clone();
+                tokio::spawn(async move { first_result(&sandbox).await })
+            })
+            .collect();
+        let mut took = Vec::with_capacity(CONCURRENT);
+        let mut sessions = Vec::with_capacity(CONCURRENT);
+        for task in burst {
+            let (elapsed, session) = task.await.expect("task");
+            took.push(elapsed);
+            sessions.push(session);
+        }
+        let idle = private_memory().saturating_sub(before) as f64 / CONCURRENT as f64;
+        for session in &sessions {
+            for _ in 0..RUNS {
+                assert!(session.run(AGENT_CELL).await.expect("run").is_ok());
+            }
+        }
+        let busy = private_memory().saturating_sub(before) as f64 / CONCURRENT as f64;
+        let mut one_by_one = Vec::with_capacity(TIMED_NEW);
+        for _ in 0..TIMED_NEW {
+            let (elapsed, session) = first_result(sandbox).await;
+            one_by_one.push(elapsed);
+            session.close().await;
+        }
+        for session in sessions {
+            session.close().await;
+        }
+        let mib = |bytes: f64| format!("{:.2} MiB", bytes / f64::from(1 << 20));
+        rows[0].push(show(median(took.clone())));
+        rows[1].push(show(percentile(&mut took, 0.99)));
+        rows[2].push(show(median(one_by_one.clone())));
+        rows[3].push(show(percentile(&mut one_by_one, 0.99)));
+        rows[4].push(mib(idle));
+        rows[5].push(mib(busy));
+        rows[6].push(mib(private_memory().saturating_sub(start) as f64));
+    }
+    let labels = [
+        (format!("burst of {CONCURRENT} new sessions to first result, p50"), ""),
+        (format!("burst of {CONCURRENT}, p99 (two cores: queueing)"), ""),
+        (format!("new session to first result with {CONCURRENT} alive, p50"), ""),
+        (format!("new session to first result with {CONCURRENT} alive, p99"), "<= 5 ms"),
+        ("private memory per session, idle".to_owned(), ""),
+        (format!("private memory per session after {RUNS} runs"), ""),
+        ("private memory kept once every session closed".to_owned(), "no growth"),
+    ];
+    let rounds: Vec<String> = (1..=ROUNDS).map(|r| format!("round {r}")).collect();
+    println!("\n| sessions under load | {} | target |", rounds.join(" | "));
+    println!("|---|{}---|", "---|".repeat(ROUNDS));
+    for ((label, target), row) in labels.iter().zip(&rows) {
+        println!("| {label} | {} | {target} |", row.join(" | "));
     }
 }

@@ -3,6 +3,7 @@
 //! against the in-process `Session` doing the same in the same run.
 //!
 //!     cargo bench --bench serve
+//!     cargo bench --bench serve -- memory    # only the memory kept after sessions close
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,7 +15,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bench::{median, sample, show};
+use bench::{median, private_memory_of, sample, show};
 use codemode::Session;
 use codemode::remote::Subprocess;
 use rmcp::ServiceExt;
@@ -36,6 +37,10 @@ fn main() {
 async fn bench() {
     let base = tempfile::tempdir().expect("tempdir");
     let base_arg = base.path().to_str().expect("utf-8 path").to_owned();
+    if std::env::args().skip(1).any(|arg| arg == "memory") {
+        kept_after_close(&base_arg).await;
+        return;
+    }
 
     // In process: the baseline for both tables.
     let local = Session::builder().base_dir(base.path()).embeddings(false).build().await.expect("session");
@@ -126,6 +131,50 @@ async fn bench() {
             show(local.2)
         );
     }
+}
+
+/// Sessions per round of [`kept_after_close`], and runs per session.
+const BURST: usize = 200;
+const BURST_RUNS: usize = 50;
+const BURST_CELL: &str =
+    "rows = [{'id': i, 'name': f'row {i}'} for i in range(200)]\n','.join(r['name'] for r in rows)[:10]";
+
+/// `codemode serve`'s private memory once a burst of sessions (200, 50 runs each)
+/// has closed, over three rounds, against the server before the first burst.
+async fn kept_after_close(base: &str) {
+    // The budget holds 200 sessions of the default 256 MiB cap.
+    let remote =
+        Subprocess::spawn(Path::new(BIN), &["--base", base, "--memory-budget", "52000"]).await.expect("codemode serve");
+    let pid = remote.process_id().expect("a spawned server");
+    let warm = remote.session().await.expect("session");
+    warm.run(CODE).await.expect("run");
+    warm.close().await.expect("close");
+    // Past the trim's delay after a close (src/server/trim.rs), with a margin.
+    let settle = || tokio::time::sleep(Duration::from_millis(2500));
+    settle().await;
+    let start = private_memory_of(pid);
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        let mut sessions = Vec::with_capacity(BURST);
+        for _ in 0..BURST {
+            sessions.push(Arc::new(remote.session().await.expect("session")));
+        }
+        load(&sessions, BURST_RUNS, |s| async move { assert!(s.run(BURST_CELL).await.expect("run").is_ok()) }).await;
+        let peak = private_memory_of(pid);
+        for session in &sessions {
+            session.close().await.expect("close");
+        }
+        settle().await;
+        let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+        kept.push(format!(
+            "{:.1} MiB (peak {:.1})",
+            mib(private_memory_of(pid).saturating_sub(start)),
+            mib(peak.saturating_sub(start))
+        ));
+    }
+    println!("\n| `codemode serve` after {BURST} sessions x {BURST_RUNS} runs closed | round 1 | round 2 | round 3 |");
+    println!("|---|---|---|---|");
+    println!("| private memory kept (peak while open) | {} |", kept.join(" | "));
 }
 
 fn args() -> serde_json::Map<String, serde_json::Value> {

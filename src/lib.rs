@@ -34,10 +34,13 @@
 //!
 //! # Unsafe code
 //!
-//! The crate denies `unsafe_code` but in one place: loading the precompiled guest
-//! (`Component::deserialize*` in `sandbox/compile.rs`), which wasmtime marks unsafe
-//! because it trusts the artifact's machine code; the artifact is one this process's
-//! engine wrote, keyed by the guest's hash and the engine's compatibility hash.
+//! The crate denies `unsafe_code` but in three places. Two load precompiled guests
+//! (`Component::deserialize*` in `sandbox/compile.rs`, `Module::deserialize_file` in
+//! `sandbox/data/mod.rs`), which wasmtime marks unsafe because it trusts the
+//! artifact's machine code; each artifact is one this process's engine wrote, keyed by
+//! the guest's hash and the engine's compatibility hash. The third is `malloc_trim` in
+//! `server/trim.rs` (a foreign call that takes no pointer), which gives closed
+//! sessions' freed heap back to the system.
 
 pub mod artifacts;
 mod cache_dir;

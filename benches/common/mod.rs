@@ -84,7 +84,16 @@ pub fn native_times(python: &str, setup: &str, code: &str, n: usize) -> Vec<Dura
 
 /// Private (anonymous) resident memory of this process, in bytes.
 pub fn private_memory() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    memory_of("/proc/self/status")
+}
+
+/// [`private_memory`] of process `pid`.
+pub fn private_memory_of(pid: u32) -> u64 {
+    memory_of(&format!("/proc/{pid}/status"))
+}
+
+fn memory_of(status: &str) -> u64 {
+    let status = std::fs::read_to_string(status).unwrap_or_default();
     status
         .lines()
         .find_map(|line| line.strip_prefix("RssAnon:"))

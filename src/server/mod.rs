@@ -38,6 +38,7 @@ mod listen;
 mod metrics;
 mod origin;
 mod sessions;
+mod trim;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 
 use super::budget::Reservation;
 use super::error::ApiError;
+use super::trim::Trimmer;
 use crate::session::Session;
 
 /// Expired ids remembered, to tell a client its session expired rather than never existed.
@@ -20,6 +21,7 @@ pub(crate) struct Sessions {
     expired: Mutex<VecDeque<String>>,
     pub(crate) ttl: Duration,
     max: usize,
+    trimmer: Trimmer,
 }
 
 /// A session, when it was last used, and its share of the memory budget (given
@@ -52,7 +54,7 @@ impl Drop for InUse {
 
 impl Sessions {
     pub(crate) fn new(ttl: Duration, max: usize) -> Self {
-        Self { live: Default::default(), expired: Default::default(), ttl, max }
+        Self { live: Default::default(), expired: Default::default(), ttl, max, trimmer: Trimmer::default() }
     }
 
     pub(crate) async fn insert(&self, session: Session, memory: Reservation) -> Result<String, ApiError> {
@@ -83,6 +85,7 @@ impl Sessions {
         match removed {
             Some(live) => {
                 live.session.close().await;
+                self.trimmer.closed();
                 Ok(())
             }
             None => Err(self.missing(id)),
@@ -112,6 +115,9 @@ impl Sessions {
                 tombstones.pop_front();
             }
             tombstones.push_back(id.clone());
+        }
+        if !expired.is_empty() {
+            self.trimmer.closed();
         }
         expired.len()
     }
