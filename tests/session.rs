@@ -958,3 +958,56 @@ async fn random_sources_differ_per_session() {
     assert_ne!(a[0], b[0], "random is seeded per session");
     assert_eq!(a[2], b[2], "the hash seed is fixed by the snapshot");
 }
+
+/// What a failed cell drew from the secure source is not drawn again after the
+/// rollback (fresh entropy is mixed in when the restored interpreter goes live), and
+/// that mix is journaled: a second rollback brings back exactly what was drawn.
+#[tokio::test(flavor = "multi_thread")]
+async fn secure_random_bytes_of_a_failed_cell_are_never_drawn_again() {
+    let limits = Limits { fuel: Some(2_000_000_000), ..Limits::default() };
+    let s = Arc::new(session_with(limits.clone()).await);
+    run(&s, "import secrets\nkept = secrets.token_hex(16)").await;
+    let fuel = Limits { fuel: Some(50_000_000), ..limits };
+    let failed = s.run_with("print(secrets.token_hex(16))\nwhile True: pass", &fuel).await.unwrap();
+    assert_eq!((failed.limit, failed.state), (Some(LimitKind::Fuel), CellState::RolledBack), "{:?}", failed.error);
+    let lost = json!(failed.stdout.trim());
+    let drawn = value(&run(&s, "after = secrets.token_hex(16)\nafter").await);
+    assert_ne!(drawn, lost, "the failed cell's bytes came out again");
+    // Once more, by an interrupt: the replay reproduces `after` from the journaled mix.
+    let (interrupted, _) =
+        interrupt_after(&s, "print(secrets.token_hex(16))\nimport time\ntime.sleep(30)", half_a_second()).await;
+    assert_eq!(interrupted.state, CellState::RolledBack, "{:?}", interrupted.error);
+    let again = json!(interrupted.stdout.trim());
+    assert_eq!(value(&run(&s, "after").await), drawn, "a second rollback replays the same bytes");
+    let next = value(&run(&s, "secrets.token_hex(16)").await);
+    assert!(next != again && next != lost && next != drawn, "{next} repeats an earlier draw");
+}
+
+/// An interrupt that arrives while a rollback replays the journal stops the replay
+/// (cells that slept are replayed sleeping: this one would take seconds), and the
+/// result says the state was lost and why.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_stops_a_replay_and_says_the_state_is_lost() {
+    let s = Arc::new(session_with(Limits { timeout: Duration::from_secs(60), ..Limits::default() }).await);
+    run(&s, "import time\ntime.sleep(1.5)\nx = 1").await;
+    run(&s, "time.sleep(1.5)").await;
+    let task = tokio::spawn({
+        let s = s.clone();
+        async move { s.run("while True: pass").await }
+    });
+    half_a_second().await;
+    assert!(s.interrupt().await.unwrap(), "the loop runs");
+    // The loop stopped; the replay of three seconds of sleeps is under way.
+    half_a_second().await;
+    let asked = std::time::Instant::now();
+    assert!(s.interrupt().await.unwrap(), "the replay is a run in progress");
+    let result = task.await.unwrap().unwrap();
+    let took = asked.elapsed();
+    assert!(took < Duration::from_millis(800), "the replay stopped {took:?} after the interrupt");
+    assert!(result.interrupted && result.interpreter_reset, "{result:?}");
+    assert_eq!(result.state, CellState::Lost, "{:?}", result.error);
+    let message = &result.error.as_ref().unwrap().message;
+    assert!(message.contains("state (variables, imports) is lost") && message.contains("interrupt stopped the replay"));
+    assert_eq!(error_kind(&run(&s, "x").await), "NameError");
+    assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
+}

@@ -494,7 +494,9 @@ impl Session {
     /// Stops the run in progress (code or a skill), if any, and says whether there
     /// was one. It does not wait for the run: the run's own call returns within
     /// milliseconds with [`RunResult::interrupted`] set, and the interpreter replaced
-    /// as after a timeout ([`RunResult::interpreter_reset`]: its state is lost). Runs
+    /// as after a timeout ([`RunResult::interpreter_reset`]), its state rolled back to
+    /// before the cell by replaying the journal. An interrupt that arrives during that
+    /// replay stops it too: the result then says the state was lost, and why. Runs
     /// queued behind it then run as usual.
     ///
     /// Busy Python code stops at its next epoch tick (10 ms), a sleep or a tool call
