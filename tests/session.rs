@@ -1011,3 +1011,58 @@ async fn an_interrupt_stops_a_replay_and_says_the_state_is_lost() {
     assert_eq!(error_kind(&run(&s, "x").await), "NameError");
     assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
 }
+
+// Fork (issue 13, item 4): a new session with the same state, independent from then on.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fork_has_the_state_runs_no_call_twice_and_diverges_without_touching_the_original() {
+    let (tools, count) = counting_tools();
+    let limits = Limits { timeout: Duration::from_secs(5), ..Limits::default() };
+    let s = Session::builder().tools(tools).limits(limits).build().await.unwrap();
+    run(&s, "import secrets, random\nxs = [1]\nn = tools.count()\ntoken = secrets.token_hex(8)").await;
+    let f = s.fork().await.unwrap();
+    assert_eq!(value(&run(&f, "xs, n, token").await), value(&run(&s, "xs, n, token").await));
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1, "the fork's replay ran the tool again");
+    // Independent from then on, both ways.
+    run(&f, "xs.append(2)").await;
+    assert_eq!(value(&run(&s, "xs").await), json!([1]));
+    run(&s, "xs.append(3)\nonly_here = True").await;
+    assert_eq!(value(&run(&f, "xs").await), json!([1, 2]));
+    assert_eq!(error_kind(&run(&f, "only_here").await), "NameError");
+    // Fresh entropy: the two draw different bytes from the same point.
+    let draw = "secrets.token_hex(16)";
+    assert_ne!(value(&run(&s, draw).await), value(&run(&f, draw).await));
+    // The fork's tools are live; the fork journals on and rolls back like any session.
+    assert_eq!(value(&run(&f, "m = tools.count()\nm").await), json!(2));
+    let short = Limits { timeout: Duration::from_millis(300), ..Limits::default() };
+    let r = f.run_with("xs.append(9)\nwhile True: pass", &short).await.unwrap();
+    assert_eq!(r.state, CellState::RolledBack, "{:?}", r.error);
+    assert_eq!(value(&run(&f, "xs, m").await), json!([[1, 2], 2]));
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // A fork of a fork, and closing one leaves the other.
+    let g = f.fork().await.unwrap();
+    f.close().await;
+    assert_eq!(value(&run(&g, "xs").await), json!([1, 2]));
+    assert_eq!(value(&run(&s, "xs").await), json!([1, 3]));
+    assert!(matches!(f.fork().await, Err(SessionError::Closed)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_whose_journal_is_off_or_past_its_cap_cannot_be_forked() {
+    let off = codemode::session::JournalOptions { max_bytes: 0, ..Default::default() };
+    let s = Session::builder().journal(off).build().await.unwrap();
+    run(&s, "x = 1").await;
+    let err = s.fork().await.unwrap_err();
+    assert!(matches!(err, SessionError::Fork(_)), "{err}");
+    assert!(err.to_string().contains("cannot be forked") && err.to_string().contains("disabled"), "{err}");
+
+    let small = codemode::session::JournalOptions { max_bytes: 64 << 10, ..Default::default() };
+    let s = Session::builder().journal(small).build().await.unwrap();
+    run(&s, "x = 1").await;
+    s.fork().await.expect("a small journal forks");
+    run(&s, "import time\nstamps = [time.time() for _ in range(5000)]").await;
+    let err = s.fork().await.unwrap_err().to_string();
+    assert!(err.contains("cannot be forked") && err.contains("size limit"), "{err}");
+    // The original goes on untouched.
+    assert_eq!(value(&run(&s, "x").await), json!(1));
+}

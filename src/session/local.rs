@@ -87,6 +87,33 @@ impl Local {
         Ok(Live { instance, tape })
     }
 
+    /// A new, independent executor in the state this one's journal records: the
+    /// journal replayed into a fresh interpreter (every host call answered from it,
+    /// so no tool runs again), which then goes live with fresh entropy in its random
+    /// streams. Same sandbox, services (allowlists included), limits and profile.
+    /// Waits for the run in progress, if any: the fork has the state after it.
+    pub(super) async fn fork(&self) -> Result<Self, SessionError> {
+        let journal = self.slot.lock().await.journal.clone();
+        let (live, restored) = self.restore(&journal, &Interrupt::new()).await;
+        let live = match (live, restored) {
+            (Some(live), _) => live,
+            (None, Restored::Lost(why)) => return Err(SessionError::Fork(why)),
+            (None, Restored::RolledBack { .. }) => {
+                return Err(SessionError::Fork("the replay gave no interpreter".to_owned()));
+            }
+        };
+        let slot = Slot { live: Some(live), journal };
+        Ok(Self {
+            sandbox: self.sandbox.clone(),
+            metering: self.metering,
+            profile: self.profile,
+            limits: self.limits.clone(),
+            services: self.services.clone(),
+            slot: Mutex::new(slot),
+            current: Current::default(),
+        })
+    }
+
     async fn instance(&self, tape: &Tape) -> Result<Interpreter, SessionError> {
         let capabilities = self.services.capabilities.clone();
         Ok(self.sandbox.interpreter(self.profile, self.metering, &self.limits, capabilities, tape).await?)
@@ -204,6 +231,10 @@ impl Executor for Local {
 
     async fn interrupt(&self) -> Result<bool, SessionError> {
         Ok(self.current.interrupt())
+    }
+
+    async fn fork(&self) -> Result<Box<dyn Executor>, SessionError> {
+        Ok(Box::new(Local::fork(self).await?))
     }
 
     async fn close(&self) {
