@@ -873,25 +873,6 @@ async fn allowlisted_sessions_over_http_reach_nothing_else() {
     }
 }
 
-/// A CLI tool that counts its calls in the file it is given: a call run twice shows.
-const COUNTER: &str = r#"name: counter
-command: sh
-timeout: 10
-schema:
-  options:
-    script: {type: string, short: c}
-  positional:
-    - {name: file, type: string, required: true}
-recipes:
-  bump:
-    description: Appends a line to the file
-    preset: {script: 'echo x >> "$0"'}
-"#;
-
-fn lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).unwrap_or_default().lines().count()
-}
-
 /// `POST /v1/sessions/{id}/fork` and `RemoteSession::fork`: the fork has the
 /// original's state and allowlist, no tool call runs twice, the two are
 /// independent, the fork counts against the session cap, and hostile requests
@@ -900,7 +881,7 @@ fn lines(path: &Path) -> usize {
 async fn the_fork_route_copies_the_state_and_counts_against_the_cap() {
     let base = tempfile::tempdir().unwrap();
     std::fs::create_dir(base.path().join("tools")).unwrap();
-    std::fs::write(base.path().join("tools/counter.yaml"), COUNTER).unwrap();
+    std::fs::write(base.path().join("tools/counter.yaml"), common::COUNTER).unwrap();
     std::fs::write(base.path().join("tools/spawner.yaml"), common::SPAWNER).unwrap();
     let calls = base.path().join("calls");
     let token = "a-token-for-the-fork-route";
@@ -914,7 +895,7 @@ async fn the_fork_route_copies_the_state_and_counts_against_the_cap() {
     assert_ne!(fork.id(), original.id());
     let json = |r: codemode::RunResult| r.value.and_then(|v| v.json);
     assert_eq!(json(fork.run("xs").await.unwrap()), Some(json!([1])));
-    assert_eq!(lines(&calls), 1, "the fork's replay ran the tool again");
+    assert_eq!(common::lines(&calls), 1, "the fork's replay ran the tool again");
     // Independent both ways.
     assert!(fork.run("xs.append(2)").await.unwrap().is_ok());
     assert!(original.run("xs.append(3)").await.unwrap().is_ok());
@@ -938,7 +919,7 @@ async fn the_fork_route_copies_the_state_and_counts_against_the_cap() {
     }
     fork.close().await.unwrap();
     assert_eq!(kind(fork.fork().await.unwrap_err()), (404, "not_found".into()));
-    assert_eq!(lines(&calls), 1);
+    assert_eq!(common::lines(&calls), 1);
 }
 
 /// `Session::fork` on the subprocess executor forks on the server.
