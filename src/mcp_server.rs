@@ -367,16 +367,14 @@ impl McpServer {
             let Some((_, kept)) = forks.iter().find(|(kept, _)| *kept == name) else {
                 return Err(format!("no fork named {name:?} is kept"));
             };
-            // The current session's share is given back when it is replaced.
+            // Forked before the current session is let go: a failed switch loses nothing.
             let mut current = self.session.lock().await;
-            let old = current.take();
-            if let Some(old) = &old {
-                old.session.close().await;
-            }
-            drop(old);
             let memory = self.reserve()?;
             let fork = kept.session.fork().await.map_err(|e| e.to_string())?;
-            *current = Some(Arc::new(Held { session: fork, _memory: memory }));
+            if let Some(old) = current.replace(Arc::new(Held { session: fork, _memory: memory })) {
+                // Its share of the budget is given back when the last call using it ends.
+                old.session.close().await;
+            }
             format!("continuing from the state kept as {name:?}")
         };
         let kept = self.forks.lock().await.iter().map(|(name, _)| name.clone()).collect();
