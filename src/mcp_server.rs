@@ -17,6 +17,14 @@
 //! call past the budget is a tool error; the share is given back when the MCP session
 //! ends. Over HTTP the server speaks protocol versions up to 2025-11-25, whose
 //! sessions carry that state from call to call (2026-07-28 removed protocol sessions).
+//!
+//! Forks: one MCP session has one sandbox session, so a fork cannot be a second
+//! session the client addresses. What an agent wants from a fork is to try two
+//! approaches from one point; [`SESSION_TOOLS`] give it that: `fork_session` keeps a
+//! fork of the current state under a name (the session goes on), and
+//! `switch_session` continues from a fresh fork of a kept one (which stays kept, so
+//! the same point can be tried again), closing the current sandbox session. Kept
+//! forks count against the memory budget like sessions and end with the MCP session.
 
 mod output;
 mod output_schema;
@@ -36,6 +44,7 @@ use rmcp::model::{
 };
 use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::Value;
 
 pub use self::output::{DEFAULT_MAX_OUTPUT_CHARS, MIN_MAX_OUTPUT_CHARS};
 pub use self::render::OutputLimits;
@@ -213,6 +222,40 @@ pub const TOOLS: &[McpTool] = &[
     tool("sync_deps", "sync_deps", INSTALLS, "Install every recorded package that is not installed yet."),
 ];
 
+/// Most forks one MCP session keeps at once.
+pub const MAX_KEPT_FORKS: usize = 8;
+
+/// The tools that act on the MCP session's sandbox session itself rather than
+/// being an operation of it (see the module's notes on forks).
+pub const SESSION_TOOLS: &[McpTool] = &[
+    with::<Named>(tool(
+        "fork_session",
+        "fork_session",
+        Effects { read_only: false, destructive: false, idempotent: false, open_world: false },
+        "Keep a copy of the current Python state (variables, functions, imports) under `name`, to come back to \
+         with switch_session: try one approach, and if it goes wrong, switch back and try another. The session \
+         goes on unchanged. No tool call is run again. A fork of the same name is replaced; at most 8 are kept.",
+    )),
+    with::<Named>(tool(
+        "switch_session",
+        "switch_session",
+        WRITES,
+        "Continue from the state kept by fork_session under `name`: the current Python state is discarded (fork \
+         it first to keep it) and replaced by a copy of the kept one, which stays kept so you can switch to it \
+         again. Stored skills, artifacts and deps are not affected.",
+    )),
+];
+
+/// What `fork_session` and `switch_session` answer: the forks kept now.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(title = "Forks")]
+struct Forks {
+    /// What was done.
+    done: String,
+    /// The names of the forks kept, in order.
+    kept: Vec<String>,
+}
+
 /// Operations that change the installed packages, hidden when runtime deps are off.
 const DEPS_CHANGES: &[&str] = &["add_dep", "remove_dep"];
 
@@ -220,7 +263,10 @@ const DEPS_CHANGES: &[&str] = &["add_dep", "remove_dep"];
 #[derive(Clone)]
 pub struct McpServer {
     factory: SessionFactory,
-    session: Arc<tokio::sync::OnceCell<Held>>,
+    /// The sandbox session, built on first use; replaced by `switch_session`.
+    session: Arc<tokio::sync::Mutex<Option<Arc<Held>>>>,
+    /// The forks `fork_session` keeps, by name.
+    forks: Arc<tokio::sync::Mutex<Vec<(String, Held)>>>,
     /// The budget sessions reserve from, and what one reserves.
     budget: Option<(Arc<MemoryBudget>, u64)>,
     allow_runtime_deps: bool,
@@ -249,6 +295,7 @@ impl McpServer {
         Self {
             factory,
             session: Arc::default(),
+            forks: Arc::default(),
             budget: None,
             allow_runtime_deps,
             http,
@@ -274,24 +321,67 @@ impl McpServer {
 
     /// The tools this server lists.
     fn tools(&self) -> impl Iterator<Item = &'static McpTool> + '_ {
-        TOOLS.iter().filter(|t| self.allow_runtime_deps || !DEPS_CHANGES.contains(&t.op))
+        TOOLS.iter().chain(SESSION_TOOLS).filter(|t| self.allow_runtime_deps || !DEPS_CHANGES.contains(&t.op))
     }
 
-    async fn session(&self) -> Result<&Session, String> {
-        let held = self
-            .session
-            .get_or_try_init(|| async {
-                // Reserved first, so a refusal costs nothing; a failed build gives it back.
-                let memory = match &self.budget {
-                    Some((budget, bytes)) => Some(budget.reserve(*bytes).map_err(|e| e.to_string())?),
-                    None => None,
-                };
-                let session =
-                    (self.factory)().build().await.map_err(|e| format!("the sandbox session could not start: {e}"))?;
-                Ok::<_, String>(Held { session, _memory: memory })
-            })
-            .await?;
-        Ok(&held.session)
+    /// Reserves one session's share of the budget, if there is one.
+    fn reserve(&self) -> Result<Option<Reservation>, String> {
+        match &self.budget {
+            Some((budget, bytes)) => Ok(Some(budget.reserve(*bytes).map_err(|e| e.to_string())?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn session(&self) -> Result<Arc<Held>, String> {
+        let mut current = self.session.lock().await;
+        if let Some(held) = &*current {
+            return Ok(held.clone());
+        }
+        // Reserved first, so a refusal costs nothing; a failed build gives it back.
+        let memory = self.reserve()?;
+        let session =
+            (self.factory)().build().await.map_err(|e| format!("the sandbox session could not start: {e}"))?;
+        let held = Arc::new(Held { session, _memory: memory });
+        *current = Some(held.clone());
+        Ok(held)
+    }
+
+    /// `fork_session` and `switch_session`.
+    async fn session_tool(&self, op: &str, args: Option<JsonObject>) -> Result<CallToolResult, String> {
+        let Named { name } = serde_json::from_value(Value::Object(args.unwrap_or_default()))
+            .map_err(|e| format!("invalid arguments: {e}"))?;
+        let name = crate::names::SkillName::new(&name).map_err(|e| format!("invalid fork name: {e}"))?.to_string();
+        let done = if op == "fork_session" {
+            let session = self.session().await?;
+            let mut forks = self.forks.lock().await;
+            if forks.len() >= MAX_KEPT_FORKS && !forks.iter().any(|(kept, _)| *kept == name) {
+                return Err(format!("{MAX_KEPT_FORKS} forks are kept already; reuse one of their names"));
+            }
+            let memory = self.reserve()?;
+            let fork = session.session.fork().await.map_err(|e| e.to_string())?;
+            forks.retain(|(kept, _)| *kept != name);
+            forks.push((name.clone(), Held { session: fork, _memory: memory }));
+            format!("the current state is kept as {name:?}")
+        } else {
+            let forks = self.forks.lock().await;
+            let Some((_, kept)) = forks.iter().find(|(kept, _)| *kept == name) else {
+                return Err(format!("no fork named {name:?} is kept"));
+            };
+            // Forked before the current session is let go: a failed switch loses nothing.
+            let mut current = self.session.lock().await;
+            let memory = self.reserve()?;
+            let fork = kept.session.fork().await.map_err(|e| e.to_string())?;
+            if let Some(old) = current.replace(Arc::new(Held { session: fork, _memory: memory })) {
+                // Its share of the budget is given back when the last call using it ends.
+                old.session.close().await;
+            }
+            format!("continuing from the state kept as {name:?}")
+        };
+        let kept = self.forks.lock().await.iter().map(|(name, _)| name.clone()).collect();
+        let data = serde_json::to_value(Forks { done, kept }).unwrap_or(Value::Null);
+        let mut result = CallToolResult::structured(data.clone());
+        result.content = vec![ContentBlock::text(data.to_string())];
+        Ok(result)
     }
 
     /// Performs one tool call; a failure is a tool error the model reads, not a
@@ -305,8 +395,12 @@ impl McpServer {
         cancelled: impl Future<Output = ()>,
     ) -> CallToolResult {
         let outcome = async {
+            if SESSION_TOOLS.iter().any(|t| t.op == tool.op) {
+                return self.session_tool(tool.op, args).await;
+            }
             let request = Request::from_parts(tool.op, args).map_err(|e| format!("invalid arguments: {e}"))?;
-            let session = self.session().await?;
+            let held = self.session().await?;
+            let session = &held.session;
             let interrupt = Interrupt::new();
             let work = session.call_interruptible(request, &interrupt);
             tokio::pin!(work);
@@ -401,8 +495,9 @@ impl ServerHandler for McpServer {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let session = self.session().await.map_err(|e| ErrorData::internal_error(e, None))?;
-        let artifacts = session.list_artifacts().await.map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let held = self.session().await.map_err(|e| ErrorData::internal_error(e, None))?;
+        let artifacts =
+            held.session.list_artifacts().await.map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (resources, next) = resources::page(&artifacts, cursor)?;
         let mut result = ListResourcesResult::with_all_items(resources);
@@ -415,8 +510,8 @@ impl ServerHandler for McpServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let session = self.session().await.map_err(|e| ErrorData::internal_error(e, None))?;
-        Ok(resources::read(session, &request.uri, self.max_resource_bytes).await?.into())
+        let held = self.session().await.map_err(|e| ErrorData::internal_error(e, None))?;
+        Ok(resources::read(&held.session, &request.uri, self.max_resource_bytes).await?.into())
     }
 }
 
@@ -429,7 +524,11 @@ fn mcp_tool(tool: &McpTool) -> Tool {
         .idempotent(effects.idempotent)
         .open_world(effects.open_world);
     let described = Tool::new(tool.name, tool.description, schema).with_annotations(annotations);
-    match output_schema::output_schema(tool.op) {
+    let output = match SESSION_TOOLS.iter().any(|t| t.op == tool.op) {
+        true => Some(schema_for_type::<Forks>()),
+        false => output_schema::output_schema(tool.op),
+    };
+    match output {
         Some(output) => described.with_raw_output_schema(output),
         None => described,
     }

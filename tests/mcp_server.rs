@@ -859,3 +859,44 @@ async fn an_allowlisted_mcp_server_reaches_nothing_else() {
     assert!(stub.contains("class jq") && !stub.contains("class echo") && !stub.contains("word_stats"), "{stub}");
     client.cancel().await.unwrap();
 }
+
+/// Fork over MCP (one sandbox session per MCP session): `fork_session` keeps the
+/// state under a name, `switch_session` continues from a copy of it, as often as
+/// wanted; no tool call runs twice, and hostile names are tool errors.
+#[tokio::test]
+async fn fork_session_and_switch_session_try_two_approaches_from_one_point() {
+    let base = tempfile::tempdir().unwrap();
+    std::fs::create_dir(base.path().join("tools")).unwrap();
+    std::fs::write(base.path().join("tools/counter.yaml"), common::COUNTER).unwrap();
+    let calls = base.path().join("calls");
+    let mut command = tokio::process::Command::new(BIN);
+    command.args(["mcp", "--base"]).arg(base.path()).stderr(Stdio::null());
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.expect("handshake");
+    let call = |tool: &str, args: Value| {
+        let params = rmcp::model::CallToolRequestParams::new(tool.to_owned());
+        client.call_tool(params.with_arguments(args.as_object().cloned().unwrap()))
+    };
+    let run = |code: &str| call("run_code", serde_json::json!({"code": code}));
+    let setup = format!("xs = [1]\ntools.counter.bump(file={:?})", calls.to_str().unwrap());
+    assert_ne!(run(&setup).await.unwrap().is_error, Some(true));
+    let forked = call("fork_session", serde_json::json!({"name": "start"})).await.unwrap();
+    assert_eq!(forked.structured_content.unwrap()["kept"], serde_json::json!(["start"]));
+    for approach in [2, 3] {
+        run(&format!("xs.append({approach})")).await.unwrap();
+        let xs = run("xs").await.unwrap().structured_content.unwrap();
+        assert_eq!(xs["value"]["json"], serde_json::json!([1, approach]));
+        let switched = call("switch_session", serde_json::json!({"name": "start"})).await.unwrap();
+        assert_ne!(switched.is_error, Some(true), "{switched:?}");
+        let xs = run("xs").await.unwrap().structured_content.unwrap();
+        assert_eq!(xs["value"]["json"], serde_json::json!([1]), "back at the fork point");
+    }
+    assert_eq!(common::lines(&calls), 1, "a fork or a switch ran the tool again");
+    for (tool, name) in [("switch_session", "nope"), ("fork_session", "../x"), ("switch_session", "")] {
+        let refused = call(tool, serde_json::json!({"name": name})).await.unwrap();
+        assert_eq!(refused.is_error, Some(true), "{tool} {name:?}: {refused:?}");
+    }
+    let listed = client.list_all_tools().await.unwrap();
+    let fork = listed.iter().find(|t| t.name == "fork_session").unwrap();
+    assert_eq!(fork.output_schema.as_ref().unwrap()["title"], "Forks");
+    client.cancel().await.unwrap();
+}

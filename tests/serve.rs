@@ -895,3 +895,82 @@ async fn a_server_that_ignores_the_allowlist_is_not_trusted_with_it() {
     let seen: Vec<String> = lines.iter().take(3).collect();
     assert_eq!(seen, ["POST /v1/sessions", "POST /v1/sessions", "DELETE /v1/sessions/s1"]);
 }
+
+/// `POST /v1/sessions/{id}/fork` and `RemoteSession::fork`: the fork has the
+/// original's state and allowlist, no tool call runs twice, the two are
+/// independent, the fork counts against the session cap, and hostile requests
+/// (no token, an unknown or closed id, a wrong method) get JSON errors.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fork_route_copies_the_state_and_counts_against_the_cap() {
+    let base = tempfile::tempdir().unwrap();
+    std::fs::create_dir(base.path().join("tools")).unwrap();
+    std::fs::write(base.path().join("tools/counter.yaml"), common::COUNTER).unwrap();
+    std::fs::write(base.path().join("tools/spawner.yaml"), common::SPAWNER).unwrap();
+    let calls = base.path().join("calls");
+    let token = "a-token-for-the-fork-route";
+    let served = Served::start(token, &["--base", base.path().to_str().unwrap(), "--max-sessions", "2"]);
+    let remote = Remote::new(&served.url, Some(token)).unwrap();
+    let allow = codemode::model::Allow { tools: Some(vec!["counter".into()]), skills: None };
+    let original = remote.session_allowing(&allow).await.unwrap();
+    let setup = format!("xs = [1]\ntools.counter.bump(file={:?})", calls.to_str().unwrap());
+    assert!(original.run(&setup).await.unwrap().is_ok());
+    let fork = original.fork().await.unwrap();
+    assert_ne!(fork.id(), original.id());
+    let json = |r: codemode::RunResult| r.value.and_then(|v| v.json);
+    assert_eq!(json(fork.run("xs").await.unwrap()), Some(json!([1])));
+    assert_eq!(common::lines(&calls), 1, "the fork's replay ran the tool again");
+    // Independent both ways.
+    assert!(fork.run("xs.append(2)").await.unwrap().is_ok());
+    assert!(original.run("xs.append(3)").await.unwrap().is_ok());
+    assert_eq!(json(original.run("xs").await.unwrap()), Some(json!([1, 3])));
+    assert_eq!(json(fork.run("xs").await.unwrap()), Some(json!([1, 2])));
+    // The allowlist is inherited, never widened.
+    let names: Vec<String> = fork.list_tools().await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["counter"]);
+    // Two sessions is the cap: a third by fork is refused like a create, and nothing is lost.
+    assert_eq!(kind(original.fork().await.unwrap_err()), (503, "limit_exceeded".into()));
+    assert_eq!(json(original.run("xs").await.unwrap()), Some(json!([1, 3])));
+
+    let bearer = format!("Authorization: Bearer {token}");
+    let addr = served.addr();
+    let path = format!("/v1/sessions/{}/fork", original.id());
+    expect_json_error(addr, "POST", &path, &[], b"", 401, "unauthorized");
+    expect_json_error(addr, "GET", &path, &[bearer.as_bytes()], b"", 405, "method_not_allowed");
+    for id in ["0123456789abcdef0123456789abcdef", "..%2F..%2Fetc", &"x".repeat(5000)] {
+        let path = format!("/v1/sessions/{id}/fork");
+        expect_json_error(addr, "POST", &path, &[bearer.as_bytes()], b"", 404, "not_found");
+    }
+    fork.close().await.unwrap();
+    assert_eq!(kind(fork.fork().await.unwrap_err()), (404, "not_found".into()));
+    assert_eq!(common::lines(&calls), 1);
+}
+
+/// `Session::fork` on the subprocess executor forks on the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn session_fork_on_a_subprocess_forks_on_the_server() {
+    let base = tempfile::tempdir().unwrap();
+    let session =
+        codemode::Session::builder().subprocess(BIN, &["--base", base.path().to_str().unwrap()]).build().await.unwrap();
+    session.run("x = 1").await.unwrap();
+    let fork = session.fork().await.unwrap();
+    assert!(fork.is_remote());
+    fork.run("x += 1").await.unwrap();
+    let x = |r: codemode::RunResult| r.value.and_then(|v| v.json);
+    assert_eq!(x(fork.run("x").await.unwrap()), Some(json!(2)));
+    assert_eq!(x(session.run("x").await.unwrap()), Some(json!(1)));
+}
+
+/// A session whose journal went past its cap (64 MiB by default: six loads of a
+/// 12 MB artifact) cannot be forked, and the route says why (409).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fork_route_refuses_a_session_past_its_journal_cap() {
+    let base = tempfile::tempdir().unwrap();
+    let remote = spawn(&["--base", base.path().to_str().unwrap()]).await;
+    let session = remote.session().await.unwrap();
+    let code = "artifacts.save('big', 'x' * 12_000_000)\nfor _ in range(6):\n    n = len(artifacts.load('big'))\nn";
+    assert_eq!(session.run(code).await.unwrap().value.unwrap().json, Some(json!(12_000_000)));
+    let RemoteError::Api { status, kind, message } = session.fork().await.unwrap_err() else { panic!() };
+    assert_eq!((status, kind.as_str()), (409, "not_forkable"), "{message}");
+    assert!(message.contains("cannot be forked") && message.contains("size limit"), "{message}");
+    assert_eq!(session.run("n").await.unwrap().value.unwrap().json, Some(json!(12_000_000)));
+}

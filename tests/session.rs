@@ -958,3 +958,111 @@ async fn random_sources_differ_per_session() {
     assert_ne!(a[0], b[0], "random is seeded per session");
     assert_eq!(a[2], b[2], "the hash seed is fixed by the snapshot");
 }
+
+/// What a failed cell drew from the secure source is not drawn again after the
+/// rollback (fresh entropy is mixed in when the restored interpreter goes live), and
+/// that mix is journaled: a second rollback brings back exactly what was drawn.
+#[tokio::test(flavor = "multi_thread")]
+async fn secure_random_bytes_of_a_failed_cell_are_never_drawn_again() {
+    let limits = Limits { fuel: Some(2_000_000_000), ..Limits::default() };
+    let s = Arc::new(session_with(limits.clone()).await);
+    run(&s, "import secrets\nkept = secrets.token_hex(16)").await;
+    let fuel = Limits { fuel: Some(50_000_000), ..limits };
+    let failed = s.run_with("print(secrets.token_hex(16))\nwhile True: pass", &fuel).await.unwrap();
+    assert_eq!((failed.limit, failed.state), (Some(LimitKind::Fuel), CellState::RolledBack), "{:?}", failed.error);
+    let lost = json!(failed.stdout.trim());
+    let drawn = value(&run(&s, "after = secrets.token_hex(16)\nafter").await);
+    assert_ne!(drawn, lost, "the failed cell's bytes came out again");
+    // Once more, by an interrupt: the replay reproduces `after` from the journaled mix.
+    let (interrupted, _) =
+        interrupt_after(&s, "print(secrets.token_hex(16))\nimport time\ntime.sleep(30)", half_a_second()).await;
+    assert_eq!(interrupted.state, CellState::RolledBack, "{:?}", interrupted.error);
+    let again = json!(interrupted.stdout.trim());
+    assert_eq!(value(&run(&s, "after").await), drawn, "a second rollback replays the same bytes");
+    let next = value(&run(&s, "secrets.token_hex(16)").await);
+    assert!(next != again && next != lost && next != drawn, "{next} repeats an earlier draw");
+}
+
+/// An interrupt that arrives while a rollback replays the journal stops the replay
+/// (cells that slept are replayed sleeping: this one would take seconds), and the
+/// result says the state was lost and why.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_stops_a_replay_and_says_the_state_is_lost() {
+    let s = Arc::new(session_with(Limits { timeout: Duration::from_secs(60), ..Limits::default() }).await);
+    run(&s, "import time\ntime.sleep(1.5)\nx = 1").await;
+    run(&s, "time.sleep(1.5)").await;
+    let task = tokio::spawn({
+        let s = s.clone();
+        async move { s.run("while True: pass").await }
+    });
+    half_a_second().await;
+    assert!(s.interrupt().await.unwrap(), "the loop runs");
+    // The loop stopped; the replay of three seconds of sleeps is under way.
+    half_a_second().await;
+    let asked = std::time::Instant::now();
+    assert!(s.interrupt().await.unwrap(), "the replay is a run in progress");
+    let result = task.await.unwrap().unwrap();
+    let took = asked.elapsed();
+    assert!(took < Duration::from_millis(800), "the replay stopped {took:?} after the interrupt");
+    assert!(result.interrupted && result.interpreter_reset, "{result:?}");
+    assert_eq!(result.state, CellState::Lost, "{:?}", result.error);
+    let message = &result.error.as_ref().unwrap().message;
+    assert!(message.contains("state (variables, imports) is lost") && message.contains("interrupt stopped the replay"));
+    assert_eq!(error_kind(&run(&s, "x").await), "NameError");
+    assert_eq!(value(&run(&s, "1 + 1").await), json!(2));
+}
+
+// Fork (issue 13, item 4): a new session with the same state, independent from then on.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fork_has_the_state_runs_no_call_twice_and_diverges_without_touching_the_original() {
+    let (tools, count) = counting_tools();
+    let limits = Limits { timeout: Duration::from_secs(5), ..Limits::default() };
+    let s = Session::builder().tools(tools).limits(limits).build().await.unwrap();
+    run(&s, "import secrets, random\nxs = [1]\nn = tools.count()\ntoken = secrets.token_hex(8)").await;
+    let f = s.fork().await.unwrap();
+    assert_eq!(value(&run(&f, "xs, n, token").await), value(&run(&s, "xs, n, token").await));
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1, "the fork's replay ran the tool again");
+    // Independent from then on, both ways.
+    run(&f, "xs.append(2)").await;
+    assert_eq!(value(&run(&s, "xs").await), json!([1]));
+    run(&s, "xs.append(3)\nonly_here = True").await;
+    assert_eq!(value(&run(&f, "xs").await), json!([1, 2]));
+    assert_eq!(error_kind(&run(&f, "only_here").await), "NameError");
+    // Fresh entropy: the two draw different bytes from the same point.
+    let draw = "secrets.token_hex(16)";
+    assert_ne!(value(&run(&s, draw).await), value(&run(&f, draw).await));
+    // The fork's tools are live; the fork journals on and rolls back like any session.
+    assert_eq!(value(&run(&f, "m = tools.count()\nm").await), json!(2));
+    let short = Limits { timeout: Duration::from_millis(300), ..Limits::default() };
+    let r = f.run_with("xs.append(9)\nwhile True: pass", &short).await.unwrap();
+    assert_eq!(r.state, CellState::RolledBack, "{:?}", r.error);
+    assert_eq!(value(&run(&f, "xs, m").await), json!([[1, 2], 2]));
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // A fork of a fork, and closing one leaves the other.
+    let g = f.fork().await.unwrap();
+    f.close().await;
+    assert_eq!(value(&run(&g, "xs").await), json!([1, 2]));
+    assert_eq!(value(&run(&s, "xs").await), json!([1, 3]));
+    assert!(matches!(f.fork().await, Err(SessionError::Closed)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_whose_journal_is_off_or_past_its_cap_cannot_be_forked() {
+    let off = codemode::session::JournalOptions { max_bytes: 0, ..Default::default() };
+    let s = Session::builder().journal(off).build().await.unwrap();
+    run(&s, "x = 1").await;
+    let err = s.fork().await.unwrap_err();
+    assert!(matches!(err, SessionError::Fork(_)), "{err}");
+    assert!(err.to_string().contains("cannot be forked") && err.to_string().contains("disabled"), "{err}");
+
+    let small = codemode::session::JournalOptions { max_bytes: 64 << 10, ..Default::default() };
+    let s = Session::builder().journal(small).build().await.unwrap();
+    run(&s, "x = 1").await;
+    s.fork().await.expect("a small journal forks");
+    run(&s, "import time\nstamps = [time.time() for _ in range(5000)]").await;
+    let err = s.fork().await.unwrap_err().to_string();
+    assert!(err.contains("cannot be forked") && err.contains("size limit"), "{err}");
+    // The original goes on untouched.
+    assert_eq!(value(&run(&s, "x").await), json!(1));
+}

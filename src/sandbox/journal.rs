@@ -12,7 +12,12 @@
 //!
 //! Random bytes are not stored: each session has a seed, and both the live and the
 //! replaying instance draw from a generator seeded with it; the tape records only
-//! how many bytes each read took, to check the replay asks for the same.
+//! how many bytes each read took, to check the replay asks for the same. Each
+//! stream's key is derived from the seed by a hash with its own label, so no
+//! stream (nor the insecure seed the guest can read) reveals another. When a
+//! replayed instance goes live, fresh entropy is mixed into both streams and
+//! journaled ([`Event::Mix`]): what a failed cell drew is never drawn again, and a
+//! later replay still reproduces the streams exactly.
 //!
 //! What the tape does not see (documented limits of replay): files under the
 //! read-only mounts (a package added later by `deps.add` changes what an `import`
@@ -64,6 +69,13 @@ pub(crate) enum Event {
         len: u64,
         /// How many reads in a row.
         times: u64,
+    },
+    /// Fresh entropy mixed into both random streams at their next read: journaled
+    /// when a replayed instance goes live, so a replay of what follows draws the
+    /// same bytes as the live run did. Always first in its segment.
+    Mix {
+        /// The entropy, from the host's generator.
+        entropy: [u8; 32],
     },
 }
 
@@ -123,6 +135,9 @@ struct State {
     /// The last monotonic reading the guest saw: live readings never go back below
     /// a replayed one.
     last_monotonic: u64,
+    /// The entropy mixed into the random streams so far, in order; each stream
+    /// applies the ones it has not at its next read.
+    mixes: Vec<[u8; 32]>,
 }
 
 /// One instance's recorder/replayer; cheap to clone (every clone is the same tape).
@@ -146,6 +161,7 @@ impl Tape {
             queue: VecDeque::new(),
             diverged: None,
             last_monotonic: 0,
+            mixes: Vec::new(),
         };
         Self { state: Arc::new(Mutex::new(state)), seeds, origin, divergence: Arc::new(Notify::new()) }
     }
@@ -205,9 +221,16 @@ impl Tape {
         self.lock().budget = budget;
     }
 
-    /// Queues the events of the next replayed segment (the start-up, then one cell).
+    /// Queues the events of the next replayed segment (the start-up, then one cell);
+    /// the entropy mixed at its start is mixed now, as it was live.
     pub(crate) fn load(&self, events: &[Event]) {
-        self.lock().queue = events.iter().cloned().collect();
+        let mut state = self.lock();
+        let mut queue: VecDeque<Event> = events.iter().cloned().collect();
+        while let Some(Event::Mix { entropy }) = queue.front() {
+            state.mixes.push(*entropy);
+            queue.pop_front();
+        }
+        state.queue = queue;
     }
 
     /// Ends a replayed segment: why it diverged, if it did (including a segment that
@@ -228,12 +251,23 @@ impl Tape {
         }
     }
 
-    /// Ends the replay: from now on the instance runs live and records.
+    /// Ends the replay: from now on the instance runs live and records. Fresh
+    /// entropy is mixed into the random streams (and journaled first in what is
+    /// recorded next), so the bytes a failed cell drew are not drawn again, and a
+    /// fork draws other bytes than its original.
     pub(crate) fn go_live(&self, budget: usize) {
+        let mut entropy = [0; 32];
+        rand::rng().fill_bytes(&mut entropy);
         let mut state = self.lock();
         state.mode = Mode::Record;
         state.queue.clear();
         state.budget = budget;
+        state.mixes.push(entropy);
+        // Outside the budget: 32 bytes, and without it the next cell could not be
+        // replayed at all; the journal counts it when the cell is committed.
+        if state.overflow.is_none() {
+            state.recorded.push(Event::Mix { entropy });
+        }
     }
 
     /// Runs a WIT import through the tape: live, `run` answers and its result is
@@ -398,6 +432,7 @@ fn describe(event: &Event) -> String {
         Event::Wall { .. } => "a wall-clock reading".to_owned(),
         Event::Monotonic(_) => "a monotonic-clock reading".to_owned(),
         Event::Random { .. } => "a random read".to_owned(),
+        Event::Mix { .. } => "an entropy mix".to_owned(),
     }
 }
 
@@ -456,28 +491,63 @@ pub(crate) struct JournaledRng {
     tape: Tape,
     insecure: bool,
     rng: rand::rngs::StdRng,
+    /// How many of the tape's entropy mixes this stream has applied.
+    mixed: usize,
+}
+
+/// The hash label of the secure stream's key.
+const SECURE_STREAM: &str = "codemode secure random stream";
+/// The hash label of the insecure stream's key.
+const INSECURE_STREAM: &str = "codemode insecure random stream";
+/// The hash label of `wasi:random/insecure-seed`.
+const INSECURE_SEED: &str = "codemode insecure seed";
+
+/// SHA-256 of `label`, a zero byte and `parts`: one key per use of one secret,
+/// none revealing the secret or another key.
+fn derive(label: &str, parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(label.as_bytes());
+    hasher.update([0]);
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
 }
 
 impl JournaledRng {
     /// The secure (`insecure == false`) or insecure source of `tape`'s session; the
     /// two are distinct streams of the one seed.
     pub(crate) fn new(tape: Tape, insecure: bool) -> Self {
-        let mut seed = tape.seeds.random;
-        seed[0] ^= u8::from(insecure);
-        Self { tape, insecure, rng: rand::rngs::StdRng::from_seed(seed) }
+        let seed = derive(Self::label(insecure), &[&tape.seeds.random]);
+        Self { tape, insecure, rng: rand::rngs::StdRng::from_seed(seed), mixed: 0 }
+    }
+
+    fn label(insecure: bool) -> &'static str {
+        if insecure { INSECURE_STREAM } else { SECURE_STREAM }
     }
 
     /// `wasi:random/insecure-seed`: fixed per session, so a replay sees the same.
     pub(crate) fn insecure_seed(tape: &Tape) -> u128 {
+        let key = derive(INSECURE_SEED, &[&tape.seeds.random]);
         let mut bytes = [0; 16];
-        bytes.copy_from_slice(&tape.seeds.random[16..]);
-        u128::from_le_bytes(bytes) ^ 0x5eed
+        bytes.copy_from_slice(&key[..16]);
+        u128::from_le_bytes(bytes)
     }
 
-    fn note(&self, len: usize) {
+    /// Checks a read of `len` bytes against the tape, after applying the entropy
+    /// mixed since the last read.
+    fn note(&mut self, len: usize) {
         let insecure = self.insecure;
         let len = len as u64;
         let mut state = self.tape.lock();
+        // A new key from the stream's next bytes and the entropy: as unpredictable
+        // as the entropy, and the same in a replay (same stream, same entropy).
+        while let Some(entropy) = state.mixes.get(self.mixed) {
+            let mut current = [0; 32];
+            self.rng.fill_bytes(&mut current);
+            self.rng = rand::rngs::StdRng::from_seed(derive(Self::label(insecure), &[&current, entropy]));
+            self.mixed += 1;
+        }
         match state.mode {
             Mode::Off => {}
             Mode::Record => match state.recorded.last_mut() {
@@ -565,6 +635,55 @@ mod tests {
         assert!(diverged.is_err(), "a divergence never answers");
         tokio::time::timeout(Duration::from_millis(50), replay.diverged()).await.unwrap();
         assert!(replay.finish_segment().unwrap_err().contains("t.f"));
+    }
+
+    #[test]
+    fn each_stream_has_its_own_key_and_none_reveals_another() {
+        let seeds = Arc::new(Seeds { random: [7; 32] });
+        let tape = Tape::record(seeds.clone(), Instant::now(), 1 << 20);
+        let insecure_seed = JournaledRng::insecure_seed(&tape).to_le_bytes();
+        let secure_key = derive(SECURE_STREAM, &[&seeds.random]);
+        let insecure_key = derive(INSECURE_STREAM, &[&seeds.random]);
+        assert_ne!(secure_key, insecure_key);
+        for key in [&seeds.random, &secure_key, &insecure_key] {
+            assert!(
+                !key.windows(4).any(|w| insecure_seed.windows(4).any(|s| s == w)),
+                "the insecure seed shares bytes"
+            );
+        }
+        let mut secure = JournaledRng::new(tape.clone(), false);
+        let mut insecure = JournaledRng::new(tape, true);
+        let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
+        secure.fill_bytes(&mut a);
+        insecure.fill_bytes(&mut b);
+        assert_ne!(a, b, "the two streams differ");
+        // The streams are keyed by the hash, not by the seed itself.
+        let mut raw = rand::rngs::StdRng::from_seed(seeds.random);
+        let mut c = [0u8; 64];
+        raw.fill_bytes(&mut c);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn going_live_mixes_fresh_entropy_and_a_replay_reproduces_it() {
+        let seeds = Arc::new(Seeds::new());
+        let origin = Instant::now();
+        // A replayed instance (nothing to replay) goes live and draws.
+        let draw_after_going_live = |tape: &Tape| {
+            tape.go_live(1 << 20);
+            let mut rng = JournaledRng::new(tape.clone(), false);
+            let drawn = rng.next_u64();
+            (drawn, tape.take().unwrap())
+        };
+        let unmixed = JournaledRng::new(Tape::record(seeds.clone(), origin, 1 << 20), false).next_u64();
+        let (first, events) = draw_after_going_live(&Tape::replay(seeds.clone(), origin));
+        let (second, _) = draw_after_going_live(&Tape::replay(seeds.clone(), origin));
+        assert!(matches!(events[0], Event::Mix { .. }), "the mix is journaled first: {events:?}");
+        assert!(first != unmixed && second != unmixed && first != second, "each go-live draws anew");
+        let replay = Tape::replay(seeds, origin);
+        replay.load(&events);
+        assert_eq!(JournaledRng::new(replay.clone(), false).next_u64(), first, "a replay draws what was drawn live");
+        replay.finish_segment().unwrap();
     }
 
     #[tokio::test]

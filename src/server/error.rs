@@ -155,6 +155,7 @@ impl From<SessionError> for ApiError {
             | SessionError::InvalidAllow(_)
             | SessionError::NeedsSession(_) => Self::bad_request(err),
             SessionError::Closed => Self::new(StatusCode::GONE, "closed", err.to_string()),
+            SessionError::Fork(_) => Self::new(StatusCode::CONFLICT, "not_forkable", err.to_string()),
             SessionError::Deps(deps) => deps.into(),
             SessionError::Skill(skill) => skill.into(),
             SessionError::Artifact(artifact) => artifact.into(),

@@ -13,6 +13,7 @@
 //! | `POST /v1/sessions/{id}/run` | `{"code", "timeout"?}` | a [`RunResult`] |
 //! | `POST /v1/sessions/{id}/reset` | | `204` |
 //! | `POST /v1/sessions/{id}/interrupt` | | `200 {"interrupted"}`: whether a run was stopped |
+//! | `POST /v1/sessions/{id}/fork` | | `201 {"id", "ttl_seconds"}`: a new session with this one's state |
 //! | `POST /v1/sessions/{id}/skills/{name}` | `{"args"?}` | a [`RunResult`] |
 //! | `GET /v1/tools`, `GET /v1/tools/search?query=&limit=` | | tools |
 //! | `GET /v1/skills`, `GET /v1/skills/search?query=&limit=`, `GET/PUT/DELETE /v1/skills/{name}` | `PUT`: `{"source", "description"?}` | skills |
@@ -26,8 +27,8 @@
 //! [`Operations::call`] gives back; the two `call` routes take the request as it is
 //! (the remote executor speaks them). Listings on the named routes are bare arrays.
 //!
-//! Errors are `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 405, 410 (an
-//! expired session), 413, 415, 422, 503 or 500, whatever part of the request was
+//! Errors are `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 405, 409 (a
+//! session that cannot be forked), 410 (an expired session), 413, 415, 422, 503 or 500, whatever part of the request was
 //! wrong. Sessions idle past the TTL are closed. A new session reserves its memory
 //! cap from a [`MemoryBudget`] and is refused (503 `capacity`) past it.
 
@@ -146,6 +147,7 @@ pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Ro
         .route("/v1/sessions/{id}/run", post(run))
         .route("/v1/sessions/{id}/reset", post(reset))
         .route("/v1/sessions/{id}/interrupt", post(interrupt))
+        .route("/v1/sessions/{id}/fork", post(fork_session))
         .route("/v1/sessions/{id}/skills/{name}", post(invoke_skill))
         .route("/v1/sessions/{id}/call", post(session_call))
         .route("/v1/call", post(call))
@@ -257,6 +259,21 @@ async fn create_session(State(state): State<AppState>, body: axum::body::Bytes) 
     state.metrics.session_created();
     let created = json!({"id": id, "ttl_seconds": state.sessions.ttl.as_secs_f64(), "allow": applied});
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// A new session with the state of session `id` (see [`Session::fork`]): counted
+/// against the session cap and the memory budget like a create; its allowlists,
+/// limits and profile are the original's.
+async fn fork_session(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let original = state.sessions.get(&id).await?;
+    // Checked before the replay, so a refusal costs nothing.
+    state.sessions.check_room().await?;
+    let reservation = state.budget.reserve(state.facade.limits().memory)?;
+    let forked = original.fork().await?;
+    drop(original);
+    let id = state.sessions.insert(forked, reservation).await?;
+    state.metrics.session_created();
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "ttl_seconds": state.sessions.ttl.as_secs_f64()}))))
 }
 
 async fn close_session(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {

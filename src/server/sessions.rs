@@ -60,16 +60,25 @@ impl Sessions {
     pub(crate) async fn insert(&self, session: Session, memory: Reservation) -> Result<String, ApiError> {
         let mut live = self.live.write().await;
         if live.len() >= self.max {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "limit_exceeded",
-                format!("the server holds its maximum of {} sessions; close one or retry later", self.max),
-            ));
+            return Err(self.full());
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
         let entry = Live { session, last_used: Mutex::new(Instant::now()), busy: AtomicUsize::new(0), _memory: memory };
         live.insert(id.clone(), Arc::new(entry));
         Ok(id)
+    }
+
+    /// Whether one more session fits under the cap now (checked again on insert).
+    pub(crate) async fn check_room(&self) -> Result<(), ApiError> {
+        if self.live.read().await.len() >= self.max { Err(self.full()) } else { Ok(()) }
+    }
+
+    fn full(&self) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "limit_exceeded",
+            format!("the server holds its maximum of {} sessions; close one or retry later", self.max),
+        )
     }
 
     pub(crate) async fn get(&self, id: &str) -> Result<InUse, ApiError> {

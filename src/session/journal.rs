@@ -70,8 +70,9 @@ impl Entry {
     }
 }
 
-/// The journal of one session's current interpreter history.
-#[derive(Debug)]
+/// The journal of one session's current interpreter history (cloned, the history
+/// of a fork).
+#[derive(Debug, Clone)]
 pub(crate) struct Journal {
     pub(crate) options: JournalOptions,
     pub(crate) seeds: Arc<Seeds>,

@@ -87,14 +87,42 @@ impl Local {
         Ok(Live { instance, tape })
     }
 
+    /// A new, independent executor in the state this one's journal records: the
+    /// journal replayed into a fresh interpreter (every host call answered from it,
+    /// so no tool runs again), which then goes live with fresh entropy in its random
+    /// streams. Same sandbox, services (allowlists included), limits and profile.
+    /// Waits for the run in progress, if any: the fork has the state after it.
+    pub(super) async fn fork(&self) -> Result<Self, SessionError> {
+        let journal = self.slot.lock().await.journal.clone();
+        let (live, restored) = self.restore(&journal, &Interrupt::new()).await;
+        let live = match (live, restored) {
+            (Some(live), _) => live,
+            (None, Restored::Lost(why)) => return Err(SessionError::Fork(why)),
+            (None, Restored::RolledBack { .. }) => {
+                return Err(SessionError::Fork("the replay gave no interpreter".to_owned()));
+            }
+        };
+        let slot = Slot { live: Some(live), journal };
+        Ok(Self {
+            sandbox: self.sandbox.clone(),
+            metering: self.metering,
+            profile: self.profile,
+            limits: self.limits.clone(),
+            services: self.services.clone(),
+            slot: Mutex::new(slot),
+            current: Current::default(),
+        })
+    }
+
     async fn instance(&self, tape: &Tape) -> Result<Interpreter, SessionError> {
         let capabilities = self.services.capabilities.clone();
         Ok(self.sandbox.interpreter(self.profile, self.metering, &self.limits, capabilities, tape).await?)
     }
 
     /// A fresh interpreter in the state `journal` records, by replaying it with every
-    /// host call answered from the journal; or why it cannot be.
-    async fn restore(&self, journal: &Journal) -> (Option<Live>, Restored) {
+    /// host call answered from the journal; or why it cannot be. `stop` abandons the
+    /// replay (the state is then lost, and said so).
+    async fn restore(&self, journal: &Journal, stop: &Interrupt) -> (Option<Live>, Restored) {
         if let Some(why) = &journal.broken {
             return (None, Restored::Lost(why.clone()));
         }
@@ -110,12 +138,22 @@ impl Local {
                 crate::sandbox::instance::humanize(budget)
             ))
         };
+        let stopped = || {
+            Restored::Lost(format!(
+                "an interrupt stopped the replay of the session's {} cells that would have restored it",
+                journal.cells.len()
+            ))
+        };
         let tape = Tape::replay(journal.seeds.clone(), journal.origin);
         tape.load(&journal.startup);
-        let instance = match tokio::time::timeout_at(deadline.into(), self.instance(&tape)).await {
-            Ok(Ok(instance)) => instance,
-            Ok(Err(err)) => return (None, Restored::Lost(format!("a new interpreter could not start: {err}"))),
-            Err(_) => return (None, too_long()),
+        let starting = tokio::time::timeout_at(deadline.into(), self.instance(&tape));
+        let instance = tokio::select! {
+            started = starting => match started {
+                Ok(Ok(instance)) => instance,
+                Ok(Err(err)) => return (None, Restored::Lost(format!("a new interpreter could not start: {err}"))),
+                Err(_) => return (None, too_long()),
+            },
+            () = stop.interrupted() => return (None, stopped()),
         };
         let mut live = Live { instance, tape };
         if let Err(why) = live.tape.finish_segment() {
@@ -124,17 +162,27 @@ impl Local {
         for entry in &journal.cells {
             live.tape.load(&entry.events);
             let limits = entry.replay_limits(deadline.saturating_duration_since(Instant::now()));
-            let (outcome, _) = live.instance.run(&entry.cell, &limits, live.tape.diverged()).await;
-            let stopped = match outcome {
+            // A divergence or an interrupt stops the replayed run as an interrupt does.
+            let halt = async {
+                tokio::select! {
+                    () = live.tape.diverged() => {}
+                    () = stop.interrupted() => {}
+                }
+            };
+            let (outcome, _) = live.instance.run(&entry.cell, &limits, halt).await;
+            if stop.is_interrupted() {
+                return (None, stopped());
+            }
+            let failed = match outcome {
                 Outcome::Returned(_) => None,
                 Outcome::Stopped { cause: StopCause::Limit(LimitKind::Timeout), .. } => return (None, too_long()),
                 Outcome::Stopped { detail, .. } => Some(detail),
             };
-            // A divergence stops the run as an interrupt does; its reason is the tape's.
+            // The reason of a divergence is the tape's.
             if let Err(why) = live.tape.finish_segment() {
                 return (None, diverged(&why));
             }
-            if let Some(detail) = stopped {
+            if let Some(detail) = failed {
                 return (None, diverged(&format!("a replayed cell stopped ({detail})")));
             }
         }
@@ -185,6 +233,10 @@ impl Executor for Local {
         Ok(self.current.interrupt())
     }
 
+    async fn fork(&self) -> Result<Box<dyn Executor>, SessionError> {
+        Ok(Box::new(Local::fork(self).await?))
+    }
+
     async fn close(&self) {
         // A run in progress holds the instance: stop it rather than wait for it.
         self.current.interrupt();
@@ -228,7 +280,11 @@ impl Local {
             Outcome::Stopped { cause, detail } => {
                 // The instance is poisoned (and may hold a lot of memory): drop it first.
                 drop(live);
-                let (restored, outcome) = self.restore(&slot.journal).await;
+                // The run's own signal may have fired already: the replay gets its
+                // own, which `Session::interrupt` now finds.
+                let replay = Interrupt::new();
+                let _replaying = self.current.enter(&replay);
+                let (restored, outcome) = self.restore(&slot.journal, &replay).await;
                 if restored.is_none() {
                     // The next run starts a fresh interpreter and a new history.
                     slot.journal = Journal::new(slot.journal.options.clone());

@@ -88,6 +88,10 @@ pub enum SessionError {
     /// The server answered an operation with an answer of another kind.
     #[error(transparent)]
     Unexpected(#[from] UnexpectedResponse),
+    /// The session's state cannot be rebuilt in a new interpreter (its journal is
+    /// off or past its cap, or the replay failed); nothing was created.
+    #[error("the session cannot be forked: {0}")]
+    Fork(String),
 }
 
 /// Builds a [`Session`].
@@ -386,6 +390,8 @@ trait Executor: Send + Sync {
     async fn call(&self, request: Request, interrupt: &Interrupt) -> Result<Response, SessionError>;
     /// Stops the run in progress, without waiting for it; whether there was one.
     async fn interrupt(&self) -> Result<bool, SessionError>;
+    /// A new, independent executor with this one's state.
+    async fn fork(&self) -> Result<Box<dyn Executor>, SessionError>;
     /// Releases the interpreter.
     async fn close(&self);
     /// The in-process services, if the interpreter runs here.
@@ -494,7 +500,9 @@ impl Session {
     /// Stops the run in progress (code or a skill), if any, and says whether there
     /// was one. It does not wait for the run: the run's own call returns within
     /// milliseconds with [`RunResult::interrupted`] set, and the interpreter replaced
-    /// as after a timeout ([`RunResult::interpreter_reset`]: its state is lost). Runs
+    /// as after a timeout ([`RunResult::interpreter_reset`]), its state rolled back to
+    /// before the cell by replaying the journal. An interrupt that arrives during that
+    /// replay stops it too: the result then says the state was lost, and why. Runs
     /// queued behind it then run as usual.
     ///
     /// Busy Python code stops at its next epoch tick (10 ms), a sleep or a tool call
@@ -521,6 +529,26 @@ impl Session {
             }
             other => self.executor.call(other, interrupt).await,
         }
+    }
+
+    /// A new session with this one's state (variables, functions, imports), independent
+    /// from then on: an agent can try two approaches from one point. The journal is
+    /// replayed into a fresh interpreter with every host call answered from it, so no
+    /// tool runs twice and no write is repeated; the fork's random streams then get
+    /// fresh entropy, so the two sessions draw different bytes. The fork has the same
+    /// limits, profile, tools and skills allowed (never more). Waits for a run in
+    /// progress. Fails with [`SessionError::Fork`] when the journal cannot rebuild the
+    /// state (disabled, past its cap, or the replay failed). On a remote executor the
+    /// server forks it (`POST /v1/sessions/{id}/fork`).
+    pub async fn fork(&self) -> Result<Session, SessionError> {
+        self.check_open()?;
+        let executor = self.executor.fork().await?;
+        Ok(Session {
+            sandbox: self.sandbox.clone(),
+            limits: self.limits.clone(),
+            executor,
+            closed: AtomicBool::new(false),
+        })
     }
 
     /// Clears the interpreter's variables, functions and imports; `tools`, `skills`,

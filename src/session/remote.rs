@@ -223,6 +223,14 @@ impl RemoteSession {
             .ok_or_else(|| RemoteError::Transport("no `interrupted` in the server's answer".into()))
     }
 
+    /// Forks the session on the server (`POST /v1/sessions/{id}/fork`): a new session
+    /// there with this one's state (see [`Session::fork`](super::Session::fork)).
+    pub async fn fork(&self) -> Result<RemoteSession, RemoteError> {
+        let forked: Value = self.remote.call(Method::POST, &format!("v1/sessions/{}/fork", self.id), None).await?;
+        let id = forked["id"].as_str().ok_or_else(|| RemoteError::Transport("no session id in the answer".into()))?;
+        Ok(RemoteSession { remote: self.remote.clone(), id: id.to_owned() })
+    }
+
     /// `work` (a request that may run code on the server), interrupting the server's
     /// run when `interrupt` fires. The server runs a session's requests one at a
     /// time, so until `work` is answered the run there is this one, or one before it
@@ -289,6 +297,10 @@ impl Executor for RemoteSession {
 
     async fn interrupt(&self) -> Result<bool, SessionError> {
         Ok(RemoteSession::interrupt(self).await?)
+    }
+
+    async fn fork(&self) -> Result<Box<dyn Executor>, SessionError> {
+        Ok(Box::new(RemoteSession::fork(self).await?))
     }
 
     async fn close(&self) {

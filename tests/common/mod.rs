@@ -268,3 +268,23 @@ pub fn describe_fixture() -> tempfile::TempDir {
     copy("skills/text_report.py", "skills/text_report.py");
     base
 }
+
+/// A CLI tool that counts its calls in the file it is given: a call run twice shows.
+pub const COUNTER: &str = r#"name: counter
+command: sh
+timeout: 10
+schema:
+  options:
+    script: {type: string, short: c}
+  positional:
+    - {name: file, type: string, required: true}
+recipes:
+  bump:
+    description: Appends a line to the file
+    preset: {script: 'echo x >> "$0"'}
+"#;
+
+/// How many lines `path` holds (0 when it does not exist).
+pub fn lines(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).unwrap_or_default().lines().count()
+}
