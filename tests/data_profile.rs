@@ -46,6 +46,9 @@ async fn data_session(limits: Limits) -> (Session, tempfile::TempDir) {
 #[tokio::test(flavor = "multi_thread")]
 async fn keeps_state_runs_numpy_and_pandas_and_calls_tools() {
     let (s, _dir) = data_session(Limits::default()).await;
+    // The profile's snapshot has numpy and pandas imported already.
+    let preloaded = s.run("import sys\n['numpy' in sys.modules, 'pandas' in sys.modules]").await.unwrap();
+    assert_eq!(value(&preloaded), json!([true, true]));
     assert!(s.run("x = 41").await.unwrap().is_ok());
     assert_eq!(value(&s.run("x + 1").await.unwrap()), json!(42));
 
@@ -126,8 +129,15 @@ async fn reaches_no_host_file_or_environment_and_reseeds_random() {
     let started = std::time::Instant::now();
     let (other, _other_dir) = data_session(Limits::default()).await;
     eprintln!("second data session started in {:?}", started.elapsed());
-    let draw = "import random; random.random()";
-    assert_ne!(value(&s.run(draw).await.unwrap()), value(&other.run(draw).await.unwrap()));
+    // The snapshot froze both random states: each session draws its own numbers.
+    for draw in ["import random; random.random()", "import numpy; float(numpy.random.rand())"] {
+        assert_ne!(value(&s.run(draw).await.unwrap()), value(&other.run(draw).await.unwrap()), "{draw}");
+    }
+    // Each session has its own writable /tmp, not shared with the other.
+    let wrote =
+        s.run("open('/tmp/mine.txt', 'w').write('first'); sorted(__import__('os').listdir('/tmp'))").await.unwrap();
+    assert_eq!(value(&wrote), json!(["mine.txt"]));
+    assert_eq!(value(&other.run("sorted(__import__('os').listdir('/tmp'))").await.unwrap()), json!([]));
     s.close().await;
     other.close().await;
 }
