@@ -98,6 +98,46 @@ async fn keeps_state_runs_numpy_and_pandas_and_calls_tools() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn matplotlib_draws_a_png_and_frames_are_saved_as_artifacts() {
+    let (s, _dir) = data_session(Limits::default()).await;
+    // matplotlib reads its data where it expects it and writes its cache under the
+    // session's own /tmp.
+    let plotted = s
+        .run(
+            "import io, matplotlib\n\
+             matplotlib.use('Agg')\n\
+             import matplotlib.pyplot as plt\n\
+             fig, ax = plt.subplots()\n\
+             ax.plot([1, 2, 3], [1, 4, 9])\n\
+             ax.set_title('squares')\n\
+             buf = io.BytesIO()\n\
+             fig.savefig(buf, format='png')\n\
+             artifacts.save('plot.png', buf.getvalue())\n\
+             import pandas as pd\n\
+             df = pd.DataFrame({'k': ['a', 'b'], 'v': [1, 2]})\n\
+             artifacts.save('frame.csv', df.to_csv(index=False))\n\
+             artifacts.save('frame.json', df.to_dict(orient='records'))\n\
+             len(buf.getvalue())",
+        )
+        .await
+        .unwrap();
+    assert!(plotted.is_ok(), "{:?}", plotted.error);
+    let store = s.artifacts().unwrap();
+    let png = store.load("plot.png").await.unwrap();
+    assert!(png.data.starts_with(b"\x89PNG\r\n\x1a\n"), "{:?}", &png.data[..png.data.len().min(8)]);
+    assert_eq!(json!(png.data.len()), value(&plotted));
+    assert!(png.data.len() > 1000, "a real plot, not an empty image: {} bytes", png.data.len());
+    assert_eq!(String::from_utf8(store.load("frame.csv").await.unwrap().data).unwrap(), "k,v\na,1\nb,2\n");
+    let records: serde_json::Value = serde_json::from_slice(&store.load("frame.json").await.unwrap().data).unwrap();
+    assert_eq!(records, json!([{"k": "a", "v": 1}, {"k": "b", "v": 2}]));
+    // matplotlib's data is read-only.
+    let write = s.run("open(matplotlib.get_data_path() + '/matplotlibrc', 'a').write('x')").await.unwrap();
+    let (kind, _) = error_traceback(&write);
+    assert!(["PermissionError", "OSError"].contains(&kind.as_str()), "{kind}");
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn while_true_is_stopped_by_the_timeout_and_the_session_goes_on() {
     let limits = Limits { timeout: Duration::from_secs(2), ..Limits::default() };
     let (s, _dir) = data_session(limits).await;

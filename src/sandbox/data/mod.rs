@@ -361,6 +361,24 @@ mod tests {
     }
 
     #[test]
+    fn a_private_dir_is_the_user_s_own_and_goes_with_its_owner() {
+        let dir = instance::PrivateDir::new().unwrap();
+        let other = instance::PrivateDir::new().unwrap();
+        assert_ne!(dir.path(), other.path());
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/file"), b"x").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+        let path = dir.path().to_path_buf();
+        drop(dir);
+        assert!(!path.exists());
+        assert!(other.path().is_dir());
+    }
+
+    #[test]
     fn unpacks_only_files_matching_sha256sums_and_the_pin() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("p");
