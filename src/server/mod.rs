@@ -231,6 +231,9 @@ struct NewSession {
     /// Limits the session to these tools and skills, within the server's own list.
     #[serde(default)]
     allow: Option<crate::model::Allow>,
+    /// The interpreter (`"default"` or `"data"`); the server's own when absent.
+    #[serde(default)]
+    profile: Option<crate::sandbox::Profile>,
 }
 
 async fn create_session(State(state): State<AppState>, body: axum::body::Bytes) -> ApiResult<impl IntoResponse> {
@@ -246,6 +249,9 @@ async fn create_session(State(state): State<AppState>, body: axum::body::Bytes) 
         allow.validate().map_err(ApiError::bad_request)?;
         builder = builder.allow(allow);
         builder.allowed().map_err(ApiError::bad_request)?;
+    }
+    if let Some(profile) = new.profile {
+        builder = builder.profile(profile);
     }
     // Reserved before the interpreter exists, so a refusal costs nothing.
     let reservation = state.budget.reserve(state.facade.limits().memory)?;
