@@ -173,10 +173,25 @@ async fn reaches_no_host_file_or_environment_and_reseeds_random() {
     for draw in ["import random; random.random()", "import numpy; float(numpy.random.rand())"] {
         assert_ne!(value(&s.run(draw).await.unwrap()), value(&other.run(draw).await.unwrap()), "{draw}");
     }
+    // Its /tmp is a jail: no way up by `..` or a link, and matplotlib's data and the
+    // stdlib stay read-only.
+    let escapes = s
+        .run(
+            "import os\n\
+             def attempt(f):\n    try:\n        f()\n        return 'done'\n    except OSError as e:\n        return type(e).__name__\n\
+             def via_link():\n    os.symlink('../../../../../../../../etc', '/tmp/up')\n    return open('/tmp/up/passwd').read()\n\
+             [attempt(lambda: open('/tmp/../../etc/passwd').read()), attempt(via_link),\n\
+              attempt(lambda: open('/usr/local/lib/python315.zip/matplotlib/mpl-data/x', 'w')),\n\
+              attempt(lambda: open('/usr/local/lib/evil.py', 'w')), attempt(lambda: os.listdir('/'))]",
+        )
+        .await
+        .unwrap();
+    let escapes = value(&escapes);
+    assert!(escapes.as_array().unwrap().iter().all(|r| r != "done"), "{escapes}");
     // Each session has its own writable /tmp, not shared with the other.
     let wrote =
         s.run("open('/tmp/mine.txt', 'w').write('first'); sorted(__import__('os').listdir('/tmp'))").await.unwrap();
-    assert_eq!(value(&wrote), json!(["mine.txt"]));
+    assert_eq!(value(&wrote), json!(["mine.txt", "up"]), "the link made above stays inside");
     assert_eq!(value(&other.run("sorted(__import__('os').listdir('/tmp'))").await.unwrap()), json!([]));
     s.close().await;
     other.close().await;
