@@ -82,8 +82,10 @@ impl PrivateDir {
     /// this user only.
     pub(super) fn new() -> Result<Self, SandboxError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(|| sweep(&std::env::temp_dir()));
         let name = format!(
-            "codemode-data-{}-{}-{:016x}",
+            "{PRIVATE_PREFIX}{}-{}-{:016x}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed),
             rand::random::<u64>()
@@ -102,6 +104,46 @@ impl PrivateDir {
     /// Its host path.
     pub(super) fn path(&self) -> &Path {
         &self.0
+    }
+}
+
+/// The name of every [`PrivateDir`] starts so, then the owning process's id.
+const PRIVATE_PREFIX: &str = "codemode-data-";
+
+/// Removes the private directories under `dir` of processes that are gone (a killed
+/// server never ran its sessions' drops). A directory whose owner may be alive, or
+/// whose name is not ours, is left alone.
+pub(super) fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PRIVATE_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if !alive(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` may exist (only a certain "no such process" says no).
+fn alive(pid: i32) -> bool {
+    #[cfg(unix)]
+    {
+        match rustix::process::Pid::from_raw(pid) {
+            Some(pid) => !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH)),
+            None => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
     }
 }
 

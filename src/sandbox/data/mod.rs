@@ -379,6 +379,22 @@ mod tests {
     }
 
     #[test]
+    fn the_sweep_removes_only_dead_processes_private_dirs() {
+        let parent = tempfile::tempdir().unwrap();
+        // No process has the largest pid; this one is alive.
+        let dead = parent.path().join(format!("codemode-data-{}-0-00", i32::MAX));
+        let live = parent.path().join(format!("codemode-data-{}-0-00", std::process::id()));
+        let other = parent.path().join("codemode-database");
+        for dir in [&dead, &live, &other] {
+            std::fs::create_dir(dir).unwrap();
+        }
+        std::fs::write(dead.join("left"), b"x").unwrap();
+        instance::sweep(parent.path());
+        assert!(!dead.exists());
+        assert!(live.is_dir() && other.is_dir());
+    }
+
+    #[test]
     fn unpacks_only_files_matching_sha256sums_and_the_pin() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("p");
