@@ -46,6 +46,9 @@ async fn data_session(limits: Limits) -> (Session, tempfile::TempDir) {
 #[tokio::test(flavor = "multi_thread")]
 async fn keeps_state_runs_numpy_and_pandas_and_calls_tools() {
     let (s, _dir) = data_session(Limits::default()).await;
+    // The profile's snapshot has numpy and pandas imported already.
+    let preloaded = s.run("import sys\n['numpy' in sys.modules, 'pandas' in sys.modules]").await.unwrap();
+    assert_eq!(value(&preloaded), json!([true, true]));
     assert!(s.run("x = 41").await.unwrap().is_ok());
     assert_eq!(value(&s.run("x + 1").await.unwrap()), json!(42));
 
@@ -95,6 +98,46 @@ async fn keeps_state_runs_numpy_and_pandas_and_calls_tools() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn matplotlib_draws_a_png_and_frames_are_saved_as_artifacts() {
+    let (s, _dir) = data_session(Limits::default()).await;
+    // matplotlib reads its data where it expects it and writes its cache under the
+    // session's own /tmp.
+    let plotted = s
+        .run(
+            "import io, matplotlib\n\
+             matplotlib.use('Agg')\n\
+             import matplotlib.pyplot as plt\n\
+             fig, ax = plt.subplots()\n\
+             ax.plot([1, 2, 3], [1, 4, 9])\n\
+             ax.set_title('squares')\n\
+             buf = io.BytesIO()\n\
+             fig.savefig(buf, format='png')\n\
+             artifacts.save('plot.png', buf.getvalue())\n\
+             import pandas as pd\n\
+             df = pd.DataFrame({'k': ['a', 'b'], 'v': [1, 2]})\n\
+             artifacts.save('frame.csv', df.to_csv(index=False))\n\
+             artifacts.save('frame.json', df.to_dict(orient='records'))\n\
+             len(buf.getvalue())",
+        )
+        .await
+        .unwrap();
+    assert!(plotted.is_ok(), "{:?}", plotted.error);
+    let store = s.artifacts().unwrap();
+    let png = store.load("plot.png").await.unwrap();
+    assert!(png.data.starts_with(b"\x89PNG\r\n\x1a\n"), "{:?}", &png.data[..png.data.len().min(8)]);
+    assert_eq!(json!(png.data.len()), value(&plotted));
+    assert!(png.data.len() > 1000, "a real plot, not an empty image: {} bytes", png.data.len());
+    assert_eq!(String::from_utf8(store.load("frame.csv").await.unwrap().data).unwrap(), "k,v\na,1\nb,2\n");
+    let records: serde_json::Value = serde_json::from_slice(&store.load("frame.json").await.unwrap().data).unwrap();
+    assert_eq!(records, json!([{"k": "a", "v": 1}, {"k": "b", "v": 2}]));
+    // matplotlib's data is read-only.
+    let write = s.run("open(matplotlib.get_data_path() + '/matplotlibrc', 'a').write('x')").await.unwrap();
+    let (kind, _) = error_traceback(&write);
+    assert!(["PermissionError", "OSError"].contains(&kind.as_str()), "{kind}");
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn while_true_is_stopped_by_the_timeout_and_the_session_goes_on() {
     let limits = Limits { timeout: Duration::from_secs(2), ..Limits::default() };
     let (s, _dir) = data_session(limits).await;
@@ -126,8 +169,30 @@ async fn reaches_no_host_file_or_environment_and_reseeds_random() {
     let started = std::time::Instant::now();
     let (other, _other_dir) = data_session(Limits::default()).await;
     eprintln!("second data session started in {:?}", started.elapsed());
-    let draw = "import random; random.random()";
-    assert_ne!(value(&s.run(draw).await.unwrap()), value(&other.run(draw).await.unwrap()));
+    // The snapshot froze both random states: each session draws its own numbers.
+    for draw in ["import random; random.random()", "import numpy; float(numpy.random.rand())"] {
+        assert_ne!(value(&s.run(draw).await.unwrap()), value(&other.run(draw).await.unwrap()), "{draw}");
+    }
+    // Its /tmp is a jail: no way up by `..` or a link, and matplotlib's data and the
+    // stdlib stay read-only.
+    let escapes = s
+        .run(
+            "import os\n\
+             def attempt(f):\n    try:\n        f()\n        return 'done'\n    except OSError as e:\n        return type(e).__name__\n\
+             def via_link():\n    os.symlink('../../../../../../../../etc', '/tmp/up')\n    return open('/tmp/up/passwd').read()\n\
+             [attempt(lambda: open('/tmp/../../etc/passwd').read()), attempt(via_link),\n\
+              attempt(lambda: open('/usr/local/lib/python315.zip/matplotlib/mpl-data/x', 'w')),\n\
+              attempt(lambda: open('/usr/local/lib/evil.py', 'w')), attempt(lambda: os.listdir('/'))]",
+        )
+        .await
+        .unwrap();
+    let escapes = value(&escapes);
+    assert!(escapes.as_array().unwrap().iter().all(|r| r != "done"), "{escapes}");
+    // Each session has its own writable /tmp, not shared with the other.
+    let wrote =
+        s.run("open('/tmp/mine.txt', 'w').write('first'); sorted(__import__('os').listdir('/tmp'))").await.unwrap();
+    assert_eq!(value(&wrote), json!(["mine.txt", "up"]), "the link made above stays inside");
+    assert_eq!(value(&other.run("sorted(__import__('os').listdir('/tmp'))").await.unwrap()), json!([]));
     s.close().await;
     other.close().await;
 }

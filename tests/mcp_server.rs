@@ -312,6 +312,29 @@ async fn rmcp_client_and_no_runtime_deps() {
     client.cancel().await.unwrap();
 }
 
+#[tokio::test]
+async fn the_data_profile_over_stdio_runs_numpy_and_stops_a_long_call() {
+    let cache = codemode::default_cache_dir().unwrap();
+    assert!(codemode::sandbox::data::is_prepared(&cache).unwrap(), "run `codemode profile fetch data` first");
+    let base = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new(BIN);
+    command.args(["--profile", "data", "--timeout", "3", "mcp", "--base"]).arg(base.path()).stderr(Stdio::null());
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.expect("handshake");
+    let run = |code: &str| {
+        let args = serde_json::json!({"code": code}).as_object().cloned().unwrap();
+        client.call_tool(rmcp::model::CallToolRequestParams::new("run_code").with_arguments(args))
+    };
+    let numpy = run("import numpy as np\nint(np.arange(10).sum())").await.unwrap();
+    assert_eq!(numpy.structured_content.unwrap()["value"]["json"], 45);
+    let long = run("import numpy as np\nx = np.random.rand(2000, 2000)\nfor _ in range(1000):\n    x = x @ x.T / 2000")
+        .await
+        .unwrap();
+    assert_eq!(long.structured_content.unwrap()["limit"], "timeout");
+    let after = run("import pandas as pd\nint(pd.Series([1, 2, 3]).sum())").await.unwrap();
+    assert_eq!(after.structured_content.unwrap()["value"]["json"], 6, "the session is usable after");
+    client.cancel().await.unwrap();
+}
+
 /// The MCP Inspector's CLI (npm) against `target`; returns its JSON answer.
 fn inspector(target: &[&str], method: &[&str]) -> Value {
     let home = tempfile::tempdir().unwrap();

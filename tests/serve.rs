@@ -974,3 +974,44 @@ async fn the_fork_route_refuses_a_session_past_its_journal_cap() {
     assert!(message.contains("cannot be forked") && message.contains("size limit"), "{message}");
     assert_eq!(session.run("n").await.unwrap().value.unwrap().json, Some(json!(12_000_000)));
 }
+
+/// POSTs `body` to `path` with the bearer `token`; the status and the JSON answer.
+fn post_json(addr: &str, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    let bearer = format!("Authorization: Bearer {token}");
+    let headers: [&[u8]; 2] = [bearer.as_bytes(), b"Content-Type: application/json"];
+    let (status, answer) = raw(addr, &request("POST", path, &headers, body.to_string().as_bytes()));
+    (status, serde_json::from_slice(&answer).unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_session_asks_for_the_data_profile_and_its_limits_hold() {
+    let cache = codemode::default_cache_dir().unwrap();
+    assert!(codemode::sandbox::data::is_prepared(&cache).unwrap(), "run `codemode profile fetch data` first");
+    let base = tempfile::tempdir().unwrap();
+    let token = "a-token-for-the-data-profile";
+    let served = Served::start(token, &["--base", base.path().to_str().unwrap(), "--memory", "256", "--timeout", "3"]);
+    let (status, created) = post_json(served.addr(), token, "/v1/sessions", &json!({"profile": "data"}));
+    assert_eq!(status, 201, "{created}");
+    let run = |code: &str| {
+        let path = format!("/v1/sessions/{}/run", created["id"].as_str().unwrap());
+        let (status, result) = post_json(served.addr(), token, &path, &json!({"code": code}));
+        assert_eq!(status, 200, "{result}");
+        result
+    };
+    let numpy = run("import numpy as np\nfloat((np.ones((3, 3)) @ np.ones((3, 3))).sum())");
+    assert_eq!(numpy["value"]["json"], json!(27.0), "{numpy}");
+    // Over the memory cap: a MemoryError the agent can catch, and the session goes on.
+    let big = run(
+        "import numpy as np\ntry:\n    a = np.ones(50_000_000)\n    r = 'allocated'\nexcept MemoryError:\n    r = 'MemoryError'\nr",
+    );
+    assert_eq!(big["value"]["json"], "MemoryError", "{big}");
+    // A long numpy call is stopped by the timeout, and the session is usable after.
+    let started = Instant::now();
+    let long = run("import numpy as np\nx = np.random.rand(2000, 2000)\nfor _ in range(1000):\n    x = x @ x.T / 2000");
+    assert_eq!(long["limit"], "timeout", "{long}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert_eq!(run("import pandas as pd\nint(pd.Series([1, 2, 3]).sum())")["value"]["json"], json!(6));
+    // A profile that does not exist is refused before any interpreter starts.
+    let (status, refused) = post_json(served.addr(), token, "/v1/sessions", &json!({"profile": "gpu"}));
+    assert_eq!((status, refused["error"]["kind"].as_str()), (400, Some("invalid_input")), "{refused}");
+}

@@ -22,7 +22,13 @@ pub fn compile_progress() -> impl Fn(CompileEvent) + Send + Sync + 'static {
                 "compiling the data profile's interpreter (once per codemode version: minutes, up to 2.6 GB of memory)"
                     .to_owned(),
             ),
-            CompileEvent::Finished { .. } | CompileEvent::DataFinished { .. } => None,
+            CompileEvent::DataSnapshotStarted => Some(
+                "making the data profile's snapshot with numpy and pandas imported (once: minutes, up to 2.6 GB of memory)"
+                    .to_owned(),
+            ),
+            CompileEvent::Finished { .. }
+            | CompileEvent::DataFinished { .. }
+            | CompileEvent::DataSnapshotFinished { .. } => None,
         };
         let finished = match event {
             CompileEvent::Finished { metering, elapsed } => {
@@ -31,7 +37,10 @@ pub fn compile_progress() -> impl Fn(CompileEvent) + Send + Sync + 'static {
             CompileEvent::DataFinished { elapsed } => {
                 Some(format!("compiled the data profile's interpreter in {:.1} s", elapsed.as_secs_f64()))
             }
-            CompileEvent::Started { .. } | CompileEvent::DataStarted => None,
+            CompileEvent::DataSnapshotFinished { elapsed } => {
+                Some(format!("made the data profile's snapshot in {:.1} s", elapsed.as_secs_f64()))
+            }
+            CompileEvent::Started { .. } | CompileEvent::DataStarted | CompileEvent::DataSnapshotStarted => None,
         };
         if let Some(message) = started {
             if std::io::stderr().is_terminal() {

@@ -52,6 +52,14 @@ pub enum CompileEvent {
         /// How long it took.
         elapsed: Duration,
     },
+    /// The data profile's snapshot (numpy and pandas imported) is being made
+    /// (minutes, once per codemode version).
+    DataSnapshotStarted,
+    /// The data profile's snapshot was made.
+    DataSnapshotFinished {
+        /// How long it took.
+        elapsed: Duration,
+    },
     /// The data profile's interpreter is being compiled (minutes, once per wasmtime
     /// version and engine configuration).
     DataStarted,

@@ -234,6 +234,9 @@ struct NewSession {
     /// Limits the session to these tools and skills, within the server's own list.
     #[serde(default)]
     allow: Option<crate::model::Allow>,
+    /// The interpreter (`"default"` or `"data"`); the server's own when absent.
+    #[serde(default)]
+    profile: Option<crate::sandbox::Profile>,
 }
 
 async fn create_session(State(state): State<AppState>, body: axum::body::Bytes) -> ApiResult<impl IntoResponse> {
@@ -252,6 +255,9 @@ async fn create_session(State(state): State<AppState>, body: axum::body::Bytes) 
     // Echoed so that a client can tell its list was applied (a server that predates
     // allowlists would ignore the body and answer without one).
     let applied = builder.allowed().map_err(ApiError::bad_request)?;
+    if let Some(profile) = new.profile {
+        builder = builder.profile(profile);
+    }
     // Reserved before the interpreter exists, so a refusal costs nothing.
     let reservation = state.budget.reserve(state.facade.limits().memory)?;
     let session = builder.build().await?;

@@ -3,7 +3,9 @@
 //! (the door agent code's namespaces and the runner talk to the host through).
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -20,12 +22,16 @@ use crate::sandbox::{Limits, SandboxError};
 
 /// `host.call`'s answers (the module's own ABI): 0 answered, -2 a fault the guest
 /// raises as an error (the request could not be read or the answer written).
-const HOST_FAULT: i32 = -2;
+pub(super) const HOST_FAULT: i32 = -2;
 /// The largest request read from the guest: an artifact at the default 64 MiB cap,
 /// base64-encoded, with room for its other arguments.
 const MAX_REQUEST_BYTES: u32 = 96 << 20;
 /// The guest path CPython's `sys.prefix` points at (where `python315.zip` is read).
 const LIB_GUEST: &str = "/usr/local/lib";
+/// Where matplotlib looks for its data: beside its code, inside the zip.
+const MPL_DATA_GUEST: &str = "/usr/local/lib/python315.zip/matplotlib/mpl-data";
+/// The session's own writable directory.
+const TMP_GUEST: &str = "/tmp";
 /// The prelude's own budget: loading the runner modules takes well under a second.
 const PRELUDE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -40,22 +46,120 @@ pub(crate) struct DataState {
     cell: Option<Value>,
     /// What the runner reported for the current turn.
     result: Option<GuestRunResult>,
+    /// The session's `/tmp` on the host, removed with the session.
+    _tmp: PrivateDir,
+}
+
+/// The WASI context of every data interpreter, the snapshot's included: the same
+/// arguments, environment and preopens in the same order (wasi-libc keeps the
+/// preopen table it found when the snapshot was taken). As the default profile:
+/// nothing of the host's environment, no network, no stdin, the interpreter's own
+/// files read-only; the three variables are the ones CPython in this build reads at
+/// start-up (not host values).
+pub(super) fn wasi_ctx(
+    stdout: Capture,
+    stderr: Capture,
+    lib: &Path,
+    mpl_data: &Path,
+    tmp: &Path,
+) -> Result<WasiP1Ctx, SandboxError> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(stdout).stderr(stderr);
+    wasi.arg("/usr/local/bin/python.wasm");
+    wasi.env("HOME", TMP_GUEST).env("TMPDIR", TMP_GUEST).env("PYTHONTZPATH", "");
+    wasi.preopened_dir(lib, LIB_GUEST, FsPerms::ReadOnly).map_err(mount_error("the stdlib", lib))?;
+    wasi.preopened_dir(mpl_data, MPL_DATA_GUEST, FsPerms::ReadOnly)
+        .map_err(mount_error("matplotlib's data", mpl_data))?;
+    wasi.preopened_dir(tmp, TMP_GUEST, FsPerms::ReadWrite).map_err(mount_error("/tmp", tmp))?;
+    Ok(wasi.build_p1())
+}
+
+/// A directory of this process's own, removed (with what is in it) on drop.
+pub(super) struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    /// A new empty directory under the system's temporary directory, readable by
+    /// this user only.
+    pub(super) fn new() -> Result<Self, SandboxError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(|| sweep(&std::env::temp_dir()));
+        let name = format!(
+            "{PRIVATE_PREFIX}{}-{}-{:016x}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u64>()
+        );
+        let path = std::env::temp_dir().join(name);
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&path).map_err(|e| {
+            tracing::error!(dir = %path.display(), error = %e, "cannot create a data session's /tmp");
+            SandboxError::Setup(format!("cannot create the session's /tmp: {}", e.kind()))
+        })?;
+        Ok(Self(path))
+    }
+
+    /// Its host path.
+    pub(super) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// The name of every [`PrivateDir`] starts so, then the owning process's id.
+const PRIVATE_PREFIX: &str = "codemode-data-";
+
+/// Removes the private directories under `dir` of processes that are gone (a killed
+/// server never ran its sessions' drops). A directory whose owner may be alive, or
+/// whose name is not ours, is left alone.
+pub(super) fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PRIVATE_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if !alive(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` may exist (only a certain "no such process" says no).
+fn alive(pid: i32) -> bool {
+    #[cfg(unix)]
+    {
+        match rustix::process::Pid::from_raw(pid) {
+            Some(pid) => !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH)),
+            None => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl DataState {
-    fn new(memory_cap: u64, lib: &std::path::Path, capabilities: Capabilities) -> Result<Self, SandboxError> {
+    fn new(memory_cap: u64, prepared: &DataPrepared, capabilities: Capabilities) -> Result<Self, SandboxError> {
         let stdout = Capture::new("stdout");
         let stderr = Capture::new("stderr");
-        // As the default profile: nothing of the host's environment, no network, no
-        // stdin, the interpreter's own files read-only. The three variables are the
-        // ones CPython in this build reads at start-up (not host values).
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        wasi.arg("/usr/local/bin/python.wasm");
-        wasi.env("HOME", "/tmp").env("TMPDIR", "/tmp").env("PYTHONTZPATH", "");
-        wasi.preopened_dir(lib, LIB_GUEST, FsPerms::ReadOnly).map_err(mount_error("the stdlib", lib))?;
+        let tmp = PrivateDir::new()?;
         Ok(Self {
-            wasi: wasi.build_p1(),
+            wasi: wasi_ctx(stdout.clone(), stderr.clone(), &prepared.lib, &prepared.mpl_data, tmp.path())?,
             limiter: MemoryLimiter::new(memory_cap),
             stdout,
             stderr,
@@ -64,6 +168,7 @@ impl DataState {
             ns: Namespaces::new(capabilities, &crate::sandbox::journal::Tape::off()),
             cell: None,
             result: None,
+            _tmp: tmp,
         })
     }
 
@@ -163,7 +268,7 @@ impl DataInstance {
         limits: &Limits,
         capabilities: Capabilities,
     ) -> Result<Self, SandboxError> {
-        let state = DataState::new(limits.memory, &prepared.lib, capabilities)?;
+        let state = DataState::new(limits.memory, &prepared, capabilities)?;
         let mut store = Store::new(&prepared.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));

