@@ -81,6 +81,7 @@ async fn bench() {
             source: format!("def run(x: int = {i}) -> int:\n    return x * 2\n"),
             created_at: String::new(),
             signature: None,
+            scope: None,
         };
         redis_skills.save_skill(&skill).await.expect("save");
         file.save_skill(&skill).await.expect("save");

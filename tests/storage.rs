@@ -173,6 +173,9 @@ async fn skills_vectors_and_deps(b: Backend) {
             }],
             docstring: String::new(),
         }),
+        // Saved by a restricted session: the scope survives a reopen (a wider
+        // session must still know not to trust it).
+        scope: Some(codemode::model::Allow { tools: Some(vec!["curl".into()]), skills: None }),
     };
     let v0 = s.skills_version().await.unwrap();
     s.save_skill(&skill).await.unwrap();
@@ -287,6 +290,7 @@ async fn two_redis_tenants_never_see_each_other() {
         source: "def run(): pass".into(),
         created_at: String::new(),
         signature: None,
+        scope: None,
     })
     .await
     .unwrap();
@@ -353,6 +357,7 @@ fn stored_skill(name: &str, source: &str) -> StoredSkill {
         source: source.into(),
         created_at: String::new(),
         signature: None,
+        scope: None,
     }
 }
 

@@ -19,6 +19,7 @@ use self::search::{Document, QueryCache};
 pub use crate::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir, shared_embedder};
 use crate::embed::{INSTALL_HINT, embed_blocking};
 use crate::input::{InputLimits, TooLarge, check};
+use crate::model::Allow;
 pub use crate::model::{Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature};
 use crate::storage::{Storage, StorageError, StoredSkill};
 
@@ -48,6 +49,15 @@ pub enum SkillError {
     /// delete it; nothing was written.
     #[error("skill {0:?} is not in this session's allowed skills; it cannot be created or deleted here")]
     NotAllowed(String),
+    /// The skill was saved by a session that could reach less than this one, so
+    /// this session does not run it (see [`StoredSkill::scope`]); nothing ran.
+    #[error("skill {name:?} cannot run: {reason}")]
+    Untrusted {
+        /// The skill's name.
+        name: String,
+        /// Whose scope it was written in, and how to trust it.
+        reason: String,
+    },
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -71,7 +81,7 @@ impl SkillError {
                 ErrorKind::InvalidInput
             }
             SkillError::NotFound(_) => ErrorKind::NotFound,
-            SkillError::NotAllowed(_) => ErrorKind::Denied,
+            SkillError::NotAllowed(_) | SkillError::Untrusted { .. } => ErrorKind::Denied,
             SkillError::Storage(_) | SkillError::Inspector(_) | SkillError::Embed(_) => ErrorKind::Failed,
         }
     }
@@ -101,6 +111,9 @@ pub struct SkillLibrary {
     allowed: Option<Arc<BTreeSet<String>>>,
     /// The session's tools, when known: a skill calling a tool outside them is unavailable.
     tools: Option<Arc<BTreeSet<String>>>,
+    /// The session's tool allowlist, when it has one: with `allowed`, its reach,
+    /// recorded as the scope of the skills it saves ([`StoredSkill::scope`]).
+    allowed_tools: Option<Arc<Vec<String>>>,
 }
 
 /// Vectors and queries are content-addressed, so never stale: a changed text has a
@@ -146,6 +159,7 @@ impl SkillLibrary {
             notice_given: Arc::new(AtomicBool::new(false)),
             allowed: None,
             tools: None,
+            allowed_tools: None,
         }
     }
 
@@ -173,6 +187,55 @@ impl SkillLibrary {
             names.insert(name.to_string());
         }
         Ok(Self { allowed: Some(Arc::new(names)), ..self.clone() })
+    }
+
+    /// The session's tool allowlist (`None`: every tool): a skill this library saves
+    /// records it with the skill allowlist as its scope, and a scoped skill is
+    /// available only when this reach lies within its scope ([`StoredSkill::scope`]).
+    pub fn with_allowed_tools(mut self, tools: Option<&[String]>) -> Self {
+        self.allowed_tools = tools.map(|t| {
+            let mut t = t.to_vec();
+            t.sort();
+            t.dedup();
+            Arc::new(t)
+        });
+        self
+    }
+
+    /// What this library's session may reach: its tool and skill allowlists.
+    pub fn reach(&self) -> Allow {
+        Allow {
+            tools: self.allowed_tools.as_ref().map(|t| t.to_vec()),
+            skills: self.allowed.as_ref().map(|s| s.iter().cloned().collect()),
+        }
+    }
+
+    /// Why this session may not run a skill saved within `scope`, or `None` when
+    /// its reach lies within it. An unrestricted reach is never within a set scope:
+    /// the skill's author could not reach what this session can, so its code is not
+    /// trusted with it. Names are shown only where this session may know them.
+    fn outside_scope(&self, scope: Option<&Allow>) -> Option<String> {
+        let scope = scope?;
+        let reach = self.reach();
+        let mut limits = Vec::new();
+        for (what, scoped, mine) in [("tools", &scope.tools, &reach.tools), ("skills", &scope.skills, &reach.skills)] {
+            let Some(scoped) = scoped else { continue };
+            let within = mine.as_ref().is_some_and(|mine| mine.iter().all(|n| scoped.contains(n)));
+            if !within {
+                let shown: Vec<String> = scoped
+                    .iter()
+                    .filter(|n| mine.as_ref().is_none_or(|mine| mine.contains(n)))
+                    .map(|n| format!("{:?}", crate::text::shown(n)))
+                    .collect();
+                limits.push(format!("{what} [{}]", shown.join(", ")));
+            }
+        }
+        (!limits.is_empty()).then(|| {
+            format!(
+                "written by a session limited to {}; re-save it from a wider session to trust it",
+                limits.join(" and ")
+            )
+        })
     }
 
     /// Whether this library may reach the skill `name`.
@@ -228,6 +291,7 @@ impl SkillLibrary {
             source: source.to_owned(),
             created_at: crate::storage::now_iso8601(),
             signature: Some(signature),
+            scope: Some(self.reach()).filter(|reach| !reach.is_unrestricted()),
         };
         let replaced = self.storage.load_skill(&name).await?.is_some();
         // Not embedded here: loading the model and embedding two texts cost far more
@@ -237,12 +301,30 @@ impl SkillLibrary {
         Ok((self.info(stored, None).await?, replaced))
     }
 
-    /// One skill with its source.
+    /// One skill with its source (to read it: one this session may not run is
+    /// returned too, listed [`unavailable`](SkillInfo::unavailable)).
     pub async fn get(&self, name: &str) -> Result<Skill, SkillError> {
-        let name = self.reachable(name, SkillError::NotFound)?;
-        let stored = self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))?;
+        let stored = self.load(name).await?;
         let source = stored.source.clone();
         Ok(Skill { info: self.info(stored, None).await?, source })
+    }
+
+    /// One skill with its source, to run it: what invoking a skill reads, refused
+    /// ([`SkillError::Untrusted`]) when a session narrower than this one saved it.
+    /// The refusal is the host's, whatever the guest's wrappers do.
+    pub async fn get_to_run(&self, name: &str) -> Result<Skill, SkillError> {
+        let stored = self.load(name).await?;
+        if let Some(reason) = self.outside_scope(stored.scope.as_ref()) {
+            return Err(SkillError::Untrusted { name: stored.name.to_string(), reason });
+        }
+        let source = stored.source.clone();
+        Ok(Skill { info: self.info(stored, None).await?, source })
+    }
+
+    /// The stored skill `name`, if this library may reach it.
+    async fn load(&self, name: &str) -> Result<StoredSkill, SkillError> {
+        let name = self.reachable(name, SkillError::NotFound)?;
+        self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))
     }
 
     /// Every skill, sorted by name. Entries that are not valid skills are left out,
@@ -395,7 +477,10 @@ impl SkillLibrary {
         let description =
             if stored.description.is_empty() { first_paragraph(&signature.docstring) } else { stored.description };
         let needs = signature.needs.unwrap_or_default();
-        let unavailable = self.missing(&needs, known).await?;
+        let unavailable = match (self.outside_scope(stored.scope.as_ref()), self.missing(&needs, known).await?) {
+            (Some(scope), Some(missing)) => Some(format!("{scope}; {missing}")),
+            (scope, missing) => scope.or(missing),
+        };
         Ok(SkillInfo {
             name: stored.name.into(),
             description,

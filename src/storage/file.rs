@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <base>/skills/<name>.py            skill sources (readable by py-code-mode)
-//! <base>/skills/.skills.json         descriptions and creation times
+//! <base>/skills/.skills.json         descriptions, creation times, signatures, scopes
 //! <base>/artifacts/<name...>         artifact data, sub-directories allowed
 //! <base>/artifacts/.artifacts.json   artifact index (py-code-mode's format)
 //! <base>/vectors/<key>.f32           embeddings, little-endian f32
@@ -54,6 +54,10 @@ struct SkillMeta {
     source_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     signature: Option<crate::model::SkillSignature>,
+    /// The author's reach ([`StoredSkill::scope`]). Tied to the name, not the
+    /// content: a file edited by hand stays scoped until re-saved from a wider session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<crate::model::Allow>,
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -190,6 +194,7 @@ impl Storage for FileStorage {
                 created_at: skill.created_at,
                 source_sha256,
                 signature: skill.signature,
+                scope: skill.scope,
             };
             meta.insert(skill.name.into(), entry);
             replace_file(&meta_path, &json_bytes(&meta)?)?;
@@ -505,6 +510,7 @@ fn read_skill(dir: &Path, name: SkillName, meta: SkillMeta) -> std::io::Result<O
                 signature: meta.signature.filter(|_| current),
                 source,
                 created_at: meta.created_at,
+                scope: meta.scope,
             }))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use self::file::FileStorage;
 #[cfg(feature = "redis")]
 pub use self::redis::{Cleared, RedisStorage, Snapshot};
-use crate::model::{Artifact, ArtifactInfo, DataKind, SkillSignature};
+use crate::model::{Allow, Artifact, ArtifactInfo, DataKind, SkillSignature};
 use crate::names::{ArtifactName, SkillName};
 
 /// A failure of the storage backend itself (never of the caller's input).
@@ -76,6 +76,12 @@ pub struct StoredSkill {
     /// dropped into the directory by hand, or edited since).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<SkillSignature>,
+    /// What the session that saved it could reach, when that session had an
+    /// allowlist: only a session whose reach lies within it may run the skill (a
+    /// restricted session must not author code that wider sessions then run with
+    /// their tools). `None`: saved by an unrestricted session or an operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Allow>,
 }
 
 /// An entry of the skills store that is not a skill, and why: a file whose name

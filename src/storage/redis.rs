@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | artifact data | `P:artifacts:<name>` | string (raw bytes) |
 //! | artifact index | `P:artifacts:__index__` | hash: name → JSON (py-code-mode's entry format) |
-//! | skills | `P:skills:__skills__` | hash: name → JSON `{name, description, source, created_at, signature}` |
+//! | skills | `P:skills:__skills__` | hash: name → JSON `{name, description, source, created_at, signature, scope?}` |
 //! | skills version | `P:skills:__version__` | counter, bumped by every skill write |
 //! | vectors | `P:vectors:<key>` | string (little-endian f32) |
 //! | deps | `P:deps` | set of requirement specs |

@@ -51,6 +51,10 @@ async fn call(ns: &mut Namespaces, function: &str, args: &str) -> Answer {
             let (name,) = parse(args)?;
             ok(skills::Host::get_skill(&mut ns.skills, name).await?)
         }
+        "skills.get_skill_to_run" => {
+            let (name,) = parse(args)?;
+            ok(skills::Host::get_skill_to_run(&mut ns.skills, name).await?)
+        }
         "skills.create_skill" => {
             let (name, source, description) = parse(args)?;
             ok(skills::Host::create_skill(&mut ns.skills, name, source, description).await?)

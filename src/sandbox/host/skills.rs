@@ -41,6 +41,15 @@ impl Host for SkillsCtx {
             .await
     }
 
+    async fn get_skill_to_run(&mut self, name: String) -> Result<skills::Skill, HostError> {
+        self.tape
+            .call("skills.get-skill-to-run", &name, async {
+                let skill = self.library()?.get_to_run(&name).await?;
+                Ok(skills::Skill { info: skill_info(skill.info), source: skill.source })
+            })
+            .await
+    }
+
     async fn create_skill(
         &mut self,
         name: String,

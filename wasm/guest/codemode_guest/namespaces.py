@@ -412,7 +412,9 @@ class Skills:
         if len(self._stack) >= MAX_SKILL_DEPTH:
             chain = " -> ".join([*self._stack, name])
             raise SkillError(f"skills nested deeper than {MAX_SKILL_DEPTH}: {chain}")
-        skill = _call(SkillError, wit_skills.get_skill, name)
+        # The host refuses a skill saved by a narrower session; the rest of what
+        # makes it unavailable (a needed tool or skill missing) is said here.
+        skill = _call(SkillError, wit_skills.get_skill_to_run, name)
         if skill.info.unavailable is not None:
             # Said before anything runs, rather than as a failure halfway through.
             raise SkillError(f"skill {name!r} cannot run: {skill.info.unavailable}")
