@@ -82,6 +82,7 @@ async fn bench() {
             created_at: String::new(),
             signature: None,
             scope: None,
+            version: 1,
         };
         redis_skills.save_skill(&skill).await.expect("save");
         file.save_skill(&skill).await.expect("save");

@@ -20,7 +20,8 @@ pub use crate::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir, s
 use crate::embed::{INSTALL_HINT, embed_blocking};
 use crate::input::{InputLimits, TooLarge, check};
 use crate::model::Allow;
-pub use crate::model::{Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature};
+pub use crate::model::{Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature, SkillVersion};
+pub use crate::storage::MAX_SKILL_VERSIONS;
 use crate::storage::{Storage, StorageError, StoredSkill};
 
 pub use crate::names::{InvalidName, RESERVED_SKILL_NAMES as RESERVED_NAMES, SkillName};
@@ -45,6 +46,15 @@ pub enum SkillError {
     /// No skill of that name exists (or the session may not reach it).
     #[error("skill {0:?} not found")]
     NotFound(String),
+    /// The skill has no version of that number (earlier ones may have been dropped:
+    /// at most [`MAX_SKILL_VERSIONS`] are kept).
+    #[error("skill {name:?} has no version {version}; its history lists the versions kept")]
+    VersionNotFound {
+        /// The skill's name.
+        name: String,
+        /// The number asked for.
+        version: u32,
+    },
     /// The session's allowlist does not name this skill, so it may not create or
     /// delete it; nothing was written.
     #[error("skill {0:?} is not in this session's allowed skills; it cannot be created or deleted here")]
@@ -80,7 +90,7 @@ impl SkillError {
             SkillError::InvalidName(_) | SkillError::InvalidSource { .. } | SkillError::TooLarge(_) => {
                 ErrorKind::InvalidInput
             }
-            SkillError::NotFound(_) => ErrorKind::NotFound,
+            SkillError::NotFound(_) | SkillError::VersionNotFound { .. } => ErrorKind::NotFound,
             SkillError::NotAllowed(_) | SkillError::Untrusted { .. } => ErrorKind::Denied,
             SkillError::Storage(_) | SkillError::Inspector(_) | SkillError::Embed(_) => ErrorKind::Failed,
         }
@@ -291,14 +301,71 @@ impl SkillLibrary {
             source: source.to_owned(),
             created_at: crate::storage::now_iso8601(),
             signature: Some(signature),
-            scope: Some(self.reach()).filter(|reach| !reach.is_unrestricted()),
+            scope: self.scope_of_saves(),
+            version: 0,
         };
-        let replaced = self.storage.load_skill(&name).await?.is_some();
+        let current = self.storage.load_skill(&name).await?;
+        let replaced = current.is_some();
+        let stored = StoredSkill { version: next_version(current.as_ref()), ..stored };
         // Not embedded here: loading the model and embedding two texts cost far more
         // than the write. The next search embeds a few new skills itself and hands
         // more to the background indexer.
         self.storage.save_skill(&stored).await?;
         Ok((self.info(stored, None).await?, replaced))
+    }
+
+    /// The scope recorded with what this library saves: its reach, when restricted.
+    fn scope_of_saves(&self) -> Option<Allow> {
+        Some(self.reach()).filter(|reach| !reach.is_unrestricted())
+    }
+
+    /// A skill's versions, oldest first, the current one last. Earlier versions are
+    /// kept when a skill is replaced (at most [`MAX_SKILL_VERSIONS`]); deleting a
+    /// skill deletes them.
+    pub async fn history(&self, name: &str) -> Result<Vec<SkillVersion>, SkillError> {
+        let current = self.load(name).await?;
+        let mut versions = self.storage.skill_versions(&current.name).await?;
+        versions.push(current);
+        let last = versions.len() - 1;
+        Ok(versions
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| SkillVersion {
+                version: v.version,
+                untrusted: self.outside_scope(v.scope.as_ref()),
+                description: v.description,
+                created_at: v.created_at,
+                current: i == last,
+            })
+            .collect())
+    }
+
+    /// Restores version `version` of a skill as a new current version (so a
+    /// rollback is itself undone by another); returns it with its new number. The
+    /// version replaced joins the history. Refused like [`create`](Self::create)
+    /// outside the session's allowlist; a restricted session's rollback is scoped
+    /// to it like its saves.
+    pub async fn rollback(&self, name: &str, version: u32) -> Result<(Skill, u32), SkillError> {
+        let name = self.reachable(name, SkillError::NotAllowed)?;
+        let current = self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))?;
+        let versions = self.storage.skill_versions(&name).await?;
+        let chosen = versions
+            .into_iter()
+            .chain(std::iter::once(current.clone()))
+            .rfind(|v| v.version == version)
+            .ok_or_else(|| SkillError::VersionNotFound { name: name.to_string(), version })?;
+        let restored = StoredSkill {
+            version: next_version(Some(&current)),
+            created_at: crate::storage::now_iso8601(),
+            // A restricted session's write is scoped to it whatever it restores; an
+            // unrestricted one keeps the version's own scope (never launders it).
+            scope: self.scope_of_saves().or(chosen.scope.clone()),
+            ..chosen
+        };
+        self.storage.save_skill(&restored).await?;
+        let number = restored.version;
+        let source = restored.source.clone();
+        Ok((Skill { info: self.info(restored, None).await?, source }, number))
     }
 
     /// One skill with its source (to read it: one this session may not run is
@@ -735,6 +802,11 @@ impl Entry {
         };
         [search::description_text(skill.name.as_str(), &description), skill.source.clone()]
     }
+}
+
+/// The number of a version saved over `current`.
+fn next_version(current: Option<&StoredSkill>) -> u32 {
+    current.map_or(1, |c| c.version.saturating_add(1))
 }
 
 /// The storage key of a text's embedding: model and content, nothing else.

@@ -63,6 +63,14 @@ async fn call(ns: &mut Namespaces, function: &str, args: &str) -> Answer {
             let (name,) = parse(args)?;
             ok(skills::Host::delete_skill(&mut ns.skills, name).await?)
         }
+        "skills.skill_history" => {
+            let (name,) = parse(args)?;
+            ok(skills::Host::skill_history(&mut ns.skills, name).await?)
+        }
+        "skills.rollback_skill" => {
+            let (name, version) = parse(args)?;
+            ok(skills::Host::rollback_skill(&mut ns.skills, name, version).await?)
+        }
         "skills.describe_skills" => ok(skills::Host::describe_skills(&mut ns.skills).await?),
         "artifacts.save_artifact" => {
             let (name, data, kind, description, metadata_json): (String, String, artifacts::DataKind, String, String) =

@@ -150,6 +150,8 @@ _INTERFACES = {
         "get_skill_to_run",
         "create_skill",
         "delete_skill",
+        "skill_history",
+        "rollback_skill",
         "describe_skills",
     ],
     "artifacts": ["get_artifact_info", "list_artifacts", "delete_artifact"],
