@@ -81,6 +81,8 @@ async fn bench() {
             source: format!("def run(x: int = {i}) -> int:\n    return x * 2\n"),
             created_at: String::new(),
             signature: None,
+            scope: None,
+            version: 1,
         };
         redis_skills.save_skill(&skill).await.expect("save");
         file.save_skill(&skill).await.expect("save");

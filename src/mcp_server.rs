@@ -49,7 +49,8 @@ use serde_json::Value;
 pub use self::output::{DEFAULT_MAX_OUTPUT_CHARS, MIN_MAX_OUTPUT_CHARS};
 pub use self::render::OutputLimits;
 use crate::model::ops::{
-    AddDep, CreateSkill, Describe, InvokeSkill, Named, Operations, Request, RunCode, SaveArtifact, Search,
+    AddDep, CreateSkill, Describe, InvokeSkill, Named, Operations, Request, RollbackSkill, RunCode, SaveArtifact,
+    Search,
 };
 use crate::server::{MemoryBudget, Reservation};
 use crate::session::{Interrupt, Session, SessionFactory};
@@ -181,7 +182,21 @@ pub const TOOLS: &[McpTool] = &[
          `skills`, `artifacts` and `deps` are available. A skill of the same name is replaced. The source is checked \
          (syntax, a `run` function) before anything is stored.",
     )),
-    with::<Named>(tool("delete_skill", "delete_skill", WRITES, "Delete a saved skill.")),
+    with::<Named>(tool("delete_skill", "delete_skill", WRITES, "Delete a saved skill and its history.")),
+    with::<Named>(tool(
+        "skill_history",
+        "skill_history",
+        READS,
+        "List a skill's versions (number, time, description), oldest first: saving over a skill keeps the one \
+         replaced.",
+    )),
+    with::<RollbackSkill>(tool(
+        "rollback_skill",
+        "rollback_skill",
+        WRITES,
+        "Restore an earlier version of a skill (a number from skill_history) as its new current version; the \
+         version replaced stays in the history, so a rollback can be undone.",
+    )),
     with::<InvokeSkill>(tool(
         "invoke_skill",
         "invoke_skill",

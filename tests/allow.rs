@@ -239,9 +239,116 @@ created["needs"], got["needs"], got["unavailable"], raised
         ]),
         "{r:?}"
     );
-    // In a session that has everything, the same skills are available and run.
+    // In a session that has everything, the same skills are available and run
+    // (`fresh` once re-saved there: the restricted session's save is not trusted).
     let open = Session::builder().base_dir(dir.path()).tools(two_tools()).embeddings(false).build().await.unwrap();
+    let source = open.get_skill("fresh").await.unwrap().source;
+    open.create_skill("fresh", &source, None).await.unwrap();
     assert!(open.list_skills().await.unwrap().iter().all(|i| i.unavailable.is_none()));
     assert_eq!(value(&run(&open, "skills.caller()").await), json!("beta"));
     assert_eq!(value(&run(&open, "skills.fresh()").await), json!(["alpha", "shown", "hidden"]));
+}
+
+/// The confused deputy (issue 16, security): a session limited to some tools saves a
+/// skill, or overwrites a shared one; a wider session must not then run that code
+/// with its own tools. The skill keeps its author's scope and is refused host-side
+/// wherever the reader's reach is not within it, until a wider session re-saves it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_skill_saved_by_a_narrower_session_does_not_run_in_a_wider_one() {
+    let dir = skills_dir();
+    let narrow = restricted(dir.path()).await;
+    // A new skill, and a shared one overwritten (its name is allowed).
+    narrow.create_skill("fresh", "def run():\n    return tools.alpha()\n", None).await.unwrap();
+    narrow.create_skill("shown", "def run():\n    return 'overwritten'\n", None).await.unwrap();
+    // Its author runs it: its reach is the scope.
+    assert_eq!(value(&run(&narrow, "skills.fresh()").await), json!("alpha"));
+    assert_eq!(narrow.list_skills().await.unwrap().iter().find(|i| i.name == "fresh").unwrap().unavailable, None);
+
+    let reason = "written by a session limited to tools [\"alpha\"] and skills [\"caller\", \"fresh\", \"shown\"]; \
+                  re-save it from a wider session to trust it";
+    // Reopened from the directory: the scope was stored with the skill.
+    let open = Session::builder().base_dir(dir.path()).tools(two_tools()).embeddings(false).build().await.unwrap();
+    let listed = open.list_skills().await.unwrap();
+    for name in ["fresh", "shown"] {
+        let info = listed.iter().find(|i| i.name == name).unwrap();
+        assert_eq!(info.unavailable.as_deref(), Some(reason), "{info:?}");
+    }
+    // Operator-placed skills carry no scope.
+    assert_eq!(listed.iter().find(|i| i.name == "hidden").unwrap().unavailable, None);
+    // Refused by the operation, before anything ran.
+    let invoked = open.invoke_skill("fresh", &serde_json::Map::new()).await.unwrap();
+    let error = invoked.error.expect("refused");
+    assert_eq!(error.kind, "SkillError");
+    assert_eq!(error.message, format!("skill \"fresh\" cannot run: {reason}"));
+    assert!(invoked.tool_calls.is_empty(), "nothing ran: {:?}", invoked.tool_calls);
+    // From agent code: by attribute, by invoke, and through the raw import (the
+    // host's refusal, not the wrapper's). Reading the source is still allowed.
+    let code = r#"
+from wit_world.imports import skills as k
+out = []
+for attempt in (lambda: skills.fresh(), lambda: skills.invoke("shown")):
+    try:
+        out.append(["ok", str(attempt())])
+    except Exception as e:
+        out.append([type(e).__name__, str(e)])
+try:
+    out.append(["ok", str(k.get_skill_to_run("fresh"))])
+except Exception as e:
+    out.append([e.value.kind.name, e.value.message])
+got = skills.get("fresh")
+out.append([got["source"], got["unavailable"]])
+out
+"#;
+    let out = value(&run(&open, code).await);
+    assert_eq!(out[0], json!(["SkillError", format!("skill \"fresh\" cannot run: {reason}")]), "{out}");
+    assert_eq!(out[1], json!(["SkillError", format!("skill \"shown\" cannot run: {reason}")]), "{out}");
+    assert_eq!(out[2], json!(["DENIED", format!("skill \"fresh\" cannot run: {reason}")]), "{out}");
+    assert_eq!(out[3], json!(["def run():\n    return tools.alpha()\n", reason]), "{out}");
+    // A trusted skill calling the scoped one is refused at that call too.
+    open.create_skill("wrapper", "def run():\n    return skills.fresh()\n", None).await.unwrap();
+    let error = run(&open, "skills.wrapper()").await.error.expect("refused");
+    assert!(error.message.contains("cannot run: written by a session limited to"), "{error:?}");
+
+    // A session whose reach is within the scope runs it; one wider in tools does not.
+    let narrower = Session::builder()
+        .base_dir(dir.path())
+        .tools(two_tools())
+        .embeddings(false)
+        .allow_tools(["alpha"])
+        .allow_skills(["fresh"])
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(value(&run(&narrower, "skills.fresh()").await), json!("alpha"));
+    let wider = Session::builder()
+        .base_dir(dir.path())
+        .tools(two_tools())
+        .embeddings(false)
+        .allow_tools(["alpha", "beta"])
+        .allow_skills(["fresh"])
+        .build()
+        .await
+        .unwrap();
+    let listed = wider.list_skills().await.unwrap();
+    assert_eq!(
+        listed[0].unavailable.as_deref(),
+        Some("written by a session limited to tools [\"alpha\"]; re-save it from a wider session to trust it")
+    );
+    // The reason names only what the reader may know: `caller` and `shown` are not
+    // in its skill list, and it is within the scope's skills anyway.
+    assert!(!listed[0].unavailable.as_deref().unwrap().contains("caller"));
+
+    // Re-saved by the unrestricted session (the operator's review): trusted again.
+    let source = open.get_skill("fresh").await.unwrap().source;
+    open.create_skill("fresh", &source, None).await.unwrap();
+    assert_eq!(value(&run(&open, "skills.fresh()").await), json!("alpha"));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("skills/.skills.json")).unwrap()).unwrap();
+    assert!(meta["fresh"].get("scope").is_none(), "{meta}");
+    assert_eq!(meta["shown"]["scope"], json!({"tools": ["alpha"], "skills": ["caller", "fresh", "shown"]}));
+    // The source stays where py-code-mode reads it.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("skills/shown.py")).unwrap(),
+        "def run():\n    return 'overwritten'\n"
+    );
 }

@@ -727,3 +727,45 @@ fn allow_flags_limit_what_commands_reach() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no tool named \"nope\" to allow"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn skills_history_and_rollback_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().to_str().unwrap();
+    let file = dir.path().join("hop.py");
+    for n in 1..=2 {
+        std::fs::write(&file, format!("\"\"\"Hop {n}.\"\"\"\ndef run():\n    return {n}\n")).unwrap();
+        ok(&codemode(&["--base", base, "skills", "add", file.to_str().unwrap()], None));
+    }
+    let listing = ok(&codemode(&["--base", base, "skills", "history", "hop"], None));
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 2, "{listing}");
+    assert!(lines[0].starts_with("1\t") && lines[0].ends_with("\tHop 1."), "{listing}");
+    assert!(lines[1].starts_with("2\t") && lines[1].ends_with("\tHop 2. (current)"), "{listing}");
+    let rolled: serde_json::Value =
+        serde_json::from_str(&ok(&codemode(&["--base", base, "skills", "rollback", "hop", "1", "--json"], None)))
+            .unwrap();
+    assert_eq!((rolled["rolled_back_to"].as_u64(), rolled["version"].as_u64()), (Some(1), Some(3)));
+    assert_eq!(ok(&codemode(&["--base", base, "skills", "invoke", "hop"], None)), "1\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&codemode(&["--base", base, "skills", "history", "hop", "--json"], None))).unwrap();
+    assert_eq!(json[2]["current"], true);
+    // The same operations through `codemode call` (what MCP and HTTP clients send).
+    let out = ok(&codemode(&["--base", base, "call", "rollback_skill", r#"{"name": "hop", "version": 2}"#], None));
+    assert!(out.contains("\"rolled_back_to\": 2"), "{out}");
+    let out = ok(&codemode(&["--base", base, "call", "skill_history", r#"{"name": "hop"}"#], None));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["versions"].as_array().unwrap().len(), 4);
+    // Hostile versions and names: clear errors, nothing written.
+    for args in [&["rollback", "hop", "-1"][..], &["rollback", "hop", "99999999999"], &["rollback", "hop", "x"]] {
+        let mut full = vec!["--base", base, "skills"];
+        full.extend_from_slice(args);
+        assert_eq!(codemode(&full, None).status.code(), Some(2), "{args:?}");
+    }
+    let out = codemode(&["--base", base, "skills", "rollback", "hop", "77"], None);
+    assert!(text(&out.stderr).contains("has no version 77"), "{}", text(&out.stderr));
+    let out = codemode(&["--base", base, "call", "rollback_skill", r#"{"name": "../hop", "version": 1}"#], None);
+    assert_ne!(out.status.code(), Some(0));
+    let out = codemode(&["--base", base, "skills", "history", "nope"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(ok(&codemode(&["--base", base, "skills", "invoke", "hop"], None)), "2\n");
+}

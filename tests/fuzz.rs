@@ -263,6 +263,7 @@ async fn host_imports_refuse_hostile_arguments() {
         // The raw WIT imports, past the namespaces' own checks.
         "__import__('wit_world.imports.tools', fromlist=['_']).call_tool(A, A, A)",
         "__import__('wit_world.imports.skills', fromlist=['_']).get_skill(A)",
+        "__import__('wit_world.imports.skills', fromlist=['_']).get_skill_to_run(A)",
         "__import__('wit_world.imports.skills', fromlist=['_']).create_skill(A, A, A)",
         "__import__('wit_world.imports.artifacts', fromlist=['_']).load(A)",
         "__import__('wit_world.imports.artifacts', fromlist=['_']).info(A)",

@@ -408,3 +408,79 @@ fn skills_check_reports_each_file_and_fails_when_one_is_skipped() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok    good: Double a number.\n");
 }
+
+/// Versions (issue 16 item 2): saving over a skill keeps the one replaced; history
+/// lists them and rollback restores one as a new version, itself undoable; on the
+/// Rust API and from agent code.
+#[tokio::test(flavor = "multi_thread")]
+async fn history_and_rollback_keep_every_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(dir.path()).await;
+    for n in 1..=3 {
+        s.create_skill("step", &format!("def run():\n    return {n}\n"), Some(&format!("version {n}"))).await.unwrap();
+    }
+    let history = s.skill_history("step").await.unwrap();
+    let listed: Vec<_> = history.iter().map(|v| (v.version, v.description.as_str(), v.current)).collect();
+    assert_eq!(listed, [(1, "version 1", false), (2, "version 2", false), (3, "version 3", true)]);
+    assert!(history.iter().all(|v| v.untrusted.is_none() && v.created_at.ends_with("+00:00")));
+
+    let (skill, now) = s.rollback_skill("step", 1).await.unwrap();
+    assert_eq!((now, skill.info.description.as_str()), (4, "version 1"));
+    assert_eq!(value(&run(&s, "skills.step()").await), json!(1));
+    // The rollback is a version like any other: undone by rolling back to 3.
+    assert_eq!(s.skill_history("step").await.unwrap().len(), 4);
+    s.rollback_skill("step", 3).await.unwrap();
+    assert_eq!(value(&run(&s, "skills.step()").await), json!(3));
+    // The py-code-mode layout holds the current version at the top.
+    assert_eq!(std::fs::read_to_string(dir.path().join("skills/step.py")).unwrap(), "def run():\n    return 3\n");
+
+    // Agent code: the same, and every hostile version or name refused clearly.
+    let code = r#"
+out = [[v["version"] for v in skills.history("step")], skills.rollback("step", 2)["version"], skills.step()]
+for args in (("step", 99), ("step", -1), ("step", 2**40), ("step", "1"), ("step", 1.0), ("step", True),
+             ("../step", 1), ("missing", 1), ("step\x00", 1)):
+    try:
+        skills.rollback(*args)
+        out.append("ok")
+    except Exception as e:
+        out.append(type(e).__name__)
+for name in ("missing", "../x", "a" * 10_000):
+    try:
+        skills.history(name)
+        out.append("ok")
+    except Exception as e:
+        out.append(type(e).__name__)
+out
+"#;
+    let r = run(&s, code).await;
+    assert_eq!(
+        value(&r),
+        json!([
+            [1, 2, 3, 4, 5],
+            6,
+            2,
+            "SkillNotFoundError",
+            "ValueError",
+            "ValueError",
+            "ValueError",
+            "ValueError",
+            "ValueError",
+            "ValueError",
+            "SkillNotFoundError",
+            "ValueError",
+            "SkillNotFoundError",
+            "ValueError",
+            "ValueError"
+        ]),
+        "{r:?}"
+    );
+    let missing = s.rollback_skill("step", 99).await.unwrap_err();
+    assert!(missing.to_string().contains("has no version 99"), "{missing}");
+
+    // Deleting a skill deletes its history: created again, it starts at 1.
+    assert!(s.delete_skill("step").await.unwrap());
+    assert!(matches!(s.skill_history("step").await, Err(SessionError::Skill(_))));
+    s.create_skill("step", "def run():\n    return 'new'\n", None).await.unwrap();
+    let history = s.skill_history("step").await.unwrap();
+    assert_eq!(history.iter().map(|v| v.version).collect::<Vec<_>>(), [1]);
+}

@@ -173,6 +173,10 @@ async fn skills_vectors_and_deps(b: Backend) {
             }],
             docstring: String::new(),
         }),
+        // Saved by a restricted session: the scope survives a reopen (a wider
+        // session must still know not to trust it).
+        scope: Some(codemode::model::Allow { tools: Some(vec!["curl".into()]), skills: None }),
+        version: 3,
     };
     let v0 = s.skills_version().await.unwrap();
     s.save_skill(&skill).await.unwrap();
@@ -243,9 +247,9 @@ macro_rules! conformance {
 }
 
 conformance!(file_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
-    size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen);
+    size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded);
 conformance!(redis_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
-    size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen);
+    size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn file_backend_reads_py_code_mode_indexes() {
@@ -287,6 +291,8 @@ async fn two_redis_tenants_never_see_each_other() {
         source: "def run(): pass".into(),
         created_at: String::new(),
         signature: None,
+        scope: None,
+        version: 0,
     })
     .await
     .unwrap();
@@ -353,7 +359,86 @@ fn stored_skill(name: &str, source: &str) -> StoredSkill {
         source: source.into(),
         created_at: String::new(),
         signature: None,
+        scope: None,
+        version: 0,
     }
+}
+
+/// A skill's versions (issue 16 item 2): saving over a skill keeps the one
+/// replaced, bounded, per skill, across a reopen; deleting a skill deletes them.
+async fn skill_history_is_kept_and_bounded(b: Backend) {
+    let s = &b.storage;
+    let max = codemode::storage::MAX_SKILL_VERSIONS as u32;
+    let version = |name: &str, n: u32| StoredSkill {
+        version: n,
+        description: format!("version {n}"),
+        ..stored_skill(name, &format!("def run():\n    return {n}\n"))
+    };
+    assert!(s.skill_versions(&skill_name("hist")).await.unwrap().is_empty());
+    s.save_skill(&version("hist", 1)).await.unwrap();
+    assert!(s.skill_versions(&skill_name("hist")).await.unwrap().is_empty(), "a first save has no history");
+    s.save_skill(&version("other", 1)).await.unwrap();
+    s.save_skill(&version("other", 2)).await.unwrap();
+    for n in 2..=max + 2 {
+        s.save_skill(&version("hist", n)).await.unwrap();
+    }
+    let reopened = (b.reopen)().await;
+    let kept = reopened.skill_versions(&skill_name("hist")).await.unwrap();
+    // The oldest is dropped: versions 2..=max+1 remain, oldest first, whole.
+    assert_eq!(kept.iter().map(|v| v.version).collect::<Vec<_>>(), (2..=max + 1).collect::<Vec<_>>());
+    assert_eq!(kept[0], version("hist", 2));
+    assert_eq!(reopened.load_skill(&skill_name("hist")).await.unwrap(), Some(version("hist", max + 2)));
+    let other = reopened.skill_versions(&skill_name("other")).await.unwrap();
+    assert_eq!(other, [version("other", 1)], "each skill has its own history");
+    // Delete deletes the history too: a skill created again starts afresh.
+    assert!(reopened.delete_skill(&skill_name("hist")).await.unwrap());
+    assert!(reopened.skill_versions(&skill_name("hist")).await.unwrap().is_empty());
+    s.save_skill(&version("hist", 1)).await.unwrap();
+    assert!(s.skill_versions(&skill_name("hist")).await.unwrap().is_empty());
+    assert_eq!(s.skill_versions(&skill_name("other")).await.unwrap().len(), 1);
+}
+
+/// A save that fails on the history write (its temporary file's name taken by a
+/// directory) writes nothing: the current skill and its history are as they were.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_backend_loses_nothing_when_a_save_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = FileStorage::open(dir.path()).await.unwrap();
+    let name = skill_name("keep");
+    s.save_skill(&stored_skill("keep", "def run():\n    return 1\n")).await.unwrap();
+    s.save_skill(&stored_skill("keep", "def run():\n    return 2\n")).await.unwrap();
+    let blocker = dir.path().join(format!("skills/.versions/.keep.json.{}.tmp", std::process::id()));
+    std::fs::create_dir_all(&blocker).unwrap();
+    let failed = s.save_skill(&stored_skill("keep", "def run():\n    return 3\n")).await;
+    assert!(matches!(failed, Err(StorageError::Io { .. })), "{failed:?}");
+    assert_eq!(s.load_skill(&name).await.unwrap().unwrap().source, "def run():\n    return 2\n");
+    let history = s.skill_versions(&name).await.unwrap();
+    assert_eq!(history.iter().map(|v| v.source.as_str()).collect::<Vec<_>>(), ["def run():\n    return 1\n"]);
+    std::fs::remove_dir(&blocker).unwrap();
+    s.save_skill(&stored_skill("keep", "def run():\n    return 3\n")).await.unwrap();
+    assert_eq!(s.skill_versions(&name).await.unwrap().len(), 2);
+    // The layout py-code-mode reads is unchanged: the current source at the top.
+    assert_eq!(std::fs::read_to_string(dir.path().join("skills/keep.py")).unwrap(), "def run():\n    return 3\n");
+    assert_eq!(s.list_skills().await.unwrap().len(), 1, "the history is not a skill");
+}
+
+/// The same on Redis: a history key of the wrong type makes Redis refuse the save
+/// script before its first write.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_loses_nothing_when_a_save_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let s = RedisStorage::connect(&redis.url(), "t", dir.path().join("p")).await.unwrap();
+    let name = skill_name("keep");
+    s.save_skill(&stored_skill("keep", "def run():\n    return 1\n")).await.unwrap();
+    let mut conn = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    redis::cmd("SET").arg("t:skills:__versions__:keep").arg("not a list").query::<()>(&mut conn).unwrap();
+    let failed = s.save_skill(&stored_skill("keep", "def run():\n    return 2\n")).await;
+    assert!(matches!(failed, Err(StorageError::Redis { .. })), "{failed:?}");
+    assert_eq!(s.load_skill(&name).await.unwrap().unwrap().source, "def run():\n    return 1\n");
+    redis::cmd("DEL").arg("t:skills:__versions__:keep").query::<()>(&mut conn).unwrap();
+    s.save_skill(&stored_skill("keep", "def run():\n    return 2\n")).await.unwrap();
+    assert_eq!(s.skill_versions(&name).await.unwrap()[0].source, "def run():\n    return 1\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -47,6 +47,27 @@ pub enum SkillsCommand {
         /// The skill's name.
         name: String,
     },
+    /// List a skill's versions, oldest first, the current one last (saving over a
+    /// skill keeps the one replaced; at most 20 are kept).
+    History {
+        /// The skill's name.
+        name: String,
+        /// Print JSON instead: `[{version, created_at, description, current, untrusted}]`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore an earlier version of a skill (a number from `history`) as its new
+    /// current version; the one replaced stays in the history.
+    Rollback {
+        /// The skill's name.
+        name: String,
+        /// The version to restore (named `number`: `version` is clap's `--version`).
+        #[arg(value_name = "VERSION")]
+        number: u32,
+        /// Print JSON instead: the skill with `rolled_back_to` and its new `version`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Find skills by meaning (keywords if the model is not installed).
     Search {
         /// What the skill should do.
@@ -126,6 +147,29 @@ pub async fn run(context: &SessionArgs<'_>, command: &SkillsCommand) -> anyhow::
             if !library().await?.delete_skill(name).await? {
                 eprintln!("no skill named {name:?}");
                 return Ok(ExitCode::from(1));
+            }
+        }
+        SkillsCommand::History { name, json } => {
+            let versions = library().await?.skill_history(name).await?;
+            if *json {
+                super::print_json(&versions)?;
+            } else {
+                for v in &versions {
+                    let current = if v.current { " (current)" } else { "" };
+                    let untrusted = v.untrusted.as_ref().map(|why| format!(" (untrusted: {why})")).unwrap_or_default();
+                    println!("{}\t{}\t{}{current}{untrusted}", v.version, v.created_at, v.description);
+                }
+            }
+        }
+        SkillsCommand::Rollback { name, number: version, json } => {
+            let (skill, now) = library().await?.rollback_skill(name, *version).await?;
+            if *json {
+                let mut value = serde_json::to_value(&skill)?;
+                value["rolled_back_to"] = (*version).into();
+                value["version"] = now.into();
+                super::print_json(&value)?;
+            } else {
+                eprintln!("skill {}: version {version} restored as version {now}", skill.info.name);
             }
         }
         SkillsCommand::Index => {

@@ -26,6 +26,8 @@ fn variant_of(op: &str) -> Option<&'static str> {
         "search_skills" => "SkillSearch",
         "create_skill" => "SkillCreated",
         "get_skill" => "Skill",
+        "skill_history" => "SkillHistory",
+        "rollback_skill" => "SkillRolledBack",
         "list_artifacts" => "Artifacts",
         "load_artifact" => "Artifact",
         "save_artifact" => "ArtifactSaved",

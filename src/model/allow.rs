@@ -64,14 +64,8 @@ impl Allow {
     /// Whether this list reaches nothing `outer` does not: each list `outer` sets is set
     /// here too, with no name outside it.
     pub fn is_within(&self, outer: &Allow) -> bool {
-        fn within(inner: Option<&[String]>, outer: Option<&[String]>) -> bool {
-            match (inner, outer) {
-                (_, None) => true,
-                (None, Some(_)) => false,
-                (Some(inner), Some(outer)) => inner.iter().all(|name| outer.contains(name)),
-            }
-        }
-        within(self.tools.as_deref(), outer.tools.as_deref()) && within(self.skills.as_deref(), outer.skills.as_deref())
+        list_within(self.tools.as_deref(), outer.tools.as_deref())
+            && list_within(self.skills.as_deref(), outer.skills.as_deref())
     }
 
     /// This list narrowed by `inner` (a session's list within its server's): `inner`
@@ -82,6 +76,15 @@ impl Allow {
             tools: narrow("tool", self.tools.as_deref(), inner.tools.as_deref())?,
             skills: narrow("skill", self.skills.as_deref(), inner.skills.as_deref())?,
         })
+    }
+}
+
+/// Whether the list `inner` reaches nothing `outer` does not (`None`: everything).
+pub(crate) fn list_within(inner: Option<&[String]>, outer: Option<&[String]>) -> bool {
+    match (inner, outer) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(inner), Some(outer)) => inner.iter().all(|name| outer.contains(name)),
     }
 }
 

@@ -18,5 +18,6 @@ pub use self::ops::{Operations, Request, Response, UnexpectedResponse};
 pub use self::run::{CellError, CellState, LimitKind, RunResult, ToolCallRecord, Value};
 pub use self::skill::{
     INJECTED_NAMES, MAX_NEEDS, Needs, Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature,
+    SkillVersion,
 };
 pub use self::tool::{CallableInfo, ParamInfo, ToolInfo};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::describe::Scope;
-use super::{ArtifactInfo, DataKind, RunResult, SearchResults, Skill, SkillInfo, ToolInfo};
+use super::{ArtifactInfo, DataKind, RunResult, SearchResults, Skill, SkillInfo, SkillVersion, ToolInfo};
 
 /// Arguments of a search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +76,17 @@ pub struct CreateSkill {
     /// One line saying what it does (default: the docstring).
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// Arguments of [`Request::RollbackSkill`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RollbackSkill {
+    /// The skill's name.
+    pub name: String,
+    /// The version to restore, as its history numbers it.
+    pub version: u32,
 }
 
 /// Arguments of [`Request::SaveArtifact`].
@@ -189,8 +200,12 @@ pub enum Request {
     GetSkill(Named),
     /// Validates and stores a skill, replacing one of the same name.
     CreateSkill(CreateSkill),
-    /// Deletes a skill.
+    /// Deletes a skill and its history.
     DeleteSkill(Named),
+    /// A skill's versions, oldest first, the current one last.
+    SkillHistory(Named),
+    /// Restores an earlier version of a skill as its new current version.
+    RollbackSkill(RollbackSkill),
     /// Every stored artifact.
     ListArtifacts,
     /// One artifact's data and info.
@@ -224,6 +239,8 @@ impl Request {
         "get_skill",
         "create_skill",
         "delete_skill",
+        "skill_history",
+        "rollback_skill",
         "list_artifacts",
         "load_artifact",
         "save_artifact",
@@ -248,6 +265,8 @@ impl Request {
             Request::GetSkill(_) => "get_skill",
             Request::CreateSkill(_) => "create_skill",
             Request::DeleteSkill(_) => "delete_skill",
+            Request::SkillHistory(_) => "skill_history",
+            Request::RollbackSkill(_) => "rollback_skill",
             Request::ListArtifacts => "list_artifacts",
             Request::LoadArtifact(_) => "load_artifact",
             Request::SaveArtifact(_) => "save_artifact",
@@ -315,6 +334,23 @@ pub enum Response {
         skill: Skill,
         /// Whether one of that name was replaced.
         replaced: bool,
+    },
+    /// A skill's versions ([`Request::SkillHistory`]).
+    #[cfg_attr(feature = "mcp-server", schemars(title = "SkillHistory"))]
+    SkillHistory {
+        /// Oldest first, the current one last.
+        versions: Vec<SkillVersion>,
+    },
+    /// A version was restored ([`Request::RollbackSkill`]).
+    #[cfg_attr(feature = "mcp-server", schemars(title = "SkillRolledBack"))]
+    SkillRolledBack {
+        /// The skill as it now is.
+        #[serde(flatten)]
+        skill: Skill,
+        /// The version restored.
+        rolled_back_to: u32,
+        /// Its number as the new current version.
+        version: u32,
     },
     /// One skill with its source.
     #[cfg_attr(feature = "mcp-server", schemars(title = "Skill"))]
@@ -459,6 +495,18 @@ pub trait Operations: Send + Sync {
         expect!(self, Request::DeleteSkill(named(name)), Response::Deleted { deleted } => deleted)
     }
 
+    /// A skill's versions, oldest first, the current one last.
+    async fn skill_history(&self, name: &str) -> Result<Vec<SkillVersion>, Self::Error> {
+        expect!(self, Request::SkillHistory(named(name)), Response::SkillHistory { versions } => versions)
+    }
+
+    /// Restores version `version` of a skill as a new current version; returns the
+    /// skill and its new version number.
+    async fn rollback_skill(&self, name: &str, version: u32) -> Result<(Skill, u32), Self::Error> {
+        let request = Request::RollbackSkill(RollbackSkill { name: name.to_owned(), version });
+        expect!(self, request, Response::SkillRolledBack { skill, version, .. } => (skill, version))
+    }
+
     /// Every stored artifact.
     async fn list_artifacts(&self) -> Result<Vec<ArtifactInfo>, Self::Error> {
         expect!(self, Request::ListArtifacts, Response::Artifacts { artifacts } => artifacts)
@@ -523,13 +571,15 @@ mod tests {
         for name in Request::NAMES {
             let args = match *name {
                 "run" => serde_json::json!({"code": "1"}),
-                "invoke_skill" | "get_skill" | "delete_skill" | "load_artifact" | "delete_artifact" | "remove_dep" => {
+                "invoke_skill" | "get_skill" | "delete_skill" | "skill_history" | "load_artifact"
+                | "delete_artifact" | "remove_dep" => {
                     serde_json::json!({"name": "x"})
                 }
                 "search_tools" | "search_skills" => serde_json::json!({"query": "x"}),
                 "create_skill" => serde_json::json!({"name": "x", "source": "def run(): pass"}),
                 "save_artifact" => serde_json::json!({"name": "x", "data": 1}),
                 "add_dep" => serde_json::json!({"spec": "x"}),
+                "rollback_skill" => serde_json::json!({"name": "x", "version": 1}),
                 _ => serde_json::json!({}),
             };
             let request = Request::from_parts(name, args.as_object().cloned()).map_err(|e| format!("{name}: {e}"));

@@ -205,6 +205,24 @@ pub struct Skill {
     pub source: String,
 }
 
+/// One version of a skill, as `skills.history(name)` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
+pub struct SkillVersion {
+    /// Its number: 1 for the first, one more for each save or rollback; 0 for a
+    /// skill written outside codemode.
+    pub version: u32,
+    /// When it was saved, ISO-8601 UTC (empty if unknown).
+    pub created_at: String,
+    /// Its description.
+    pub description: String,
+    /// Whether it is the current version.
+    pub current: bool,
+    /// Why this session would not run it (it was saved by a session limited to
+    /// less than this one); `None` when it would.
+    pub untrusted: Option<String>,
+}
+
 /// How a search ranked its results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]

@@ -338,10 +338,12 @@ impl SessionBuilder {
             let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip);
             let skills = SkillLibrary::new(storage.clone(), sandbox).with_input_limits(self.input);
             let skills = if self.embeddings { skills } else { skills.without_embeddings() };
-            capabilities.skills = Some(match &allowed.skills {
+            let skills = match &allowed.skills {
                 Some(names) => skills.restricted(names)?,
                 None => skills,
-            });
+            };
+            // Its reach is what the skills it saves are scoped to.
+            capabilities.skills = Some(skills.with_allowed_tools(allowed.tools.as_deref()));
             capabilities.artifacts =
                 Some(Artifacts::new(storage, self.max_artifact_size).with_input_limits(self.input));
             capabilities.deps = Some(deps);

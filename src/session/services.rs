@@ -75,6 +75,13 @@ impl Operations for Services {
                 Response::SkillCreated { skill: Skill { info, source: create.source }, replaced }
             }
             Request::DeleteSkill(named) => Response::Deleted { deleted: self.skills()?.delete(&named.name).await? },
+            Request::SkillHistory(named) => {
+                Response::SkillHistory { versions: self.skills()?.history(&named.name).await? }
+            }
+            Request::RollbackSkill(rollback) => {
+                let (skill, version) = self.skills()?.rollback(&rollback.name, rollback.version).await?;
+                Response::SkillRolledBack { skill, rolled_back_to: rollback.version, version }
+            }
             Request::ListArtifacts => Response::Artifacts { artifacts: self.artifacts()?.list().await? },
             Request::LoadArtifact(named) => {
                 let artifact = self.artifacts()?.load(&named.name).await?;

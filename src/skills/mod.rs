@@ -19,7 +19,9 @@ use self::search::{Document, QueryCache};
 pub use crate::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir, shared_embedder};
 use crate::embed::{INSTALL_HINT, embed_blocking};
 use crate::input::{InputLimits, TooLarge, check};
-pub use crate::model::{Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature};
+use crate::model::Allow;
+pub use crate::model::{Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature, SkillVersion};
+pub use crate::storage::MAX_SKILL_VERSIONS;
 use crate::storage::{Storage, StorageError, StoredSkill};
 
 pub use crate::names::{InvalidName, RESERVED_SKILL_NAMES as RESERVED_NAMES, SkillName};
@@ -44,10 +46,28 @@ pub enum SkillError {
     /// No skill of that name exists (or the session may not reach it).
     #[error("skill {0:?} not found")]
     NotFound(String),
+    /// The skill has no version of that number (earlier ones may have been dropped:
+    /// at most [`MAX_SKILL_VERSIONS`] are kept).
+    #[error("skill {name:?} has no version {version}; its history lists the versions kept")]
+    VersionNotFound {
+        /// The skill's name.
+        name: String,
+        /// The number asked for.
+        version: u32,
+    },
     /// The session's allowlist does not name this skill, so it may not create or
     /// delete it; nothing was written.
     #[error("skill {0:?} is not in this session's allowed skills; it cannot be created or deleted here")]
     NotAllowed(String),
+    /// The skill was saved by a session that could reach less than this one, so
+    /// this session does not run it (see [`StoredSkill::scope`]); nothing ran.
+    #[error("skill {name:?} cannot run: {reason}")]
+    Untrusted {
+        /// The skill's name.
+        name: String,
+        /// Whose scope it was written in, and how to trust it.
+        reason: String,
+    },
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -70,8 +90,8 @@ impl SkillError {
             SkillError::InvalidName(_) | SkillError::InvalidSource { .. } | SkillError::TooLarge(_) => {
                 ErrorKind::InvalidInput
             }
-            SkillError::NotFound(_) => ErrorKind::NotFound,
-            SkillError::NotAllowed(_) => ErrorKind::Denied,
+            SkillError::NotFound(_) | SkillError::VersionNotFound { .. } => ErrorKind::NotFound,
+            SkillError::NotAllowed(_) | SkillError::Untrusted { .. } => ErrorKind::Denied,
             SkillError::Storage(_) | SkillError::Inspector(_) | SkillError::Embed(_) => ErrorKind::Failed,
         }
     }
@@ -101,6 +121,9 @@ pub struct SkillLibrary {
     allowed: Option<Arc<BTreeSet<String>>>,
     /// The session's tools, when known: a skill calling a tool outside them is unavailable.
     tools: Option<Arc<BTreeSet<String>>>,
+    /// The session's tool allowlist, when it has one: with `allowed`, its reach,
+    /// recorded as the scope of the skills it saves ([`StoredSkill::scope`]).
+    allowed_tools: Option<Arc<Vec<String>>>,
 }
 
 /// Vectors and queries are content-addressed, so never stale: a changed text has a
@@ -146,6 +169,7 @@ impl SkillLibrary {
             notice_given: Arc::new(AtomicBool::new(false)),
             allowed: None,
             tools: None,
+            allowed_tools: None,
         }
     }
 
@@ -173,6 +197,54 @@ impl SkillLibrary {
             names.insert(name.to_string());
         }
         Ok(Self { allowed: Some(Arc::new(names)), ..self.clone() })
+    }
+
+    /// The session's tool allowlist (`None`: every tool): a skill this library saves
+    /// records it with the skill allowlist as its scope, and a scoped skill is
+    /// available only when this reach lies within its scope ([`StoredSkill::scope`]).
+    pub fn with_allowed_tools(mut self, tools: Option<&[String]>) -> Self {
+        self.allowed_tools = tools.map(|t| {
+            let mut t = t.to_vec();
+            t.sort();
+            t.dedup();
+            Arc::new(t)
+        });
+        self
+    }
+
+    /// What this library's session may reach: its tool and skill allowlists.
+    pub fn reach(&self) -> Allow {
+        Allow {
+            tools: self.allowed_tools.as_ref().map(|t| t.to_vec()),
+            skills: self.allowed.as_ref().map(|s| s.iter().cloned().collect()),
+        }
+    }
+
+    /// Why this session may not run a skill saved within `scope`, or `None` when
+    /// its reach lies within it. An unrestricted reach is never within a set scope:
+    /// the skill's author could not reach what this session can, so its code is not
+    /// trusted with it. Names are shown only where this session may know them.
+    fn outside_scope(&self, scope: Option<&Allow>) -> Option<String> {
+        let scope = scope?;
+        let reach = self.reach();
+        let mut limits = Vec::new();
+        for (what, scoped, mine) in [("tools", &scope.tools, &reach.tools), ("skills", &scope.skills, &reach.skills)] {
+            let Some(scoped) = scoped else { continue };
+            if !crate::model::allow::list_within(mine.as_deref(), Some(scoped)) {
+                let shown: Vec<String> = scoped
+                    .iter()
+                    .filter(|n| mine.as_ref().is_none_or(|mine| mine.contains(n)))
+                    .map(|n| format!("{:?}", crate::text::shown(n)))
+                    .collect();
+                limits.push(format!("{what} [{}]", shown.join(", ")));
+            }
+        }
+        (!limits.is_empty()).then(|| {
+            format!(
+                "written by a session limited to {}; re-save it from a wider session to trust it",
+                limits.join(" and ")
+            )
+        })
     }
 
     /// Whether this library may reach the skill `name`.
@@ -228,8 +300,12 @@ impl SkillLibrary {
             source: source.to_owned(),
             created_at: crate::storage::now_iso8601(),
             signature: Some(signature),
+            scope: self.scope_of_saves(),
+            version: 0,
         };
-        let replaced = self.storage.load_skill(&name).await?.is_some();
+        let current = self.storage.load_skill(&name).await?;
+        let replaced = current.is_some();
+        let stored = StoredSkill { version: next_version(current.as_ref()), ..stored };
         // Not embedded here: loading the model and embedding two texts cost far more
         // than the write. The next search embeds a few new skills itself and hands
         // more to the background indexer.
@@ -237,12 +313,84 @@ impl SkillLibrary {
         Ok((self.info(stored, None).await?, replaced))
     }
 
-    /// One skill with its source.
+    /// The scope recorded with what this library saves: its reach, when restricted.
+    fn scope_of_saves(&self) -> Option<Allow> {
+        Some(self.reach()).filter(|reach| !reach.is_unrestricted())
+    }
+
+    /// A skill's versions, oldest first, the current one last. Earlier versions are
+    /// kept when a skill is replaced (at most [`MAX_SKILL_VERSIONS`]); deleting a
+    /// skill deletes them.
+    pub async fn history(&self, name: &str) -> Result<Vec<SkillVersion>, SkillError> {
+        let current = self.load(name).await?;
+        let mut versions = self.storage.skill_versions(&current.name).await?;
+        versions.push(current);
+        let last = versions.len() - 1;
+        Ok(versions
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| SkillVersion {
+                version: v.version,
+                untrusted: self.outside_scope(v.scope.as_ref()),
+                description: v.description,
+                created_at: v.created_at,
+                current: i == last,
+            })
+            .collect())
+    }
+
+    /// Restores version `version` of a skill as a new current version (so a
+    /// rollback is itself undone by another); returns it with its new number. The
+    /// version replaced joins the history. Refused like [`create`](Self::create)
+    /// outside the session's allowlist; a restricted session's rollback is scoped
+    /// to it like its saves.
+    pub async fn rollback(&self, name: &str, version: u32) -> Result<(Skill, u32), SkillError> {
+        let name = self.reachable(name, SkillError::NotAllowed)?;
+        let current = self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))?;
+        let versions = self.storage.skill_versions(&name).await?;
+        let chosen = versions
+            .into_iter()
+            .chain(std::iter::once(current.clone()))
+            .rfind(|v| v.version == version)
+            .ok_or_else(|| SkillError::VersionNotFound { name: name.to_string(), version })?;
+        let restored = StoredSkill {
+            version: next_version(Some(&current)),
+            created_at: crate::storage::now_iso8601(),
+            // A restricted session's write is scoped to it whatever it restores; an
+            // unrestricted one keeps the version's own scope (never launders it).
+            scope: self.scope_of_saves().or(chosen.scope.clone()),
+            ..chosen
+        };
+        self.storage.save_skill(&restored).await?;
+        let number = restored.version;
+        let source = restored.source.clone();
+        Ok((Skill { info: self.info(restored, None).await?, source }, number))
+    }
+
+    /// One skill with its source (to read it: one this session may not run is
+    /// returned too, listed [`unavailable`](SkillInfo::unavailable)).
     pub async fn get(&self, name: &str) -> Result<Skill, SkillError> {
-        let name = self.reachable(name, SkillError::NotFound)?;
-        let stored = self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))?;
+        let stored = self.load(name).await?;
         let source = stored.source.clone();
         Ok(Skill { info: self.info(stored, None).await?, source })
+    }
+
+    /// One skill with its source, to run it: what invoking a skill reads, refused
+    /// ([`SkillError::Untrusted`]) when a session narrower than this one saved it.
+    /// The refusal is the host's, whatever the guest's wrappers do.
+    pub async fn get_to_run(&self, name: &str) -> Result<Skill, SkillError> {
+        let stored = self.load(name).await?;
+        if let Some(reason) = self.outside_scope(stored.scope.as_ref()) {
+            return Err(SkillError::Untrusted { name: stored.name.to_string(), reason });
+        }
+        let source = stored.source.clone();
+        Ok(Skill { info: self.info(stored, None).await?, source })
+    }
+
+    /// The stored skill `name`, if this library may reach it.
+    async fn load(&self, name: &str) -> Result<StoredSkill, SkillError> {
+        let name = self.reachable(name, SkillError::NotFound)?;
+        self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))
     }
 
     /// Every skill, sorted by name. Entries that are not valid skills are left out,
@@ -401,7 +549,10 @@ impl SkillLibrary {
         let description =
             if stored.description.is_empty() { first_paragraph(&signature.docstring) } else { stored.description };
         let needs = signature.needs.unwrap_or_default();
-        let unavailable = self.missing(&needs, known).await?;
+        let unavailable = match (self.outside_scope(stored.scope.as_ref()), self.missing(&needs, known).await?) {
+            (Some(scope), Some(missing)) => Some(format!("{scope}; {missing}")),
+            (scope, missing) => scope.or(missing),
+        };
         Ok(SkillInfo {
             name: stored.name.into(),
             description,
@@ -656,6 +807,11 @@ impl Entry {
         };
         [search::description_text(skill.name.as_str(), &description), skill.source.clone()]
     }
+}
+
+/// The number of a version saved over `current`.
+fn next_version(current: Option<&StoredSkill>) -> u32 {
+    current.map_or(1, |c| c.version.saturating_add(1))
 }
 
 /// The storage key of a text's embedding: model and content, nothing else.

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! <base>/skills/<name>.py            skill sources (readable by py-code-mode)
-//! <base>/skills/.skills.json         descriptions and creation times
+//! <base>/skills/.skills.json         descriptions, creation times, signatures, scopes, versions
+//! <base>/skills/.versions/<name>.json a skill's earlier versions (at most 20), oldest first
 //! <base>/artifacts/<name...>         artifact data, sub-directories allowed
 //! <base>/artifacts/.artifacts.json   artifact index (py-code-mode's format)
 //! <base>/vectors/<key>.f32           embeddings, little-endian f32
@@ -43,7 +44,7 @@ pub struct FileStorage {
     packages: PathBuf,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct SkillMeta {
     #[serde(default)]
     description: String,
@@ -54,6 +55,12 @@ struct SkillMeta {
     source_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     signature: Option<crate::model::SkillSignature>,
+    /// The author's reach ([`StoredSkill::scope`]). Tied to the name, not the
+    /// content: a file edited by hand stays scoped until re-saved from a wider session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<crate::model::Allow>,
+    #[serde(default)]
+    version: u32,
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -178,23 +185,50 @@ impl Storage for FileStorage {
         let skill = skill.clone();
         blocking(move || {
             let _lock = Lock::exclusive(&dir.join(".skills.lock"))?;
+            let meta_path = dir.join(".skills.json");
+            let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
+            // The skill replaced goes to its history first, durably: a crash or a
+            // failure after this leaves it both current and in the history (a
+            // duplicate, never a loss); a failure here writes nothing else.
+            let current = meta.get(skill.name.as_str()).cloned().unwrap_or_default();
+            if let Some(current) = read_skill(&dir, skill.name.clone(), current).map_err(io("reading a skill", &dir))? {
+                let versions_dir = dir.join(".versions");
+                std::fs::create_dir_all(&versions_dir).map_err(io("creating the versions directory", &versions_dir))?;
+                let path = versions_path(&dir, &skill.name);
+                let mut versions: Vec<StoredSkill> = read_json(&path)?.unwrap_or_default();
+                versions.push(current);
+                let excess = versions.len().saturating_sub(super::MAX_SKILL_VERSIONS);
+                versions.drain(..excess);
+                write_json(&path, &versions)?;
+            }
             // Either rename may reach the disk without the other and the store is
             // still consistent (the `.py` file is the truth, a signature is only
             // trusted for the source it was read from): one directory fsync, at the end.
             replace_file(&skill_path(&dir, &skill.name), skill.source.as_bytes())?;
-            let meta_path = dir.join(".skills.json");
-            let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
             let source_sha256 = skill.signature.as_ref().map(|_| sha256_hex(&skill.source));
             let entry = SkillMeta {
                 description: skill.description,
                 created_at: skill.created_at,
                 source_sha256,
                 signature: skill.signature,
+                scope: skill.scope,
+                version: skill.version,
             };
             meta.insert(skill.name.into(), entry);
             replace_file(&meta_path, &json_bytes(&meta)?)?;
             bump_version(&dir)?;
             sync_dir(&dir)
+        })
+        .await
+    }
+
+    async fn skill_versions(&self, name: &SkillName) -> Result<Vec<StoredSkill>, StorageError> {
+        let dir = self.skills_dir();
+        let name = name.clone();
+        blocking(move || {
+            let versions: Vec<StoredSkill> = read_json(&versions_path(&dir, &name))?.unwrap_or_default();
+            // A file edited by hand may hold anything: only this skill's entries count.
+            Ok(versions.into_iter().filter(|v| v.name == name).collect())
         })
         .await
     }
@@ -258,6 +292,13 @@ impl Storage for FileStorage {
             let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
             if meta.remove(name.as_str()).is_some() {
                 write_json(&meta_path, &meta)?;
+            }
+            // py-code-mode users expect delete to delete: the history goes too.
+            let versions = versions_path(&dir, &name);
+            match std::fs::remove_file(&versions) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("deleting the skill's versions", &versions)(e)),
             }
             let path = skill_path(&dir, &name);
             let removed = match std::fs::remove_file(&path) {
@@ -492,6 +533,11 @@ fn skill_path(dir: &Path, name: &SkillName) -> PathBuf {
     dir.join(format!("{name}.py"))
 }
 
+/// Where a skill's earlier versions are kept: made from a validated name, like [`skill_path`].
+fn versions_path(dir: &Path, name: &SkillName) -> PathBuf {
+    dir.join(".versions").join(format!("{name}.json"))
+}
+
 /// A skill's file with its metadata; `None` if there is no file. The caller decides
 /// how a file that cannot be read is reported (the error names no path).
 fn read_skill(dir: &Path, name: SkillName, meta: SkillMeta) -> std::io::Result<Option<StoredSkill>> {
@@ -505,6 +551,8 @@ fn read_skill(dir: &Path, name: SkillName, meta: SkillMeta) -> std::io::Result<O
                 signature: meta.signature.filter(|_| current),
                 source,
                 created_at: meta.created_at,
+                scope: meta.scope,
+                version: meta.version,
             }))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

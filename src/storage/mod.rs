@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use self::file::FileStorage;
 #[cfg(feature = "redis")]
 pub use self::redis::{Cleared, RedisStorage, Snapshot};
-use crate::model::{Artifact, ArtifactInfo, DataKind, SkillSignature};
+use crate::model::{Allow, Artifact, ArtifactInfo, DataKind, SkillSignature};
 use crate::names::{ArtifactName, SkillName};
 
 /// A failure of the storage backend itself (never of the caller's input).
@@ -76,7 +76,21 @@ pub struct StoredSkill {
     /// dropped into the directory by hand, or edited since).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<SkillSignature>,
+    /// What the session that saved it could reach, when that session had an
+    /// allowlist: only a session whose reach lies within it may run the skill (a
+    /// restricted session must not author code that wider sessions then run with
+    /// their tools). `None`: saved by an unrestricted session or an operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Allow>,
+    /// Its version number: 1 for a new skill, one more than the version it replaced;
+    /// 0 for a skill written outside codemode.
+    #[serde(default)]
+    pub version: u32,
 }
+
+/// Most earlier versions kept per skill; saving over a skill with this many drops
+/// the oldest.
+pub const MAX_SKILL_VERSIONS: usize = 20;
 
 /// An entry of the skills store that is not a skill, and why: a file whose name
 /// no skill operation could use (`bad-name.py`), or one that cannot be read.
@@ -104,8 +118,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Deletes an artifact; `false` if there was none.
     async fn delete_artifact(&self, name: &ArtifactName) -> Result<bool, StorageError>;
 
-    /// Stores a skill, replacing any of the same name.
+    /// Stores a skill, replacing any of the same name; the one replaced is kept as
+    /// an earlier version (at most [`MAX_SKILL_VERSIONS`], the oldest dropped), in
+    /// the same atomic write: a failed save loses neither the current skill nor
+    /// its history.
     async fn save_skill(&self, skill: &StoredSkill) -> Result<(), StorageError>;
+    /// A skill's earlier versions, oldest first (the current one is
+    /// [`load_skill`](Self::load_skill)'s); empty if it has none.
+    async fn skill_versions(&self, name: &SkillName) -> Result<Vec<StoredSkill>, StorageError>;
     /// One skill.
     async fn load_skill(&self, name: &SkillName) -> Result<Option<StoredSkill>, StorageError>;
     /// Every skill, in no particular order.
@@ -115,7 +135,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn scan_skills(&self) -> Result<(Vec<StoredSkill>, Vec<SkippedSkill>), StorageError> {
         Ok((self.list_skills().await?, Vec::new()))
     }
-    /// Deletes a skill; `false` if there was none.
+    /// Deletes a skill and its earlier versions; `false` if there was no skill.
     async fn delete_skill(&self, name: &SkillName) -> Result<bool, StorageError>;
     /// A token that changes whenever any skill changes, so callers can keep a parsed
     /// listing; `None` if this store cannot tell (then re-read every time).

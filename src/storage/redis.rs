@@ -4,7 +4,8 @@
 //! |---|---|---|
 //! | artifact data | `P:artifacts:<name>` | string (raw bytes) |
 //! | artifact index | `P:artifacts:__index__` | hash: name → JSON (py-code-mode's entry format) |
-//! | skills | `P:skills:__skills__` | hash: name → JSON `{name, description, source, created_at, signature}` |
+//! | skills | `P:skills:__skills__` | hash: name → JSON `{name, description, source, created_at, signature, scope?}` |
+//! | a skill's earlier versions | `P:skills:__versions__:<name>` | list of the same JSON, oldest first (at most 20) |
 //! | skills version | `P:skills:__version__` | counter, bumped by every skill write |
 //! | vectors | `P:vectors:<key>` | string (little-endian f32) |
 //! | deps | `P:deps` | set of requirement specs |
@@ -86,6 +87,11 @@ impl RedisStorage {
         format!("{}:{rest}", self.prefix)
     }
 
+    /// The list of a skill's earlier versions (a validated name: no `:` tricks).
+    fn versions_key(&self, name: &SkillName) -> String {
+        self.key(&format!("skills:__versions__:{name}"))
+    }
+
     /// Writes `snapshot` in one `MULTI`/`EXEC` transaction: Redis applies all of it
     /// or, if it refuses any command (out of memory, connection lost), none of it.
     /// With `clear`, the kinds present in the snapshot are made to match it exactly:
@@ -147,6 +153,19 @@ impl RedisStorage {
         Ok(cleared)
     }
 }
+
+/// Saves a skill (KEYS: skills hash, its versions list, the version counter; ARGV:
+/// name, JSON, most versions kept), moving the entry it replaces to the history.
+const SAVE_SKILL: &str = r"
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+    redis.call('RPUSH', KEYS[2], current)
+    redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('INCR', KEYS[3])
+return 0
+";
 
 /// What [`RedisStorage::import`] writes: each kind that is `Some` is written (and,
 /// when clearing, made to match exactly); a `None` kind is left as it is.
@@ -239,15 +258,37 @@ impl Storage for RedisStorage {
     async fn save_skill(&self, skill: &StoredSkill) -> Result<(), StorageError> {
         let json = serde_json::to_string(skill).map_err(|e| corrupt("encoding a skill", e))?;
         let mut conn = self.conn.clone();
-        redis::pipe()
-            .atomic()
-            .hset(self.key("skills:__skills__"), skill.name.as_str(), json)
-            .ignore()
-            .incr(self.key("skills:__version__"), 1)
-            .ignore()
+        // One script, so one atomic step: the replaced entry is appended to the
+        // history before anything is overwritten, and a refused command (a key of
+        // the wrong type) stops the script before its first write.
+        redis::cmd("EVAL")
+            .arg(SAVE_SKILL)
+            .arg(3)
+            .arg(self.key("skills:__skills__"))
+            .arg(self.versions_key(&skill.name))
+            .arg(self.key("skills:__version__"))
+            .arg(skill.name.as_str())
+            .arg(json)
+            .arg(super::MAX_SKILL_VERSIONS)
             .query_async::<()>(&mut conn)
             .await
             .map_err(redis_err("saving a skill"))
+    }
+
+    async fn skill_versions(&self, name: &SkillName) -> Result<Vec<StoredSkill>, StorageError> {
+        let mut conn = self.conn.clone();
+        let entries: Vec<String> =
+            conn.lrange(self.versions_key(name), 0, -1).await.map_err(redis_err("reading a skill's versions"))?;
+        let mut versions = Vec::with_capacity(entries.len());
+        for json in entries {
+            let version: StoredSkill =
+                serde_json::from_str(&json).map_err(|e| corrupt("reading a skill's versions", e))?;
+            // Another writer may have stored anything: only this skill's entries count.
+            if version.name == *name {
+                versions.push(version);
+            }
+        }
+        Ok(versions)
     }
 
     async fn load_skill(&self, name: &SkillName) -> Result<Option<StoredSkill>, StorageError> {
@@ -288,6 +329,9 @@ impl Storage for RedisStorage {
         let (removed,): (u64,) = redis::pipe()
             .atomic()
             .hdel(self.key("skills:__skills__"), name.as_str())
+            // py-code-mode users expect delete to delete: the history goes too.
+            .del(self.versions_key(name))
+            .ignore()
             .incr(self.key("skills:__version__"), 1)
             .ignore()
             .query_async(&mut conn)

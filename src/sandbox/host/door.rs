@@ -51,6 +51,10 @@ async fn call(ns: &mut Namespaces, function: &str, args: &str) -> Answer {
             let (name,) = parse(args)?;
             ok(skills::Host::get_skill(&mut ns.skills, name).await?)
         }
+        "skills.get_skill_to_run" => {
+            let (name,) = parse(args)?;
+            ok(skills::Host::get_skill_to_run(&mut ns.skills, name).await?)
+        }
         "skills.create_skill" => {
             let (name, source, description) = parse(args)?;
             ok(skills::Host::create_skill(&mut ns.skills, name, source, description).await?)
@@ -58,6 +62,14 @@ async fn call(ns: &mut Namespaces, function: &str, args: &str) -> Answer {
         "skills.delete_skill" => {
             let (name,) = parse(args)?;
             ok(skills::Host::delete_skill(&mut ns.skills, name).await?)
+        }
+        "skills.skill_history" => {
+            let (name,) = parse(args)?;
+            ok(skills::Host::skill_history(&mut ns.skills, name).await?)
+        }
+        "skills.rollback_skill" => {
+            let (name, version) = parse(args)?;
+            ok(skills::Host::rollback_skill(&mut ns.skills, name, version).await?)
         }
         "skills.describe_skills" => ok(skills::Host::describe_skills(&mut ns.skills).await?),
         "artifacts.save_artifact" => {

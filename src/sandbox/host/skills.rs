@@ -41,6 +41,15 @@ impl Host for SkillsCtx {
             .await
     }
 
+    async fn get_skill_to_run(&mut self, name: String) -> Result<skills::Skill, HostError> {
+        self.tape
+            .call("skills.get-skill-to-run", &name, async {
+                let skill = self.library()?.get_to_run(&name).await?;
+                Ok(skills::Skill { info: skill_info(skill.info), source: skill.source })
+            })
+            .await
+    }
+
     async fn create_skill(
         &mut self,
         name: String,
@@ -57,6 +66,33 @@ impl Host for SkillsCtx {
 
     async fn delete_skill(&mut self, name: String) -> Result<bool, HostError> {
         self.tape.call("skills.delete-skill", &name, async { Ok(self.library()?.delete(&name).await?) }).await
+    }
+
+    async fn skill_history(&mut self, name: String) -> Result<Vec<skills::SkillVersion>, HostError> {
+        self.tape
+            .call("skills.skill-history", &name, async {
+                let versions = self.library()?.history(&name).await?;
+                Ok(versions
+                    .into_iter()
+                    .map(|v| skills::SkillVersion {
+                        version: v.version,
+                        created_at: v.created_at,
+                        description: v.description,
+                        current: v.current,
+                        untrusted: v.untrusted,
+                    })
+                    .collect())
+            })
+            .await
+    }
+
+    async fn rollback_skill(&mut self, name: String, version: u32) -> Result<skills::RolledBack, HostError> {
+        self.tape
+            .call("skills.rollback-skill", &(&name, version), async {
+                let (skill, version) = self.library()?.rollback(&name, version).await?;
+                Ok(skills::RolledBack { info: skill_info(skill.info), version })
+            })
+            .await
     }
 
     async fn describe_skills(&mut self) -> Result<String, HostError> {

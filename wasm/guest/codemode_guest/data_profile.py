@@ -143,7 +143,17 @@ def _load_artifact(name: str) -> Any:
 
 _INTERFACES = {
     "tools": ["list_tools", "search_tools", "call_tool", "describe_tools"],
-    "skills": ["list_skills", "search_skills", "get_skill", "create_skill", "delete_skill", "describe_skills"],
+    "skills": [
+        "list_skills",
+        "search_skills",
+        "get_skill",
+        "get_skill_to_run",
+        "create_skill",
+        "delete_skill",
+        "skill_history",
+        "rollback_skill",
+        "describe_skills",
+    ],
     "artifacts": ["get_artifact_info", "list_artifacts", "delete_artifact"],
     "deps": ["add_dep", "remove_dep", "list_deps", "sync_deps"],
 }

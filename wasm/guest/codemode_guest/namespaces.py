@@ -368,7 +368,7 @@ MAX_SKILL_DEPTH = 16
 class Skills:
     """Saved workflows: `skills.<name>(**kw)`, `skills.invoke(name, **kw)`, `skills.list()`,
     `skills.search(query)`, `skills.get(name)`, `skills.create(name, source)`, `skills.delete(name)`,
-    `skills.describe()`.
+    `skills.history(name)`, `skills.rollback(name, version)`, `skills.describe()`.
 
     A skill runs in fresh globals holding `tools`, `skills`, `artifacts` and `deps`
     (never the caller's variables); `async def run` skills are awaited for you.
@@ -402,6 +402,25 @@ class Skills:
     def delete(self, name: str) -> bool:
         return _call(SkillError, wit_skills.delete_skill, _text(name, "name"))
 
+    def history(self, name: str) -> _Records:
+        """The skill's versions, oldest first, the current one last (at most 20 kept)."""
+        return [
+            record(
+                version=v.version,
+                created_at=v.created_at,
+                description=v.description,
+                current=v.current,
+                untrusted=v.untrusted,
+            )
+            for v in _call(SkillError, wit_skills.skill_history, _text(name, "name"))
+        ]
+
+    def rollback(self, name: str, version: int) -> Record:
+        """Restores `version` (from `history`) as the new current version; undo it
+        with another rollback."""
+        done = _call(SkillError, wit_skills.rollback_skill, _text(name, "name"), _count(version, "version"))
+        return Record(_skill_dict(done.info), version=done.version)
+
     def describe(self) -> str:
         """Every skill as a compact Python stub: typed signatures, defaults, one-line docs."""
         return _call(SkillError, wit_skills.describe_skills)
@@ -412,7 +431,9 @@ class Skills:
         if len(self._stack) >= MAX_SKILL_DEPTH:
             chain = " -> ".join([*self._stack, name])
             raise SkillError(f"skills nested deeper than {MAX_SKILL_DEPTH}: {chain}")
-        skill = _call(SkillError, wit_skills.get_skill, name)
+        # The host refuses a skill saved by a narrower session; the rest of what
+        # makes it unavailable (a needed tool or skill missing) is said here.
+        skill = _call(SkillError, wit_skills.get_skill_to_run, name)
         if skill.info.unavailable is not None:
             # Said before anything runs, rather than as a failure halfway through.
             raise SkillError(f"skill {name!r} cannot run: {skill.info.unavailable}")
