@@ -210,6 +210,9 @@ async fn a_skill_needing_what_the_session_lacks_is_unavailable_and_says_which() 
     assert_eq!(caller.needs.tools, ["beta"]);
     assert_eq!(caller.unavailable.as_deref(), Some("this session has no tool \"beta\""));
     assert_eq!(listed.iter().find(|i| i.name == "shown").unwrap().unavailable, None);
+    // The stub a model plans with says so too.
+    let stub = s.describe(Some(codemode::model::describe::Scope::Skills)).await.unwrap();
+    assert!(stub.contains(r#"(unavailable: this session has no tool \"beta\")"#), "{stub}");
     let invoked = s.invoke_skill("caller", &serde_json::Map::new()).await.unwrap();
     let error = invoked.error.expect("refused up front");
     assert_eq!(error.kind, "SkillError");

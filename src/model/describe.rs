@@ -179,10 +179,7 @@ pub fn tools_stub(tools: &[ToolInfo]) -> String {
             continue;
         };
         out.push_str(&format!("    class {name}:\n"));
-        let mut doc = first_line(&tool.description);
-        if let Some(why) = &tool.unavailable {
-            doc = format!("{doc} (unavailable: {})", first_line(why)).trim_start().to_owned();
-        }
+        let doc = doc_of(&tool.description, tool.unavailable.as_deref());
         if !doc.is_empty() {
             out.push_str(&format!("        {}\n", quoted(&doc)));
         }
@@ -230,13 +227,23 @@ pub fn skills_stub(skills: &[SkillInfo]) -> String {
             continue;
         };
         let signature = Signature::new(skill.caller_params().map(ShownParam::of_skill));
-        let doc = first_line(&skill.description);
+        let doc = doc_of(&skill.description, skill.unavailable.as_deref());
         out.push_str(&format!("    def {name}({}): {}\n", signature.keyword_only(), body_of(&doc)));
     }
     if hidden > 0 {
         out.push_str(&format!("    # {hidden} more: names that are not Python identifiers\n"));
     }
     out
+}
+
+/// The one-line doc of a tool or skill: its description's first line, and why this
+/// session cannot call it, if it cannot (so a model does not plan with it).
+fn doc_of(description: &str, unavailable: Option<&str>) -> String {
+    let doc = first_line(description);
+    match unavailable {
+        Some(why) => format!("{doc} (unavailable: {})", first_line(why)).trim_start().to_owned(),
+        None => doc,
+    }
 }
 
 /// The body of a one-line `def`: its docstring, or `...`.
