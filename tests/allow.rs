@@ -356,3 +356,41 @@ out
         "def run():\n    return 'overwritten'\n"
     );
 }
+
+/// A restricted rollback never widens the scope of the code it restores, and a
+/// restricted session cannot delete (with its history) what a wider one wrote.
+#[tokio::test(flavor = "multi_thread")]
+async fn restricted_rollbacks_and_deletes_never_widen_or_destroy() {
+    let dir = skills_dir();
+    let scope = |dir: &std::path::Path| {
+        let meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("skills/.skills.json")).unwrap()).unwrap();
+        meta["fresh"]["scope"].clone()
+    };
+    let narrowest = Session::builder()
+        .base_dir(dir.path())
+        .tools(two_tools())
+        .embeddings(false)
+        .allow_tools(Vec::<String>::new())
+        .allow_skills(["fresh"])
+        .build()
+        .await
+        .unwrap();
+    narrowest.create_skill("fresh", "def run():\n    return 1\n", None).await.unwrap();
+    let narrow = restricted(dir.path()).await;
+    narrow.create_skill("fresh", "def run():\n    return 2\n", None).await.unwrap();
+    assert_eq!(scope(dir.path()), json!({"tools": ["alpha"], "skills": ["caller", "fresh", "shown"]}));
+    narrow.rollback_skill("fresh", 1).await.unwrap();
+    assert_eq!(scope(dir.path()), json!({"tools": [], "skills": ["fresh"]}), "the narrower scope is kept");
+
+    // What the narrowest session wrote, the narrow one may delete; the operator's
+    // `shown` it may overwrite (the history keeps the original) but not delete.
+    let error = narrow.delete_skill("shown").await.unwrap_err();
+    assert!(error.to_string().contains("only such a session can delete it"), "{error}");
+    let open = Session::builder().base_dir(dir.path()).tools(two_tools()).embeddings(false).build().await.unwrap();
+    assert!(open.get_skill("shown").await.is_ok(), "nothing was deleted");
+    let refused = run(&narrow, "skills.delete('shown')").await.error.expect("refused");
+    assert_eq!(refused.kind, "SkillError", "{refused:?}");
+    assert!(narrow.delete_skill("fresh").await.unwrap());
+    assert!(open.delete_skill("shown").await.unwrap(), "an unrestricted session deletes anything");
+}

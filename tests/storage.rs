@@ -185,6 +185,8 @@ async fn skills_vectors_and_deps(b: Backend) {
     s.save_skill(&StoredSkill { name: skill_name("other"), ..skill.clone() }).await.unwrap();
     assert_ne!(s.skills_version().await.unwrap(), v1);
     let reopened = (b.reopen)().await;
+    // The store numbers versions itself: a first save is version 1, whatever it was given.
+    let skill = StoredSkill { version: 1, ..skill };
     assert_eq!(
         reopened.load_skill(&skill_name("greet")).await.unwrap(),
         Some(skill.clone()),
@@ -247,9 +249,11 @@ macro_rules! conformance {
 }
 
 conformance!(file_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
-    size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded);
+    size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
+    skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version);
 conformance!(redis_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
-    size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded);
+    size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
+    skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn file_backend_reads_py_code_mode_indexes() {
@@ -398,6 +402,67 @@ async fn skill_history_is_kept_and_bounded(b: Backend) {
     assert_eq!(s.skill_versions(&skill_name("other")).await.unwrap().len(), 1);
 }
 
+/// Large versions are dropped by bytes long before the count cap: a history costs
+/// at most a few times the largest source, never twenty.
+async fn skill_history_is_capped_in_bytes(b: Backend) {
+    let s = &b.storage;
+    let big = |n: usize| stored_skill("big", &format!("def run():\n    return {n}\n# {}\n", "x".repeat(1 << 20)));
+    for n in 0..8 {
+        s.save_skill(&big(n)).await.unwrap();
+    }
+    let kept = (b.reopen)().await.skill_versions(&skill_name("big")).await.unwrap();
+    let bytes: usize = kept.iter().map(|v| v.source.len()).sum();
+    assert!(bytes <= codemode::storage::MAX_SKILL_HISTORY_BYTES, "{bytes} bytes of history kept");
+    assert!((2..=4).contains(&kept.len()), "{} versions kept", kept.len());
+    assert_eq!(kept.last().unwrap().source, big(6).source, "the newest earlier version is kept");
+    assert_eq!(kept.last().unwrap().version, 7);
+    // One small save after them keeps it all the same way.
+    s.save_skill(&stored_skill("big", "def run():\n    return 'small'\n")).await.unwrap();
+    let kept = s.skill_versions(&skill_name("big")).await.unwrap();
+    assert_eq!(kept.last().unwrap().source, big(7).source);
+}
+
+/// Concurrent saves of one name are numbered under the store's lock: each gets its
+/// own number, and every one of them is current or in the history.
+async fn concurrent_saves_never_share_a_version(b: Backend) {
+    let saves = (0..8).map(|n| {
+        let s = b.storage.clone();
+        tokio::spawn(async move { s.save_skill(&stored_skill("race", &format!("def run():\n    return {n}\n"))).await })
+    });
+    let mut numbers = Vec::new();
+    for save in saves {
+        numbers.push(save.await.unwrap().unwrap().version);
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=8).collect::<Vec<_>>());
+    let mut stored: Vec<u32> =
+        b.storage.skill_versions(&skill_name("race")).await.unwrap().iter().map(|v| v.version).collect();
+    stored.push(b.storage.load_skill(&skill_name("race")).await.unwrap().unwrap().version);
+    assert_eq!(stored, (1..=8).collect::<Vec<_>>(), "oldest first, the current one last");
+}
+
+/// The single history file stop 22 wrote is read, and split into one file per
+/// version by the next save, in order and without loss.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_backend_reads_and_splits_a_single_history_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = FileStorage::open(dir.path()).await.unwrap();
+    let name = skill_name("old");
+    let version = |n: u32| StoredSkill { version: n, ..stored_skill("old", &format!("def run():\n    return {n}\n")) };
+    s.save_skill(&version(3)).await.unwrap();
+    let legacy = dir.path().join("skills/.versions/old.json");
+    std::fs::create_dir_all(legacy.parent().unwrap()).unwrap();
+    std::fs::write(&legacy, serde_json::to_vec(&[version(1), version(2)]).unwrap()).unwrap();
+    assert_eq!(s.skill_versions(&name).await.unwrap(), [version(1), version(2)]);
+    s.save_skill(&version(4)).await.unwrap();
+    assert!(!legacy.exists(), "split into files");
+    let sources: Vec<String> = s.skill_versions(&name).await.unwrap().into_iter().map(|v| v.source).collect();
+    assert_eq!(sources, [version(1).source, version(2).source, version(1).source.replace('1', "3")]);
+    assert_eq!(std::fs::read_dir(dir.path().join("skills/.versions/old")).unwrap().count(), 3);
+    assert!(s.delete_skill(&name).await.unwrap());
+    assert!(!dir.path().join("skills/.versions/old").exists(), "delete deletes the history");
+}
+
 /// A save that fails on the history write (its temporary file's name taken by a
 /// directory) writes nothing: the current skill and its history are as they were.
 #[tokio::test(flavor = "multi_thread")]
@@ -407,7 +472,7 @@ async fn file_backend_loses_nothing_when_a_save_fails() {
     let name = skill_name("keep");
     s.save_skill(&stored_skill("keep", "def run():\n    return 1\n")).await.unwrap();
     s.save_skill(&stored_skill("keep", "def run():\n    return 2\n")).await.unwrap();
-    let blocker = dir.path().join(format!("skills/.versions/.keep.json.{}.tmp", std::process::id()));
+    let blocker = dir.path().join(format!("skills/.versions/keep/.2.json.{}.tmp", std::process::id()));
     std::fs::create_dir_all(&blocker).unwrap();
     let failed = s.save_skill(&stored_skill("keep", "def run():\n    return 3\n")).await;
     assert!(matches!(failed, Err(StorageError::Io { .. })), "{failed:?}");

@@ -68,6 +68,21 @@ impl Allow {
             && list_within(self.skills.as_deref(), outer.skills.as_deref())
     }
 
+    /// What both of two reaches allow (`None`: everything): the narrower of the
+    /// two, or their common part when neither is within the other.
+    pub fn narrowest(a: Option<&Allow>, b: Option<&Allow>) -> Option<Allow> {
+        let common = |a: &Option<Vec<String>>, b: &Option<Vec<String>>| match (a, b) {
+            (None, list) | (list, None) => list.clone(),
+            (Some(a), Some(b)) => Some(a.iter().filter(|name| b.contains(name)).cloned().collect()),
+        };
+        match (a, b) {
+            (None, reach) | (reach, None) => reach.cloned(),
+            (Some(a), Some(b)) => {
+                Some(Allow { tools: common(&a.tools, &b.tools), skills: common(&a.skills, &b.skills) })
+            }
+        }
+    }
+
     /// This list narrowed by `inner` (a session's list within its server's): `inner`
     /// may only name what this one allows, so a session never widens its server.
     pub fn narrowed(&self, inner: &Allow) -> Result<Allow, InvalidAllow> {
@@ -122,6 +137,19 @@ mod tests {
         assert!(!allow(Some(&["git", "rm"]), None).is_within(&git));
         assert!(!git.is_within(&allow(Some(&["git"]), Some(&["a"]))));
         assert!(allow(Some(&[]), Some(&["a"])).is_within(&allow(Some(&["git"]), Some(&["a", "b"]))));
+    }
+
+    #[test]
+    fn the_narrowest_reach_is_within_both() {
+        let (git, git_curl) = (allow(Some(&["git"]), None), allow(Some(&["git", "curl"]), Some(&["a"])));
+        assert_eq!(Allow::narrowest(None, None), None);
+        assert_eq!(Allow::narrowest(Some(&git), None), Some(git.clone()));
+        assert_eq!(Allow::narrowest(None, Some(&git)), Some(git.clone()));
+        let both = Allow::narrowest(Some(&git), Some(&git_curl)).unwrap();
+        assert_eq!(both, allow(Some(&["git"]), Some(&["a"])));
+        assert!(both.is_within(&git) && both.is_within(&git_curl));
+        let apart = Allow::narrowest(Some(&allow(Some(&["rm"]), None)), Some(&git)).unwrap();
+        assert_eq!(apart, allow(Some(&[]), None));
     }
 
     #[test]

@@ -68,6 +68,13 @@ pub enum SkillError {
         /// Whose scope it was written in, and how to trust it.
         reason: String,
     },
+    /// A restricted session may not delete a skill written by a session that could
+    /// reach more than it (an operator's, say): deleting also deletes its history,
+    /// which saving over it keeps. Nothing was deleted.
+    #[error(
+        "skill {0:?} was written by a session that can reach more than this one; only such a session can delete it"
+    )]
+    Protected(String),
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -91,7 +98,7 @@ impl SkillError {
                 ErrorKind::InvalidInput
             }
             SkillError::NotFound(_) | SkillError::VersionNotFound { .. } => ErrorKind::NotFound,
-            SkillError::NotAllowed(_) | SkillError::Untrusted { .. } => ErrorKind::Denied,
+            SkillError::NotAllowed(_) | SkillError::Untrusted { .. } | SkillError::Protected(_) => ErrorKind::Denied,
             SkillError::Storage(_) | SkillError::Inspector(_) | SkillError::Embed(_) => ErrorKind::Failed,
         }
     }
@@ -303,14 +310,11 @@ impl SkillLibrary {
             scope: self.scope_of_saves(),
             version: 0,
         };
-        let current = self.storage.load_skill(&name).await?;
-        let replaced = current.is_some();
-        let stored = StoredSkill { version: next_version(current.as_ref()), ..stored };
         // Not embedded here: loading the model and embedding two texts cost far more
         // than the write. The next search embeds a few new skills itself and hands
         // more to the background indexer.
-        self.storage.save_skill(&stored).await?;
-        Ok((self.info(stored, None).await?, replaced))
+        let saved = self.storage.save_skill(&stored).await?;
+        Ok((self.info(StoredSkill { version: saved.version, ..stored }, None).await?, saved.replaced))
     }
 
     /// The scope recorded with what this library saves: its reach, when restricted.
@@ -354,15 +358,14 @@ impl SkillLibrary {
             .rfind(|v| v.version == version)
             .ok_or_else(|| SkillError::VersionNotFound { name: name.to_string(), version })?;
         let restored = StoredSkill {
-            version: next_version(Some(&current)),
             created_at: crate::storage::now_iso8601(),
-            // A restricted session's write is scoped to it whatever it restores; an
-            // unrestricted one keeps the version's own scope (never launders it).
-            scope: self.scope_of_saves().or(chosen.scope.clone()),
+            // Never wider than the version restored nor than this session: a
+            // restricted rollback of a narrower session's code stays as narrow.
+            scope: Allow::narrowest(self.scope_of_saves().as_ref(), chosen.scope.as_ref()),
             ..chosen
         };
-        self.storage.save_skill(&restored).await?;
-        let number = restored.version;
+        let number = self.storage.save_skill(&restored).await?.version;
+        let restored = StoredSkill { version: number, ..restored };
         let source = restored.source.clone();
         Ok((Skill { info: self.info(restored, None).await?, source }, number))
     }
@@ -440,9 +443,18 @@ impl SkillLibrary {
         }
     }
 
-    /// Deletes a skill; `false` if there was none.
+    /// Deletes a skill; `false` if there was none. A restricted session deletes only what a session no wider than it wrote
+    /// ([`SkillError::Protected`]).
     pub async fn delete(&self, name: &str) -> Result<bool, SkillError> {
-        Ok(self.storage.delete_skill(&self.reachable(name, SkillError::NotAllowed)?).await?)
+        let name = self.reachable(name, SkillError::NotAllowed)?;
+        let reach = self.reach();
+        if !reach.is_unrestricted()
+            && let Some(stored) = self.storage.load_skill(&name).await?
+            && !stored.scope.as_ref().is_some_and(|scope| scope.is_within(&reach))
+        {
+            return Err(SkillError::Protected(name.to_string()));
+        }
+        Ok(self.storage.delete_skill(&name).await?)
     }
 
     /// The skills that best match `query`, best first.
@@ -807,11 +819,6 @@ impl Entry {
         };
         [search::description_text(skill.name.as_str(), &description), skill.source.clone()]
     }
-}
-
-/// The number of a version saved over `current`.
-fn next_version(current: Option<&StoredSkill>) -> u32 {
-    current.map_or(1, |c| c.version.saturating_add(1))
 }
 
 /// The storage key of a text's embedding: model and content, nothing else.

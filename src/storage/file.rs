@@ -3,7 +3,7 @@
 //! ```text
 //! <base>/skills/<name>.py            skill sources (readable by py-code-mode)
 //! <base>/skills/.skills.json         descriptions, creation times, signatures, scopes, versions
-//! <base>/skills/.versions/<name>.json a skill's earlier versions (at most 20), oldest first
+//! <base>/skills/.versions/<name>/<n>.json a skill's earlier versions, one per file (at most 20, 4 MiB)
 //! <base>/artifacts/<name...>         artifact data, sub-directories allowed
 //! <base>/artifacts/.artifacts.json   artifact index (py-code-mode's format)
 //! <base>/vectors/<key>.f32           embeddings, little-endian f32
@@ -31,7 +31,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    IndexEntry, SkippedSkill, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name,
+    IndexEntry, SavedSkill, SkippedSkill, Storage, StorageError, StoredSkill, decode_vector, encode_vector,
+    requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
 use crate::names::ArtifactName;
@@ -180,7 +181,7 @@ impl Storage for FileStorage {
         .await
     }
 
-    async fn save_skill(&self, skill: &StoredSkill) -> Result<(), StorageError> {
+    async fn save_skill(&self, skill: &StoredSkill) -> Result<SavedSkill, StorageError> {
         let dir = self.skills_dir();
         let skill = skill.clone();
         blocking(move || {
@@ -191,15 +192,11 @@ impl Storage for FileStorage {
             // failure after this leaves it both current and in the history (a
             // duplicate, never a loss); a failure here writes nothing else.
             let current = meta.get(skill.name.as_str()).cloned().unwrap_or_default();
-            if let Some(current) = read_skill(&dir, skill.name.clone(), current).map_err(io("reading a skill", &dir))? {
-                let versions_dir = dir.join(".versions");
-                std::fs::create_dir_all(&versions_dir).map_err(io("creating the versions directory", &versions_dir))?;
-                let path = versions_path(&dir, &skill.name);
-                let mut versions: Vec<StoredSkill> = read_json(&path)?.unwrap_or_default();
-                versions.push(current);
-                let excess = versions.len().saturating_sub(super::MAX_SKILL_VERSIONS);
-                versions.drain(..excess);
-                write_json(&path, &versions)?;
+            let current = read_skill(&dir, skill.name.clone(), current).map_err(io("reading a skill", &dir))?;
+            let version = super::next_version(current.as_ref().map(|c| c.version));
+            let replaced = current.is_some();
+            if let Some(current) = current {
+                History::of(&dir, &skill.name).push(current)?;
             }
             // Either rename may reach the disk without the other and the store is
             // still consistent (the `.py` file is the truth, a signature is only
@@ -212,12 +209,13 @@ impl Storage for FileStorage {
                 source_sha256,
                 signature: skill.signature,
                 scope: skill.scope,
-                version: skill.version,
+                version,
             };
             meta.insert(skill.name.into(), entry);
             replace_file(&meta_path, &json_bytes(&meta)?)?;
             bump_version(&dir)?;
-            sync_dir(&dir)
+            sync_dir(&dir)?;
+            Ok(SavedSkill { version, replaced })
         })
         .await
     }
@@ -226,7 +224,7 @@ impl Storage for FileStorage {
         let dir = self.skills_dir();
         let name = name.clone();
         blocking(move || {
-            let versions: Vec<StoredSkill> = read_json(&versions_path(&dir, &name))?.unwrap_or_default();
+            let versions = History::of(&dir, &name).read()?;
             // A file edited by hand may hold anything: only this skill's entries count.
             Ok(versions.into_iter().filter(|v| v.name == name).collect())
         })
@@ -294,12 +292,7 @@ impl Storage for FileStorage {
                 write_json(&meta_path, &meta)?;
             }
             // py-code-mode users expect delete to delete: the history goes too.
-            let versions = versions_path(&dir, &name);
-            match std::fs::remove_file(&versions) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io("deleting the skill's versions", &versions)(e)),
-            }
+            History::of(&dir, &name).delete()?;
             let path = skill_path(&dir, &name);
             let removed = match std::fs::remove_file(&path) {
                 Ok(()) => true,
@@ -533,9 +526,106 @@ fn skill_path(dir: &Path, name: &SkillName) -> PathBuf {
     dir.join(format!("{name}.py"))
 }
 
-/// Where a skill's earlier versions are kept: made from a validated name, like [`skill_path`].
-fn versions_path(dir: &Path, name: &SkillName) -> PathBuf {
-    dir.join(".versions").join(format!("{name}.json"))
+/// A skill's earlier versions: one file per version, `.versions/<name>/<n>.json`
+/// (`n` counts up, so the oldest has the smallest), made from a validated name like
+/// [`skill_path`]. A save writes one small file, never the whole history. Stop 22
+/// kept them in one `.versions/<name>.json`; that file is read as the oldest
+/// versions and split into files by the next save.
+struct History {
+    dir: PathBuf,
+    legacy: PathBuf,
+}
+
+impl History {
+    fn of(skills: &Path, name: &SkillName) -> Self {
+        let versions = skills.join(".versions");
+        Self { dir: versions.join(name.as_str()), legacy: versions.join(format!("{name}.json")) }
+    }
+
+    /// The version files, by their number, oldest first (anything else is ignored).
+    fn files(&self) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("listing the skill's versions", &self.dir)(e)),
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(io("listing the skill's versions", &self.dir))?.path();
+            let number = path.file_name().and_then(|f| f.to_str()?.strip_suffix(".json")?.parse::<u64>().ok());
+            if let Some(number) = number {
+                files.push((number, path));
+            }
+        }
+        files.sort_unstable_by_key(|(number, _)| *number);
+        Ok(files)
+    }
+
+    fn read_legacy(&self) -> Result<Vec<StoredSkill>, StorageError> {
+        Ok(read_json(&self.legacy)?.unwrap_or_default())
+    }
+
+    /// Every version kept, oldest first.
+    fn read(&self) -> Result<Vec<StoredSkill>, StorageError> {
+        let mut versions = self.read_legacy()?;
+        for (_, path) in self.files()? {
+            versions.extend(read_json::<StoredSkill>(&path)?);
+        }
+        Ok(versions)
+    }
+
+    /// Appends `version` durably, then drops the oldest past the caps.
+    fn push(&self, version: StoredSkill) -> Result<(), StorageError> {
+        let mut files = self.files()?;
+        if !self.dir.exists() {
+            std::fs::create_dir_all(&self.dir).map_err(io("creating the versions directory", &self.dir))?;
+            // The new directories' entries must be durable before a version relies on them.
+            for dir in self.dir.ancestors().skip(1).take(2) {
+                sync_dir(dir)?;
+            }
+        }
+        let legacy = self.read_legacy()?;
+        let first = files.last().map_or(1, |(number, _)| number + 1);
+        for (number, version) in (first..).zip(legacy.into_iter().chain(std::iter::once(version))) {
+            let path = self.dir.join(format!("{number}.json"));
+            replace_file(&path, &json_bytes(&version)?)?;
+            files.push((number, path));
+        }
+        sync_dir(&self.dir)?;
+        remove_if_present(&self.legacy, "deleting the skill's versions")?;
+        // Dropping too few is harmless (the caps are met by the next save), so
+        // removals need no fsync.
+        let mut sizes: Vec<u64> =
+            files.iter().map(|(_, path)| std::fs::metadata(path).map_or(0, |m| m.len())).collect();
+        let mut total: u64 = sizes.iter().sum();
+        let mut dropped = 0;
+        while files.len() - dropped > 1
+            && (files.len() - dropped > super::MAX_SKILL_VERSIONS || total > super::MAX_SKILL_HISTORY_BYTES as u64)
+        {
+            remove_if_present(&files[dropped].1, "dropping an old version")?;
+            total -= std::mem::take(&mut sizes[dropped]);
+            dropped += 1;
+        }
+        Ok(())
+    }
+
+    fn delete(&self) -> Result<(), StorageError> {
+        remove_if_present(&self.legacy, "deleting the skill's versions")?;
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("deleting the skill's versions", &self.dir)(e)),
+        }
+    }
+}
+
+/// Removes a file; `Ok` if there was none.
+fn remove_if_present(path: &Path, op: &'static str) -> Result<(), StorageError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(op, path)(e)),
+    }
 }
 
 /// A skill's file with its metadata; `None` if there is no file. The caller decides

@@ -92,6 +92,25 @@ pub struct StoredSkill {
 /// the oldest.
 pub const MAX_SKILL_VERSIONS: usize = 20;
 
+/// Most bytes of earlier versions kept per skill, in their stored form: past it the
+/// oldest are dropped (the newest is always kept), so a history costs at most a few
+/// times the largest source a skill may have, however small each save is.
+pub const MAX_SKILL_HISTORY_BYTES: usize = 4 << 20;
+
+/// What [`Storage::save_skill`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SavedSkill {
+    /// The version number the skill was given.
+    pub version: u32,
+    /// Whether it replaced a skill of the same name.
+    pub replaced: bool,
+}
+
+/// The number of a version saved over `current` (1 for a new name).
+pub(crate) fn next_version(current: Option<u32>) -> u32 {
+    current.map_or(1, |c| c.saturating_add(1))
+}
+
 /// An entry of the skills store that is not a skill, and why: a file whose name
 /// no skill operation could use (`bad-name.py`), or one that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,11 +137,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Deletes an artifact; `false` if there was none.
     async fn delete_artifact(&self, name: &ArtifactName) -> Result<bool, StorageError>;
 
-    /// Stores a skill, replacing any of the same name; the one replaced is kept as
-    /// an earlier version (at most [`MAX_SKILL_VERSIONS`], the oldest dropped), in
-    /// the same atomic write: a failed save loses neither the current skill nor
-    /// its history.
-    async fn save_skill(&self, skill: &StoredSkill) -> Result<(), StorageError>;
+    /// Stores a skill, replacing any of the same name, and says what it did: the
+    /// version number it gave the skill is one more than the version replaced (1 for a new name),
+    /// assigned under the store's lock so concurrent saves never share a number
+    /// (`skill.version` is ignored). The one replaced is kept as an earlier version
+    /// (at most [`MAX_SKILL_VERSIONS`] and [`MAX_SKILL_HISTORY_BYTES`], the oldest
+    /// dropped first), in the same atomic write: a failed save loses neither the
+    /// current skill nor its history.
+    async fn save_skill(&self, skill: &StoredSkill) -> Result<SavedSkill, StorageError>;
     /// A skill's earlier versions, oldest first (the current one is
     /// [`load_skill`](Self::load_skill)'s); empty if it has none.
     async fn skill_versions(&self, name: &SkillName) -> Result<Vec<StoredSkill>, StorageError>;

@@ -5,7 +5,7 @@
 //! | artifact data | `P:artifacts:<name>` | string (raw bytes) |
 //! | artifact index | `P:artifacts:__index__` | hash: name → JSON (py-code-mode's entry format) |
 //! | skills | `P:skills:__skills__` | hash: name → JSON `{name, description, source, created_at, signature, scope?}` |
-//! | a skill's earlier versions | `P:skills:__versions__:<name>` | list of the same JSON, oldest first (at most 20) |
+//! | a skill's earlier versions | `P:skills:__versions__:<name>` | list of the same JSON, oldest first (at most 20, 4 MiB) |
 //! | skills version | `P:skills:__version__` | counter, bumped by every skill write |
 //! | vectors | `P:vectors:<key>` | string (little-endian f32) |
 //! | deps | `P:deps` | set of requirement specs |
@@ -23,7 +23,8 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
-    IndexEntry, SkippedSkill, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name,
+    IndexEntry, SavedSkill, SkippedSkill, Storage, StorageError, StoredSkill, decode_vector, encode_vector,
+    requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
 use crate::names::ArtifactName;
@@ -155,17 +156,36 @@ impl RedisStorage {
 }
 
 /// Saves a skill (KEYS: skills hash, its versions list, the version counter; ARGV:
-/// name, JSON, most versions kept), moving the entry it replaces to the history.
-const SAVE_SKILL: &str = r"
+/// name, the skill's JSON without its `version`, most versions kept, most bytes
+/// kept), moving the entry it replaces to the history. Returns the version number
+/// it gives the skill and 1 if it replaced one (else 0): one more than the entry replaced (which another writer may
+/// have stored without one), appended to the JSON here so concurrent saves of one
+/// name never share a number.
+const SAVE_SKILL: &str = r#"
 local current = redis.call('HGET', KEYS[1], ARGV[1])
+local version = 1
 if current then
+    local ok, decoded = pcall(cjson.decode, current)
+    if ok and type(decoded) == 'table' and type(decoded.version) == 'number' then
+        version = math.min(math.max(math.floor(decoded.version), 0) + 1, 4294967295)
+    end
     redis.call('RPUSH', KEYS[2], current)
     redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+    local kept = redis.call('LRANGE', KEYS[2], 0, -1)
+    local total = 0
+    for _, entry in ipairs(kept) do total = total + #entry end
+    local i = 1
+    while total > tonumber(ARGV[4]) and i < #kept do
+        redis.call('LPOP', KEYS[2])
+        total = total - #kept[i]
+        i = i + 1
+    end
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local json = string.sub(ARGV[2], 1, -2) .. ',"version":' .. string.format('%d', version) .. '}'
+redis.call('HSET', KEYS[1], ARGV[1], json)
 redis.call('INCR', KEYS[3])
-return 0
-";
+return {version, current and 1 or 0}
+"#;
 
 /// What [`RedisStorage::import`] writes: each kind that is `Some` is written (and,
 /// when clearing, made to match exactly); a `None` kind is left as it is.
@@ -255,8 +275,13 @@ impl Storage for RedisStorage {
         Ok(removed > 0)
     }
 
-    async fn save_skill(&self, skill: &StoredSkill) -> Result<(), StorageError> {
-        let json = serde_json::to_string(skill).map_err(|e| corrupt("encoding a skill", e))?;
+    async fn save_skill(&self, skill: &StoredSkill) -> Result<SavedSkill, StorageError> {
+        let mut json = serde_json::to_value(skill).map_err(|e| corrupt("encoding a skill", e))?;
+        // The script assigns the number, under Redis's single-threaded execution.
+        if let Some(fields) = json.as_object_mut() {
+            fields.remove("version");
+        }
+        let json = serde_json::to_string(&json).map_err(|e| corrupt("encoding a skill", e))?;
         let mut conn = self.conn.clone();
         // One script, so one atomic step: the replaced entry is appended to the
         // history before anything is overwritten, and a refused command (a key of
@@ -270,8 +295,10 @@ impl Storage for RedisStorage {
             .arg(skill.name.as_str())
             .arg(json)
             .arg(super::MAX_SKILL_VERSIONS)
-            .query_async::<()>(&mut conn)
+            .arg(super::MAX_SKILL_HISTORY_BYTES)
+            .query_async::<(u32, u8)>(&mut conn)
             .await
+            .map(|(version, replaced)| SavedSkill { version, replaced: replaced == 1 })
             .map_err(redis_err("saving a skill"))
     }
 
