@@ -4,6 +4,7 @@
 //!     cargo bench --bench sandbox -- interrupt    # only the interrupt latency
 //!     cargo bench --bench sandbox -- journal      # only the session journal's costs
 //!     cargo bench --bench sandbox -- load         # only sessions under load (memory, creation)
+//!     cargo bench --bench sandbox -- compute      # only compute, on each engine variant
 //!
 //! Prints a Markdown table (the one in the README). Baselines: starting a native
 //! `python3` process for session start-up, and the same Python code run by native
@@ -31,7 +32,7 @@ const WORKLOADS: &[(&str, &str)] = &[
     ),
 ];
 
-const COMPUTE_REPEATS: usize = 5;
+const COMPUTE_REPEATS: usize = 7;
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -49,6 +50,10 @@ async fn bench() {
     }
     if std::env::args().skip(1).any(|arg| arg == "load") {
         under_load(&Sandbox::shared()).await;
+        return;
+    }
+    if std::env::args().skip(1).any(|arg| arg == "compute") {
+        compute_variants().await;
         return;
     }
     // The interpreter itself, not a wrapper such as a pyenv shim, so start-up is fair.
@@ -155,6 +160,50 @@ async fn bench() {
     interrupt_latency(&sandbox).await;
     journal_costs(&sandbox).await;
     under_load(&sandbox).await;
+}
+
+/// Each workload on each engine setting the sandbox could use (plus fuel), against
+/// native python3 in the same run. The first run of a variant compiles the guest
+/// for it (10-20 s each, cached on disk).
+async fn compute_variants() {
+    use codemode::sandbox::EngineVariant;
+    let python = python3();
+    let variants = [
+        ("standard (what sessions use)", EngineVariant::Standard, None),
+        ("standard + fuel metering", EngineVariant::Standard, Some(u64::MAX / 2)),
+        ("no epoch checks (unsafe: no timeout)", EngineVariant::NoEpochChecks, None),
+        ("Cranelift `speed_and_size`", EngineVariant::SpeedAndSize, None),
+    ];
+    let natives: Vec<Vec<Duration>> =
+        WORKLOADS.iter().map(|(_, code)| native_times(&python, "", code, COMPUTE_REPEATS)).collect();
+    let mut sessions = Vec::new();
+    for (variant_name, variant, fuel) in variants {
+        eprintln!("{variant_name}: preparing (compiles the guest on first use)...");
+        let sandbox = Sandbox::builder().engine_variant(variant).build();
+        let limits = Limits { fuel, ..Limits::default() };
+        sessions.push(Session::builder().sandbox(sandbox).limits(limits).build().await.expect("session"));
+    }
+    let mut rows = Vec::new();
+    for ((name, code), native) in WORKLOADS.iter().zip(&natives) {
+        // Interleaved, so a busy spell of a shared machine slows every variant alike.
+        let mut times = vec![Vec::new(); sessions.len()];
+        for _ in 0..COMPUTE_REPEATS {
+            for (session, times) in sessions.iter().zip(&mut times) {
+                let started = Instant::now();
+                let result = session.run(code).await.expect("run");
+                times.push(started.elapsed());
+                assert!(result.is_ok(), "{:?}", result.error);
+            }
+        }
+        for ((variant_name, ..), times) in variants.iter().zip(times) {
+            rows.push(Row::new(&format!("{name}: {variant_name}"), times, "native python3", native.clone(), ""));
+        }
+    }
+    println!("\n| workload: engine | codemode p50 | baseline | baseline p50 | ratio | |");
+    println!("|---|---|---|---|---|---|");
+    for row in &rows {
+        row.print();
+    }
 }
 
 /// Warm runs per workload for the journal's overhead.

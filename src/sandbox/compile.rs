@@ -40,15 +40,33 @@ impl Metering {
     }
 }
 
-pub(crate) fn engine(metering: Metering) -> Result<Engine, SandboxError> {
+/// Engine settings that `benches/sandbox.rs -- compute` compares against the one
+/// sessions use ([`Standard`](Self::Standard)); the README has what each gave.
+/// Measurement only: the others are not faster, or not safe.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EngineVariant {
+    /// What every session runs on.
+    #[default]
+    Standard,
+    /// No epoch checks: what they cost. A timeout can then never stop a busy loop.
+    NoEpochChecks,
+    /// Cranelift's `speed_and_size` optimisation level instead of `speed`.
+    SpeedAndSize,
+}
+
+pub(crate) fn engine(metering: Metering, variant: EngineVariant) -> Result<Engine, SandboxError> {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
         // Epoch ticks make long-running guest code yield to tokio, so a timeout can fire.
-        .epoch_interruption(true)
+        .epoch_interruption(variant != EngineVariant::NoEpochChecks)
         .consume_fuel(metering == Metering::Fuel)
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(MAX_WASM_STACK + (1 << 20));
+    if variant == EngineVariant::SpeedAndSize {
+        config.cranelift_opt_level(wasmtime::OptLevel::SpeedAndSize);
+    }
     Engine::new(&config).map_err(SandboxError::wasmtime("configuring the engine"))
 }
 

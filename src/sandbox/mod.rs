@@ -27,7 +27,7 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 pub use crate::model::LimitKind;
-pub use compile::Metering;
+pub use compile::{EngineVariant, Metering};
 pub use host::Capabilities;
 pub use limits::Limits;
 
@@ -153,6 +153,7 @@ pub(crate) struct Prepared {
 struct Inner {
     cache_dir: PathBuf,
     progress: Option<ProgressFn>,
+    variant: EngineVariant,
     plain: OnceCell<Arc<Prepared>>,
     fuel: OnceCell<Arc<Prepared>>,
     #[cfg(feature = "data-profile")]
@@ -200,8 +201,9 @@ impl Sandbox {
         cell.get_or_try_init(|| async {
             let cache_dir = self.inner.cache_dir.clone();
             let progress = self.inner.progress.clone();
+            let variant = self.inner.variant;
             // Compiling is seconds of CPU: keep it off the async worker threads.
-            tokio::task::spawn_blocking(move || prepare(metering, &cache_dir, progress.as_ref()))
+            tokio::task::spawn_blocking(move || prepare(metering, variant, &cache_dir, progress.as_ref()))
                 .await
                 .map_err(SandboxError::CompileTask)?
                 .map(Arc::new)
@@ -267,11 +269,12 @@ impl Sandbox {
 
 fn prepare(
     metering: Metering,
+    variant: EngineVariant,
     cache_dir: &std::path::Path,
     progress: Option<&ProgressFn>,
 ) -> Result<Prepared, SandboxError> {
     let stdlib = stdlib::ensure(cache_dir)?;
-    let engine = compile::engine(metering)?;
+    let engine = compile::engine(metering, variant)?;
     let component = compile::component(&engine, metering, cache_dir, progress)?;
     let mut linker = Linker::<HostState>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(SandboxError::wasmtime("linking WASI"))?;
@@ -287,6 +290,7 @@ fn prepare(
 pub struct SandboxBuilder {
     cache_dir: Option<PathBuf>,
     progress: Option<ProgressFn>,
+    variant: EngineVariant,
 }
 
 impl SandboxBuilder {
@@ -304,6 +308,13 @@ impl SandboxBuilder {
         self
     }
 
+    /// Another engine setting, for the compute benchmark only (see [`EngineVariant`]).
+    #[doc(hidden)]
+    pub fn engine_variant(mut self, variant: EngineVariant) -> Self {
+        self.variant = variant;
+        self
+    }
+
     /// Builds the sandbox; nothing is compiled until a session needs it.
     pub fn build(self) -> Sandbox {
         let cache_dir = self
@@ -314,6 +325,7 @@ impl SandboxBuilder {
             inner: Arc::new(Inner {
                 cache_dir,
                 progress: self.progress,
+                variant: self.variant,
                 plain: OnceCell::new(),
                 fuel: OnceCell::new(),
                 #[cfg(feature = "data-profile")]
