@@ -14,6 +14,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::DataPrepared;
+use super::quota::{Quota, QuotaCaps, WithQuota};
 use crate::sandbox::host::{Capabilities, Namespaces, door, mount_error};
 use crate::sandbox::instance::{Cell, GuestRunResult, Outcome, RunStats, StopCause, classify};
 use crate::sandbox::limits::MemoryLimiter;
@@ -32,6 +33,9 @@ const LIB_GUEST: &str = "/usr/local/lib";
 const MPL_DATA_GUEST: &str = "/usr/local/lib/python315.zip/matplotlib/mpl-data";
 /// The session's own writable directory.
 const TMP_GUEST: &str = "/tmp";
+/// `/tmp`'s descriptor in the guest: preopens are numbered from 3 in the order
+/// [`wasi_ctx`] adds them, and `/tmp` is the third.
+const TMP_FD: u32 = 5;
 /// The prelude's own budget: loading the runner modules takes well under a second.
 const PRELUDE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -46,6 +50,8 @@ pub(crate) struct DataState {
     cell: Option<Value>,
     /// What the runner reported for the current turn.
     result: Option<GuestRunResult>,
+    /// What the session's `/tmp` holds, against its quota.
+    quota: Quota,
     /// The session's `/tmp` on the host, removed with the session.
     _tmp: PrivateDir,
 }
@@ -168,6 +174,7 @@ impl DataState {
             ns: Namespaces::new(capabilities, &crate::sandbox::journal::Tape::off()),
             cell: None,
             result: None,
+            quota: Quota::new(tmp.path(), TMP_FD, QuotaCaps::default()),
             _tmp: tmp,
         })
     }
@@ -197,9 +204,15 @@ impl DataState {
     }
 }
 
-/// Links WASI preview1 and `host.call`.
+impl WithQuota for DataState {
+    fn parts(&mut self) -> (&mut WasiP1Ctx, &mut Quota) {
+        (&mut self.wasi, &mut self.quota)
+    }
+}
+
+/// Links WASI preview1 (with `/tmp`'s quota) and `host.call`.
 pub(super) fn add_to_linker(linker: &mut Linker<DataState>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p1::add_to_linker_async(linker, |state| &mut state.wasi)?;
+    super::quota::add_to_linker(linker)?;
     linker.func_wrap_async(
         "host",
         "call",

@@ -12,6 +12,7 @@
 //! in milliseconds; without it a session of this profile says what to run.
 
 mod instance;
+mod quota;
 mod snapshot;
 
 use std::io::{Read, Seek, Write};
