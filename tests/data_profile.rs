@@ -244,3 +244,109 @@ fn an_unprepared_profile_says_what_to_run() {
     assert!(stderr.contains("sha256") && stderr.contains("refusing"), "{stderr}");
     assert!(!empty.path().join("data-profile").exists(), "nothing unpacked");
 }
+
+/// The host directory behind a session's `/tmp`, found by a file the session wrote.
+fn host_dir_holding(marker: &str) -> std::path::PathBuf {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|dir| dir.join(marker).exists())
+        .expect("the session's /tmp is a host directory")
+}
+
+/// Bytes of files and links under `dir`, every name counted (hard links included).
+fn host_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| {
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            if meta.is_dir() { host_bytes(&entry.path()) } else { meta.len() }
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tmp_stops_at_its_quota_and_the_session_goes_on() {
+    const CAP: u64 = 64 << 20;
+    let (s, _dir) = data_session(Limits::default()).await;
+    let marker = format!("marker-{:016x}", rand::random::<u64>());
+    let helpers = format!(
+        "import os, errno, shutil\n\
+         open('/tmp/{marker}', 'w').close()\n\
+         def clean():\n    for n in os.listdir('/tmp'):\n        p = '/tmp/' + n\n        \
+         if n == '{marker}': continue\n        \
+         shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)\n\
+         def until_full(step):\n    n = 0\n    try:\n        while n < 100000:\n            step(n); n += 1\n    \
+         except OSError as e:\n        return [n, e.errno == errno.ENOSPC]\n    return [n, 'never refused']\n"
+    );
+    assert!(s.run(&helpers).await.unwrap().is_ok());
+    let host = host_dir_holding(&marker);
+    // Each case fills /tmp one way, stops with ENOSPC, and cleans up after itself.
+    let cases = [
+        ("small files", "until_full(lambda n: open(f'/tmp/f{n}', 'w').close())", 1023),
+        ("many dirs", "until_full(lambda n: os.mkdir(f'/tmp/d{n}'))", 1023),
+        ("nested dirs", "until_full(lambda n: os.mkdir('/tmp/d' + '/d' * n))", 1023),
+        ("symlinks", "until_full(lambda n: os.symlink('x' * 200, f'/tmp/l{n}'))", 1023),
+        ("hard links", "open('/tmp/t', 'w').close()\nuntil_full(lambda n: os.link('/tmp/t', f'/tmp/h{n}'))", 1022),
+        (
+            "one big file",
+            "f = open('/tmp/big', 'wb')\nr = until_full(lambda n: f.write(b'x' * (1 << 20)) and f.flush())\nf.close()\nr",
+            64,
+        ),
+    ];
+    for (case, code, stops_at) in cases {
+        let started = std::time::Instant::now();
+        let full = value(&s.run(code).await.unwrap());
+        eprintln!("{case}: full in {:?}", started.elapsed());
+        assert_eq!(full, json!([stops_at, true]), "{case}");
+        assert!(host_bytes(&host) <= CAP, "{case}: {} bytes on the host", host_bytes(&host));
+        let started = std::time::Instant::now();
+        let cleaned = s.run("clean()").await.unwrap();
+        assert!(cleaned.is_ok(), "{case}: {cleaned:?}");
+        eprintln!("{case}: cleaned in {:?}", started.elapsed());
+    }
+    // Sparse files are charged their length; the refused calls leave nothing.
+    let sparse = s
+        .run(
+            "def attempt(f):\n    try:\n        f()\n        return 'done'\n    except OSError as e:\n        return e.errno == errno.ENOSPC\n\
+             f = open('/tmp/sparse', 'wb', buffering=0)\n\
+             r = [attempt(lambda: (f.seek(1 << 40), f.write(b'x'))), attempt(lambda: f.truncate(1 << 40)),\n     \
+             attempt(lambda: os.pwrite(f.fileno(), b'x', CAP_AT))]\n\
+             f.close()\n\
+             r + [os.path.getsize('/tmp/sparse')]"
+                .replace("CAP_AT", &CAP.to_string())
+                .as_str(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(value(&sparse), json!([true, true, true, 0]));
+    // Renaming, overwriting, and removing a file it still holds open free nothing
+    // until the space is really free.
+    let tricks = s
+        .run(
+            "clean()\nMB = b'x' * (40 << 20)\n\
+             open('/tmp/a', 'wb').write(MB)\n\
+             os.rename('/tmp/a', '/tmp/b')\n\
+             r = [attempt(lambda: open('/tmp/c', 'wb').write(MB))]\n\
+             os.replace('/tmp/c', '/tmp/b')\n\
+             r.append(attempt(lambda: open('/tmp/c', 'wb').write(MB)))\n\
+             held = open('/tmp/c', 'rb')\nos.unlink('/tmp/c')\n\
+             r.append(attempt(lambda: open('/tmp/d', 'wb').write(MB)))\n\
+             held.close()\n\
+             r.append(attempt(lambda: open('/tmp/d', 'wb').write(MB)))\n\
+             r",
+        )
+        .await
+        .unwrap();
+    assert_eq!(value(&tricks), json!([true, "done", true, "done"]), "{tricks:?}");
+    assert!(host_bytes(&host) <= CAP);
+    // The session is whole: its state, numpy, and /tmp once there is room again.
+    let after = s
+        .run("clean()\nimport numpy as np\nnp.save('/tmp/a.npy', np.arange(10))\nint(np.load('/tmp/a.npy').sum())")
+        .await
+        .unwrap();
+    assert_eq!(value(&after), json!(45), "{after:?}");
+    s.close().await;
+}

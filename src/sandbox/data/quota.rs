@@ -80,7 +80,11 @@ impl Quota {
     /// Counts the tree again (after something in it shrank or went), then adds the
     /// removed files the guest still holds open.
     async fn recount(&mut self, wasi: &mut WasiP1Ctx, mem: &mut GuestMemory<'_>) {
-        let (mut bytes, entries) = tree_usage(&self.root, self.caps.entries.saturating_mul(2));
+        // Off the runtime's threads: a deep tree takes a while to walk.
+        let (root, stop) = (self.root.clone(), self.caps.entries.saturating_mul(2));
+        let (mut bytes, entries) = tokio::task::spawn_blocking(move || tree_usage(&root, stop))
+            .await
+            .unwrap_or((self.caps.bytes, self.caps.entries));
         for &fd in &self.fds {
             if let Ok(stat) = wasi.fd_filestat_get(mem, fd.into()).await
                 && stat.filetype == types::Filetype::RegularFile
@@ -349,20 +353,24 @@ pub(crate) fn add_to_linker<T: WithQuota>(linker: &mut Linker<T>) -> wasmtime::R
             })
         },
     )?;
-    linker.func_wrap_async(MODULE, "path_create_directory", move |mut caller: Caller<'_, T>, (dir, path, len): (i32, i32, i32)| {
-        Box::new(async move {
-            let (mut mem, wasi, quota) = split(&mut caller)?;
-            let tracked = quota.fds.contains(&(dir as u32));
-            if tracked && !quota.fits(0, 1) {
-                return Ok(NOSPC);
-            }
-            let answer = p1::path_create_directory(wasi, &mut mem, dir, path, len).await?;
-            if tracked && answer == 0 {
-                quota.entries += 1;
-            }
-            Ok(answer)
-        })
-    })?;
+    linker.func_wrap_async(
+        MODULE,
+        "path_create_directory",
+        move |mut caller: Caller<'_, T>, (dir, path, len): (i32, i32, i32)| {
+            Box::new(async move {
+                let (mut mem, wasi, quota) = split(&mut caller)?;
+                let tracked = quota.fds.contains(&(dir as u32));
+                if tracked && !quota.fits(0, 1) {
+                    return Ok(NOSPC);
+                }
+                let answer = p1::path_create_directory(wasi, &mut mem, dir, path, len).await?;
+                if tracked && answer == 0 {
+                    quota.entries += 1;
+                }
+                Ok(answer)
+            })
+        },
+    )?;
     linker.func_wrap_async(
         MODULE,
         "path_symlink",
@@ -376,8 +384,9 @@ pub(crate) fn add_to_linker<T: WithQuota>(linker: &mut Linker<T>) -> wasmtime::R
                 }
                 let answer = p1::path_symlink(wasi, &mut mem, target, target_len, dir, path, len).await?;
                 if tracked && answer == 0 {
-                    // Counted as the tree walk counts it (the link's own length).
-                    quota.recount(wasi, &mut mem).await;
+                    // As the tree walk counts it: the link's own length.
+                    quota.bytes += bytes;
+                    quota.entries += 1;
                 }
                 Ok(answer)
             })
@@ -402,17 +411,38 @@ pub(crate) fn add_to_linker<T: WithQuota>(linker: &mut Linker<T>) -> wasmtime::R
             })
         },
     )?;
-    // What can only shrink the tree: counted again after it ran.
-    linker.func_wrap_async(MODULE, "path_unlink_file", move |mut caller: Caller<'_, T>, (dir, path, len): (i32, i32, i32)| {
-        Box::new(async move {
-            let (mut mem, wasi, quota) = split(&mut caller)?;
-            let answer = p1::path_unlink_file(wasi, &mut mem, dir, path, len).await?;
-            if quota.fds.contains(&(dir as u32)) && answer == 0 {
-                quota.recount(wasi, &mut mem).await;
-            }
-            Ok(answer)
-        })
-    })?;
+    // What can only shrink the tree. Removing a name is exact when what it named
+    // held no bytes of its own (an empty file, a link, a directory, which must be
+    // empty); otherwise the tree is counted again after it ran (the file may have
+    // other names, or be held open).
+    linker.func_wrap_async(
+        MODULE,
+        "path_unlink_file",
+        move |mut caller: Caller<'_, T>, (dir, path, len): (i32, i32, i32)| {
+            Box::new(async move {
+                let (mut mem, wasi, quota) = split(&mut caller)?;
+                if !quota.fds.contains(&(dir as u32)) {
+                    return p1::path_unlink_file(wasi, &mut mem, dir, path, len).await;
+                }
+                let at = GuestPtr::<str>::new((path as u32, len as u32));
+                let named =
+                    wasi.path_filestat_get(&mut mem, (dir as u32).into(), types::Lookupflags::empty(), at).await;
+                let answer = p1::path_unlink_file(wasi, &mut mem, dir, path, len).await?;
+                if answer == 0 {
+                    match named {
+                        Ok(stat) if stat.filetype == types::Filetype::SymbolicLink || stat.size == 0 => {
+                            quota.entries = quota.entries.saturating_sub(1);
+                            if stat.filetype == types::Filetype::SymbolicLink {
+                                quota.bytes = quota.bytes.saturating_sub(stat.size);
+                            }
+                        }
+                        _ => quota.recount(wasi, &mut mem).await,
+                    }
+                }
+                Ok(answer)
+            })
+        },
+    )?;
     linker.func_wrap_async(
         MODULE,
         "path_remove_directory",
@@ -421,7 +451,7 @@ pub(crate) fn add_to_linker<T: WithQuota>(linker: &mut Linker<T>) -> wasmtime::R
                 let (mut mem, wasi, quota) = split(&mut caller)?;
                 let answer = p1::path_remove_directory(wasi, &mut mem, dir, path, len).await?;
                 if quota.fds.contains(&(dir as u32)) && answer == 0 {
-                    quota.recount(wasi, &mut mem).await;
+                    quota.entries = quota.entries.saturating_sub(1);
                 }
                 Ok(answer)
             })
