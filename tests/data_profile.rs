@@ -245,12 +245,16 @@ fn an_unprepared_profile_says_what_to_run() {
     assert!(!empty.path().join("data-profile").exists(), "nothing unpacked");
 }
 
-/// The host directory behind a session's `/tmp`, found by a file the session wrote.
+/// The host directory behind a session's `/tmp` (in its process's directory under
+/// the system's temporary directory), found by a file the session wrote.
 fn host_dir_holding(marker: &str) -> std::path::PathBuf {
-    std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.path())
+    let children = |dir: &std::path::Path| {
+        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|entry| entry.path()).collect::<Vec<_>>()
+    };
+    children(&std::env::temp_dir())
+        .iter()
+        .filter(|dir| dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("codemode-data-")))
+        .flat_map(|dir| children(dir))
         .find(|dir| dir.join(marker).exists())
         .expect("the session's /tmp is a host directory")
 }

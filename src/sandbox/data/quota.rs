@@ -67,12 +67,6 @@ impl Quota {
         Self { root: root.to_owned(), caps, bytes: 0, entries: 0, fds: HashSet::from([fd]) }
     }
 
-    /// Bytes and entries charged now.
-    #[cfg(test)]
-    pub(crate) fn used(&self) -> (u64, u64) {
-        (self.bytes, self.entries)
-    }
-
     fn fits(&self, bytes: u64, entries: u64) -> bool {
         self.bytes.saturating_add(bytes) <= self.caps.bytes && self.entries.saturating_add(entries) <= self.caps.entries
     }
