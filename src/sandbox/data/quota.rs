@@ -198,6 +198,26 @@ async fn write_start(
     }
 }
 
+/// Runs `call`, which adds one name (and `bytes`) under `dir`, if that fits; then
+/// charges it.
+async fn add_name(
+    quota: &mut Quota,
+    dir: i32,
+    bytes: u64,
+    call: impl Future<Output = wasmtime::Result<i32>>,
+) -> wasmtime::Result<i32> {
+    let tracked = quota.fds.contains(&(dir as u32));
+    if tracked && !quota.fits(bytes, 1) {
+        return Ok(NOSPC);
+    }
+    let answer = call.await?;
+    if tracked && answer == 0 {
+        quota.bytes = quota.bytes.saturating_add(bytes);
+        quota.entries += 1;
+    }
+    Ok(answer)
+}
+
 /// Runs a write or resize of `fd` that would leave the file `end` bytes long (when
 /// longer), if the growth fits; then charges what it grew by.
 macro_rules! grow {
@@ -353,15 +373,7 @@ pub(crate) fn add_to_linker<T: WithQuota>(linker: &mut Linker<T>) -> wasmtime::R
         move |mut caller: Caller<'_, T>, (dir, path, len): (i32, i32, i32)| {
             Box::new(async move {
                 let (mut mem, wasi, quota) = split(&mut caller)?;
-                let tracked = quota.fds.contains(&(dir as u32));
-                if tracked && !quota.fits(0, 1) {
-                    return Ok(NOSPC);
-                }
-                let answer = p1::path_create_directory(wasi, &mut mem, dir, path, len).await?;
-                if tracked && answer == 0 {
-                    quota.entries += 1;
-                }
-                Ok(answer)
+                add_name(quota, dir, 0, p1::path_create_directory(wasi, &mut mem, dir, path, len)).await
             })
         },
     )?;
@@ -371,18 +383,9 @@ pub(crate) fn add_to_linker<T: WithQuota>(linker: &mut Linker<T>) -> wasmtime::R
         move |mut caller: Caller<'_, T>, (target, target_len, dir, path, len): (i32, i32, i32, i32, i32)| {
             Box::new(async move {
                 let (mut mem, wasi, quota) = split(&mut caller)?;
-                let tracked = quota.fds.contains(&(dir as u32));
+                // As the tree walk counts a link: its own length.
                 let bytes = u64::from(target_len as u32);
-                if tracked && !quota.fits(bytes, 1) {
-                    return Ok(NOSPC);
-                }
-                let answer = p1::path_symlink(wasi, &mut mem, target, target_len, dir, path, len).await?;
-                if tracked && answer == 0 {
-                    // As the tree walk counts it: the link's own length.
-                    quota.bytes += bytes;
-                    quota.entries += 1;
-                }
-                Ok(answer)
+                add_name(quota, dir, bytes, p1::path_symlink(wasi, &mut mem, target, target_len, dir, path, len)).await
             })
         },
     )?;
@@ -393,15 +396,8 @@ pub(crate) fn add_to_linker<T: WithQuota>(linker: &mut Linker<T>) -> wasmtime::R
               (from_dir, flags, from, from_len, dir, path, len): (i32, i32, i32, i32, i32, i32, i32)| {
             Box::new(async move {
                 let (mut mem, wasi, quota) = split(&mut caller)?;
-                let tracked = quota.fds.contains(&(dir as u32));
-                if tracked && !quota.fits(0, 1) {
-                    return Ok(NOSPC);
-                }
-                let answer = p1::path_link(wasi, &mut mem, from_dir, flags, from, from_len, dir, path, len).await?;
-                if tracked && answer == 0 {
-                    quota.entries += 1;
-                }
-                Ok(answer)
+                let link = p1::path_link(wasi, &mut mem, from_dir, flags, from, from_len, dir, path, len);
+                add_name(quota, dir, 0, link).await
             })
         },
     )?;
