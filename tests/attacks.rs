@@ -108,6 +108,9 @@ struct Program {
     reset_after: bool,
     /// Peak resident memory the serving process may reach while this program runs.
     host_memory_mib: Option<u64>,
+    /// It runs on the data profile (`# profile: data`): its servers run without fuel,
+    /// which that profile refuses.
+    data: bool,
 }
 
 fn parse_outcomes(text: &str) -> Result<Vec<Outcome>, String> {
@@ -146,6 +149,7 @@ fn parse_program(name: &str, text: &str) -> Result<Program, String> {
         cells: vec![Cell::default()],
         reset_after: false,
         host_memory_mib: None,
+        data: false,
     };
     for line in text.lines() {
         match line.trim_end() {
@@ -178,6 +182,7 @@ fn parse_program(name: &str, text: &str) -> Result<Program, String> {
             "max-result-bytes" => cell.max_answer = Some(number(key)? as usize),
             "host-memory-max-mib" => program.host_memory_mib = Some(number(key)?),
             "next" if value == "reset" => program.reset_after = true,
+            "profile" if value == "data" => program.data = true,
             other => return Err(format!("unknown directive `# {other}:`")),
         }
     }
@@ -244,6 +249,7 @@ fn random_text(len: usize) -> String {
 }
 
 /// One surface's directory and the checks that depend on it.
+#[derive(Clone)]
 struct World {
     surface: &'static str,
     /// The surface's directory: the working directory of every process it starts.
@@ -254,6 +260,8 @@ struct World {
     token: Option<String>,
     /// Host paths no client may see.
     host_paths: Vec<String>,
+    /// Its servers run the data profile.
+    data: bool,
 }
 
 impl World {
@@ -265,7 +273,7 @@ impl World {
         let token = (surface == "serve").then(|| format!("tok{}", random_text(29)));
         let cache = codemode::default_cache_dir().map(|d| d.to_string_lossy().into_owned());
         let host_paths = [Some(root.to_string_lossy().into_owned()), cache].into_iter().flatten().collect();
-        let world = Self { surface, root, base, secrets, token, host_paths };
+        let world = Self { surface, root, base, secrets, token, host_paths, data: false };
         copy_tree(&Path::new(FIXTURES).join("skills"), &world.base.join("skills"), &[]);
         std::fs::create_dir_all(world.base.join("artifacts")).unwrap();
         world.lay_out();
@@ -298,8 +306,14 @@ impl World {
         // Modest limits, so the whole corpus runs in minutes; the timeout leaves room for
         // a loaded CI machine (busy loops stop on fuel, only sleeps wait for it).
         let (output, fuel) = (MAX_OUTPUT.to_string(), FUEL.to_string());
+        command.args(["--timeout", "8", "--memory", "256", "--max-output", &output]);
+        // The data profile refuses fuel: its busy loops stop on the clock.
+        if self.data {
+            command.args(["--profile", "data"]);
+        } else {
+            command.args(["--fuel", &fuel]);
+        }
         command
-            .args(["--timeout", "8", "--memory", "256", "--max-output", &output, "--fuel", &fuel])
             .arg("--base")
             .arg(&self.base)
             .arg("--tools")
@@ -1022,19 +1036,29 @@ struct Verdict {
 }
 
 async fn run_surface(world: World, programs: Arc<Vec<Program>>) -> Vec<Verdict> {
-    let mut server = Server::start(&world).await;
+    // A server per profile, the data profile's started for its first program.
+    let worlds = [world.clone(), World { data: true, ..world }];
+    let mut servers: [Option<Server>; 2] = [None, None];
     let mut verdicts = Vec::new();
     for program in programs.iter() {
-        let failures = run_program(&world, &mut server, program).await;
+        let (world, slot) = (&worlds[usize::from(program.data)], &mut servers[usize::from(program.data)]);
+        let server = match slot {
+            Some(server) => server,
+            None => slot.insert(Server::start(world).await),
+        };
+        let failures = run_program(world, server, program).await;
         let wrecked = !failures.is_empty();
         verdicts.push(Verdict { program: program.name.clone(), failures });
         if wrecked && !matches!(server, Server::Cli) {
             // Whatever went wrong stays with this program: the next gets a new server.
-            server.stop().await;
-            server = Server::start(&world).await;
+            if let Some(server) = slot.take() {
+                server.stop().await;
+            }
         }
     }
-    server.stop().await;
+    for server in servers.into_iter().flatten() {
+        server.stop().await;
+    }
     verdicts
 }
 

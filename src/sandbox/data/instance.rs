@@ -14,6 +14,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::DataPrepared;
+use super::quota::{Quota, QuotaCaps, WithQuota};
 use crate::sandbox::host::{Capabilities, Namespaces, door, mount_error};
 use crate::sandbox::instance::{Cell, GuestRunResult, Outcome, RunStats, StopCause, classify};
 use crate::sandbox::limits::MemoryLimiter;
@@ -32,6 +33,9 @@ const LIB_GUEST: &str = "/usr/local/lib";
 const MPL_DATA_GUEST: &str = "/usr/local/lib/python315.zip/matplotlib/mpl-data";
 /// The session's own writable directory.
 const TMP_GUEST: &str = "/tmp";
+/// `/tmp`'s descriptor in the guest: preopens are numbered from 3 in the order
+/// [`wasi_ctx`] adds them, and `/tmp` is the third.
+const TMP_FD: u32 = 5;
 /// The prelude's own budget: loading the runner modules takes well under a second.
 const PRELUDE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -46,6 +50,8 @@ pub(crate) struct DataState {
     cell: Option<Value>,
     /// What the runner reported for the current turn.
     result: Option<GuestRunResult>,
+    /// What the session's `/tmp` holds, against its quota.
+    quota: Quota,
     /// The session's `/tmp` on the host, removed with the session.
     _tmp: PrivateDir,
 }
@@ -78,23 +84,16 @@ pub(super) fn wasi_ctx(
 pub(super) struct PrivateDir(PathBuf);
 
 impl PrivateDir {
-    /// A new empty directory under the system's temporary directory, readable by
-    /// this user only.
+    /// A new empty directory, readable by this user only, in this process's
+    /// [`Parent`].
     pub(super) fn new() -> Result<Self, SandboxError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        static SWEEP: std::sync::Once = std::sync::Once::new();
-        SWEEP.call_once(|| sweep(&std::env::temp_dir()));
-        let name = format!(
-            "{PRIVATE_PREFIX}{}-{}-{:016x}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            rand::random::<u64>()
-        );
-        let path = std::env::temp_dir().join(name);
-        let mut builder = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&path).map_err(|e| {
+        let parent = Parent::get().map_err(|e| {
+            tracing::error!(error = %e, "cannot create the data sessions' private directory");
+            SandboxError::Setup(format!("cannot create the session's /tmp: {}", e.kind()))
+        })?;
+        let path = parent.join(format!("{}-{:016x}", NEXT.fetch_add(1, Ordering::Relaxed), rand::random::<u64>()));
+        private_dir(&path).map_err(|e| {
             tracing::error!(dir = %path.display(), error = %e, "cannot create a data session's /tmp");
             SandboxError::Setup(format!("cannot create the session's /tmp: {}", e.kind()))
         })?;
@@ -107,43 +106,87 @@ impl PrivateDir {
     }
 }
 
-/// The name of every [`PrivateDir`] starts so, then the owning process's id.
-const PRIVATE_PREFIX: &str = "codemode-data-";
+/// Creates `path` readable by this user only.
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
 
-/// Removes the private directories under `dir` of processes that are gone (a killed
-/// server never ran its sessions' drops). A directory whose owner may be alive, or
-/// whose name is not ours, is left alone.
-pub(super) fn sweep(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(PRIVATE_PREFIX))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if !alive(pid) {
-            let _ = std::fs::remove_dir_all(entry.path());
+/// The name of every process's [`Parent`] starts so.
+const PRIVATE_PREFIX: &str = "codemode-data-";
+/// The file in a [`Parent`] its process keeps locked while it lives.
+const LOCK_FILE: &str = "lock";
+
+/// This process's directory of its sessions' private directories, under the
+/// system's temporary directory: `0700`, holding [`LOCK_FILE`], which the process
+/// holds an exclusive lock (`flock`) on until it exits, however it exits. A parent
+/// whose lock can be taken belongs to no live process, whatever its PID namespace.
+pub(super) struct Parent {
+    path: PathBuf,
+    _lock: std::fs::File,
+}
+
+impl Parent {
+    /// Its host path.
+    #[cfg(test)]
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This process's parent, made (after a sweep of dead processes' parents) on
+    /// first use.
+    fn get() -> std::io::Result<PathBuf> {
+        static PARENT: std::sync::Mutex<Option<Parent>> = std::sync::Mutex::new(None);
+        let mut parent = PARENT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(parent) = &*parent {
+            return Ok(parent.path.clone());
+        }
+        let made = Self::make(&std::env::temp_dir())?;
+        let path = made.path.clone();
+        *parent = Some(made);
+        Ok(path)
+    }
+
+    /// Sweeps `dir`, then makes a locked parent in it. The parent is made and locked
+    /// under a name the sweep ignores and renamed into place, so no sweep ever sees
+    /// it unlocked.
+    pub(super) fn make(dir: &Path) -> std::io::Result<Self> {
+        sweep(dir);
+        let id = rand::random::<u64>();
+        let staging = dir.join(format!(".{PRIVATE_PREFIX}{id:016x}"));
+        private_dir(&staging)?;
+        let locked = std::fs::File::create_new(staging.join(LOCK_FILE)).and_then(|lock| {
+            lock.try_lock().map_err(std::io::Error::other)?;
+            Ok(lock)
+        });
+        let path = dir.join(format!("{PRIVATE_PREFIX}{id:016x}"));
+        match locked.and_then(|lock| std::fs::rename(&staging, &path).map(|()| lock)) {
+            Ok(lock) => Ok(Self { path, _lock: lock }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Err(e)
+            }
         }
     }
 }
 
-/// Whether process `pid` may exist (only a certain "no such process" says no).
-fn alive(pid: i32) -> bool {
-    #[cfg(unix)]
-    {
-        match rustix::process::Pid::from_raw(pid) {
-            Some(pid) => !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH)),
-            None => true,
+/// Removes the parents under `dir` that no live process holds (a killed server
+/// never ran its sessions' drops). A directory without a lock file, or whose name
+/// is not ours, is left alone.
+pub(super) fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_str().is_some_and(|name| name.starts_with(PRIVATE_PREFIX)) {
+            continue;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = pid;
-        true
+        // A link planted as the lock file or the directory only makes the sweep
+        // remove the link (remove_dir_all does not follow links).
+        let Ok(lock) = std::fs::File::open(entry.path().join(LOCK_FILE)) else { continue };
+        if lock.try_lock().is_ok() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -168,6 +211,7 @@ impl DataState {
             ns: Namespaces::new(capabilities, &crate::sandbox::journal::Tape::off()),
             cell: None,
             result: None,
+            quota: Quota::new(tmp.path(), TMP_FD, QuotaCaps::default()),
             _tmp: tmp,
         })
     }
@@ -197,9 +241,15 @@ impl DataState {
     }
 }
 
-/// Links WASI preview1 and `host.call`.
+impl WithQuota for DataState {
+    fn parts(&mut self) -> (&mut WasiP1Ctx, &mut Quota) {
+        (&mut self.wasi, &mut self.quota)
+    }
+}
+
+/// Links WASI preview1 (with `/tmp`'s quota) and `host.call`.
 pub(super) fn add_to_linker(linker: &mut Linker<DataState>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p1::add_to_linker_async(linker, |state| &mut state.wasi)?;
+    super::quota::add_to_linker(linker)?;
     linker.func_wrap_async(
         "host",
         "call",

@@ -12,6 +12,7 @@
 //! in milliseconds; without it a session of this profile says what to run.
 
 mod instance;
+mod quota;
 mod snapshot;
 
 use std::io::{Read, Seek, Write};
@@ -379,19 +380,29 @@ mod tests {
     }
 
     #[test]
-    fn the_sweep_removes_only_dead_processes_private_dirs() {
+    fn the_sweep_removes_only_parents_no_live_process_holds() {
         let parent = tempfile::tempdir().unwrap();
-        // No process has the largest pid; this one is alive.
-        let dead = parent.path().join(format!("codemode-data-{}-0-00", i32::MAX));
-        let live = parent.path().join(format!("codemode-data-{}-0-00", std::process::id()));
+        // A live holder (this test), a dead one (its lock free), a parent being made
+        // (no lock file yet), and a directory that is not ours.
+        let live = instance::Parent::make(parent.path()).unwrap();
+        let dead = parent.path().join("codemode-data-00");
+        let making = parent.path().join("codemode-data-01");
         let other = parent.path().join("codemode-database");
-        for dir in [&dead, &live, &other] {
+        for dir in [&dead, &making, &other] {
             std::fs::create_dir(dir).unwrap();
         }
-        std::fs::write(dead.join("left"), b"x").unwrap();
+        std::fs::write(dead.join("lock"), b"").unwrap();
+        std::fs::create_dir(dead.join("0-00")).unwrap();
+        std::fs::write(dead.join("0-00/left"), b"x").unwrap();
         instance::sweep(parent.path());
         assert!(!dead.exists());
-        assert!(live.is_dir() && other.is_dir());
+        assert!(live.path().is_dir() && making.is_dir() && other.is_dir());
+        // Its lock dies with its holder (here: the file's drop, as at process exit).
+        let path = live.path().to_path_buf();
+        drop(live);
+        instance::sweep(parent.path());
+        assert!(!path.exists());
+        assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 2, "nothing else swept or left staged");
     }
 
     #[test]
