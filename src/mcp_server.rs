@@ -49,8 +49,8 @@ use serde_json::Value;
 pub use self::output::{DEFAULT_MAX_OUTPUT_CHARS, MIN_MAX_OUTPUT_CHARS};
 pub use self::render::OutputLimits;
 use crate::model::ops::{
-    AddDep, CreateSkill, Describe, InvokeSkill, Named, Operations, Request, RollbackSkill, RunCode, SaveArtifact, TestSkills,
-    Search,
+    AddDep, CreateSkill, Describe, InvokeSkill, Named, Operations, Request, RollbackSkill, RunCode, SaveArtifact,
+    Search, TestSkills,
 };
 use crate::server::{MemoryBudget, Reservation};
 use crate::session::{Interrupt, Session, SessionFactory};

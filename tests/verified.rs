@@ -41,7 +41,8 @@ fn store() -> tempfile::TempDir {
 }
 
 /// A skill calling the tool: `loud(word)` is `word!` while the tool says so.
-const LOUD: &str = "\"\"\"Say a word loudly.\"\"\"\ndef run(word: str) -> str:\n    return tools.shout.say(word=word)\n";
+const LOUD: &str =
+    "\"\"\"Say a word loudly.\"\"\"\ndef run(word: str) -> str:\n    return tools.shout.say(word=word)\n";
 
 fn example(args: Value, expect: Value) -> SkillExample {
     serde_json::from_value(json!({"args": args, "expect": expect})).unwrap()
@@ -162,7 +163,8 @@ async fn a_skill_broken_by_a_tool_change_fails_skills_test_and_ranks_last() {
     // The tool changes: a new session over the same store finds out.
     shout_tool(base.path(), "?");
     let s = session(base.path()).await;
-    let report = value(&run(&s, "r = skills.test(); [r.summary, r.results[0]['name'], r.results[0]['failures']]").await);
+    let report =
+        value(&run(&s, "r = skills.test(); [r.summary, r.results[0]['name'], r.results[0]['failures']]").await);
     assert_eq!(report, json!(["1 passed, 1 failed, 0 skipped", "loud", ["example 1: expected \"hi!\", got \"hi?\""]]));
     let listed = value(&run(&s, "[(x['name'], x['verified']) for x in skills.list()]").await);
     assert_eq!(listed, json!([["loud", false], ["shout_word", true]]));
@@ -197,9 +199,15 @@ async fn a_restricted_session_reports_but_does_not_record_and_skips_what_it_may_
     let wide = session(base.path()).await;
     assert_eq!(wide.list_skills().await.unwrap()[0].verified, Verified::Passed, "the narrow result was not kept");
     // A skill saved by the narrow session is not run by a wider one's test.
-    narrow.create_verified_skill("tiny", "def run():\n    return 1\n", None, &[example(json!({}), json!(1))]).await.unwrap();
+    narrow
+        .create_verified_skill("tiny", "def run():\n    return 1\n", None, &[example(json!({}), json!(1))])
+        .await
+        .unwrap();
     let report = wide.test_skills(Some("tiny")).await.unwrap();
-    assert!(report.results[0].skipped.as_deref().unwrap_or_default().contains("cannot run in this session"), "{report:?}");
+    assert!(
+        report.results[0].skipped.as_deref().unwrap_or_default().contains("cannot run in this session"),
+        "{report:?}"
+    );
 }
 
 #[tokio::test]

@@ -167,9 +167,8 @@ pub async fn run(context: &SessionArgs<'_>, command: &SkillsCommand) -> anyhow::
                 .iter()
                 .enumerate()
                 .map(|(i, text)| {
-                    serde_json::from_str::<SkillExample>(text).with_context(|| {
-                        format!("--example {} is not {{\"args\": {{...}}, \"expect\": value}}", i + 1)
-                    })
+                    serde_json::from_str::<SkillExample>(text)
+                        .with_context(|| format!("--example {} is not {{\"args\": {{...}}, \"expect\": value}}", i + 1))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let services = if examples.is_empty() { library().await? } else { context.verifying_services().await? };

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 
 use super::describe::Scope;
 use super::{
-    ArtifactInfo, DataKind, RunResult, SearchResults, Skill, SkillExample, SkillInfo, SkillVersion, TestReport, ToolInfo,
+    ArtifactInfo, DataKind, RunResult, SearchResults, Skill, SkillExample, SkillInfo, SkillVersion, TestReport,
+    ToolInfo,
 };
 
 /// Arguments of a search.

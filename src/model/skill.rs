@@ -513,7 +513,9 @@ mod example_tests {
 
     #[test]
     fn verified_is_true_false_or_never() {
-        for (v, j) in [(Verified::Passed, json!(true)), (Verified::Failed, json!(false)), (Verified::Never, json!("never"))] {
+        for (v, j) in
+            [(Verified::Passed, json!(true)), (Verified::Failed, json!(false)), (Verified::Never, json!("never"))]
+        {
             assert_eq!(serde_json::to_value(v).unwrap(), j);
             assert_eq!(serde_json::from_value::<Verified>(j).unwrap(), v);
         }

@@ -371,11 +371,8 @@ impl SessionBuilder {
         // Examples run with these capabilities, read-only, under the session's limits.
         // The verifier's library has no verifier itself (no cycle, and examples
         // cannot save skills anyway).
-        let verifier = Arc::new(SandboxVerifier::new(
-            sandbox,
-            self.limits.clone(),
-            SandboxVerifier::read_only(&capabilities),
-        ));
+        let verifier =
+            Arc::new(SandboxVerifier::new(sandbox, self.limits.clone(), SandboxVerifier::read_only(&capabilities)));
         capabilities.skills = capabilities.skills.map(|skills| skills.with_verifier(verifier));
         Ok(Services { capabilities, skipped_tools: skipped_tools.into() })
     }

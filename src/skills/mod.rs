@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use sha2::{Digest, Sha256};
 
 pub use self::inspector::{InspectError, Inspector};
-pub use self::verify::{ExampleRun, Verifier};
 use self::search::{Document, QueryCache};
+pub use self::verify::{ExampleRun, Verifier};
 pub use crate::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir, shared_embedder};
 use crate::embed::{INSTALL_HINT, embed_blocking};
 use crate::input::{InputLimits, TooLarge, check};
@@ -442,8 +442,13 @@ impl SkillLibrary {
         let mut skills = match name {
             Some(name) => vec![self.load(name).await?],
             None => {
-                let mut all: Vec<StoredSkill> =
-                    self.entries().await?.iter().map(|e| e.skill.clone()).filter(|s| self.allows(s.name.as_str())).collect();
+                let mut all: Vec<StoredSkill> = self
+                    .entries()
+                    .await?
+                    .iter()
+                    .map(|e| e.skill.clone())
+                    .filter(|s| self.allows(s.name.as_str()))
+                    .collect();
                 all.sort_by(|a, b| a.name.cmp(&b.name));
                 all
             }
@@ -481,21 +486,19 @@ impl SkillLibrary {
     /// Runs one stored skill's examples, recording the outcome when `record`.
     async fn test_one(&self, skill: &StoredSkill, record: bool) -> Result<SkillTest, SkillError> {
         let info = self.info(skill.clone(), None).await?;
-        let verification = match &info.unavailable {
-            // A tool it needs is gone: that is what a test is for, said without running.
-            Some(why) => Verification {
-                passed: false,
-                at: crate::storage::now_iso8601(),
-                examples: u32::try_from(skill.examples.len()).unwrap_or(u32::MAX),
-                failures: vec![format!("cannot run: {why}")],
-            },
-            None => self.verify(&skill.name, &skill.source, &skill.examples).await?.unwrap_or_else(|| Verification {
-                passed: true,
-                at: crate::storage::now_iso8601(),
-                examples: 0,
-                failures: Vec::new(),
-            }),
-        };
+        let verification =
+            match &info.unavailable {
+                // A tool it needs is gone: that is what a test is for, said without running.
+                Some(why) => Verification {
+                    passed: false,
+                    at: crate::storage::now_iso8601(),
+                    examples: u32::try_from(skill.examples.len()).unwrap_or(u32::MAX),
+                    failures: vec![format!("cannot run: {why}")],
+                },
+                None => self.verify(&skill.name, &skill.source, &skill.examples).await?.unwrap_or_else(|| {
+                    Verification { passed: true, at: crate::storage::now_iso8601(), examples: 0, failures: Vec::new() }
+                }),
+            };
         if record {
             // A save since it was read keeps its own result (`false` here).
             self.storage.save_verification(&skill.name, skill.version, &verification).await?;

@@ -67,11 +67,9 @@ pub(crate) async fn run_examples(
 pub(crate) fn judge(expect: &Value, run: &ExampleRun) -> Option<String> {
     match run {
         ExampleRun::Failed { kind, message } => Some(format!("raised {kind}: {}", crate::text::shown(message))),
-        ExampleRun::Returned { json: None, repr } => Some(format!(
-            "expected {}, got {} (not JSON)",
-            short(&expect.to_string()),
-            short(repr)
-        )),
+        ExampleRun::Returned { json: None, repr } => {
+            Some(format!("expected {}, got {} (not JSON)", short(&expect.to_string()), short(repr)))
+        }
         ExampleRun::Returned { json: Some(got), .. } => diff(expect, got, "$"),
     }
 }
@@ -135,7 +133,10 @@ mod tests {
     #[test]
     fn diffs_name_the_first_difference() {
         assert_eq!(diff(&json!({"a": [1, 2.0]}), &json!({"a": [1.0, 2]}), "$"), None);
-        assert_eq!(diff(&json!({"a": [1, 2]}), &json!({"a": [1, 3]}), "$").as_deref(), Some("at $.a[1]: expected 2, got 3"));
+        assert_eq!(
+            diff(&json!({"a": [1, 2]}), &json!({"a": [1, 3]}), "$").as_deref(),
+            Some("at $.a[1]: expected 2, got 3")
+        );
         assert!(diff(&json!({"a": 1}), &json!({}), "$").unwrap().contains("missing key \"a\""));
         assert!(diff(&json!([1]), &json!([1, 2]), "$").unwrap().contains("expected 1 items, got 2"));
         assert!(diff(&json!("1"), &json!(1), "$").is_some());

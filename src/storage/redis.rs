@@ -293,10 +293,8 @@ impl Storage for RedisStorage {
         verification: &crate::model::Verification,
     ) -> Result<bool, StorageError> {
         let mut conn = self.conn.clone();
-        let read: Option<String> = conn
-            .hget(self.key("skills:__skills__"), name.as_str())
-            .await
-            .map_err(redis_err("loading a skill"))?;
+        let read: Option<String> =
+            conn.hget(self.key("skills:__skills__"), name.as_str()).await.map_err(redis_err("loading a skill"))?;
         let Some(read) = read else { return Ok(false) };
         let mut skill: StoredSkill = serde_json::from_str(&read).map_err(|e| corrupt("reading a skill", e))?;
         if skill.version != version {

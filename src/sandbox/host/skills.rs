@@ -1,12 +1,12 @@
 //! `skills`: the session's [`SkillLibrary`], if it has storage.
 
 use super::configured;
+use crate::error_kind::ErrorKind;
 use crate::model::Param;
+use crate::model::{MAX_EXAMPLE_BYTES, MAX_EXAMPLES, Skill, SkillExample, Verified};
 use crate::sandbox::bindings::skills::{self, Host};
 use crate::sandbox::bindings::types::{self, HostError};
 use crate::sandbox::journal::Tape;
-use crate::error_kind::ErrorKind;
-use crate::model::{MAX_EXAMPLE_BYTES, MAX_EXAMPLES, Skill, SkillExample, Verified};
 use crate::skills::{SearchMode, SkillInfo, SkillLibrary};
 
 /// Most bytes of the examples' JSON the guest may send: the caps on count and size
@@ -39,18 +39,12 @@ impl Host for SkillsCtx {
     }
 
     async fn get_skill(&mut self, name: String) -> Result<skills::Skill, HostError> {
-        self.tape
-            .call("skills.get-skill", &name, async {
-                Ok(skill(self.library()?.get(&name).await?))
-            })
-            .await
+        self.tape.call("skills.get-skill", &name, async { Ok(skill(self.library()?.get(&name).await?)) }).await
     }
 
     async fn get_skill_to_run(&mut self, name: String) -> Result<skills::Skill, HostError> {
         self.tape
-            .call("skills.get-skill-to-run", &name, async {
-                Ok(skill(self.library()?.get_to_run(&name).await?))
-            })
+            .call("skills.get-skill-to-run", &name, async { Ok(skill(self.library()?.get_to_run(&name).await?)) })
             .await
     }
 
