@@ -247,14 +247,7 @@ async fn mcp_create_skill_verifies_and_test_skills_reports() {
 async fn http_call_and_routes_verify_and_test() {
     let base = store();
     let token = "verified-test-token";
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--base"])
-        .arg(base.path())
-        .env("CODEMODE_TOKEN", token)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let url = listening_url(&mut child);
+    let (mut child, url) = serve(base.path(), token);
     let remote = codemode::remote::Remote::new(&url, Some(token)).unwrap();
     // `POST /v1/call`, through the client.
     let bad = [example(json!({"word": "hi"}), json!("nope"))];
@@ -280,14 +273,7 @@ async fn http_call_and_routes_verify_and_test() {
     let _ = child.kill();
     let _ = child.wait();
     // A server started after the tool changed.
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--base"])
-        .arg(base.path())
-        .env("CODEMODE_TOKEN", token)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let url = listening_url(&mut child);
+    let (mut child, url) = serve(base.path(), token);
     let tested = http.post(format!("{url}/v1/skills/loud/test")).bearer_auth(token).send().await.unwrap();
     let report: Value = tested.json().await.unwrap();
     assert_eq!(report["results"][0]["failures"], json!(["example 1: expected \"a!\", got \"a?\""]), "{report}");
@@ -295,6 +281,19 @@ async fn http_call_and_routes_verify_and_test() {
     assert_eq!(remote.list_skills().await.unwrap()[0].verified, Verified::Failed);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// `codemode serve` over `base` with `token`, and the URL it listens on.
+fn serve(base: &Path, token: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--base"])
+        .arg(base)
+        .env("CODEMODE_TOKEN", token)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = listening_url(&mut child);
+    (child, url)
 }
 
 /// The URL `codemode serve` says it listens on; its stderr is drained afterwards.
