@@ -83,6 +83,8 @@ async fn bench() {
             signature: None,
             scope: None,
             version: 1,
+            examples: Vec::new(),
+            verification: None,
         };
         redis_skills.save_skill(&skill).await.expect("save");
         file.save_skill(&skill).await.expect("save");

@@ -88,6 +88,9 @@ pub enum ArtifactError {
     /// No artifact of that name exists.
     #[error("artifact {0:?} not found")]
     NotFound(String),
+    /// This namespace only reads (a skill's examples run with it): nothing was written.
+    #[error("artifacts are read-only here ({0}); nothing was written")]
+    ReadOnly(&'static str),
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -109,6 +112,7 @@ impl ArtifactError {
             | ArtifactError::InputTooLarge(_)
             | ArtifactError::InvalidData { .. } => ErrorKind::InvalidInput,
             ArtifactError::NotFound(_) => ErrorKind::NotFound,
+            ArtifactError::ReadOnly(_) => ErrorKind::Denied,
             ArtifactError::Storage(_) => ErrorKind::Failed,
         }
     }
@@ -120,12 +124,24 @@ pub struct Artifacts {
     storage: Arc<dyn Storage>,
     max_size: u64,
     input: InputLimits,
+    /// Why writes are refused, when they are.
+    read_only: Option<&'static str>,
 }
 
 impl Artifacts {
     /// Artifacts in `storage`, each capped at `max_size` bytes.
     pub fn new(storage: Arc<dyn Storage>, max_size: u64) -> Self {
-        Self { storage, max_size, input: InputLimits::default() }
+        Self { storage, max_size, input: InputLimits::default(), read_only: None }
+    }
+
+    /// The same artifacts, readable only: saves and deletes are refused
+    /// ([`ArtifactError::ReadOnly`], saying `why`).
+    pub fn read_only(&self, why: &'static str) -> Self {
+        Self { read_only: Some(why), ..self.clone() }
+    }
+
+    fn writable(&self) -> Result<(), ArtifactError> {
+        self.read_only.map_or(Ok(()), |why| Err(ArtifactError::ReadOnly(why)))
     }
 
     /// Caps on descriptions and metadata (default: [`InputLimits::default`]).
@@ -149,6 +165,7 @@ impl Artifacts {
         description: &str,
         metadata: serde_json::Map<String, serde_json::Value>,
     ) -> Result<ArtifactInfo, ArtifactError> {
+        self.writable()?;
         let name = ArtifactName::new(name)?;
         check("an artifact's description", description, self.input.text)?;
         let size = data.len() as u64;
@@ -204,6 +221,7 @@ impl Artifacts {
 
     /// Deletes an artifact; deleting a missing one is not an error (returns `false`).
     pub async fn delete(&self, name: &str) -> Result<bool, ArtifactError> {
+        self.writable()?;
         let name = ArtifactName::new(name)?;
         Ok(self.storage.delete_artifact(&name).await?)
     }

@@ -189,6 +189,12 @@ impl Deps {
         Self { storage, allow_runtime, pip }
     }
 
+    /// The same deps with `add` and `remove` locked (what a skill's examples see:
+    /// they cannot change the recorded packages; `sync` installs only those).
+    pub fn locked(&self) -> Self {
+        Self { allow_runtime: false, ..self.clone() }
+    }
+
     /// The directory packages are installed into (mounted at `/deps` in the guest).
     pub fn packages_dir(&self) -> &Path {
         self.storage.packages_dir()

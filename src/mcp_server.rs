@@ -50,7 +50,7 @@ pub use self::output::{DEFAULT_MAX_OUTPUT_CHARS, MIN_MAX_OUTPUT_CHARS};
 pub use self::render::OutputLimits;
 use crate::model::ops::{
     AddDep, CreateSkill, Describe, InvokeSkill, Named, Operations, Request, RollbackSkill, RunCode, SaveArtifact,
-    Search,
+    Search, TestSkills,
 };
 use crate::server::{MemoryBudget, Reservation};
 use crate::session::{Interrupt, Session, SessionFactory};
@@ -180,7 +180,8 @@ pub const TOOLS: &[McpTool] = &[
         "Save a working workflow as a skill, so later sessions can find it with search_skills and call it as \
          skills.<name>(**kwargs). The source must define `def run(...)` or `async def run(...)`; inside it `tools`, \
          `skills`, `artifacts` and `deps` are available. A skill of the same name is replaced. The source is checked \
-         (syntax, a `run` function) before anything is stored.",
+         (syntax, a `run` function) before anything is stored. Give `examples` ([{\"args\": {...}, \"expect\": \
+         value}]) to verify it: each runs first, and a failing one refuses the save with the difference.",
     )),
     with::<Named>(tool("delete_skill", "delete_skill", WRITES, "Delete a saved skill and its history.")),
     with::<Named>(tool(
@@ -196,6 +197,13 @@ pub const TOOLS: &[McpTool] = &[
         WRITES,
         "Restore an earlier version of a skill (a number from skill_history) as its new current version; the \
          version replaced stays in the history, so a rollback can be undone.",
+    )),
+    with::<TestSkills>(tool(
+        "test_skills",
+        "test_skills",
+        RUNS,
+        "Run the examples of one skill (`name`) or of every skill again, and report which pass and which fail \
+         (a tool that changed shows up here); listings and searches then show each as verified true or false.",
     )),
     with::<InvokeSkill>(tool(
         "invoke_skill",

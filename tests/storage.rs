@@ -177,6 +177,8 @@ async fn skills_vectors_and_deps(b: Backend) {
         // session must still know not to trust it).
         scope: Some(codemode::model::Allow { tools: Some(vec!["curl".into()]), skills: None }),
         version: 3,
+        examples: Vec::new(),
+        verification: None,
     };
     let v0 = s.skills_version().await.unwrap();
     s.save_skill(&skill).await.unwrap();
@@ -250,10 +252,10 @@ macro_rules! conformance {
 
 conformance!(file_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
-    skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version);
+    skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place);
 conformance!(redis_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
-    skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version);
+    skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn file_backend_reads_py_code_mode_indexes() {
@@ -297,6 +299,8 @@ async fn two_redis_tenants_never_see_each_other() {
         signature: None,
         scope: None,
         version: 0,
+        examples: Vec::new(),
+        verification: None,
     })
     .await
     .unwrap();
@@ -365,6 +369,8 @@ fn stored_skill(name: &str, source: &str) -> StoredSkill {
         signature: None,
         scope: None,
         version: 0,
+        examples: Vec::new(),
+        verification: None,
     }
 }
 
@@ -642,4 +648,39 @@ async fn store_push_clear_makes_redis_match_the_directory_in_one_transaction() {
     assert_eq!(codemode(&push).status.code(), Some(0));
     let names: Vec<String> = tenant(&target).await.0.into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["agent_made", "keep"]);
+}
+
+/// A skill's examples and verification (issue 16 item 1) survive a reopen; a new
+/// verification is recorded on the current version in place (no new version), and
+/// not at all when the version it ran for was replaced meanwhile.
+async fn verification_is_recorded_in_place(b: Backend) {
+    let s = &b.storage;
+    let example: codemode::model::SkillExample =
+        serde_json::from_value(serde_json::json!({"args": {"x": [1, {"y": null}]}, "expect": "ok"})).unwrap();
+    let passed = codemode::model::Verification { passed: true, at: "t1".into(), examples: 1, failures: Vec::new() };
+    let skill = StoredSkill {
+        version: 1,
+        examples: vec![example.clone()],
+        verification: Some(passed.clone()),
+        ..stored_skill("checked", "def run(x):\n    return 'ok'\n")
+    };
+    s.save_skill(&skill).await.unwrap();
+    let failed = codemode::model::Verification {
+        passed: false,
+        at: "t2".into(),
+        examples: 1,
+        failures: vec!["example 1: expected 1, got 2".into()],
+    };
+    let v0 = s.skills_version().await.unwrap();
+    assert!(s.save_verification(&skill_name("checked"), 1, &failed).await.unwrap());
+    assert_ne!(s.skills_version().await.unwrap(), v0, "listings see the new result");
+    let reopened = (b.reopen)().await;
+    let loaded = reopened.load_skill(&skill_name("checked")).await.unwrap().unwrap();
+    assert_eq!((loaded.examples, loaded.verification, loaded.version), (vec![example], Some(failed.clone()), 1));
+    assert!(reopened.skill_versions(&skill_name("checked")).await.unwrap().is_empty(), "no version was added");
+    // A stale version, or no skill: nothing written.
+    assert!(!s.save_verification(&skill_name("checked"), 7, &passed).await.unwrap());
+    assert!(!s.save_verification(&skill_name("missing"), 1, &passed).await.unwrap());
+    assert_eq!(s.load_skill(&skill_name("checked")).await.unwrap().unwrap().verification, Some(failed));
+    assert!(s.load_skill(&skill_name("missing")).await.unwrap().is_none());
 }

@@ -263,8 +263,21 @@ impl SessionArgs<'_> {
 
     /// [`services`](Self::services) installing packages with `pip`.
     async fn services_with(&self, pip: codemode::deps::PipOptions) -> anyhow::Result<Services> {
+        self.services_built(pip, false).await
+    }
+
+    /// [`services`](Self::services) with the tools and the session's limits: what
+    /// running a skill's examples needs (`skills add --example`, `skills test`).
+    async fn verifying_services(&self) -> anyhow::Result<Services> {
+        self.services_built(self.storage.pip_options(), true).await
+    }
+
+    async fn services_built(&self, pip: codemode::deps::PipOptions, verifying: bool) -> anyhow::Result<Services> {
         let mut builder = Session::builder();
-        if self.sandbox.allow_tools.is_some() {
+        if verifying {
+            builder = builder.limits(self.sandbox.limits());
+        }
+        if verifying || self.sandbox.allow_tools.is_some() {
             // The list names tools, so they are loaded to check it (and skills
             // against it); otherwise the store's commands do without them.
             builder = builder.tools(tools::load(self.storage));

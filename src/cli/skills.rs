@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use codemode::model::Operations;
+use codemode::model::{Operations, SkillExample};
 
 use super::SessionArgs;
 use super::run::print_result;
@@ -41,6 +41,19 @@ pub enum SkillsCommand {
         /// The description [default: the module docstring, else run's docstring].
         #[arg(short, long)]
         description: Option<String>,
+        /// An example the skill must pass before it is saved, as JSON
+        /// `{"args": {...}, "expect": value}`; repeatable (at most 16).
+        #[arg(long = "example", value_name = "JSON")]
+        examples: Vec<String>,
+    },
+    /// Run the examples of one skill, or of every skill, again: prints `pass`,
+    /// `FAIL` or `skip` per skill and a summary; exit 1 if any failed.
+    Test {
+        /// The skill to test [default: every skill].
+        name: Option<String>,
+        /// Print the report as JSON instead.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a skill.
     Rm {
@@ -104,7 +117,17 @@ pub async fn run(context: &SessionArgs<'_>, command: &SkillsCommand) -> anyhow::
                     let kind = if skill.is_async { "async " } else { "" };
                     let unavailable =
                         skill.unavailable.as_ref().map(|why| format!(" (unavailable: {why})")).unwrap_or_default();
-                    println!("{kind}{}({})\t{}{unavailable}", skill.name, params.join(", "), skill.description);
+                    let verified = match skill.verified {
+                        codemode::model::Verified::Passed => " [verified]",
+                        codemode::model::Verified::Failed => " [FAILS its examples]",
+                        codemode::model::Verified::Never => "",
+                    };
+                    println!(
+                        "{kind}{}({})\t{}{verified}{unavailable}",
+                        skill.name,
+                        params.join(", "),
+                        skill.description
+                    );
                 }
                 eprintln!("{} skill(s)", skills.len());
             }
@@ -134,14 +157,49 @@ pub async fn run(context: &SessionArgs<'_>, command: &SkillsCommand) -> anyhow::
             return Ok(if skipped > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS });
         }
         SkillsCommand::Show { name } => print!("{}", library().await?.get_skill(name).await?.source),
-        SkillsCommand::Add { file, name, description } => {
+        SkillsCommand::Add { file, name, description, examples } => {
             let source = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
             let name = match name {
                 Some(name) => name.clone(),
                 None => file.file_stem().and_then(|s| s.to_str()).context("the file has no usable name")?.to_owned(),
             };
-            let (info, replaced) = library().await?.create_skill(&name, &source, description.as_deref()).await?;
-            eprintln!("{} skill {}: {}", if replaced { "replaced" } else { "added" }, info.name, info.description);
+            let examples = examples
+                .iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    serde_json::from_str::<SkillExample>(text)
+                        .with_context(|| format!("--example {} is not {{\"args\": {{...}}, \"expect\": value}}", i + 1))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let services = if examples.is_empty() { library().await? } else { context.verifying_services().await? };
+            let (skill, replaced) =
+                services.create_verified_skill(&name, &source, description.as_deref(), &examples).await?;
+            let verified = match &skill.verification {
+                Some(v) => format!(" ({} example(s) passed)", v.examples),
+                None => String::new(),
+            };
+            let what = if replaced { "replaced" } else { "added" };
+            eprintln!("{what} skill {}: {}{verified}", skill.info.name, skill.info.description);
+        }
+        SkillsCommand::Test { name, json } => {
+            let services = context.verifying_services().await?;
+            let bar = super::progress::count_progress("testing skills");
+            let report = services.skills()?.test(name.as_deref(), |done, total| bar.update(done, total)).await?;
+            bar.finish(&report.summary);
+            if *json {
+                super::print_json(&report)?;
+            } else {
+                for test in &report.results {
+                    let (status, detail) = match (&test.skipped, test.failures.is_empty()) {
+                        (Some(why), _) => ("skip", why.clone()),
+                        (None, true) => ("pass", format!("{} example(s)", test.examples)),
+                        (None, false) => ("FAIL", test.failures.join("; ")),
+                    };
+                    println!("{status}  {}: {detail}", test.name);
+                }
+                eprintln!("{}", report.summary);
+            }
+            return Ok(if report.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS });
         }
         SkillsCommand::Rm { name } => {
             if !library().await?.delete_skill(name).await? {

@@ -28,6 +28,7 @@ fn variant_of(op: &str) -> Option<&'static str> {
         "get_skill" => "Skill",
         "skill_history" => "SkillHistory",
         "rollback_skill" => "SkillRolledBack",
+        "test_skills" => "SkillsTested",
         "list_artifacts" => "Artifacts",
         "load_artifact" => "Artifact",
         "save_artifact" => "ArtifactSaved",

@@ -17,7 +17,8 @@ pub use self::artifact::{Artifact, ArtifactInfo, DataKind};
 pub use self::ops::{Operations, Request, Response, UnexpectedResponse};
 pub use self::run::{CellError, CellState, LimitKind, RunResult, ToolCallRecord, Value};
 pub use self::skill::{
-    INJECTED_NAMES, MAX_NEEDS, Needs, Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature,
-    SkillVersion,
+    INJECTED_NAMES, InvalidExamples, MAX_EXAMPLE_BYTES, MAX_EXAMPLE_DEPTH, MAX_EXAMPLES, MAX_NEEDS, Needs, Param,
+    SearchMode, SearchResults, Skill, SkillExample, SkillInfo, SkillMatch, SkillSignature, SkillTest, SkillVersion,
+    TestReport, Verification, Verified,
 };
 pub use self::tool::{CallableInfo, ParamInfo, ToolInfo};

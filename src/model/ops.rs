@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::describe::Scope;
-use super::{ArtifactInfo, DataKind, RunResult, SearchResults, Skill, SkillInfo, SkillVersion, ToolInfo};
+use super::{
+    ArtifactInfo, DataKind, RunResult, SearchResults, Skill, SkillExample, SkillInfo, SkillVersion, TestReport,
+    ToolInfo,
+};
 
 /// Arguments of a search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +79,21 @@ pub struct CreateSkill {
     /// One line saying what it does (default: the docstring).
     #[serde(default)]
     pub description: Option<String>,
+    /// Examples `[{"args": {...}, "expect": value}]` (at most 16): each runs in a
+    /// fresh interpreter before the skill is saved, and one that raises or returns
+    /// anything but `expect` refuses the save.
+    #[serde(default)]
+    pub examples: Vec<SkillExample>,
+}
+
+/// Arguments of [`Request::TestSkills`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TestSkills {
+    /// The skill to test; every skill when absent.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// Arguments of [`Request::RollbackSkill`].
@@ -206,6 +224,8 @@ pub enum Request {
     SkillHistory(Named),
     /// Restores an earlier version of a skill as its new current version.
     RollbackSkill(RollbackSkill),
+    /// Runs the examples of one skill, or of every skill, again.
+    TestSkills(TestSkills),
     /// Every stored artifact.
     ListArtifacts,
     /// One artifact's data and info.
@@ -241,6 +261,7 @@ impl Request {
         "delete_skill",
         "skill_history",
         "rollback_skill",
+        "test_skills",
         "list_artifacts",
         "load_artifact",
         "save_artifact",
@@ -267,6 +288,7 @@ impl Request {
             Request::DeleteSkill(_) => "delete_skill",
             Request::SkillHistory(_) => "skill_history",
             Request::RollbackSkill(_) => "rollback_skill",
+            Request::TestSkills(_) => "test_skills",
             Request::ListArtifacts => "list_artifacts",
             Request::LoadArtifact(_) => "load_artifact",
             Request::SaveArtifact(_) => "save_artifact",
@@ -352,6 +374,9 @@ pub enum Response {
         /// Its number as the new current version.
         version: u32,
     },
+    /// How skills' examples ran ([`Request::TestSkills`]).
+    #[cfg_attr(feature = "mcp-server", schemars(title = "SkillsTested"))]
+    SkillsTested(TestReport),
     /// One skill with its source.
     #[cfg_attr(feature = "mcp-server", schemars(title = "Skill"))]
     Skill(Skill),
@@ -486,8 +511,33 @@ pub trait Operations: Send + Sync {
             name: name.to_owned(),
             source: source.to_owned(),
             description: description.map(str::to_owned),
+            examples: Vec::new(),
         });
         expect!(self, request, Response::SkillCreated { skill, replaced } => (skill.info, replaced))
+    }
+
+    /// [`create_skill`](Self::create_skill) with examples that must pass before it
+    /// is saved; returns the skill (with its verification) and whether one was replaced.
+    async fn create_verified_skill(
+        &self,
+        name: &str,
+        source: &str,
+        description: Option<&str>,
+        examples: &[SkillExample],
+    ) -> Result<(Skill, bool), Self::Error> {
+        let request = Request::CreateSkill(CreateSkill {
+            name: name.to_owned(),
+            source: source.to_owned(),
+            description: description.map(str::to_owned),
+            examples: examples.to_vec(),
+        });
+        expect!(self, request, Response::SkillCreated { skill, replaced } => (skill, replaced))
+    }
+
+    /// Runs the examples of the skill `name` again, or of every skill when `None`.
+    async fn test_skills(&self, name: Option<&str>) -> Result<TestReport, Self::Error> {
+        let request = Request::TestSkills(TestSkills { name: name.map(str::to_owned) });
+        expect!(self, request, Response::SkillsTested(report) => report)
     }
 
     /// Deletes a skill; `false` if there was none.

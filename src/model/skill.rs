@@ -107,6 +107,8 @@ pub struct SkillInfo {
     /// Why it cannot run in this session (a needed tool or skill is missing or not
     /// allowed); `None` when it can.
     pub unavailable: Option<String>,
+    /// Whether its examples passed when they last ran.
+    pub verified: Verified,
 }
 
 impl SkillInfo {
@@ -131,6 +133,11 @@ struct ListedSkill {
     /// Why it cannot run here (a needed tool or skill is missing); null when it can.
     #[serde(default)]
     unavailable: Option<String>,
+    /// `true` or `false`: whether its examples passed when they last ran;
+    /// `"never"`: it has no examples, or they never ran.
+    #[serde(default)]
+    #[cfg_attr(feature = "mcp-server", schemars(with = "Value"))]
+    verified: Verified,
 }
 
 /// A skill parameter as serialised: upstream's keys, the default typed.
@@ -166,6 +173,7 @@ impl From<SkillInfo> for ListedSkill {
             is_async: info.is_async,
             needs: info.needs,
             unavailable: info.unavailable,
+            verified: info.verified,
         }
     }
 }
@@ -190,6 +198,7 @@ impl From<ListedSkill> for SkillInfo {
             is_async: listed.is_async,
             needs: listed.needs,
             unavailable: listed.unavailable,
+            verified: listed.verified,
         }
     }
 }
@@ -203,6 +212,194 @@ pub struct Skill {
     pub info: SkillInfo,
     /// Its Python source.
     pub source: String,
+    /// The examples it is verified against (empty: it has none).
+    #[serde(default)]
+    pub examples: Vec<SkillExample>,
+    /// How its examples last ran; `None` when they never did.
+    #[serde(default)]
+    pub verification: Option<Verification>,
+}
+
+/// Most examples one skill keeps.
+pub const MAX_EXAMPLES: usize = 16;
+
+/// Most bytes of one example's `args` and `expect`, as JSON.
+pub const MAX_EXAMPLE_BYTES: usize = 16 * 1024;
+
+/// Deepest nesting of arrays and objects in an example's `args` or `expect`.
+pub const MAX_EXAMPLE_DEPTH: usize = 32;
+
+/// One example a skill must pass to be saved: `run(**args)` returns `expect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SkillExample {
+    /// Keyword arguments for `run`.
+    #[serde(default)]
+    pub args: serde_json::Map<String, Value>,
+    /// What `run` must return, compared as JSON (`1` equals `1.0`).
+    pub expect: Value,
+}
+
+/// Why an example is not acceptable (before anything runs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidExamples(pub String);
+
+impl SkillExample {
+    /// Checks `examples` against [`MAX_EXAMPLES`], [`MAX_EXAMPLE_BYTES`] and
+    /// [`MAX_EXAMPLE_DEPTH`]: they come from agents, and every one of them runs.
+    pub fn check_all(examples: &[SkillExample]) -> Result<(), InvalidExamples> {
+        if examples.len() > MAX_EXAMPLES {
+            return Err(InvalidExamples(format!(
+                "{} examples given; a skill keeps at most {MAX_EXAMPLES}",
+                examples.len()
+            )));
+        }
+        for (i, example) in examples.iter().enumerate() {
+            let n = i + 1;
+            for (what, value) in [("args", &Value::Object(example.args.clone())), ("expect", &example.expect)] {
+                if depth(value) > MAX_EXAMPLE_DEPTH {
+                    return Err(InvalidExamples(format!(
+                        "example {n}: its {what} nest deeper than {MAX_EXAMPLE_DEPTH} levels"
+                    )));
+                }
+            }
+            let size = serde_json::to_string(&example.args).map_or(0, |t| t.len())
+                + serde_json::to_string(&example.expect).map_or(0, |t| t.len());
+            if size > MAX_EXAMPLE_BYTES {
+                return Err(InvalidExamples(format!(
+                    "example {n} is {size} bytes as JSON; at most {MAX_EXAMPLE_BYTES} are allowed"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How deeply arrays and objects nest in `value` (a scalar is 0). Iterative, so a
+/// hostile depth cannot overflow the host's stack.
+pub fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        match value {
+            Value::Array(items) => stack.extend(items.iter().map(|v| (v, level + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|v| (v, level + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The outcome of a skill's examples when they last ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
+pub struct Verification {
+    /// Whether every example passed.
+    pub passed: bool,
+    /// When they ran, ISO-8601 UTC.
+    pub at: String,
+    /// How many examples ran.
+    pub examples: u32,
+    /// One line per failed example: which, and the difference or the error.
+    #[serde(default)]
+    pub failures: Vec<String>,
+}
+
+/// Whether a skill's examples passed: listed as `true`, `false` or `"never"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Verified {
+    /// Every example passed when they last ran.
+    Passed,
+    /// An example failed when they last ran.
+    Failed,
+    /// It has no examples, or they never ran.
+    #[default]
+    Never,
+}
+
+impl Verified {
+    /// What `verification` says.
+    pub fn of(verification: Option<&Verification>) -> Self {
+        match verification {
+            Some(v) if v.passed => Verified::Passed,
+            Some(_) => Verified::Failed,
+            None => Verified::Never,
+        }
+    }
+}
+
+impl Serialize for Verified {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Verified::Passed => serializer.serialize_bool(true),
+            Verified::Failed => serializer.serialize_bool(false),
+            Verified::Never => serializer.serialize_str("never"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Verified {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::Bool(true) => Ok(Verified::Passed),
+            Value::Bool(false) => Ok(Verified::Failed),
+            Value::String(s) if s == "never" => Ok(Verified::Never),
+            other => Err(serde::de::Error::custom(format!("verified is true, false or \"never\", not {other}"))),
+        }
+    }
+}
+
+/// One skill as `skills.test` found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
+pub struct SkillTest {
+    /// The skill's name.
+    pub name: String,
+    /// `true` if every example passed, `false` if one failed, `"never"` if none ran.
+    #[cfg_attr(feature = "mcp-server", schemars(with = "Value"))]
+    pub verified: Verified,
+    /// How many examples it has.
+    pub examples: u32,
+    /// One line per failed example (the first failure stops the run).
+    pub failures: Vec<String>,
+    /// Why its examples did not run, when they did not (no examples, not runnable
+    /// in this session, the run's budget spent).
+    pub skipped: Option<String>,
+}
+
+/// What `skills.test` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "mcp-server", derive(schemars::JsonSchema))]
+pub struct TestReport {
+    /// Every skill looked at, by name.
+    pub results: Vec<SkillTest>,
+    /// Skills whose examples all passed.
+    pub passed: u32,
+    /// Skills with a failed example.
+    pub failed: u32,
+    /// Skills whose examples did not run.
+    pub skipped: u32,
+    /// Whether the results were stored with the skills (only an unrestricted
+    /// session's are: a narrower one's view of the tools is not everyone's).
+    pub recorded: bool,
+    /// `3 passed, 1 failed, 2 skipped` and the like.
+    pub summary: String,
+}
+
+impl TestReport {
+    /// The report of `results`, counted; `recorded` says whether they were stored.
+    pub fn new(results: Vec<SkillTest>, recorded: bool) -> Self {
+        let count = |v: Verified| {
+            u32::try_from(results.iter().filter(|r| r.skipped.is_none() && r.verified == v).count()).unwrap_or(u32::MAX)
+        };
+        let (passed, failed) = (count(Verified::Passed), count(Verified::Failed));
+        let skipped = u32::try_from(results.iter().filter(|r| r.skipped.is_some()).count()).unwrap_or(u32::MAX);
+        let summary = format!("{passed} passed, {failed} failed, {skipped} skipped");
+        Self { results, passed, failed, skipped, recorded, summary }
+    }
 }
 
 /// One version of a skill, as `skills.history(name)` lists it.
@@ -290,11 +487,12 @@ mod tests {
             is_async: true,
             needs: Needs::default(),
             unavailable: None,
+            verified: Verified::Never,
         };
         let listed = serde_json::to_value(&info).unwrap();
         assert_eq!(
             listed,
-            json!({"name": "scan", "description": "Scan", "is_async": true, "needs": {"tools": [], "skills": []}, "unavailable": null, "parameters": [
+            json!({"name": "scan", "description": "Scan", "is_async": true, "needs": {"tools": [], "skills": []}, "unavailable": null, "verified": "never", "parameters": [
                 {"name": "host", "type": "str", "description": "", "required": false, "default": "localhost"},
                 {"name": "port", "type": "int", "description": "", "required": false, "default": 80},
                 {"name": "cwd", "type": null, "description": "", "required": false, "default": null},
@@ -304,5 +502,38 @@ mod tests {
         let back: SkillInfo = serde_json::from_value(listed).unwrap();
         let defaults: Vec<_> = back.params.iter().map(|p| p.default.as_deref()).collect();
         assert_eq!(defaults, [Some("'localhost'"), Some("80"), Some("None")]);
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn verified_is_true_false_or_never() {
+        for (v, j) in
+            [(Verified::Passed, json!(true)), (Verified::Failed, json!(false)), (Verified::Never, json!("never"))]
+        {
+            assert_eq!(serde_json::to_value(v).unwrap(), j);
+            assert_eq!(serde_json::from_value::<Verified>(j).unwrap(), v);
+        }
+        assert!(serde_json::from_value::<Verified>(json!("yes")).is_err());
+    }
+
+    #[test]
+    fn examples_are_capped_in_count_size_and_depth() {
+        let one = SkillExample { args: serde_json::Map::new(), expect: json!(1) };
+        assert!(SkillExample::check_all(&vec![one.clone(); MAX_EXAMPLES]).is_ok());
+        assert!(SkillExample::check_all(&vec![one.clone(); MAX_EXAMPLES + 1]).is_err());
+        let big = SkillExample { expect: json!("x".repeat(MAX_EXAMPLE_BYTES)), ..one.clone() };
+        assert!(SkillExample::check_all(&[big]).unwrap_err().0.contains("bytes"));
+        let mut deep = json!(1);
+        for _ in 0..=MAX_EXAMPLE_DEPTH {
+            deep = json!([deep]);
+        }
+        let deep = SkillExample { expect: deep, ..one };
+        assert!(SkillExample::check_all(&[deep]).unwrap_err().0.contains("deeper"));
     }
 }

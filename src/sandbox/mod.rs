@@ -16,6 +16,7 @@ pub(crate) mod journal;
 pub(crate) mod limits;
 mod output;
 mod stdlib;
+mod verify;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -30,6 +31,7 @@ pub use crate::model::LimitKind;
 pub use compile::{EngineVariant, Metering};
 pub use host::Capabilities;
 pub use limits::Limits;
+pub use verify::SandboxVerifier;
 
 use host::HostState;
 

@@ -157,6 +157,7 @@ pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Ro
         .route("/v1/skills", get(list_skills))
         .route("/v1/skills/search", get(search_skills))
         .route("/v1/skills/{name}", get(get_skill).put(put_skill).delete(delete_skill))
+        .route("/v1/skills/{name}/test", post(test_skill))
         .route("/v1/artifacts", get(list_artifacts))
         .route("/v1/artifacts/{name}", get(load_artifact).put(put_artifact).delete(delete_artifact))
         .route("/v1/deps", get(list_deps).post(add_dep))
@@ -412,6 +413,9 @@ async fn get_skill(State(state): State<AppState>, Path(name): Path<String>) -> A
 struct SkillRequest {
     source: String,
     description: Option<String>,
+    /// Examples that must pass before it is saved.
+    #[serde(default)]
+    examples: Vec<crate::model::SkillExample>,
 }
 
 async fn put_skill(
@@ -419,8 +423,14 @@ async fn put_skill(
     Path(name): Path<String>,
     request: Result<Json<SkillRequest>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Json(SkillRequest { source, description }) = request?;
-    Ok(body(on_services(&state, Request::CreateSkill(CreateSkill { name, source, description })).await?))
+    let Json(SkillRequest { source, description, examples }) = request?;
+    Ok(body(on_services(&state, Request::CreateSkill(CreateSkill { name, source, description, examples })).await?))
+}
+
+/// Runs one skill's examples again (every skill's: `/v1/call` with `test_skills`).
+async fn test_skill(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let test = crate::model::ops::TestSkills { name: Some(name) };
+    Ok(body(on_services(&state, Request::TestSkills(test)).await?))
 }
 
 async fn delete_skill(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {

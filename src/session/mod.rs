@@ -24,7 +24,7 @@ use crate::deps::{Deps, DepsError, PipOptions};
 use crate::input::{InputLimits, TooLarge};
 use crate::model::ops::{Operations, Request, Response, RunCode, UnexpectedResponse};
 use crate::model::{Allow, InvalidAllow, RunResult, SkillSignature};
-use crate::sandbox::{Capabilities, Limits, Metering, Profile, Sandbox, SandboxError};
+use crate::sandbox::{Capabilities, Limits, Metering, Profile, Sandbox, SandboxError, SandboxVerifier};
 use crate::skills::{InspectError, SkillError, SkillLibrary};
 use crate::storage::{FileStorage, Storage, StorageError};
 use crate::tools::{Skipped, ToolRegistry};
@@ -336,7 +336,7 @@ impl SessionBuilder {
         let mut capabilities = Capabilities::default();
         if let Some(storage) = storage {
             let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip);
-            let skills = SkillLibrary::new(storage.clone(), sandbox).with_input_limits(self.input);
+            let skills = SkillLibrary::new(storage.clone(), sandbox.clone()).with_input_limits(self.input);
             let skills = if self.embeddings { skills } else { skills.without_embeddings() };
             let skills = match &allowed.skills {
                 Some(names) => skills.restricted(names)?,
@@ -368,6 +368,12 @@ impl SessionBuilder {
         if tools_known {
             capabilities.skills = capabilities.skills.map(|skills| skills.with_tools(capabilities.tools.names()));
         }
+        // Examples run with these capabilities, read-only, under the session's limits.
+        // The verifier's library has no verifier itself (no cycle, and examples
+        // cannot save skills anyway).
+        let verifier =
+            Arc::new(SandboxVerifier::new(sandbox, self.limits.clone(), SandboxVerifier::read_only(&capabilities)));
+        capabilities.skills = capabilities.skills.map(|skills| skills.with_verifier(verifier));
         Ok(Services { capabilities, skipped_tools: skipped_tools.into() })
     }
 }

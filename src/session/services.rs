@@ -7,7 +7,6 @@ use std::sync::Arc;
 use super::SessionError;
 use crate::artifacts::{Artifacts, data_from_json};
 use crate::deps::Deps;
-use crate::model::Skill;
 use crate::model::describe::{self, Scope};
 use crate::model::ops::{Operations, Request, Response};
 use crate::sandbox::Capabilities;
@@ -70,9 +69,10 @@ impl Operations for Services {
             Request::GetSkill(named) => Response::Skill(self.skills()?.get(&named.name).await?),
             Request::CreateSkill(create) => {
                 let skills = self.skills()?;
-                let (info, replaced) =
-                    skills.create(&create.name, &create.source, create.description.as_deref()).await?;
-                Response::SkillCreated { skill: Skill { info, source: create.source }, replaced }
+                let (skill, replaced) = skills
+                    .create_verified(&create.name, &create.source, create.description.as_deref(), &create.examples)
+                    .await?;
+                Response::SkillCreated { skill, replaced }
             }
             Request::DeleteSkill(named) => Response::Deleted { deleted: self.skills()?.delete(&named.name).await? },
             Request::SkillHistory(named) => {
@@ -81,6 +81,9 @@ impl Operations for Services {
             Request::RollbackSkill(rollback) => {
                 let (skill, version) = self.skills()?.rollback(&rollback.name, rollback.version).await?;
                 Response::SkillRolledBack { skill, rolled_back_to: rollback.version, version }
+            }
+            Request::TestSkills(test) => {
+                Response::SkillsTested(self.skills()?.test(test.name.as_deref(), |_, _| {}).await?)
             }
             Request::ListArtifacts => Response::Artifacts { artifacts: self.artifacts()?.list().await? },
             Request::LoadArtifact(named) => {

@@ -7,6 +7,7 @@
 mod index;
 mod inspector;
 pub(crate) mod search;
+mod verify;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,11 +17,15 @@ use sha2::{Digest, Sha256};
 
 pub use self::inspector::{InspectError, Inspector};
 use self::search::{Document, QueryCache};
+pub use self::verify::{ExampleRun, Verifier};
 pub use crate::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir, shared_embedder};
 use crate::embed::{INSTALL_HINT, embed_blocking};
 use crate::input::{InputLimits, TooLarge, check};
 use crate::model::Allow;
-pub use crate::model::{Param, SearchMode, SearchResults, Skill, SkillInfo, SkillMatch, SkillSignature, SkillVersion};
+pub use crate::model::{
+    Param, SearchMode, SearchResults, Skill, SkillExample, SkillInfo, SkillMatch, SkillSignature, SkillTest,
+    SkillVersion, TestReport, Verification, Verified,
+};
 pub use crate::storage::MAX_SKILL_VERSIONS;
 use crate::storage::{Storage, StorageError, StoredSkill};
 
@@ -75,6 +80,37 @@ pub enum SkillError {
         "skill {0:?} was written by a session that can reach more than this one; only such a session can delete it"
     )]
     Protected(String),
+    /// The examples are not acceptable (too many, too large, too deep); nothing ran
+    /// and nothing was written.
+    #[error("skill {name:?}: {reason}")]
+    InvalidExamples {
+        /// The skill's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An example raised or returned something other than what it expects, so the
+    /// skill was not saved; nothing was written.
+    #[error("skill {name:?} was not saved: its examples failed: {}", failures.join("; "))]
+    ExamplesFailed {
+        /// The skill's name.
+        name: String,
+        /// Which example failed, and the difference or the error.
+        failures: Vec<String>,
+    },
+    /// Examples were given where nothing can run them (a library without a
+    /// sandbox), or the sandbox failed while running them; nothing was written.
+    #[error("skill {name:?}: its examples could not run: {reason}")]
+    Unverifiable {
+        /// The skill's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// This library is read-only (it serves a skill's examples while they run);
+    /// nothing was written.
+    #[error("skills are read-only here ({0}); nothing was written")]
+    ReadOnly(&'static str),
     /// The storage backend failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -94,9 +130,13 @@ impl SkillError {
     pub fn kind(&self) -> crate::error_kind::ErrorKind {
         use crate::error_kind::ErrorKind;
         match self {
-            SkillError::InvalidName(_) | SkillError::InvalidSource { .. } | SkillError::TooLarge(_) => {
-                ErrorKind::InvalidInput
-            }
+            SkillError::InvalidName(_)
+            | SkillError::InvalidSource { .. }
+            | SkillError::TooLarge(_)
+            | SkillError::InvalidExamples { .. }
+            | SkillError::ExamplesFailed { .. } => ErrorKind::InvalidInput,
+            SkillError::ReadOnly(_) => ErrorKind::Denied,
+            SkillError::Unverifiable { .. } => ErrorKind::Failed,
             SkillError::NotFound(_) | SkillError::VersionNotFound { .. } => ErrorKind::NotFound,
             SkillError::NotAllowed(_) | SkillError::Untrusted { .. } | SkillError::Protected(_) => ErrorKind::Denied,
             SkillError::Storage(_) | SkillError::Inspector(_) | SkillError::Embed(_) => ErrorKind::Failed,
@@ -131,6 +171,10 @@ pub struct SkillLibrary {
     /// The session's tool allowlist, when it has one: with `allowed`, its reach,
     /// recorded as the scope of the skills it saves ([`StoredSkill::scope`]).
     allowed_tools: Option<Arc<Vec<String>>>,
+    /// What runs examples; without one, a skill with examples cannot be saved.
+    verifier: Option<Arc<dyn Verifier>>,
+    /// Why writes are refused, when they are.
+    read_only: Option<&'static str>,
 }
 
 /// Vectors and queries are content-addressed, so never stale: a changed text has a
@@ -152,6 +196,13 @@ struct ResolvedListing {
 
 /// A skill's (description, code) vectors.
 type VectorPair = (Arc<Vec<f32>>, Arc<Vec<f32>>);
+
+/// Most skills one [`SkillLibrary::test`] of every skill runs the examples of.
+pub const MAX_TESTED: usize = 100;
+
+/// How long one [`SkillLibrary::test`] of every skill starts new skills for (each
+/// example is also bounded by the session's own limits).
+pub const TEST_BUDGET: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The most texts a search embeds itself (two per skill); more go to the background.
 const INLINE_TEXTS: usize = 8;
@@ -177,7 +228,26 @@ impl SkillLibrary {
             allowed: None,
             tools: None,
             allowed_tools: None,
+            verifier: None,
+            read_only: None,
         }
+    }
+
+    /// Runs skills' examples with `verifier` (a session's sandbox, tools and limits).
+    pub fn with_verifier(mut self, verifier: Arc<dyn Verifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// The same skills, readable only: creating, deleting, rolling back and
+    /// recording test results are refused ([`SkillError::ReadOnly`], saying `why`).
+    /// What a skill's examples see while they run: they cannot write skills.
+    pub fn read_only(&self, why: &'static str) -> Self {
+        Self { read_only: Some(why), verifier: None, ..self.clone() }
+    }
+
+    fn writable(&self) -> Result<(), SkillError> {
+        self.read_only.map_or(Ok(()), |why| Err(SkillError::ReadOnly(why)))
     }
 
     /// The tools of the session this library serves: a skill whose source calls a
@@ -296,10 +366,33 @@ impl SkillLibrary {
         source: &str,
         description: Option<&str>,
     ) -> Result<(SkillInfo, bool), SkillError> {
+        let (skill, replaced) = self.create_verified(name, source, description, &[]).await?;
+        Ok((skill.info, replaced))
+    }
+
+    /// [`create`](Self::create), running each of `examples` first in a fresh
+    /// interpreter (the session's tools and limits, nothing persisting): one that
+    /// raises or returns anything but its `expect` refuses the save
+    /// ([`SkillError::ExamplesFailed`], with the difference) and nothing is written.
+    /// The skill keeps its examples and how they ran; it is returned with them.
+    pub async fn create_verified(
+        &self,
+        name: &str,
+        source: &str,
+        description: Option<&str>,
+        examples: &[SkillExample],
+    ) -> Result<(Skill, bool), SkillError> {
+        self.writable()?;
         let name = self.reachable(name, SkillError::NotAllowed)?;
         check("a skill's source", source, self.input.source)?;
         check("a skill's description", description.unwrap_or_default(), self.input.text)?;
+        SkillExample::check_all(examples)
+            .map_err(|e| SkillError::InvalidExamples { name: name.to_string(), reason: e.0 })?;
         let signature = self.inspect(&name, source).await?;
+        let verification = self.verify(&name, source, examples).await?;
+        if let Some(failed) = verification.as_ref().filter(|v| !v.passed) {
+            return Err(SkillError::ExamplesFailed { name: name.to_string(), failures: failed.failures.clone() });
+        }
         let description = description.map(str::trim).filter(|d| !d.is_empty()).unwrap_or(&signature.docstring);
         let stored = StoredSkill {
             name: name.clone(),
@@ -309,12 +402,118 @@ impl SkillLibrary {
             signature: Some(signature),
             scope: self.scope_of_saves(),
             version: 0,
+            examples: examples.to_vec(),
+            verification,
         };
         // Not embedded here: loading the model and embedding two texts cost far more
         // than the write. The next search embeds a few new skills itself and hands
         // more to the background indexer.
         let saved = self.storage.save_skill(&stored).await?;
-        Ok((self.info(StoredSkill { version: saved.version, ..stored }, None).await?, saved.replaced))
+        Ok((self.skill(StoredSkill { version: saved.version, ..stored }).await?, saved.replaced))
+    }
+
+    /// How `examples` of `source` run; `None` when there are none.
+    async fn verify(
+        &self,
+        name: &SkillName,
+        source: &str,
+        examples: &[SkillExample],
+    ) -> Result<Option<Verification>, SkillError> {
+        if examples.is_empty() {
+            return Ok(None);
+        }
+        let unverifiable = |reason: String| SkillError::Unverifiable { name: name.to_string(), reason };
+        let verifier =
+            self.verifier.as_ref().ok_or_else(|| unverifiable("this library has no sandbox to run them".into()))?;
+        verify::run_examples(verifier.as_ref(), name, source, examples)
+            .await
+            .map(Some)
+            .map_err(|e| unverifiable(e.to_string()))
+    }
+
+    /// Runs the examples of the skill `name` again, or of every skill when `None`
+    /// (at most [`MAX_TESTED`] per call, within [`TEST_BUDGET`]; the rest are
+    /// reported skipped), and reports each. An unrestricted session stores the
+    /// results with the skills (listings then show them as `verified`); a
+    /// restricted one only reports them. A skill this session may not run (saved
+    /// by a narrower session) is skipped; one missing a tool it needs fails.
+    /// `progress` is told (done, total) after each skill.
+    pub async fn test(
+        &self,
+        name: Option<&str>,
+        mut progress: impl FnMut(usize, usize) + Send,
+    ) -> Result<TestReport, SkillError> {
+        let mut skills = match name {
+            Some(name) => vec![self.load(name).await?],
+            None => {
+                let mut all: Vec<StoredSkill> = self
+                    .entries()
+                    .await?
+                    .iter()
+                    .map(|e| e.skill.clone())
+                    .filter(|s| self.allows(s.name.as_str()))
+                    .collect();
+                all.sort_by(|a, b| a.name.cmp(&b.name));
+                all
+            }
+        };
+        let record = self.reach().is_unrestricted() && self.read_only.is_none();
+        let deadline = std::time::Instant::now() + TEST_BUDGET;
+        let total = skills.len();
+        let mut results = Vec::with_capacity(total);
+        for (i, skill) in skills.drain(..).enumerate() {
+            let examples = u32::try_from(skill.examples.len()).unwrap_or(u32::MAX);
+            let skip = |why: String| SkillTest {
+                name: skill.name.to_string(),
+                verified: Verified::of(skill.verification.as_ref()),
+                examples,
+                failures: Vec::new(),
+                skipped: Some(why),
+            };
+            let result = if skill.examples.is_empty() {
+                skip("it has no examples".into())
+            } else if i >= MAX_TESTED {
+                skip(format!("only {MAX_TESTED} skills are tested per call; test it by name"))
+            } else if std::time::Instant::now() >= deadline {
+                skip(format!("the test's budget of {} s was spent; test it by name", TEST_BUDGET.as_secs()))
+            } else if let Some(reason) = self.outside_scope(skill.scope.as_ref()) {
+                skip(format!("it cannot run in this session: {reason}"))
+            } else {
+                self.test_one(&skill, record).await?
+            };
+            results.push(result);
+            progress(i + 1, total);
+        }
+        Ok(TestReport::new(results, record))
+    }
+
+    /// Runs one stored skill's examples, recording the outcome when `record`.
+    async fn test_one(&self, skill: &StoredSkill, record: bool) -> Result<SkillTest, SkillError> {
+        let info = self.info(skill.clone(), None).await?;
+        let verification =
+            match &info.unavailable {
+                // A tool it needs is gone: that is what a test is for, said without running.
+                Some(why) => Verification {
+                    passed: false,
+                    at: crate::storage::now_iso8601(),
+                    examples: u32::try_from(skill.examples.len()).unwrap_or(u32::MAX),
+                    failures: vec![format!("cannot run: {why}")],
+                },
+                None => self.verify(&skill.name, &skill.source, &skill.examples).await?.unwrap_or_else(|| {
+                    Verification { passed: true, at: crate::storage::now_iso8601(), examples: 0, failures: Vec::new() }
+                }),
+            };
+        if record {
+            // A save since it was read keeps its own result (`false` here).
+            self.storage.save_verification(&skill.name, skill.version, &verification).await?;
+        }
+        Ok(SkillTest {
+            name: skill.name.to_string(),
+            verified: Verified::of(Some(&verification)),
+            examples: verification.examples,
+            failures: verification.failures,
+            skipped: None,
+        })
     }
 
     /// The scope recorded with what this library saves: its reach, when restricted.
@@ -349,6 +548,7 @@ impl SkillLibrary {
     /// outside the session's allowlist; a restricted session's rollback is scoped
     /// to it like its saves.
     pub async fn rollback(&self, name: &str, version: u32) -> Result<(Skill, u32), SkillError> {
+        self.writable()?;
         let name = self.reachable(name, SkillError::NotAllowed)?;
         let current = self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))?;
         let versions = self.storage.skill_versions(&name).await?;
@@ -365,17 +565,22 @@ impl SkillLibrary {
             ..chosen
         };
         let number = self.storage.save_skill(&restored).await?.version;
-        let restored = StoredSkill { version: number, ..restored };
-        let source = restored.source.clone();
-        Ok((Skill { info: self.info(restored, None).await?, source }, number))
+        Ok((self.skill(StoredSkill { version: number, ..restored }).await?, number))
     }
 
     /// One skill with its source (to read it: one this session may not run is
     /// returned too, listed [`unavailable`](SkillInfo::unavailable)).
     pub async fn get(&self, name: &str) -> Result<Skill, SkillError> {
         let stored = self.load(name).await?;
+        self.skill(stored).await
+    }
+
+    /// What agents see of `stored`, with its source and examples.
+    async fn skill(&self, stored: StoredSkill) -> Result<Skill, SkillError> {
         let source = stored.source.clone();
-        Ok(Skill { info: self.info(stored, None).await?, source })
+        let examples = stored.examples.clone();
+        let verification = stored.verification.clone();
+        Ok(Skill { info: self.info(stored, None).await?, source, examples, verification })
     }
 
     /// One skill with its source, to run it: what invoking a skill reads, refused
@@ -386,8 +591,7 @@ impl SkillLibrary {
         if let Some(reason) = self.outside_scope(stored.scope.as_ref()) {
             return Err(SkillError::Untrusted { name: stored.name.to_string(), reason });
         }
-        let source = stored.source.clone();
-        Ok(Skill { info: self.info(stored, None).await?, source })
+        self.skill(stored).await
     }
 
     /// The stored skill `name`, if this library may reach it.
@@ -443,9 +647,10 @@ impl SkillLibrary {
         }
     }
 
-    /// Deletes a skill; `false` if there was none. A restricted session deletes only what a session no wider than it wrote
-    /// ([`SkillError::Protected`]).
+    /// Deletes a skill; `false` if there was none. A restricted session deletes
+    /// only what a session no wider than it wrote ([`SkillError::Protected`]).
     pub async fn delete(&self, name: &str) -> Result<bool, SkillError> {
+        self.writable()?;
         let name = self.reachable(name, SkillError::NotAllowed)?;
         let reach = self.reach();
         if !reach.is_unrestricted()
@@ -525,7 +730,12 @@ impl SkillLibrary {
             .zip(shown.iter().map(|&i| &entries[i].skill))
             .filter_map(|(score, skill)| Some((score?, skill)))
             .collect();
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        // A skill whose examples failed ranks below every one that did not, whatever
+        // its score: an agent should find the skill that works first.
+        let failed = |skill: &StoredSkill| skill.verification.as_ref().is_some_and(|v| !v.passed);
+        ranked.sort_by(|a, b| {
+            failed(a.1).cmp(&failed(b.1)).then_with(|| b.0.total_cmp(&a.0)).then_with(|| a.1.name.cmp(&b.1.name))
+        });
         let mut matches = Vec::new();
         for (score, skill) in ranked {
             if matches.len() == limit {
@@ -572,6 +782,7 @@ impl SkillLibrary {
             is_async: signature.is_async,
             needs,
             unavailable,
+            verified: Verified::of(stored.verification.as_ref()),
         })
     }
 

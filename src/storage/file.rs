@@ -62,6 +62,11 @@ struct SkillMeta {
     scope: Option<crate::model::Allow>,
     #[serde(default)]
     version: u32,
+    /// [`StoredSkill::examples`]: in the metadata, so the `.py` stays py-code-mode's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    examples: Vec<crate::model::SkillExample>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verification: Option<crate::model::Verification>,
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -210,12 +215,41 @@ impl Storage for FileStorage {
                 signature: skill.signature,
                 scope: skill.scope,
                 version,
+                examples: skill.examples,
+                verification: skill.verification,
             };
             meta.insert(skill.name.into(), entry);
             replace_file(&meta_path, &json_bytes(&meta)?)?;
             bump_version(&dir)?;
             sync_dir(&dir)?;
             Ok(SavedSkill { version, replaced })
+        })
+        .await
+    }
+
+    async fn save_verification(
+        &self,
+        name: &SkillName,
+        version: u32,
+        verification: &crate::model::Verification,
+    ) -> Result<bool, StorageError> {
+        let dir = self.skills_dir();
+        let name = name.clone();
+        let verification = verification.clone();
+        blocking(move || {
+            let _lock = Lock::exclusive(&dir.join(".skills.lock"))?;
+            let meta_path = dir.join(".skills.json");
+            let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
+            match meta.get_mut(name.as_str()) {
+                Some(entry) if entry.version == version && skill_path(&dir, &name).exists() => {
+                    entry.verification = Some(verification);
+                }
+                _ => return Ok(false),
+            }
+            replace_file(&meta_path, &json_bytes(&meta)?)?;
+            bump_version(&dir)?;
+            sync_dir(&dir)?;
+            Ok(true)
         })
         .await
     }
@@ -643,6 +677,8 @@ fn read_skill(dir: &Path, name: SkillName, meta: SkillMeta) -> std::io::Result<O
                 created_at: meta.created_at,
                 scope: meta.scope,
                 version: meta.version,
+                examples: meta.examples,
+                verification: meta.verification,
             }))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use self::file::FileStorage;
 #[cfg(feature = "redis")]
 pub use self::redis::{Cleared, RedisStorage, Snapshot};
-use crate::model::{Allow, Artifact, ArtifactInfo, DataKind, SkillSignature};
+use crate::model::{Allow, Artifact, ArtifactInfo, DataKind, SkillExample, SkillSignature, Verification};
 use crate::names::{ArtifactName, SkillName};
 
 /// A failure of the storage backend itself (never of the caller's input).
@@ -86,6 +86,12 @@ pub struct StoredSkill {
     /// 0 for a skill written outside codemode.
     #[serde(default)]
     pub version: u32,
+    /// The examples it was verified against when saved (kept with the version).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<SkillExample>,
+    /// How its examples last ran; `None` if they never did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
 }
 
 /// Most earlier versions kept per skill; saving over a skill with this many drops
@@ -157,6 +163,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn scan_skills(&self) -> Result<(Vec<StoredSkill>, Vec<SkippedSkill>), StorageError> {
         Ok((self.list_skills().await?, Vec::new()))
     }
+    /// Records how the examples of version `version` of the skill `name` ran, on
+    /// that version in place (no new version); `false`, and nothing written, when
+    /// the skill is gone or its current version is another (saved meanwhile).
+    async fn save_verification(
+        &self,
+        name: &SkillName,
+        version: u32,
+        verification: &Verification,
+    ) -> Result<bool, StorageError>;
     /// Deletes a skill and its earlier versions; `false` if there was no skill.
     async fn delete_skill(&self, name: &SkillName) -> Result<bool, StorageError>;
     /// A token that changes whenever any skill changes, so callers can keep a parsed

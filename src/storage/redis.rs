@@ -187,6 +187,17 @@ redis.call('INCR', KEYS[3])
 return {version, current and 1 or 0}
 "#;
 
+/// Replaces a skill's entry only if it is still the one read (KEYS: skills hash,
+/// the version counter; ARGV: name, the JSON read, the new JSON): 1 if replaced.
+const REPLACE_SKILL_IF: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
+    return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('INCR', KEYS[2])
+return 1
+";
+
 /// What [`RedisStorage::import`] writes: each kind that is `Some` is written (and,
 /// when clearing, made to match exactly); a `None` kind is left as it is.
 #[derive(Debug, Default)]
@@ -300,6 +311,37 @@ impl Storage for RedisStorage {
             .await
             .map(|(version, replaced)| SavedSkill { version, replaced: replaced == 1 })
             .map_err(redis_err("saving a skill"))
+    }
+
+    async fn save_verification(
+        &self,
+        name: &SkillName,
+        version: u32,
+        verification: &crate::model::Verification,
+    ) -> Result<bool, StorageError> {
+        let mut conn = self.conn.clone();
+        let read: Option<String> =
+            conn.hget(self.key("skills:__skills__"), name.as_str()).await.map_err(redis_err("loading a skill"))?;
+        let Some(read) = read else { return Ok(false) };
+        let mut skill: StoredSkill = serde_json::from_str(&read).map_err(|e| corrupt("reading a skill", e))?;
+        if skill.version != version {
+            return Ok(false);
+        }
+        skill.verification = Some(verification.clone());
+        let json = serde_json::to_string(&skill).map_err(|e| corrupt("encoding a skill", e))?;
+        // Compare and set: a save between the read and this write wins.
+        let replaced: i64 = redis::cmd("EVAL")
+            .arg(REPLACE_SKILL_IF)
+            .arg(2)
+            .arg(self.key("skills:__skills__"))
+            .arg(self.key("skills:__version__"))
+            .arg(name.as_str())
+            .arg(read)
+            .arg(json)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("recording a skill's verification"))?;
+        Ok(replaced == 1)
     }
 
     async fn skill_versions(&self, name: &SkillName) -> Result<Vec<StoredSkill>, StorageError> {

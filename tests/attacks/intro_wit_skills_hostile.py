@@ -4,8 +4,8 @@
 # value: [true, true, true]
 from wit_world.imports import skills as s
 out = []
-for op in (lambda: s.get_skill("gr\x00eet"), lambda: s.create_skill("ok name", "def run():\n    return 1\n", None),
-           lambda: s.create_skill("ok_name_zz", "def run(:\n", None)):
+for op in (lambda: s.get_skill("gr\x00eet"), lambda: s.create_skill("ok name", "def run():\n    return 1\n", None, "[]"),
+           lambda: s.create_skill("ok_name_zz", "def run(:\n", None, "[]")):
     try:
         op()
         out.append(False)
@@ -19,7 +19,7 @@ s.get_skill(None)
 # --- cell ---
 # expect: error UnicodeEncodeError|InterpreterCrash
 from wit_world.imports import skills as s
-s.create_skill("ok_name_zz", "\ud800", None)
+s.create_skill("ok_name_zz", "\ud800", None, "[]")
 # --- cell ---
 # expect: error OverflowError|ValueError|TypeError|InterpreterCrash
 from wit_world.imports import skills as s

@@ -56,8 +56,12 @@ async fn call(ns: &mut Namespaces, function: &str, args: &str) -> Answer {
             ok(skills::Host::get_skill_to_run(&mut ns.skills, name).await?)
         }
         "skills.create_skill" => {
-            let (name, source, description) = parse(args)?;
-            ok(skills::Host::create_skill(&mut ns.skills, name, source, description).await?)
+            let (name, source, description, examples_json) = parse(args)?;
+            ok(skills::Host::create_skill(&mut ns.skills, name, source, description, examples_json).await?)
+        }
+        "skills.test_skills" => {
+            let (name,) = parse(args)?;
+            ok(skills::Host::test_skills(&mut ns.skills, name).await?)
         }
         "skills.delete_skill" => {
             let (name,) = parse(args)?;

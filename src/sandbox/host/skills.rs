@@ -1,11 +1,17 @@
 //! `skills`: the session's [`SkillLibrary`], if it has storage.
 
 use super::configured;
+use crate::error_kind::ErrorKind;
 use crate::model::Param;
+use crate::model::{MAX_EXAMPLE_BYTES, MAX_EXAMPLES, Skill, SkillExample, Verified};
 use crate::sandbox::bindings::skills::{self, Host};
 use crate::sandbox::bindings::types::{self, HostError};
 use crate::sandbox::journal::Tape;
 use crate::skills::{SearchMode, SkillInfo, SkillLibrary};
+
+/// Most bytes of the examples' JSON the guest may send: the caps on count and size
+/// with room for the keys; checked before parsing.
+const MAX_EXAMPLES_JSON: usize = MAX_EXAMPLES * (MAX_EXAMPLE_BYTES + 64) + 2;
 
 /// The state behind the `skills` interface.
 pub(crate) struct SkillsCtx {
@@ -33,20 +39,12 @@ impl Host for SkillsCtx {
     }
 
     async fn get_skill(&mut self, name: String) -> Result<skills::Skill, HostError> {
-        self.tape
-            .call("skills.get-skill", &name, async {
-                let skill = self.library()?.get(&name).await?;
-                Ok(skills::Skill { info: skill_info(skill.info), source: skill.source })
-            })
-            .await
+        self.tape.call("skills.get-skill", &name, async { Ok(skill(self.library()?.get(&name).await?)) }).await
     }
 
     async fn get_skill_to_run(&mut self, name: String) -> Result<skills::Skill, HostError> {
         self.tape
-            .call("skills.get-skill-to-run", &name, async {
-                let skill = self.library()?.get_to_run(&name).await?;
-                Ok(skills::Skill { info: skill_info(skill.info), source: skill.source })
-            })
+            .call("skills.get-skill-to-run", &name, async { Ok(skill(self.library()?.get_to_run(&name).await?)) })
             .await
     }
 
@@ -55,11 +53,24 @@ impl Host for SkillsCtx {
         name: String,
         source: String,
         description: Option<String>,
+        examples_json: String,
     ) -> Result<skills::Created, HostError> {
         self.tape
-            .call("skills.create-skill", &(&name, &source, &description), async {
-                let (info, replaced) = self.library()?.create(&name, &source, description.as_deref()).await?;
-                Ok(skills::Created { info: skill_info(info), replaced })
+            .call("skills.create-skill", &(&name, &source, &description, &examples_json), async {
+                let examples = parse_examples(&examples_json)?;
+                let library = self.library()?;
+                let (skill, replaced) =
+                    library.create_verified(&name, &source, description.as_deref(), &examples).await?;
+                Ok(skills::Created { info: skill_info(skill.info), replaced })
+            })
+            .await
+    }
+
+    async fn test_skills(&mut self, name: Option<String>) -> Result<String, HostError> {
+        self.tape
+            .call("skills.test-skills", &name, async {
+                let report = self.library()?.test(name.as_deref(), |_, _| {}).await?;
+                serde_json::to_string(&report).map_err(|e| HostError::new(ErrorKind::Failed, e.to_string()))
             })
             .await
     }
@@ -129,7 +140,38 @@ fn skill_info(info: SkillInfo) -> skills::SkillInfo {
         needs_tools: info.needs.tools,
         needs_skills: info.needs.skills,
         unavailable: info.unavailable,
+        verified: match info.verified {
+            Verified::Passed => Some(true),
+            Verified::Failed => Some(false),
+            Verified::Never => None,
+        },
     }
+}
+
+fn skill(skill: Skill) -> skills::Skill {
+    skills::Skill {
+        info: skill_info(skill.info),
+        source: skill.source,
+        examples_json: serde_json::to_string(&skill.examples).unwrap_or_else(|_| "[]".into()),
+        verification_json: skill.verification.and_then(|v| serde_json::to_string(&v).ok()),
+    }
+}
+
+/// The guest's examples: capped in bytes before they are parsed (serde's own
+/// nesting limit bounds the parse), then in count, size and depth by the library.
+fn parse_examples(json: &str) -> Result<Vec<SkillExample>, HostError> {
+    if json.len() > MAX_EXAMPLES_JSON {
+        return Err(HostError::new(
+            ErrorKind::InvalidInput,
+            format!("the examples are {} bytes of JSON; at most {MAX_EXAMPLES_JSON} are accepted", json.len()),
+        ));
+    }
+    serde_json::from_str(json).map_err(|e| {
+        HostError::new(
+            ErrorKind::InvalidInput,
+            format!("examples must be a list of {{\"args\": {{...}}, \"expect\": value}}: {e}"),
+        )
+    })
 }
 
 /// A parameter with its default typed when it is a literal JSON can hold, as

@@ -152,6 +152,7 @@ _INTERFACES = {
         "delete_skill",
         "skill_history",
         "rollback_skill",
+        "test_skills",
         "describe_skills",
     ],
     "artifacts": ["get_artifact_info", "list_artifacts", "delete_artifact"],

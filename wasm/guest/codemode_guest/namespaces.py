@@ -358,6 +358,7 @@ def _skill_dict(info: wit_skills.SkillInfo) -> Record:
         is_async=info.is_async,
         needs={"tools": list(info.needs_tools), "skills": list(info.needs_skills)},
         unavailable=info.unavailable,
+        verified="never" if info.verified is None else info.verified,
     )
 
 
@@ -367,8 +368,9 @@ MAX_SKILL_DEPTH = 16
 
 class Skills:
     """Saved workflows: `skills.<name>(**kw)`, `skills.invoke(name, **kw)`, `skills.list()`,
-    `skills.search(query)`, `skills.get(name)`, `skills.create(name, source)`, `skills.delete(name)`,
-    `skills.history(name)`, `skills.rollback(name, version)`, `skills.describe()`.
+    `skills.search(query)`, `skills.get(name)`, `skills.create(name, source, examples=[...])`,
+    `skills.test(name=None)`, `skills.delete(name)`, `skills.history(name)`,
+    `skills.rollback(name, version)`, `skills.describe()`.
 
     A skill runs in fresh globals holding `tools`, `skills`, `artifacts` and `deps`
     (never the caller's variables); `async def run` skills are awaited for you.
@@ -391,13 +393,44 @@ class Skills:
             skill = _call(SkillError, wit_skills.get_skill, _text(name, "name"))
         except LookupError:
             return None
-        return Record(_skill_dict(skill.info), source=skill.source)
+        verification = None if skill.verification_json is None else json.loads(skill.verification_json)
+        return Record(
+            _skill_dict(skill.info),
+            source=skill.source,
+            examples=json.loads(skill.examples_json),
+            verification=verification,
+        )
 
-    def create(self, name: str, source: str, description: str | None = None) -> Record:
+    def create(
+        self,
+        name: str,
+        source: str,
+        description: str | None = None,
+        examples: Iterable[dict[str, Any]] | None = None,
+    ) -> Record:
+        """Saves a skill. Each of `examples` (`{"args": {...}, "expect": value}`) runs
+        first in a fresh interpreter; one that raises or returns anything but
+        `expect` refuses the save with the difference, and nothing is written."""
         if description is not None:
             description = _text(description, "description")
-        created = _call(SkillError, wit_skills.create_skill, _text(name, "name"), _text(source, "source"), description)
+        examples_json = _examples_json(examples)
+        created = _call(
+            SkillError,
+            wit_skills.create_skill,
+            _text(name, "name"),
+            _text(source, "source"),
+            description,
+            examples_json,
+        )
         return Record(_skill_dict(created.info), replaced=created.replaced)
+
+    def test(self, name: str | None = None) -> Record:
+        """Runs the examples of skill `name` again, or of every skill: which pass,
+        which fail and why, and a `summary`."""
+        if name is not None:
+            name = _text(name, "name")
+        report = json.loads(_call(SkillError, wit_skills.test_skills, name))
+        return Record(report)
 
     def delete(self, name: str) -> bool:
         return _call(SkillError, wit_skills.delete_skill, _text(name, "name"))
@@ -456,6 +489,27 @@ class Skills:
 
     def __repr__(self) -> str:
         return "<skills>"
+
+
+def _examples_json(examples: Iterable[dict[str, Any]] | None) -> str:
+    """The examples as JSON for the host (which checks them again, and caps them)."""
+    if examples is None:
+        return "[]"
+    if isinstance(examples, (str, bytes, dict)):
+        raise TypeError("examples must be a list of {'args': {...}, 'expect': value}")
+    try:
+        return json.dumps(list(examples), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"examples must be JSON data (args and expect): {exc}") from None
+
+
+def run_example(name: str, source: str, args_json: str) -> Any:
+    """Runs `source` as the skill `name` with the JSON object `args_json` as its
+    arguments: what the host runs, in a fresh interpreter, to check an example."""
+    args = json.loads(args_json)
+    if not isinstance(args, dict):
+        raise TypeError("an example's args must be a JSON object")
+    return _run_skill(name, source, args)
 
 
 def _run_skill(name: str, source: str, kwargs: dict[str, Any]) -> Any:
