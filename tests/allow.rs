@@ -134,8 +134,8 @@ out = []
 for attempt in (lambda: t.call_tool("beta", None, "{}"), lambda: t.call_tool("BETA", None, "{}"),
                 lambda: t.call_tool("beta\u0301", None, "{}"), lambda: t.call_tool("alpha ", None, "{}"),
                 lambda: k.get_skill("hidden"), lambda: k.delete_skill("hidden"),
-                lambda: k.create_skill("hidden", "def run():\n    return 'replaced'\n", None),
-                lambda: k.create_skill("other", "def run():\n    return 1\n", None)):
+                lambda: k.create_skill("hidden", "def run():\n    return 'replaced'\n", None, "[]"),
+                lambda: k.create_skill("other", "def run():\n    return 1\n", None, "[]")):
     try:
         out.append(["ok", str(attempt())])
     except Exception as e:
