@@ -97,10 +97,15 @@ impl Local {
         {
             let mut slot = local.slot.lock().await;
             let started = Instant::now();
-            let live = local.replayed(&slot.journal).await.map_err(|why| SessionError::NotResumable {
-                id: id.clone(),
-                why: format!("its replay failed: {why}"),
-            })?;
+            let live = match local.replayed(&slot.journal).await {
+                Ok(live) => live,
+                Err(why) => {
+                    if let Some(durable) = &local.durable {
+                        durable.close(false).await;
+                    }
+                    return Err(SessionError::NotResumable { id, why: format!("its replay failed: {why}") });
+                }
+            };
             tracing::info!(%id, cells = slot.journal.cells.len(), took = ?started.elapsed(), "resumed a stored session");
             slot.live = Some(live);
         }

@@ -420,7 +420,14 @@ impl SessionBuilder {
         if !options.resume {
             return Ok((durable, None));
         }
-        let (stored, journal) = durable.load().await?;
+        let (stored, journal) = match durable.load().await {
+            Ok(loaded) => loaded,
+            Err(err) => {
+                // Given up now: a retry (or a new session under this id) need not wait.
+                durable.close(false).await;
+                return Err(err);
+            }
+        };
         // Never wider than what this builder allows: the stored list narrows it.
         self.allow.push(stored.allow);
         self.profile = stored.profile;
