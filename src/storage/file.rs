@@ -39,7 +39,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    IndexEntry, JournalCaps, StoredJournal, SkippedSkill, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name,
+    IndexEntry, JournalCaps, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill, decode_vector,
+    encode_vector, requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
 use crate::names::ArtifactName;
@@ -520,9 +521,7 @@ impl Storage for FileStorage {
             let mut file =
                 File::options().append(true).open(&path).map_err(io("appending to a session journal", &path))?;
             // One write of the whole record, then its data made durable.
-            file.write_all(&record)
-                .and_then(|()| file.sync_data())
-                .map_err(io("appending to a session journal", &path))
+            file.write_all(&record).and_then(|()| file.sync_data()).map_err(io("appending to a session journal", &path))
         })
         .await
     }

@@ -32,7 +32,8 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
-    IndexEntry, JournalCaps, StoredJournal, SkippedSkill, Storage, StorageError, StoredSkill, decode_vector, encode_vector, requirement_name,
+    IndexEntry, JournalCaps, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill, decode_vector,
+    encode_vector, requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
 use crate::names::ArtifactName;
@@ -517,10 +518,8 @@ impl Storage for RedisStorage {
         loop {
             let start = cells.len();
             let stop = start + PAGE - 1;
-            let page: Vec<Vec<u8>> = conn
-                .lrange(&cells_key, start as isize, stop as isize)
-                .await
-                .map_err(redis_err(OP))?;
+            let page: Vec<Vec<u8>> =
+                conn.lrange(&cells_key, start as isize, stop as isize).await.map_err(redis_err(OP))?;
             let last = page.len() < PAGE;
             bytes += page.iter().map(Vec::len).sum::<usize>();
             cells.extend(page);
