@@ -257,3 +257,81 @@ pub fn normalize_package_name(name: &str) -> String {
     }
     out
 }
+
+/// Longest session id or name.
+const MAX_SESSION_ID_LEN: usize = 64;
+
+/// A validated session id (a server's random id, or a name given to `codemode repl
+/// --session`): 1 to 64 ASCII letters, digits, `-` or `_`, not starting with `-`.
+/// A session's journal is stored under it, so a path-like, huge or non-ASCII id is
+/// refused before any storage is touched. Ids a server makes are 128 random bits:
+/// knowing one is what lets a client use the session.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// Validates `id`.
+    pub fn new(id: &str) -> Result<Self, InvalidName> {
+        let invalid = |reason| Err(InvalidName::new("session", id, reason));
+        if id.is_empty() {
+            return invalid("it is empty");
+        }
+        if id.len() > MAX_SESSION_ID_LEN {
+            return invalid("it is longer than 64 characters");
+        }
+        if id.starts_with('-') || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return invalid("it may hold only ASCII letters, digits, `-` and `_`, and not start with `-`");
+        }
+        Ok(Self(id.to_owned()))
+    }
+
+    /// A new random id (128 bits from the host's generator, as 32 hex digits).
+    pub fn random() -> Self {
+        use rand::Rng as _;
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for SessionId {
+    type Error = InvalidName;
+    fn try_from(id: String) -> Result<Self, InvalidName> {
+        Self::new(&id)
+    }
+}
+
+impl From<SessionId> for String {
+    fn from(id: SessionId) -> String {
+        id.0
+    }
+}
+
+#[cfg(test)]
+mod session_id_tests {
+    use super::SessionId;
+
+    #[test]
+    fn hostile_session_ids_are_refused_before_any_storage() {
+        for bad in ["", "../x", "a/b", "a:b", "-x", ".", "é", "a b", "a\0b", &"x".repeat(65), "x\n"] {
+            assert!(SessionId::new(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["work", "0123456789abcdef0123456789abcdef", "a-b_c", &"x".repeat(64)] {
+            assert_eq!(SessionId::new(good).unwrap().as_str(), good);
+        }
+        let (a, b) = (SessionId::random(), SessionId::random());
+        assert!(a != b && a.as_str().len() == 32 && SessionId::new(a.as_str()).is_ok());
+    }
+}

@@ -155,6 +155,25 @@ fn repl_keeps_state_between_inputs() {
     assert!(text(&out.stderr).contains("NameError: name 'x' is not defined"), "{}", text(&out.stderr));
 }
 
+/// `repl --session NAME` keeps the session's journal in the storage: a second
+/// repl with the same name resumes it; hostile names are refused before any storage.
+#[test]
+fn repl_session_name_resumes_a_named_session() {
+    let name = format!("repl-{}", std::process::id());
+    let out = codemode(&["repl", "--session", &name], Some("xs = [1, 2]\nxs.append(3)\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("(new session {name}")), "{}", text(&out.stderr));
+    let out = codemode(&["repl", "--session", &name], Some("xs\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("(resumed session {name})")), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("[1, 2, 3]\n"), "{}", text(&out.stdout));
+    for bad in ["../x", "a/b", "é", "-x", &"x".repeat(65)] {
+        let out = codemode(&["repl", &format!("--session={bad}")], Some("1\n"));
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(text(&out.stderr).contains("invalid session name"), "{bad:?}: {}", text(&out.stderr));
+    }
+}
+
 #[test]
 fn ctrl_c_in_the_repl_interrupts_the_cell_and_the_repl_goes_on() {
     let tools = common::spawner_tools(60);

@@ -1015,3 +1015,67 @@ fn a_session_asks_for_the_data_profile_and_its_limits_hold() {
     let (status, refused) = post_json(served.addr(), token, "/v1/sessions", &json!({"profile": "gpu"}));
     assert_eq!((status, refused["error"]["kind"].as_str()), (400, Some("invalid_input")), "{refused}");
 }
+
+/// Issue 13: a session outlives its server. `kill -9` of the server holding it, and
+/// a second server on the same Redis resumes it at its next request with its
+/// variables intact and its clock not gone back, while the counting tool shows no
+/// call ran twice. While the first server lives the second refuses it (409 `held`);
+/// after DELETE no server finds it.
+#[test]
+fn a_session_survives_kill_9_of_its_server_and_resumes_on_another() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let tools = tempfile::tempdir().unwrap();
+    std::fs::write(tools.path().join("counter.yaml"), common::COUNTER).unwrap();
+    let calls = tools.path().join("calls");
+    let token = "a-token-for-durable-sessions";
+    let args =
+        ["--redis", &url, "--prefix", "durable", "--tools", tools.path().to_str().unwrap(), "--session-lease", "1"];
+    let (mut one, two) = (Served::start(token, &args), Served::start(token, &args));
+    let (status, created) = post_json(one.addr(), token, "/v1/sessions", &json!({}));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let run = |served: &Served, code: &str| {
+        post_json(served.addr(), token, &format!("/v1/sessions/{id}/run"), &json!({"code": code}))
+    };
+    let value = |(status, result): (u16, Value)| {
+        assert_eq!(status, 200, "{result}");
+        assert!(result["error"].is_null(), "{result}");
+        result["value"]["json"].clone()
+    };
+    let bump = format!("tools.counter.bump(file={:?})", calls.to_str().unwrap());
+    value(run(&one, &format!("import time, random\nxs = [1, 2]\n{bump}\nt0 = time.monotonic()")));
+    value(run(&one, "xs.append(random.randrange(10**9))\nlen(xs)"));
+    let drawn = value(run(&one, "xs[-1]"));
+    assert_eq!(common::lines(&calls), 1);
+
+    // Another server does not run a session a live one holds.
+    let (status, held) = run(&two, "xs");
+    assert_eq!((status, held["error"]["kind"].as_str()), (409, Some("held")), "{held}");
+
+    Command::new("kill").args(["-9", &one.child.id().to_string()]).status().unwrap();
+    let _ = one.child.wait();
+    // Its lease (1 s here) lapses; until then the session is still held.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let resumed = loop {
+        let answer = run(&two, "xs");
+        if answer.0 != 409 || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(value(resumed), json!([1, 2, drawn]));
+    assert_eq!(common::lines(&calls), 1, "the resume ran the tool again");
+    assert_eq!(value(run(&two, "time.monotonic() >= t0")), json!(true), "the resumed clock went back");
+    // From here on it is live: a new call runs once.
+    value(run(&two, &bump));
+    assert_eq!(common::lines(&calls), 2);
+
+    // DELETE forgets it everywhere: a third server on the same Redis finds nothing.
+    let bearer = format!("Authorization: Bearer {token}");
+    let (status, _) = raw(two.addr(), &request("DELETE", &format!("/v1/sessions/{id}"), &[bearer.as_bytes()], b""));
+    assert_eq!(status, 204);
+    let three = Served::start(token, &args);
+    let (status, gone) = run(&three, "xs");
+    assert_eq!((status, gone["error"]["kind"].as_str()), (404, Some("not_found")), "{gone}");
+}

@@ -8,7 +8,8 @@ mod common;
 use std::sync::Arc;
 
 use codemode::artifacts::{ArtifactError, Artifacts, DEFAULT_MAX_ARTIFACT_SIZE, DataKind};
-use codemode::storage::{FileStorage, RedisStorage, Storage, StorageError, StoredSkill};
+use codemode::names::SessionId;
+use codemode::storage::{FileStorage, JournalCaps, RedisStorage, Storage, StorageError, StoredSkill};
 use common::RedisServer;
 use serde_json::{Map, Value, json};
 
@@ -250,12 +251,120 @@ macro_rules! conformance {
     };
 }
 
+/// A session's journal: a lease one owner holds at a time (in this process or
+/// another), fenced writes, appends that are never rewrites, capped loads, deletion.
+async fn session_journals(b: Backend) {
+    use std::time::Duration;
+    let s = &b.storage;
+    let id = SessionId::new("s-1").unwrap();
+    let caps = JournalCaps { max_bytes: 1 << 20, max_cells: 100 };
+    let lease = Duration::from_secs(30);
+    assert_eq!(s.load_journal(&id, caps).await.unwrap(), None);
+    assert!(s.claim_session(&id, "a", lease).await.unwrap());
+    assert!(!s.claim_session(&id, "b", lease).await.unwrap(), "a second owner while the first holds it");
+    assert!(s.claim_session(&id, "a", lease).await.unwrap(), "the holder takes it again");
+    // Another process on the same store sees it held.
+    let other = (b.reopen)().await;
+    assert!(!other.claim_session(&id, "c", lease).await.unwrap());
+    // Appending needs a journal begun, and every write needs the lease.
+    assert!(matches!(s.append_journal(&id, "a", b"c0", None).await, Err(StorageError::Corrupt { .. })));
+    s.begin_journal(&id, "a", b"head-1", None).await.unwrap();
+    for cell in [&b"c1"[..], b"c2"] {
+        s.append_journal(&id, "a", cell, Some(Duration::from_secs(60))).await.unwrap();
+    }
+    assert!(matches!(s.append_journal(&id, "b", b"x", None).await, Err(StorageError::Held(_))));
+    assert!(matches!(s.begin_journal(&id, "b", b"x", None).await, Err(StorageError::Held(_))));
+    let stored = other.load_journal(&id, caps).await.unwrap().unwrap();
+    assert_eq!((stored.head.as_slice(), stored.cells), (&b"head-1"[..], vec![b"c1".to_vec(), b"c2".to_vec()]));
+    // Past the caps: an error before anything is decoded, never a panic.
+    for small in [JournalCaps { max_cells: 1, ..caps }, JournalCaps { max_bytes: 5, ..caps }] {
+        assert!(matches!(s.load_journal(&id, small).await, Err(StorageError::Corrupt { .. })), "{small:?}");
+    }
+    // A new history drops the cells.
+    s.begin_journal(&id, "a", b"head-2", None).await.unwrap();
+    assert_eq!(s.load_journal(&id, caps).await.unwrap().unwrap().cells, Vec::<Vec<u8>>::new());
+    assert!(s.renew_session(&id, "a", lease, Some(Duration::from_secs(60))).await.unwrap());
+    assert!(!s.renew_session(&id, "b", lease, None).await.unwrap());
+    // Released: another owner may take it, and the first is fenced out.
+    s.release_session(&id, "b").await.unwrap();
+    assert!(!other.claim_session(&id, "c", lease).await.unwrap(), "a non-holder cannot release it");
+    s.release_session(&id, "a").await.unwrap();
+    assert!(other.claim_session(&id, "c", lease).await.unwrap());
+    assert!(matches!(s.append_journal(&id, "a", b"x", None).await, Err(StorageError::Held(_))));
+    assert!(other.delete_journal(&id).await.unwrap());
+    assert_eq!(s.load_journal(&id, caps).await.unwrap(), None);
+    assert!(!other.delete_journal(&id).await.unwrap());
+}
+
+/// A durable session closed in one process is resumed by a new one on the same
+/// store with its variables; a session with no journal, and stored data that is
+/// not a journal, cannot be resumed and say why (no panic, nothing deleted).
+async fn durable_sessions_resume(b: Backend) {
+    use codemode::session::JournalOptions;
+    use codemode::{Session, SessionError};
+    let id = SessionId::new("named").unwrap();
+    let session = Session::builder().storage(b.storage.clone()).durable(id.clone(), None).build().await.unwrap();
+    assert!(session.run("xs = [1, 2]").await.unwrap().is_ok());
+    assert!(session.run("xs.append(3)").await.unwrap().is_ok());
+    session.close().await;
+    let storage = (b.reopen)().await;
+    let resumed = Session::builder().storage(storage.clone()).resume(id.clone(), None).build().await.unwrap();
+    assert_eq!(common::value(&resumed.run("xs").await.unwrap()), json!([1, 2, 3]));
+    // Held while it runs here.
+    let held = Session::builder().storage(storage.clone()).resume(id.clone(), None).build().await.unwrap_err();
+    assert!(matches!(held, SessionError::Held(_)), "{held}");
+    resumed.forget().await;
+    let gone = Session::builder().storage(storage.clone()).resume(id.clone(), None).build().await.unwrap_err();
+    assert!(matches!(gone, SessionError::NotFound(_)), "{gone}");
+
+    let off = SessionId::new("off").unwrap();
+    let no_journal = JournalOptions { max_bytes: 0, ..JournalOptions::default() };
+    let session = Session::builder().storage(storage.clone()).journal(no_journal).durable(off.clone(), None);
+    let session = session.build().await.unwrap();
+    assert!(session.run("x = 1").await.unwrap().is_ok());
+    session.close().await;
+    let err = Session::builder().storage(storage.clone()).resume(off.clone(), None).build().await.unwrap_err();
+    assert!(matches!(&err, SessionError::NotResumable { why, .. } if why.contains("disabled")), "{err}");
+
+    let bad = SessionId::new("garbage").unwrap();
+    assert!(storage.claim_session(&bad, "w", std::time::Duration::from_secs(30)).await.unwrap());
+    storage.begin_journal(&bad, "w", &[0xff; 40], None).await.unwrap();
+    storage.append_journal(&bad, "w", b"not a cell", None).await.unwrap();
+    storage.release_session(&bad, "w").await.unwrap();
+    let err = Session::builder().storage(storage.clone()).resume(bad.clone(), None).build().await.unwrap_err();
+    assert!(matches!(&err, SessionError::NotResumable { why, .. } if why.contains("unreadable")), "{err}");
+    let caps = JournalCaps { max_bytes: 1 << 20, max_cells: 10 };
+    assert_eq!(storage.load_journal(&bad, caps).await.unwrap().unwrap().cells.len(), 1, "nothing was deleted");
+}
+
 conformance!(file_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
-    skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place);
+    skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place,
+    session_journals, durable_sessions_resume);
 conformance!(redis_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
-    skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place);
+    skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place,
+    session_journals, durable_sessions_resume);
+
+/// A torn last record (a crash in the middle of an append, before the cell was
+/// answered) is dropped; a record claiming more than the cap is corrupt.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_journals_drop_a_torn_tail_and_refuse_a_huge_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = FileStorage::open(dir.path()).await.unwrap();
+    let id = SessionId::new("torn").unwrap();
+    let caps = JournalCaps { max_bytes: 1 << 20, max_cells: 10 };
+    assert!(s.claim_session(&id, "a", std::time::Duration::from_secs(30)).await.unwrap());
+    s.begin_journal(&id, "a", b"head", None).await.unwrap();
+    s.append_journal(&id, "a", b"whole", None).await.unwrap();
+    let cells = dir.path().join("sessions/torn.cells");
+    let mut data = std::fs::read(&cells).unwrap();
+    data.extend_from_slice(&[9, 0, 0, 0, b'p']);
+    std::fs::write(&cells, &data).unwrap();
+    assert_eq!(s.load_journal(&id, caps).await.unwrap().unwrap().cells, vec![b"whole".to_vec()]);
+    std::fs::write(&cells, [&u32::MAX.to_le_bytes()[..], b"x"].concat()).unwrap();
+    assert!(matches!(s.load_journal(&id, caps).await, Err(StorageError::Corrupt { .. })));
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn file_backend_reads_py_code_mode_indexes() {

@@ -146,7 +146,11 @@ enum Command {
     /// then the last expression's value; the error goes to stderr and the exit code is 1.
     Run(run::RunArgs),
     /// An interactive session whose state persists between inputs.
-    Repl,
+    ///
+    /// With --session NAME its journal is kept in the storage under NAME: a later
+    /// `codemode repl --session NAME` (after a quit, a crash or a reboot) resumes it
+    /// with its variables, without running any tool again.
+    Repl(repl::ReplArgs),
     /// List, read, write and delete artifacts in the storage.
     #[command(subcommand)]
     Artifacts(artifacts::ArtifactsCommand),
@@ -348,7 +352,7 @@ pub fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match &cli.command {
             Command::Run(args) => run::run(&context, args).await,
-            Command::Repl => repl::repl(&context).await,
+            Command::Repl(args) => repl::repl(&context, args).await,
             Command::Artifacts(command) => artifacts::run(&context, command).await,
             Command::Deps(command) => deps::run(&context, command).await,
             Command::Skills(command) => skills::run(&context, command).await,

@@ -3,6 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::Args;
+use codemode::names::SessionId;
+use codemode::{Session, SessionError};
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
@@ -13,8 +16,20 @@ const HELP: &str = "Python on WASI. State persists between inputs; `tools`, `ski
 `artifacts` and `deps` are predefined.\nA block ends with an empty line. %reset clears \
 the session, %help shows this, Ctrl-C interrupts a running cell, Ctrl-D quits.";
 
-pub async fn repl(context: &SessionArgs<'_>) -> anyhow::Result<ExitCode> {
-    let session = context.session().await?;
+/// Flags of `codemode repl`.
+#[derive(Debug, Args)]
+pub struct ReplArgs {
+    /// Keep the session's journal in the storage under NAME (letters, digits, `-`,
+    /// `_`; at most 64) and resume it if one is stored there already.
+    #[arg(long, value_name = "NAME")]
+    session: Option<String>,
+}
+
+pub async fn repl(context: &SessionArgs<'_>, args: &ReplArgs) -> anyhow::Result<ExitCode> {
+    let session = match &args.session {
+        None => context.session().await?,
+        Some(name) => named(context, SessionId::new(name)?).await?,
+    };
     let mut editor = DefaultEditor::new().context("cannot start line editing")?;
     let history = codemode::default_cache_dir().map(|dir| dir.join("repl_history"));
     if let Some(path) = &history {
@@ -70,6 +85,23 @@ pub async fn repl(context: &SessionArgs<'_>) -> anyhow::Result<ExitCode> {
     }
     session.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The session stored under `name`, resumed; or a new one stored under it.
+async fn named(context: &SessionArgs<'_>, name: SessionId) -> anyhow::Result<Session> {
+    let factory = context.session_factory().await?;
+    match factory().resume(name.clone(), None).build().await {
+        Ok(session) => {
+            eprintln!("(resumed session {name})");
+            Ok(session)
+        }
+        Err(SessionError::NotFound(_)) => {
+            let session = factory().durable(name.clone(), None).build().await;
+            eprintln!("(new session {name}, kept in the storage)");
+            session.context("cannot start the session")
+        }
+        Err(err) => Err(err).context(format!("cannot resume session {name}")),
+    }
 }
 
 /// Runs `cell`; Ctrl-C meanwhile interrupts it (and only it: the REPL goes on).

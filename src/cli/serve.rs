@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// Close sessions unused for this many seconds.
     #[arg(long, default_value_t = 3600.0, value_name = "SECS", value_parser = super::parse_timeout)]
     session_ttl: f64,
+    /// Seconds a session's lease lasts without renewal: how soon another server on
+    /// the same storage may resume the sessions of a server that died.
+    #[arg(long, default_value_t = codemode::session::DEFAULT_LEASE.as_secs_f64(), value_name = "SECS", value_parser = super::parse_timeout)]
+    session_lease: f64,
     /// Most sessions open at once.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     max_sessions: usize,
@@ -88,6 +92,7 @@ pub async fn run(context: &SessionArgs<'_>, args: &ServeArgs) -> anyhow::Result<
     let factory: SessionFactory = Arc::new(context.session_factory().await?);
     let options = ServeOptions {
         session_ttl: Duration::from_secs_f64(args.session_ttl),
+        session_lease: Duration::from_secs_f64(args.session_lease),
         max_sessions: args.max_sessions,
         max_body_bytes: args.max_body_bytes,
         memory_budget,

@@ -31,6 +31,15 @@
 //! session that cannot be forked), 410 (an expired session), 413, 415, 422, 503 or 500, whatever part of the request was
 //! wrong. Sessions idle past the TTL are closed. A new session reserves its memory
 //! cap from a [`MemoryBudget`] and is refused (503 `capacity`) past it.
+//!
+//! With a storage, sessions are durable: each one's journal is stored under its id
+//! (see [`crate::session::SessionBuilder::durable`]), so a session whose server
+//! died or restarted is resumed by any server on the same storage at its next
+//! request, with its variables and without running any tool again. A session
+//! another live server holds is refused with 409 `held` (its lease lapses
+//! [`ServeOptions::session_lease`] after that server died); one that cannot be
+//! resumed (no journal: the data profile, or past its cap) with 409 `not_resumable`.
+//! An expired or deleted session's journal is deleted.
 
 mod auth;
 mod budget;
@@ -65,7 +74,8 @@ pub use self::listen::serve;
 use self::metrics::Metrics;
 pub use self::origin::{AllowedOrigins, InvalidOrigin};
 use self::sessions::Sessions;
-use crate::session::{Session, SessionError, SessionFactory};
+use crate::names::SessionId;
+use crate::session::{DEFAULT_LEASE, Session, SessionError, SessionFactory};
 
 /// How `codemode serve` runs.
 #[derive(Debug, Clone)]
@@ -84,6 +94,9 @@ pub struct ServeOptions {
     /// Browser origins allowed besides loopback (default none): a request whose
     /// `Origin` is anything else is refused (DNS rebinding, cross-site requests).
     pub origins: AllowedOrigins,
+    /// How long a session's lease lasts without renewal: how soon another server
+    /// may resume the sessions of one that died (default [`DEFAULT_LEASE`]).
+    pub session_lease: Duration,
 }
 
 impl ServeOptions {
@@ -96,6 +109,7 @@ impl ServeOptions {
             max_body_bytes: 16 << 20,
             memory_budget: MemoryBudget::default_bytes(),
             origins: AllowedOrigins::default(),
+            session_lease: DEFAULT_LEASE,
         }
     }
 }
@@ -110,6 +124,8 @@ struct AppState {
     metrics: Arc<Metrics>,
     auth: Auth,
     budget: Arc<MemoryBudget>,
+    /// Whether sessions are durable (the server has a storage), and their lease.
+    durable: Option<Duration>,
 }
 
 /// The API as an axum router, with the idle-session reaper running on the current
@@ -130,7 +146,10 @@ pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Ro
     }
     let sessions = Arc::new(Sessions::new(options.session_ttl, options.max_sessions));
     let metrics = Arc::new(Metrics::default());
+    let durable = factory().has_storage().then_some(options.session_lease);
+    let storage = facade.services().ok().and_then(|services| services.storage().cloned());
     let state = AppState {
+        durable,
         factory,
         facade,
         sessions: sessions.clone(),
@@ -138,7 +157,7 @@ pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Ro
         auth: options.auth,
         budget: MemoryBudget::new(options.memory_budget),
     };
-    spawn_reaper(Arc::downgrade(&sessions), metrics);
+    spawn_reaper(Arc::downgrade(&sessions), metrics, storage);
 
     let api = Router::new()
         .route("/metrics", get(metrics_text))
@@ -184,13 +203,24 @@ pub async fn router(factory: SessionFactory, options: ServeOptions) -> Result<Ro
         .with_state(state))
 }
 
-fn spawn_reaper(sessions: std::sync::Weak<Sessions>, metrics: Arc<Metrics>) {
+fn spawn_reaper(
+    sessions: std::sync::Weak<Sessions>,
+    metrics: Arc<Metrics>,
+    storage: Option<Arc<dyn crate::storage::Storage>>,
+) {
     tokio::spawn(async move {
         loop {
             let Some(sessions) = sessions.upgrade() else { return };
             let period = (sessions.ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
             for _ in 0..sessions.reap().await {
                 metrics.session_expired();
+            }
+            // Journals of sessions no server holds any more (their server died),
+            // unused past the TTL: Redis expires them itself, a directory is swept.
+            if let Some(storage) = &storage
+                && let Err(err) = storage.sweep_journals(sessions.ttl).await
+            {
+                tracing::warn!(%err, "cannot sweep expired session journals");
             }
             drop(sessions);
             tokio::time::sleep(period).await;
@@ -259,10 +289,14 @@ async fn create_session(State(state): State<AppState>, body: axum::body::Bytes) 
     if let Some(profile) = new.profile {
         builder = builder.profile(profile);
     }
+    let id = SessionId::random();
+    if let Some(lease) = state.durable {
+        builder = builder.durable(id.clone(), Some(state.sessions.ttl)).lease(lease);
+    }
     // Reserved before the interpreter exists, so a refusal costs nothing.
     let reservation = state.budget.reserve(state.facade.limits().memory)?;
     let session = builder.build().await?;
-    let id = state.sessions.insert(session, reservation).await?;
+    let id = state.sessions.insert(id, session, reservation).await?;
     state.metrics.session_created();
     let created = json!({"id": id, "ttl_seconds": state.sessions.ttl.as_secs_f64(), "allow": applied});
     Ok((StatusCode::CREATED, Json(created)))
@@ -272,25 +306,61 @@ async fn create_session(State(state): State<AppState>, body: axum::body::Bytes) 
 /// against the session cap and the memory budget like a create; its allowlists,
 /// limits and profile are the original's.
 async fn fork_session(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    let original = state.sessions.get(&id).await?;
+    let original = session(&state, &id).await?;
     // Checked before the replay, so a refusal costs nothing.
     state.sessions.check_room().await?;
     let reservation = state.budget.reserve(state.facade.limits().memory)?;
     let forked = original.fork().await?;
     drop(original);
-    let id = state.sessions.insert(forked, reservation).await?;
+    let id = state.sessions.insert(SessionId::random(), forked, reservation).await?;
     state.metrics.session_created();
     Ok((StatusCode::CREATED, Json(json!({"id": id, "ttl_seconds": state.sessions.ttl.as_secs_f64()}))))
 }
 
+/// Closes session `id` and deletes its stored journal; one this server does not
+/// hold is deleted from the storage unless another server holds it (409).
 async fn close_session(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.sessions.remove(&id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let missing = match state.sessions.remove(&id).await {
+        Ok(()) => return Ok(StatusCode::NO_CONTENT),
+        Err(missing) => missing,
+    };
+    let (Some(lease), Ok(id), Some(storage)) = (state.durable, SessionId::new(&id), stored(&state)) else {
+        return Err(missing);
+    };
+    // Taken first, so a live holder is never deleted under.
+    let owner = SessionId::random().to_string();
+    if !storage.claim_session(&id, &owner, lease).await.map_err(SessionError::from)? {
+        return Err(SessionError::Held(id).into());
+    }
+    if storage.delete_journal(&id).await.map_err(SessionError::from)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(missing)
+    }
+}
+
+/// The storage sessions are kept in, if they are durable.
+fn stored(state: &AppState) -> Option<Arc<dyn crate::storage::Storage>> {
+    state.facade.services().ok().and_then(|services| services.storage().cloned())
+}
+
+/// Session `id`: held by this server, or resumed from the storage (a server that
+/// died or restarted held it), counted against the cap and the memory budget.
+async fn session(state: &AppState, id: &str) -> ApiResult<sessions::InUse> {
+    let resume = state.durable.map(|lease| {
+        move |id: SessionId| async move {
+            let reservation = state.budget.reserve(state.facade.limits().memory)?;
+            let session = (state.factory)().resume(id, Some(state.sessions.ttl)).lease(lease).build().await?;
+            state.metrics.session_created();
+            Ok((session, reservation))
+        }
+    });
+    state.sessions.get_or_resume(id, resume).await
 }
 
 /// Performs `request` in session `id`, counting runs in the metrics.
 async fn in_session(state: &AppState, id: &str, request: Request) -> ApiResult<Response> {
-    let session = state.sessions.get(id).await?;
+    let session = session(state, id).await?;
     let runs = request.needs_interpreter();
     let started = Instant::now();
     let outcome = session.call(request).await;

@@ -1,4 +1,7 @@
-//! The live sessions of a server, by id, closed after an idle TTL.
+//! The live sessions of a server, by id, closed after an idle TTL. With a storage,
+//! every session is durable (its journal stored under its id): a session this
+//! server does not hold is resumed from the storage on its first request, and an
+//! expired or deleted session's journal is deleted.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,6 +13,7 @@ use axum::http::StatusCode;
 use super::budget::Reservation;
 use super::error::ApiError;
 use super::trim::Trimmer;
+use crate::names::SessionId;
 use crate::session::Session;
 
 /// Expired ids remembered, to tell a client its session expired rather than never existed.
@@ -22,6 +26,9 @@ pub(crate) struct Sessions {
     pub(crate) ttl: Duration,
     max: usize,
     trimmer: Trimmer,
+    /// Held while a session is resumed: two requests for one stored session resume
+    /// it once.
+    resuming: tokio::sync::Mutex<()>,
 }
 
 /// A session, when it was last used, and its share of the memory budget (given
@@ -54,18 +61,64 @@ impl Drop for InUse {
 
 impl Sessions {
     pub(crate) fn new(ttl: Duration, max: usize) -> Self {
-        Self { live: Default::default(), expired: Default::default(), ttl, max, trimmer: Trimmer::default() }
+        Self {
+            live: Default::default(),
+            expired: Default::default(),
+            ttl,
+            max,
+            trimmer: Trimmer::default(),
+            resuming: Default::default(),
+        }
     }
 
-    pub(crate) async fn insert(&self, session: Session, memory: Reservation) -> Result<String, ApiError> {
+    /// Adds `session` under `id` (made by [`SessionId::random`]: unguessable).
+    pub(crate) async fn insert(
+        &self,
+        id: SessionId,
+        session: Session,
+        memory: Reservation,
+    ) -> Result<String, ApiError> {
         let mut live = self.live.write().await;
         if live.len() >= self.max {
+            // Built already (a durable one holds its lease): released, its stored
+            // journal kept (a resumed session must not lose it; a new one's expires).
+            drop(live);
+            session.close().await;
             return Err(self.full());
         }
-        let id = uuid::Uuid::new_v4().simple().to_string();
         let entry = Live { session, last_used: Mutex::new(Instant::now()), busy: AtomicUsize::new(0), _memory: memory };
-        live.insert(id.clone(), Arc::new(entry));
-        Ok(id)
+        live.insert(id.to_string(), Arc::new(entry));
+        Ok(id.to_string())
+    }
+
+    /// Session `id`: the one this server holds, or else, when `resume` is given,
+    /// the one it builds from the storage (held under the resume lock, so one
+    /// stored session is resumed once). An id of the wrong shape names no session
+    /// and touches nothing.
+    pub(crate) async fn get_or_resume<F, Fut>(&self, id: &str, resume: Option<F>) -> Result<InUse, ApiError>
+    where
+        F: FnOnce(SessionId) -> Fut,
+        Fut: std::future::Future<Output = Result<(Session, Reservation), ApiError>>,
+    {
+        let valid =
+            SessionId::new(id).map_err(|_| ApiError::not_found(format!("no session {}", crate::text::shown(id))));
+        match (self.get(id).await, resume) {
+            (Ok(live), _) => return Ok(live),
+            (Err(missing), None) => return Err(missing),
+            (Err(missing), Some(_)) if valid.is_err() || self.is_expired(id) => return Err(missing),
+            (Err(_), Some(resume)) => {
+                let _resuming = self.resuming.lock().await;
+                // Resumed by the request before this one.
+                if let Ok(live) = self.get(id).await {
+                    return Ok(live);
+                }
+                self.check_room().await?;
+                let id = valid?;
+                let (session, memory) = resume(id.clone()).await?;
+                self.insert(id.clone(), session, memory).await?;
+            }
+        }
+        self.get(id).await
     }
 
     /// Whether one more session fits under the cap now (checked again on insert).
@@ -82,6 +135,9 @@ impl Sessions {
     }
 
     pub(crate) async fn get(&self, id: &str) -> Result<InUse, ApiError> {
+        if SessionId::new(id).is_err() {
+            return Err(ApiError::not_found(format!("no session {} (not a session id)", crate::text::shown(id))));
+        }
         let Some(live) = self.live.read().await.get(id).cloned() else {
             return Err(self.missing(id));
         };
@@ -89,11 +145,12 @@ impl Sessions {
         Ok(InUse(live))
     }
 
+    /// Closes session `id` and deletes its stored journal.
     pub(crate) async fn remove(&self, id: &str) -> Result<(), ApiError> {
         let removed = self.live.write().await.remove(id);
         match removed {
             Some(live) => {
-                live.session.close().await;
+                live.session.forget().await;
                 self.trimmer.closed();
                 Ok(())
             }
@@ -118,7 +175,8 @@ impl Sessions {
             ids.into_iter().filter_map(|id| table.remove(&id).map(|live| (id, live))).collect()
         };
         for (id, live) in &expired {
-            live.session.close().await;
+            // Expired: its stored journal goes too.
+            live.session.forget().await;
             let mut tombstones = self.expired.lock().unwrap_or_else(|p| p.into_inner());
             if tombstones.len() == TOMBSTONES {
                 tombstones.pop_front();
@@ -131,9 +189,12 @@ impl Sessions {
         expired.len()
     }
 
+    fn is_expired(&self, id: &str) -> bool {
+        self.expired.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|e| e == id)
+    }
+
     fn missing(&self, id: &str) -> ApiError {
-        let expired = self.expired.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|e| e == id);
-        if expired {
+        if self.is_expired(id) {
             ApiError::new(
                 StatusCode::GONE,
                 "expired",

@@ -47,7 +47,8 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn size(&self) -> usize {
+    /// Bytes the entry counts for against the journal's cap.
+    pub(crate) fn size(&self) -> usize {
         let cell = match &self.cell {
             Cell::Code(code) => code.len(),
             Cell::Skill(call) => call.name.len() + call.args_json.len(),
@@ -98,6 +99,31 @@ impl Journal {
             bytes: 0,
             broken,
         }
+    }
+
+    /// A journal read back from storage (see [`super::durable`]): its history as
+    /// stored, or why it cannot be used.
+    pub(crate) fn resumed(
+        options: JournalOptions,
+        seeds: Seeds,
+        origin: Instant,
+        startup: Vec<Event>,
+        cells: Vec<Entry>,
+    ) -> Result<Self, String> {
+        let mut journal = Self::new(options);
+        if let Some(why) = journal.broken {
+            return Err(why);
+        }
+        let bytes = startup.iter().map(Event::size).sum::<usize>() + cells.iter().map(Entry::size).sum::<usize>();
+        if bytes > journal.options.max_bytes {
+            return Err(format!("its stored journal holds more than its cap of {} bytes", journal.options.max_bytes));
+        }
+        journal.seeds = Arc::new(seeds);
+        journal.origin = origin;
+        journal.startup = startup;
+        journal.cells = cells;
+        journal.bytes = bytes;
+        Ok(journal)
     }
 
     /// Starts a new history (a fresh, empty interpreter): a tape for it to record on.

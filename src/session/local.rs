@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use super::durable::Durable;
 use super::interrupt::{Current, Interrupt};
 use super::journal::{Journal, JournalOptions};
 use super::services::Services;
@@ -29,6 +30,8 @@ pub(super) struct Local {
     slot: Mutex<Slot>,
     /// The run holding `slot`, found by an interrupt without taking that lock.
     pub(super) current: Current,
+    /// Where the journal is stored, for a session that outlives this process.
+    durable: Option<Durable>,
 }
 
 struct Slot {
@@ -61,16 +64,11 @@ impl Local {
         limits: Limits,
         services: Services,
         journal: JournalOptions,
+        durable: Option<Durable>,
     ) -> Result<Self, SessionError> {
-        // The data profile's clocks and random source are not on the tape, so a
-        // replay could not reproduce its cells: no journal, a failed cell loses state.
-        let journal = match profile {
-            Profile::Default => journal,
-            Profile::Data => JournalOptions { max_bytes: 0, ..journal },
-        };
-        let slot = Slot { live: None, journal: Journal::new(journal) };
+        let slot = Slot { live: None, journal: Journal::new(journal_options(profile, journal)) };
         let current = Current::default();
-        let local = Self { sandbox, metering, profile, limits, services, slot: Mutex::new(slot), current };
+        let local = Self { sandbox, metering, profile, limits, services, slot: Mutex::new(slot), current, durable };
         {
             let mut slot = local.slot.lock().await;
             let live = local.fresh(&mut slot.journal).await?;
@@ -79,11 +77,50 @@ impl Local {
         Ok(local)
     }
 
-    /// A fresh, empty interpreter, and a new history in `journal`.
+    /// A session stored by another process (or an earlier run of this one), in the
+    /// state its stored `journal` records: replayed into a fresh interpreter with
+    /// every host call answered from it, so no tool runs again.
+    pub(super) async fn resume(
+        sandbox: Sandbox,
+        metering: Metering,
+        profile: Profile,
+        limits: Limits,
+        services: Services,
+        journal: Journal,
+        durable: Durable,
+    ) -> Result<Self, SessionError> {
+        let id = durable.id().clone();
+        let slot = Slot { live: None, journal };
+        let current = Current::default();
+        let durable = Some(durable);
+        let local = Self { sandbox, metering, profile, limits, services, slot: Mutex::new(slot), current, durable };
+        {
+            let mut slot = local.slot.lock().await;
+            let started = Instant::now();
+            let live = match local.replayed(&slot.journal).await {
+                Ok(live) => live,
+                Err(why) => {
+                    if let Some(durable) = &local.durable {
+                        durable.close(false).await;
+                    }
+                    return Err(SessionError::NotResumable { id, why: format!("its replay failed: {why}") });
+                }
+            };
+            tracing::info!(%id, cells = slot.journal.cells.len(), took = ?started.elapsed(), "resumed a stored session");
+            slot.live = Some(live);
+        }
+        Ok(local)
+    }
+
+    /// A fresh, empty interpreter, and a new history in `journal` (stored, for a
+    /// durable session).
     async fn fresh(&self, journal: &mut Journal) -> Result<Live, SessionError> {
         let tape = journal.restart();
         let instance = self.instance(&tape).await?;
         journal.started(&tape);
+        if let Some(durable) = &self.durable {
+            durable.begin(journal).await;
+        }
         Ok(Live { instance, tape })
     }
 
@@ -94,14 +131,7 @@ impl Local {
     /// Waits for the run in progress, if any: the fork has the state after it.
     pub(super) async fn fork(&self) -> Result<Self, SessionError> {
         let journal = self.slot.lock().await.journal.clone();
-        let (live, restored) = self.restore(&journal, &Interrupt::new()).await;
-        let live = match (live, restored) {
-            (Some(live), _) => live,
-            (None, Restored::Lost(why)) => return Err(SessionError::Fork(why)),
-            (None, Restored::RolledBack { .. }) => {
-                return Err(SessionError::Fork("the replay gave no interpreter".to_owned()));
-            }
-        };
+        let live = self.replayed(&journal).await.map_err(SessionError::Fork)?;
         let slot = Slot { live: Some(live), journal };
         Ok(Self {
             sandbox: self.sandbox.clone(),
@@ -111,7 +141,18 @@ impl Local {
             services: self.services.clone(),
             slot: Mutex::new(slot),
             current: Current::default(),
+            // A fork lives in this process only.
+            durable: None,
         })
+    }
+
+    /// `journal` replayed into a fresh interpreter, or why it could not be.
+    async fn replayed(&self, journal: &Journal) -> Result<Live, String> {
+        match self.restore(journal, &Interrupt::new()).await {
+            (Some(live), _) => Ok(live),
+            (None, Restored::Lost(why)) => Err(why),
+            (None, Restored::RolledBack { .. }) => Err("the replay gave no interpreter".to_owned()),
+        }
     }
 
     async fn instance(&self, tape: &Tape) -> Result<Interpreter, SessionError> {
@@ -193,6 +234,16 @@ impl Local {
     }
 }
 
+/// The journal a session of `profile` keeps. The data profile's clocks and random
+/// source are not on the tape, so a replay could not reproduce its cells: no
+/// journal, a failed cell loses state and the session cannot be resumed.
+pub(super) fn journal_options(profile: Profile, journal: JournalOptions) -> JournalOptions {
+    match profile {
+        Profile::Default => journal,
+        Profile::Data => JournalOptions { max_bytes: 0, ..journal },
+    }
+}
+
 fn diverged(why: &str) -> Restored {
     Restored::Lost(format!(
         "replaying the session's journal gave a different run than the original ({why}), so the state could not \
@@ -237,10 +288,13 @@ impl Executor for Local {
         Ok(Box::new(Local::fork(self).await?))
     }
 
-    async fn close(&self) {
+    async fn close(&self, forget: bool) {
         // A run in progress holds the instance: stop it rather than wait for it.
         self.current.interrupt();
         self.slot.lock().await.live = None;
+        if let Some(durable) = &self.durable {
+            durable.close(forget).await;
+        }
     }
 
     fn services(&self) -> Option<&Services> {
@@ -264,6 +318,9 @@ impl Local {
             // Interrupted while it waited for the run before it: it never starts.
             return Ok(not_started());
         }
+        if let Some(durable) = &self.durable {
+            durable.catch_up(&slot.journal).await?;
+        }
         let _running = self.current.enter(interrupt);
         let mut live = match slot.live.take() {
             Some(live) => live,
@@ -273,7 +330,11 @@ impl Local {
         let (outcome, stats) = live.instance.run(cell, limits, interrupt.interrupted()).await;
         Ok(match outcome {
             Outcome::Returned(result) => {
+                let before = (slot.journal.cells.len(), slot.journal.broken.is_some());
                 slot.journal.commit(cell, limits, &live.tape);
+                if let Some(durable) = &self.durable {
+                    durable.committed(&slot.journal, before).await;
+                }
                 slot.live = Some(live);
                 completed(result, stats, limits)
             }

@@ -2,6 +2,7 @@
 //! executor: in this process ([`local`]) or on a `codemode serve` ([`remote`]).
 //! Every operation goes through [`Operations::call`]; the typed methods sit on top.
 
+pub(crate) mod durable;
 mod interrupt;
 pub(crate) mod journal;
 mod local;
@@ -12,7 +13,10 @@ mod services;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+pub use self::durable::DEFAULT_LEASE;
+use self::durable::{Config, Durable, DurableOptions};
 pub use self::interrupt::Interrupt;
 pub use self::journal::JournalOptions;
 use self::local::Local;
@@ -24,6 +28,7 @@ use crate::deps::{Deps, DepsError, PipOptions};
 use crate::input::{InputLimits, TooLarge};
 use crate::model::ops::{Operations, Request, Response, RunCode, UnexpectedResponse};
 use crate::model::{Allow, InvalidAllow, RunResult, SkillSignature};
+use crate::names::SessionId;
 use crate::sandbox::{Capabilities, Limits, Metering, Profile, Sandbox, SandboxError, SandboxVerifier};
 use crate::skills::{InspectError, SkillError, SkillLibrary};
 use crate::storage::{FileStorage, Storage, StorageError};
@@ -92,6 +97,25 @@ pub enum SessionError {
     /// off or past its cap, or the replay failed); nothing was created.
     #[error("the session cannot be forked: {0}")]
     Fork(String),
+    /// The stored session runs in another process (which holds its lease); if that
+    /// process died, its lease lapses within [`DEFAULT_LEASE`] (or the lease set).
+    #[error(
+        "session {0} is running on another server or process; if that one died, retry once its lease lapses (10 s \
+         by default)"
+    )]
+    Held(SessionId),
+    /// No stored session has this id (never created, deleted, or expired).
+    #[error("no stored session {0} (it was closed, expired, or never existed)")]
+    NotFound(SessionId),
+    /// The stored session cannot be brought back; nothing was changed.
+    #[error("session {id} cannot be resumed: {why}")]
+    NotResumable {
+        /// The session.
+        id: SessionId,
+        /// Why: no journal (the data profile, or past its cap), unreadable stored
+        /// data, or a replay that failed.
+        why: String,
+    },
 }
 
 /// Builds a [`Session`].
@@ -112,6 +136,7 @@ pub struct SessionBuilder {
     journal: JournalOptions,
     profile: Profile,
     executor: Where,
+    durable: Option<DurableOptions>,
 }
 
 /// Where a session's interpreter runs.
@@ -145,6 +170,7 @@ impl Default for SessionBuilder {
             journal: JournalOptions::default(),
             profile: Profile::Default,
             executor: Where::InProcess,
+            durable: None,
         }
     }
 }
@@ -258,6 +284,41 @@ impl SessionBuilder {
         self
     }
 
+    /// Keeps the session's journal in its storage under `id` (a new session; one
+    /// stored under `id` already is replaced), so that it survives this process and
+    /// any process on the same storage can [`resume`](Self::resume) it. The stored
+    /// journal is deleted by the storage after `ttl` without use (`None`: kept until
+    /// [`Session::forget`]). In process only, with a storage.
+    pub fn durable(mut self, id: SessionId, ttl: Option<Duration>) -> Self {
+        self.durable = Some(DurableOptions { id, ttl, lease: DEFAULT_LEASE, resume: false });
+        self
+    }
+
+    /// Resumes the session stored under `id` (see [`durable`](Self::durable)): its
+    /// allowlists (within this builder's), limits and profile are the stored ones,
+    /// its state is replayed from its journal without running any tool again.
+    /// Fails with [`SessionError::Held`] while another process runs it,
+    /// [`SessionError::NotFound`] if none is stored, [`SessionError::NotResumable`]
+    /// if it has no usable journal.
+    pub fn resume(mut self, id: SessionId, ttl: Option<Duration>) -> Self {
+        self.durable = Some(DurableOptions { id, ttl, lease: DEFAULT_LEASE, resume: true });
+        self
+    }
+
+    /// How long a durable session's lease lasts without renewal (default
+    /// [`DEFAULT_LEASE`]): how soon another process may resume it after this one died.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        if let Some(durable) = &mut self.durable {
+            durable.lease = lease.max(Duration::from_millis(300));
+        }
+        self
+    }
+
+    /// Whether sessions built by this builder have a storage to keep a journal in.
+    pub fn has_storage(&self) -> bool {
+        self.storage.is_some() || self.base_dir.is_some()
+    }
+
     /// How packages are found and installed (default: PyPI, output captured).
     pub fn pip(mut self, options: PipOptions) -> Self {
         self.pip = options;
@@ -283,7 +344,12 @@ impl SessionBuilder {
     }
 
     /// Starts the interpreter (compiling the guest first if no cached artifact exists).
-    pub async fn build(self) -> Result<Session, SessionError> {
+    pub async fn build(mut self) -> Result<Session, SessionError> {
+        // A resume applies what the session was created with, taken under its lease.
+        let durable = match self.durable.take() {
+            None => None,
+            Some(options) => Some(self.claim(options).await?),
+        };
         validate(&self.limits)?;
         // Checked whatever the executor; only a remote one sends the lists on.
         #[cfg_attr(not(feature = "remote"), allow(unused_variables))]
@@ -309,7 +375,16 @@ impl SessionBuilder {
                 if let Some(deps) = &services.capabilities.deps {
                     deps.ensure_installed().await?;
                 }
-                Box::new(Local::start(sandbox.clone(), metering, profile, limits.clone(), services, journal).await?)
+                let (sandbox, limits) = (sandbox.clone(), limits.clone());
+                match durable {
+                    Some((durable, Some(stored))) => {
+                        Box::new(Local::resume(sandbox, metering, profile, limits, services, stored, durable).await?)
+                    }
+                    durable => {
+                        let durable = durable.map(|(durable, _)| durable);
+                        Box::new(Local::start(sandbox, metering, profile, limits, services, journal, durable).await?)
+                    }
+                }
             }
             #[cfg(feature = "remote")]
             Where::Remote(remote) => Box::new(remote.session_allowing(&allowed).await?),
@@ -320,6 +395,45 @@ impl SessionBuilder {
             }
         };
         Ok(Session { sandbox, limits, executor, closed: AtomicBool::new(false) })
+    }
+
+    /// Takes the lease of a durable session; for a resume, loads its journal and
+    /// applies its stored configuration to this builder (narrowing its allowlists).
+    async fn claim(&mut self, options: DurableOptions) -> Result<(Durable, Option<journal::Journal>), SessionError> {
+        if !matches!(self.executor, Where::InProcess) {
+            return Err(SessionError::InvalidLimits("a durable session runs in process only".into()));
+        }
+        let storage = match (&self.storage, &self.base_dir) {
+            (Some(storage), _) => storage.clone(),
+            (None, Some(dir)) => Arc::new(FileStorage::open(dir).await?) as Arc<dyn Storage>,
+            (None, None) => return Err(SessionError::NotConfigured("durable sessions")),
+        };
+        // Opened once: the services use the same storage (and its leases).
+        self.storage = Some(storage.clone());
+        let config = Config {
+            allow: self.allowed()?,
+            profile: self.profile,
+            limits: self.limits.clone(),
+            journal_max: local::journal_options(self.profile, self.journal.clone()).max_bytes as u64,
+        };
+        let durable = Durable::claim(storage, &options, config).await?;
+        if !options.resume {
+            return Ok((durable, None));
+        }
+        let (stored, journal) = match durable.load().await {
+            Ok(loaded) => loaded,
+            Err(err) => {
+                // Given up now: a retry (or a new session under this id) need not wait.
+                durable.close(false).await;
+                return Err(err);
+            }
+        };
+        // Never wider than what this builder allows: the stored list narrows it.
+        self.allow.push(stored.allow);
+        self.profile = stored.profile;
+        self.limits = stored.limits;
+        self.journal.max_bytes = journal.options.max_bytes;
+        Ok((durable, Some(journal)))
     }
 
     /// Opens the storage and loads the tools, without an interpreter: the operations
@@ -334,6 +448,7 @@ impl SessionBuilder {
             (None, None) => None,
         };
         let mut capabilities = Capabilities::default();
+        let kept = storage.clone();
         if let Some(storage) = storage {
             let deps = Deps::new(storage.clone(), self.allow_runtime_deps, self.pip);
             let skills = SkillLibrary::new(storage.clone(), sandbox.clone()).with_input_limits(self.input);
@@ -374,7 +489,7 @@ impl SessionBuilder {
         let verifier =
             Arc::new(SandboxVerifier::new(sandbox, self.limits.clone(), SandboxVerifier::read_only(&capabilities)));
         capabilities.skills = capabilities.skills.map(|skills| skills.with_verifier(verifier));
-        Ok(Services { capabilities, skipped_tools: skipped_tools.into() })
+        Ok(Services { capabilities, skipped_tools: skipped_tools.into(), storage: kept })
     }
 }
 
@@ -400,8 +515,8 @@ trait Executor: Send + Sync {
     async fn interrupt(&self) -> Result<bool, SessionError>;
     /// A new, independent executor with this one's state.
     async fn fork(&self) -> Result<Box<dyn Executor>, SessionError>;
-    /// Releases the interpreter.
-    async fn close(&self);
+    /// Releases the interpreter; with `forget`, its stored journal is deleted too.
+    async fn close(&self, forget: bool);
     /// The in-process services, if the interpreter runs here.
     fn services(&self) -> Option<&Services>;
 }
@@ -581,7 +696,15 @@ impl Session {
     /// closing twice is fine.
     pub async fn close(&self) {
         if !self.closed.swap(true, Ordering::SeqCst) {
-            self.executor.close().await;
+            self.executor.close(false).await;
+        }
+    }
+
+    /// [`close`](Self::close), and deletes a durable session's stored journal: it
+    /// can no longer be resumed anywhere.
+    pub async fn forget(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            self.executor.close(true).await;
         }
     }
 

@@ -303,8 +303,8 @@ impl Executor for RemoteSession {
         Ok(Box::new(RemoteSession::fork(self).await?))
     }
 
-    async fn close(&self) {
-        // The server also closes it after its idle TTL, so a failure here loses nothing.
+    async fn close(&self, _forget: bool) {
+        // The server forgets it (its stored journal too); it also closes it after its idle TTL, so a failure here loses nothing.
         let _ = RemoteSession::close(self).await;
     }
 

@@ -20,9 +20,16 @@ pub struct Services {
     /// What the guest's namespaces reach, shared with the session's instances.
     pub(super) capabilities: Capabilities,
     pub(super) skipped_tools: Arc<[Skipped]>,
+    /// The storage behind the skills, artifacts and deps, if any.
+    pub(super) storage: Option<Arc<dyn crate::storage::Storage>>,
 }
 
 impl Services {
+    /// The storage behind the skills, artifacts and deps (and durable sessions' journals).
+    pub fn storage(&self) -> Option<&Arc<dyn crate::storage::Storage>> {
+        self.storage.as_ref()
+    }
+
     /// The tools (the same ones agent code sees as `tools`).
     pub fn tools(&self) -> &ToolRegistry {
         &self.capabilities.tools

@@ -10,7 +10,14 @@
 //! <base>/deps/requirements.txt       requirements, one per line
 //! <base>/requirements.txt            pre-configured requirements (py-code-mode's; read, never written)
 //! <base>/deps/site-packages/         installed packages, mounted into the guest
+//! <base>/sessions/<id>.head          a session journal's head (never mounted into the guest)
+//! <base>/sessions/<id>.cells         its cells: records of a 4-byte little-endian length and the bytes
+//! <base>/sessions/<id>.lock          its lease: an exclusive `flock` held while a process runs it
 //! ```
+//!
+//! A session's cells are appended and fsynced one record at a time, never
+//! rewritten. Its lease is the lock on its lock file, which the OS releases when
+//! the holder dies; renewing touches the cells file, whose age the idle sweep reads.
 //!
 //! Every write goes to a temporary file in the target's directory, is fsynced and
 //! renamed into place, so a crash leaves the old or the new version, never a torn
@@ -27,22 +34,25 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    IndexEntry, SavedSkill, SkippedSkill, Storage, StorageError, StoredSkill, decode_vector, encode_vector,
-    requirement_name,
+    IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
+    decode_vector, encode_vector, requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
 use crate::names::ArtifactName;
-use crate::names::SkillName;
+use crate::names::{SessionId, SkillName};
 
 /// Storage in a local directory.
 #[derive(Debug, Clone)]
 pub struct FileStorage {
     base: PathBuf,
     packages: PathBuf,
+    /// The session leases this process holds: id → (owner, the locked file).
+    leases: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<SessionId, (String, File)>>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -79,12 +89,12 @@ impl FileStorage {
     pub async fn open(base: &Path) -> Result<Self, StorageError> {
         let base = base.to_path_buf();
         blocking(move || {
-            for dir in ["skills", "artifacts", "vectors", "deps/site-packages"] {
+            for dir in ["skills", "artifacts", "vectors", "deps/site-packages", "sessions"] {
                 let path = base.join(dir);
                 std::fs::create_dir_all(&path).map_err(io("creating the storage directory", &path))?;
             }
             let packages = base.join("deps/site-packages");
-            Ok(Self { base, packages })
+            Ok(Self { base, packages, leases: Default::default() })
         })
         .await
     }
@@ -100,6 +110,23 @@ impl FileStorage {
 
     fn skills_dir(&self) -> PathBuf {
         self.base.join("skills")
+    }
+
+    /// Session `id`'s file with `extension` (a validated id: no path tricks).
+    fn session_file(&self, id: &SessionId, extension: &str) -> PathBuf {
+        self.base.join("sessions").join(format!("{id}.{extension}"))
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<SessionId, (String, File)>> {
+        self.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `Held` unless `owner` holds `id`'s lease in this process.
+    fn check_lease(&self, id: &SessionId, owner: &str) -> Result<(), StorageError> {
+        match self.leases().get(id) {
+            Some((holder, _)) if holder == owner => Ok(()),
+            _ => Err(StorageError::Held(id.clone())),
+        }
     }
 }
 
@@ -431,9 +458,227 @@ impl Storage for FileStorage {
         blocking(move || read_requirements(&path)).await
     }
 
+    async fn claim_session(&self, id: &SessionId, owner: &str, _lease: Duration) -> Result<bool, StorageError> {
+        if let Some((holder, _)) = self.leases().get(id) {
+            return Ok(holder == owner);
+        }
+        let path = self.session_file(id, "lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io("opening a session's lock file", &path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
+            Err(std::fs::TryLockError::Error(err)) => return Err(io("locking a session", &path)(err)),
+        }
+        let mut leases = self.leases();
+        // Another task of this process may have taken it meanwhile.
+        if let Some((holder, _)) = leases.get(id) {
+            return Ok(holder == owner);
+        }
+        leases.insert(id.clone(), (owner.to_owned(), file));
+        Ok(true)
+    }
+
+    async fn renew_session(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        _lease: Duration,
+        _ttl: Option<Duration>,
+    ) -> Result<bool, StorageError> {
+        if self.check_lease(id, owner).is_err() {
+            return Ok(false);
+        }
+        // The sweep reads the cells file's age.
+        let path = self.session_file(id, "cells");
+        blocking(move || touch(&path)).await?;
+        Ok(true)
+    }
+
+    async fn release_session(&self, id: &SessionId, owner: &str) -> Result<(), StorageError> {
+        let mut leases = self.leases();
+        if leases.get(id).is_some_and(|(holder, _)| holder == owner) {
+            // Dropping the file releases the lock.
+            leases.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn begin_journal(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        head: &[u8],
+        _ttl: Option<Duration>,
+    ) -> Result<(), StorageError> {
+        self.check_lease(id, owner)?;
+        let (head_path, cells) = (self.session_file(id, "head"), self.session_file(id, "cells"));
+        let head = head.to_vec();
+        blocking(move || {
+            // Cells first: a crash between the two leaves the old head with no cells
+            // (the old history's start), never new cells under an old head.
+            File::create(&cells).and_then(|f| f.sync_all()).map_err(io("starting a session journal", &cells))?;
+            write_atomically(&head_path, &head)
+        })
+        .await
+    }
+
+    async fn append_journal(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cell: &[u8],
+        _ttl: Option<Duration>,
+    ) -> Result<(), StorageError> {
+        self.check_lease(id, owner)?;
+        let (head, path) = (self.session_file(id, "head"), self.session_file(id, "cells"));
+        let len = u32::try_from(cell.len()).map_err(|_| corrupt_journal("a cell record over 4 GiB"))?;
+        let mut record = Vec::with_capacity(4 + cell.len());
+        record.extend_from_slice(&len.to_le_bytes());
+        record.extend_from_slice(cell);
+        blocking(move || {
+            if !head.exists() {
+                return Err(corrupt_journal("the session's journal is gone (it expired or was deleted)"));
+            }
+            let mut file =
+                File::options().append(true).open(&path).map_err(io("appending to a session journal", &path))?;
+            // One write of the whole record, then its data made durable.
+            file.write_all(&record).and_then(|()| file.sync_data()).map_err(io("appending to a session journal", &path))
+        })
+        .await
+    }
+
+    async fn load_journal(&self, id: &SessionId, caps: JournalCaps) -> Result<Option<StoredJournal>, StorageError> {
+        let (head, cells) = (self.session_file(id, "head"), self.session_file(id, "cells"));
+        blocking(move || {
+            let Some(head) = read_capped(&head, caps.max_bytes)? else { return Ok(None) };
+            // Each record costs at most 4 bytes of framing besides its data.
+            let limit = caps.max_bytes.saturating_add(caps.max_cells.saturating_mul(4));
+            let data = read_capped(&cells, limit)?.unwrap_or_default();
+            let records = parse_records(&data, caps)?;
+            caps.check(head.len() + records.iter().map(Vec::len).sum::<usize>(), records.len())?;
+            Ok(Some(StoredJournal { head, cells: records }))
+        })
+        .await
+    }
+
+    async fn delete_journal(&self, id: &SessionId) -> Result<bool, StorageError> {
+        self.leases().remove(id);
+        let files = ["head", "cells", "lock"].map(|ext| self.session_file(id, ext));
+        blocking(move || delete_session_files(&files)).await
+    }
+
+    async fn sweep_journals(&self, ttl: Duration) -> Result<usize, StorageError> {
+        let dir = self.base.join("sessions");
+        let held: Vec<SessionId> = self.leases().keys().cloned().collect();
+        blocking(move || {
+            let entries = std::fs::read_dir(&dir).map_err(io("listing session journals", &dir))?;
+            let mut swept = 0;
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".head")) else { continue };
+                let Ok(id) = SessionId::new(id) else { continue };
+                if held.contains(&id) {
+                    continue;
+                }
+                let file = |ext: &str| dir.join(format!("{id}.{ext}"));
+                // Unused: neither renewed nor appended to for longer than the TTL.
+                let newest = [file("head"), file("cells")]
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+                    .max();
+                if newest.and_then(|t| t.elapsed().ok()).is_none_or(|age| age <= ttl) {
+                    continue;
+                }
+                // Held by another process: alive, whatever its files' age.
+                let lock = File::options().create(true).truncate(false).write(true).open(file("lock"));
+                let Ok(lock) = lock else { continue };
+                if lock.try_lock().is_err() {
+                    continue;
+                }
+                if delete_session_files(&[file("head"), file("cells"), file("lock")])? {
+                    swept += 1;
+                }
+            }
+            Ok(swept)
+        })
+        .await
+    }
+
     fn packages_dir(&self) -> &Path {
         &self.packages
     }
+}
+
+fn corrupt_journal(detail: &str) -> StorageError {
+    StorageError::Corrupt { op: "a session journal", detail: detail.to_owned() }
+}
+
+/// Sets `path`'s modification time to now (nothing if it does not exist).
+fn touch(path: &Path) -> Result<(), StorageError> {
+    match File::options().append(true).open(path) {
+        Ok(file) => file.set_modified(std::time::SystemTime::now()).map_err(io("renewing a session", path)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(io("renewing a session", path)(err)),
+    }
+}
+
+/// `path`'s bytes, `None` if it does not exist; past `limit` bytes is corrupt,
+/// found from its size before it is read.
+fn read_capped(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, StorageError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(io("loading a session journal", path)(err)),
+    };
+    let len = file.metadata().map_err(io("loading a session journal", path))?.len();
+    if len > limit as u64 {
+        return Err(corrupt_journal(&format!("a file of it holds more than {limit} bytes")));
+    }
+    let mut data = Vec::with_capacity(len as usize);
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, limit as u64 + 1), &mut data)
+        .map_err(io("loading a session journal", path))?;
+    Ok(Some(data))
+}
+
+/// The records of a cells file. A torn last record (a crash in the middle of an
+/// append, before the cell was answered) is dropped; a length past the caps is corrupt.
+fn parse_records(mut data: &[u8], caps: JournalCaps) -> Result<Vec<Vec<u8>>, StorageError> {
+    let mut records = Vec::new();
+    while data.len() >= 4 {
+        let len = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize;
+        if len > caps.max_bytes {
+            return Err(corrupt_journal(&format!("a cell record claims {len} bytes")));
+        }
+        let Some(record) = data.get(4..4 + len) else {
+            tracing::warn!("a session journal ends in a torn record; it is dropped");
+            return Ok(records);
+        };
+        records.push(record.to_vec());
+        caps.check(0, records.len())?;
+        data = &data[4 + len..];
+    }
+    if !data.is_empty() {
+        tracing::warn!("a session journal ends in a torn record; it is dropped");
+    }
+    Ok(records)
+}
+
+/// Deletes a session's files; whether its head existed.
+fn delete_session_files(files: &[PathBuf]) -> Result<bool, StorageError> {
+    let mut existed = false;
+    for (i, path) in files.iter().enumerate() {
+        match std::fs::remove_file(path) {
+            Ok(()) => existed |= i == 0,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(io("deleting a session journal", path)(err)),
+        }
+    }
+    Ok(existed)
 }
 
 async fn blocking<T: Send + 'static>(

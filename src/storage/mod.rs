@@ -10,6 +10,7 @@ mod file;
 mod redis;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +18,7 @@ pub use self::file::FileStorage;
 #[cfg(feature = "redis")]
 pub use self::redis::{Cleared, RedisStorage, Snapshot};
 use crate::model::{Allow, Artifact, ArtifactInfo, DataKind, SkillExample, SkillSignature, Verification};
-use crate::names::{ArtifactName, SkillName};
+use crate::names::{ArtifactName, SessionId, SkillName};
 
 /// A failure of the storage backend itself (never of the caller's input).
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,10 @@ pub enum StorageError {
     /// The storage configuration is unusable.
     #[error("invalid storage configuration: {0}")]
     Config(String),
+    /// Another process holds the session's lease (it runs the session now), or
+    /// this one lost it: nothing was written.
+    #[error("session {0} is held by another server or process")]
+    Held(SessionId),
 }
 
 /// A skill as stored: its source and what cannot be recovered from the source.
@@ -195,8 +200,93 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         Ok(Vec::new())
     }
 
+    /// Takes session `id`'s lease for `owner` (a token unique to one running
+    /// session) for `lease`: `false` if another owner holds it. Taking it again with
+    /// the same token renews it. A dead holder's lease lapses by itself.
+    async fn claim_session(&self, id: &SessionId, owner: &str, lease: Duration) -> Result<bool, StorageError>;
+    /// Renews `owner`'s lease and keeps the journal for `ttl` more (`None`: until
+    /// deleted); `false` if `owner` no longer holds the lease.
+    async fn renew_session(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        lease: Duration,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StorageError>;
+    /// Gives `owner`'s lease up (nothing if it holds none).
+    async fn release_session(&self, id: &SessionId, owner: &str) -> Result<(), StorageError>;
+    /// Starts a new history of session `id`'s journal: `head` replaces the stored
+    /// one and the cells are dropped. Fenced: [`StorageError::Held`] unless `owner`
+    /// holds the lease.
+    async fn begin_journal(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        head: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StorageError>;
+    /// Appends one completed cell's record to session `id`'s journal, durably, once
+    /// (not a rewrite of the journal). Fenced like [`begin_journal`](Self::begin_journal).
+    async fn append_journal(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cell: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StorageError>;
+    /// Session `id`'s journal, `None` if none is stored; more than `caps` allow is
+    /// [`StorageError::Corrupt`], found before it is read whole.
+    async fn load_journal(&self, id: &SessionId, caps: JournalCaps) -> Result<Option<StoredJournal>, StorageError>;
+    /// Deletes session `id`'s journal and lease; `false` if there was no journal.
+    async fn delete_journal(&self, id: &SessionId) -> Result<bool, StorageError>;
+    /// Deletes the journals unused for longer than `ttl` that no process holds;
+    /// how many. Stores whose keys expire by themselves (Redis) have none to sweep.
+    async fn sweep_journals(&self, ttl: Duration) -> Result<usize, StorageError> {
+        let _ = ttl;
+        Ok(0)
+    }
+
     /// The local directory where this storage's packages are installed.
     fn packages_dir(&self) -> &Path;
+}
+
+/// A session's journal as stored: records the session layer encodes and decodes
+/// (the storage only keeps them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredJournal {
+    /// The history's head: what the session was created with and what its
+    /// interpreter read while it started.
+    pub head: Vec<u8>,
+    /// One record per completed cell, in order.
+    pub cells: Vec<Vec<u8>>,
+}
+
+/// How much of a stored journal a load accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalCaps {
+    /// Bytes of the head and cells together.
+    pub max_bytes: usize,
+    /// Cells.
+    pub max_cells: usize,
+}
+
+impl JournalCaps {
+    /// Checks a journal's size so far against the caps.
+    pub(crate) fn check(&self, bytes: usize, cells: usize) -> Result<(), StorageError> {
+        if cells > self.max_cells {
+            return Err(StorageError::Corrupt {
+                op: "loading a session journal",
+                detail: format!("it holds more than {} cells", self.max_cells),
+            });
+        }
+        if bytes > self.max_bytes {
+            return Err(StorageError::Corrupt {
+                op: "loading a session journal",
+                detail: format!("it holds more than {} bytes", self.max_bytes),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The package name of a requirement line, for matching (`Foo_Bar>=1` → `foo-bar`).

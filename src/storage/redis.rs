@@ -9,6 +9,15 @@
 //! | skills version | `P:skills:__version__` | counter, bumped by every skill write |
 //! | vectors | `P:vectors:<key>` | string (little-endian f32) |
 //! | deps | `P:deps` | set of requirement specs |
+//! | a session's journal head | `P:sessions:<id>:head` | string (postcard, the session layer's) |
+//! | its cells | `P:sessions:<id>:cells` | list, one record per completed cell |
+//! | its lease | `P:sessions:<id>:lease` | string: the holder's token, with a `PX` expiry |
+//!
+//! A session's journal keys expire after the idle TTL given with each write and
+//! renewal (`PEXPIRE`), so an abandoned session's journal is deleted by Redis
+//! itself. Every journal write runs as one Lua script that first checks the lease
+//! holder, so a server that lost its lease (paused past it, partitioned) can never
+//! write over the server that took the session over.
 //!
 //! Multi-key writes run in `MULTI`/`EXEC`, so a reader never sees data without its
 //! index entry (or the reverse), and a write is reported done only once Redis
@@ -23,12 +32,12 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
-    IndexEntry, SavedSkill, SkippedSkill, Storage, StorageError, StoredSkill, decode_vector, encode_vector,
-    requirement_name,
+    IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
+    decode_vector, encode_vector, requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
 use crate::names::ArtifactName;
-use crate::names::SkillName;
+use crate::names::{SessionId, SkillName};
 
 /// Storage in Redis under a tenant prefix.
 #[derive(Clone)]
@@ -86,6 +95,35 @@ impl RedisStorage {
 
     fn key(&self, rest: &str) -> String {
         format!("{}:{rest}", self.prefix)
+    }
+
+    /// The keys of session `id`'s journal: lease, head, cells (a validated id: no `:` tricks).
+    fn journal_keys(&self, id: &SessionId) -> [String; 3] {
+        ["lease", "head", "cells"].map(|part| self.key(&format!("sessions:{id}:{part}")))
+    }
+
+    /// Runs a fenced journal script on `id`'s keys: `Held` unless `owner` holds the lease.
+    async fn fenced(
+        &self,
+        op: &'static str,
+        script: &str,
+        id: &SessionId,
+        args: &[&[u8]],
+        ttl: Option<Duration>,
+    ) -> Result<i64, StorageError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script).arg(3).arg(&self.journal_keys(id));
+        for arg in args {
+            cmd.arg(*arg);
+        }
+        cmd.arg(millis(ttl));
+        let done: i64 = cmd.query_async(&mut conn).await.map_err(redis_err(op))?;
+        match done {
+            0 => Err(StorageError::Held(id.clone())),
+            -1 => Err(corrupt(op, "the session's journal is gone (it expired or was deleted)")),
+            _ => Ok(done),
+        }
     }
 
     /// The list of a skill's earlier versions (a validated name: no `:` tricks).
@@ -468,7 +506,152 @@ impl Storage for RedisStorage {
         Ok(deps)
     }
 
+    async fn claim_session(&self, id: &SessionId, owner: &str, lease: Duration) -> Result<bool, StorageError> {
+        let mut conn = self.conn.clone();
+        let [lease_key, _, _] = self.journal_keys(id);
+        let claimed: i64 = redis::cmd("EVAL")
+            .arg(CLAIM)
+            .arg(1)
+            .arg(lease_key)
+            .arg(owner)
+            .arg(millis(Some(lease)))
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("taking a session's lease"))?;
+        Ok(claimed == 1)
+    }
+
+    async fn renew_session(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        lease: Duration,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StorageError> {
+        let lease = millis(Some(lease)).to_string();
+        match self.fenced("renewing a session's lease", RENEW, id, &[owner.as_bytes(), lease.as_bytes()], ttl).await {
+            Ok(_) => Ok(true),
+            Err(StorageError::Held(_)) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn release_session(&self, id: &SessionId, owner: &str) -> Result<(), StorageError> {
+        let mut conn = self.conn.clone();
+        let [lease_key, _, _] = self.journal_keys(id);
+        redis::cmd("EVAL")
+            .arg(RELEASE)
+            .arg(1)
+            .arg(lease_key)
+            .arg(owner)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(redis_err("releasing a session's lease"))
+    }
+
+    async fn begin_journal(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        head: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StorageError> {
+        self.fenced("starting a session journal", BEGIN, id, &[owner.as_bytes(), head], ttl).await.map(drop)
+    }
+
+    async fn append_journal(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cell: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), StorageError> {
+        self.fenced("appending to a session journal", APPEND, id, &[owner.as_bytes(), cell], ttl).await.map(drop)
+    }
+
+    async fn load_journal(&self, id: &SessionId, caps: JournalCaps) -> Result<Option<StoredJournal>, StorageError> {
+        const OP: &str = "loading a session journal";
+        let mut conn = self.conn.clone();
+        let [_, head_key, cells_key] = self.journal_keys(id);
+        // Sizes first: nothing past the caps is fetched.
+        let (head_len, count): (usize, usize) =
+            redis::pipe().strlen(&head_key).llen(&cells_key).query_async(&mut conn).await.map_err(redis_err(OP))?;
+        caps.check(head_len, count)?;
+        let head: Option<Vec<u8>> = conn.get(&head_key).await.map_err(redis_err(OP))?;
+        let Some(head) = head else { return Ok(None) };
+        let mut bytes = head.len();
+        let mut cells = Vec::with_capacity(count);
+        // In pages, the running total checked after each.
+        const PAGE: usize = 256;
+        loop {
+            let start = cells.len();
+            let stop = start + PAGE - 1;
+            let page: Vec<Vec<u8>> =
+                conn.lrange(&cells_key, start as isize, stop as isize).await.map_err(redis_err(OP))?;
+            let last = page.len() < PAGE;
+            bytes += page.iter().map(Vec::len).sum::<usize>();
+            cells.extend(page);
+            caps.check(bytes, cells.len())?;
+            if last {
+                break;
+            }
+        }
+        Ok(Some(StoredJournal { head, cells }))
+    }
+
+    async fn delete_journal(&self, id: &SessionId) -> Result<bool, StorageError> {
+        let mut conn = self.conn.clone();
+        let [lease, head, cells] = self.journal_keys(id);
+        let (removed,): (u64,) = redis::pipe()
+            .atomic()
+            .del(&head)
+            .del(&[lease, cells])
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("deleting a session journal"))?;
+        Ok(removed > 0)
+    }
+
     fn packages_dir(&self) -> &Path {
         &self.packages
     }
 }
+
+/// A duration as whole milliseconds for `PX`/`PEXPIRE` (at least 1); `0`: none.
+fn millis(duration: Option<Duration>) -> u64 {
+    duration.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
+}
+
+/// KEYS: lease. ARGV: owner, lease ms. Takes a free lease, or renews one's own.
+const CLAIM: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0";
+
+/// KEYS: lease. ARGV: owner.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1";
+
+/// KEYS: lease, head, cells. ARGV: owner, lease ms, ttl ms (0: none).
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
+return 1";
+
+/// KEYS: lease, head, cells. ARGV: owner, head, ttl ms (0: none).
+const BEGIN: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[3])
+if ARGV[3] ~= '0' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) else redis.call('SET', KEYS[2], ARGV[2]) end
+return 1";
+
+/// KEYS: lease, head, cells. ARGV: owner, cell, ttl ms (0: none).
+const APPEND: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+redis.call('RPUSH', KEYS[3], ARGV[2])
+if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
+return 1";
