@@ -286,12 +286,35 @@ impl SessionId {
         Ok(Self(id.to_owned()))
     }
 
+    /// A name a person chose for a session (`codemode repl --session NAME`):
+    /// validated like [`new`](Self::new), and never of the shape of
+    /// [`random`](Self::random) ids, which servers reach.
+    pub fn named(name: &str) -> Result<Self, InvalidName> {
+        let id = Self::new(name)?;
+        if id.is_random() {
+            return Err(InvalidName::new(
+                "session",
+                name,
+                "32 hex digits is the shape of a server's session ids, which HTTP clients reach; choose another name",
+            ));
+        }
+        Ok(id)
+    }
+
     /// A new random id (128 bits from the host's generator, as 32 hex digits).
     pub fn random() -> Self {
         use rand::Rng as _;
         let mut bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut bytes);
         Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Whether it has the shape of [`random`](Self::random) ids (32 lowercase hex
+    /// digits). A server resumes, deletes and sweeps only those: a name a person
+    /// chose (`codemode repl --session work`) is guessable, so no HTTP client may
+    /// reach it, and `repl` refuses names of this shape.
+    pub fn is_random(&self) -> bool {
+        self.0.len() == 32 && self.0.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     }
 
     /// The id.
@@ -333,5 +356,18 @@ mod session_id_tests {
         }
         let (a, b) = (SessionId::random(), SessionId::random());
         assert!(a != b && a.as_str().len() == 32 && SessionId::new(a.as_str()).is_ok());
+    }
+
+    #[test]
+    fn names_people_choose_never_take_the_shape_servers_reach() {
+        assert!(SessionId::random().is_random());
+        for named in
+            ["work", "0123456789ABCDEF0123456789ABCDEF", "0123456789abcdef0123456789abcde", "g".repeat(32).as_str()]
+        {
+            assert!(!SessionId::new(named).unwrap().is_random(), "{named}");
+            assert!(SessionId::named(named).is_ok(), "{named}");
+        }
+        let err = SessionId::named("0123456789abcdef0123456789abcdef").unwrap_err();
+        assert!(err.to_string().contains("choose another name"), "{err}");
     }
 }

@@ -384,11 +384,14 @@ async fn restricted_rollbacks_and_deletes_never_widen_or_destroy() {
     assert_eq!(scope(dir.path()), json!({"tools": [], "skills": ["fresh"]}), "the narrower scope is kept");
 
     // What the narrowest session wrote, the narrow one may delete; the operator's
-    // `shown` it may overwrite (the history keeps the original) but not delete.
+    // `shown` it may overwrite (the history keeps the original) but not delete,
+    // not even once its own version is the current one.
+    narrow.create_skill("shown", "def run():\n    return 'mine now'\n", None).await.unwrap();
     let error = narrow.delete_skill("shown").await.unwrap_err();
     assert!(error.to_string().contains("only such a session can delete it"), "{error}");
     let open = Session::builder().base_dir(dir.path()).tools(two_tools()).embeddings(false).build().await.unwrap();
     assert!(open.get_skill("shown").await.is_ok(), "nothing was deleted");
+    assert_eq!(open.skill_history("shown").await.unwrap().len(), 2, "the operator's version is kept");
     let refused = run(&narrow, "skills.delete('shown')").await.error.expect("refused");
     assert_eq!(refused.kind, "SkillError", "{refused:?}");
     assert!(narrow.delete_skill("fresh").await.unwrap());

@@ -167,7 +167,7 @@ fn repl_session_name_resumes_a_named_session() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains(&format!("(resumed session {name})")), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("[1, 2, 3]\n"), "{}", text(&out.stdout));
-    for bad in ["../x", "a/b", "é", "-x", &"x".repeat(65)] {
+    for bad in ["../x", "a/b", "é", "-x", &"x".repeat(65), "0123456789abcdef0123456789abcdef"] {
         let out = codemode(&["repl", &format!("--session={bad}")], Some("1\n"));
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         assert!(text(&out.stderr).contains("invalid session name"), "{bad:?}: {}", text(&out.stderr));

@@ -20,7 +20,8 @@ the session, %help shows this, Ctrl-C interrupts a running cell, Ctrl-D quits.";
 #[derive(Debug, Args)]
 pub struct ReplArgs {
     /// Keep the session's journal in the storage under NAME (letters, digits, `-`,
-    /// `_`; at most 64) and resume it if one is stored there already.
+    /// `_`; at most 64; not 32 hex digits, the shape of a server's ids) and resume
+    /// it if one is stored there already.
     #[arg(long, value_name = "NAME")]
     session: Option<String>,
 }
@@ -28,7 +29,7 @@ pub struct ReplArgs {
 pub async fn repl(context: &SessionArgs<'_>, args: &ReplArgs) -> anyhow::Result<ExitCode> {
     let session = match &args.session {
         None => context.session().await?,
-        Some(name) => named(context, SessionId::new(name)?).await?,
+        Some(name) => named(context, SessionId::named(name)?).await?,
     };
     let mut editor = DefaultEditor::new().context("cannot start line editing")?;
     let history = codemode::default_cache_dir().map(|dir| dir.join("repl_history"));

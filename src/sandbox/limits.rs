@@ -28,6 +28,24 @@ pub struct Limits {
     pub tool_calls: u32,
 }
 
+impl Limits {
+    /// These limits, none looser than `outer`'s: each the stricter of the two (a
+    /// resumed session keeps its own limits but never exceeds its new server's).
+    pub fn within(&self, outer: &Limits) -> Limits {
+        Limits {
+            timeout: self.timeout.min(outer.timeout),
+            fuel: match (self.fuel, outer.fuel) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            memory: self.memory.min(outer.memory),
+            stdout: self.stdout.min(outer.stdout),
+            stderr: self.stderr.min(outer.stderr),
+            tool_calls: self.tool_calls.min(outer.tool_calls),
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -101,5 +119,20 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 
     fn table_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(maximum.is_none_or(|max| desired <= max))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_takes_the_stricter_of_each_limit() {
+        let stored = Limits { timeout: Duration::from_secs(600), memory: 2 << 30, fuel: Some(10), ..Limits::default() };
+        let server = Limits { tool_calls: 5, ..Limits::default() };
+        let got = stored.within(&server);
+        assert_eq!(got, Limits { fuel: Some(10), tool_calls: 5, ..Limits::default() });
+        let metered = Limits { fuel: Some(7), ..Limits::default() };
+        assert_eq!(Limits::default().within(&metered).fuel, Some(7));
     }
 }

@@ -324,7 +324,8 @@ async fn close_session(State(state): State<AppState>, Path(id): Path<String>) ->
         Ok(()) => return Ok(StatusCode::NO_CONTENT),
         Err(missing) => missing,
     };
-    let (Some(lease), Ok(id), Some(storage)) = (state.durable, SessionId::new(&id), stored(&state)) else {
+    let id = SessionId::new(&id).ok().filter(SessionId::is_random);
+    let (Some(lease), Some(id), Some(storage)) = (state.durable, id, stored(&state)) else {
         return Err(missing);
     };
     // Taken first, so a live holder is never deleted under.

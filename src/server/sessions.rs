@@ -100,8 +100,12 @@ impl Sessions {
         F: FnOnce(SessionId) -> Fut,
         Fut: std::future::Future<Output = Result<(Session, Reservation), ApiError>>,
     {
-        let valid =
-            SessionId::new(id).map_err(|_| ApiError::not_found(format!("no session {}", crate::text::shown(id))));
+        // Only ids of the shape this server makes: a name chosen by a person (a
+        // `repl --session` one on the same storage) is never an HTTP client's to take.
+        let valid = SessionId::new(id)
+            .ok()
+            .filter(SessionId::is_random)
+            .ok_or_else(|| ApiError::not_found(format!("no session {}", crate::text::shown(id))));
         match (self.get(id).await, resume) {
             (Ok(live), _) => return Ok(live),
             (Err(missing), None) => return Err(missing),

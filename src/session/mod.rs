@@ -424,14 +424,16 @@ impl SessionBuilder {
             Ok(loaded) => loaded,
             Err(err) => {
                 // Given up now: a retry (or a new session under this id) need not wait.
-                durable.close(false).await;
+                // Nothing stored: the lease's own record (a lock file) goes too.
+                durable.close(matches!(err, SessionError::NotFound(_))).await;
                 return Err(err);
             }
         };
         // Never wider than what this builder allows: the stored list narrows it.
         self.allow.push(stored.allow);
         self.profile = stored.profile;
-        self.limits = stored.limits;
+        // Its own limits (a replay needs them), but none looser than this builder's.
+        self.limits = stored.limits.within(&self.limits);
         self.journal.max_bytes = journal.options.max_bytes;
         Ok((durable, Some(journal)))
     }

@@ -648,16 +648,20 @@ impl SkillLibrary {
     }
 
     /// Deletes a skill; `false` if there was none. A restricted session deletes
-    /// only what a session no wider than it wrote ([`SkillError::Protected`]).
+    /// only a skill all of whose versions a session no wider than it wrote
+    /// ([`SkillError::Protected`]).
     pub async fn delete(&self, name: &str) -> Result<bool, SkillError> {
         self.writable()?;
         let name = self.reachable(name, SkillError::NotAllowed)?;
         let reach = self.reach();
-        if !reach.is_unrestricted()
-            && let Some(stored) = self.storage.load_skill(&name).await?
-            && !stored.scope.as_ref().is_some_and(|scope| scope.is_within(&reach))
-        {
-            return Err(SkillError::Protected(name.to_string()));
+        if !reach.is_unrestricted() {
+            // Its history too: saving over an operator's skill first must not make
+            // the operator's versions deletable.
+            let current = self.storage.load_skill(&name).await?;
+            let versions = self.storage.skill_versions(&name).await?;
+            if current.iter().chain(&versions).any(|v| !v.scope.as_ref().is_some_and(|s| s.is_within(&reach))) {
+                return Err(SkillError::Protected(name.to_string()));
+            }
         }
         Ok(self.storage.delete_skill(&name).await?)
     }

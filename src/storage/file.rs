@@ -581,7 +581,8 @@ impl Storage for FileStorage {
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".head")) else { continue };
-                let Ok(id) = SessionId::new(id) else { continue };
+                // Named sessions (`repl --session`) have no TTL: only servers' ids expire.
+                let Some(id) = SessionId::new(id).ok().filter(SessionId::is_random) else { continue };
                 if held.contains(&id) {
                     continue;
                 }
