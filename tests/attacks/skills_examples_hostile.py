@@ -35,7 +35,7 @@ try:
     out.append(False)
 except (ValueError, SkillError) as e:
     out.append("limit" in str(e).lower())
-out.append([a["name"] for a in artifacts.list()])
+out.append([a["name"] for a in artifacts.list() if a["name"].startswith("ex_")])
 out.append(sorted(s["name"] for s in skills.list() if s["name"].startswith("ex_") and s["name"] != "ex_keep"))
 try:
     skills.test("../../etc/passwd")
