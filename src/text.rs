@@ -13,6 +13,11 @@ pub(crate) fn shown(text: &str) -> String {
     }
 }
 
+/// A duration as people read it in an error: `30 s`, or `0.250 s` below whole seconds.
+pub(crate) fn humanize(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 { format!("{} s", d.as_secs()) } else { format!("{:.3} s", d.as_secs_f64()) }
+}
+
 /// Whether `key` is seen for the first time in this process: a problem found again
 /// on every listing (a broken file) is logged once, not on every call. Remembers
 /// at most 4096 keys; after that every key counts as seen.

@@ -254,16 +254,17 @@ created["needs"], got["needs"], got["unavailable"], raised
 }
 
 /// The confused deputy (issue 16, security): a session limited to some tools saves a
-/// skill, or overwrites a shared one; a wider session must not then run that code
-/// with its own tools. The skill keeps its author's scope and is refused host-side
-/// wherever the reader's reach is not within it, until a wider session re-saves it.
+/// skill; a wider session must not then run that code with its own tools. The skill
+/// keeps its author's scope and is refused host-side wherever the reader's reach is
+/// not within it, until a wider session re-saves it. A shared skill the operator
+/// placed, the restricted session cannot overwrite at all.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_skill_saved_by_a_narrower_session_does_not_run_in_a_wider_one() {
     let dir = skills_dir();
     let narrow = restricted(dir.path()).await;
-    // A new skill, and a shared one overwritten (its name is allowed).
     narrow.create_skill("fresh", "def run():\n    return tools.alpha()\n", None).await.unwrap();
-    narrow.create_skill("shown", "def run():\n    return 'overwritten'\n", None).await.unwrap();
+    let refused = narrow.create_skill("shown", "def run():\n    return 'overwritten'\n", None).await.unwrap_err();
+    assert!(refused.to_string().contains("only such a session can replace, roll back or delete it"), "{refused}");
     // Its author runs it: its reach is the scope.
     assert_eq!(value(&run(&narrow, "skills.fresh()").await), json!("alpha"));
     assert_eq!(narrow.list_skills().await.unwrap().iter().find(|i| i.name == "fresh").unwrap().unavailable, None);
@@ -273,12 +274,12 @@ async fn a_skill_saved_by_a_narrower_session_does_not_run_in_a_wider_one() {
     // Reopened from the directory: the scope was stored with the skill.
     let open = Session::builder().base_dir(dir.path()).tools(two_tools()).embeddings(false).build().await.unwrap();
     let listed = open.list_skills().await.unwrap();
-    for name in ["fresh", "shown"] {
-        let info = listed.iter().find(|i| i.name == name).unwrap();
-        assert_eq!(info.unavailable.as_deref(), Some(reason), "{info:?}");
-    }
+    let info = listed.iter().find(|i| i.name == "fresh").unwrap();
+    assert_eq!(info.unavailable.as_deref(), Some(reason), "{info:?}");
     // Operator-placed skills carry no scope.
-    assert_eq!(listed.iter().find(|i| i.name == "hidden").unwrap().unavailable, None);
+    for name in ["hidden", "shown"] {
+        assert_eq!(listed.iter().find(|i| i.name == name).unwrap().unavailable, None);
+    }
     // Refused by the operation, before anything ran.
     let invoked = open.invoke_skill("fresh", &serde_json::Map::new()).await.unwrap();
     let error = invoked.error.expect("refused");
@@ -290,7 +291,7 @@ async fn a_skill_saved_by_a_narrower_session_does_not_run_in_a_wider_one() {
     let code = r#"
 from wit_world.imports import skills as k
 out = []
-for attempt in (lambda: skills.fresh(), lambda: skills.invoke("shown")):
+for attempt in (lambda: skills.fresh(), lambda: skills.invoke("fresh")):
     try:
         out.append(["ok", str(attempt())])
     except Exception as e:
@@ -305,7 +306,7 @@ out
 "#;
     let out = value(&run(&open, code).await);
     assert_eq!(out[0], json!(["SkillError", format!("skill \"fresh\" cannot run: {reason}")]), "{out}");
-    assert_eq!(out[1], json!(["SkillError", format!("skill \"shown\" cannot run: {reason}")]), "{out}");
+    assert_eq!(out[1], json!(["SkillError", format!("skill \"fresh\" cannot run: {reason}")]), "{out}");
     assert_eq!(out[2], json!(["DENIED", format!("skill \"fresh\" cannot run: {reason}")]), "{out}");
     assert_eq!(out[3], json!(["def run():\n    return tools.alpha()\n", reason]), "{out}");
     // A trusted skill calling the scoped one is refused at that call too.
@@ -349,16 +350,17 @@ out
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("skills/.skills.json")).unwrap()).unwrap();
     assert!(meta["fresh"].get("scope").is_none(), "{meta}");
-    assert_eq!(meta["shown"]["scope"], json!({"tools": ["alpha"], "skills": ["caller", "fresh", "shown"]}));
-    // The source stays where py-code-mode reads it.
+    // The refused overwrite wrote nothing.
+    assert!(meta.get("shown").is_none(), "{meta}");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("skills/shown.py")).unwrap(),
-        "def run():\n    return 'overwritten'\n"
+        "\"\"\"Shown.\"\"\"\ndef run():\n    return 'shown'\n"
     );
 }
 
 /// A restricted rollback never widens the scope of the code it restores, and a
-/// restricted session cannot delete (with its history) what a wider one wrote.
+/// restricted session cannot replace, roll back or delete a skill any version of
+/// which a wider one wrote (its saves would push those versions out of the history).
 #[tokio::test(flavor = "multi_thread")]
 async fn restricted_rollbacks_and_deletes_never_widen_or_destroy() {
     let dir = skills_dir();
@@ -383,17 +385,39 @@ async fn restricted_rollbacks_and_deletes_never_widen_or_destroy() {
     narrow.rollback_skill("fresh", 1).await.unwrap();
     assert_eq!(scope(dir.path()), json!({"tools": [], "skills": ["fresh"]}), "the narrower scope is kept");
 
-    // What the narrowest session wrote, the narrow one may delete; the operator's
-    // `shown` it may overwrite (the history keeps the original) but not delete,
-    // not even once its own version is the current one.
-    narrow.create_skill("shown", "def run():\n    return 'mine now'\n", None).await.unwrap();
+    // The operator's `shown`: neither replaced (from Rust or from agent code),
+    // nor deleted.
+    let protected = "only such a session can replace, roll back or delete it";
+    let error = narrow.create_skill("shown", "def run():\n    return 'mine now'\n", None).await.unwrap_err();
+    assert!(error.to_string().contains(protected), "{error}");
     let error = narrow.delete_skill("shown").await.unwrap_err();
-    assert!(error.to_string().contains("only such a session can delete it"), "{error}");
+    assert!(error.to_string().contains(protected), "{error}");
+    for code in ["skills.create('shown', 'def run():\\n    return 0\\n')", "skills.delete('shown')"] {
+        let refused = run(&narrow, code).await.error.expect("refused");
+        assert_eq!(refused.kind, "SkillError", "{refused:?}");
+    }
     let open = Session::builder().base_dir(dir.path()).tools(two_tools()).embeddings(false).build().await.unwrap();
-    assert!(open.get_skill("shown").await.is_ok(), "nothing was deleted");
-    assert_eq!(open.skill_history("shown").await.unwrap().len(), 2, "the operator's version is kept");
-    let refused = run(&narrow, "skills.delete('shown')").await.error.expect("refused");
-    assert_eq!(refused.kind, "SkillError", "{refused:?}");
-    assert!(narrow.delete_skill("fresh").await.unwrap());
+    assert_eq!(open.skill_history("shown").await.unwrap().len(), 1, "nothing was written");
+    assert_eq!(value(&run(&open, "skills.shown()").await), json!("shown"));
+
+    // A current version the narrow session could have written is not enough: the
+    // operator's version in the history protects the skill too.
+    open.create_skill("fresh", "def run():\n    return 'reviewed'\n", None).await.unwrap();
+    open.rollback_skill("fresh", 3).await.unwrap();
+    assert_eq!(scope(dir.path()), json!({"tools": [], "skills": ["fresh"]}), "the rollback keeps its scope");
+    for error in [
+        narrow.create_skill("fresh", "def run():\n    return 3\n", None).await.unwrap_err(),
+        narrow.rollback_skill("fresh", 1).await.unwrap_err(),
+        narrow.delete_skill("fresh").await.unwrap_err(),
+    ] {
+        assert!(error.to_string().contains(protected), "{error}");
+    }
+    assert_eq!(open.skill_history("fresh").await.unwrap().len(), 5, "nothing was written");
     assert!(open.delete_skill("shown").await.unwrap(), "an unrestricted session deletes anything");
+
+    // What only sessions within its reach wrote, the narrow one may delete.
+    assert!(open.delete_skill("fresh").await.unwrap());
+    narrowest.create_skill("fresh", "def run():\n    return 1\n", None).await.unwrap();
+    narrow.create_skill("fresh", "def run():\n    return 2\n", None).await.unwrap();
+    assert!(narrow.delete_skill("fresh").await.unwrap());
 }

@@ -882,6 +882,19 @@ async fn an_allowlisted_mcp_server_reaches_nothing_else() {
     let stub = call("describe", Value::Null).await.unwrap();
     let stub = stub.content[0].as_text().unwrap().text.clone();
     assert!(stub.contains("class jq") && !stub.contains("class echo") && !stub.contains("word_stats"), "{stub}");
+    // The operator's `pluck` is neither replaced, rolled back nor deleted from here.
+    let before = std::fs::read(base.path().join("skills/pluck.py")).unwrap();
+    for (tool, args) in [
+        ("create_skill", serde_json::json!({"name": "pluck", "source": "def run():\n    return 0\n"})),
+        ("rollback_skill", serde_json::json!({"name": "pluck", "version": 1})),
+        ("delete_skill", serde_json::json!({"name": "pluck"})),
+    ] {
+        let refused = call(tool, args).await.unwrap();
+        assert_eq!(refused.is_error, Some(true), "{tool}: {refused:?}");
+        let text = serde_json::to_string(&refused.content).unwrap();
+        assert!(text.contains("only such a session can replace, roll back or delete it"), "{tool}: {text}");
+    }
+    assert_eq!(std::fs::read(base.path().join("skills/pluck.py")).unwrap(), before);
     client.cancel().await.unwrap();
 }
 

@@ -860,6 +860,13 @@ async fn allowlisted_sessions_over_http_reach_nothing_else() {
     assert_eq!(kind(session.get_skill("word_stats").await.unwrap_err()), (404, "not_found".into()));
     let got = session.get_skill("needs_curl").await.unwrap();
     assert_eq!(got.info.needs.tools, ["curl"]);
+    // The operator's `pluck` is neither replaced nor deleted by a restricted server
+    // or session: 403, and the file is as it was.
+    let before = std::fs::read(base.path().join("skills/pluck.py")).unwrap();
+    let replaced = session.create_skill("pluck", "def run():\n    return 0\n", None).await.unwrap_err();
+    assert_eq!(kind(replaced), (403, "denied".into()));
+    assert_eq!(kind(remote.delete_skill("pluck").await.unwrap_err()), (403, "denied".into()));
+    assert_eq!(std::fs::read(base.path().join("skills/pluck.py")).unwrap(), before);
 
     // Wider than the server, a tool that is not there, or a malformed body: 400.
     for allow in [json!({"tools": ["ls"]}), json!({"skills": ["word_stats"]}), json!({"tools": ["nope"]})] {

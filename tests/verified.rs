@@ -149,6 +149,43 @@ async fn examples_are_hostile_input_and_cannot_write_anything_that_persists() {
     nothing_stored(base.path(), "capped");
 }
 
+/// Examples run in interpreters of their own, but within their session's limits:
+/// their memory counts with the session's against its one cap (a server reserves
+/// no more than that cap for it), and all of a skill's examples together get one
+/// run's timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn examples_spend_their_sessions_memory_and_time() {
+    let base = store();
+    let limits = Limits { timeout: Duration::from_secs(3), memory: 160 << 20, ..Limits::default() };
+    let s = Session::builder().base_dir(base.path()).embeddings(false).limits(limits).build().await.unwrap();
+    let alloc = "def run(n: int) -> int:\n    return len(bytearray(n))\n";
+    let wants = 64 << 20;
+    let examples = [example(json!({"n": wants}), json!(wants))];
+    s.create_verified_skill("alloc", alloc, None, &examples).await.unwrap();
+    // The session now holds about as much as the example wants: together they do
+    // not fit, so the example runs out of memory, whatever an interpreter alone may use.
+    let held = value(&run(&s, &format!("held = bytearray({wants}); len(held)")).await);
+    assert_eq!(held, json!(wants));
+    let err = s.create_verified_skill("alloc", alloc, None, &examples).await.unwrap_err();
+    assert!(err.to_string().contains("MemoryError"), "{err}");
+    let code =
+        format!("skills.create('alloc2', {alloc:?}, examples=[{{'args': {{'n': {wants}}}, 'expect': {wants}}}])");
+    let (_, message) = error(&run(&s, &code).await);
+    assert!(message.contains("MemoryError"), "{message}");
+    nothing_stored(base.path(), "alloc2");
+    assert_eq!(value(&run(&s, "len(held)").await), json!(wants), "the session lives on");
+
+    // Sixteen examples that each sleep 1 s would take 16 s one after the other;
+    // they get 3 s together.
+    let sleepy = "def run() -> int:\n    import time\n    time.sleep(1)\n    return 1\n";
+    let started = std::time::Instant::now();
+    let many = vec![example(json!({}), json!(1)); codemode::model::MAX_EXAMPLES];
+    let err = s.create_verified_skill("sleepy", sleepy, None, &many).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+    assert!(err.to_string().contains("timeout"), "{err}");
+    nothing_stored(base.path(), "sleepy");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_skill_broken_by_a_tool_change_fails_skills_test_and_ranks_last() {
     let base = store();

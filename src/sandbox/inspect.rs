@@ -4,7 +4,7 @@
 
 use super::bindings::types::DefaultValue;
 use super::instance::{Instance, Outcome};
-use super::{Limits, Metering, Sandbox, SandboxError};
+use super::{Limits, MemoryShare, Metering, Sandbox, SandboxError};
 use crate::model::{Needs, Param, SkillSignature};
 use crate::skills::{InspectError, Inspector};
 
@@ -30,7 +30,9 @@ impl Sandbox {
             Some(instance) => instance,
             None => {
                 let prepared = self.prepared(Metering::Off).await?;
-                Instance::new(prepared, &Limits::default(), Default::default(), &super::journal::Tape::off()).await?
+                // The process's one inspector: a share of its own, under the default cap.
+                let (limits, tape) = (Limits::default(), super::journal::Tape::off());
+                Instance::new(prepared, &limits, Default::default(), &tape, MemoryShare::new()).await?
             }
         };
         match instance.inspect_skill(source).await {

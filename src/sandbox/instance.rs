@@ -8,7 +8,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use super::bindings::{self, runner};
 use super::host::{Capabilities, HostState, Namespaces};
 use super::journal::Tape;
-use super::limits::MemoryLimiter;
+use super::limits::{MemoryLimiter, MemoryShare};
 use super::output::{Capture, Captured};
 use super::{LimitKind, Limits, Metering, Prepared, SandboxError};
 use crate::model::ToolCallRecord;
@@ -26,7 +26,7 @@ impl<T> Outcome<T> {
     pub(crate) fn timed_out(timeout: Duration) -> Self {
         Outcome::Stopped {
             cause: StopCause::Limit(LimitKind::Timeout),
-            detail: format!("the run exceeded its timeout of {}", humanize(timeout)),
+            detail: format!("the run exceeded its timeout of {}", crate::text::humanize(timeout)),
         }
     }
 
@@ -132,8 +132,10 @@ impl Instance {
         limits: &Limits,
         capabilities: Capabilities,
         tape: &Tape,
+        memory: Arc<MemoryShare>,
     ) -> Result<Self, SandboxError> {
-        let state = HostState::new(limits.memory, &prepared.stdlib, capabilities, tape)?;
+        let limiter = MemoryLimiter::new(limits.memory, memory);
+        let state = HostState::new(limiter, &prepared.stdlib, capabilities, tape)?;
         let mut store = Store::new(&prepared.engine, state);
         store.limiter(|state| &mut state.limiter);
         // Each epoch tick yields to tokio, so a CPU-bound cell leaves the thread
@@ -271,7 +273,3 @@ fn first_line(text: &str) -> String {
 }
 
 const INTERNAL_CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-pub(crate) fn humanize(d: Duration) -> String {
-    if d.subsec_millis() == 0 { format!("{} s", d.as_secs()) } else { format!("{:.3} s", d.as_secs_f64()) }
-}

@@ -1,5 +1,8 @@
-//! Per-run resource limits and the store's memory limiter.
+//! Per-run resource limits, the store's memory limiter, and the share of memory
+//! every interpreter of one session draws from.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -72,18 +75,53 @@ impl Limits {
     }
 }
 
-/// Caps linear memory and records the peak a run reached.
+/// The linear memory of every interpreter one session runs at a time: its own,
+/// and the fresh ones that run a skill's examples while a cell waits on them. They
+/// all count against the session's one memory cap, so a session never holds more
+/// than the cap a server reserved for it, however many interpreters it starts.
+#[derive(Debug, Default)]
+pub struct MemoryShare {
+    used: AtomicUsize,
+}
+
+impl MemoryShare {
+    /// A share with nothing drawn from it yet.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// Bytes the session's interpreters hold now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire) as u64
+    }
+
+    /// Draws `bytes` more if the total stays within `cap`.
+    fn draw(&self, bytes: usize, cap: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| used.checked_add(bytes).filter(|&t| t <= cap))
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// Caps linear memory (this interpreter's, together with the rest of its session's
+/// [`MemoryShare`]) and records the peak a run reached.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
     cap: usize,
+    /// This interpreter's memories, in bytes (what it drew from `share`).
     current: usize,
     peak: usize,
     denied: bool,
+    share: Arc<MemoryShare>,
 }
 
 impl MemoryLimiter {
-    pub(crate) fn new(cap: u64) -> Self {
-        Self { cap: usize::try_from(cap).unwrap_or(usize::MAX), current: 0, peak: 0, denied: false }
+    pub(crate) fn new(cap: u64, share: Arc<MemoryShare>) -> Self {
+        Self { cap: usize::try_from(cap).unwrap_or(usize::MAX), current: 0, peak: 0, denied: false, share }
     }
 
     pub(crate) fn set_cap(&mut self, cap: u64) {
@@ -107,18 +145,28 @@ impl MemoryLimiter {
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.cap || maximum.is_some_and(|max| desired > max) {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // `current` is this one memory's size (an instance may have several): the
+        // growth is what the share pays for.
+        let growth = desired.saturating_sub(current);
+        if maximum.is_some_and(|max| desired > max) || !self.share.draw(growth, self.cap) {
             self.denied = true;
             return Ok(false);
         }
-        self.current = desired;
-        self.peak = self.peak.max(desired);
+        self.current += growth;
+        self.peak = self.peak.max(self.current);
         Ok(true)
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(maximum.is_none_or(|max| desired <= max))
+    }
+}
+
+impl Drop for MemoryLimiter {
+    /// The store, and with it every memory this limiter let grow, is going away.
+    fn drop(&mut self) {
+        self.share.give_back(self.current);
     }
 }
 
@@ -134,5 +182,25 @@ mod tests {
         assert_eq!(got, Limits { fuel: Some(10), tool_calls: 5, ..Limits::default() });
         let metered = Limits { fuel: Some(7), ..Limits::default() };
         assert_eq!(Limits::default().within(&metered).fuel, Some(7));
+    }
+
+    #[test]
+    fn a_sessions_interpreters_share_one_cap() {
+        use wasmtime::ResourceLimiter;
+        let share = MemoryShare::new();
+        let mut own = MemoryLimiter::new(100, share.clone());
+        assert!(own.memory_growing(0, 60, None).unwrap());
+        let mut examples = MemoryLimiter::new(100, share.clone());
+        assert!(!examples.memory_growing(0, 50, None).unwrap(), "60 + 50 is past the cap");
+        assert!(examples.denied());
+        assert!(examples.memory_growing(0, 40, None).unwrap());
+        assert_eq!(share.used(), 100);
+        drop(examples);
+        assert_eq!(share.used(), 60, "a dropped interpreter gives its memory back");
+        assert!(own.memory_growing(60, 100, None).unwrap());
+        assert_eq!(own.peak(), 100);
+        assert!(!own.memory_growing(100, 101, None).unwrap(), "one byte past the cap");
+        drop(own);
+        assert_eq!(share.used(), 0);
     }
 }

@@ -30,7 +30,7 @@ use wasmtime::component::Linker;
 pub use crate::model::LimitKind;
 pub use compile::{EngineVariant, Metering};
 pub use host::Capabilities;
-pub use limits::Limits;
+pub use limits::{Limits, MemoryShare};
 pub use verify::SandboxVerifier;
 
 use host::HostState;
@@ -218,7 +218,7 @@ impl Sandbox {
 impl Sandbox {
     /// A fresh interpreter of `profile` for one session; the default profile answers
     /// its host calls, clocks and random reads through `tape` (the data profile is
-    /// not journaled).
+    /// not journaled). Its memory counts against the session's `memory` share.
     pub(crate) async fn interpreter(
         &self,
         profile: Profile,
@@ -226,17 +226,18 @@ impl Sandbox {
         limits: &Limits,
         capabilities: Capabilities,
         tape: &journal::Tape,
+        memory: Arc<MemoryShare>,
     ) -> Result<instance::Interpreter, SandboxError> {
         match profile {
             Profile::Default => {
                 let prepared = self.prepared(metering).await?;
-                let instance = instance::Instance::new(prepared, limits, capabilities, tape).await?;
+                let instance = instance::Instance::new(prepared, limits, capabilities, tape, memory).await?;
                 Ok(instance::Interpreter::Component(instance))
             }
             #[cfg(feature = "data-profile")]
             Profile::Data => {
                 let prepared = self.prepared_data().await?;
-                Ok(instance::Interpreter::Data(data::DataInstance::new(prepared, limits, capabilities).await?))
+                Ok(instance::Interpreter::Data(data::DataInstance::new(prepared, limits, capabilities, memory).await?))
             }
             #[cfg(not(feature = "data-profile"))]
             Profile::Data => Err(SandboxError::NotPrepared),

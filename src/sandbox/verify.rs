@@ -2,11 +2,14 @@
 //! session's tools and limits, where nothing persists (the skills and artifacts it
 //! sees refuse writes, packages cannot be added), thrown away afterwards.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 
 use super::instance::{Cell, Outcome};
 use super::journal::Tape;
-use super::{Capabilities, Limits, Metering, Profile, Sandbox};
+use super::{Capabilities, Limits, MemoryShare, Metering, Profile, Sandbox};
 use crate::names::SkillName;
 use crate::skills::{ExampleRun, Verifier};
 
@@ -19,13 +22,16 @@ pub struct SandboxVerifier {
     sandbox: Sandbox,
     limits: Limits,
     capabilities: Capabilities,
+    memory: Arc<MemoryShare>,
 }
 
 impl SandboxVerifier {
     /// Examples run with `capabilities` (already read-only: see
-    /// [`read_only`](Self::read_only)) under `limits`, each in a fresh interpreter.
-    pub fn new(sandbox: Sandbox, limits: Limits, capabilities: Capabilities) -> Self {
-        Self { sandbox, limits, capabilities }
+    /// [`read_only`](Self::read_only)) under `limits`, each in a fresh interpreter
+    /// whose memory counts against `memory`, the share of the session whose cell or
+    /// operation is waiting for them.
+    pub fn new(sandbox: Sandbox, limits: Limits, capabilities: Capabilities, memory: Arc<MemoryShare>) -> Self {
+        Self { sandbox, limits, capabilities, memory }
     }
 
     /// `capabilities` as examples see them: the same tools, skills and artifacts to
@@ -42,19 +48,25 @@ impl SandboxVerifier {
 
 #[async_trait::async_trait]
 impl Verifier for SandboxVerifier {
+    fn budget(&self) -> Duration {
+        self.limits.timeout
+    }
+
     async fn run_example(
         &self,
         name: &SkillName,
         source: &str,
         args: &Map<String, Value>,
+        within: Duration,
     ) -> Result<ExampleRun, Box<dyn std::error::Error + Send + Sync>> {
-        let metering = if self.limits.fuel.is_some() { Metering::Fuel } else { Metering::Off };
+        let limits = Limits { timeout: within.min(self.limits.timeout), ..self.limits.clone() };
+        let metering = if limits.fuel.is_some() { Metering::Fuel } else { Metering::Off };
         // Not journaled: the interpreter lives for this one example.
         let tape = Tape::off();
-        let mut interpreter = self
-            .sandbox
-            .interpreter(Profile::Default, metering, &self.limits, self.capabilities.clone(), &tape)
-            .await?;
+        let capabilities = self.capabilities.clone();
+        let memory = self.memory.clone();
+        let mut interpreter =
+            self.sandbox.interpreter(Profile::Default, metering, &limits, capabilities, &tape, memory).await?;
         // The source and arguments travel as JSON string literals (valid Python
         // literals too); the name is an identifier.
         let code = format!(
@@ -63,7 +75,7 @@ impl Verifier for SandboxVerifier {
             Value::String(source.to_owned()),
             Value::String(Value::Object(args.clone()).to_string()),
         );
-        let (outcome, _) = interpreter.run(&Cell::Code(code), &self.limits, std::future::pending()).await;
+        let (outcome, _) = interpreter.run(&Cell::Code(code), &limits, std::future::pending()).await;
         Ok(match outcome {
             Outcome::Returned(result) => match (result.error, result.value) {
                 (Some(error), _) => ExampleRun::Failed { kind: error.kind, message: error.message },

@@ -2,6 +2,7 @@
 //! limit or a crash leaves it unusable, and brought back to the state from before
 //! the failed cell by replaying the session's [`Journal`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
@@ -15,7 +16,7 @@ use crate::model::ops::{Operations, Request, Response};
 use crate::model::{CellError, CellState, LimitKind, RunResult, Value};
 use crate::sandbox::instance::{Cell, GuestRunResult, Interpreter, Outcome, RunStats, SkillCall, StopCause};
 use crate::sandbox::journal::Tape;
-use crate::sandbox::{Limits, Metering, Profile, Sandbox};
+use crate::sandbox::{Limits, MemoryShare, Metering, Profile, Sandbox};
 use crate::text::{capped, shown};
 
 /// A session's interpreter in this process.
@@ -32,6 +33,8 @@ pub(super) struct Local {
     pub(super) current: Current,
     /// Where the journal is stored, for a session that outlives this process.
     durable: Option<Durable>,
+    /// What its interpreters' memory counts against (with its skills' examples').
+    memory: Arc<MemoryShare>,
 }
 
 struct Slot {
@@ -68,7 +71,9 @@ impl Local {
     ) -> Result<Self, SessionError> {
         let slot = Slot { live: None, journal: Journal::new(journal_options(profile, journal)) };
         let current = Current::default();
-        let local = Self { sandbox, metering, profile, limits, services, slot: Mutex::new(slot), current, durable };
+        let memory = services.memory.clone();
+        let local =
+            Self { sandbox, metering, profile, limits, services, slot: Mutex::new(slot), current, durable, memory };
         {
             let mut slot = local.slot.lock().await;
             let live = local.fresh(&mut slot.journal).await?;
@@ -93,7 +98,9 @@ impl Local {
         let slot = Slot { live: None, journal };
         let current = Current::default();
         let durable = Some(durable);
-        let local = Self { sandbox, metering, profile, limits, services, slot: Mutex::new(slot), current, durable };
+        let memory = services.memory.clone();
+        let local =
+            Self { sandbox, metering, profile, limits, services, slot: Mutex::new(slot), current, durable, memory };
         {
             let mut slot = local.slot.lock().await;
             let started = Instant::now();
@@ -131,19 +138,24 @@ impl Local {
     /// Waits for the run in progress, if any: the fork has the state after it.
     pub(super) async fn fork(&self) -> Result<Self, SessionError> {
         let journal = self.slot.lock().await.journal.clone();
-        let live = self.replayed(&journal).await.map_err(SessionError::Fork)?;
-        let slot = Slot { live: Some(live), journal };
-        Ok(Self {
+        let fork = Self {
             sandbox: self.sandbox.clone(),
             metering: self.metering,
             profile: self.profile,
             limits: self.limits.clone(),
             services: self.services.clone(),
-            slot: Mutex::new(slot),
+            slot: Mutex::new(Slot { live: None, journal: journal.clone() }),
             current: Current::default(),
             // A fork lives in this process only.
             durable: None,
-        })
+            // Its own cap, as a session of its own, so its replay is not counted
+            // with this one's interpreter (its skills' examples still count against
+            // this session's share: they share the skill library).
+            memory: MemoryShare::new(),
+        };
+        let live = fork.replayed(&journal).await.map_err(SessionError::Fork)?;
+        fork.slot.lock().await.live = Some(live);
+        Ok(fork)
     }
 
     /// `journal` replayed into a fresh interpreter, or why it could not be.
@@ -157,7 +169,8 @@ impl Local {
 
     async fn instance(&self, tape: &Tape) -> Result<Interpreter, SessionError> {
         let capabilities = self.services.capabilities.clone();
-        Ok(self.sandbox.interpreter(self.profile, self.metering, &self.limits, capabilities, tape).await?)
+        let memory = self.memory.clone();
+        Ok(self.sandbox.interpreter(self.profile, self.metering, &self.limits, capabilities, tape, memory).await?)
     }
 
     /// A fresh interpreter in the state `journal` records, by replaying it with every
@@ -176,7 +189,7 @@ impl Local {
                  be restored; keep results you need in artifacts (artifacts.save), which survive any failure, or \
                  reset the session to start a shorter history",
                 journal.cells.len(),
-                crate::sandbox::instance::humanize(budget)
+                crate::text::humanize(budget)
             ))
         };
         let stopped = || {
@@ -405,7 +418,7 @@ fn stopped(cause: StopCause, detail: String, stats: RunStats, restored: Restored
             format!(
                 "{message}; the interpreter was restarted and the state from before this cell was restored (the \
                  cell's changes are undone; {cells} earlier cells replayed in {})",
-                crate::sandbox::instance::humanize(took)
+                crate::text::humanize(took)
             ),
             CellState::RolledBack,
         ),

@@ -29,7 +29,7 @@ use crate::input::{InputLimits, TooLarge};
 use crate::model::ops::{Operations, Request, Response, RunCode, UnexpectedResponse};
 use crate::model::{Allow, InvalidAllow, RunResult, SkillSignature};
 use crate::names::SessionId;
-use crate::sandbox::{Capabilities, Limits, Metering, Profile, Sandbox, SandboxError, SandboxVerifier};
+use crate::sandbox::{Capabilities, Limits, MemoryShare, Metering, Profile, Sandbox, SandboxError, SandboxVerifier};
 use crate::skills::{InspectError, SkillError, SkillLibrary};
 use crate::storage::{FileStorage, Storage, StorageError};
 use crate::tools::{Skipped, ToolRegistry};
@@ -488,10 +488,11 @@ impl SessionBuilder {
         // Examples run with these capabilities, read-only, under the session's limits.
         // The verifier's library has no verifier itself (no cycle, and examples
         // cannot save skills anyway).
-        let verifier =
-            Arc::new(SandboxVerifier::new(sandbox, self.limits.clone(), SandboxVerifier::read_only(&capabilities)));
+        let memory = MemoryShare::new();
+        let read_only = SandboxVerifier::read_only(&capabilities);
+        let verifier = Arc::new(SandboxVerifier::new(sandbox, self.limits.clone(), read_only, memory.clone()));
         capabilities.skills = capabilities.skills.map(|skills| skills.with_verifier(verifier));
-        Ok(Services { capabilities, skipped_tools: skipped_tools.into(), storage: kept })
+        Ok(Services { capabilities, skipped_tools: skipped_tools.into(), storage: kept, memory })
     }
 }
 

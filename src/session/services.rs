@@ -9,7 +9,7 @@ use crate::artifacts::{Artifacts, data_from_json};
 use crate::deps::Deps;
 use crate::model::describe::{self, Scope};
 use crate::model::ops::{Operations, Request, Response};
-use crate::sandbox::Capabilities;
+use crate::sandbox::{Capabilities, MemoryShare};
 use crate::skills::SkillLibrary;
 use crate::tools::{Skipped, ToolRegistry};
 
@@ -22,6 +22,9 @@ pub struct Services {
     pub(super) skipped_tools: Arc<[Skipped]>,
     /// The storage behind the skills, artifacts and deps, if any.
     pub(super) storage: Option<Arc<dyn crate::storage::Storage>>,
+    /// What the interpreters running skills' examples draw their memory from: the
+    /// session's own share, so examples never take it past its memory cap.
+    pub(super) memory: Arc<MemoryShare>,
 }
 
 impl Services {

@@ -73,11 +73,13 @@ pub enum SkillError {
         /// Whose scope it was written in, and how to trust it.
         reason: String,
     },
-    /// A restricted session may not delete a skill written by a session that could
-    /// reach more than it (an operator's, say): deleting also deletes its history,
-    /// which saving over it keeps. Nothing was deleted.
+    /// A restricted session may not replace, roll back or delete a skill any version
+    /// of which a session that could reach more than it wrote (an operator's, say):
+    /// its saves would push the wider session's versions out of the history.
+    /// Nothing was written.
     #[error(
-        "skill {0:?} was written by a session that can reach more than this one; only such a session can delete it"
+        "skill {0:?} was written by a session that can reach more than this one; \
+         only such a session can replace, roll back or delete it (save yours under another name)"
     )]
     Protected(String),
     /// The examples are not acceptable (too many, too large, too deep); nothing ran
@@ -375,6 +377,8 @@ impl SkillLibrary {
     /// raises or returns anything but its `expect` refuses the save
     /// ([`SkillError::ExamplesFailed`], with the difference) and nothing is written.
     /// The skill keeps its examples and how they ran; it is returned with them.
+    /// A restricted session cannot save over a skill a wider one wrote
+    /// ([`SkillError::Protected`]).
     pub async fn create_verified(
         &self,
         name: &str,
@@ -384,6 +388,7 @@ impl SkillLibrary {
     ) -> Result<(Skill, bool), SkillError> {
         self.writable()?;
         let name = self.reachable(name, SkillError::NotAllowed)?;
+        self.guard_wider(&name).await?;
         check("a skill's source", source, self.input.source)?;
         check("a skill's description", description.unwrap_or_default(), self.input.text)?;
         SkillExample::check_all(examples)
@@ -550,6 +555,7 @@ impl SkillLibrary {
     pub async fn rollback(&self, name: &str, version: u32) -> Result<(Skill, u32), SkillError> {
         self.writable()?;
         let name = self.reachable(name, SkillError::NotAllowed)?;
+        self.guard_wider(&name).await?;
         let current = self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))?;
         let versions = self.storage.skill_versions(&name).await?;
         let chosen = versions
@@ -653,17 +659,25 @@ impl SkillLibrary {
     pub async fn delete(&self, name: &str) -> Result<bool, SkillError> {
         self.writable()?;
         let name = self.reachable(name, SkillError::NotAllowed)?;
-        let reach = self.reach();
-        if !reach.is_unrestricted() {
-            // Its history too: saving over an operator's skill first must not make
-            // the operator's versions deletable.
-            let current = self.storage.load_skill(&name).await?;
-            let versions = self.storage.skill_versions(&name).await?;
-            if current.iter().chain(&versions).any(|v| !v.scope.as_ref().is_some_and(|s| s.is_within(&reach))) {
-                return Err(SkillError::Protected(name.to_string()));
-            }
-        }
+        self.guard_wider(&name).await?;
         Ok(self.storage.delete_skill(&name).await?)
+    }
+
+    /// Refuses ([`SkillError::Protected`]) a restricted session's write to a skill
+    /// any version of which (the current one or one in its history) a session wider
+    /// than it wrote: what an operator saved stays current and in the history,
+    /// whatever a restricted agent saves, rolls back or deletes.
+    async fn guard_wider(&self, name: &SkillName) -> Result<(), SkillError> {
+        let reach = self.reach();
+        if reach.is_unrestricted() {
+            return Ok(());
+        }
+        let current = self.storage.load_skill(name).await?;
+        let versions = self.storage.skill_versions(name).await?;
+        match current.iter().chain(&versions).all(|v| v.scope.as_ref().is_some_and(|s| s.is_within(&reach))) {
+            true => Ok(()),
+            false => Err(SkillError::Protected(name.to_string())),
+        }
     }
 
     /// The skills that best match `query`, best first.

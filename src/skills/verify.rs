@@ -29,27 +29,46 @@ pub enum ExampleRun {
 /// Runs one example of a skill that may not be saved yet.
 #[async_trait::async_trait]
 pub trait Verifier: Send + Sync + std::fmt::Debug {
+    /// How long all the examples of one skill may take together: one run's timeout,
+    /// so a skill with many slow examples costs no more than one slow cell.
+    fn budget(&self) -> std::time::Duration;
+
     /// Runs `source`'s `run(**args)` as the skill `name`, in a fresh interpreter
-    /// with the session's tools and limits, where nothing it writes persists.
+    /// with the session's tools and limits, where nothing it writes persists,
+    /// stopped after `within` at the latest.
     async fn run_example(
         &self,
         name: &SkillName,
         source: &str,
         args: &Map<String, Value>,
+        within: std::time::Duration,
     ) -> Result<ExampleRun, Box<dyn std::error::Error + Send + Sync>>;
 }
 
-/// Runs `examples` one by one, stopping at the first that fails (a failed one
-/// already rejects the skill; the rest would only spend the session's time).
+/// Runs `examples` one by one within the verifier's [`budget`](Verifier::budget),
+/// stopping at the first that fails (a failed one already rejects the skill; the
+/// rest would only spend the session's time).
 pub(crate) async fn run_examples(
     verifier: &dyn Verifier,
     name: &SkillName,
     source: &str,
     examples: &[SkillExample],
 ) -> Result<Verification, Box<dyn std::error::Error + Send + Sync>> {
+    let budget = verifier.budget();
+    let deadline = std::time::Instant::now() + budget;
     let mut failures = Vec::new();
     for (i, example) in examples.iter().enumerate() {
-        let run = verifier.run_example(name, source, &example.args).await?;
+        let within = deadline.saturating_duration_since(std::time::Instant::now());
+        let run = match within.is_zero() {
+            true => ExampleRun::Failed {
+                kind: "LimitExceeded".into(),
+                message: format!(
+                    "the examples together exceeded their time, one run's timeout of {}",
+                    crate::text::humanize(budget)
+                ),
+            },
+            false => verifier.run_example(name, source, &example.args, within).await?,
+        };
         if let Some(failure) = judge(&example.expect, &run) {
             failures.push(format!("example {}: {failure}", i + 1));
             break;

@@ -17,7 +17,7 @@ use super::DataPrepared;
 use super::quota::{Quota, QuotaCaps, WithQuota};
 use crate::sandbox::host::{Capabilities, Namespaces, door, mount_error};
 use crate::sandbox::instance::{Cell, GuestRunResult, Outcome, RunStats, StopCause, classify};
-use crate::sandbox::limits::MemoryLimiter;
+use crate::sandbox::limits::{MemoryLimiter, MemoryShare};
 use crate::sandbox::output::Capture;
 use crate::sandbox::{Limits, SandboxError};
 
@@ -197,13 +197,13 @@ impl Drop for PrivateDir {
 }
 
 impl DataState {
-    fn new(memory_cap: u64, prepared: &DataPrepared, capabilities: Capabilities) -> Result<Self, SandboxError> {
+    fn new(limiter: MemoryLimiter, prepared: &DataPrepared, capabilities: Capabilities) -> Result<Self, SandboxError> {
         let stdout = Capture::new("stdout");
         let stderr = Capture::new("stderr");
         let tmp = PrivateDir::new()?;
         Ok(Self {
             wasi: wasi_ctx(stdout.clone(), stderr.clone(), &prepared.lib, &prepared.mpl_data, tmp.path())?,
-            limiter: MemoryLimiter::new(memory_cap),
+            limiter,
             stdout,
             stderr,
             // Not journaled: the data profile does not roll back yet (its WASI
@@ -317,8 +317,9 @@ impl DataInstance {
         prepared: Arc<DataPrepared>,
         limits: &Limits,
         capabilities: Capabilities,
+        memory: Arc<MemoryShare>,
     ) -> Result<Self, SandboxError> {
-        let state = DataState::new(limits.memory, &prepared, capabilities)?;
+        let state = DataState::new(MemoryLimiter::new(limits.memory, memory), &prepared, capabilities)?;
         let mut store = Store::new(&prepared.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));

@@ -91,7 +91,7 @@ impl HostState {
     /// deps, the installed packages at `/deps` (read-only too). Every value the host
     /// hands it (imports, clocks, random bytes) goes through `tape`.
     pub(crate) fn new(
-        memory_cap: u64,
+        limiter: MemoryLimiter,
         stdlib: &Path,
         capabilities: Capabilities,
         tape: &Tape,
@@ -119,7 +119,7 @@ impl HostState {
         Ok(Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(memory_cap),
+            limiter,
             stdout,
             stderr,
             ns: Namespaces::new(capabilities, tape),
