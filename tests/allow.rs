@@ -251,6 +251,33 @@ created["needs"], got["needs"], got["unavailable"], raised
     assert!(open.list_skills().await.unwrap().iter().all(|i| i.unavailable.is_none()));
     assert_eq!(value(&run(&open, "skills.caller()").await), json!("beta"));
     assert_eq!(value(&run(&open, "skills.fresh()").await), json!(["alpha", "shown", "hidden"]));
+
+    // What a needed skill needs counts too, however deep: `outer` calls `middle`,
+    // which calls `caller` (written by hand), which needs `beta`.
+    let chained = Session::builder()
+        .base_dir(dir.path())
+        .tools(two_tools())
+        .embeddings(false)
+        .allow_tools(["alpha"])
+        .allow_skills(["caller", "middle", "outer"])
+        .build()
+        .await
+        .unwrap();
+    chained.create_skill("middle", "def run():\n    return skills.caller()\n", None).await.unwrap();
+    chained.create_skill("outer", "def run():\n    return skills.invoke('middle')\n", None).await.unwrap();
+    let listed = chained.list_skills().await.unwrap();
+    let said = |name: &str| listed.iter().find(|i| i.name == name).unwrap().unavailable.clone();
+    assert_eq!(said("middle").as_deref(), Some("this session has no tool \"beta\", which skill \"caller\" needs"));
+    assert_eq!(said("outer").as_deref(), Some("this session has no tool \"beta\", which skill \"caller\" needs"));
+    let invoked = chained.invoke_skill("outer", &serde_json::Map::new()).await.unwrap();
+    let error = invoked.error.expect("refused up front");
+    assert_eq!(
+        error.message,
+        "skill 'outer' cannot run: this session has no tool \"beta\", which skill \"caller\" needs"
+    );
+    // A cycle is followed once.
+    chained.create_skill("middle", "def run():\n    return skills.outer()\n", None).await.unwrap();
+    assert_eq!(chained.list_skills().await.unwrap().iter().find(|i| i.name == "outer").unwrap().unavailable, None);
 }
 
 /// The confused deputy (issue 16, security): a session limited to some tools saves a

@@ -21,7 +21,7 @@ pub use self::verify::{ExampleRun, Verifier};
 pub use crate::embed::{DIMENSION, EmbedError, Embedder, MODEL_NAME, model_dir, shared_embedder};
 use crate::embed::{INSTALL_HINT, embed_blocking};
 use crate::input::{InputLimits, TooLarge, check};
-use crate::model::Allow;
+use crate::model::{Allow, Needs};
 pub use crate::model::{
     Param, SearchMode, SearchResults, Skill, SkillExample, SkillInfo, SkillMatch, SkillSignature, SkillTest,
     SkillVersion, TestReport, Verification, Verified,
@@ -201,6 +201,20 @@ type VectorPair = (Arc<Vec<f32>>, Arc<Vec<f32>>);
 
 /// Most skills one [`SkillLibrary::test`] of every skill runs the examples of.
 pub const MAX_TESTED: usize = 100;
+
+/// Most skills whose needs are followed, transitively, to tell whether a skill can
+/// run: a chain or a web of calls longer than this is not followed further.
+pub const MAX_NEEDS_WALKED: usize = 64;
+
+/// Every stored skill by name, from one scan: what a listing checks needs against,
+/// rather than a read from storage per needed name.
+struct Known<'a>(HashMap<&'a str, &'a StoredSkill>);
+
+impl<'a> Known<'a> {
+    fn of(skills: impl IntoIterator<Item = &'a StoredSkill>) -> Self {
+        Self(skills.into_iter().map(|s| (s.name.as_str(), s)).collect())
+    }
+}
 
 /// How long one [`SkillLibrary::test`] of every skill starts new skills for (each
 /// example is also bounded by the session's own limits).
@@ -630,10 +644,10 @@ impl SkillLibrary {
             .collect();
         // What the skills need is looked up in this one scan, not read from storage
         // per needed name (a listing would otherwise cost a read per need per skill).
-        let names: HashSet<String> = stored.iter().map(|s| s.name.to_string()).collect();
-        for skill in stored.into_iter().filter(|s| self.allows(s.name.as_str())) {
+        let names = Known::of(&stored);
+        for skill in stored.iter().filter(|s| self.allows(s.name.as_str())) {
             let name = skill.name.to_string();
-            checks.push(SkillCheck { loaded: self.loadable(skill, Some(&names)).await?, name });
+            checks.push(SkillCheck { loaded: self.loadable(skill.clone(), Some(&names)).await?, name });
         }
         checks.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(checks)
@@ -644,7 +658,7 @@ impl SkillLibrary {
     async fn loadable(
         &self,
         stored: StoredSkill,
-        known: Option<&HashSet<String>>,
+        known: Option<&Known<'_>>,
     ) -> Result<Result<SkillInfo, String>, SkillError> {
         match self.info(stored, known).await {
             Ok(info) => Ok(Ok(info)),
@@ -742,7 +756,7 @@ impl SkillLibrary {
                 (SearchMode::Keyword, notice, scores)
             }
         };
-        let names: HashSet<String> = entries.iter().map(|e| e.skill.name.to_string()).collect();
+        let names = Known::of(entries.iter().map(|e| &e.skill));
         let mut ranked: Vec<(f32, &StoredSkill)> = scores
             .into_iter()
             .zip(shown.iter().map(|&i| &entries[i].skill))
@@ -779,7 +793,7 @@ impl SkillLibrary {
 
     /// What agents see of `stored`; `known`, when given, is every stored skill's
     /// name (else each skill it needs is looked up in storage).
-    async fn info(&self, stored: StoredSkill, known: Option<&HashSet<String>>) -> Result<SkillInfo, SkillError> {
+    async fn info(&self, stored: StoredSkill, known: Option<&Known<'_>>) -> Result<SkillInfo, SkillError> {
         let signature = match stored.signature {
             Some(signature) if signature.needs.is_some() => signature,
             // Written by hand, by py-code-mode, or before needs were recorded: read
@@ -806,28 +820,76 @@ impl SkillLibrary {
 
     /// What of `needs` this library's session lacks, said in one line naming each
     /// missing tool and skill; `None` when nothing is missing. A needed skill counts
-    /// as present when it exists and is allowed (what it needs in turn is checked
-    /// when it is invoked).
-    async fn missing(
-        &self,
-        needs: &crate::model::Needs,
-        known: Option<&HashSet<String>>,
-    ) -> Result<Option<String>, SkillError> {
-        let mut missing = Vec::new();
+    /// as present when it exists, is allowed, and what it needs in turn is present,
+    /// however deep (up to [`MAX_NEEDS_WALKED`] skills; a skill whose needs were never
+    /// recorded is taken as it is): the first one found lacking is named with the
+    /// skill that lacks it.
+    async fn missing(&self, needs: &Needs, known: Option<&Known<'_>>) -> Result<Option<String>, SkillError> {
+        let lacking = self.lacking(needs, known).await?;
+        if !lacking.is_empty() {
+            return Ok(Some(format!("this session has no {}", lacking.join(", "))));
+        }
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut queue: std::collections::VecDeque<String> = needs.skills.iter().cloned().collect();
+        while let Some(skill) = queue.pop_front() {
+            if seen.len() == MAX_NEEDS_WALKED {
+                break;
+            }
+            if !seen.insert(skill.clone()) {
+                continue;
+            }
+            let Some(deeper) = self.needs_of(&skill, known).await? else { continue };
+            let lacking = self.lacking(&deeper, known).await?;
+            if !lacking.is_empty() {
+                return Ok(Some(format!("this session has no {}, which skill {skill:?} needs", lacking.join(", "))));
+            }
+            queue.extend(deeper.skills);
+        }
+        Ok(None)
+    }
+
+    /// The tools and skills of `needs` themselves (not what they need) this session lacks.
+    async fn lacking(&self, needs: &Needs, known: Option<&Known<'_>>) -> Result<Vec<String>, SkillError> {
+        let mut lacking = Vec::new();
         if let Some(tools) = &self.tools {
-            missing.extend(needs.tools.iter().filter(|t| !tools.contains(*t)).map(|t| format!("tool {t:?}")));
+            lacking.extend(needs.tools.iter().filter(|t| !tools.contains(*t)).map(|t| format!("tool {t:?}")));
         }
         for skill in &needs.skills {
             let present = match (SkillName::new(skill), known) {
                 (Err(_), _) => false,
-                (Ok(_), Some(known)) => self.allows(skill) && known.contains(skill),
+                (Ok(_), Some(known)) => self.allows(skill) && known.0.contains_key(skill.as_str()),
                 (Ok(name), None) => self.allows(skill) && self.storage.load_skill(&name).await?.is_some(),
             };
             if !present {
-                missing.push(format!("skill {skill:?}"));
+                lacking.push(format!("skill {skill:?}"));
             }
         }
-        Ok((!missing.is_empty()).then(|| format!("this session has no {}", missing.join(", "))))
+        Ok(lacking)
+    }
+
+    /// What the stored skill `name` needs; `None` when it is not stored or its source
+    /// is not a skill.
+    async fn needs_of(&self, name: &str, known: Option<&Known<'_>>) -> Result<Option<Needs>, SkillError> {
+        let loaded;
+        let stored = match known {
+            Some(known) => known.0.get(name).copied(),
+            None => {
+                let Ok(name) = SkillName::new(name) else { return Ok(None) };
+                loaded = self.storage.load_skill(&name).await?;
+                loaded.as_ref()
+            }
+        };
+        let Some(stored) = stored else { return Ok(None) };
+        if let Some(needs) = stored.signature.as_ref().and_then(|s| s.needs.clone()) {
+            return Ok(Some(needs));
+        }
+        // Written by hand, by py-code-mode, or before needs were recorded: read it
+        // now, as a listing does.
+        match self.inspect(&stored.name, &stored.source).await {
+            Ok(signature) => Ok(signature.needs),
+            Err(SkillError::InvalidSource { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     async fn query_vector(&self, embedder: &Arc<Embedder>, query: &str) -> Result<Vec<f32>, SkillError> {
