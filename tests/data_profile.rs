@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use codemode::tools::ToolRegistry;
 use codemode::{LimitKind, Limits, Profile, Session};
-use common::{DATA_WORK, error_traceback, is_plot_png, value};
+use common::{DATA_WORK, error, error_traceback, is_plot_png, value};
 use serde_json::json;
 
 fn require_prepared() {
@@ -348,5 +348,26 @@ async fn tmp_stops_at_its_quota_and_the_session_goes_on() {
         .await
         .unwrap();
     assert_eq!(value(&after), json!(45), "{after:?}");
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tmp_follows_the_session_limit_and_deps_say_why_they_cannot_install() {
+    let (s, _dir) = data_session(Limits { tmp_bytes: 1 << 20, ..Limits::default() }).await;
+    let write = |name: &str, bytes: u32| {
+        format!(
+            "import errno\ntry:\n    r = open('/tmp/{name}', 'wb').write(b'x' * {bytes})\n\
+             except OSError as e:\n    r = errno.errorcode[e.errno]\nr"
+        )
+    };
+    assert_eq!(value(&s.run(&write("half", 512 << 10)).await.unwrap()), json!(512 << 10));
+    assert_eq!(value(&s.run(&write("more", 768 << 10)).await.unwrap()), json!("ENOSPC"));
+
+    let refused = s.run("deps.add('six')").await.unwrap();
+    let (kind, message) = error(&refused);
+    assert_eq!(kind, "DepsError", "{message}");
+    assert!(message.contains("data profile cannot install packages"), "{message}");
+    assert_eq!(error(&s.run("deps.sync()").await.unwrap()).0, "DepsError");
+    assert_eq!(value(&s.run("deps.list()").await.unwrap()), json!([]), "the refused add recorded nothing");
     s.close().await;
 }

@@ -321,7 +321,8 @@ async fn the_data_profile_over_stdio_runs_data_work_and_stops_a_long_call() {
     command.args(["--profile", "data", "--timeout", "3", "mcp", "--base"]).arg(base.path()).stderr(Stdio::null());
     let client = ().serve(TokioChildProcess::new(command).unwrap()).await.expect("handshake");
     let call = |tool: &'static str, args: Value| {
-        client.call_tool(rmcp::model::CallToolRequestParams::new(tool).with_arguments(args.as_object().cloned().unwrap()))
+        client
+            .call_tool(rmcp::model::CallToolRequestParams::new(tool).with_arguments(args.as_object().cloned().unwrap()))
     };
     let run = |code: &str| call("run_code", serde_json::json!({"code": code}));
     for (code, repr) in common::DATA_WORK {

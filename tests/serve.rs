@@ -1000,7 +1000,8 @@ fn a_session_asks_for_the_data_profile_and_its_limits_hold() {
         created["id"].as_str().unwrap().to_owned()
     };
     let run_in = |id: &str, code: &str| {
-        let (status, result) = post_json(served.addr(), token, &format!("/v1/sessions/{id}/run"), &json!({"code": code}));
+        let (status, result) =
+            post_json(served.addr(), token, &format!("/v1/sessions/{id}/run"), &json!({"code": code}));
         assert_eq!(status, 200, "{result}");
         result
     };
