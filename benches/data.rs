@@ -29,6 +29,10 @@ use codemode::{Profile, Session};
 const NUMPY_PANDAS: &str = "import numpy as np, pandas as pd\n\
     df = pd.DataFrame({'k': ['a', 'b', 'a', 'c'], 'v': np.arange(4) * 10})\n\
     df.groupby('k')['v'].sum().to_dict()";
+/// A first plot, as an agent makes one for an artifact.
+const FIRST_PLOT: &str = "import io, matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n\
+    fig, ax = plt.subplots()\nax.plot([1, 2, 3], [1, 4, 9])\nbuf = io.BytesIO()\nfig.savefig(buf, format='png')\n\
+    len(buf.getvalue())";
 /// Sessions sampled (each is a new interpreter of about 60 MiB of linear memory).
 const SESSIONS: usize = 8;
 /// Timed runs of each compute case, in each interpreter.
@@ -96,7 +100,8 @@ async fn bench() {
     eprintln!("warming up (loads the compiled profile)...");
     session().await.close().await;
 
-    let (mut start, mut first_cell, mut other_import) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut start, mut first_cell, mut first_plot, mut other_import) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let before = private_memory();
     let mut kept = Vec::new();
     for _ in 0..SESSIONS {
@@ -113,6 +118,10 @@ async fn bench() {
     let per_session = private_memory().saturating_sub(before) / SESSIONS as u64;
     for s in &kept {
         let started = Instant::now();
+        let result = s.run(FIRST_PLOT).await.expect("run");
+        first_plot.push(started.elapsed());
+        assert!(result.is_ok(), "{:?}", result.error);
+        let started = Instant::now();
         let result = s.run("import scipy.stats").await.expect("run");
         other_import.push(started.elapsed());
         assert!(result.is_ok(), "{:?}", result.error);
@@ -121,15 +130,22 @@ async fn bench() {
     for s in kept {
         s.close().await;
     }
+    // matplotlib's font cache goes here, not under the user's home (built by the first sample).
+    let mpl_config = tempfile::tempdir().expect("a temporary directory");
     let native_process = |code: &'static str| {
-        let python = python.clone();
+        let (python, mpl_config) = (python.clone(), mpl_config.path().to_owned());
         move || {
-            let status = Command::new(&python).args(["-c", code]).status().expect("python runs");
+            let status = Command::new(&python)
+                .args(["-c", code])
+                .env("MPLCONFIGDIR", &mpl_config)
+                .status()
+                .expect("python runs");
             assert!(status.success());
         }
     };
     let native_start = median(sample_blocking(SESSIONS, native_process("1")));
     let native_first = median(sample_blocking(SESSIONS, native_process(NUMPY_PANDAS)));
+    let native_plot = median(sample_blocking(SESSIONS, native_process(FIRST_PLOT)));
 
     println!("| measure | data profile | native python3 (same run) | ratio |");
     println!("|---|---|---|---|");
@@ -142,6 +158,11 @@ async fn bench() {
         "new session, then the first numpy+pandas groupby cell (native: one process doing both)",
         start + first_cell,
         native_first,
+    );
+    row(
+        "first matplotlib plot cell, PNG to bytes (native: a process doing it, interpreter start included)",
+        median(first_plot),
+        native_plot,
     );
     for (name, setup, code) in CASES {
         let wasm = median(wasm_times(&compute, setup, code).await);
