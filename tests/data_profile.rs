@@ -46,9 +46,10 @@ async fn data_session(limits: Limits) -> (Session, tempfile::TempDir) {
 #[tokio::test(flavor = "multi_thread")]
 async fn keeps_state_runs_numpy_and_pandas_and_calls_tools() {
     let (s, _dir) = data_session(Limits::default()).await;
-    // The profile's snapshot has numpy and pandas imported already.
-    let preloaded = s.run("import sys\n['numpy' in sys.modules, 'pandas' in sys.modules]").await.unwrap();
-    assert_eq!(value(&preloaded), json!([true, true]));
+    // The profile's snapshot has numpy, pandas and matplotlib's pyplot imported already.
+    let preloaded =
+        s.run("import sys\n[m in sys.modules for m in ('numpy', 'pandas', 'matplotlib.pyplot')]").await.unwrap();
+    assert_eq!(value(&preloaded), json!([true, true, true]));
     assert!(s.run("x = 41").await.unwrap().is_ok());
     assert_eq!(value(&s.run("x + 1").await.unwrap()), json!(42));
 
