@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use codemode::tools::ToolRegistry;
 use codemode::{LimitKind, Limits, Profile, Session};
-use common::{error_traceback, value};
+use common::{DATA_WORK, error, error_traceback, is_plot_png, value};
 use serde_json::json;
 
 fn require_prepared() {
@@ -46,9 +46,10 @@ async fn data_session(limits: Limits) -> (Session, tempfile::TempDir) {
 #[tokio::test(flavor = "multi_thread")]
 async fn keeps_state_runs_numpy_and_pandas_and_calls_tools() {
     let (s, _dir) = data_session(Limits::default()).await;
-    // The profile's snapshot has numpy and pandas imported already.
-    let preloaded = s.run("import sys\n['numpy' in sys.modules, 'pandas' in sys.modules]").await.unwrap();
-    assert_eq!(value(&preloaded), json!([true, true]));
+    // The profile's snapshot has numpy, pandas and matplotlib's pyplot imported already.
+    let preloaded =
+        s.run("import sys\n[m in sys.modules for m in ('numpy', 'pandas', 'matplotlib.pyplot')]").await.unwrap();
+    assert_eq!(value(&preloaded), json!([true, true, true]));
     assert!(s.run("x = 41").await.unwrap().is_ok());
     assert_eq!(value(&s.run("x + 1").await.unwrap()), json!(42));
 
@@ -84,6 +85,19 @@ async fn keeps_state_runs_numpy_and_pandas_and_calls_tools() {
     assert_eq!(kind, "ZeroDivisionError");
     assert!(traceback.contains("<cell-") && traceback.contains("return 1 / 0"), "{traceback}");
     assert!(!traceback.contains("codemode_guest"), "runner frames leaked: {traceback}");
+    s.close().await;
+}
+
+/// The data work the CLI, MCP and HTTP tests run too (tests/common), in process.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_surfaces_data_work_runs_in_a_session() {
+    let (s, _dir) = data_session(Limits::default()).await;
+    for (code, repr) in DATA_WORK {
+        let result = s.run(code).await.unwrap();
+        assert!(result.is_ok(), "{code}: {:?}", result.error);
+        assert_eq!(value(&result), serde_json::from_str::<serde_json::Value>(repr).unwrap(), "{code}");
+    }
+    assert!(is_plot_png(&s.artifacts().unwrap().load("plot.png").await.unwrap().data));
     s.close().await;
 }
 
@@ -173,16 +187,57 @@ async fn reaches_no_host_file_or_environment_and_reseeds_random() {
     other.close().await;
 }
 
+/// `codemode` with `--profile data` on the base `base`.
+fn cli(base: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_codemode"));
+    command.args(["--profile", "data"]).env("CODEMODE_BASE", base).env_remove("CODEMODE_REDIS");
+    command
+}
+
 #[test]
-fn the_cli_runs_data_cells_with_profile_data() {
+fn the_cli_runs_data_work_in_a_repl_and_stops_a_loop() {
     require_prepared();
-    let out = Command::new(env!("CARGO_BIN_EXE_codemode"))
-        .args(["--profile", "data", "run", "import pandas as pd\nint(pd.Series([1, 2, 3]).sum())"])
-        .output()
+    let base = common::data_base();
+    let mut repl = cli(base.path())
+        .arg("repl")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6");
-    let status = Command::new(env!("CARGO_BIN_EXE_codemode")).args(["profile", "status", "data"]).output().unwrap();
+    let input: String = DATA_WORK.iter().map(|(code, _)| format!("{code}\n")).collect();
+    std::io::Write::write_all(&mut repl.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = repl.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    // After the banner, one value a cell, in order (the prompts are not echoed).
+    let lines: Vec<&str> = stdout.lines().collect();
+    let values = &lines[lines.len().saturating_sub(DATA_WORK.len())..];
+    let expected: Vec<&str> = DATA_WORK.iter().map(|(_, repr)| *repr).collect();
+    assert_eq!(values, expected, "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(lines[0].starts_with("codemode "), "{stdout}");
+
+    let png = base.path().join("plot.png");
+    let got = cli(base.path()).args(["artifacts", "get", "plot.png", "--output"]).arg(&png).output().unwrap();
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert!(is_plot_png(&std::fs::read(&png).unwrap()));
+
+    // Two processes, two sessions: their random numbers differ.
+    let draw = || {
+        let out = cli(base.path()).args(["run", "import numpy; float(numpy.random.rand())"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_ne!(draw(), draw());
+
+    let started = std::time::Instant::now();
+    let stopped = cli(base.path()).args(["--timeout", "2", "run", "while True:\n    pass"]).output().unwrap();
+    assert_eq!(stopped.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert!(stderr.contains("timeout limit"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+
+    let status = cli(base.path()).args(["profile", "status", "data"]).output().unwrap();
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
 }
 
@@ -294,5 +349,26 @@ async fn tmp_stops_at_its_quota_and_the_session_goes_on() {
         .await
         .unwrap();
     assert_eq!(value(&after), json!(45), "{after:?}");
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tmp_follows_the_session_limit_and_deps_say_why_they_cannot_install() {
+    let (s, _dir) = data_session(Limits { tmp_bytes: 1 << 20, ..Limits::default() }).await;
+    let write = |name: &str, bytes: u32| {
+        format!(
+            "import errno\ntry:\n    r = open('/tmp/{name}', 'wb').write(b'x' * {bytes})\n\
+             except OSError as e:\n    r = errno.errorcode[e.errno]\nr"
+        )
+    };
+    assert_eq!(value(&s.run(&write("half", 512 << 10)).await.unwrap()), json!(512 << 10));
+    assert_eq!(value(&s.run(&write("more", 768 << 10)).await.unwrap()), json!("ENOSPC"));
+
+    let refused = s.run("deps.add('six')").await.unwrap();
+    let (kind, message) = error(&refused);
+    assert_eq!(kind, "DepsError", "{message}");
+    assert!(message.contains("data profile cannot install packages"), "{message}");
+    assert_eq!(error(&s.run("deps.sync()").await.unwrap()).0, "DepsError");
+    assert_eq!(value(&s.run("deps.list()").await.unwrap()), json!([]), "the refused add recorded nothing");
     s.close().await;
 }

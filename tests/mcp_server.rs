@@ -313,19 +313,30 @@ async fn rmcp_client_and_no_runtime_deps() {
 }
 
 #[tokio::test]
-async fn the_data_profile_over_stdio_runs_numpy_and_stops_a_long_call() {
+async fn the_data_profile_over_stdio_runs_data_work_and_stops_a_long_call() {
     let cache = codemode::default_cache_dir().unwrap();
     assert!(codemode::sandbox::data::is_prepared(&cache).unwrap(), "run `codemode profile fetch data` first");
-    let base = tempfile::tempdir().unwrap();
+    let base = common::data_base();
     let mut command = tokio::process::Command::new(BIN);
     command.args(["--profile", "data", "--timeout", "3", "mcp", "--base"]).arg(base.path()).stderr(Stdio::null());
     let client = ().serve(TokioChildProcess::new(command).unwrap()).await.expect("handshake");
-    let run = |code: &str| {
-        let args = serde_json::json!({"code": code}).as_object().cloned().unwrap();
-        client.call_tool(rmcp::model::CallToolRequestParams::new("run_code").with_arguments(args))
+    let call = |tool: &'static str, args: Value| {
+        client
+            .call_tool(rmcp::model::CallToolRequestParams::new(tool).with_arguments(args.as_object().cloned().unwrap()))
     };
-    let numpy = run("import numpy as np\nint(np.arange(10).sum())").await.unwrap();
-    assert_eq!(numpy.structured_content.unwrap()["value"]["json"], 45);
+    let run = |code: &str| call("run_code", serde_json::json!({"code": code}));
+    for (code, repr) in common::DATA_WORK {
+        let result = run(code).await.unwrap().structured_content.unwrap();
+        assert_eq!(result["value"]["json"], serde_json::from_str::<Value>(repr).unwrap(), "{code}: {result}");
+    }
+    // The plot as a resource: its bytes whole (a tool's answer is cut to fit a context).
+    let read = rmcp::model::ReadResourceRequestParams::new("codemode://artifacts/plot.png");
+    let plot = client.read_resource(read).await.unwrap().contents.remove(0);
+    let rmcp::model::ResourceContents::BlobResourceContents { blob, mime_type, .. } = plot else {
+        panic!("not a blob: {plot:?}")
+    };
+    let data = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, blob).unwrap();
+    assert!(common::is_plot_png(&data), "{mime_type:?}");
     let long = run("import numpy as np\nx = np.random.rand(2000, 2000)\nfor _ in range(1000):\n    x = x @ x.T / 2000")
         .await
         .unwrap();

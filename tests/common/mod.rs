@@ -288,3 +288,58 @@ recipes:
 pub fn lines(path: &std::path::Path) -> usize {
     std::fs::read_to_string(path).unwrap_or_default().lines().count()
 }
+
+/// Data work that every surface runs on the data profile, in order, one cell a line
+/// (the CLI's repl reads a line as a cell), each with the Python repr of its value,
+/// which is also the JSON of it: state across cells, a checked pandas groupby, a
+/// matplotlib PNG saved as the artifact `plot.png` (its first four bytes are the
+/// value), a `MemoryError` under the default 256 MiB cap caught with the session
+/// going on, a skill and a tool (`echo`, see [`data_base`]) called from a cell, and
+/// neither a host file nor a host environment variable in sight.
+pub const DATA_WORK: [(&str, &str); 8] = [
+    (
+        "import numpy as np, pandas as pd; df = pd.DataFrame({'k': ['a', 'b', 'a', 'c'], 'v': np.arange(4) * 10}); len(df)",
+        "4",
+    ),
+    ("df.groupby('k')['v'].sum().tolist()", "[20, 10, 30]"),
+    (
+        "import io, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; fig, ax = plt.subplots(); \
+         ax.plot(df['v'], df['v'] ** 2); buf = io.BytesIO(); fig.savefig(buf, format='png'); \
+         artifacts.save('plot.png', buf.getvalue()); list(buf.getvalue()[:4])",
+        "[137, 80, 78, 71]",
+    ),
+    (
+        "exec('try:\\n    big = np.ones(50_000_000)\\n    caught = 0\\nexcept MemoryError:\\n    caught = 1'); caught",
+        "1",
+    ),
+    ("int(df['v'].sum())", "60"),
+    (
+        "skills.create('column_total', 'def run(values: list) -> int:\\n    import numpy\\n    return int(numpy.sum(values))\\n'); \
+         skills.column_total(values=df['v'].tolist())",
+        "60",
+    ),
+    ("int('from data' in str(tools.echo.echo(text='from data')))", "1"),
+    (
+        concat!(
+            "import os; [k for k in os.environ if k not in ('HOME', 'PYTHONTZPATH', 'TMPDIR')] + ",
+            "[p for p in ('/etc/passwd', '/proc/self/environ', '",
+            env!("CARGO_MANIFEST_DIR"),
+            "/Cargo.toml') if os.path.exists(p)]"
+        ),
+        "[]",
+    ),
+];
+
+/// A base directory with the echo tool (`tools/echo.yml`) that [`DATA_WORK`] calls.
+pub fn data_base() -> tempfile::TempDir {
+    let base = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(base.path().join("tools")).unwrap();
+    let echo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tools/echo.yml");
+    std::fs::copy(echo, base.path().join("tools/echo.yml")).unwrap();
+    base
+}
+
+/// Whether `data` is a whole PNG of a real plot (its signature, and more than a header).
+pub fn is_plot_png(data: &[u8]) -> bool {
+    data.starts_with(b"\x89PNG\r\n\x1a\n") && data.len() > 1000
+}

