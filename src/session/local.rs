@@ -13,6 +13,7 @@ use super::services::Services;
 use super::{Executor, SessionError};
 use crate::model::ops::{Operations, Request, Response};
 use crate::model::{CellError, CellState, LimitKind, RunResult, Value};
+use crate::names::SessionId;
 use crate::sandbox::instance::{Cell, GuestRunResult, Interpreter, Outcome, RunStats, SkillCall, StopCause};
 use crate::sandbox::journal::Tape;
 use crate::sandbox::{Limits, Metering, Profile, Sandbox};
@@ -128,10 +129,15 @@ impl Local {
     /// journal replayed into a fresh interpreter (every host call answered from it,
     /// so no tool runs again), which then goes live with fresh entropy in its random
     /// streams. Same sandbox, services (allowlists included), limits and profile.
-    /// Waits for the run in progress, if any: the fork has the state after it.
+    /// Waits for the run in progress, if any: the fork has the state after it. A
+    /// durable session's fork is durable too, its journal stored under a new id.
     pub(super) async fn fork(&self) -> Result<Self, SessionError> {
         let journal = self.slot.lock().await.journal.clone();
         let live = self.replayed(&journal).await.map_err(SessionError::Fork)?;
+        let durable = match &self.durable {
+            Some(durable) => Some(durable.fork(&journal).await?),
+            None => None,
+        };
         let slot = Slot { live: Some(live), journal };
         Ok(Self {
             sandbox: self.sandbox.clone(),
@@ -141,8 +147,7 @@ impl Local {
             services: self.services.clone(),
             slot: Mutex::new(slot),
             current: Current::default(),
-            // A fork lives in this process only.
-            durable: None,
+            durable,
         })
     }
 
@@ -299,6 +304,10 @@ impl Executor for Local {
 
     fn services(&self) -> Option<&Services> {
         Some(&self.services)
+    }
+
+    fn stored_as(&self) -> Option<&SessionId> {
+        self.durable.as_ref().map(Durable::id)
     }
 }
 
