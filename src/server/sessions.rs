@@ -30,30 +30,30 @@ pub(crate) struct Sessions {
     pub(crate) ttl: Duration,
     max: usize,
     trimmer: Trimmer,
-    /// One lock per id being resumed (removed when its last user is done): two
-    /// requests for one stored session resume it once, and a slow resume delays no
-    /// other id's. At most `max` ids at once.
-    resuming: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One lock per id being resumed, with how many requests use it (the entry
+    /// goes with the last): two requests for one stored session resume it once,
+    /// and a slow resume delays no other id's. At most `max` ids at once.
+    resuming: Mutex<HashMap<String, (Arc<tokio::sync::Mutex<()>>, usize)>>,
     /// Ids whose resume found no journal or one that cannot be resumed, with when
     /// and the answer, for [`UNRESUMABLE_FOR`]; oldest first, at most [`TOMBSTONES`].
     unresumable: Mutex<VecDeque<(String, Instant, ApiError)>>,
 }
 
-/// One request's claim on an id's resume lock: the map entry goes with its last user.
+/// One request's use of an id's resume lock, counted in the map (not by the
+/// lock's `Arc`, which a cancelled wait may still hold while this is dropped).
 struct ResumeSlot<'a> {
-    resuming: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    resuming: &'a Mutex<HashMap<String, (Arc<tokio::sync::Mutex<()>>, usize)>>,
     id: String,
-    lock: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Drop for ResumeSlot<'_> {
     fn drop(&mut self) {
-        // Every clone is taken under the map's lock, so a count of one seen under it
-        // means no other request waits on this id.
         let mut map = self.resuming.lock().unwrap_or_else(|p| p.into_inner());
-        drop(self.lock.take());
-        if map.get(&self.id).is_some_and(|lock| Arc::strong_count(lock) == 1) {
-            map.remove(&self.id);
+        if let Some((_, users)) = map.get_mut(&self.id) {
+            *users -= 1;
+            if *users == 0 {
+                map.remove(&self.id);
+            }
         }
     }
 }
@@ -62,34 +62,6 @@ impl Drop for ResumeSlot<'_> {
 struct Resuming<'a> {
     _guard: tokio::sync::OwnedMutexGuard<()>,
     _slot: ResumeSlot<'a>,
-}
-
-/// A session, when it was last used, and its share of the memory budget (given
-/// back when the last request using it is done).
-#[derive(Debug)]
-pub(crate) struct Live {
-    pub(crate) session: Session,
-    last_used: Mutex<Instant>,
-    busy: AtomicUsize,
-    _memory: Reservation,
-}
-
-/// Marks a session busy while a request uses it: a run longer than the TTL is not
-/// expired under itself.
-pub(crate) struct InUse(Arc<Live>);
-
-impl std::ops::Deref for InUse {
-    type Target = Session;
-    fn deref(&self) -> &Session {
-        &self.0.session
-    }
-}
-
-impl Drop for InUse {
-    fn drop(&mut self) {
-        *self.0.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        self.0.busy.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 impl Sessions {
@@ -185,9 +157,11 @@ impl Sessions {
                     format!("the server is resuming {} sessions already; retry later", self.max),
                 ));
             }
-            map.entry(id.to_owned()).or_default().clone()
+            let (lock, users) = map.entry(id.to_owned()).or_default();
+            *users += 1;
+            lock.clone()
         };
-        let slot = ResumeSlot { resuming: &self.resuming, id: id.to_owned(), lock: Some(lock.clone()) };
+        let slot = ResumeSlot { resuming: &self.resuming, id: id.to_owned() };
         Ok(Resuming { _guard: lock.lock_owned().await, _slot: slot })
     }
 
@@ -344,6 +318,12 @@ mod tests {
             .await
             .expect("another id's resume is not held up by the slow one");
         assert_eq!(answer.err().map(|e| e.kind()), Some("not_resumable"));
+        // A request waiting behind the slow resume of its own id, given up (its
+        // client went away), leaves nothing behind.
+        let behind = |id: SessionId| async move { Resumed::Err(unresumable(id)) };
+        let waited =
+            tokio::time::timeout(Duration::from_millis(50), sessions.get_or_resume(slow.as_str(), Some(behind)));
+        assert!(waited.await.is_err(), "it waits for the resume in progress");
         release.send(()).expect("the slow resume still waits");
         assert_eq!(waiting.await.expect("the slow resume ends"), Some("not_resumable"));
         assert!(sessions.resuming.lock().unwrap().is_empty(), "every resume lock is removed when done");
