@@ -64,6 +64,34 @@ struct Resuming<'a> {
     _slot: ResumeSlot<'a>,
 }
 
+/// A session, when it was last used, and its share of the memory budget (given
+/// back when the last request using it is done).
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) session: Session,
+    last_used: Mutex<Instant>,
+    busy: AtomicUsize,
+    _memory: Reservation,
+}
+
+/// Marks a session busy while a request uses it: a run longer than the TTL is not
+/// expired under itself.
+pub(crate) struct InUse(Arc<Live>);
+
+impl std::ops::Deref for InUse {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.0.session
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        *self.0.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Sessions {
     pub(crate) fn new(ttl: Duration, max: usize) -> Self {
         Self {
