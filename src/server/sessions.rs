@@ -33,16 +33,19 @@ pub(crate) struct Sessions {
     /// One lock per id being resumed, with how many requests use it (the entry
     /// goes with the last): two requests for one stored session resume it once,
     /// and a slow resume delays no other id's. At most `max` ids at once.
-    resuming: Mutex<HashMap<String, (Arc<tokio::sync::Mutex<()>>, usize)>>,
+    resuming: ResumeLocks,
     /// Ids whose resume found no journal or one that cannot be resumed, with when
     /// and the answer, for [`UNRESUMABLE_FOR`]; oldest first, at most [`TOMBSTONES`].
     unresumable: Mutex<VecDeque<(String, Instant, ApiError)>>,
 }
 
+/// The resume locks by id, each with how many requests use it.
+type ResumeLocks = Mutex<HashMap<String, (Arc<tokio::sync::Mutex<()>>, usize)>>;
+
 /// One request's use of an id's resume lock, counted in the map (not by the
 /// lock's `Arc`, which a cancelled wait may still hold while this is dropped).
 struct ResumeSlot<'a> {
-    resuming: &'a Mutex<HashMap<String, (Arc<tokio::sync::Mutex<()>>, usize)>>,
+    resuming: &'a ResumeLocks,
     id: String,
 }
 
