@@ -1105,3 +1105,99 @@ fn a_session_survives_kill_9_of_its_server_and_resumes_on_another() {
     let (status, gone) = run(&three, "xs");
     assert_eq!((status, gone["error"]["kind"].as_str()), (404, Some("not_found")), "{gone}");
 }
+
+/// Issue 13: a fork made on a durable server is stored under its own id like any
+/// session. `kill -9` of the server that made it, and a second server on the same
+/// Redis resumes the fork with its own state (the original's untouched), while the
+/// counting tool shows neither the fork nor either resume ran the tool again.
+#[test]
+fn a_fork_is_stored_and_survives_its_server() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let tools = tempfile::tempdir().unwrap();
+    std::fs::write(tools.path().join("counter.yaml"), common::COUNTER).unwrap();
+    let calls = tools.path().join("calls");
+    let token = "a-token-for-stored-forks";
+    let args =
+        ["--redis", &url, "--prefix", "forks", "--tools", tools.path().to_str().unwrap(), "--session-lease", "1"];
+    let (mut one, two) = (Served::start(token, &args), Served::start(token, &args));
+    let (status, created) = post_json(one.addr(), token, "/v1/sessions", &json!({}));
+    assert_eq!(status, 201, "{created}");
+    let original = created["id"].as_str().unwrap().to_owned();
+    let run = |served: &Served, id: &str, code: &str| {
+        let (status, result) =
+            post_json(served.addr(), token, &format!("/v1/sessions/{id}/run"), &json!({"code": code}));
+        assert_eq!(status, 200, "{result}");
+        assert!(result["error"].is_null(), "{result}");
+        result["value"]["json"].clone()
+    };
+    let bump = format!("tools.counter.bump(file={:?})", calls.to_str().unwrap());
+    run(&one, &original, &format!("xs = [1]\n{bump}"));
+    let (status, forked) = post_json(one.addr(), token, &format!("/v1/sessions/{original}/fork"), &json!({}));
+    assert_eq!(status, 201, "{forked}");
+    let fork = forked["id"].as_str().unwrap().to_owned();
+    assert_ne!(fork, original);
+    run(&one, &fork, "xs.append('fork')");
+    run(&one, &original, "xs.append('original')");
+    assert_eq!(common::lines(&calls), 1);
+
+    Command::new("kill").args(["-9", &one.child.id().to_string()]).status().unwrap();
+    let _ = one.child.wait();
+    // Both leases (1 s here) lapse; until then both are held.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let resumed = |id: &str| loop {
+        let (status, result) = post_json(two.addr(), token, &format!("/v1/sessions/{id}/run"), &json!({"code": "xs"}));
+        if status != 409 || Instant::now() > deadline {
+            assert_eq!(status, 200, "{result}");
+            break result["value"]["json"].clone();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(resumed(&fork), json!([1, "fork"]));
+    assert_eq!(resumed(&original), json!([1, "original"]));
+    assert_eq!(common::lines(&calls), 1, "a fork or a resume ran the tool again");
+}
+
+/// A server paused past its session's lease (`kill -STOP`) while another took the
+/// session over never answers from, nor stores, its older state: woken, its next
+/// request is refused (409) and its copy let go; once the other server is gone, a
+/// request to the woken one resumes the newer stored state.
+#[test]
+fn a_paused_server_never_overwrites_the_session_another_took_over() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let token = "a-token-for-paused-servers";
+    let args = ["--redis", &url, "--prefix", "paused", "--session-lease", "1"];
+    let (paused, mut other) = (Served::start(token, &args), Served::start(token, &args));
+    let (status, created) = post_json(paused.addr(), token, "/v1/sessions", &json!({}));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let run = |served: &Served, code: &str| {
+        post_json(served.addr(), token, &format!("/v1/sessions/{id}/run"), &json!({"code": code}))
+    };
+    let until_taken = |served: &Served, code: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, result) = run(served, code);
+            if status != 409 || Instant::now() > deadline {
+                assert_eq!(status, 200, "{result}");
+                assert!(result["error"].is_null(), "{result}");
+                break result["value"]["json"].clone();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let pid = paused.child.id().to_string();
+    assert_eq!(run(&paused, "x = 'a'").0, 200);
+    Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    // The paused server's lease (1 s) lapses and the other takes the session over.
+    assert_eq!(until_taken(&other, "x += '+b'\nx"), json!("a+b"));
+    Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    let (status, refused) = run(&paused, "x += '+stale'\nx");
+    assert_eq!(status, 409, "the woken server ran the cell on its stale state: {refused}");
+    assert!(matches!(refused["error"]["kind"].as_str(), Some("held" | "superseded")), "{refused}");
+    // The other server dies; the woken one resumes the newer state from Redis.
+    Command::new("kill").args(["-9", &other.child.id().to_string()]).status().unwrap();
+    let _ = other.child.wait();
+    assert_eq!(until_taken(&paused, "x"), json!("a+b"));
+}

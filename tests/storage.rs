@@ -268,10 +268,16 @@ async fn session_journals(b: Backend) {
     assert!(!other.claim_session(&id, "c", lease).await.unwrap());
     // Appending needs a journal begun, and every write needs the lease.
     assert!(matches!(s.append_journal(&id, "a", b"c0", None).await, Err(StorageError::Corrupt { .. })));
-    s.begin_journal(&id, "a", b"head-1", None).await.unwrap();
+    assert_eq!(s.journal_version(&id).await.unwrap(), 0, "nothing stored: version 0");
+    // Every write gives a new version, which every process reads back.
+    let mut versions = vec![s.begin_journal(&id, "a", b"head-1", None).await.unwrap()];
     for cell in [&b"c1"[..], b"c2"] {
-        s.append_journal(&id, "a", cell, Some(Duration::from_secs(60))).await.unwrap();
+        versions.push(s.append_journal(&id, "a", cell, Some(Duration::from_secs(60))).await.unwrap());
     }
+    assert_eq!(other.journal_version(&id).await.unwrap(), versions[2]);
+    versions.dedup();
+    assert_eq!(versions.len(), 3, "each write changed the version: {versions:?}");
+    assert!(!versions.contains(&0));
     assert!(matches!(s.append_journal(&id, "b", b"x", None).await, Err(StorageError::Held(_))));
     assert!(matches!(s.begin_journal(&id, "b", b"x", None).await, Err(StorageError::Held(_))));
     let stored = other.load_journal(&id, caps).await.unwrap().unwrap();
@@ -293,7 +299,37 @@ async fn session_journals(b: Backend) {
     assert!(matches!(s.append_journal(&id, "a", b"x", None).await, Err(StorageError::Held(_))));
     assert!(other.delete_journal(&id).await.unwrap());
     assert_eq!(s.load_journal(&id, caps).await.unwrap(), None);
+    assert_eq!(s.journal_version(&id).await.unwrap(), 0);
     assert!(!other.delete_journal(&id).await.unwrap());
+}
+
+/// A session that lost its lease while another process took the session over,
+/// ran a cell and let it go never stores its older history over the newer one:
+/// its next run is refused (`Superseded`, the cell not run) and the stored
+/// journal stays the newer one, which the other process resumes.
+async fn a_stale_holder_never_overwrites_a_newer_history(b: Backend) {
+    use codemode::{Session, SessionError};
+    let id = SessionId::new("taken-over").unwrap();
+    let lease = std::time::Duration::from_millis(300);
+    let stale = Session::builder().storage(b.storage.clone()).durable(id.clone(), None).lease(lease);
+    let stale = stale.build().await.unwrap();
+    assert!(stale.run("x = 'first'").await.unwrap().is_ok());
+    // Its lease gone (as when its process pauses past it), another process starts
+    // the session anew under the same id, runs a cell and lets it go.
+    b.storage.delete_journal(&id).await.unwrap();
+    let other = (b.reopen)().await;
+    let newer = Session::builder().storage(other.clone()).durable(id.clone(), None).lease(lease).build().await.unwrap();
+    assert!(newer.run("x = 'newer'").await.unwrap().is_ok());
+    newer.close().await;
+    // The stale holder's renewal finds its lease lost.
+    tokio::time::sleep(lease * 2).await;
+    let refused = stale.run("x = 'overwritten'").await.unwrap_err();
+    assert!(matches!(refused, SessionError::Superseded(_)), "{refused}");
+    assert!(stale.run("y = 1").await.is_err(), "refused again, not stored over the newer history");
+    let resumed = Session::builder().storage(other).resume(id.clone(), None).build().await.unwrap();
+    assert_eq!(common::value(&resumed.run("x").await.unwrap()), json!("newer"));
+    resumed.forget().await;
+    stale.close().await;
 }
 
 /// A durable session closed in one process is resumed by a new one on the same
@@ -340,11 +376,11 @@ async fn durable_sessions_resume(b: Backend) {
 conformance!(file_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
     skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place,
-    session_journals, durable_sessions_resume);
+    session_journals, durable_sessions_resume, a_stale_holder_never_overwrites_a_newer_history);
 conformance!(redis_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
     skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place,
-    session_journals, durable_sessions_resume);
+    session_journals, durable_sessions_resume, a_stale_holder_never_overwrites_a_newer_history);
 
 /// A torn last record (a crash in the middle of an append, before the cell was
 /// answered) is dropped; a record claiming more than the cap is corrupt.

@@ -17,7 +17,7 @@ use crate::session::SessionError;
 use crate::skills::SkillError;
 
 /// An error answered to a client.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ApiError {
     status: StatusCode,
     kind: &'static str,
@@ -27,6 +27,11 @@ pub(crate) struct ApiError {
 impl ApiError {
     pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         Self { status, kind, message: message.into() }
+    }
+
+    /// Its kind, as the client sees it (`not_found`, `held`, ...).
+    pub(crate) fn kind(&self) -> &'static str {
+        self.kind
     }
 
     pub(crate) fn bad_request(message: impl std::fmt::Display) -> Self {
@@ -157,6 +162,7 @@ impl From<SessionError> for ApiError {
             SessionError::Closed => Self::new(StatusCode::GONE, "closed", err.to_string()),
             SessionError::Fork(_) => Self::new(StatusCode::CONFLICT, "not_forkable", err.to_string()),
             SessionError::Held(_) => Self::new(StatusCode::CONFLICT, "held", err.to_string()),
+            SessionError::Superseded(_) => Self::new(StatusCode::CONFLICT, "superseded", err.to_string()),
             SessionError::NotResumable { .. } => Self::new(StatusCode::CONFLICT, "not_resumable", err.to_string()),
             SessionError::NotFound(_) => Self::not_found(err),
             SessionError::Deps(deps) => deps.into(),

@@ -38,8 +38,10 @@
 //! request, with its variables and without running any tool again. A session
 //! another live server holds is refused with 409 `held` (its lease lapses
 //! [`ServeOptions::session_lease`] after that server died); one that cannot be
-//! resumed (no journal: the data profile, or past its cap) with 409 `not_resumable`.
-//! An expired or deleted session's journal is deleted.
+//! resumed (no journal: the data profile, or past its cap) with 409 `not_resumable`;
+//! one whose stored journal another server wrote since this one lost its lease with
+//! 409 `superseded`. A fork is stored under its own id. An expired or deleted
+//! session's journal is deleted.
 
 mod auth;
 mod budget;
@@ -312,7 +314,9 @@ async fn fork_session(State(state): State<AppState>, Path(id): Path<String>) -> 
     let reservation = state.budget.reserve(state.facade.limits().memory)?;
     let forked = original.fork().await?;
     drop(original);
-    let id = state.sessions.insert(SessionId::random(), forked, reservation).await?;
+    // A durable session's fork is stored under an id of its own already.
+    let id = forked.stored_as().cloned().unwrap_or_else(SessionId::random);
+    let id = state.sessions.insert(id, forked, reservation).await?;
     state.metrics.session_created();
     Ok((StatusCode::CREATED, Json(json!({"id": id, "ttl_seconds": state.sessions.ttl.as_secs_f64()}))))
 }
@@ -371,6 +375,12 @@ async fn in_session(state: &AppState, id: &str, request: Request) -> ApiResult<R
             _ => None,
         };
         state.metrics.record_run(result, started.elapsed());
+    }
+    drop(session);
+    if let Err(SessionError::Held(_) | SessionError::Superseded(_)) = &outcome {
+        // Another server took the session over: this copy is obsolete. Let go of it
+        // (its journal kept), so a later request resumes the stored one.
+        state.sessions.evict(id).await;
     }
     Ok(outcome?)
 }

@@ -19,6 +19,10 @@ use crate::session::Session;
 /// Expired ids remembered, to tell a client its session expired rather than never existed.
 const TOMBSTONES: usize = 10_000;
 
+/// How long an id found absent from the storage, or not resumable, is answered
+/// from memory: a client asking for it again and again costs no storage read.
+const UNRESUMABLE_FOR: Duration = Duration::from_secs(5);
+
 #[derive(Debug)]
 pub(crate) struct Sessions {
     live: tokio::sync::RwLock<HashMap<String, Arc<Live>>>,
@@ -26,9 +30,41 @@ pub(crate) struct Sessions {
     pub(crate) ttl: Duration,
     max: usize,
     trimmer: Trimmer,
-    /// Held while a session is resumed: two requests for one stored session resume
-    /// it once.
-    resuming: tokio::sync::Mutex<()>,
+    /// One lock per id being resumed, with how many requests use it (the entry
+    /// goes with the last): two requests for one stored session resume it once,
+    /// and a slow resume delays no other id's. At most `max` ids at once.
+    resuming: ResumeLocks,
+    /// Ids whose resume found no journal or one that cannot be resumed, with when
+    /// and the answer, for [`UNRESUMABLE_FOR`]; oldest first, at most [`TOMBSTONES`].
+    unresumable: Mutex<VecDeque<(String, Instant, ApiError)>>,
+}
+
+/// The resume locks by id, each with how many requests use it.
+type ResumeLocks = Mutex<HashMap<String, (Arc<tokio::sync::Mutex<()>>, usize)>>;
+
+/// One request's use of an id's resume lock, counted in the map (not by the
+/// lock's `Arc`, which a cancelled wait may still hold while this is dropped).
+struct ResumeSlot<'a> {
+    resuming: &'a ResumeLocks,
+    id: String,
+}
+
+impl Drop for ResumeSlot<'_> {
+    fn drop(&mut self) {
+        let mut map = self.resuming.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, users)) = map.get_mut(&self.id) {
+            *users -= 1;
+            if *users == 0 {
+                map.remove(&self.id);
+            }
+        }
+    }
+}
+
+/// Holds an id's resume lock; the guard is released before the slot is given back.
+struct Resuming<'a> {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    _slot: ResumeSlot<'a>,
 }
 
 /// A session, when it was last used, and its share of the memory budget (given
@@ -68,6 +104,7 @@ impl Sessions {
             max,
             trimmer: Trimmer::default(),
             resuming: Default::default(),
+            unresumable: Default::default(),
         }
     }
 
@@ -92,9 +129,10 @@ impl Sessions {
     }
 
     /// Session `id`: the one this server holds, or else, when `resume` is given,
-    /// the one it builds from the storage (held under the resume lock, so one
+    /// the one it builds from the storage (under the id's resume lock, so one
     /// stored session is resumed once). An id of the wrong shape names no session
-    /// and touches nothing.
+    /// and touches nothing; one found absent or not resumable a moment ago gets the
+    /// same answer again without a storage read.
     pub(crate) async fn get_or_resume<F, Fut>(&self, id: &str, resume: Option<F>) -> Result<InUse, ApiError>
     where
         F: FnOnce(SessionId) -> Fut,
@@ -111,18 +149,69 @@ impl Sessions {
             (Err(missing), None) => return Err(missing),
             (Err(missing), Some(_)) if valid.is_err() || self.is_expired(id) => return Err(missing),
             (Err(_), Some(resume)) => {
-                let _resuming = self.resuming.lock().await;
-                // Resumed by the request before this one.
+                if let Some(answer) = self.recently_unresumable(id) {
+                    return Err(answer);
+                }
+                let _resuming = self.lock_resume(id).await?;
+                // Resumed, or found unresumable, by the request before this one.
                 if let Ok(live) = self.get(id).await {
                     return Ok(live);
                 }
+                if let Some(answer) = self.recently_unresumable(id) {
+                    return Err(answer);
+                }
                 self.check_room().await?;
                 let id = valid?;
-                let (session, memory) = resume(id.clone()).await?;
+                let (session, memory) = match resume(id.clone()).await {
+                    Ok(resumed) => resumed,
+                    Err(err) => {
+                        if matches!(err.kind(), "not_found" | "not_resumable") {
+                            self.remember_unresumable(id.as_str(), &err);
+                        }
+                        return Err(err);
+                    }
+                };
                 self.insert(id.clone(), session, memory).await?;
             }
         }
         self.get(id).await
+    }
+
+    /// Waits for `id`'s resume lock; 503 when `max` other ids are being resumed.
+    async fn lock_resume(&self, id: &str) -> Result<Resuming<'_>, ApiError> {
+        let lock = {
+            let mut map = self.resuming.lock().unwrap_or_else(|p| p.into_inner());
+            if map.len() >= self.max && !map.contains_key(id) {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "limit_exceeded",
+                    format!("the server is resuming {} sessions already; retry later", self.max),
+                ));
+            }
+            let (lock, users) = map.entry(id.to_owned()).or_default();
+            *users += 1;
+            lock.clone()
+        };
+        let slot = ResumeSlot { resuming: &self.resuming, id: id.to_owned() };
+        Ok(Resuming { _guard: lock.lock_owned().await, _slot: slot })
+    }
+
+    /// The answer a resume of `id` got less than [`UNRESUMABLE_FOR`] ago, if it
+    /// found nothing or nothing it could resume.
+    fn recently_unresumable(&self, id: &str) -> Option<ApiError> {
+        let mut remembered = self.unresumable.lock().unwrap_or_else(|p| p.into_inner());
+        while remembered.front().is_some_and(|(_, at, _)| at.elapsed() > UNRESUMABLE_FOR) {
+            remembered.pop_front();
+        }
+        remembered.iter().find(|(known, _, _)| known == id).map(|(_, _, answer)| answer.clone())
+    }
+
+    fn remember_unresumable(&self, id: &str, answer: &ApiError) {
+        let mut remembered = self.unresumable.lock().unwrap_or_else(|p| p.into_inner());
+        if remembered.len() == TOMBSTONES {
+            remembered.pop_front();
+        }
+        remembered.push_back((id.to_owned(), Instant::now(), answer.clone()));
     }
 
     /// Whether one more session fits under the cap now (checked again on insert).
@@ -159,6 +248,15 @@ impl Sessions {
                 Ok(())
             }
             None => Err(self.missing(id)),
+        }
+    }
+
+    /// Closes session `id` here, its stored journal kept: another process runs it.
+    pub(crate) async fn evict(&self, id: &str) {
+        let removed = self.live.write().await.remove(id);
+        if let Some(live) = removed {
+            live.session.close().await;
+            self.trimmer.closed();
         }
     }
 
@@ -210,5 +308,84 @@ impl Sessions {
         } else {
             ApiError::not_found(format!("no session {id} (it was closed, or never existed)"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::session::SessionError;
+
+    type Resumed = Result<(Session, Reservation), ApiError>;
+
+    fn unresumable(id: SessionId) -> ApiError {
+        SessionError::NotResumable { id, why: "its journal is past its cap".to_owned() }.into()
+    }
+
+    /// A resume waiting on another id's slow replay would stall here for the whole
+    /// replay; each id has its own lock, and the map is empty once both are done.
+    #[tokio::test]
+    async fn a_slow_resume_does_not_delay_another_id() {
+        let sessions = Arc::new(Sessions::new(Duration::from_secs(60), 10));
+        let (slow, fast) = (SessionId::random(), SessionId::random());
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let (started, mut has_started) = tokio::sync::mpsc::channel::<()>(1);
+        let waiting = tokio::spawn({
+            let (sessions, slow) = (sessions.clone(), slow.clone());
+            async move {
+                let resume = |id: SessionId| async move {
+                    started.send(()).await.ok();
+                    released.await.ok();
+                    Resumed::Err(unresumable(id))
+                };
+                sessions.get_or_resume(slow.as_str(), Some(resume)).await.err().map(|e| e.kind())
+            }
+        });
+        has_started.recv().await.expect("the slow resume starts");
+        let quick = |id: SessionId| async move { Resumed::Err(unresumable(id)) };
+        let answer = tokio::time::timeout(Duration::from_secs(2), sessions.get_or_resume(fast.as_str(), Some(quick)))
+            .await
+            .expect("another id's resume is not held up by the slow one");
+        assert_eq!(answer.err().map(|e| e.kind()), Some("not_resumable"));
+        // A request waiting behind the slow resume of its own id, given up (its
+        // client went away), leaves nothing behind.
+        let behind = |id: SessionId| async move { Resumed::Err(unresumable(id)) };
+        let waited =
+            tokio::time::timeout(Duration::from_millis(50), sessions.get_or_resume(slow.as_str(), Some(behind)));
+        assert!(waited.await.is_err(), "it waits for the resume in progress");
+        release.send(()).expect("the slow resume still waits");
+        assert_eq!(waiting.await.expect("the slow resume ends"), Some("not_resumable"));
+        assert!(sessions.resuming.lock().unwrap().is_empty(), "every resume lock is removed when done");
+    }
+
+    /// A client asking for an unresumable id again and again, at once and one after
+    /// another, costs one storage read (one call of `resume`), not one per request.
+    #[tokio::test]
+    async fn an_unresumable_id_is_read_once() {
+        let sessions = Arc::new(Sessions::new(Duration::from_secs(60), 10));
+        let id = SessionId::random();
+        let reads = Arc::new(AtomicUsize::new(0));
+        let ask = || {
+            let (sessions, id, reads) = (sessions.clone(), id.clone(), reads.clone());
+            async move {
+                let resume = |id: SessionId| async move {
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Resumed::Err(unresumable(id))
+                };
+                sessions.get_or_resume(id.as_str(), Some(resume)).await.err().map(|e| e.kind())
+            }
+        };
+        let at_once: Vec<_> = (0..50).map(|_| tokio::spawn(ask())).collect();
+        for request in at_once {
+            assert_eq!(request.await.expect("a request ends"), Some("not_resumable"));
+        }
+        for _ in 0..50 {
+            assert_eq!(ask().await, Some("not_resumable"));
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "the storage was read once for 100 requests");
+        assert!(sessions.resuming.lock().unwrap().is_empty(), "every resume lock is removed when done");
     }
 }

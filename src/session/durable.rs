@@ -13,6 +13,7 @@
 //! lease in the storage (renewed in the background, lapsing when the process dies),
 //! and every journal write is fenced by it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -104,6 +105,14 @@ pub(crate) struct Durable {
     /// Why the stored journal is behind the interpreter (a failed write, a lost
     /// lease): the next run first rewrites it, or refuses.
     stale: Arc<Mutex<Option<String>>>,
+    /// When the lease was last taken or renewed (as asked): past `lease` after it,
+    /// the lease may be another's (this process paused, or the storage was
+    /// unreachable), so the next run checks before it runs.
+    renewed: Arc<Mutex<Instant>>,
+    /// The stored journal's version after this session's last write (or when it
+    /// took the lease): a rewrite finding another is refused, never stored over a
+    /// newer history.
+    version: AtomicU64,
     renewer: tokio::task::JoinHandle<()>,
     /// Whether the lease was given up already.
     closed: std::sync::atomic::AtomicBool,
@@ -121,7 +130,7 @@ impl Drop for Durable {
     /// another attempt need not wait for it to lapse.
     fn drop(&mut self) {
         self.renewer.abort();
-        if self.closed.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -140,10 +149,12 @@ impl Durable {
         config: Config,
     ) -> Result<Self, SessionError> {
         let owner = SessionId::random().to_string();
+        let asked = Instant::now();
         if !storage.claim_session(&options.id, &owner, options.lease).await? {
             return Err(SessionError::Held(options.id.clone()));
         }
         let stale = Arc::new(Mutex::new(None));
+        let renewed = Arc::new(Mutex::new(asked));
         let renewer = tokio::spawn(renew(
             storage.clone(),
             options.id.clone(),
@@ -151,8 +162,9 @@ impl Durable {
             options.lease,
             options.ttl,
             stale.clone(),
+            renewed.clone(),
         ));
-        Ok(Self {
+        let durable = Self {
             storage,
             id: options.id.clone(),
             owner,
@@ -160,9 +172,16 @@ impl Durable {
             lease: options.lease,
             config,
             stale,
+            renewed,
+            version: AtomicU64::new(0),
             renewer,
             closed: Default::default(),
-        })
+        };
+        // Read under the lease: nobody else writes it now. A failure drops
+        // `durable`, which gives the lease back.
+        let version = durable.storage.journal_version(&durable.id).await?;
+        durable.version.store(version, Ordering::Release);
+        Ok(durable)
     }
 
     /// Session `id`'s stored configuration and journal (the lease must be held).
@@ -235,7 +254,9 @@ impl Durable {
             broken: journal.broken.clone(),
             clock: clock(journal),
         };
-        self.storage.begin_journal(&self.id, &self.owner, &encode(&head)?, self.ttl).await
+        let version = self.storage.begin_journal(&self.id, &self.owner, &encode(&head)?, self.ttl).await?;
+        self.version.store(version, Ordering::Release);
+        Ok(())
     }
 
     /// Stores the cell `journal` just committed, or a new history if the commit
@@ -254,9 +275,31 @@ impl Durable {
         }
     }
 
+    /// Stores `journal` whole: its head, then its cells one by one.
+    async fn write_all(&self, journal: &Journal) -> Result<(), StorageError> {
+        self.write_head(journal).await?;
+        for entry in &journal.cells {
+            self.append(journal, entry).await?;
+        }
+        Ok(())
+    }
+
+    /// A new session's link, under a new random id, with `journal` (this one's,
+    /// the fork's history) stored whole: a fork survives its process like any
+    /// durable session.
+    pub(crate) async fn fork(&self, journal: &Journal) -> Result<Self, SessionError> {
+        let options = DurableOptions { id: SessionId::random(), ttl: self.ttl, lease: self.lease, resume: false };
+        let fork = Self::claim(self.storage.clone(), &options, self.config.clone()).await?;
+        // Dropped on failure, which gives the new lease back.
+        fork.write_all(journal).await?;
+        Ok(fork)
+    }
+
     async fn append(&self, journal: &Journal, entry: &Entry) -> Result<(), StorageError> {
         let record = CellRecord { clock: clock(journal), entry: entry.clone() };
-        self.storage.append_journal(&self.id, &self.owner, &encode(&record)?, self.ttl).await
+        let version = self.storage.append_journal(&self.id, &self.owner, &encode(&record)?, self.ttl).await?;
+        self.version.store(version, Ordering::Release);
+        Ok(())
     }
 
     fn mark_stale(&self, err: &StorageError) {
@@ -265,26 +308,38 @@ impl Durable {
     }
 
     /// Before a run: if the stored journal fell behind, rewrites it whole from
-    /// `journal`; refuses the run when that fails (another process took the
-    /// session over, or the storage is down), so two histories never go on at once.
+    /// `journal`, and if the lease may have lapsed (not renewed for its length:
+    /// this process paused, or the storage was unreachable), takes it again before
+    /// the cell runs. Refuses the run when that fails (another process holds the
+    /// session, or the storage is down), so two histories never go on at once, and
+    /// with [`SessionError::Superseded`] when another process wrote the stored
+    /// journal since this one's last write: a newer history is never overwritten.
     pub(crate) async fn catch_up(&self, journal: &Journal) -> Result<(), SessionError> {
         let stale = self.stale.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if stale.is_none() {
+        let lapsed = self.renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= self.lease;
+        if stale.is_none() && !lapsed {
             return Ok(());
         }
         let rewrite = async {
+            let asked = Instant::now();
             // Taken again if it lapsed while nobody else took it.
             if !self.storage.claim_session(&self.id, &self.owner, self.lease).await? {
                 return Err(StorageError::Held(self.id.clone()));
             }
-            self.write_head(journal).await?;
-            for entry in &journal.cells {
-                self.append(journal, entry).await?;
+            if self.storage.journal_version(&self.id).await? != self.version.load(Ordering::Acquire) {
+                // Given back, so the process holding the newer history can resume it.
+                self.storage.release_session(&self.id, &self.owner).await?;
+                return Ok(Err(SessionError::Superseded(self.id.clone())));
             }
-            Ok(())
+            *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = asked;
+            if stale.is_some() {
+                self.write_all(journal).await?;
+            }
+            Ok(Ok(()))
         };
         match rewrite.await {
-            Ok(()) => {
+            Ok(Err(superseded)) => Err(superseded),
+            Ok(Ok(())) => {
                 *self.stale.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 Ok(())
             }
@@ -296,7 +351,7 @@ impl Durable {
     /// Gives the lease up, and with `delete` the stored journal too.
     pub(crate) async fn close(&self, delete: bool) {
         self.renewer.abort();
-        self.closed.store(true, std::sync::atomic::Ordering::Release);
+        self.closed.store(true, Ordering::Release);
         let result = if delete {
             self.storage.delete_journal(&self.id).await.map(drop)
         } else {
@@ -317,11 +372,13 @@ async fn renew(
     lease: Duration,
     ttl: Option<Duration>,
     stale: Arc<Mutex<Option<String>>>,
+    renewed: Arc<Mutex<Instant>>,
 ) {
     loop {
         tokio::time::sleep(lease / 3).await;
+        let asked = Instant::now();
         match storage.renew_session(&id, &owner, lease, ttl).await {
-            Ok(true) => {}
+            Ok(true) => *renewed.lock().unwrap_or_else(|p| p.into_inner()) = asked,
             Ok(false) => {
                 let why = StorageError::Held(id.clone()).to_string();
                 stale.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(why);

@@ -14,6 +14,7 @@ use super::services::Services;
 use super::{Executor, SessionError};
 use crate::model::ops::{Operations, Request, Response};
 use crate::model::{CellError, CellState, LimitKind, RunResult, Value};
+use crate::names::SessionId;
 use crate::sandbox::instance::{Cell, GuestRunResult, Interpreter, Outcome, RunStats, SkillCall, StopCause};
 use crate::sandbox::journal::Tape;
 use crate::sandbox::{Limits, MemoryShare, Metering, Profile, Sandbox};
@@ -135,7 +136,8 @@ impl Local {
     /// journal replayed into a fresh interpreter (every host call answered from it,
     /// so no tool runs again), which then goes live with fresh entropy in its random
     /// streams. Same sandbox, services (allowlists included), limits and profile.
-    /// Waits for the run in progress, if any: the fork has the state after it.
+    /// Waits for the run in progress, if any: the fork has the state after it. A
+    /// durable session's fork is durable too, its journal stored under a new id.
     pub(super) async fn fork(&self) -> Result<Self, SessionError> {
         let journal = self.slot.lock().await.journal.clone();
         let fork = Self {
@@ -146,7 +148,6 @@ impl Local {
             services: self.services.clone(),
             slot: Mutex::new(Slot { live: None, journal: journal.clone() }),
             current: Current::default(),
-            // A fork lives in this process only.
             durable: None,
             // Its own cap, as a session of its own, so its replay is not counted
             // with this one's interpreter (its skills' examples still count against
@@ -154,8 +155,12 @@ impl Local {
             memory: MemoryShare::new(),
         };
         let live = fork.replayed(&journal).await.map_err(SessionError::Fork)?;
+        let durable = match &self.durable {
+            Some(durable) => Some(durable.fork(&journal).await?),
+            None => None,
+        };
         fork.slot.lock().await.live = Some(live);
-        Ok(fork)
+        Ok(Self { durable, ..fork })
     }
 
     /// `journal` replayed into a fresh interpreter, or why it could not be.
@@ -312,6 +317,10 @@ impl Executor for Local {
 
     fn services(&self) -> Option<&Services> {
         Some(&self.services)
+    }
+
+    fn stored_as(&self) -> Option<&SessionId> {
+        self.durable.as_ref().map(Durable::id)
     }
 }
 

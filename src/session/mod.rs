@@ -104,6 +104,14 @@ pub enum SessionError {
          by default)"
     )]
     Held(SessionId),
+    /// Another process wrote the session's stored journal after this one's last
+    /// write (it took the session over while this one had lost its lease): this
+    /// process's history is stale and is never stored over the newer one.
+    #[error(
+        "session {0} ran in another server or process since this one last stored it; its state here is stale and \
+         was not stored; resume the stored one (a server does at the next request)"
+    )]
+    Superseded(SessionId),
     /// No stored session has this id (never created, deleted, or expired).
     #[error("no stored session {0} (it was closed, expired, or never existed)")]
     NotFound(SessionId),
@@ -522,6 +530,10 @@ trait Executor: Send + Sync {
     async fn close(&self, forget: bool);
     /// The in-process services, if the interpreter runs here.
     fn services(&self) -> Option<&Services>;
+    /// The id its journal is stored under, if it is durable in this process.
+    fn stored_as(&self) -> Option<&SessionId> {
+        None
+    }
 }
 
 /// A persistent Python interpreter: variables, functions and imports survive from
@@ -675,6 +687,13 @@ impl Session {
             executor,
             closed: AtomicBool::new(false),
         })
+    }
+
+    /// The id this session's journal is stored under, if it is durable (built with
+    /// [`SessionBuilder::durable`] or [`SessionBuilder::resume`], or forked from
+    /// such a session: a fork is stored under a new random id of its own).
+    pub fn stored_as(&self) -> Option<&SessionId> {
+        self.executor.stored_as()
     }
 
     /// Clears the interpreter's variables, functions and imports; `tools`, `skills`,

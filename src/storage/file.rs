@@ -463,17 +463,23 @@ impl Storage for FileStorage {
             return Ok(holder == owner);
         }
         let path = self.session_file(id, "lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io("opening a session's lock file", &path))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
-            Err(std::fs::TryLockError::Error(err)) => return Err(io("locking a session", &path)(err)),
-        }
+        // A lock file deleted between our open and our lock (its journal deleted or
+        // swept) is tried once more, as the new file; a third such race is `Held`.
+        let mut attempts = 0;
+        let file = loop {
+            let file = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(io("opening a session's lock file", &path))?;
+            match lock_if_current(file, &path)? {
+                Locked::Yes(file) => break file,
+                Locked::Held => return Ok(false),
+                Locked::Replaced if attempts < 2 => attempts += 1,
+                Locked::Replaced => return Ok(false),
+            }
+        };
         let mut leases = self.leases();
         // Another task of this process may have taken it meanwhile.
         if let Some((holder, _)) = leases.get(id) {
@@ -514,7 +520,7 @@ impl Storage for FileStorage {
         owner: &str,
         head: &[u8],
         _ttl: Option<Duration>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<u64, StorageError> {
         self.check_lease(id, owner)?;
         let (head_path, cells) = (self.session_file(id, "head"), self.session_file(id, "cells"));
         let head = head.to_vec();
@@ -522,7 +528,8 @@ impl Storage for FileStorage {
             // Cells first: a crash between the two leaves the old head with no cells
             // (the old history's start), never new cells under an old head.
             File::create(&cells).and_then(|f| f.sync_all()).map_err(io("starting a session journal", &cells))?;
-            write_atomically(&head_path, &head)
+            write_atomically(&head_path, &head)?;
+            journal_version(&head_path, &cells)
         })
         .await
     }
@@ -533,7 +540,7 @@ impl Storage for FileStorage {
         owner: &str,
         cell: &[u8],
         _ttl: Option<Duration>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<u64, StorageError> {
         self.check_lease(id, owner)?;
         let (head, path) = (self.session_file(id, "head"), self.session_file(id, "cells"));
         let len = u32::try_from(cell.len()).map_err(|_| corrupt_journal("a cell record over 4 GiB"))?;
@@ -547,9 +554,17 @@ impl Storage for FileStorage {
             let mut file =
                 File::options().append(true).open(&path).map_err(io("appending to a session journal", &path))?;
             // One write of the whole record, then its data made durable.
-            file.write_all(&record).and_then(|()| file.sync_data()).map_err(io("appending to a session journal", &path))
+            file.write_all(&record)
+                .and_then(|()| file.sync_data())
+                .map_err(io("appending to a session journal", &path))?;
+            journal_version(&head, &path)
         })
         .await
+    }
+
+    async fn journal_version(&self, id: &SessionId) -> Result<u64, StorageError> {
+        let (head, cells) = (self.session_file(id, "head"), self.session_file(id, "cells"));
+        blocking(move || journal_version(&head, &cells)).await
     }
 
     async fn load_journal(&self, id: &SessionId, caps: JournalCaps) -> Result<Option<StoredJournal>, StorageError> {
@@ -567,9 +582,14 @@ impl Storage for FileStorage {
     }
 
     async fn delete_journal(&self, id: &SessionId) -> Result<bool, StorageError> {
-        self.leases().remove(id);
+        // The lock is held until its file is gone: unlocked first, it could be taken
+        // by a process that then holds a lock on a deleted file while another
+        // locks a new one.
+        let held = self.leases().remove(id);
         let files = ["head", "cells", "lock"].map(|ext| self.session_file(id, ext));
-        blocking(move || delete_session_files(&files)).await
+        let deleted = blocking(move || delete_session_files(&files)).await;
+        drop(held);
+        deleted
     }
 
     async fn sweep_journals(&self, ttl: Duration) -> Result<usize, StorageError> {
@@ -598,9 +618,8 @@ impl Storage for FileStorage {
                 // Held by another process: alive, whatever its files' age.
                 let lock = File::options().create(true).truncate(false).write(true).open(file("lock"));
                 let Ok(lock) = lock else { continue };
-                if lock.try_lock().is_err() {
-                    continue;
-                }
+                // Deleted while held (below), unlocked after.
+                let Ok(Locked::Yes(_lock)) = lock_if_current(lock, &file("lock")) else { continue };
                 if delete_session_files(&[file("head"), file("cells"), file("lock")])? {
                     swept += 1;
                 }
@@ -612,6 +631,64 @@ impl Storage for FileStorage {
 
     fn packages_dir(&self) -> &Path {
         &self.packages
+    }
+}
+
+/// A session journal's version, from its files' metadata: every begin renames a
+/// new head into place (a new inode and modification time), every append grows
+/// the cells file. `0` if no head exists.
+fn journal_version(head: &Path, cells: &Path) -> Result<u64, StorageError> {
+    use std::os::unix::fs::MetadataExt;
+    let head = match std::fs::metadata(head) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(err) => return Err(io("reading a session journal's version", head)(err)),
+    };
+    let cells = match std::fs::metadata(cells) {
+        Ok(meta) => meta.len(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(err) => return Err(io("reading a session journal's version", cells)(err)),
+    };
+    // FNV-1a: stable across processes and builds, unlike std's hasher.
+    let parts = [head.ino(), head.mtime() as u64, head.mtime_nsec() as u64, head.len(), cells];
+    let version = parts
+        .iter()
+        .flat_map(|part| part.to_le_bytes())
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3));
+    Ok(version.max(1))
+}
+
+/// What trying a session's lock file gave.
+enum Locked {
+    /// Locked, and still the file at its path.
+    Yes(File),
+    /// Another process holds it.
+    Held,
+    /// Locked, but the file was deleted (and maybe created anew) since it was
+    /// opened: a lock on it excludes nobody. Unlocked again.
+    Replaced,
+}
+
+/// Locks `file`, opened from `path`, if no one holds it, and checks that it is
+/// still the file at `path` (same device and inode): a lock on a deleted lock
+/// file would let two processes hold one session.
+fn lock_if_current(file: File, path: &Path) -> Result<Locked, StorageError> {
+    use std::os::unix::fs::MetadataExt;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(Locked::Held),
+        Err(std::fs::TryLockError::Error(err)) => return Err(io("locking a session", path)(err)),
+    }
+    let locked = file.metadata().map_err(io("locking a session", path))?;
+    let current = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Locked::Replaced),
+        Err(err) => return Err(io("locking a session", path)(err)),
+    };
+    if (locked.dev(), locked.ino()) == (current.dev(), current.ino()) {
+        Ok(Locked::Yes(file))
+    } else {
+        Ok(Locked::Replaced)
     }
 }
 
@@ -954,4 +1031,29 @@ fn write_requirements(path: &Path, mut deps: Vec<String>) -> Result<(), StorageE
         text.push('\n');
     }
     write_atomically(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The race a lock on an unlinked lock file opens: a process opened the lock
+    /// file, the journal was deleted and a new lock file made before it locked.
+    /// Its lock is refused, and the new file's holder keeps the session alone.
+    #[test]
+    fn a_lock_on_a_deleted_lock_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.lock");
+        let opened_before = File::create(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let current = File::create(&path).unwrap();
+        assert!(matches!(lock_if_current(opened_before, &path).unwrap(), Locked::Replaced));
+        let Locked::Yes(holder) = lock_if_current(current, &path).unwrap() else { panic!("the current file locks") };
+        let again = File::options().write(true).open(&path).unwrap();
+        assert!(matches!(lock_if_current(again, &path).unwrap(), Locked::Held), "one holder at a time");
+        drop(holder);
+        std::fs::remove_file(&path).unwrap();
+        let gone = File::create(dir.path().join("other")).unwrap();
+        assert!(matches!(lock_if_current(gone, &path).unwrap(), Locked::Replaced), "no file at the path");
+    }
 }

@@ -217,23 +217,30 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn release_session(&self, id: &SessionId, owner: &str) -> Result<(), StorageError>;
     /// Starts a new history of session `id`'s journal: `head` replaces the stored
     /// one and the cells are dropped. Fenced: [`StorageError::Held`] unless `owner`
-    /// holds the lease.
+    /// holds the lease. Returns the journal's new version (see
+    /// [`journal_version`](Self::journal_version)).
     async fn begin_journal(
         &self,
         id: &SessionId,
         owner: &str,
         head: &[u8],
         ttl: Option<Duration>,
-    ) -> Result<(), StorageError>;
+    ) -> Result<u64, StorageError>;
     /// Appends one completed cell's record to session `id`'s journal, durably, once
-    /// (not a rewrite of the journal). Fenced like [`begin_journal`](Self::begin_journal).
+    /// (not a rewrite of the journal). Fenced like [`begin_journal`](Self::begin_journal);
+    /// returns the journal's new version.
     async fn append_journal(
         &self,
         id: &SessionId,
         owner: &str,
         cell: &[u8],
         ttl: Option<Duration>,
-    ) -> Result<(), StorageError>;
+    ) -> Result<u64, StorageError>;
+    /// The version of session `id`'s stored journal: a token that changes with every
+    /// write of it, whoever wrote; `0` if none is stored. A holder compares it with
+    /// the version its own last write returned to find out whether another process
+    /// wrote since (its view of the history is stale).
+    async fn journal_version(&self, id: &SessionId) -> Result<u64, StorageError>;
     /// Session `id`'s journal, `None` if none is stored; more than `caps` allow is
     /// [`StorageError::Corrupt`], found before it is read whole.
     async fn load_journal(&self, id: &SessionId, caps: JournalCaps) -> Result<Option<StoredJournal>, StorageError>;

@@ -12,6 +12,8 @@
 //! | a session's journal head | `P:sessions:<id>:head` | string (postcard, the session layer's) |
 //! | its cells | `P:sessions:<id>:cells` | list, one record per completed cell |
 //! | its lease | `P:sessions:<id>:lease` | string: the holder's token, with a `PX` expiry |
+//! | its version | `P:sessions:<id>:version` | integer: the counter's value at its last write |
+//! | the version counter | `P:sessions:versions` | integer, incremented by every journal write of any session |
 //!
 //! A session's journal keys expire after the idle TTL given with each write and
 //! renewal (`PEXPIRE`), so an abandoned session's journal is deleted by Redis
@@ -97,9 +99,10 @@ impl RedisStorage {
         format!("{}:{rest}", self.prefix)
     }
 
-    /// The keys of session `id`'s journal: lease, head, cells (a validated id: no `:` tricks).
-    fn journal_keys(&self, id: &SessionId) -> [String; 3] {
-        ["lease", "head", "cells"].map(|part| self.key(&format!("sessions:{id}:{part}")))
+    /// The keys of session `id`'s journal: lease, head, cells, version (a validated
+    /// id: no `:` tricks).
+    fn journal_keys(&self, id: &SessionId) -> [String; 4] {
+        ["lease", "head", "cells", "version"].map(|part| self.key(&format!("sessions:{id}:{part}")))
     }
 
     /// Runs a fenced journal script on `id`'s keys: `Held` unless `owner` holds the lease.
@@ -113,7 +116,9 @@ impl RedisStorage {
     ) -> Result<i64, StorageError> {
         let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(script).arg(3).arg(&self.journal_keys(id));
+        // One counter for every session: a journal deleted and started anew never
+        // takes up a version its earlier history had.
+        cmd.arg(script).arg(5).arg(&self.journal_keys(id)).arg(self.key("sessions:versions"));
         for arg in args {
             cmd.arg(*arg);
         }
@@ -508,7 +513,7 @@ impl Storage for RedisStorage {
 
     async fn claim_session(&self, id: &SessionId, owner: &str, lease: Duration) -> Result<bool, StorageError> {
         let mut conn = self.conn.clone();
-        let [lease_key, _, _] = self.journal_keys(id);
+        let [lease_key, ..] = self.journal_keys(id);
         let claimed: i64 = redis::cmd("EVAL")
             .arg(CLAIM)
             .arg(1)
@@ -538,7 +543,7 @@ impl Storage for RedisStorage {
 
     async fn release_session(&self, id: &SessionId, owner: &str) -> Result<(), StorageError> {
         let mut conn = self.conn.clone();
-        let [lease_key, _, _] = self.journal_keys(id);
+        let [lease_key, ..] = self.journal_keys(id);
         redis::cmd("EVAL")
             .arg(RELEASE)
             .arg(1)
@@ -555,8 +560,9 @@ impl Storage for RedisStorage {
         owner: &str,
         head: &[u8],
         ttl: Option<Duration>,
-    ) -> Result<(), StorageError> {
-        self.fenced("starting a session journal", BEGIN, id, &[owner.as_bytes(), head], ttl).await.map(drop)
+    ) -> Result<u64, StorageError> {
+        let version = self.fenced("starting a session journal", BEGIN, id, &[owner.as_bytes(), head], ttl).await?;
+        Ok(version.unsigned_abs())
     }
 
     async fn append_journal(
@@ -565,14 +571,23 @@ impl Storage for RedisStorage {
         owner: &str,
         cell: &[u8],
         ttl: Option<Duration>,
-    ) -> Result<(), StorageError> {
-        self.fenced("appending to a session journal", APPEND, id, &[owner.as_bytes(), cell], ttl).await.map(drop)
+    ) -> Result<u64, StorageError> {
+        let version = self.fenced("appending to a session journal", APPEND, id, &[owner.as_bytes(), cell], ttl).await?;
+        Ok(version.unsigned_abs())
+    }
+
+    async fn journal_version(&self, id: &SessionId) -> Result<u64, StorageError> {
+        let mut conn = self.conn.clone();
+        let [.., version] = self.journal_keys(id);
+        let version: Option<u64> =
+            conn.get(&version).await.map_err(redis_err("reading a session journal's version"))?;
+        Ok(version.unwrap_or(0))
     }
 
     async fn load_journal(&self, id: &SessionId, caps: JournalCaps) -> Result<Option<StoredJournal>, StorageError> {
         const OP: &str = "loading a session journal";
         let mut conn = self.conn.clone();
-        let [_, head_key, cells_key] = self.journal_keys(id);
+        let [_, head_key, cells_key, _] = self.journal_keys(id);
         // Sizes first: nothing past the caps is fetched.
         let (head_len, count): (usize, usize) =
             redis::pipe().strlen(&head_key).llen(&cells_key).query_async(&mut conn).await.map_err(redis_err(OP))?;
@@ -601,11 +616,11 @@ impl Storage for RedisStorage {
 
     async fn delete_journal(&self, id: &SessionId) -> Result<bool, StorageError> {
         let mut conn = self.conn.clone();
-        let [lease, head, cells] = self.journal_keys(id);
+        let [lease, head, cells, version] = self.journal_keys(id);
         let (removed,): (u64,) = redis::pipe()
             .atomic()
             .del(&head)
-            .del(&[lease, cells])
+            .del(&[lease, cells, version])
             .ignore()
             .query_async(&mut conn)
             .await
@@ -634,24 +649,38 @@ const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1";
 
-/// KEYS: lease, head, cells. ARGV: owner, lease ms, ttl ms (0: none).
+/// KEYS: lease, head, cells, version, counter. ARGV: owner, lease ms, ttl ms (0: none).
 const RENEW: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
+if ARGV[3] ~= '0' then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3]) redis.call('PEXPIRE', KEYS[3], ARGV[3]) redis.call('PEXPIRE', KEYS[4], ARGV[3])
+end
 return 1";
 
-/// KEYS: lease, head, cells. ARGV: owner, head, ttl ms (0: none).
+/// KEYS: lease, head, cells, version, counter. ARGV: owner, head, ttl ms (0: none).
+/// Returns the new version.
 const BEGIN: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[3])
-if ARGV[3] ~= '0' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) else redis.call('SET', KEYS[2], ARGV[2]) end
-return 1";
+local version = redis.call('INCR', KEYS[5])
+redis.call('SET', KEYS[4], version)
+if ARGV[3] ~= '0' then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) redis.call('PEXPIRE', KEYS[4], ARGV[3])
+else
+  redis.call('SET', KEYS[2], ARGV[2])
+end
+return version";
 
-/// KEYS: lease, head, cells. ARGV: owner, cell, ttl ms (0: none).
+/// KEYS: lease, head, cells, version, counter. ARGV: owner, cell, ttl ms (0: none).
+/// Returns the new version.
 const APPEND: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
 redis.call('RPUSH', KEYS[3], ARGV[2])
-if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
-return 1";
+local version = redis.call('INCR', KEYS[5])
+redis.call('SET', KEYS[4], version)
+if ARGV[3] ~= '0' then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3]) redis.call('PEXPIRE', KEYS[3], ARGV[3]) redis.call('PEXPIRE', KEYS[4], ARGV[3])
+end
+return version";
