@@ -806,7 +806,7 @@ fn log_record(payload: &[u8]) -> Vec<u8> {
 
 fn append(path: &std::path::Path, bytes: &[u8]) {
     use std::io::Write;
-    std::fs::OpenOptions::new().append(true).open(path).unwrap().write_all(bytes).unwrap();
+    std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap().write_all(bytes).unwrap();
 }
 
 /// A writer killed between its log append and its update of the files (a record
@@ -871,7 +871,7 @@ async fn file_logs_survive_torn_huge_corrupt_and_escaping_records() {
         *r.last_mut().unwrap() ^= 1;
         r
     }] {
-        let before = std::fs::metadata(&log).unwrap().len();
+        let before = std::fs::metadata(&log).map_or(0, |m| m.len());
         let records =
             [log_record(&serde_json::to_vec(&escape).unwrap()), log_record(&serde_json::to_vec(&kept).unwrap())];
         append(&log, &[records.concat(), damage, log_record(&serde_json::to_vec(&late).unwrap())].concat());

@@ -128,13 +128,19 @@ impl FileStorage {
                 std::fs::create_dir_all(&path).map_err(io("creating the storage directory", &path))?;
             }
             // What the logs hold is made durable in the stores' files, so a log is
-            // replayed only for writes since this process opened the store.
+            // replayed only for writes since this process opened the store. A store
+            // never written to gets no files of ours (py-code-mode users list these
+            // directories).
             let skills = base.join("skills");
-            let lock = Lock::exclusive(&skills.join(".skills.lock"))?;
-            skills_log(&skills, &lock)?.checkpoint()?;
+            if skills.join(".skills.log").exists() {
+                let lock = Lock::exclusive(&skills.join(".skills.lock"))?;
+                skills_log(&skills, &lock)?.checkpoint()?;
+            }
             let artifacts = base.join("artifacts");
-            let lock = Lock::exclusive(&artifacts.join(".artifacts.lock"))?;
-            artifacts_log(&artifacts, &lock)?.checkpoint()?;
+            if artifacts.join(".artifacts.log").exists() {
+                let lock = Lock::exclusive(&artifacts.join(".artifacts.lock"))?;
+                artifacts_log(&artifacts, &lock)?.checkpoint()?;
+            }
             let packages = base.join("deps/site-packages");
             Ok(Self { base, packages, leases: Default::default() })
         })
