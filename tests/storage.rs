@@ -829,3 +829,185 @@ async fn verification_is_recorded_in_place(b: Backend) {
     assert_eq!(s.load_skill(&skill_name("checked")).await.unwrap().unwrap().verification, Some(failed));
     assert!(s.load_skill(&skill_name("missing")).await.unwrap().is_none());
 }
+
+/// The directory backend's write-ahead logs (`skills/.skills.log`,
+/// `artifacts/.artifacts.log`): a record framed as the store writes it.
+fn log_record(payload: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut record = (payload.len() as u32).to_le_bytes().to_vec();
+    record.extend_from_slice(&sha2::Sha256::digest(payload)[..8]);
+    record.extend_from_slice(payload);
+    record
+}
+
+fn append(path: &std::path::Path, bytes: &[u8]) {
+    use std::io::Write;
+    std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap().write_all(bytes).unwrap();
+}
+
+/// A writer killed between its log append and its update of the files (a record
+/// appended by hand, as the dead writer left it) is completed by the next write
+/// under the store's lock, before that write: the py-code-mode files are current
+/// without a reopen. Then a reopen checkpoints: the logs are emptied.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_log_records_a_dead_writer_left_are_applied_by_the_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = FileStorage::open(dir.path()).await.unwrap();
+    s.save_skill(&stored_skill("first", "def run():\n    return 1\n")).await.unwrap();
+    let log = dir.path().join("skills/.skills.log");
+    assert!(std::fs::metadata(&log).unwrap().len() > 0, "a write is in the log until a checkpoint");
+    let orphan = json!({"Save": {"name": "orphan", "source": "def run():\n    return 'o'\n",
+        "meta": {"description": "left by a dead writer", "version": 1}, "history": []}});
+    append(&log, &log_record(&serde_json::to_vec(&orphan).unwrap()));
+    assert!(!dir.path().join("skills/orphan.py").exists());
+    s.save_skill(&stored_skill("second", "def run():\n    return 2\n")).await.unwrap();
+    assert_eq!(std::fs::read_to_string(dir.path().join("skills/orphan.py")).unwrap(), "def run():\n    return 'o'\n");
+    let index: Value = serde_json::from_slice(&std::fs::read(dir.path().join("skills/.skills.json")).unwrap()).unwrap();
+    assert_eq!(index["orphan"]["description"], "left by a dead writer");
+    assert_eq!(s.load_skill(&skill_name("second")).await.unwrap().unwrap().source, "def run():\n    return 2\n");
+
+    // The same for an artifact, with its bytes in the record.
+    let artifacts = Artifacts::new(Arc::new(s.clone()), DEFAULT_MAX_ARTIFACT_SIZE);
+    artifacts.save("a.txt", b"one".to_vec(), DataKind::Text, "", Map::new()).await.unwrap();
+    let header =
+        serde_json::to_vec(&json!({"Save": {"name": "sub/b.bin", "entry": {"size": 3}, "inline": true}})).unwrap();
+    let payload = [&(header.len() as u32).to_le_bytes()[..], &header, b"\x00\x01\x02"].concat();
+    append(&dir.path().join("artifacts/.artifacts.log"), &log_record(&payload));
+    assert!(artifacts.delete("a.txt").await.unwrap());
+    assert_eq!(std::fs::read(dir.path().join("artifacts/sub/b.bin")).unwrap(), b"\x00\x01\x02");
+    assert_eq!(
+        s.load_artifact(&codemode::names::ArtifactName::new("sub/b.bin").unwrap()).await.unwrap().unwrap().data,
+        b"\x00\x01\x02"
+    );
+
+    drop(FileStorage::open(dir.path()).await.unwrap());
+    for log in ["skills/.skills.log", "artifacts/.artifacts.log"] {
+        assert_eq!(std::fs::metadata(dir.path().join(log)).unwrap().len(), 0, "{log} is checkpointed at open");
+    }
+    let reopened = FileStorage::open(dir.path()).await.unwrap();
+    let mut names: Vec<_> = reopened.list_skills().await.unwrap().into_iter().map(|s| s.name.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["first", "orphan", "second"]);
+}
+
+/// Hostile logs: a torn tail, a record claiming 4 GiB, a corrupt checksum, and
+/// records whose names try to leave the store. Nothing panics, the records before
+/// the damage are kept, the damage is cut off, and no file appears outside.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_logs_survive_torn_huge_corrupt_and_escaping_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("store");
+    let s = FileStorage::open(&base).await.unwrap();
+    let log = base.join("skills/.skills.log");
+    let escape = json!({"Save": {"name": "../../escaped", "source": "x", "meta": {}, "history": []}});
+    let kept = json!({"Save": {"name": "kept", "source": "def run():\n    return 'k'\n", "meta": {}, "history": []}});
+    let late = json!({"Save": {"name": "late", "source": "def run(): pass\n", "meta": {}, "history": []}});
+    for damage in [log_record(b"torn").split_at(7).0.to_vec(), [&u32::MAX.to_le_bytes()[..], &[7u8; 40]].concat(), {
+        let mut r = log_record(b"flipped");
+        *r.last_mut().unwrap() ^= 1;
+        r
+    }] {
+        let before = std::fs::metadata(&log).map_or(0, |m| m.len());
+        let records =
+            [log_record(&serde_json::to_vec(&escape).unwrap()), log_record(&serde_json::to_vec(&kept).unwrap())];
+        append(&log, &[records.concat(), damage, log_record(&serde_json::to_vec(&late).unwrap())].concat());
+        // The next write repairs the log, applies what came before the damage, and writes.
+        s.save_skill(&stored_skill("next", "def run():\n    return 'n'\n")).await.unwrap();
+        assert_eq!(s.load_skill(&skill_name("kept")).await.unwrap().unwrap().source, "def run():\n    return 'k'\n");
+        assert!(s.load_skill(&skill_name("late")).await.unwrap().is_none(), "records after the damage are cut off");
+        assert!(std::fs::metadata(&log).unwrap().len() > before, "the log keeps its records");
+        std::fs::remove_file(base.join("skills/kept.py")).unwrap();
+    }
+    let artifact_log = base.join("artifacts/.artifacts.log");
+    for name in ["../escaped.txt", "/tmp/escaped.txt", ".artifacts.json"] {
+        let header = serde_json::to_vec(&json!({"Save": {"name": name, "entry": {}, "inline": true}})).unwrap();
+        append(&artifact_log, &log_record(&[&(header.len() as u32).to_le_bytes()[..], &header, b"evil"].concat()));
+    }
+    // A header length past the record's end.
+    append(&artifact_log, &log_record(&[&u32::MAX.to_le_bytes()[..], b"{}"].concat()));
+    drop(FileStorage::open(&base).await.unwrap());
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(base.join("artifacts/.artifacts.json")).unwrap_or(b"{}".to_vec()))
+            .unwrap();
+    assert!(index.as_object().is_none_or(|o| o.is_empty()), "{index}");
+    let outside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(outside, ["store"], "nothing was written outside the store");
+    assert!(!base.join("escaped.py").exists() && !base.join("escaped.txt").exists());
+}
+
+/// Set by `file_writes_survive_kill_9` for the process it kills.
+const WRITER: &str = "CODEMODE_TEST_LOG_WRITER";
+
+/// The writer `file_writes_survive_kill_9` kills: skills and artifacts of 1 KiB,
+/// one line on stdout after each acknowledged write. Does nothing unless started so.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_log_writer_process() {
+    let Some(base) = std::env::var_os(WRITER) else { return };
+    let s = FileStorage::open(std::path::Path::new(&base)).await.unwrap();
+    let artifacts = Artifacts::new(Arc::new(s.clone()), DEFAULT_MAX_ARTIFACT_SIZE);
+    // Bounded; the parent kills it long before.
+    for i in 0..100_000 {
+        s.save_skill(&stored_skill(&format!("s{i}"), &kill_source(i))).await.unwrap();
+        println!("ack skill {i}");
+        artifacts.save(&format!("a{i}.bin"), kill_data(i), DataKind::Bytes, "", Map::new()).await.unwrap();
+        println!("ack artifact {i}");
+    }
+}
+
+fn kill_source(i: usize) -> String {
+    format!("def run():\n    return {i}\n# {}\n", "x".repeat(1000))
+}
+
+fn kill_data(i: usize) -> Vec<u8> {
+    format!("{i:08}").into_bytes().repeat(128)
+}
+
+/// Every write a writer acknowledged before `kill -9` is there after it, and the
+/// py-code-mode layout (`<name>.py`, `.skills.json`, the artifact, `.artifacts.json`)
+/// is current once the store is opened again (the recovery checkpoints its logs).
+#[tokio::test(flavor = "multi_thread")]
+async fn file_writes_survive_kill_9() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["file_log_writer_process", "--exact", "--nocapture", "--test-threads=1"])
+        .env(WRITER, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked = Vec::new();
+    // Killed mid-stream: after some acknowledged writes, while it writes more.
+    while acked.len() < 60 {
+        let Some(line) = lines.next() else { panic!("the writer stopped early: {:?}", child.wait()) };
+        if let Some(ack) = line.unwrap().strip_prefix("ack ") {
+            acked.push(ack.to_owned());
+        }
+    }
+    child.kill().unwrap();
+    // Acknowledgements printed before the kill and not yet read count too.
+    acked.extend(lines.map_while(Result::ok).filter_map(|l| l.strip_prefix("ack ").map(str::to_owned)));
+    assert!(!child.wait().unwrap().success(), "the writer was killed");
+
+    let s = FileStorage::open(dir.path()).await.unwrap();
+    let index: Value = serde_json::from_slice(&std::fs::read(dir.path().join("skills/.skills.json")).unwrap()).unwrap();
+    let artifact_index: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("artifacts/.artifacts.json")).unwrap()).unwrap();
+    for ack in &acked {
+        let (kind, i) = ack.split_once(' ').unwrap();
+        let i: usize = i.parse().unwrap();
+        if kind == "skill" {
+            let name = format!("s{i}");
+            assert_eq!(std::fs::read_to_string(dir.path().join(format!("skills/{name}.py"))).unwrap(), kill_source(i));
+            assert_eq!(index[&name]["version"], 1, "{name} is in .skills.json");
+            assert_eq!(s.load_skill(&skill_name(&name)).await.unwrap().unwrap().source, kill_source(i));
+        } else {
+            let name = format!("a{i}.bin");
+            assert_eq!(std::fs::read(dir.path().join("artifacts").join(&name)).unwrap(), kill_data(i));
+            assert_eq!(artifact_index[&name]["size"], 1024, "{name} is in .artifacts.json");
+        }
+    }
+    for log in ["skills/.skills.log", "artifacts/.artifacts.log"] {
+        assert_eq!(std::fs::metadata(dir.path().join(log)).unwrap().len(), 0, "{log} was checkpointed");
+    }
+}

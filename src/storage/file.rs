@@ -3,9 +3,11 @@
 //! ```text
 //! <base>/skills/<name>.py            skill sources (readable by py-code-mode)
 //! <base>/skills/.skills.json         descriptions, creation times, signatures, scopes, versions
+//! <base>/skills/.skills.log          the skills' write-ahead log (see `wal.rs`)
 //! <base>/skills/.versions/<name>/<n>.json a skill's earlier versions, one per file (at most 20, 4 MiB)
 //! <base>/artifacts/<name...>         artifact data, sub-directories allowed
 //! <base>/artifacts/.artifacts.json   artifact index (py-code-mode's format)
+//! <base>/artifacts/.artifacts.log    the artifacts' write-ahead log
 //! <base>/vectors/<key>.f32           embeddings, little-endian f32
 //! <base>/deps/requirements.txt       requirements, one per line
 //! <base>/requirements.txt            pre-configured requirements (py-code-mode's; read, never written)
@@ -19,16 +21,19 @@
 //! rewritten. Its lease is the lock on its lock file, which the OS releases when
 //! the holder dies; renewing touches the cells file, whose age the idle sweep reads.
 //!
-//! Every write goes to a temporary file in the target's directory, is fsynced and
-//! renamed into place, so a crash leaves the old or the new version, never a torn
-//! one. An operation that renames several files in one directory (a skill and
-//! `.skills.json`, an artifact and `.artifacts.json`) fsyncs that directory once,
-//! after its last rename: a directory fsync costs as much as a file's, and the
-//! renames before it become durable together. Derived data (vectors, the skills
-//! version token) is renamed into place without an fsync: a crash may lose it,
-//! never tear it, and it is recomputed. Index updates hold an exclusive lock on a
-//! lock file, so two processes writing to one directory cannot lose each other's
-//! entries.
+//! A write to the skills or the artifacts costs one fsync: it is recorded whole in
+//! the store's write-ahead log, which is fsynced, and then the files py-code-mode
+//! reads (`<name>.py`, `.skills.json`, the artifact, `.artifacts.json`) are
+//! replaced through temporary files and renames without an fsync, before the
+//! write returns; the log makes them durable (`wal.rs`: replay after a crash,
+//! checkpoints). An artifact larger than [`INLINE_ARTIFACT_BYTES`] keeps its
+//! bytes out of the log: its data file is fsynced and renamed into place (with its
+//! directory's fsync) before the record that indexes it. Every replacement goes
+//! through a temporary file and a rename, so readers in other processes see the
+//! old or the new file, never a torn one. Derived data (vectors, the skills version
+//! token) is never logged: a crash may lose it and it is recomputed. Writes hold an
+//! exclusive lock on the store's lock file, so two processes writing to one
+//! directory cannot lose each other's entries.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -38,6 +43,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::wal::Wal;
 use super::{
     IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
     decode_vector, encode_vector, requirement_name,
@@ -79,6 +85,34 @@ struct SkillMeta {
     verification: Option<crate::model::Verification>,
 }
 
+/// Artifacts up to this size are written into the log with their index entry
+/// (one fsync); larger ones get their own fsynced data file first.
+pub const INLINE_ARTIFACT_BYTES: usize = 64 << 10;
+
+/// One write to the skills store, as its log records it. Each sets whole values
+/// (history versions by number), so applying one again changes nothing.
+#[derive(Serialize, Deserialize)]
+enum SkillOp {
+    /// A skill saved, and the versions its history gains by number (the one it
+    /// replaced, and those a single-file history of stop 22 held).
+    Save { name: SkillName, source: String, meta: SkillMeta, history: Vec<(u64, StoredSkill)> },
+    /// A skill's metadata changed in place (a verification recorded).
+    Meta { name: SkillName, meta: SkillMeta },
+    /// A skill and its history deleted.
+    Delete { name: SkillName },
+}
+
+/// One write to the artifacts store, as its log records it: a header, then the
+/// data when `inline`.
+#[derive(Serialize, Deserialize)]
+enum ArtifactOp {
+    /// An artifact saved; its data is in the record when `inline`, else it was
+    /// made durable in its file before the record was written.
+    Save { name: String, entry: IndexEntry, inline: bool },
+    /// An artifact deleted.
+    Delete { name: String },
+}
+
 fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
@@ -92,6 +126,20 @@ impl FileStorage {
             for dir in ["skills", "artifacts", "vectors", "deps/site-packages", "sessions"] {
                 let path = base.join(dir);
                 std::fs::create_dir_all(&path).map_err(io("creating the storage directory", &path))?;
+            }
+            // What the logs hold is made durable in the stores' files, so a log is
+            // replayed only for writes since this process opened the store. A store
+            // never written to gets no files of ours (py-code-mode users list these
+            // directories).
+            let skills = base.join("skills");
+            if skills.join(".skills.log").exists() {
+                let lock = Lock::exclusive(&skills.join(".skills.lock"))?;
+                skills_log(&skills, &lock)?.checkpoint()?;
+            }
+            let artifacts = base.join("artifacts");
+            if artifacts.join(".artifacts.log").exists() {
+                let lock = Lock::exclusive(&artifacts.join(".artifacts.lock"))?;
+                artifacts_log(&artifacts, &lock)?.checkpoint()?;
             }
             let packages = base.join("deps/site-packages");
             Ok(Self { base, packages, leases: Default::default() })
@@ -136,25 +184,32 @@ impl Storage for FileStorage {
         let dir = self.artifacts_dir();
         let (name, info, data) = (name.clone(), info.clone(), data.to_vec());
         blocking(move || {
-            let path = dir.join(name.as_str());
-            let _lock = Lock::exclusive(&dir.join(".artifacts.lock"))?;
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io("creating the artifact's directory", parent))?;
+            let lock = Lock::exclusive(&dir.join(".artifacts.lock"))?;
+            let mut log = artifacts_log(&dir, &lock)?;
+            let inline = data.len() <= INLINE_ARTIFACT_BYTES;
+            if !inline {
+                // Data first, durably: the record never points at data that is not there.
+                let path = dir.join(name.as_str());
+                let data_dir = create_parent(&path)?;
+                replace_file(&path, &data)?;
+                sync_dir(&data_dir)?;
+                if data_dir != dir {
+                    sync_dir(&dir)?;
+                }
             }
-            // Data first: an index entry never points at data that is not there.
-            // Renames in one directory reach the disk in order (the filesystem's
-            // metadata journal commits them in sequence), so one directory fsync
-            // after both keeps that order; data in a sub-directory gets its own.
-            let data_dir = path.parent().unwrap_or(&dir);
-            replace_file(&path, &data)?;
-            if data_dir != dir {
-                sync_dir(data_dir)?;
+            let op = ArtifactOp::Save { name: name.as_str().to_owned(), entry: IndexEntry::new(&info), inline };
+            let header = serde_json::to_vec(&op).map_err(encoding)?;
+            let mut record = Vec::with_capacity(4 + header.len() + if inline { data.len() } else { 0 });
+            record.extend_from_slice(&(header.len() as u32).to_le_bytes());
+            record.extend_from_slice(&header);
+            if inline {
+                record.extend_from_slice(&data);
             }
-            let index_path = dir.join(".artifacts.json");
-            let mut index = read_index(&index_path)?;
-            index.insert(name.as_str().to_owned(), IndexEntry::new(&info));
-            replace_file(&index_path, &json_bytes(&index)?)?;
-            sync_dir(&dir)
+            let mut index = read_index(&dir.join(".artifacts.json"))?;
+            log.commit(&record, || {
+                apply_artifact(&dir, &mut index, op, &data)?;
+                write_index(&dir, &index)
+            })
         })
         .await
     }
@@ -195,20 +250,20 @@ impl Storage for FileStorage {
         let dir = self.artifacts_dir();
         let name = name.clone();
         blocking(move || {
-            let _lock = Lock::exclusive(&dir.join(".artifacts.lock"))?;
-            let index_path = dir.join(".artifacts.json");
-            let mut index = read_index(&index_path)?;
-            let existed = index.remove(name.as_str()).is_some();
-            if existed {
-                // Index first: a crash in between leaves an unlisted file, not a dangling entry.
-                write_json(&index_path, &index)?;
+            let lock = Lock::exclusive(&dir.join(".artifacts.lock"))?;
+            let mut log = artifacts_log(&dir, &lock)?;
+            let mut index = read_index(&dir.join(".artifacts.json"))?;
+            if !index.contains_key(name.as_str()) && !dir.join(name.as_str()).exists() {
+                return Ok(false);
             }
-            let path = dir.join(name.as_str());
-            match std::fs::remove_file(&path) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(existed),
-                Err(e) => Err(io("deleting the artifact", &path)(e)),
-            }
+            let op = ArtifactOp::Delete { name: name.as_str().to_owned() };
+            let header = serde_json::to_vec(&op).map_err(encoding)?;
+            let record = [&(header.len() as u32).to_le_bytes()[..], &header].concat();
+            log.commit(&record, || {
+                apply_artifact(&dir, &mut index, op, &[])?;
+                write_index(&dir, &index)
+            })?;
+            Ok(true)
         })
         .await
     }
@@ -217,23 +272,18 @@ impl Storage for FileStorage {
         let dir = self.skills_dir();
         let skill = skill.clone();
         blocking(move || {
-            let _lock = Lock::exclusive(&dir.join(".skills.lock"))?;
-            let meta_path = dir.join(".skills.json");
-            let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
-            // The skill replaced goes to its history first, durably: a crash or a
-            // failure after this leaves it both current and in the history (a
-            // duplicate, never a loss); a failure here writes nothing else.
+            let lock = Lock::exclusive(&dir.join(".skills.lock"))?;
+            let mut log = skills_log(&dir, &lock)?;
+            let mut meta = read_meta(&dir)?;
             let current = meta.get(skill.name.as_str()).cloned().unwrap_or_default();
             let current = read_skill(&dir, skill.name.clone(), current).map_err(io("reading a skill", &dir))?;
             let version = super::next_version(current.as_ref().map(|c| c.version));
             let replaced = current.is_some();
-            if let Some(current) = current {
-                History::of(&dir, &skill.name).push(current)?;
-            }
-            // Either rename may reach the disk without the other and the store is
-            // still consistent (the `.py` file is the truth, a signature is only
-            // trusted for the source it was read from): one directory fsync, at the end.
-            replace_file(&skill_path(&dir, &skill.name), skill.source.as_bytes())?;
+            // The skill replaced joins its history in the same record: one atomic write.
+            let history = match current {
+                Some(current) => History::of(&dir, &skill.name).numbered(current)?,
+                None => Vec::new(),
+            };
             let source_sha256 = skill.signature.as_ref().map(|_| sha256_hex(&skill.source));
             let entry = SkillMeta {
                 description: skill.description,
@@ -245,10 +295,11 @@ impl Storage for FileStorage {
                 examples: skill.examples,
                 verification: skill.verification,
             };
-            meta.insert(skill.name.into(), entry);
-            replace_file(&meta_path, &json_bytes(&meta)?)?;
-            bump_version(&dir)?;
-            sync_dir(&dir)?;
+            let op = SkillOp::Save { name: skill.name, source: skill.source, meta: entry, history };
+            log.commit(&serde_json::to_vec(&op).map_err(encoding)?, || {
+                apply_skill(&dir, &mut meta, op)?;
+                write_meta(&dir, &meta)
+            })?;
             Ok(SavedSkill { version, replaced })
         })
         .await
@@ -264,18 +315,20 @@ impl Storage for FileStorage {
         let name = name.clone();
         let verification = verification.clone();
         blocking(move || {
-            let _lock = Lock::exclusive(&dir.join(".skills.lock"))?;
-            let meta_path = dir.join(".skills.json");
-            let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
-            match meta.get_mut(name.as_str()) {
+            let lock = Lock::exclusive(&dir.join(".skills.lock"))?;
+            let mut log = skills_log(&dir, &lock)?;
+            let mut meta = read_meta(&dir)?;
+            let entry = match meta.get(name.as_str()) {
                 Some(entry) if entry.version == version && skill_path(&dir, &name).exists() => {
-                    entry.verification = Some(verification);
+                    SkillMeta { verification: Some(verification), ..entry.clone() }
                 }
                 _ => return Ok(false),
-            }
-            replace_file(&meta_path, &json_bytes(&meta)?)?;
-            bump_version(&dir)?;
-            sync_dir(&dir)?;
+            };
+            let op = SkillOp::Meta { name, meta: entry };
+            log.commit(&serde_json::to_vec(&op).map_err(encoding)?, || {
+                apply_skill(&dir, &mut meta, op)?;
+                write_meta(&dir, &meta)
+            })?;
             Ok(true)
         })
         .await
@@ -296,7 +349,7 @@ impl Storage for FileStorage {
         let dir = self.skills_dir();
         let name = name.clone();
         blocking(move || {
-            let mut meta: BTreeMap<String, SkillMeta> = read_json(&dir.join(".skills.json"))?.unwrap_or_default();
+            let mut meta = read_meta(&dir)?;
             let meta = meta.remove(name.as_str()).unwrap_or_default();
             let path = skill_path(&dir, &name);
             read_skill(&dir, name, meta).map_err(io("reading a skill", &path))
@@ -311,7 +364,7 @@ impl Storage for FileStorage {
     async fn scan_skills(&self) -> Result<(Vec<StoredSkill>, Vec<SkippedSkill>), StorageError> {
         let dir = self.skills_dir();
         blocking(move || {
-            let mut meta: BTreeMap<String, SkillMeta> = read_json(&dir.join(".skills.json"))?.unwrap_or_default();
+            let mut meta = read_meta(&dir)?;
             let (mut skills, mut skipped) = (Vec::new(), Vec::new());
             // The `.py` files are the truth: py-code-mode users add skills by dropping files in.
             for entry in std::fs::read_dir(&dir).map_err(io("listing skills", &dir))? {
@@ -346,22 +399,16 @@ impl Storage for FileStorage {
         let dir = self.skills_dir();
         let name = name.clone();
         blocking(move || {
-            let _lock = Lock::exclusive(&dir.join(".skills.lock"))?;
-            let meta_path = dir.join(".skills.json");
-            let mut meta: BTreeMap<String, SkillMeta> = read_json(&meta_path)?.unwrap_or_default();
-            if meta.remove(name.as_str()).is_some() {
-                write_json(&meta_path, &meta)?;
-            }
-            // py-code-mode users expect delete to delete: the history goes too.
-            History::of(&dir, &name).delete()?;
-            let path = skill_path(&dir, &name);
-            let removed = match std::fs::remove_file(&path) {
-                Ok(()) => true,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-                Err(e) => return Err(io("deleting the skill", &path)(e)),
-            };
-            bump_version(&dir)?;
-            Ok(removed)
+            let lock = Lock::exclusive(&dir.join(".skills.lock"))?;
+            let mut log = skills_log(&dir, &lock)?;
+            let mut meta = read_meta(&dir)?;
+            let existed = skill_path(&dir, &name).exists();
+            let op = SkillOp::Delete { name };
+            log.commit(&serde_json::to_vec(&op).map_err(encoding)?, || {
+                apply_skill(&dir, &mut meta, op)?;
+                write_meta(&dir, &meta)
+            })?;
+            Ok(existed)
         })
         .await
     }
@@ -767,7 +814,7 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
+pub(super) fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
     let path = path.to_path_buf();
     move |source| {
         tracing::warn!(op, path = %path.display(), error = %source, "storage I/O failed");
@@ -775,14 +822,16 @@ fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageEr
     }
 }
 
-/// An advisory lock held until dropped (`flock`, released by the OS if the process dies).
-struct Lock(#[allow(dead_code, reason = "held for its lock, released on drop")] File);
+/// An advisory lock held until dropped (`flock`, released by the OS if the process
+/// dies). A store's lock file also holds its log's applied position (`wal.rs`).
+struct Lock(File);
 
 impl Lock {
     fn exclusive(path: &Path) -> Result<Self, StorageError> {
         let file = File::options()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(path)
             .map_err(io("opening the lock file", path))?;
@@ -856,10 +905,6 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, S
     }
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StorageError> {
-    write_atomically(path, &json_bytes(value)?)
-}
-
 fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
     serde_json::to_vec_pretty(value)
         .map_err(|e| StorageError::Corrupt { op: "encoding an index", detail: e.to_string() })
@@ -931,27 +976,25 @@ impl History {
         Ok(versions)
     }
 
-    /// Appends `version` durably, then drops the oldest past the caps.
-    fn push(&self, version: StoredSkill) -> Result<(), StorageError> {
-        let mut files = self.files()?;
-        if !self.dir.exists() {
-            std::fs::create_dir_all(&self.dir).map_err(io("creating the versions directory", &self.dir))?;
-            // The new directories' entries must be durable before a version relies on them.
-            for dir in self.dir.ancestors().skip(1).take(2) {
-                sync_dir(dir)?;
-            }
+    /// `version` and the versions of a single-file history, numbered after the
+    /// newest kept: what a save adds to the history.
+    fn numbered(&self, version: StoredSkill) -> Result<Vec<(u64, StoredSkill)>, StorageError> {
+        let first = self.files()?.last().map_or(1, |(number, _)| number + 1);
+        Ok((first..).zip(self.read_legacy()?.into_iter().chain(std::iter::once(version))).collect())
+    }
+
+    /// Writes `versions` (without an fsync: the log holds them), retires the
+    /// single-file history, then drops the oldest past the caps.
+    fn write(&self, versions: &[(u64, StoredSkill)]) -> Result<(), StorageError> {
+        if versions.is_empty() {
+            return Ok(());
         }
-        let legacy = self.read_legacy()?;
-        let first = files.last().map_or(1, |(number, _)| number + 1);
-        for (number, version) in (first..).zip(legacy.into_iter().chain(std::iter::once(version))) {
-            let path = self.dir.join(format!("{number}.json"));
-            replace_file(&path, &json_bytes(&version)?)?;
-            files.push((number, path));
+        std::fs::create_dir_all(&self.dir).map_err(io("creating the versions directory", &self.dir))?;
+        for (number, version) in versions {
+            replace_file_unsynced(&self.dir.join(format!("{number}.json")), &json_bytes(version)?)?;
         }
-        sync_dir(&self.dir)?;
         remove_if_present(&self.legacy, "deleting the skill's versions")?;
-        // Dropping too few is harmless (the caps are met by the next save), so
-        // removals need no fsync.
+        let files = self.files()?;
         let mut sizes: Vec<u64> =
             files.iter().map(|(_, path)| std::fs::metadata(path).map_or(0, |m| m.len())).collect();
         let mut total: u64 = sizes.iter().sum();
@@ -1007,6 +1050,119 @@ fn read_skill(dir: &Path, name: SkillName, meta: SkillMeta) -> std::io::Result<O
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The skills store's log, after applying any records a writer that died left
+/// unapplied (`lock` is the store's, held).
+fn skills_log<'a>(dir: &Path, lock: &'a Lock) -> Result<Wal<'a>, StorageError> {
+    Wal::open(&dir.join(".skills.log"), &lock.0, |records| {
+        let mut meta = read_meta(dir)?;
+        for record in records {
+            match serde_json::from_slice::<SkillOp>(record) {
+                Ok(op) => apply_skill(dir, &mut meta, op)?,
+                // Checked but not ours (written by hand, or a bad name): skipped.
+                Err(err) => tracing::warn!(error = %err, "a skills log record that is no operation is skipped"),
+            }
+        }
+        write_meta(dir, &meta)
+    })
+}
+
+/// The artifacts store's log, after applying what a dead writer left unapplied.
+fn artifacts_log<'a>(dir: &Path, lock: &'a Lock) -> Result<Wal<'a>, StorageError> {
+    Wal::open(&dir.join(".artifacts.log"), &lock.0, |records| {
+        let mut index = read_index(&dir.join(".artifacts.json"))?;
+        for record in records {
+            let header_len =
+                record.get(..4).map_or(usize::MAX, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+            let decoded = record
+                .get(4..)
+                .and_then(|rest| Some((rest.get(..header_len)?, rest.get(header_len..)?)))
+                .and_then(|(header, data)| Some((serde_json::from_slice::<ArtifactOp>(header).ok()?, data)));
+            match decoded {
+                Some((op, data)) => apply_artifact(dir, &mut index, op, data)?,
+                None => tracing::warn!("an artifacts log record that is no operation is skipped"),
+            }
+        }
+        write_index(dir, &index)
+    })
+}
+
+/// Applies a logged skill operation to the files and to `meta` (which the caller writes).
+fn apply_skill(dir: &Path, meta: &mut BTreeMap<String, SkillMeta>, op: SkillOp) -> Result<(), StorageError> {
+    match op {
+        SkillOp::Save { name, source, meta: entry, history } => {
+            History::of(dir, &name).write(&history)?;
+            replace_file_unsynced(&skill_path(dir, &name), source.as_bytes())?;
+            meta.insert(name.into(), entry);
+        }
+        SkillOp::Meta { name, meta: entry } => {
+            meta.insert(name.into(), entry);
+        }
+        SkillOp::Delete { name } => {
+            meta.remove(name.as_str());
+            // py-code-mode users expect delete to delete: the history goes too.
+            History::of(dir, &name).delete()?;
+            remove_if_present(&skill_path(dir, &name), "deleting the skill")?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies a logged artifact operation to the files and to `index` (which the
+/// caller writes). A name that could leave the store is skipped.
+fn apply_artifact(
+    dir: &Path,
+    index: &mut BTreeMap<String, IndexEntry>,
+    op: ArtifactOp,
+    data: &[u8],
+) -> Result<(), StorageError> {
+    let (ArtifactOp::Save { name, .. } | ArtifactOp::Delete { name }) = &op;
+    let Ok(name) = ArtifactName::new(name) else {
+        tracing::warn!("an artifacts log record with an invalid name is skipped");
+        return Ok(());
+    };
+    let path = dir.join(name.as_str());
+    match op {
+        ArtifactOp::Save { entry, inline, .. } => {
+            if inline {
+                create_parent(&path)?;
+                replace_file_unsynced(&path, data)?;
+            }
+            index.insert(name.into(), entry);
+        }
+        ArtifactOp::Delete { .. } => {
+            index.remove(name.as_str());
+            remove_if_present(&path, "deleting the artifact")?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `path`'s directory if missing; the directory.
+fn create_parent(path: &Path) -> Result<PathBuf, StorageError> {
+    let parent = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    std::fs::create_dir_all(&parent).map_err(io("creating the artifact's directory", &parent))?;
+    Ok(parent)
+}
+
+fn read_meta(dir: &Path) -> Result<BTreeMap<String, SkillMeta>, StorageError> {
+    Ok(read_json(&dir.join(".skills.json"))?.unwrap_or_default())
+}
+
+/// Writes `.skills.json` without an fsync (the log holds what it says) and marks the change.
+fn write_meta(dir: &Path, meta: &BTreeMap<String, SkillMeta>) -> Result<(), StorageError> {
+    replace_file_unsynced(&dir.join(".skills.json"), &json_bytes(meta)?)?;
+    bump_version(dir)
+}
+
+/// Writes `.artifacts.json` without an fsync (the log holds what it says).
+fn write_index(dir: &Path, index: &BTreeMap<String, IndexEntry>) -> Result<(), StorageError> {
+    replace_file_unsynced(&dir.join(".artifacts.json"), &json_bytes(index)?)
+}
+
+fn encoding(err: serde_json::Error) -> StorageError {
+    StorageError::Corrupt { op: "encoding a log record", detail: err.to_string() }
 }
 
 fn read_requirements(path: &Path) -> Result<Vec<String>, StorageError> {

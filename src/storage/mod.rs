@@ -8,6 +8,7 @@
 mod file;
 #[cfg(feature = "redis")]
 mod redis;
+mod wal;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
