@@ -890,6 +890,36 @@ async fn file_log_records_a_dead_writer_left_are_applied_by_the_next_write() {
     assert_eq!(names, ["first", "orphan", "second"]);
 }
 
+/// A reboot (the lock's boot id no longer this boot's) replays the whole log. A
+/// large artifact's record carries no data (its file was made durable first), so
+/// an earlier record of the same name, replayed after it, must not bring older
+/// data back or delete the file: each artifact ends as its last acknowledged write.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replay_after_a_reboot_keeps_each_artifacts_last_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = FileStorage::open(dir.path()).await.unwrap();
+    let artifacts = Artifacts::new(Arc::new(s.clone()), DEFAULT_MAX_ARTIFACT_SIZE);
+    let large = vec![7u8; 1 << 20];
+    artifacts.save("grown.bin", b"small".to_vec(), DataKind::Bytes, "", Map::new()).await.unwrap();
+    artifacts.save("grown.bin", large.clone(), DataKind::Bytes, "", Map::new()).await.unwrap();
+    artifacts.save("back.bin", b"small".to_vec(), DataKind::Bytes, "", Map::new()).await.unwrap();
+    assert!(artifacts.delete("back.bin").await.unwrap());
+    artifacts.save("back.bin", large.clone(), DataKind::Bytes, "", Map::new()).await.unwrap();
+    drop((artifacts, s));
+    // Another boot: the offset the lock records is no longer trusted.
+    let lock = dir.path().join("artifacts/.artifacts.lock");
+    let mut state = std::fs::read(&lock).unwrap();
+    assert!(state.len() > 8, "the lock records the log's state");
+    state[8..].fill(0);
+    std::fs::write(&lock, state).unwrap();
+    let s = FileStorage::open(dir.path()).await.unwrap();
+    for name in ["grown.bin", "back.bin"] {
+        let got = s.load_artifact(&codemode::names::ArtifactName::new(name).unwrap()).await.unwrap();
+        assert_eq!(got.map(|a| a.data.len()), Some(large.len()), "{name}");
+        assert_eq!(std::fs::read(dir.path().join("artifacts").join(name)).unwrap(), large, "{name}");
+    }
+}
+
 /// Hostile logs: a torn tail, a record claiming 4 GiB, a corrupt checksum, and
 /// records whose names try to leave the store. Nothing panics, the records before
 /// the damage are kept, the damage is cut off, and no file appears outside.

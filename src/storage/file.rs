@@ -35,7 +35,7 @@
 //! exclusive lock on the store's lock file, so two processes writing to one
 //! directory cannot lose each other's entries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -111,6 +111,15 @@ enum ArtifactOp {
     Save { name: String, entry: IndexEntry, inline: bool },
     /// An artifact deleted.
     Delete { name: String },
+}
+
+impl ArtifactOp {
+    /// The artifact written.
+    fn name(&self) -> &str {
+        match self {
+            Self::Save { name, .. } | Self::Delete { name } => name,
+        }
+    }
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -1072,6 +1081,7 @@ fn skills_log<'a>(dir: &Path, lock: &'a Lock) -> Result<Wal<'a>, StorageError> {
 fn artifacts_log<'a>(dir: &Path, lock: &'a Lock) -> Result<Wal<'a>, StorageError> {
     Wal::open(&dir.join(".artifacts.log"), &lock.0, |records| {
         let mut index = read_index(&dir.join(".artifacts.json"))?;
+        let mut ops = Vec::with_capacity(records.len());
         for record in records {
             let header_len =
                 record.get(..4).map_or(usize::MAX, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
@@ -1080,8 +1090,18 @@ fn artifacts_log<'a>(dir: &Path, lock: &'a Lock) -> Result<Wal<'a>, StorageError
                 .and_then(|rest| Some((rest.get(..header_len)?, rest.get(header_len..)?)))
                 .and_then(|(header, data)| Some((serde_json::from_slice::<ArtifactOp>(header).ok()?, data)));
             match decoded {
-                Some((op, data)) => apply_artifact(dir, &mut index, op, data)?,
+                Some(op) => ops.push(op),
                 None => tracing::warn!("an artifacts log record that is no operation is skipped"),
+            }
+        }
+        // Only each artifact's last record: a large artifact's record carries no
+        // data (its file was fsynced before the record), so applying an earlier
+        // record of the same name after it would write that earlier data, or delete
+        // the file, under the index entry of the later save.
+        let last: HashMap<String, usize> = ops.iter().enumerate().map(|(i, (op, _))| (op.name().to_owned(), i)).collect();
+        for (i, (op, data)) in ops.into_iter().enumerate() {
+            if last.get(op.name()) == Some(&i) {
+                apply_artifact(dir, &mut index, op, data)?;
             }
         }
         write_index(dir, &index)
@@ -1117,8 +1137,7 @@ fn apply_artifact(
     op: ArtifactOp,
     data: &[u8],
 ) -> Result<(), StorageError> {
-    let (ArtifactOp::Save { name, .. } | ArtifactOp::Delete { name }) = &op;
-    let Ok(name) = ArtifactName::new(name) else {
+    let Ok(name) = ArtifactName::new(op.name()) else {
         tracing::warn!("an artifacts log record with an invalid name is skipped");
         return Ok(());
     };
