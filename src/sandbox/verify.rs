@@ -22,15 +22,21 @@ pub struct SandboxVerifier {
     sandbox: Sandbox,
     limits: Limits,
     capabilities: Capabilities,
-    memory: Arc<MemoryShare>,
+    memory: Option<Arc<MemoryShare>>,
 }
 
 impl SandboxVerifier {
     /// Examples run with `capabilities` (already read-only: see
     /// [`read_only`](Self::read_only)) under `limits`, each in a fresh interpreter
     /// whose memory counts against `memory`, the share of the session whose cell or
-    /// operation is waiting for them.
-    pub fn new(sandbox: Sandbox, limits: Limits, capabilities: Capabilities, memory: Arc<MemoryShare>) -> Self {
+    /// operation is waiting for them; `None` (no session: a server's store routes,
+    /// shared by every client) gives each example a share of its own.
+    pub fn new(
+        sandbox: Sandbox,
+        limits: Limits,
+        capabilities: Capabilities,
+        memory: Option<Arc<MemoryShare>>,
+    ) -> Self {
         Self { sandbox, limits, capabilities, memory }
     }
 
@@ -64,7 +70,7 @@ impl Verifier for SandboxVerifier {
         // Not journaled: the interpreter lives for this one example.
         let tape = Tape::off();
         let capabilities = self.capabilities.clone();
-        let memory = self.memory.clone();
+        let memory = self.memory.clone().unwrap_or_else(MemoryShare::new);
         let mut interpreter =
             self.sandbox.interpreter(Profile::Default, metering, &limits, capabilities, &tape, memory).await?;
         // The source and arguments travel as JSON string literals (valid Python

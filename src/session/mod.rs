@@ -377,7 +377,7 @@ impl SessionBuilder {
         let executor: Box<dyn Executor> = match &self.executor {
             Where::InProcess => {
                 let metering = if limits.fuel.is_some() { Metering::Fuel } else { Metering::Off };
-                let services = self.build_services().await?;
+                let services = self.services(true).await?;
                 // Another machine may have recorded deps in a shared store; the
                 // interpreter needs them, the store operations do not.
                 if let Some(deps) = &services.capabilities.deps {
@@ -450,6 +450,13 @@ impl SessionBuilder {
     /// that run no code, for servers and the CLI. In process only; packages recorded
     /// but not installed here are installed when a session starts, not by this.
     pub async fn build_services(self) -> Result<Services, SessionError> {
+        self.services(false).await
+    }
+
+    /// [`build_services`](Self::build_services); `in_session`: for a session, whose
+    /// skills' examples then draw on its memory share (else each example has its own:
+    /// no one session's cap is there to share, and callers must not share one).
+    async fn services(self, in_session: bool) -> Result<Services, SessionError> {
         let allowed = self.allowed()?;
         let sandbox = self.sandbox.unwrap_or_else(Sandbox::shared);
         let storage = match (self.storage, &self.base_dir) {
@@ -498,7 +505,8 @@ impl SessionBuilder {
         // cannot save skills anyway).
         let memory = MemoryShare::new();
         let read_only = SandboxVerifier::read_only(&capabilities);
-        let verifier = Arc::new(SandboxVerifier::new(sandbox, self.limits.clone(), read_only, memory.clone()));
+        let examples = in_session.then(|| memory.clone());
+        let verifier = Arc::new(SandboxVerifier::new(sandbox, self.limits.clone(), read_only, examples));
         capabilities.skills = capabilities.skills.map(|skills| skills.with_verifier(verifier));
         Ok(Services { capabilities, skipped_tools: skipped_tools.into(), storage: kept, memory })
     }
