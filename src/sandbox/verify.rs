@@ -31,12 +31,7 @@ impl SandboxVerifier {
     /// whose memory counts against `memory`, the share of the session whose cell or
     /// operation is waiting for them; `None` (no session: a server's store routes,
     /// shared by every client) gives each example a share of its own.
-    pub fn new(
-        sandbox: Sandbox,
-        limits: Limits,
-        capabilities: Capabilities,
-        memory: Option<Arc<MemoryShare>>,
-    ) -> Self {
+    pub fn new(sandbox: Sandbox, limits: Limits, capabilities: Capabilities, memory: Option<Arc<MemoryShare>>) -> Self {
         Self { sandbox, limits, capabilities, memory }
     }
 

@@ -4,10 +4,12 @@
 //! <base>/skills/<name>.py            skill sources (readable by py-code-mode)
 //! <base>/skills/.skills.json         descriptions, creation times, signatures, scopes, versions
 //! <base>/skills/.skills.log          the skills' write-ahead log (see `wal.rs`)
+//! <base>/skills/.skills.json.checkpoint   .skills.json as of the last checkpoint (`wal.rs`)
 //! <base>/skills/.versions/<name>/<n>.json a skill's earlier versions, one per file (at most 20, 4 MiB)
 //! <base>/artifacts/<name...>         artifact data, sub-directories allowed
 //! <base>/artifacts/.artifacts.json   artifact index (py-code-mode's format)
 //! <base>/artifacts/.artifacts.log    the artifacts' write-ahead log
+//! <base>/artifacts/.artifacts.json.checkpoint   likewise for .artifacts.json
 //! <base>/vectors/<key>.f32           embeddings, little-endian f32
 //! <base>/deps/requirements.txt       requirements, one per line
 //! <base>/requirements.txt            pre-configured requirements (py-code-mode's; read, never written)
@@ -1029,7 +1031,7 @@ impl History {
 }
 
 /// Removes a file; `Ok` if there was none.
-fn remove_if_present(path: &Path, op: &'static str) -> Result<(), StorageError> {
+pub(super) fn remove_if_present(path: &Path, op: &'static str) -> Result<(), StorageError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -1064,8 +1066,8 @@ fn read_skill(dir: &Path, name: SkillName, meta: SkillMeta) -> std::io::Result<O
 /// The skills store's log, after applying any records a writer that died left
 /// unapplied (`lock` is the store's, held).
 fn skills_log<'a>(dir: &Path, lock: &'a Lock) -> Result<Wal<'a>, StorageError> {
-    Wal::open(&dir.join(".skills.log"), &lock.0, |records| {
-        let mut meta = read_meta(dir)?;
+    Wal::open(&dir.join(".skills.log"), &dir.join(".skills.json"), &lock.0, |base, records| {
+        let mut meta = read_json(base)?.unwrap_or_default();
         for record in records {
             match serde_json::from_slice::<SkillOp>(record) {
                 Ok(op) => apply_skill(dir, &mut meta, op)?,
@@ -1079,8 +1081,8 @@ fn skills_log<'a>(dir: &Path, lock: &'a Lock) -> Result<Wal<'a>, StorageError> {
 
 /// The artifacts store's log, after applying what a dead writer left unapplied.
 fn artifacts_log<'a>(dir: &Path, lock: &'a Lock) -> Result<Wal<'a>, StorageError> {
-    Wal::open(&dir.join(".artifacts.log"), &lock.0, |records| {
-        let mut index = read_index(&dir.join(".artifacts.json"))?;
+    Wal::open(&dir.join(".artifacts.log"), &dir.join(".artifacts.json"), &lock.0, |base, records| {
+        let mut index = read_index(base)?;
         let mut ops = Vec::with_capacity(records.len());
         for record in records {
             let header_len =
@@ -1098,7 +1100,8 @@ fn artifacts_log<'a>(dir: &Path, lock: &'a Lock) -> Result<Wal<'a>, StorageError
         // data (its file was fsynced before the record), so applying an earlier
         // record of the same name after it would write that earlier data, or delete
         // the file, under the index entry of the later save.
-        let last: HashMap<String, usize> = ops.iter().enumerate().map(|(i, (op, _))| (op.name().to_owned(), i)).collect();
+        let last: HashMap<String, usize> =
+            ops.iter().enumerate().map(|(i, (op, _))| (op.name().to_owned(), i)).collect();
         for (i, (op, data)) in ops.into_iter().enumerate() {
             if last.get(op.name()) == Some(&i) {
                 apply_artifact(dir, &mut index, op, data)?;

@@ -15,7 +15,12 @@
 //!   offset (itself unsynced) is not trusted: every record is applied again;
 //! - a checkpoint (when the log passes [`CHECKPOINT_BYTES`], and when a process
 //!   opens the store) flushes the filesystem (`syncfs`: the files every record
-//!   touched, in one call) and only then empties the log.
+//!   touched, in one call), keeps a hard link to the synced index as
+//!   `<index>.checkpoint`, and only then empties the log;
+//! - the replay after a reboot starts from that checkpoint copy, not from the
+//!   index: the index was replaced since by renames whose data was never synced,
+//!   and a filesystem without ext4's `auto_da_alloc` (XFS) can leave it empty or
+//!   torn after a power cut. The copy plus every record since it is the store.
 //!
 //! A record is `[u32 LE length][first 8 bytes of its SHA-256][payload]`. A torn or
 //! corrupt record ends the log: it and anything after it are cut off (a writer
@@ -27,7 +32,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::StorageError;
-use super::file::io;
+use super::file::{io, remove_if_present};
 
 /// A log longer than this is checkpointed by the write that passes it.
 pub(super) const CHECKPOINT_BYTES: u64 = 1 << 20;
@@ -46,6 +51,8 @@ const BOOT_ID_BYTES: usize = 36;
 pub(super) struct Wal<'a> {
     file: File,
     path: PathBuf,
+    /// The store's index (`.skills.json`, `.artifacts.json`).
+    index: PathBuf,
     lock: &'a File,
     len: u64,
 }
@@ -53,29 +60,43 @@ pub(super) struct Wal<'a> {
 impl<'a> Wal<'a> {
     /// Opens the log at `path` (creating it durably), cuts off a torn tail, and
     /// hands the records the store's files may lack to `apply` (see the module
-    /// docs) before marking them applied.
+    /// docs) before marking them applied. `apply` gets the index file to start
+    /// from: `index`, or its checkpoint copy when every record is replayed.
     pub(super) fn open(
         path: &Path,
+        index: &Path,
         lock: &'a File,
-        apply: impl FnOnce(&[Vec<u8>]) -> Result<(), StorageError>,
+        apply: impl FnOnce(&Path, &[Vec<u8>]) -> Result<(), StorageError>,
     ) -> Result<Self, StorageError> {
         let file = open_durably(path)?;
         let len = file.metadata().map_err(io("reading the store's log", path))?.len();
-        let mut wal = Self { file, path: path.to_path_buf(), lock, len };
-        let applied = wal.applied_offset();
+        let mut wal = Self { file, path: path.to_path_buf(), index: index.to_path_buf(), lock, len };
+        let copy = wal.checkpoint_copy();
+        // An index gone while its checkpoint copy is there (a rename lost in a
+        // crash, a hand deletion) is rebuilt from the copy whatever the offset says.
+        let index_lost = !index.exists() && copy.exists();
+        let applied = wal.applied_offset().filter(|_| !index_lost);
         if applied == Some(len) {
             return Ok(wal);
         }
         // Records after the offset this boot applied, or all of them (the offset
         // is past the end when a checkpoint emptied the log and died before saying so).
-        let (records, end) = wal.read_from(applied.filter(|&offset| offset <= len).unwrap_or(0))?;
+        let start = applied.filter(|&offset| offset <= len).unwrap_or(0);
+        // Every record since the checkpoint goes on top of the index as of that
+        // checkpoint: the copy, if it is whole (else the index, the best left).
+        let whole = start == 0 && parses(&copy);
+        if start == 0 && !whole && copy.exists() {
+            tracing::warn!(copy = %copy.display(), "a store's checkpoint copy is torn; the replay starts from the index");
+        }
+        let base = if whole { copy.as_path() } else { index };
+        let (records, end) = wal.read_from(start)?;
         if end < len {
             tracing::warn!(log = %path.display(), kept = end, len, "a store's log ends in a torn or corrupt record; it is cut off");
             wal.file.set_len(end).and_then(|()| wal.file.sync_data()).map_err(io("repairing the store's log", path))?;
             wal.len = end;
         }
-        if !records.is_empty() {
-            apply(&records)?;
+        if !records.is_empty() || base != index {
+            apply(base, &records)?;
         }
         wal.mark_applied()?;
         Ok(wal)
@@ -125,12 +146,45 @@ impl<'a> Wal<'a> {
             return Ok(());
         }
         flush_filesystem(&self.file).map_err(io("checkpointing the store's log", &self.path))?;
+        // After the flush (the copy must be the synced index) and before the log
+        // is emptied (until the copy is durable, the old copy and the whole log
+        // still rebuild the store; replaying records the new copy already holds
+        // changes nothing, as each sets whole values).
+        self.keep_index()?;
         self.file
             .set_len(0)
             .and_then(|()| self.file.sync_data())
             .map_err(io("checkpointing the store's log", &self.path))?;
         self.len = 0;
         self.mark_applied()
+    }
+
+    /// `<index>.checkpoint`: the index as of the last checkpoint.
+    fn checkpoint_copy(&self) -> PathBuf {
+        let mut name = self.index.file_name().unwrap_or_default().to_os_string();
+        name.push(".checkpoint");
+        self.index.with_file_name(name)
+    }
+
+    /// Makes the checkpoint copy the (synced) index, durably: a hard link (no data
+    /// copied; the index is only ever replaced by renames, so the linked file never
+    /// changes again) made under a temporary name and renamed over the old copy,
+    /// so a crash leaves the old copy or the new one. No index, no copy: a stale
+    /// copy would bring back what was deleted since.
+    fn keep_index(&self) -> Result<(), StorageError> {
+        let copy = self.checkpoint_copy();
+        let mut tmp = copy.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let op = "keeping the index at a checkpoint";
+        remove_if_present(&tmp, op)?;
+        match std::fs::hard_link(&self.index, &tmp) {
+            Ok(()) => std::fs::rename(&tmp, &copy).map_err(io(op, &copy))?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => remove_if_present(&copy, op)?,
+            Err(err) => return Err(io(op, &self.index)(err)),
+        }
+        let dir = copy.parent().unwrap_or(Path::new("."));
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io("syncing the directory", dir))
     }
 
     /// The offset up to which the log was applied in this boot; `None` if unknown
@@ -190,6 +244,11 @@ fn check(payload: &[u8]) -> [u8; 8] {
     let mut check = [0u8; 8];
     check.copy_from_slice(&digest[..8]);
     check
+}
+
+/// Whether `path` holds whole JSON (a torn or missing checkpoint copy does not).
+fn parses(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok())
 }
 
 /// Opens the log for reading and writing; a log this call creates has its
