@@ -427,6 +427,9 @@ impl SkillLibrary {
         // Not embedded here: loading the model and embedding two texts cost far more
         // than the write. The next search embeds a few new skills itself and hands
         // more to the background indexer.
+        // Again, right before the write: the examples may have run for a whole
+        // timeout, and a wider session may have saved this name meanwhile.
+        self.guard_wider(&stored.name).await?;
         let saved = self.storage.save_skill(&stored).await?;
         Ok((self.skill(StoredSkill { version: saved.version, ..stored }).await?, saved.replaced))
     }
