@@ -65,7 +65,7 @@ impl Verifier for SandboxVerifier {
         // Not journaled: the interpreter lives for this one example.
         let tape = Tape::off();
         let capabilities = self.capabilities.clone();
-        let memory = self.memory.clone().unwrap_or_else(MemoryShare::new);
+        let memory = self.memory.clone().unwrap_or_default();
         let mut interpreter =
             self.sandbox.interpreter(Profile::Default, metering, &limits, capabilities, &tape, memory).await?;
         // The source and arguments travel as JSON string literals (valid Python
