@@ -158,37 +158,19 @@ fn python_sdk_over_stdio() {
 }
 
 /// `codemode mcp --http` on a free port with [`TOKEN`], killed on drop.
-struct HttpServer {
-    child: Child,
-    url: String,
-}
+struct HttpServer(common::Served);
 
 impl HttpServer {
     fn start(base: &Path, flags: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["mcp", "--http", "127.0.0.1:0"])
-            .args(flags)
-            .arg("--base")
-            .arg(base)
-            .env("CODEMODE_TOKEN", TOKEN)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("codemode mcp starts");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while !line.contains("serving http://") {
-            line.clear();
-            assert!(stderr.read_line(&mut line).unwrap() > 0, "codemode mcp exited before serving");
-        }
-        let url = line.trim().rsplit(' ').next().unwrap().to_owned();
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        Self { child, url }
+        let mut command = Command::new(BIN);
+        command.args(["mcp", "--http", "127.0.0.1:0"]).args(flags).arg("--base").arg(base).env("CODEMODE_TOKEN", TOKEN);
+        Self(common::Served::spawn(command, "serving http://"))
     }
 
     /// A POST of `body` to the endpoint with `headers` (each `(name, value)`).
     async fn send(&self, headers: &[(&str, &[u8])], body: Vec<u8>) -> reqwest::Response {
         let mut request = reqwest::Client::new()
-            .post(&self.url)
+            .post(&self.0.url)
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream");
         for (name, value) in headers {
@@ -207,7 +189,7 @@ impl HttpServer {
 
     /// rmcp's client over streamable HTTP, with the token.
     async fn rmcp_client(&self) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
-        let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone()).auth_header(TOKEN);
+        let config = StreamableHttpClientTransportConfig::with_uri(self.0.url.clone()).auth_header(TOKEN);
         ().serve(StreamableHttpClientTransport::from_config(config)).await.expect("handshake")
     }
 }
@@ -216,13 +198,6 @@ impl HttpServer {
 const BEARER: (&str, &[u8]) = ("authorization", b"Bearer a-token-for-the-mcp-tests");
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Sends a request with the token (`headers` replace the JSON defaults) and checks
 /// the answer is `status` with a JSON-RPC error.
@@ -259,8 +234,8 @@ async fn python_sdk_over_streamable_http_and_bad_requests() {
     // What rmcp itself refuses (wrong content type or Accept, no or unknown session, a
     // message it cannot read, a wrong method or path) is a JSON-RPC error too.
     let ping = br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
-    let other = server.url.replace("/mcp", "/other");
-    let url = server.url.as_str();
+    let other = server.0.url.replace("/mcp", "/other");
+    let url = server.0.url.as_str();
     expect_rpc_error("POST", url, &[("content-type", "text/plain")], INITIALIZE.as_bytes(), 415).await;
     expect_rpc_error("POST", url, &[("accept", "text/html")], INITIALIZE.as_bytes(), 406).await;
     expect_rpc_error("POST", url, &[], ping, 400).await;
@@ -284,7 +259,7 @@ async fn python_sdk_over_streamable_http_and_bad_requests() {
     }
 
     // Each client is its own MCP session with its own interpreter (`fresh` checks it).
-    let url = server.url.clone();
+    let url = server.0.url.clone();
     for mode in ["auto", "legacy"] {
         let url = url.clone();
         let report = tokio::task::spawn_blocking(move || python_client(mode, &["http", &url])).await.unwrap();
@@ -378,7 +353,7 @@ fn mcp_inspector_cli_over_stdio_and_http() {
 
     let server = HttpServer::start(base.path(), &["--max-request-bytes", "65536"]);
     let bearer = format!("Authorization: Bearer {TOKEN}");
-    let called = inspector(&[&server.url, "--header", &bearer], &run);
+    let called = inspector(&[&server.0.url, "--header", &bearer], &run);
     assert_eq!(called["isError"], false, "{called}");
     assert_eq!(called["content"][0]["text"], "Stdout:\n42", "{called}");
 }
@@ -516,7 +491,7 @@ async fn http_needs_the_token_and_a_local_origin() {
     }
     // GET (the SSE stream) and DELETE need the token too.
     for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
-        let response = reqwest::Client::new().request(method, &server.url).send().await.unwrap();
+        let response = reqwest::Client::new().request(method, &server.0.url).send().await.unwrap();
         assert_eq!(response.status(), 401);
     }
     // A browser page elsewhere (DNS rebinding) is refused even with the token.
@@ -673,7 +648,7 @@ async fn session_delete_answers_200() {
     let session = response.headers()["mcp-session-id"].to_str().unwrap().to_owned();
     let delete = |session: String| {
         reqwest::Client::new()
-            .delete(&server.url)
+            .delete(&server.0.url)
             .bearer_auth(TOKEN)
             .header("mcp-session-id", session)
             .header("mcp-protocol-version", "2025-11-25")

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use codemode::model::Operations;
 use codemode::remote::{Remote, RemoteError, Subprocess};
-use common::RedisServer;
+use common::{RedisServer, Served};
 use serde_json::{Map, Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_codemode");
@@ -27,44 +27,6 @@ fn kind(err: RemoteError) -> (u16, String) {
     match err {
         RemoteError::Api { status, kind, .. } => (status, kind),
         other => panic!("expected an API error, got {other}"),
-    }
-}
-
-/// `codemode serve` with `token` on a free port, for tests that need the token or
-/// raw access; killed on drop.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Served {
-    fn start(token: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("CODEMODE_TOKEN", token)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while !line.contains("listening on") {
-            line.clear();
-            assert!(stderr.read_line(&mut line).unwrap() > 0, "codemode serve exited");
-        }
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        Self { child, url: line.trim().rsplit(' ').next().unwrap().to_owned() }
-    }
-
-    fn addr(&self) -> &str {
-        self.url.trim_start_matches("http://")
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use codemode::model::{Operations, SkillExample, Verified};
 use codemode::{Limits, Session};
-use common::{error, run, value};
+use common::{Served, error, run, value};
 use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
@@ -284,7 +284,8 @@ async fn mcp_create_skill_verifies_and_test_skills_reports() {
 async fn http_call_and_routes_verify_and_test() {
     let base = store();
     let token = "verified-test-token";
-    let (mut child, url) = serve(base.path(), token);
+    let served = Served::start(token, &["--base", base.path().to_str().unwrap()]);
+    let url = served.url.clone();
     let remote = codemode::remote::Remote::new(&url, Some(token)).unwrap();
     // `POST /v1/call`, through the client.
     let bad = [example(json!({"word": "hi"}), json!("nope"))];
@@ -306,44 +307,15 @@ async fn http_call_and_routes_verify_and_test() {
     assert_eq!(saved.status(), 200);
     assert_eq!(saved.json::<Value>().await.unwrap()["verified"], true);
     shout_tool(base.path(), "?");
-    drop(remote);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop((remote, served));
     // A server started after the tool changed.
-    let (mut child, url) = serve(base.path(), token);
+    let served = Served::start(token, &["--base", base.path().to_str().unwrap()]);
+    let url = &served.url;
     let tested = http.post(format!("{url}/v1/skills/loud/test")).bearer_auth(token).send().await.unwrap();
     let report: Value = tested.json().await.unwrap();
     assert_eq!(report["results"][0]["failures"], json!(["example 1: expected \"a!\", got \"a?\""]), "{report}");
-    let remote = codemode::remote::Remote::new(&url, Some(token)).unwrap();
+    let remote = codemode::remote::Remote::new(url, Some(token)).unwrap();
     assert_eq!(remote.list_skills().await.unwrap()[0].verified, Verified::Failed);
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// `codemode serve` over `base` with `token`, and the URL it listens on.
-fn serve(base: &Path, token: &str) -> (std::process::Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--base"])
-        .arg(base)
-        .env("CODEMODE_TOKEN", token)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let url = listening_url(&mut child);
-    (child, url)
-}
-
-/// The URL `codemode serve` says it listens on; its stderr is drained afterwards.
-fn listening_url(child: &mut std::process::Child) -> String {
-    use std::io::BufRead;
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "codemode serve exited");
-    }
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    line.trim().rsplit(' ').next().unwrap().to_owned()
 }
 
 #[test]

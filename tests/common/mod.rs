@@ -9,6 +9,51 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A server process of the built binary on a free loopback port (`codemode serve`,
+/// `codemode mcp --http`), with the URL it said it serves; killed on drop.
+pub struct Served {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Served {
+    /// `codemode serve` with `token` and `args`.
+    pub fn start(token: &str, args: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_codemode"));
+        command.args(["serve", "--listen", "127.0.0.1:0"]).args(args).env("CODEMODE_TOKEN", token);
+        Self::spawn(command, "listening on")
+    }
+
+    /// Runs `command` until a line of its stderr contains `marker`: the URL is that
+    /// line's last word. The rest of its stderr is drained, so it never blocks on a
+    /// full pipe.
+    pub fn spawn(mut command: Command, marker: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = command.stderr(Stdio::piped()).spawn().expect("the server starts");
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains(marker) {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "the server exited before {marker:?}");
+        }
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+        Self { child, url }
+    }
+
+    /// `host:port`.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A `redis-server` this test started on a free loopback port, with an append-only
 /// file so a restart keeps every acknowledged write. Killed on drop.
 pub struct RedisServer {
