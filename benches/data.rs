@@ -2,6 +2,7 @@
 //! the same run. The profile must be prepared (`codemode profile fetch data`).
 //!
 //!     cargo bench --bench data
+//!     cargo test --bench data -- compute   # only compute, on each engine setting
 //!
 //! Baselines: native python3 with numpy and pandas from PyPI, in a venv that
 //! `scripts/native-data-venv.sh` makes once under the cache directory (pinned;
@@ -12,6 +13,12 @@
 //! with a first cell importing a package the snapshot has not imported
 //! (`scipy.stats`). Memory is the private (anonymous) memory this process gains
 //! per session that ran a numpy and pandas cell.
+//!
+//! `compute` runs the compute cases on the engine sessions use (epoch checks), on
+//! one without epoch checks and on one that also counts fuel, interleaved, each
+//! against native python3 and against the one without epoch checks. Each engine
+//! needs the profile compiled for it: the first run compiles the two others
+//! (minutes each, up to 2.6 GB of memory; cached beside the shipped one).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use bench::{median, native_times, private_memory, sample_blocking, show};
 
-use codemode::{Profile, Session};
+use codemode::sandbox::EngineVariant;
+use codemode::{CompileEvent, Metering, Profile, Sandbox, Session};
 
 /// A first numpy and pandas cell, as an agent writes it.
 const NUMPY_PANDAS: &str = "import numpy as np, pandas as pd\n\
@@ -37,6 +45,8 @@ const FIRST_PLOT: &str = "import io, matplotlib\nmatplotlib.use('Agg')\nimport m
 const SESSIONS: usize = 8;
 /// Timed runs of each compute case, in each interpreter.
 const ROUNDS: usize = 7;
+/// Interleaved repeats of each compute case on each engine in `compute`.
+const REPEATS: usize = 11;
 
 /// Before numpy loads natively: one OpenBLAS thread, and none of the variables
 /// that pin an older kernel (this machine sets them on some processors).
@@ -59,27 +69,54 @@ const CASES: [(&str, &str, &str); 5] = [
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    runtime.block_on(bench());
+    if std::env::args().skip(1).any(|arg| arg == "compute") {
+        runtime.block_on(compute_variants());
+    } else {
+        runtime.block_on(bench());
+    }
 }
 
 async fn session() -> Session {
-    Session::builder().profile(Profile::Data).embeddings(false).build().await.expect("a data session")
+    session_on(Sandbox::shared()).await
 }
 
-/// The venv's python (made once by the project's script).
+async fn session_on(sandbox: Sandbox) -> Session {
+    Session::builder().sandbox(sandbox).profile(Profile::Data).embeddings(false).build().await.expect("a data session")
+}
+
+/// The venv's python (made once by the project's script), its versions printed.
 fn native_python() -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/native-data-venv.sh");
     let out = Command::new("bash").arg(script).output().expect("bash runs");
     assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("a path").trim().to_owned()
+    let python = String::from_utf8(out.stdout).expect("a path").trim().to_owned();
+    let versions = Command::new(&python)
+        .args(["-c", "import sys, numpy, pandas; print(sys.version.split()[0], numpy.__version__, pandas.__version__)"])
+        .output()
+        .expect("the venv's python runs");
+    eprintln!("native baseline: python, numpy, pandas {}", String::from_utf8_lossy(&versions.stdout).trim());
+    python
 }
 
 /// `code` timed `ROUNDS` times after `setup`, inside the session, by the loop
 /// `native_times` runs natively.
 async fn wasm_times(s: &Session, setup: &str, code: &str) -> Vec<Duration> {
+    set_up(s, setup, code).await;
+    timed(s, ROUNDS).await
+}
+
+/// Runs `setup` in a namespace of its own in the session and compiles `code` for [`timed`].
+async fn set_up(s: &Session, setup: &str, code: &str) {
+    let cell =
+        format!("import time as _time\n_g = {{}}\nexec({setup:?}, _g)\n_c = compile({code:?}, '<bench>', 'exec')");
+    let result = s.run(&cell).await.expect("run");
+    assert!(result.is_ok(), "{:?}", result.error);
+}
+
+/// The code [`set_up`] compiled, timed `rounds` times inside the session.
+async fn timed(s: &Session, rounds: usize) -> Vec<Duration> {
     let cell = format!(
-        "import time as _time\n_g = {{}}\nexec({setup:?}, _g)\n_c = compile({code:?}, '<bench>', 'exec')\n_out = []\n\
-         for _ in range({ROUNDS}):\n    _t = _time.perf_counter()\n    exec(_c, _g)\n    \
+        "_out = []\nfor _ in range({rounds}):\n    _t = _time.perf_counter()\n    exec(_c, _g)\n    \
          _out.append(_time.perf_counter() - _t)\n_out"
     );
     let result = s.run(&cell).await.expect("run");
@@ -88,15 +125,64 @@ async fn wasm_times(s: &Session, setup: &str, code: &str) -> Vec<Duration> {
     secs.into_iter().map(Duration::from_secs_f64).collect()
 }
 
+/// Each compute case on each engine the data profile could use, interleaved (a busy
+/// spell of a shared machine slows every engine alike), against native python3 in
+/// the same run and against the engine without epoch checks.
+async fn compute_variants() {
+    let cache = codemode::default_cache_dir().expect("a cache directory");
+    assert!(codemode::sandbox::data::is_prepared(&cache).unwrap(), "run `codemode profile fetch data` first");
+    let python = native_python();
+    let engines = [
+        ("epoch checks (sessions)", EngineVariant::Standard, Metering::Off),
+        ("no epoch checks", EngineVariant::NoEpochChecks, Metering::Off),
+        ("epoch checks + fuel", EngineVariant::Standard, Metering::Fuel),
+    ];
+    let mut sessions = Vec::new();
+    for (name, variant, metering) in engines {
+        eprintln!("{name}: loading (the first run compiles the profile for this engine)...");
+        let sandbox = Sandbox::builder()
+            .engine_variant(variant)
+            .data_metering(metering)
+            .on_compile(move |event| match event {
+                CompileEvent::DataStarted => eprintln!("  {name}: compiling (minutes, up to 2.6 GB of memory)..."),
+                CompileEvent::DataFinished { elapsed } => eprintln!("  {name}: compiled in {}", show(elapsed)),
+                _ => {}
+            })
+            .build();
+        sessions.push(session_on(sandbox).await);
+    }
+    let no_epoch = 1;
+    println!("| case | native python3 | {} |", engines.iter().map(|(name, ..)| *name).collect::<Vec<_>>().join(" | "));
+    println!("|---|---|{}", "---|".repeat(engines.len()));
+    for (case, setup, code) in CASES {
+        for s in &sessions {
+            set_up(s, setup, code).await;
+        }
+        let mut times = vec![Vec::new(); sessions.len()];
+        for _ in 0..REPEATS {
+            for (s, times) in sessions.iter().zip(&mut times) {
+                times.extend(timed(s, 1).await);
+            }
+        }
+        let native = median(native_times(&python, &format!("{NATIVE_BLAS}{setup}"), code, REPEATS));
+        let p50: Vec<Duration> = times.into_iter().map(median).collect();
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+        let cells: Vec<String> = p50
+            .iter()
+            .map(|&t| format!("{} ({:.1}x; {:.2}x)", show(t), ratio(t, native), ratio(t, p50[no_epoch])))
+            .collect();
+        println!("| {case} | {} | {} |", show(native), cells.join(" | "));
+    }
+    println!("\n(p50 of {REPEATS}; in brackets: against native python3; against no epoch checks)");
+    for s in sessions {
+        s.close().await;
+    }
+}
+
 async fn bench() {
     let cache = codemode::default_cache_dir().expect("a cache directory");
     assert!(codemode::sandbox::data::is_prepared(&cache).unwrap(), "run `codemode profile fetch data` first");
     let python = native_python();
-    let versions = Command::new(&python)
-        .args(["-c", "import sys, numpy, pandas; print(sys.version.split()[0], numpy.__version__, pandas.__version__)"])
-        .output()
-        .expect("the venv's python runs");
-    eprintln!("native baseline: python, numpy, pandas {}", String::from_utf8_lossy(&versions.stdout).trim());
     eprintln!("warming up (loads the compiled profile)...");
     session().await.close().await;
 

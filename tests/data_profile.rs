@@ -156,6 +156,25 @@ async fn while_true_is_stopped_by_the_timeout_and_the_session_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn output_and_tool_call_caps_hold_and_the_session_goes_on() {
+    let limits = Limits { stdout: 100, stderr: 100, tool_calls: 1, ..Limits::default() };
+    let (s, _dir) = data_session(limits).await;
+    let flood = s.run("import sys\nprint('x' * 5000)\nprint('y' * 5000, file=sys.stderr)\n1").await.unwrap();
+    assert!(flood.is_ok(), "{:?}", flood.error);
+    for (name, text) in [("stdout", &flood.stdout), ("stderr", &flood.stderr)] {
+        assert!(text.len() < 200 && text.contains(&format!("[{name} truncated: ")), "{name}: {text:?}");
+    }
+    let calls = s.run("tools.echo.echo(text='one')\ntools.echo.echo(text='two')").await.unwrap();
+    let (kind, message) = error(&calls);
+    assert_eq!(kind, "ToolError", "{message}");
+    assert!(message.contains("tool-call limit"), "{message}");
+    assert_eq!(calls.tool_calls.len(), 1);
+    // The budget is per run.
+    assert!(s.run("tools.echo.echo(text='again')").await.unwrap().is_ok());
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn reaches_no_host_file_or_environment_and_reseeds_random() {
     let (s, dir) = data_session(Limits::default()).await;
     let host_file = dir.path().join("secret.txt");
@@ -239,6 +258,36 @@ fn the_cli_runs_data_work_in_a_repl_and_stops_a_loop() {
 
     let status = cli(base.path()).args(["profile", "status", "data"]).output().unwrap();
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
+}
+
+#[test]
+fn the_cli_sets_tmp_s_quota_and_refuses_a_bad_one() {
+    require_prepared();
+    let base = common::data_base();
+    for bad in ["0", "-1", "lots", "1.5", "99999999999999999999", "16385"] {
+        let out = cli(base.path()).args(["--tmp", bad, "run", "1"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "--tmp {bad}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("invalid value") && stderr.contains("--tmp"), "--tmp {bad}: {stderr}");
+    }
+    // A 1 MiB quota: half of it fits, the next 768 KiB does not; the session goes on.
+    let mut repl = cli(base.path())
+        .args(["--tmp", "1", "repl"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = "x = 41\nopen('/tmp/a', 'wb').write(b'x' * (512 << 10))\n\
+                 open('/tmp/b', 'wb').write(b'x' * (768 << 10))\nx + 1\n";
+    std::io::Write::write_all(&mut repl.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = repl.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // After the banner: the first write's value, then `x + 1` (the refused write printed none).
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[lines.len().saturating_sub(2)..], ["524288", "42"], "{stdout}\n{stderr}");
+    assert!(stderr.contains("OSError") && stderr.contains("No space left on device"), "{stderr}");
 }
 
 #[test]

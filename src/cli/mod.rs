@@ -120,6 +120,11 @@ struct SandboxArgs {
     /// Bytes of stdout and of stderr kept per run.
     #[arg(long, global = true, default_value_t = 1 << 20, value_name = "BYTES")]
     max_output: u32,
+    /// MiB the data profile's writable `/tmp` may hold per session (a write past it
+    /// fails in the guest with ENOSPC; the session goes on). The default profile has
+    /// no writable directory.
+    #[arg(long, global = true, default_value_t = Limits::default().tmp_bytes >> 20, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=MAX_TMP_MIB), allow_negative_numbers = true)]
+    tmp: u64,
     /// Where compiled sandbox artifacts are cached [default: ~/.cache/codemode].
     #[arg(long, global = true, env = "CODEMODE_CACHE_DIR", value_name = "DIR", value_parser = paths::path())]
     cache_dir: Option<PathBuf>,
@@ -209,6 +214,10 @@ enum Command {
     },
 }
 
+/// The largest `--tmp`: 16 GiB of a host's disk per session is already more than a
+/// server should give; a typo past it is refused rather than taken.
+const MAX_TMP_MIB: u64 = 16 << 10;
+
 fn parse_timeout(text: &str) -> Result<f64, String> {
     let secs: f64 = text.parse().map_err(|_| format!("not a number of seconds: {text:?}"))?;
     if !(secs > 0.0 && secs <= 86_400.0) {
@@ -233,6 +242,7 @@ impl SandboxArgs {
             memory: self.memory << 20,
             stdout: self.max_output,
             stderr: self.max_output,
+            tmp_bytes: self.tmp << 20,
             ..Limits::default()
         }
     }

@@ -18,7 +18,7 @@ use super::{CompileEvent, ProgressFn, SandboxError};
 pub(crate) const GUEST_WASM: &[u8] = include_bytes!(env!("CODEMODE_GUEST_WASM"));
 const GUEST_SHA256: &str = env!("CODEMODE_GUEST_WASM_SHA256");
 
-/// Wasm stack available to the guest. CPython's C recursion (repr of nested data,
+/// Wasm stack available to every guest. CPython's C recursion (repr of nested data,
 /// the compiler, the parser) needs more than wasmtime's 512 KiB default.
 const MAX_WASM_STACK: usize = 16 << 20;
 
@@ -40,8 +40,9 @@ impl Metering {
     }
 }
 
-/// Engine settings that `benches/sandbox.rs -- compute` compares against the one
-/// sessions use ([`Standard`](Self::Standard)); the README has what each gave.
+/// Engine settings that `benches/sandbox.rs -- compute` (and `benches/data.rs --
+/// compute` for the data profile) compare against the one sessions use
+/// ([`Standard`](Self::Standard)); the README has what each gave.
 /// Measurement only: the others are not faster, or not safe.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,10 +56,11 @@ pub enum EngineVariant {
     SpeedAndSize,
 }
 
-pub(crate) fn engine(metering: Metering, variant: EngineVariant) -> Result<Engine, SandboxError> {
+/// The settings every guest's engine shares (the default guest's and the data
+/// profile's): epoch checks, fuel, the stack, and the variant being measured.
+pub(crate) fn config(metering: Metering, variant: EngineVariant) -> Config {
     let mut config = Config::new();
     config
-        .wasm_component_model(true)
         // Epoch ticks make long-running guest code yield to tokio, so a timeout can fire.
         .epoch_interruption(variant != EngineVariant::NoEpochChecks)
         .consume_fuel(metering == Metering::Fuel)
@@ -67,6 +69,12 @@ pub(crate) fn engine(metering: Metering, variant: EngineVariant) -> Result<Engin
     if variant == EngineVariant::SpeedAndSize {
         config.cranelift_opt_level(wasmtime::OptLevel::SpeedAndSize);
     }
+    config
+}
+
+pub(crate) fn engine(metering: Metering, variant: EngineVariant) -> Result<Engine, SandboxError> {
+    let mut config = config(metering, variant);
+    config.wasm_component_model(true);
     Engine::new(&config).map_err(SandboxError::wasmtime("configuring the engine"))
 }
 

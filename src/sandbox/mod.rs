@@ -156,6 +156,9 @@ struct Inner {
     cache_dir: PathBuf,
     progress: Option<ProgressFn>,
     variant: EngineVariant,
+    /// Whether the data profile's engine counts fuel (measurement only).
+    #[cfg(feature = "data-profile")]
+    data_metering: Metering,
     plain: OnceCell<Arc<Prepared>>,
     fuel: OnceCell<Arc<Prepared>>,
     #[cfg(feature = "data-profile")]
@@ -255,7 +258,8 @@ impl Sandbox {
             .get_or_try_init(|| async {
                 let cache_dir = self.inner.cache_dir.clone();
                 let progress = self.inner.progress.clone();
-                tokio::task::spawn_blocking(move || data::load(&cache_dir, progress.as_ref()))
+                let (metering, variant) = (self.inner.data_metering, self.inner.variant);
+                tokio::task::spawn_blocking(move || data::load(&cache_dir, metering, variant, progress.as_ref()))
                     .await
                     .map_err(SandboxError::CompileTask)?
                     .map(Arc::new)
@@ -294,6 +298,8 @@ pub struct SandboxBuilder {
     cache_dir: Option<PathBuf>,
     progress: Option<ProgressFn>,
     variant: EngineVariant,
+    #[cfg(feature = "data-profile")]
+    data_metering: Option<Metering>,
 }
 
 impl SandboxBuilder {
@@ -318,6 +324,17 @@ impl SandboxBuilder {
         self
     }
 
+    /// The data profile on an engine that counts fuel, for the data profile's compute
+    /// benchmark only (`benches/data.rs -- compute`): its runs get all the fuel
+    /// there is, never a budget (data sessions refuse fuel limits; the README says
+    /// why).
+    #[doc(hidden)]
+    #[cfg(feature = "data-profile")]
+    pub fn data_metering(mut self, metering: Metering) -> Self {
+        self.data_metering = Some(metering);
+        self
+    }
+
     /// Builds the sandbox; nothing is compiled until a session needs it.
     pub fn build(self) -> Sandbox {
         let cache_dir = self
@@ -329,6 +346,8 @@ impl SandboxBuilder {
                 cache_dir,
                 progress: self.progress,
                 variant: self.variant,
+                #[cfg(feature = "data-profile")]
+                data_metering: self.data_metering.unwrap_or(Metering::Off),
                 plain: OnceCell::new(),
                 fuel: OnceCell::new(),
                 #[cfg(feature = "data-profile")]

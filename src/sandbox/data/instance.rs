@@ -336,6 +336,11 @@ impl DataInstance {
         let state = DataState::new(limits, memory, &prepared, capabilities)?;
         let mut store = Store::new(&prepared.engine, state);
         store.limiter(|state| &mut state.limiter);
+        if prepared.metering == crate::sandbox::Metering::Fuel {
+            // Counted, never a budget: the data profile refuses fuel limits, and
+            // this engine exists to measure what counting costs.
+            store.set_fuel(u64::MAX).map_err(SandboxError::wasmtime("setting fuel"))?;
+        }
         store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
         store.set_epoch_deadline(1);
         let instance = prepared

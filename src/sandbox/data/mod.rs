@@ -19,11 +19,11 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use wasmtime::{Config, Engine, InstancePre, Linker, Module};
+use wasmtime::{Engine, InstancePre, Linker, Module};
 
 pub(crate) use self::instance::DataInstance;
 use self::instance::DataState;
-use super::{CompileEvent, ProgressFn, SandboxError};
+use super::{CompileEvent, EngineVariant, Metering, ProgressFn, SandboxError};
 use crate::wheel::{Staging, Wheel, WheelError, sha256_file, write_error};
 
 /// The PyPI package and version the profile runs.
@@ -68,9 +68,6 @@ const MPL_DATA_MAX_FILES: usize = 4096;
 /// The stdlib zip's name in the guest: CPython 3.15 looks for `python315.zip`
 /// in the directory preopened at `/usr/local/lib`.
 pub(crate) const STDLIB_GUEST_NAME: &str = "python315.zip";
-
-/// Wasm stack available to the guest, as for the default guest.
-const MAX_WASM_STACK: usize = 16 << 20;
 
 /// Why the data profile could not be installed or prepared.
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +127,7 @@ pub fn is_installed(cache_dir: &Path) -> bool {
 
 /// Whether the profile is ready: unpacked and precompiled for this build's engine.
 pub fn is_prepared(cache_dir: &Path) -> Result<bool, SandboxError> {
-    Ok(is_installed(cache_dir) && artifact_path(&engine()?, cache_dir).is_file())
+    Ok(is_installed(cache_dir) && artifact_path(&shipped_engine()?, cache_dir).is_file())
 }
 
 /// Checks the wheel at `path` against the pin and its files against its
@@ -214,20 +211,24 @@ fn unpack_mpl_data(stdlib: impl Read + Seek, dest: &Path) -> Result<(), DataProf
     Ok(())
 }
 
-/// The engine configuration of the profile: the default guest's, on core wasm with
-/// the exception-handling proposal the module needs (C++ code in its packages).
-pub(crate) fn engine() -> Result<Engine, SandboxError> {
-    let mut config = Config::new();
-    config
-        .wasm_exceptions(true)
-        // As for the default guest: epoch ticks make CPU-bound cells yield, so a
-        // timeout (and an interrupt) can stop them.
-        .epoch_interruption(true)
-        .max_wasm_stack(MAX_WASM_STACK)
-        .async_stack_size(MAX_WASM_STACK + (1 << 20));
+/// The engine configuration of the profile: the default guest's (epoch checks, so
+/// a timeout and an interrupt stop CPU-bound cells; fuel only when measured, see
+/// [`crate::SandboxBuilder::data_metering`]), on core wasm with the
+/// exception-handling proposal the module needs (C++ code in its packages).
+pub(crate) fn engine(metering: Metering, variant: EngineVariant) -> Result<Engine, SandboxError> {
+    let mut config = super::compile::config(metering, variant);
+    config.wasm_exceptions(true);
     Engine::new(&config).map_err(SandboxError::wasmtime("configuring the data profile's engine"))
 }
 
+/// The engine sessions run on: epoch checks, no fuel.
+fn shipped_engine() -> Result<Engine, SandboxError> {
+    engine(Metering::Off, EngineVariant::Standard)
+}
+
+/// Where the module compiled for `engine` is cached. The compatibility hash in the
+/// name covers the engine's settings (epoch checks and fuel included), so each
+/// configuration has its own file.
 fn artifact_path(engine: &Engine, cache_dir: &Path) -> PathBuf {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
@@ -288,21 +289,29 @@ fn make_snapshot(cache_dir: &Path, progress: Option<&ProgressFn>) -> Result<(), 
 
 /// Compiles the profile for this build's engine if needed (see [`compile`]).
 pub fn prepare(cache_dir: &Path, progress: Option<&ProgressFn>) -> Result<bool, SandboxError> {
-    compile(&engine()?, cache_dir, progress)
+    compile(&shipped_engine()?, cache_dir, progress)
 }
 
 /// What data sessions are stamped from.
 pub(crate) struct DataPrepared {
     pub(crate) engine: Engine,
+    /// Whether `engine` counts fuel (its stores then start with all there is).
+    pub(crate) metering: Metering,
     pub(crate) pre: InstancePre<DataState>,
     pub(crate) lib: PathBuf,
     pub(crate) mpl_data: PathBuf,
 }
 
-/// Loads the precompiled profile (compiling it first if only that is missing).
+/// Loads the profile precompiled for `metering` and `variant` (compiling it first
+/// if only that is missing).
 #[allow(unsafe_code)]
-pub(crate) fn load(cache_dir: &Path, progress: Option<&ProgressFn>) -> Result<DataPrepared, SandboxError> {
-    let engine = engine()?;
+pub(crate) fn load(
+    cache_dir: &Path,
+    metering: Metering,
+    variant: EngineVariant,
+    progress: Option<&ProgressFn>,
+) -> Result<DataPrepared, SandboxError> {
+    let engine = engine(metering, variant)?;
     compile(&engine, cache_dir, progress)?;
     let path = artifact_path(&engine, cache_dir);
     // SAFETY: the file was written by `compile` with an engine of the same
@@ -313,7 +322,7 @@ pub(crate) fn load(cache_dir: &Path, progress: Option<&ProgressFn>) -> Result<Da
     instance::add_to_linker(&mut linker).map_err(SandboxError::wasmtime("linking the data profile"))?;
     let pre = linker.instantiate_pre(&module).map_err(SandboxError::wasmtime("pre-instantiating the data profile"))?;
     super::compile::start_epoch_ticker(&engine, super::EPOCH_TICK)?;
-    Ok(DataPrepared { engine, pre, lib: lib_dir(cache_dir), mpl_data: mpl_data_dir(cache_dir) })
+    Ok(DataPrepared { engine, metering, pre, lib: lib_dir(cache_dir), mpl_data: mpl_data_dir(cache_dir) })
 }
 
 /// The command that prepares the profile, for messages.
