@@ -460,9 +460,14 @@ async fn interrupt(State(state): State<AppState>, Path(id): Path<String>) -> Api
     let elsewhere = SessionId::new(&id).ok().filter(SessionId::is_random).zip(stored(&state));
     if let (Some(_), Some((id, storage))) = (state.durable, elsewhere)
         && storage.interrupts_across_processes()
-        && storage.request_interrupt(&id).await.map_err(SessionError::from)?
     {
-        return Ok(Json(json!({"interrupted": true})));
+        if storage.request_interrupt(&id).await.map_err(SessionError::from)? {
+            return Ok(Json(json!({"interrupted": true})));
+        }
+        // Stored but run by nobody now: a session, with nothing to stop.
+        if here.is_err() && storage.journal_version(&id).await.map_err(SessionError::from)? != 0 {
+            return Ok(Json(json!({"interrupted": false})));
+        }
     }
     Ok(Json(json!({"interrupted": here?})))
 }
