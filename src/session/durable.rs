@@ -361,8 +361,13 @@ impl Durable {
     /// the fork's history) stored whole: a fork survives its process like any
     /// durable session.
     pub(crate) async fn fork(&self, journal: &Journal) -> Result<Self, SessionError> {
-        let options =
-            DurableOptions { id: SessionId::random(), ttl: self.ttl, lease: self.lease, wait: self.wait, resume: false };
+        let options = DurableOptions {
+            id: SessionId::random(),
+            ttl: self.ttl,
+            lease: self.lease,
+            wait: self.wait,
+            resume: false,
+        };
         let fork = Self::claim(self.storage.clone(), &options, self.config.clone()).await?;
         // Dropped on failure, which gives the new lease back.
         fork.write_all(journal).await?;
