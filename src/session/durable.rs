@@ -426,6 +426,12 @@ impl Durable {
 
     /// Gives the lease up, and with `delete` the stored journal too.
     pub(crate) async fn close(&self, delete: bool) {
+        if delete {
+            // Deleted once a request another process serves now is done: not under
+            // a running cell (past the wait, deleted all the same; that process's
+            // next write then finds the journal gone).
+            let _ = self.take_lease().await;
+        }
         self.stop_renewing();
         self.closed.store(true, Ordering::Release);
         let result = if delete {
