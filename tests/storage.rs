@@ -346,9 +346,24 @@ async fn durable_sessions_resume(b: Backend) {
     let storage = (b.reopen)().await;
     let resumed = Session::builder().storage(storage.clone()).resume(id.clone(), None).build().await.unwrap();
     assert_eq!(common::value(&resumed.run("xs").await.unwrap()), json!([1, 2, 3]));
-    // Held while it runs here.
-    let held = Session::builder().storage(storage.clone()).resume(id.clone(), None).build().await.unwrap_err();
+    // No lease between requests: another copy resumes it too, and each request
+    // runs on the stored state (the copy that fell behind resumes anew).
+    let twice = Session::builder().storage(storage.clone()).resume(id.clone(), None).build().await.unwrap();
+    assert!(twice.run("xs.append(4)").await.unwrap().is_ok());
+    let behind = resumed.run("xs").await.unwrap_err();
+    assert!(matches!(behind, SessionError::Superseded(_)), "{behind}");
+    twice.close().await;
+    // A lease another holder keeps is waited for (the run timeout plus the lease),
+    // then refused as held.
+    assert!(storage.claim_session(&id, "w", std::time::Duration::from_secs(60)).await.unwrap());
+    let quick = codemode::Limits { timeout: std::time::Duration::from_millis(200), ..Default::default() };
+    let asked = std::time::Instant::now();
+    let lease = std::time::Duration::from_millis(300);
+    let held = Session::builder().storage(storage.clone()).limits(quick).resume(id.clone(), None).lease(lease);
+    let held = held.build().await.unwrap_err();
     assert!(matches!(held, SessionError::Held(_)), "{held}");
+    assert!(asked.elapsed() >= std::time::Duration::from_millis(500), "it did not wait: {:?}", asked.elapsed());
+    storage.release_session(&id, "w").await.unwrap();
     resumed.forget().await;
     let gone = Session::builder().storage(storage.clone()).resume(id.clone(), None).build().await.unwrap_err();
     assert!(matches!(gone, SessionError::NotFound(_)), "{gone}");

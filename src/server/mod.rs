@@ -35,13 +35,16 @@
 //! With a storage, sessions are durable: each one's journal is stored under its id
 //! (see [`crate::session::SessionBuilder::durable`]), so a session whose server
 //! died or restarted is resumed by any server on the same storage at its next
-//! request, with its variables and without running any tool again. A session
-//! another live server holds is refused with 409 `held` (its lease lapses
-//! [`ServeOptions::session_lease`] after that server died); one that cannot be
-//! resumed (no journal: the data profile, or past its cap) with 409 `not_resumable`;
-//! one whose stored journal another server wrote since this one lost its lease with
-//! 409 `superseded`. A fork is stored under its own id. An expired or deleted
-//! session's journal is deleted.
+//! request, with its variables and without running any tool again. No sticky
+//! routing: a server holds a session's lease only while it serves a request for
+//! it, keeps its interpreter as a cache between requests, and resumes from the
+//! storage when another server went on with the session since. A request for a
+//! session another server is serving right now waits for it (up to the run
+//! timeout plus [`ServeOptions::session_lease`]), then 409 `held`; one that cannot
+//! be resumed (no journal: the data profile, or past its cap) gets 409
+//! `not_resumable`. A fork is stored under its own id. An interrupt reaches the
+//! server running the cell through Redis. A deleted session's journal is deleted;
+//! an idle one's when no server used it for the TTL.
 
 mod auth;
 mod budget;
@@ -363,12 +366,20 @@ async fn session(state: &AppState, id: &str) -> ApiResult<sessions::InUse> {
     state.sessions.get_or_resume(id, resume).await
 }
 
-/// Performs `request` in session `id`, counting runs in the metrics.
+/// Performs `request` in session `id`, counting runs in the metrics. A copy of
+/// the session that another server went on with since is dropped, and the request
+/// served once more from the stored session (nothing ran: the check comes first).
 async fn in_session(state: &AppState, id: &str, request: Request) -> ApiResult<Response> {
-    let session = session(state, id).await?;
     let runs = request.needs_interpreter();
     let started = Instant::now();
-    let outcome = session.call(request).await;
+    let mut session = session(state, id).await?;
+    let mut outcome = session.call(request.clone()).await;
+    if let Err(SessionError::Superseded(_)) = &outcome {
+        state.sessions.evict(id, &session).await;
+        drop(session);
+        session = self::session(state, id).await?;
+        outcome = session.call(request).await;
+    }
     if runs {
         let result = match &outcome {
             Ok(Response::Run(result)) => Some(result),
@@ -376,11 +387,9 @@ async fn in_session(state: &AppState, id: &str, request: Request) -> ApiResult<R
         };
         state.metrics.record_run(result, started.elapsed());
     }
-    drop(session);
-    if let Err(SessionError::Held(_) | SessionError::Superseded(_)) = &outcome {
-        // Another server took the session over: this copy is obsolete. Let go of it
-        // (its journal kept), so a later request resumes the stored one.
-        state.sessions.evict(id).await;
+    if let Err(SessionError::Superseded(_)) = &outcome {
+        // Overtaken again: let this copy go too; the next request resumes.
+        state.sessions.evict(id, &session).await;
     }
     Ok(outcome?)
 }
@@ -436,10 +445,31 @@ async fn reset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResu
 }
 
 /// Stops the session's run in progress; the run's own request answers with the
-/// interrupted result. Never waits behind that run.
+/// interrupted result. Never waits behind that run. A durable session that this
+/// server is not running now may be running on another: the storage passes the
+/// interrupt on to the server holding its lease (Redis only), and the answer says
+/// whether one held it.
 async fn interrupt(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let session = state.sessions.get(&id).await?;
-    Ok(Json(json!({"interrupted": session.interrupt().await?})))
+    let here = match state.sessions.get(&id).await {
+        Ok(session) => Ok(session.interrupt().await?),
+        Err(missing) => Err(missing),
+    };
+    if let Ok(true) = here {
+        return Ok(Json(json!({"interrupted": true})));
+    }
+    let elsewhere = SessionId::new(&id).ok().filter(SessionId::is_random).zip(stored(&state));
+    if let (Some(_), Some((id, storage))) = (state.durable, elsewhere)
+        && storage.interrupts_across_processes()
+    {
+        if storage.request_interrupt(&id).await.map_err(SessionError::from)? {
+            return Ok(Json(json!({"interrupted": true})));
+        }
+        // Stored but run by nobody now: a session, with nothing to stop.
+        if here.is_err() && storage.journal_version(&id).await.map_err(SessionError::from)? != 0 {
+            return Ok(Json(json!({"interrupted": false})));
+        }
+    }
+    Ok(Json(json!({"interrupted": here?})))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,7 +1,8 @@
 //! The live sessions of a server, by id, closed after an idle TTL. With a storage,
 //! every session is durable (its journal stored under its id): a session this
-//! server does not hold is resumed from the storage on its first request, and an
-//! expired or deleted session's journal is deleted.
+//! server does not hold is resumed from the storage on its first request. The
+//! idle TTL drops this server's copy only; the stored journal goes when no server
+//! used it for the TTL, and a deleted session's at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -147,7 +148,7 @@ impl Sessions {
         match (self.get(id).await, resume) {
             (Ok(live), _) => return Ok(live),
             (Err(missing), None) => return Err(missing),
-            (Err(missing), Some(_)) if valid.is_err() || self.is_expired(id) => return Err(missing),
+            (Err(missing), Some(_)) if valid.is_err() => return Err(missing),
             (Err(_), Some(resume)) => {
                 if let Some(answer) = self.recently_unresumable(id) {
                     return Err(answer);
@@ -165,7 +166,13 @@ impl Sessions {
                 let (session, memory) = match resume(id.clone()).await {
                     Ok(resumed) => resumed,
                     Err(err) => {
-                        if matches!(err.kind(), "not_found" | "not_resumable") {
+                        // Expired here and unused since on any server: gone.
+                        let err = if err.kind() == "not_found" && self.is_expired(id.as_str()) {
+                            self.missing(id.as_str())
+                        } else {
+                            err
+                        };
+                        if matches!(err.kind(), "not_found" | "not_resumable" | "expired") {
                             self.remember_unresumable(id.as_str(), &err);
                         }
                         return Err(err);
@@ -251,9 +258,17 @@ impl Sessions {
         }
     }
 
-    /// Closes session `id` here, its stored journal kept: another process runs it.
-    pub(crate) async fn evict(&self, id: &str) {
-        let removed = self.live.write().await.remove(id);
+    /// Drops this server's copy of session `id`, its stored journal kept (another
+    /// process went on with it), if the copy is still `stale`: one another request
+    /// resumed meanwhile is kept.
+    pub(crate) async fn evict(&self, id: &str, stale: &InUse) {
+        let removed = {
+            let mut live = self.live.write().await;
+            if !live.get(id).is_some_and(|held| Arc::ptr_eq(held, &stale.0)) {
+                return;
+            }
+            live.remove(id)
+        };
         if let Some(live) = removed {
             live.session.close().await;
             self.trimmer.closed();
@@ -277,8 +292,10 @@ impl Sessions {
             ids.into_iter().filter_map(|id| table.remove(&id).map(|live| (id, live))).collect()
         };
         for (id, live) in &expired {
-            // Expired: its stored journal goes too.
-            live.session.forget().await;
+            // Only this server's copy: another server may be using the session. Its
+            // stored journal goes when nobody used it for the TTL (Redis expires it,
+            // a directory is swept), and a request then finds it expired.
+            live.session.close().await;
             let mut tombstones = self.expired.lock().unwrap_or_else(|p| p.into_inner());
             if tombstones.len() == TOMBSTONES {
                 tombstones.pop_front();

@@ -9,9 +9,12 @@
 //! replays them into a fresh interpreter with every host call answered from the
 //! journal, so no tool runs twice.
 //!
-//! One session runs in one process at a time: the process holds the session's
-//! lease in the storage (renewed in the background, lapsing when the process dies),
-//! and every journal write is fenced by it.
+//! One request of a session runs at a time, in whichever process it reached: that
+//! process holds the session's lease in the storage while it serves the request
+//! (renewed in the background, lapsing when the process dies), and every journal
+//! write is fenced by it. Between requests the process keeps its interpreter as a
+//! cache of the history up to the journal version it last wrote or read; a request
+//! finding a newer version resumes from the storage instead (no sticky routing).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,6 +33,10 @@ use crate::storage::{JournalCaps, Storage, StorageError};
 /// How long a session's lease lasts unless renewed (a third of it between renewals):
 /// a dead process's sessions can be resumed elsewhere this long after it died.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// How often a running cell checks whether another process asked to interrupt it:
+/// with the storage's round trip, how long a cross-process interrupt takes.
+const INTERRUPT_POLL: Duration = Duration::from_millis(25);
 
 /// Most cells a stored journal may hold for a resume to read it.
 const MAX_CELLS: usize = 1_000_000;
@@ -50,6 +57,9 @@ pub(crate) struct DurableOptions {
     /// kept until deleted.
     pub(crate) ttl: Option<Duration>,
     pub(crate) lease: Duration,
+    /// How long a request waits for the lease while another process serves the
+    /// session (its run timeout, plus the lease for a holder that died).
+    pub(crate) wait: Duration,
     /// Resume the stored session rather than start a new one.
     pub(crate) resume: bool,
 }
@@ -94,27 +104,30 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
         .map_err(|e| StorageError::Corrupt { op: "encoding a session journal", detail: e.to_string() })
 }
 
-/// One session's link to its stored journal; the lease is renewed while it lives.
+/// One session's link to its stored journal. The lease is held only while a
+/// request is served (renewed in the background meanwhile): between requests any
+/// process on the same storage may serve the session, and this one's interpreter
+/// is a cache, checked against the stored journal's version when a request comes.
 pub(crate) struct Durable {
     storage: Arc<dyn Storage>,
     id: SessionId,
     owner: String,
     ttl: Option<Duration>,
     lease: Duration,
+    /// How long a request waits for a lease another process holds (it serves a
+    /// request for this session now) before it is refused as held.
+    wait: Duration,
     config: Config,
     /// Why the stored journal is behind the interpreter (a failed write, a lost
     /// lease): the next run first rewrites it, or refuses.
     stale: Arc<Mutex<Option<String>>>,
-    /// When the lease was last taken or renewed (as asked): past `lease` after it,
-    /// the lease may be another's (this process paused, or the storage was
-    /// unreachable), so the next run checks before it runs.
-    renewed: Arc<Mutex<Instant>>,
     /// The stored journal's version after this session's last write (or when it
-    /// took the lease): a rewrite finding another is refused, never stored over a
-    /// newer history.
+    /// last took the lease): another one found at the next request means another
+    /// process went on with the session, and this interpreter is out of date.
     version: AtomicU64,
-    renewer: tokio::task::JoinHandle<()>,
-    /// Whether the lease was given up already.
+    /// Renews the lease while it is held.
+    renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Whether the lease was given up for good already.
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -129,59 +142,119 @@ impl Drop for Durable {
     /// after taking the lease, a session nobody closed) gives its lease up, so
     /// another attempt need not wait for it to lapse.
     fn drop(&mut self) {
-        self.renewer.abort();
+        self.stop_renewing();
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (storage, id, owner) = (self.storage.clone(), self.id.clone(), self.owner.clone());
-            runtime.spawn(async move { storage.release_session(&id, &owner).await });
+        self.release_later();
+    }
+}
+
+/// The lease held for one request; given back by [`release`](Holding::release),
+/// or, if the request ended early (an error, a dropped future), in the background.
+pub(crate) struct Holding<'a> {
+    durable: &'a Durable,
+    released: bool,
+}
+
+impl Holding<'_> {
+    /// Gives the lease back now, so the next request (here or on another process)
+    /// need not wait.
+    pub(crate) async fn release(mut self) {
+        self.released = true;
+        self.durable.release().await;
+    }
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            self.durable.stop_renewing();
+            self.durable.release_later();
         }
     }
 }
 
 impl Durable {
     /// Takes session `options.id`'s lease in `storage` for a session created with
-    /// `config`; [`SessionError::Held`] if another process runs it.
+    /// `config` (waiting, within `options.wait`, for a process that serves it now);
+    /// [`SessionError::Held`] if it is not free by then. The caller gives it back
+    /// with [`release`](Self::release) once the session is built.
     pub(crate) async fn claim(
         storage: Arc<dyn Storage>,
         options: &DurableOptions,
         config: Config,
     ) -> Result<Self, SessionError> {
-        let owner = SessionId::random().to_string();
-        let asked = Instant::now();
-        if !storage.claim_session(&options.id, &owner, options.lease).await? {
-            return Err(SessionError::Held(options.id.clone()));
-        }
-        let stale = Arc::new(Mutex::new(None));
-        let renewed = Arc::new(Mutex::new(asked));
-        let renewer = tokio::spawn(renew(
-            storage.clone(),
-            options.id.clone(),
-            owner.clone(),
-            options.lease,
-            options.ttl,
-            stale.clone(),
-            renewed.clone(),
-        ));
         let durable = Self {
             storage,
             id: options.id.clone(),
-            owner,
+            owner: SessionId::random().to_string(),
             ttl: options.ttl,
             lease: options.lease,
+            wait: options.wait,
             config,
-            stale,
-            renewed,
+            stale: Arc::new(Mutex::new(None)),
             version: AtomicU64::new(0),
-            renewer,
+            renewer: Mutex::new(None),
             closed: Default::default(),
         };
         // Read under the lease: nobody else writes it now. A failure drops
         // `durable`, which gives the lease back.
-        let version = durable.storage.journal_version(&durable.id).await?;
+        let version = durable.take_lease().await?;
         durable.version.store(version, Ordering::Release);
         Ok(durable)
+    }
+
+    /// Takes the lease (waiting for a holder with a backoff, within `wait`) and
+    /// starts renewing it; the stored journal's version, read in the same step.
+    async fn take_lease(&self) -> Result<u64, SessionError> {
+        let deadline = Instant::now() + self.wait;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let asked = self.storage.claim_session_version(&self.id, &self.owner, self.lease, self.ttl).await?;
+            if let Some(version) = asked {
+                let renewer = tokio::spawn(renew(
+                    self.storage.clone(),
+                    self.id.clone(),
+                    self.owner.clone(),
+                    self.lease,
+                    self.ttl,
+                    self.stale.clone(),
+                ));
+                if let Some(old) = self.renewer.lock().unwrap_or_else(|p| p.into_inner()).replace(renewer) {
+                    old.abort();
+                }
+                return Ok(version);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(SessionError::Held(self.id.clone()));
+            }
+            tokio::time::sleep(pause.min(left)).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    fn stop_renewing(&self) {
+        if let Some(renewer) = self.renewer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            renewer.abort();
+        }
+    }
+
+    /// Gives the lease back (nothing if it is not held).
+    pub(crate) async fn release(&self) {
+        self.stop_renewing();
+        if let Err(err) = self.storage.release_session(&self.id, &self.owner).await {
+            // It lapses by itself.
+            tracing::warn!(id = %self.id, %err, "cannot give a session's lease back");
+        }
+    }
+
+    fn release_later(&self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (storage, id, owner) = (self.storage.clone(), self.id.clone(), self.owner.clone());
+            runtime.spawn(async move { storage.release_session(&id, &owner).await });
+        }
     }
 
     /// Session `id`'s stored configuration and journal (the lease must be held).
@@ -288,10 +361,17 @@ impl Durable {
     /// the fork's history) stored whole: a fork survives its process like any
     /// durable session.
     pub(crate) async fn fork(&self, journal: &Journal) -> Result<Self, SessionError> {
-        let options = DurableOptions { id: SessionId::random(), ttl: self.ttl, lease: self.lease, resume: false };
+        let options = DurableOptions {
+            id: SessionId::random(),
+            ttl: self.ttl,
+            lease: self.lease,
+            wait: self.wait,
+            resume: false,
+        };
         let fork = Self::claim(self.storage.clone(), &options, self.config.clone()).await?;
         // Dropped on failure, which gives the new lease back.
         fork.write_all(journal).await?;
+        fork.release().await;
         Ok(fork)
     }
 
@@ -307,50 +387,52 @@ impl Durable {
         self.stale.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| err.to_string());
     }
 
-    /// Before a run: if the stored journal fell behind, rewrites it whole from
-    /// `journal`, and if the lease may have lapsed (not renewed for its length:
-    /// this process paused, or the storage was unreachable), takes it again before
-    /// the cell runs. Refuses the run when that fails (another process holds the
-    /// session, or the storage is down), so two histories never go on at once, and
-    /// with [`SessionError::Superseded`] when another process wrote the stored
-    /// journal since this one's last write: a newer history is never overwritten.
-    pub(crate) async fn catch_up(&self, journal: &Journal) -> Result<(), SessionError> {
-        let stale = self.stale.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let lapsed = self.renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= self.lease;
-        if stale.is_none() && !lapsed {
-            return Ok(());
+    /// Before a request: takes the lease (waiting for a process that serves the
+    /// session now, within `wait`) and checks that `journal`, this process's cached
+    /// history, is the stored one. [`SessionError::Superseded`] when another process
+    /// went on with the session since (the cache is out of date: resume it from the
+    /// storage), [`SessionError::Held`] when the lease stays taken. If the stored
+    /// journal fell behind this one (a failed write), it is rewritten whole first.
+    pub(crate) async fn acquire(&self, journal: &Journal) -> Result<Holding<'_>, SessionError> {
+        let stored = self.take_lease().await?;
+        let holding = Holding { durable: self, released: false };
+        if stored != self.version.load(Ordering::Acquire) {
+            holding.release().await;
+            return Err(SessionError::Superseded(self.id.clone()));
         }
-        let rewrite = async {
-            let asked = Instant::now();
-            // Taken again if it lapsed while nobody else took it.
-            if !self.storage.claim_session(&self.id, &self.owner, self.lease).await? {
-                return Err(StorageError::Held(self.id.clone()));
+        let stale = self.stale.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if stale.is_some() {
+            // Dropping `holding` on failure gives the lease back.
+            self.write_all(journal).await?;
+            *self.stale.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        Ok(holding)
+    }
+
+    /// Completes when another process asks for the run in progress to stop
+    /// ([`Storage::request_interrupt`]); never, on a store that passes no interrupts.
+    pub(crate) async fn interrupted_elsewhere(&self) {
+        if !self.storage.interrupts_across_processes() {
+            return std::future::pending().await;
+        }
+        loop {
+            tokio::time::sleep(INTERRUPT_POLL).await;
+            // A failed read is retried at the next poll.
+            if let Ok(true) = self.storage.interrupt_requested(&self.id).await {
+                return;
             }
-            if self.storage.journal_version(&self.id).await? != self.version.load(Ordering::Acquire) {
-                // Given back, so the process holding the newer history can resume it.
-                self.storage.release_session(&self.id, &self.owner).await?;
-                return Ok(Err(SessionError::Superseded(self.id.clone())));
-            }
-            *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = asked;
-            if stale.is_some() {
-                self.write_all(journal).await?;
-            }
-            Ok(Ok(()))
-        };
-        match rewrite.await {
-            Ok(Err(superseded)) => Err(superseded),
-            Ok(Ok(())) => {
-                *self.stale.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                Ok(())
-            }
-            Err(StorageError::Held(id)) => Err(SessionError::Held(id)),
-            Err(err) => Err(err.into()),
         }
     }
 
     /// Gives the lease up, and with `delete` the stored journal too.
     pub(crate) async fn close(&self, delete: bool) {
-        self.renewer.abort();
+        if delete {
+            // Deleted once a request another process serves now is done: not under
+            // a running cell (past the wait, deleted all the same; that process's
+            // next write then finds the journal gone).
+            let _ = self.take_lease().await;
+        }
+        self.stop_renewing();
         self.closed.store(true, Ordering::Release);
         let result = if delete {
             self.storage.delete_journal(&self.id).await.map(drop)
@@ -372,13 +454,11 @@ async fn renew(
     lease: Duration,
     ttl: Option<Duration>,
     stale: Arc<Mutex<Option<String>>>,
-    renewed: Arc<Mutex<Instant>>,
 ) {
     loop {
         tokio::time::sleep(lease / 3).await;
-        let asked = Instant::now();
         match storage.renew_session(&id, &owner, lease, ttl).await {
-            Ok(true) => *renewed.lock().unwrap_or_else(|p| p.into_inner()) = asked,
+            Ok(true) => {}
             Ok(false) => {
                 let why = StorageError::Held(id.clone()).to_string();
                 stale.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(why);

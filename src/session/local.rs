@@ -80,6 +80,10 @@ impl Local {
             let live = local.fresh(&mut slot.journal).await?;
             slot.live = Some(live);
         }
+        // Held while it was built; from here on, per request.
+        if let Some(durable) = &local.durable {
+            durable.release().await;
+        }
         Ok(local)
     }
 
@@ -116,6 +120,9 @@ impl Local {
             };
             tracing::info!(%id, cells = slot.journal.cells.len(), took = ?started.elapsed(), "resumed a stored session");
             slot.live = Some(live);
+        }
+        if let Some(durable) = &local.durable {
+            durable.release().await;
         }
         Ok(local)
     }
@@ -289,9 +296,16 @@ impl Executor for Local {
                 // the interpreter itself (builtins, `sys.modules`, the runner), and
                 // nothing it did may survive a reset. Its journal starts anew.
                 let mut slot = self.slot.lock().await;
+                let holding = match &self.durable {
+                    Some(durable) => Some(durable.acquire(&slot.journal).await?),
+                    None => None,
+                };
                 slot.live = None;
                 let live = self.fresh(&mut slot.journal).await?;
                 slot.live = Some(live);
+                if let Some(holding) = holding {
+                    holding.release().await;
+                }
                 Ok(Response::Reset { reset: true })
             }
             other => self.services.call(other).await,
@@ -340,17 +354,28 @@ impl Local {
             // Interrupted while it waited for the run before it: it never starts.
             return Ok(not_started());
         }
-        if let Some(durable) = &self.durable {
-            durable.catch_up(&slot.journal).await?;
-        }
+        let holding = match &self.durable {
+            Some(durable) => Some(durable.acquire(&slot.journal).await?),
+            None => None,
+        };
         let _running = self.current.enter(interrupt);
         let mut live = match slot.live.take() {
             Some(live) => live,
             None => self.fresh(&mut slot.journal).await?,
         };
         slot.journal.begin(&live.tape);
-        let (outcome, stats) = live.instance.run(cell, limits, interrupt.interrupted()).await;
-        Ok(match outcome {
+        // Stopped from here, or from another process serving the same session.
+        let stop = async {
+            match &self.durable {
+                Some(durable) => tokio::select! {
+                    () = interrupt.interrupted() => {}
+                    () = durable.interrupted_elsewhere() => {}
+                },
+                None => interrupt.interrupted().await,
+            }
+        };
+        let (outcome, stats) = live.instance.run(cell, limits, stop).await;
+        let result = match outcome {
             Outcome::Returned(result) => {
                 let before = (slot.journal.cells.len(), slot.journal.broken.is_some());
                 slot.journal.commit(cell, limits, &live.tape);
@@ -375,7 +400,11 @@ impl Local {
                 slot.live = restored;
                 stopped(cause, detail, stats, outcome)
             }
-        })
+        };
+        if let Some(holding) = holding {
+            holding.release().await;
+        }
+        Ok(result)
     }
 }
 

@@ -16,6 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use self::durable::DEFAULT_LEASE;
+
+/// What a request waits for a durable session's lease beyond the run timeout and
+/// the lease: the storage's round trips, and the holder's append and release.
+const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(1);
 use self::durable::{Config, Durable, DurableOptions};
 pub use self::interrupt::Interrupt;
 pub use self::journal::JournalOptions;
@@ -97,11 +101,11 @@ pub enum SessionError {
     /// off or past its cap, or the replay failed); nothing was created.
     #[error("the session cannot be forked: {0}")]
     Fork(String),
-    /// The stored session runs in another process (which holds its lease); if that
-    /// process died, its lease lapses within [`DEFAULT_LEASE`] (or the lease set).
+    /// Another process held the stored session's lease (it served a request for
+    /// it) for longer than a request waits: the run timeout and the lease.
     #[error(
-        "session {0} is running on another server or process; if that one died, retry once its lease lapses (10 s \
-         by default)"
+        "session {0} is busy on another server or process (a request for it has run there for longer than a \
+         run's timeout); retry later"
     )]
     Held(SessionId),
     /// Another process wrote the session's stored journal after this one's last
@@ -298,7 +302,7 @@ impl SessionBuilder {
     /// journal is deleted by the storage after `ttl` without use (`None`: kept until
     /// [`Session::forget`]). In process only, with a storage.
     pub fn durable(mut self, id: SessionId, ttl: Option<Duration>) -> Self {
-        self.durable = Some(DurableOptions { id, ttl, lease: DEFAULT_LEASE, resume: false });
+        self.durable = Some(DurableOptions { id, ttl, lease: DEFAULT_LEASE, wait: Duration::ZERO, resume: false });
         self
     }
 
@@ -309,7 +313,7 @@ impl SessionBuilder {
     /// [`SessionError::NotFound`] if none is stored, [`SessionError::NotResumable`]
     /// if it has no usable journal.
     pub fn resume(mut self, id: SessionId, ttl: Option<Duration>) -> Self {
-        self.durable = Some(DurableOptions { id, ttl, lease: DEFAULT_LEASE, resume: true });
+        self.durable = Some(DurableOptions { id, ttl, lease: DEFAULT_LEASE, wait: Duration::ZERO, resume: true });
         self
     }
 
@@ -407,7 +411,13 @@ impl SessionBuilder {
 
     /// Takes the lease of a durable session; for a resume, loads its journal and
     /// applies its stored configuration to this builder (narrowing its allowlists).
-    async fn claim(&mut self, options: DurableOptions) -> Result<(Durable, Option<journal::Journal>), SessionError> {
+    async fn claim(
+        &mut self,
+        mut options: DurableOptions,
+    ) -> Result<(Durable, Option<journal::Journal>), SessionError> {
+        // A request waits for another process's run of the session as a call queued
+        // behind a running cell waits, plus a lease for a holder that died.
+        options.wait = self.limits.timeout.saturating_add(options.lease).saturating_add(LEASE_WAIT_MARGIN);
         if !matches!(self.executor, Where::InProcess) {
             return Err(SessionError::InvalidLimits("a durable session runs in process only".into()));
         }

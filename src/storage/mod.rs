@@ -253,6 +253,44 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         let _ = ttl;
         Ok(0)
     }
+    /// Takes session `id`'s lease for `owner` like
+    /// [`claim_session`](Self::claim_session) and reads its journal's version
+    /// under it: `None` if another owner holds the lease. Taking it also clears an
+    /// interrupt asked for before (it was for a run that is over) and keeps the
+    /// journal for `ttl` more. One round trip where the store can do it in one.
+    async fn claim_session_version(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        lease: Duration,
+        ttl: Option<Duration>,
+    ) -> Result<Option<u64>, StorageError> {
+        if !self.claim_session(id, owner, lease).await? {
+            return Ok(None);
+        }
+        // Kept for `ttl` more: the sweep reads the journal's age.
+        self.renew_session(id, owner, lease, ttl).await?;
+        self.journal_version(id).await.map(Some)
+    }
+    /// Whether this store passes interrupts between processes
+    /// ([`request_interrupt`](Self::request_interrupt)); a store that does not
+    /// leaves a run to be stopped by the process that runs it.
+    fn interrupts_across_processes(&self) -> bool {
+        false
+    }
+    /// Asks whichever process holds session `id`'s lease (it serves a request for
+    /// it now) to stop its run: `true` if the lease was held. The request lapses by
+    /// itself soon after and is cleared by the next claim, so it never stops a
+    /// later cell.
+    async fn request_interrupt(&self, id: &SessionId) -> Result<bool, StorageError> {
+        let _ = id;
+        Ok(false)
+    }
+    /// Whether an interrupt of session `id` was asked for since its lease was taken.
+    async fn interrupt_requested(&self, id: &SessionId) -> Result<bool, StorageError> {
+        let _ = id;
+        Ok(false)
+    }
 
     /// The local directory where this storage's packages are installed.
     fn packages_dir(&self) -> &Path;

@@ -13,6 +13,7 @@
 //! | its cells | `P:sessions:<id>:cells` | list, one record per completed cell |
 //! | its lease | `P:sessions:<id>:lease` | string: the holder's token, with a `PX` expiry |
 //! | its version | `P:sessions:<id>:version` | integer: the counter's value at its last write |
+//! | an interrupt asked for | `P:sessions:<id>:interrupt` | string, with a `PX` expiry; cleared by the next claim |
 //! | the version counter | `P:sessions:versions` | integer, incremented by every journal write of any session |
 //!
 //! A session's journal keys expire after the idle TTL given with each write and
@@ -103,6 +104,11 @@ impl RedisStorage {
     /// id: no `:` tricks).
     fn journal_keys(&self, id: &SessionId) -> [String; 4] {
         ["lease", "head", "cells", "version"].map(|part| self.key(&format!("sessions:{id}:{part}")))
+    }
+
+    /// The key an interrupt of session `id` is asked for under.
+    fn interrupt_key(&self, id: &SessionId) -> String {
+        self.key(&format!("sessions:{id}:interrupt"))
     }
 
     /// Runs a fenced journal script on `id`'s keys: `Held` unless `owner` holds the lease.
@@ -628,10 +634,81 @@ impl Storage for RedisStorage {
         Ok(removed > 0)
     }
 
+    async fn claim_session_version(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        lease: Duration,
+        ttl: Option<Duration>,
+    ) -> Result<Option<u64>, StorageError> {
+        let mut conn = self.conn.clone();
+        let version: i64 = redis::cmd("EVAL")
+            .arg(CLAIM_VERSION)
+            .arg(5)
+            .arg(&self.journal_keys(id))
+            .arg(self.interrupt_key(id))
+            .arg(owner)
+            .arg(millis(Some(lease)))
+            .arg(millis(ttl))
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("taking a session's lease"))?;
+        Ok(u64::try_from(version).ok())
+    }
+
+    fn interrupts_across_processes(&self) -> bool {
+        true
+    }
+
+    async fn request_interrupt(&self, id: &SessionId) -> Result<bool, StorageError> {
+        let mut conn = self.conn.clone();
+        let [lease, ..] = self.journal_keys(id);
+        let asked: i64 = redis::cmd("EVAL")
+            .arg(INTERRUPT)
+            .arg(2)
+            .arg(lease)
+            .arg(self.interrupt_key(id))
+            .arg(millis(Some(INTERRUPT_LAPSES)))
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("asking for a session's interrupt"))?;
+        Ok(asked == 1)
+    }
+
+    async fn interrupt_requested(&self, id: &SessionId) -> Result<bool, StorageError> {
+        let mut conn = self.conn.clone();
+        conn.exists(self.interrupt_key(id)).await.map_err(redis_err("reading a session's interrupt"))
+    }
+
     fn packages_dir(&self) -> &Path {
         &self.packages
     }
 }
+
+/// How long an interrupt asked for stays asked for, unless a claim clears it: long
+/// enough for the holder's next poll, short enough that a request that raced the
+/// end of the run cannot linger.
+const INTERRUPT_LAPSES: Duration = Duration::from_secs(5);
+
+/// KEYS: lease, head, cells, version, interrupt. ARGV: owner, lease ms, ttl ms (0:
+/// none). Takes a free lease (or renews one's own), clears an earlier interrupt,
+/// keeps the journal for the TTL; returns the journal's version (0: none), -1 if
+/// another owner holds the lease.
+const CLAIM_VERSION: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('DEL', KEYS[5])
+if ARGV[3] ~= '0' then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3]) redis.call('PEXPIRE', KEYS[3], ARGV[3]) redis.call('PEXPIRE', KEYS[4], ARGV[3])
+end
+return tonumber(redis.call('GET', KEYS[4]) or '0')";
+
+/// KEYS: lease, interrupt. ARGV: lapse ms. Asks the holder to stop, if any.
+const INTERRUPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+return 1";
 
 /// A duration as whole milliseconds for `PX`/`PEXPIRE` (at least 1); `0`: none.
 fn millis(duration: Option<Duration>) -> u64 {
