@@ -6,6 +6,7 @@
 //! specs); backends only store.
 
 mod file;
+mod group;
 #[cfg(feature = "redis")]
 mod redis;
 mod wal;
