@@ -220,17 +220,7 @@ async fn concurrent(dir: &std::path::Path) {
                         for i in 0..EACH {
                             let name = codemode::names::SkillName::new(&format!("w{w}_{i}")).expect("name");
                             let source = format!("def run():\n    return {i}\n# {}\n", "x".repeat(1000));
-                            let skill = StoredSkill {
-                                name,
-                                description: String::new(),
-                                source,
-                                created_at: String::new(),
-                                signature: None,
-                                scope: None,
-                                version: 0,
-                                examples: Vec::new(),
-                                verification: None,
-                            };
+                            let skill = StoredSkill::new(name, source);
                             storage.save_skill(&skill).await.expect("save");
                             let data = vec![b'x'; 1024];
                             artifacts

@@ -436,19 +436,7 @@ async fn two_redis_tenants_never_see_each_other() {
     let b = Arc::new(RedisStorage::connect(&redis.url(), "b", dir.path().join("b")).await.unwrap());
     let artifacts_a = Artifacts::new(a.clone(), DEFAULT_MAX_ARTIFACT_SIZE);
     artifacts_a.save("secret", b"a's".to_vec(), DataKind::Text, "", Map::new()).await.unwrap();
-    a.save_skill(&StoredSkill {
-        name: skill_name("s"),
-        description: String::new(),
-        source: "def run(): pass".into(),
-        created_at: String::new(),
-        signature: None,
-        scope: None,
-        version: 0,
-        examples: Vec::new(),
-        verification: None,
-    })
-    .await
-    .unwrap();
+    a.save_skill(&stored_skill("s", "def run(): pass")).await.unwrap();
     a.save_vector("v", &[1.0]).await.unwrap();
     a.add_dep("six", "six").await.unwrap();
 
@@ -506,17 +494,7 @@ fn skill_name(name: &str) -> codemode::names::SkillName {
 }
 
 fn stored_skill(name: &str, source: &str) -> StoredSkill {
-    StoredSkill {
-        name: skill_name(name),
-        description: String::new(),
-        source: source.into(),
-        created_at: String::new(),
-        signature: None,
-        scope: None,
-        version: 0,
-        examples: Vec::new(),
-        verification: None,
-    }
+    StoredSkill::new(skill_name(name), source)
 }
 
 /// A skill's versions (issue 16 item 2): saving over a skill keeps the one

@@ -35,7 +35,8 @@
 //! old or the new file, never a torn one. Derived data (vectors, the skills version
 //! token) is never logged: a crash may lose it and it is recomputed. Writes hold an
 //! exclusive lock on the store's lock file, so two processes writing to one
-//! directory cannot lose each other's entries.
+//! directory cannot lose each other's entries. Concurrent writers in one process
+//! commit in groups, one log fsync for a batch (`group.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -245,15 +246,10 @@ impl FileStorage {
                 write,
                 || Lock::exclusive(&dir.join(".skills.lock")),
                 |lock, writes, syncs| {
-                    let (mut log, meta) = match skills_log(&dir, lock).and_then(|log| Ok((log, read_meta(&dir)?))) {
-                        Ok(opened) => opened,
-                        Err(err) => return writes.iter().map(|_| Err(group::copy(&err))).collect(),
-                    };
                     group::commit_planned(
-                        &mut log,
                         writes,
-                        meta,
                         syncs,
+                        || Ok((skills_log(&dir, lock)?, read_meta(&dir)?)),
                         |meta, write| plan_skill(&dir, meta, write),
                         |meta, ops| {
                             for op in ops {
@@ -269,6 +265,14 @@ impl FileStorage {
         .await
     }
 
+    /// [`write_skill`](Self::write_skill) for a write that answers whether it changed anything.
+    async fn change_skill(&self, write: SkillWrite) -> Result<bool, StorageError> {
+        match self.write_skill(write).await? {
+            SkillDone::Changed(changed) => Ok(changed),
+            SkillDone::Saved(_) => Err(mismatched()),
+        }
+    }
+
     /// Commits `write` to the artifacts store, in a batch likewise.
     async fn write_artifact(&self, write: ArtifactWrite) -> Result<bool, StorageError> {
         let (dir, group) = (self.artifacts_dir(), self.artifact_writes.clone());
@@ -278,16 +282,10 @@ impl FileStorage {
                 || Lock::exclusive(&dir.join(".artifacts.lock")),
                 |lock, writes, syncs| {
                     let index = dir.join(".artifacts.json");
-                    let (mut log, state) =
-                        match artifacts_log(&dir, lock).and_then(|log| Ok((log, read_index(&index)?))) {
-                            Ok(opened) => opened,
-                            Err(err) => return writes.iter().map(|_| Err(group::copy(&err))).collect(),
-                        };
                     group::commit_planned(
-                        &mut log,
                         writes,
-                        state,
                         syncs,
+                        || Ok((artifacts_log(&dir, lock)?, read_index(&index)?)),
                         |state, write| plan_artifact(&dir, state, write),
                         |state, ops| {
                             for (op, data) in ops {
@@ -365,7 +363,7 @@ impl Storage for FileStorage {
     async fn save_skill(&self, skill: &StoredSkill) -> Result<SavedSkill, StorageError> {
         match self.write_skill(SkillWrite::Save(skill.clone())).await? {
             SkillDone::Saved(saved) => Ok(saved),
-            _ => Err(mismatched()),
+            SkillDone::Changed(_) => Err(mismatched()),
         }
     }
 
@@ -375,11 +373,7 @@ impl Storage for FileStorage {
         version: u32,
         verification: &crate::model::Verification,
     ) -> Result<bool, StorageError> {
-        let write = SkillWrite::Verify { name: name.clone(), version, verification: verification.clone() };
-        match self.write_skill(write).await? {
-            SkillDone::Changed(changed) => Ok(changed),
-            _ => Err(mismatched()),
-        }
+        self.change_skill(SkillWrite::Verify { name: name.clone(), version, verification: verification.clone() }).await
     }
 
     async fn skill_versions(&self, name: &SkillName) -> Result<Vec<StoredSkill>, StorageError> {
@@ -444,10 +438,7 @@ impl Storage for FileStorage {
     }
 
     async fn delete_skill(&self, name: &SkillName) -> Result<bool, StorageError> {
-        match self.write_skill(SkillWrite::Delete(name.clone())).await? {
-            SkillDone::Changed(existed) => Ok(existed),
-            _ => Err(mismatched()),
-        }
+        self.change_skill(SkillWrite::Delete(name.clone())).await
     }
 
     async fn skills_version(&self) -> Result<Option<String>, StorageError> {
@@ -1356,17 +1347,7 @@ mod tests {
     }
 
     fn skill(name: &str) -> StoredSkill {
-        StoredSkill {
-            name: SkillName::new(name).unwrap(),
-            description: String::new(),
-            source: format!("def run():\n    return {name:?}\n"),
-            created_at: String::new(),
-            signature: None,
-            scope: None,
-            version: 0,
-            examples: Vec::new(),
-            verification: None,
-        }
+        StoredSkill::new(SkillName::new(name).unwrap(), format!("def run():\n    return {name:?}\n"))
     }
 
     /// Saves `names` concurrently while the test holds the skills store's lock (as

@@ -191,21 +191,25 @@ pub(super) fn copy(err: &StorageError) -> StorageError {
 /// commits, if any (a delete of nothing commits none), and what the writer is told.
 pub(super) type Planned<O, R> = (Option<(O, Vec<u8>)>, R);
 
-/// Commits `writes` under the store's lock: each is planned with `plan` against
-/// `state` (the store's index as read under the lock), and their records are
+/// Commits `writes` under the store's lock: `open` opens the store's log and
+/// reads its index (the state) and each write is planned with `plan` against it, and their records are
 /// appended with one fsync, as many at a time as [`MAX_BATCH_BYTES`] allows;
 /// then `apply` applies the operations to the files and `state` and writes the
 /// index. A commit that fails fails its writes, and `reload` reads the state
 /// again for the writes after them. One result per write, in order.
-pub(super) fn commit_planned<W, O, S, R>(
-    log: &mut Wal<'_>,
+pub(super) fn commit_planned<'l, W, O, S, R>(
     writes: Vec<W>,
-    mut state: S,
     syncs: &Syncs<'_>,
+    open: impl FnOnce() -> Result<(Wal<'l>, S), StorageError>,
     plan: impl Fn(&S, W) -> Result<Planned<O, R>, StorageError>,
     apply: impl Fn(&mut S, Vec<O>) -> Result<(), StorageError>,
     reload: impl Fn() -> Result<S, StorageError>,
 ) -> Vec<Result<R, StorageError>> {
+    let (mut log, mut state) = match open() {
+        Ok(opened) => opened,
+        Err(err) => return writes.iter().map(|_| Err(copy(&err))).collect(),
+    };
+    let log = &mut log;
     let mut results: Vec<Result<R, StorageError>> = Vec::with_capacity(writes.len());
     let (mut records, mut ops, mut members) = (Vec::new(), Vec::new(), Vec::new());
     let mut bytes = 0;

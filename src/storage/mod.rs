@@ -101,6 +101,24 @@ pub struct StoredSkill {
     pub verification: Option<Verification>,
 }
 
+impl StoredSkill {
+    /// A skill of `name` with `source` and nothing else known: no description,
+    /// signature, scope, examples or verification; version 0 (a save numbers it).
+    pub fn new(name: SkillName, source: impl Into<String>) -> Self {
+        Self {
+            name,
+            description: String::new(),
+            source: source.into(),
+            created_at: String::new(),
+            signature: None,
+            scope: None,
+            version: 0,
+            examples: Vec::new(),
+            verification: None,
+        }
+    }
+}
+
 /// Most earlier versions kept per skill; saving over a skill with this many drops
 /// the oldest.
 pub const MAX_SKILL_VERSIONS: usize = 20;
