@@ -124,8 +124,13 @@ enum ArtifactOp {
 
 /// A write to the skills store, waiting for its batch (`group.rs`).
 enum SkillWrite {
-    Save(StoredSkill),
-    Verify { name: SkillName, version: u32, verification: crate::model::Verification },
+    /// Boxed: a skill is far larger than the other writes.
+    Save(Box<StoredSkill>),
+    Verify {
+        name: SkillName,
+        version: u32,
+        verification: crate::model::Verification,
+    },
     Delete(SkillName),
 }
 
@@ -361,7 +366,7 @@ impl Storage for FileStorage {
     }
 
     async fn save_skill(&self, skill: &StoredSkill) -> Result<SavedSkill, StorageError> {
-        match self.write_skill(SkillWrite::Save(skill.clone())).await? {
+        match self.write_skill(SkillWrite::Save(Box::new(skill.clone()))).await? {
             SkillDone::Saved(saved) => Ok(saved),
             SkillDone::Changed(_) => Err(mismatched()),
         }
@@ -1138,6 +1143,7 @@ fn plan_skill(
 ) -> Result<Planned<SkillOp, SkillDone>, StorageError> {
     let (op, done) = match write {
         SkillWrite::Save(skill) => {
+            let skill = *skill;
             let current = meta.get(skill.name.as_str()).cloned().unwrap_or_default();
             let current = read_skill(dir, skill.name.clone(), current).map_err(io("reading a skill", dir))?;
             let version = super::next_version(current.as_ref().map(|c| c.version));
