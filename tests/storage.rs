@@ -509,17 +509,7 @@ fn skill_name(name: &str) -> codemode::names::SkillName {
 }
 
 fn stored_skill(name: &str, source: &str) -> StoredSkill {
-    StoredSkill {
-        name: skill_name(name),
-        description: String::new(),
-        source: source.into(),
-        created_at: String::new(),
-        signature: None,
-        scope: None,
-        version: 0,
-        examples: Vec::new(),
-        verification: None,
-    }
+    StoredSkill::new(skill_name(name), source)
 }
 
 /// A skill's versions (issue 16 item 2): saving over a skill keeps the one
@@ -970,20 +960,37 @@ async fn file_logs_survive_torn_huge_corrupt_and_escaping_records() {
 
 /// Set by `file_writes_survive_kill_9` for the process it kills.
 const WRITER: &str = "CODEMODE_TEST_LOG_WRITER";
+/// How many tasks write at once in that process (1 unless set), and where its
+/// numbers start (so two processes on one store write different names).
+const WRITER_TASKS: &str = "CODEMODE_TEST_LOG_WRITER_TASKS";
+const WRITER_FIRST: &str = "CODEMODE_TEST_LOG_WRITER_FIRST";
 
-/// The writer `file_writes_survive_kill_9` kills: skills and artifacts of 1 KiB,
-/// one line on stdout after each acknowledged write. Does nothing unless started so.
+/// The writer the kill tests kill: skills and artifacts of 1 KiB, one line on
+/// stdout after each acknowledged write, from one task or several at once (which
+/// then commit in groups). Does nothing unless started so.
 #[tokio::test(flavor = "multi_thread")]
 async fn file_log_writer_process() {
     let Some(base) = std::env::var_os(WRITER) else { return };
+    let number = |var: &str, default: usize| std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (tasks, first) = (number(WRITER_TASKS, 1), number(WRITER_FIRST, 0));
     let s = FileStorage::open(std::path::Path::new(&base)).await.unwrap();
-    let artifacts = Artifacts::new(Arc::new(s.clone()), DEFAULT_MAX_ARTIFACT_SIZE);
-    // Bounded; the parent kills it long before.
-    for i in 0..100_000 {
-        s.save_skill(&stored_skill(&format!("s{i}"), &kill_source(i))).await.unwrap();
-        println!("ack skill {i}");
-        artifacts.save(&format!("a{i}.bin"), kill_data(i), DataKind::Bytes, "", Map::new()).await.unwrap();
-        println!("ack artifact {i}");
+    let writers: Vec<_> = (0..tasks)
+        .map(|task| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let artifacts = Artifacts::new(Arc::new(s.clone()), DEFAULT_MAX_ARTIFACT_SIZE);
+                // Bounded; the parent kills it long before.
+                for i in (first + task * 10_000..).take(10_000) {
+                    s.save_skill(&stored_skill(&format!("s{i}"), &kill_source(i))).await.unwrap();
+                    println!("ack skill {i}");
+                    artifacts.save(&format!("a{i}.bin"), kill_data(i), DataKind::Bytes, "", Map::new()).await.unwrap();
+                    println!("ack artifact {i}");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
     }
 }
 
@@ -995,54 +1002,83 @@ fn kill_data(i: usize) -> Vec<u8> {
     format!("{i:08}").into_bytes().repeat(128)
 }
 
-/// Every write a writer acknowledged before `kill -9` is there after it, and the
-/// py-code-mode layout (`<name>.py`, `.skills.json`, the artifact, `.artifacts.json`)
-/// is current once the store is opened again (the recovery checkpoints its logs).
-#[tokio::test(flavor = "multi_thread")]
-async fn file_writes_survive_kill_9() {
-    use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+/// Starts a writer process on `base` with `tasks` concurrent writers numbering from `first`.
+fn start_writer(base: &std::path::Path, tasks: usize, first: usize) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
         .args(["file_log_writer_process", "--exact", "--nocapture", "--test-threads=1"])
-        .env(WRITER, dir.path())
+        .env(WRITER, base)
+        .env(WRITER_TASKS, tasks.to_string())
+        .env(WRITER_FIRST, first.to_string())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Kills `child` once it acknowledged `at_least` writes, while it writes more; every
+/// write it acknowledged, including those printed before the kill and not yet read.
+fn kill_after(mut child: std::process::Child, at_least: usize) -> Vec<String> {
+    use std::io::BufRead;
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acked = Vec::new();
-    // Killed mid-stream: after some acknowledged writes, while it writes more.
-    while acked.len() < 60 {
+    while acked.len() < at_least {
         let Some(line) = lines.next() else { panic!("the writer stopped early: {:?}", child.wait()) };
         if let Some(ack) = line.unwrap().strip_prefix("ack ") {
             acked.push(ack.to_owned());
         }
     }
     child.kill().unwrap();
-    // Acknowledgements printed before the kill and not yet read count too.
     acked.extend(lines.map_while(Result::ok).filter_map(|l| l.strip_prefix("ack ").map(str::to_owned)));
     assert!(!child.wait().unwrap().success(), "the writer was killed");
+    acked
+}
 
-    let s = FileStorage::open(dir.path()).await.unwrap();
-    let index: Value = serde_json::from_slice(&std::fs::read(dir.path().join("skills/.skills.json")).unwrap()).unwrap();
+/// Every write in `acked` is in the store at `base` once it is opened again, in
+/// the py-code-mode layout (`<name>.py`, `.skills.json`, the artifact,
+/// `.artifacts.json`), and the recovery checkpointed the logs.
+async fn assert_acked_writes_kept(base: &std::path::Path, acked: &[String]) {
+    let s = FileStorage::open(base).await.unwrap();
+    let index: Value = serde_json::from_slice(&std::fs::read(base.join("skills/.skills.json")).unwrap()).unwrap();
     let artifact_index: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("artifacts/.artifacts.json")).unwrap()).unwrap();
-    for ack in &acked {
+        serde_json::from_slice(&std::fs::read(base.join("artifacts/.artifacts.json")).unwrap()).unwrap();
+    for ack in acked {
         let (kind, i) = ack.split_once(' ').unwrap();
         let i: usize = i.parse().unwrap();
         if kind == "skill" {
             let name = format!("s{i}");
-            assert_eq!(std::fs::read_to_string(dir.path().join(format!("skills/{name}.py"))).unwrap(), kill_source(i));
+            assert_eq!(std::fs::read_to_string(base.join(format!("skills/{name}.py"))).unwrap(), kill_source(i));
             assert_eq!(index[&name]["version"], 1, "{name} is in .skills.json");
             assert_eq!(s.load_skill(&skill_name(&name)).await.unwrap().unwrap().source, kill_source(i));
         } else {
             let name = format!("a{i}.bin");
-            assert_eq!(std::fs::read(dir.path().join("artifacts").join(&name)).unwrap(), kill_data(i));
+            assert_eq!(std::fs::read(base.join("artifacts").join(&name)).unwrap(), kill_data(i));
             assert_eq!(artifact_index[&name]["size"], 1024, "{name} is in .artifacts.json");
         }
     }
     for log in ["skills/.skills.log", "artifacts/.artifacts.log"] {
-        assert_eq!(std::fs::metadata(dir.path().join(log)).unwrap().len(), 0, "{log} was checkpointed");
+        assert_eq!(std::fs::metadata(base.join(log)).unwrap().len(), 0, "{log} was checkpointed");
     }
+}
+
+/// Every write a writer acknowledged before `kill -9` is there after it, and the
+/// py-code-mode layout is current once the store is opened again.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let acked = kill_after(start_writer(dir.path(), 1, 0), 60);
+    assert_acked_writes_kept(dir.path(), &acked).await;
+}
+
+/// The same with writes committed in groups: two processes with four concurrent
+/// writers each on one store, killed mid-stream; every acknowledged write is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_concurrent_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let children = [start_writer(dir.path(), 4, 0), start_writer(dir.path(), 4, 1_000_000)];
+    let killers: Vec<_> =
+        children.into_iter().map(|child| std::thread::spawn(move || kill_after(child, 120))).collect();
+    let acked: Vec<String> = killers.into_iter().flat_map(|k| k.join().unwrap()).collect();
+    assert!(acked.len() >= 240);
+    assert_acked_writes_kept(dir.path(), &acked).await;
 }
 
 /// What a reboot leaves of the lock files: the boot id they record is not this boot's,

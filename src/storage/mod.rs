@@ -6,6 +6,7 @@
 //! specs); backends only store.
 
 mod file;
+mod group;
 #[cfg(feature = "redis")]
 mod redis;
 mod wal;
@@ -98,6 +99,24 @@ pub struct StoredSkill {
     /// How its examples last ran; `None` if they never did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+}
+
+impl StoredSkill {
+    /// A skill of `name` with `source` and nothing else known: no description,
+    /// signature, scope, examples or verification; version 0 (a save numbers it).
+    pub fn new(name: SkillName, source: impl Into<String>) -> Self {
+        Self {
+            name,
+            description: String::new(),
+            source: source.into(),
+            created_at: String::new(),
+            signature: None,
+            scope: None,
+            version: 0,
+            examples: Vec::new(),
+            verification: None,
+        }
+    }
 }
 
 /// Most earlier versions kept per skill; saving over a skill with this many drops

@@ -41,7 +41,12 @@ pub(super) const CHECKPOINT_BYTES: u64 = 1 << 20;
 /// before anything is allocated for it.
 pub(super) const MAX_RECORD_BYTES: usize = 32 << 20;
 
-const HEADER_BYTES: usize = 12;
+/// A record's header: its length and check.
+pub(super) const HEADER_BYTES: usize = 12;
+
+/// Most bytes one commit appends, headers included: one largest record's room,
+/// which is what a replay reads past a checkpoint's size.
+pub(super) const MAX_BATCH_BYTES: usize = HEADER_BYTES + MAX_RECORD_BYTES;
 
 /// The applied offset and the boot id, at the start of the store's lock file.
 const STATE_BYTES: usize = 8 + BOOT_ID_BYTES;
@@ -102,32 +107,43 @@ impl<'a> Wal<'a> {
         Ok(wal)
     }
 
-    /// Appends `payload` durably, applies it with `apply`, and marks it applied;
+    /// Appends `payloads` durably, in order, with one fsync for all of them (a
+    /// group commit), applies them with `apply`, and marks them applied;
     /// checkpoints when the log has grown past [`CHECKPOINT_BYTES`]. If `apply`
-    /// fails, the record is taken back out (durably), so a failed write is never
-    /// replayed later.
+    /// fails, the records are taken back out (durably), so a failed write is never
+    /// replayed later. Together they may take at most one largest record's room
+    /// ([`MAX_BATCH_BYTES`]), so a replay never reads past what it allows.
     pub(super) fn commit(
         &mut self,
-        payload: &[u8],
+        payloads: &[Vec<u8>],
         apply: impl FnOnce() -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
-        if payload.len() > MAX_RECORD_BYTES {
+        let total: usize = payloads.iter().map(|p| HEADER_BYTES + p.len()).sum();
+        if let Some(payload) = payloads.iter().find(|p| p.len() > MAX_RECORD_BYTES) {
             return Err(StorageError::Corrupt {
                 op: "writing the store's log",
                 detail: format!("a record of {} bytes, over {MAX_RECORD_BYTES}", payload.len()),
             });
         }
-        let mut record = Vec::with_capacity(HEADER_BYTES + payload.len());
-        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        record.extend_from_slice(&check(payload));
-        record.extend_from_slice(payload);
+        if total > MAX_BATCH_BYTES {
+            return Err(StorageError::Corrupt {
+                op: "writing the store's log",
+                detail: format!("a batch of {total} bytes, over {MAX_BATCH_BYTES}"),
+            });
+        }
+        let mut records = Vec::with_capacity(total);
+        for payload in payloads {
+            records.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            records.extend_from_slice(&check(payload));
+            records.extend_from_slice(payload);
+        }
         let start = self.len;
-        let appended = self.file.write_all_at(&record, start).and_then(|()| self.file.sync_data());
+        let appended = self.file.write_all_at(&records, start).and_then(|()| self.file.sync_data());
         if let Err(err) = appended {
             // Never acknowledged: a torn append is cut off by the next open.
             return Err(io("appending to the store's log", &self.path)(err));
         }
-        self.len = start + record.len() as u64;
+        self.len = start + records.len() as u64;
         if let Err(err) = apply() {
             self.file
                 .set_len(start)
@@ -211,8 +227,8 @@ impl<'a> Wal<'a> {
         let path = &self.path;
         self.file.seek(SeekFrom::Start(offset)).map_err(io("reading the store's log", path))?;
         let mut data = Vec::new();
-        // A log never grows past a checkpoint plus one record: more is a torn tail.
-        let cap = CHECKPOINT_BYTES + (HEADER_BYTES + MAX_RECORD_BYTES) as u64;
+        // A log never grows past a checkpoint plus one batch: more is a torn tail.
+        let cap = CHECKPOINT_BYTES + MAX_BATCH_BYTES as u64;
         (&mut self.file).take(cap).read_to_end(&mut data).map_err(io("reading the store's log", path))?;
         let (records, used) = parse(&data);
         Ok((records, offset + used as u64))
