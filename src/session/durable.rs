@@ -127,6 +127,9 @@ pub(crate) struct Durable {
     version: AtomicU64,
     /// Renews the lease while it is held.
     renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The lease being given back in the background, after a request: the next
+    /// claim waits for it, so a late release never drops a lease taken after it.
+    releasing: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Whether the lease was given up for good already.
     closed: std::sync::atomic::AtomicBool,
 }
@@ -142,36 +145,23 @@ impl Drop for Durable {
     /// after taking the lease, a session nobody closed) gives its lease up, so
     /// another attempt need not wait for it to lapse.
     fn drop(&mut self) {
-        self.stop_renewing();
         if self.closed.swap(true, Ordering::AcqRel) {
+            self.stop_renewing();
             return;
         }
         self.release_later();
     }
 }
 
-/// The lease held for one request; given back by [`release`](Holding::release),
-/// or, if the request ended early (an error, a dropped future), in the background.
+/// The lease held for one request, given back in the background when dropped
+/// (the request's answer does not wait for the storage's round trip).
 pub(crate) struct Holding<'a> {
     durable: &'a Durable,
-    released: bool,
-}
-
-impl Holding<'_> {
-    /// Gives the lease back now, so the next request (here or on another process)
-    /// need not wait.
-    pub(crate) async fn release(mut self) {
-        self.released = true;
-        self.durable.release().await;
-    }
 }
 
 impl Drop for Holding<'_> {
     fn drop(&mut self) {
-        if !self.released {
-            self.durable.stop_renewing();
-            self.durable.release_later();
-        }
+        self.durable.release_later();
     }
 }
 
@@ -196,6 +186,7 @@ impl Durable {
             stale: Arc::new(Mutex::new(None)),
             version: AtomicU64::new(0),
             renewer: Mutex::new(None),
+            releasing: Mutex::new(None),
             closed: Default::default(),
         };
         // Read under the lease: nobody else writes it now. A failure drops
@@ -208,6 +199,11 @@ impl Durable {
     /// Takes the lease (waiting for a holder with a backoff, within `wait`) and
     /// starts renewing it; the stored journal's version, read in the same step.
     async fn take_lease(&self) -> Result<u64, SessionError> {
+        let releasing = self.releasing.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(releasing) = releasing {
+            // Its outcome does not matter: the claim below sees the lease as it is.
+            let _ = releasing.await;
+        }
         let deadline = Instant::now() + self.wait;
         let mut pause = Duration::from_millis(5);
         loop {
@@ -250,11 +246,23 @@ impl Durable {
         }
     }
 
+    /// Gives the lease back in the background; the next [`take_lease`](Self::take_lease)
+    /// waits for it.
     fn release_later(&self) {
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (storage, id, owner) = (self.storage.clone(), self.id.clone(), self.owner.clone());
-            runtime.spawn(async move { storage.release_session(&id, &owner).await });
-        }
+        self.stop_renewing();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (storage, id, owner) = (self.storage.clone(), self.id.clone(), self.owner.clone());
+        let mut releasing = self.releasing.lock().unwrap_or_else(|p| p.into_inner());
+        let earlier = releasing.take();
+        *releasing = Some(runtime.spawn(async move {
+            if let Some(earlier) = earlier {
+                let _ = earlier.await;
+            }
+            if let Err(err) = storage.release_session(&id, &owner).await {
+                // It lapses by itself.
+                tracing::warn!(%id, %err, "cannot give a session's lease back");
+            }
+        }));
     }
 
     /// Session `id`'s stored configuration and journal (the lease must be held).
@@ -395,11 +403,13 @@ impl Durable {
     /// journal fell behind this one (a failed write), it is rewritten whole first.
     pub(crate) async fn acquire(&self, journal: &Journal) -> Result<Holding<'_>, SessionError> {
         let stored = self.take_lease().await?;
-        let holding = Holding { durable: self, released: false };
         if stored != self.version.load(Ordering::Acquire) {
-            holding.release().await;
+            // Given back before the answer: the caller resumes the session anew,
+            // from this or another process, at once.
+            self.release().await;
             return Err(SessionError::Superseded(self.id.clone()));
         }
+        let holding = Holding { durable: self };
         let stale = self.stale.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if stale.is_some() {
             // Dropping `holding` on failure gives the lease back.

@@ -303,9 +303,7 @@ impl Executor for Local {
                 slot.live = None;
                 let live = self.fresh(&mut slot.journal).await?;
                 slot.live = Some(live);
-                if let Some(holding) = holding {
-                    holding.release().await;
-                }
+                drop(holding);
                 Ok(Response::Reset { reset: true })
             }
             other => self.services.call(other).await,
@@ -401,9 +399,8 @@ impl Local {
                 stopped(cause, detail, stats, outcome)
             }
         };
-        if let Some(holding) = holding {
-            holding.release().await;
-        }
+        // Given back in the background: the answer does not wait for it.
+        drop(holding);
         Ok(result)
     }
 }
