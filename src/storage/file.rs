@@ -414,6 +414,11 @@ impl Storage for FileStorage {
             let mut log = skills_log(&dir, &lock)?;
             let mut meta = read_meta(&dir)?;
             let existed = skill_path(&dir, &name).exists();
+            // Nothing of it anywhere (its file, its index entry, its history): a
+            // delete would cost a log record and an fsync under the lock for nothing.
+            if !existed && !meta.contains_key(name.as_str()) && !History::of(&dir, &name).exists() {
+                return Ok(false);
+            }
             let op = SkillOp::Delete { name };
             log.commit(&serde_json::to_vec(&op).map_err(encoding)?, || {
                 apply_skill(&dir, &mut meta, op)?;
@@ -953,6 +958,11 @@ impl History {
     fn of(skills: &Path, name: &SkillName) -> Self {
         let versions = skills.join(".versions");
         Self { dir: versions.join(name.as_str()), legacy: versions.join(format!("{name}.json")) }
+    }
+
+    /// Whether any version is kept (in files or a single-file history).
+    fn exists(&self) -> bool {
+        self.dir.exists() || self.legacy.exists()
     }
 
     /// The version files, by their number, oldest first (anything else is ignored).
