@@ -1066,3 +1066,49 @@ async fn a_session_whose_journal_is_off_or_past_its_cap_cannot_be_forked() {
     // The original goes on untouched.
     assert_eq!(value(&run(&s, "x").await), json!(1));
 }
+
+/// A cached precompiled guest is checked before it is loaded (loading machine code
+/// is unsafe): a truncated or bit-flipped file is compiled again, with the progress
+/// indicator, never loaded, and the session works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_cached_guest_is_recompiled_not_loaded() {
+    let cache = tempfile::tempdir().unwrap();
+    let compiles = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = || {
+        let compiles = compiles.clone();
+        let sandbox = codemode::Sandbox::builder()
+            .cache_dir(cache.path())
+            .on_compile(move |event| {
+                if matches!(event, codemode::CompileEvent::Started { .. }) {
+                    compiles.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+            .build();
+        async move {
+            let session = Session::builder().sandbox(sandbox).build().await.expect("session starts");
+            assert_eq!(value(&run(&session, "6 * 7").await), json!(42));
+        }
+    };
+    start().await;
+    assert_eq!(compiles.load(std::sync::atomic::Ordering::SeqCst), 1, "an empty cache compiles");
+    let cached = std::fs::read_dir(cache.path().join("precompiled"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("the compiled guest is cached");
+    let bytes = std::fs::read(&cached).unwrap();
+    start().await;
+    assert_eq!(compiles.load(std::sync::atomic::Ordering::SeqCst), 1, "an intact cache is loaded");
+
+    std::fs::write(&cached, &bytes[..bytes.len() / 2]).unwrap();
+    start().await;
+    assert_eq!(compiles.load(std::sync::atomic::Ordering::SeqCst), 2, "a truncated file is compiled again");
+    assert_eq!(std::fs::read(&cached).unwrap().len(), bytes.len(), "and replaced");
+
+    // One bit in the middle, which wasmtime's own checks of the file need not notice.
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x01;
+    std::fs::write(&cached, &flipped).unwrap();
+    start().await;
+    assert_eq!(compiles.load(std::sync::atomic::Ordering::SeqCst), 3, "a bit-flipped file is compiled again");
+}
