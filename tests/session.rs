@@ -1014,6 +1014,34 @@ async fn an_interrupt_stops_a_replay_and_says_the_state_is_lost() {
 
 // Fork (issue 13, item 4): a new session with the same state, independent from then on.
 
+/// A fork's replay is the session's operation in progress: an interrupt stops it
+/// promptly, the fork fails with `interrupted`, and the original is untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_stops_a_forks_replay_and_leaves_the_original_untouched() {
+    let s = Arc::new(session_with(Limits { timeout: Duration::from_secs(60), ..Limits::default() }).await);
+    run(&s, "import time\ntime.sleep(1.5)\nx = 1").await;
+    run(&s, "time.sleep(1.5)").await;
+    let fork = tokio::spawn({
+        let s = s.clone();
+        async move { s.fork().await }
+    });
+    half_a_second().await;
+    let asked = std::time::Instant::now();
+    assert!(s.interrupt().await.unwrap(), "the fork's replay is in progress");
+    let refused = fork.await.unwrap().unwrap_err();
+    let took = asked.elapsed();
+    assert!(took < Duration::from_millis(800), "the replay stopped {took:?} after the interrupt");
+    assert!(matches!(refused, SessionError::ForkInterrupted), "{refused}");
+    assert!(refused.to_string().contains("interrupted") && refused.to_string().contains("untouched"), "{refused}");
+    assert_eq!(value(&run(&s, "x").await), json!(1), "the original keeps its state");
+    // A signal fired before the fork gets its turn: nothing is replayed at all.
+    let fired = codemode::session::Interrupt::new();
+    fired.interrupt();
+    assert!(matches!(s.fork_interruptible(&fired).await, Err(SessionError::ForkInterrupted)));
+    // Nothing stays registered: the next interrupt finds no operation in progress.
+    assert!(!s.interrupt().await.unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fork_has_the_state_runs_no_call_twice_and_diverges_without_touching_the_original() {
     let (tools, count) = counting_tools();
