@@ -900,7 +900,7 @@ async fn file_delete_of_a_missing_skill_writes_no_log_record() {
     let log = dir.path().join("skills/.skills.log");
     let logged = std::fs::metadata(&log).unwrap().len();
     let version = s.skills_version().await.unwrap();
-    assert!(!s.delete_skill(&skill_name("never-saved")).await.unwrap());
+    assert!(!s.delete_skill(&skill_name("never_saved")).await.unwrap());
     assert_eq!(std::fs::metadata(&log).unwrap().len(), logged, "no log record for nothing to delete");
     assert_eq!(s.skills_version().await.unwrap(), version, "nothing changed");
     assert!(s.delete_skill(&skill_name("kept")).await.unwrap());

@@ -672,7 +672,8 @@ impl Session {
         self.executor.run(code, limits, interrupt).await
     }
 
-    /// Stops the run in progress (code or a skill), if any, and says whether there
+    /// Stops the run in progress (code, a skill, or a fork's replay: see
+    /// [`fork`](Self::fork)), if any, and says whether there
     /// was one. It does not wait for the run: the run's own call returns within
     /// milliseconds with [`RunResult::interrupted`] set, and the interpreter replaced
     /// as after a timeout ([`RunResult::interpreter_reset`]), its state rolled back to
