@@ -135,7 +135,20 @@ pub(crate) fn write_cached(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         _ => {}
     }
     write_atomically(path, bytes)?;
-    write_atomically(&digest, crate::wheel::hex(&Sha256::digest(bytes)).as_bytes())
+    write_atomically(&digest, hex(&Sha256::digest(bytes)).as_bytes())
+}
+
+/// The SHA-256 of the file at `path` in lower-case hex, streamed (a data profile's
+/// artifact is a third of a gigabyte).
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether the cached artifact at `path` is the one [`write_cached`] wrote: its
@@ -158,7 +171,7 @@ pub(crate) fn is_intact(path: &Path) -> bool {
         }
         Err(_) => return false,
     };
-    crate::wheel::sha256_file(path).is_ok_and(|actual| actual == recorded)
+    sha256_file(path).is_ok_and(|actual| actual == recorded)
 }
 
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
