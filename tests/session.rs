@@ -983,14 +983,21 @@ async fn secure_random_bytes_of_a_failed_cell_are_never_drawn_again() {
     assert!(next != again && next != lost && next != drawn, "{next} repeats an earlier draw");
 }
 
+/// A session whose journal takes seconds to replay (cells that slept are replayed
+/// sleeping), with `x = 1` in it.
+async fn slow_to_replay() -> Arc<Session> {
+    let s = Arc::new(session_with(Limits { timeout: Duration::from_secs(60), ..Limits::default() }).await);
+    run(&s, "import time\ntime.sleep(1.5)\nx = 1").await;
+    run(&s, "time.sleep(1.5)").await;
+    s
+}
+
 /// An interrupt that arrives while a rollback replays the journal stops the replay
 /// (cells that slept are replayed sleeping: this one would take seconds), and the
 /// result says the state was lost and why.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupt_stops_a_replay_and_says_the_state_is_lost() {
-    let s = Arc::new(session_with(Limits { timeout: Duration::from_secs(60), ..Limits::default() }).await);
-    run(&s, "import time\ntime.sleep(1.5)\nx = 1").await;
-    run(&s, "time.sleep(1.5)").await;
+    let s = slow_to_replay().await;
     let task = tokio::spawn({
         let s = s.clone();
         async move { s.run("while True: pass").await }
@@ -1018,9 +1025,7 @@ async fn an_interrupt_stops_a_replay_and_says_the_state_is_lost() {
 /// promptly, the fork fails with `interrupted`, and the original is untouched.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupt_stops_a_forks_replay_and_leaves_the_original_untouched() {
-    let s = Arc::new(session_with(Limits { timeout: Duration::from_secs(60), ..Limits::default() }).await);
-    run(&s, "import time\ntime.sleep(1.5)\nx = 1").await;
-    run(&s, "time.sleep(1.5)").await;
+    let s = slow_to_replay().await;
     let fork = tokio::spawn({
         let s = s.clone();
         async move { s.fork().await }
