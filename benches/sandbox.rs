@@ -5,6 +5,7 @@
 //!     cargo bench --bench sandbox -- journal      # only the session journal's costs
 //!     cargo bench --bench sandbox -- load         # only sessions under load (memory, creation)
 //!     cargo bench --bench sandbox -- compute      # only compute, on each engine variant
+//!     cargo bench --bench sandbox -- cache        # only the check of the cached guests
 //!
 //! Prints a Markdown table (the one in the README). Baselines: starting a native
 //! `python3` process for session start-up, and the same Python code run by native
@@ -50,6 +51,10 @@ async fn bench() {
     }
     if std::env::args().skip(1).any(|arg| arg == "load") {
         under_load(&Sandbox::shared()).await;
+        return;
+    }
+    if std::env::args().skip(1).any(|arg| arg == "cache") {
+        cache_check();
         return;
     }
     if std::env::args().skip(1).any(|arg| arg == "compute") {
@@ -208,6 +213,33 @@ async fn compute_variants() {
 
 /// Warm runs per workload for the journal's overhead.
 const JOURNAL_RUNS: usize = 300;
+
+/// What checking a cached precompiled guest costs when a process loads it: each
+/// `.cwasm` in the default cache hashed with SHA-256 as the loader does, against
+/// reading it (the baseline; the load itself maps the file in about 2 ms).
+fn cache_check() {
+    let dir = codemode::default_cache_dir().expect("a cache directory").join("precompiled");
+    println!("\n| cached guest (5 each, median) | size | read | read + SHA-256 | ratio |");
+    println!("|---|---|---|---|---|");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|path| path.extension().is_some_and(|e| e == "cwasm"));
+    files.sort();
+    for path in files {
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let read = median(sample_blocking(5, || drop(std::fs::read(&path).expect("readable"))));
+        let hashed = median(sample_blocking(5, || {
+            use sha2::Digest;
+            let mut hasher = sha2::Sha256::new();
+            std::io::copy(&mut std::fs::File::open(&path).expect("readable"), &mut hasher).expect("readable");
+            std::hint::black_box(hasher.finalize());
+        }));
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let ratio = hashed.as_secs_f64() / read.as_secs_f64().max(1e-9);
+        println!("| {name} | {} MB | {} | {} | {ratio:.1}x |", size / 1_000_000, show(read), show(hashed));
+    }
+}
 
 /// The session journal (transactional cells): what it adds to a warm `run`, with and
 /// without host calls, and how long a rollback takes per journaled cell.

@@ -13,7 +13,8 @@
 //! Each MCP session gets its own sandbox [`Session`], built on its first call from
 //! a [`SessionBuilder`](crate::SessionBuilder) factory, so sessions share the compiled sandbox, the
 //! storage, the tools and the search model, and nothing else. With a
-//! [`MemoryBudget`], building that session first reserves its memory cap, and a
+//! [`MemoryBudget`], building that session first reserves its memory cap and its
+//! journal's ([`SessionBuilder::memory_reservation`](crate::SessionBuilder::memory_reservation)), and a
 //! call past the budget is a tool error; the share is given back when the MCP session
 //! ends. Over HTTP the server speaks protocol versions up to 2025-11-25, whose
 //! sessions carry that state from call to call (2026-07-28 removed protocol sessions).
@@ -290,8 +291,8 @@ pub struct McpServer {
     session: Arc<tokio::sync::Mutex<Option<Arc<Held>>>>,
     /// The forks `fork_session` keeps, by name.
     forks: Arc<tokio::sync::Mutex<Vec<(String, Held)>>>,
-    /// The budget sessions reserve from, and what one reserves.
-    budget: Option<(Arc<MemoryBudget>, u64)>,
+    /// The budget sessions reserve from.
+    budget: Option<Arc<MemoryBudget>>,
     allow_runtime_deps: bool,
     http: bool,
     limits: OutputLimits,
@@ -327,10 +328,11 @@ impl McpServer {
         }
     }
 
-    /// Makes the sandbox session reserve `per_session` bytes (its memory cap) from
-    /// `budget` before it is built; past the budget, calls fail until others end.
-    pub fn with_budget(mut self, budget: Arc<MemoryBudget>, per_session: u64) -> Self {
-        self.budget = Some((budget, per_session));
+    /// Makes the sandbox session, and each fork, reserve its share of `budget`
+    /// (its memory cap and its journal's) before it is built; past the budget,
+    /// calls fail until others end.
+    pub fn with_budget(mut self, budget: Arc<MemoryBudget>) -> Self {
+        self.budget = Some(budget);
         self
     }
 
@@ -347,10 +349,11 @@ impl McpServer {
         TOOLS.iter().chain(SESSION_TOOLS).filter(|t| self.allow_runtime_deps || !DEPS_CHANGES.contains(&t.op))
     }
 
-    /// Reserves one session's share of the budget, if there is one.
-    fn reserve(&self) -> Result<Option<Reservation>, String> {
+    /// Reserves `bytes` (a session's [`Session::memory_reservation`]) from the
+    /// budget, if there is one.
+    fn reserve(&self, bytes: u64) -> Result<Option<Reservation>, String> {
         match &self.budget {
-            Some((budget, bytes)) => Ok(Some(budget.reserve(*bytes).map_err(|e| e.to_string())?)),
+            Some(budget) => Ok(Some(budget.reserve(bytes).map_err(|e| e.to_string())?)),
             None => Ok(None),
         }
     }
@@ -361,16 +364,22 @@ impl McpServer {
             return Ok(held.clone());
         }
         // Reserved first, so a refusal costs nothing; a failed build gives it back.
-        let memory = self.reserve()?;
-        let session =
-            (self.factory)().build().await.map_err(|e| format!("the sandbox session could not start: {e}"))?;
+        let builder = (self.factory)();
+        let memory = self.reserve(builder.memory_reservation())?;
+        let session = builder.build().await.map_err(|e| format!("the sandbox session could not start: {e}"))?;
         let held = Arc::new(Held { session, _memory: memory });
         *current = Some(held.clone());
         Ok(held)
     }
 
-    /// `fork_session` and `switch_session`.
-    async fn session_tool(&self, op: &str, args: Option<JsonObject>) -> Result<CallToolResult, String> {
+    /// `fork_session` and `switch_session`; `cancelled` stops the fork's replay
+    /// (the fork then fails, and nothing changes).
+    async fn session_tool(
+        &self,
+        op: &str,
+        args: Option<JsonObject>,
+        cancelled: impl Future<Output = ()>,
+    ) -> Result<CallToolResult, String> {
         let Named { name } = serde_json::from_value(Value::Object(args.unwrap_or_default()))
             .map_err(|e| format!("invalid arguments: {e}"))?;
         let name = crate::names::SkillName::new(&name).map_err(|e| format!("invalid fork name: {e}"))?.to_string();
@@ -380,8 +389,11 @@ impl McpServer {
             if forks.len() >= MAX_KEPT_FORKS && !forks.iter().any(|(kept, _)| *kept == name) {
                 return Err(format!("{MAX_KEPT_FORKS} forks are kept already; reuse one of their names"));
             }
-            let memory = self.reserve()?;
-            let fork = session.session.fork().await.map_err(|e| e.to_string())?;
+            let memory = self.reserve(session.session.memory_reservation())?;
+            let fork =
+                until_cancelled(|stop| async move { session.session.fork_interruptible(&stop).await }, cancelled)
+                    .await
+                    .map_err(|e| e.to_string())?;
             forks.retain(|(kept, _)| *kept != name);
             forks.push((name.clone(), Held { session: fork, _memory: memory }));
             format!("the current state is kept as {name:?}")
@@ -392,8 +404,10 @@ impl McpServer {
             };
             // Forked before the current session is let go: a failed switch loses nothing.
             let mut current = self.session.lock().await;
-            let memory = self.reserve()?;
-            let fork = kept.session.fork().await.map_err(|e| e.to_string())?;
+            let memory = self.reserve(kept.session.memory_reservation())?;
+            let fork = until_cancelled(|stop| async move { kept.session.fork_interruptible(&stop).await }, cancelled)
+                .await
+                .map_err(|e| e.to_string())?;
             if let Some(old) = current.replace(Arc::new(Held { session: fork, _memory: memory })) {
                 // Its share of the budget is given back when the last call using it ends.
                 old.session.close().await;
@@ -419,31 +433,41 @@ impl McpServer {
     ) -> CallToolResult {
         let outcome = async {
             if SESSION_TOOLS.iter().any(|t| t.op == tool.op) {
-                return self.session_tool(tool.op, args).await;
+                return self.session_tool(tool.op, args, cancelled).await;
             }
             let request = Request::from_parts(tool.op, args).map_err(|e| format!("invalid arguments: {e}"))?;
             let held = self.session().await?;
             let session = &held.session;
-            let interrupt = Interrupt::new();
-            let work = session.call_interruptible(request, &interrupt);
-            tokio::pin!(work);
-            let response = tokio::select! {
-                response = &mut work => response,
-                () = cancelled => {
-                    interrupt.interrupt();
-                    // The client hears nothing of this request any more (MCP: no
-                    // response to a cancelled request), but the session must be free
-                    // before the next call: wait for the run to stop.
-                    work.await
-                }
-            };
-            let response = response.map_err(|e| e.to_string())?;
+            let response =
+                until_cancelled(|stop| async move { session.call_interruptible(request, &stop).await }, cancelled)
+                    .await
+                    .map_err(|e| e.to_string())?;
             Ok::<_, String>(render::render(tool.op, response, self.limits))
         };
         outcome.await.unwrap_or_else(|message| {
             let text = output::fit_text(message, self.limits.max_chars, "the rest of the message was cut");
             CallToolResult::error(vec![ContentBlock::text(text)])
         })
+    }
+}
+
+/// `work` given an interrupt that fires when `cancelled` completes first (the
+/// client's `notifications/cancelled`, or its going away). Then `work` is still
+/// awaited: the client hears nothing of a cancelled request any more (MCP: no
+/// response to it), but the session must be free before the next call.
+async fn until_cancelled<T, F: Future<Output = T>>(
+    work: impl FnOnce(Interrupt) -> F,
+    cancelled: impl Future<Output = ()>,
+) -> T {
+    let interrupt = Interrupt::new();
+    let work = work(interrupt.clone());
+    tokio::pin!(work);
+    tokio::select! {
+        done = &mut work => done,
+        () = cancelled => {
+            interrupt.interrupt();
+            work.await
+        }
     }
 }
 

@@ -516,7 +516,8 @@ async fn http_needs_the_token_and_a_local_origin() {
 #[tokio::test]
 async fn http_sessions_past_the_memory_budget_are_refused_until_one_ends() {
     let base = tempfile::tempdir().unwrap();
-    let server = HttpServer::start(base.path(), &["--memory", "64", "--memory-budget", "200"]);
+    // Three sessions of 64 MiB and their journals' 64 fit in 400 MiB, not four.
+    let server = HttpServer::start(base.path(), &["--memory", "64", "--memory-budget", "400"]);
     async fn run(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>) -> rmcp::model::CallToolResult {
         let args = serde_json::json!({"code": "6 * 7"}).as_object().cloned().unwrap();
         client.call_tool(rmcp::model::CallToolRequestParams::new("run_code").with_arguments(args)).await.unwrap()
@@ -531,7 +532,7 @@ async fn http_sessions_past_the_memory_budget_are_refused_until_one_ends() {
     let refused = run(&fourth).await;
     assert_eq!(refused.is_error, Some(true));
     let text = serde_json::to_string(&refused.content).unwrap();
-    assert!(text.contains("at capacity") && text.contains("budget is 200 MiB"), "{text}");
+    assert!(text.contains("at capacity") && text.contains("budget is 400 MiB"), "{text}");
     // Ending an MCP session gives its share back; the refused session can then start.
     clients.pop().unwrap().cancel().await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

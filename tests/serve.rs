@@ -113,8 +113,8 @@ async fn idle_sessions_expire_and_the_client_is_told() {
 #[tokio::test]
 async fn a_hundred_sessions_run_concurrently() {
     let base = tempfile::tempdir().unwrap();
-    // A hundred sessions of 64 MiB, whatever the machine's RAM.
-    let remote = spawn(&["--base", base.path().to_str().unwrap(), "--memory", "64", "--memory-budget", "6400"]).await;
+    // A hundred sessions of 64 MiB (and their journals' 64), whatever the machine's RAM.
+    let remote = spawn(&["--base", base.path().to_str().unwrap(), "--memory", "64", "--memory-budget", "12800"]).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..100 {
         let remote = remote.clone();
@@ -361,19 +361,30 @@ async fn ready_follows_the_storage_and_runs_no_code() {
     assert!(remote.session().await.unwrap().run("1").await.unwrap().is_ok());
 }
 
+/// Each session reserves its memory cap and its journal's (64 MiB by default): a
+/// budget of 400 MiB fits six sessions of 64 MiB by memory alone, three with their
+/// journals, and the fourth is refused with the budget error.
 #[tokio::test]
 async fn sessions_past_the_memory_budget_are_refused_until_one_closes() {
     let base = tempfile::tempdir().unwrap();
     let base = base.path().to_str().unwrap();
-    let remote = spawn(&["--base", base, "--memory", "64", "--memory-budget", "200"]).await;
+    let remote = spawn(&["--base", base, "--memory", "64", "--memory-budget", "400"]).await;
     let mut sessions = Vec::new();
     for _ in 0..3 {
-        sessions.push(remote.session().await.expect("three sessions of 64 MiB fit in 200 MiB"));
+        sessions.push(remote.session().await.expect("three sessions of 64 + 64 MiB fit in 400 MiB"));
     }
     let refused = remote.session().await.unwrap_err();
     let RemoteError::Api { status, kind, message } = refused else { panic!("expected an API error: {refused}") };
     assert_eq!((status, kind.as_str()), (503, "capacity"), "{message}");
-    assert!(message.contains("budget is 200 MiB") && message.contains("needs 64 MiB"), "{message}");
+    assert!(
+        message.contains("budget is 400 MiB")
+            && message.contains("reserve 384 MiB")
+            && message.contains("needs 128 MiB"),
+        "{message}"
+    );
+    // A fork reserves what its original does.
+    let forked = sessions[0].fork().await.unwrap_err();
+    assert!(forked.to_string().contains("needs 128 MiB"), "{forked}");
     sessions.pop().unwrap().close().await.unwrap();
     let again = remote.session().await.expect("a closed session gives its share back");
     assert!(again.run("1").await.unwrap().is_ok());
@@ -383,7 +394,7 @@ async fn sessions_past_the_memory_budget_are_refused_until_one_closes() {
         .env("CODEMODE_TOKEN", "a-token-that-is-long-enough")
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("smaller than one session's memory cap"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("smaller than what one session reserves (320 MiB"));
 }
 
 #[test]
@@ -916,6 +927,31 @@ async fn the_fork_route_copies_the_state_and_counts_against_the_cap() {
     fork.close().await.unwrap();
     assert_eq!(kind(fork.fork().await.unwrap_err()), (404, "not_found".into()));
     assert_eq!(common::lines(&calls), 1);
+}
+
+/// `POST /v1/sessions/{id}/interrupt` while the session's fork replays its
+/// journal stops the replay: the fork answers 409 `interrupted`, nothing was
+/// created, and the original keeps its state.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_stops_a_forks_replay_over_http() {
+    let base = tempfile::tempdir().unwrap();
+    let remote = spawn(&["--base", base.path().to_str().unwrap(), "--timeout", "60"]).await;
+    let session = std::sync::Arc::new(remote.session().await.unwrap());
+    for cell in ["import time\ntime.sleep(1.5)\nx = 1", "time.sleep(1.5)"] {
+        assert!(session.run(cell).await.unwrap().is_ok());
+    }
+    let fork = tokio::spawn({
+        let session = session.clone();
+        async move { session.fork().await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = Instant::now();
+    assert!(session.interrupt().await.unwrap(), "the fork's replay is in progress");
+    let refused = fork.await.unwrap().unwrap_err();
+    assert!(asked.elapsed() < Duration::from_secs(2), "stopped {:?} after the interrupt", asked.elapsed());
+    assert_eq!(kind(refused), (409, "interrupted".into()));
+    let x = session.run("x").await.unwrap().value.and_then(|v| v.json);
+    assert_eq!(x, Some(json!(1)));
 }
 
 /// `Session::fork` on the subprocess executor forks on the server.

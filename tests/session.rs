@@ -983,14 +983,21 @@ async fn secure_random_bytes_of_a_failed_cell_are_never_drawn_again() {
     assert!(next != again && next != lost && next != drawn, "{next} repeats an earlier draw");
 }
 
+/// A session whose journal takes seconds to replay (cells that slept are replayed
+/// sleeping), with `x = 1` in it.
+async fn slow_to_replay() -> Arc<Session> {
+    let s = Arc::new(session_with(Limits { timeout: Duration::from_secs(60), ..Limits::default() }).await);
+    run(&s, "import time\ntime.sleep(1.5)\nx = 1").await;
+    run(&s, "time.sleep(1.5)").await;
+    s
+}
+
 /// An interrupt that arrives while a rollback replays the journal stops the replay
 /// (cells that slept are replayed sleeping: this one would take seconds), and the
 /// result says the state was lost and why.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupt_stops_a_replay_and_says_the_state_is_lost() {
-    let s = Arc::new(session_with(Limits { timeout: Duration::from_secs(60), ..Limits::default() }).await);
-    run(&s, "import time\ntime.sleep(1.5)\nx = 1").await;
-    run(&s, "time.sleep(1.5)").await;
+    let s = slow_to_replay().await;
     let task = tokio::spawn({
         let s = s.clone();
         async move { s.run("while True: pass").await }
@@ -1013,6 +1020,32 @@ async fn an_interrupt_stops_a_replay_and_says_the_state_is_lost() {
 }
 
 // Fork (issue 13, item 4): a new session with the same state, independent from then on.
+
+/// A fork's replay is the session's operation in progress: an interrupt stops it
+/// promptly, the fork fails with `interrupted`, and the original is untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_stops_a_forks_replay_and_leaves_the_original_untouched() {
+    let s = slow_to_replay().await;
+    let fork = tokio::spawn({
+        let s = s.clone();
+        async move { s.fork().await }
+    });
+    half_a_second().await;
+    let asked = std::time::Instant::now();
+    assert!(s.interrupt().await.unwrap(), "the fork's replay is in progress");
+    let refused = fork.await.unwrap().unwrap_err();
+    let took = asked.elapsed();
+    assert!(took < Duration::from_millis(800), "the replay stopped {took:?} after the interrupt");
+    assert!(matches!(refused, SessionError::ForkInterrupted), "{refused}");
+    assert!(refused.to_string().contains("interrupted") && refused.to_string().contains("untouched"), "{refused}");
+    assert_eq!(value(&run(&s, "x").await), json!(1), "the original keeps its state");
+    // A signal fired before the fork gets its turn: nothing is replayed at all.
+    let fired = codemode::session::Interrupt::new();
+    fired.interrupt();
+    assert!(matches!(s.fork_interruptible(&fired).await, Err(SessionError::ForkInterrupted)));
+    // Nothing stays registered: the next interrupt finds no operation in progress.
+    assert!(!s.interrupt().await.unwrap());
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fork_has_the_state_runs_no_call_twice_and_diverges_without_touching_the_original() {
@@ -1065,4 +1098,50 @@ async fn a_session_whose_journal_is_off_or_past_its_cap_cannot_be_forked() {
     assert!(err.contains("cannot be forked") && err.contains("size limit"), "{err}");
     // The original goes on untouched.
     assert_eq!(value(&run(&s, "x").await), json!(1));
+}
+
+/// A cached precompiled guest is checked before it is loaded (loading machine code
+/// is unsafe): a truncated or bit-flipped file is compiled again, with the progress
+/// indicator, never loaded, and the session works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_cached_guest_is_recompiled_not_loaded() {
+    let cache = tempfile::tempdir().unwrap();
+    let compiles = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = || {
+        let compiles = compiles.clone();
+        let sandbox = codemode::Sandbox::builder()
+            .cache_dir(cache.path())
+            .on_compile(move |event| {
+                if matches!(event, codemode::CompileEvent::Started { .. }) {
+                    compiles.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+            .build();
+        async move {
+            let session = Session::builder().sandbox(sandbox).build().await.expect("session starts");
+            assert_eq!(value(&run(&session, "6 * 7").await), json!(42));
+        }
+    };
+    start().await;
+    assert_eq!(compiles.load(std::sync::atomic::Ordering::SeqCst), 1, "an empty cache compiles");
+    let cached = std::fs::read_dir(cache.path().join("precompiled"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("the compiled guest is cached");
+    let bytes = std::fs::read(&cached).unwrap();
+    start().await;
+    assert_eq!(compiles.load(std::sync::atomic::Ordering::SeqCst), 1, "an intact cache is loaded");
+
+    std::fs::write(&cached, &bytes[..bytes.len() / 2]).unwrap();
+    start().await;
+    assert_eq!(compiles.load(std::sync::atomic::Ordering::SeqCst), 2, "a truncated file is compiled again");
+    assert_eq!(std::fs::read(&cached).unwrap().len(), bytes.len(), "and replaced");
+
+    // One bit in the middle, which wasmtime's own checks of the file need not notice.
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x01;
+    std::fs::write(&cached, &flipped).unwrap();
+    start().await;
+    assert_eq!(compiles.load(std::sync::atomic::Ordering::SeqCst), 3, "a bit-flipped file is compiled again");
 }

@@ -883,6 +883,24 @@ async fn file_log_records_a_dead_writer_left_are_applied_by_the_next_write() {
     assert_eq!(names, ["first", "orphan", "second"]);
 }
 
+/// A delete of a skill the directory store has nothing of writes nothing: no log
+/// record (nor its fsync), no index change. One of a skill it has is logged.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_delete_of_a_missing_skill_writes_no_log_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = FileStorage::open(dir.path()).await.unwrap();
+    s.save_skill(&stored_skill("kept", "def run():\n    return 1\n")).await.unwrap();
+    let log = dir.path().join("skills/.skills.log");
+    let logged = std::fs::metadata(&log).unwrap().len();
+    let version = s.skills_version().await.unwrap();
+    assert!(!s.delete_skill(&skill_name("never_saved")).await.unwrap());
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), logged, "no log record for nothing to delete");
+    assert_eq!(s.skills_version().await.unwrap(), version, "nothing changed");
+    assert!(s.delete_skill(&skill_name("kept")).await.unwrap());
+    assert!(std::fs::metadata(&log).unwrap().len() > logged, "a real delete is logged");
+    assert!(!s.delete_skill(&skill_name("kept")).await.unwrap(), "deleted already");
+}
+
 /// A reboot (the lock's boot id no longer this boot's) replays the whole log. A
 /// large artifact's record carries no data (its file was made durable first), so
 /// an earlier record of the same name, replayed after it, must not bring older

@@ -85,8 +85,7 @@ pub async fn run(context: &SessionArgs<'_>, args: &McpArgs) -> anyhow::Result<Ex
         auth: args.auth.auth()?,
         max: args.max_request_bytes,
     });
-    let per_session = context.sandbox.limits().memory;
-    let budget = MemoryBudget::new(args.budget.bytes(per_session)?);
+    let budget = MemoryBudget::new(args.budget.bytes(context.sandbox.memory_reservation())?);
     let factory: SessionFactory = Arc::new(context.session_factory().await?);
     let allow_deps = !context.storage.no_runtime_deps;
     let config = StreamableHttpServerConfig::default().with_max_request_body_bytes(args.max_request_bytes);
@@ -97,7 +96,7 @@ pub async fn run(context: &SessionArgs<'_>, args: &McpArgs) -> anyhow::Result<Ex
     let service: StreamableHttpService<McpServer, LocalSessionManager> = StreamableHttpService::new(
         move || {
             Ok(McpServer::new(factory.clone(), allow_deps, true)
-                .with_budget(budget.clone(), per_session)
+                .with_budget(budget.clone())
                 .with_limits(limits, max_resource))
         },
         Arc::new(sessions),

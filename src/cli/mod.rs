@@ -235,6 +235,11 @@ impl SandboxArgs {
         codemode::model::Allow { tools: names(&self.allow_tools), skills: names(&self.allow_skills) }
     }
 
+    /// What a server reserves per session from its memory budget.
+    fn memory_reservation(&self) -> u64 {
+        Session::builder().limits(self.limits()).profile(self.profile).memory_reservation()
+    }
+
     fn limits(&self) -> Limits {
         Limits {
             timeout: Duration::from_secs_f64(self.timeout),

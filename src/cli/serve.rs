@@ -64,19 +64,22 @@ impl AuthArgs {
 /// The memory budget of a server that holds many sessions.
 #[derive(Debug, Args)]
 pub(super) struct BudgetArgs {
-    /// Most MiB the memory caps (--memory) of all live sessions may add up to; a
-    /// session past it is refused [default: half the machine's RAM, or 4096].
+    /// Most MiB the live sessions may reserve, each its memory cap (--memory) and
+    /// its journal's (64 MiB); a session past it is refused [default: half the
+    /// machine's RAM, or 4096].
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=(1 << 24)))]
     memory_budget: Option<u64>,
 }
 
 impl BudgetArgs {
-    /// The budget in bytes; refused if not even one session of `per_session` bytes fits.
+    /// The budget in bytes; refused if not even one session reserving `per_session`
+    /// bytes fits.
     pub(super) fn bytes(&self, per_session: u64) -> anyhow::Result<u64> {
         let bytes = self.memory_budget.map_or_else(MemoryBudget::default_bytes, |mib| mib << 20);
         if bytes < per_session {
             bail!(
-                "the memory budget ({} MiB) is smaller than one session's memory cap (--memory {} MiB)",
+                "the memory budget ({} MiB) is smaller than what one session reserves ({} MiB: its --memory cap and \
+                 its journal's)",
                 bytes >> 20,
                 per_session >> 20
             );
@@ -88,7 +91,7 @@ impl BudgetArgs {
 pub async fn run(context: &SessionArgs<'_>, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let auth = args.auth.auth()?;
     let origins = AllowedOrigins::new(&args.allow_origin)?;
-    let memory_budget = args.budget.bytes(context.sandbox.limits().memory)?;
+    let memory_budget = args.budget.bytes(context.sandbox.memory_reservation())?;
     let factory: SessionFactory = Arc::new(context.session_factory().await?);
     let options = ServeOptions {
         session_ttl: Duration::from_secs_f64(args.session_ttl),

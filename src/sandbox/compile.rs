@@ -89,11 +89,11 @@ pub(crate) fn component(
     progress: Option<&ProgressFn>,
 ) -> Result<Component, SandboxError> {
     let path = artifact_path(engine, metering, cache_dir);
-    if path.is_file() {
-        // SAFETY: the file was written by `precompile_component` of an engine with the
-        // same compatibility hash (it is in the file name) and renamed into place
-        // atomically, so it is a complete wasmtime artifact.
-        // Unreadable or from another build: recompile and replace it below.
+    if is_intact(&path) {
+        // SAFETY: the file's bytes are the ones `precompile_component` of an engine
+        // with the same compatibility hash (it is in the file name) produced: their
+        // SHA-256 is the one recorded when they were written (see `is_intact`).
+        // From another build: recompile and replace it below.
         if let Ok(component) = unsafe { Component::deserialize_file(engine, &path) } {
             return Ok(component);
         }
@@ -109,7 +109,7 @@ pub(crate) fn component(
         progress(CompileEvent::Finished { metering, elapsed: started.elapsed() });
     }
     // A cache that cannot be written costs the next process a compile, nothing more.
-    let _ = write_atomically(&path, &compiled);
+    let _ = write_cached(&path, &compiled);
     // SAFETY: `compiled` was produced just now by this very engine.
     unsafe { Component::deserialize(engine, &compiled) }
         .map_err(SandboxError::wasmtime("loading the compiled guest component"))
@@ -124,11 +124,72 @@ fn artifact_path(engine: &Engine, metering: Metering, dir: &Path) -> PathBuf {
     dir.join("precompiled").join(name)
 }
 
+/// Where the SHA-256 of the precompiled artifact at `path` is recorded.
+fn digest_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".sha256");
+    path.with_file_name(name)
+}
+
+/// Caches a precompiled artifact at `path` with its SHA-256 beside it, which
+/// [`is_intact`] checks before the artifact is loaded. The old digest goes first
+/// and the new one last, so a reader in between finds none or a mismatch and
+/// compiles rather than loads.
+pub(crate) fn write_cached(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use sha2::{Digest, Sha256};
+    let digest = digest_path(path);
+    match std::fs::remove_file(&digest) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    write_atomically(path, bytes)?;
+    write_atomically(&digest, hex(&Sha256::digest(bytes)).as_bytes())
+}
+
+/// The SHA-256 of the file at `path` in lower-case hex, streamed (a data profile's
+/// artifact is a third of a gigabyte).
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether the cached artifact at `path` is the one [`write_cached`] wrote: its
+/// SHA-256 is the recorded one. Loading precompiled machine code is unsafe, so a
+/// truncated, corrupted or tampered file (or one cached before digests were
+/// recorded) is compiled again, never loaded.
+///
+/// What this cannot catch: whoever can write the cache directory can write a
+/// matching digest too (the directory must be the user's own), and an in-place
+/// write racing the load (ours never write in place: they rename).
+pub(crate) fn is_intact(path: &Path) -> bool {
+    // 64 hex digits; anything longer is not a digest this code wrote.
+    let recorded = match std::fs::File::open(digest_path(path)) {
+        Ok(file) => {
+            let mut text = String::new();
+            match std::io::Read::read_to_string(&mut std::io::Read::take(file, 65), &mut text) {
+                Ok(64) => text,
+                _ => return false,
+            }
+        }
+        Err(_) => return false,
+    };
+    sha256_file(path).is_ok_and(|actual| actual == recorded)
+}
+
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+    // Named after the file too: one process may write two artifacts at once (the
+    // plain and the fuel guest compile on their own threads).
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
@@ -149,4 +210,44 @@ pub(crate) fn start_epoch_ticker(engine: &Engine, tick: Duration) -> Result<(), 
         })
         .map(drop)
         .map_err(SandboxError::Ticker)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A cached artifact is loaded only when its bytes are the ones written: not
+    /// truncated, not one bit flipped, not without its recorded digest.
+    #[test]
+    fn only_an_intact_cached_artifact_is_loadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("precompiled").join("guest.cwasm");
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        assert!(!is_intact(&path), "nothing cached");
+        write_cached(&path, &bytes).unwrap();
+        assert!(is_intact(&path));
+
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(!is_intact(&path), "truncated");
+        let mut flipped = bytes.clone();
+        flipped[12_345] ^= 0x04;
+        std::fs::write(&path, &flipped).unwrap();
+        assert!(!is_intact(&path), "one bit flipped");
+
+        write_cached(&path, &bytes).unwrap();
+        std::fs::write(digest_path(&path), "00".repeat(64)).unwrap();
+        assert!(!is_intact(&path), "a digest that is not its own");
+        std::fs::remove_file(digest_path(&path)).unwrap();
+        assert!(!is_intact(&path), "no digest (cached before digests were recorded)");
+        write_cached(&path, &bytes).unwrap();
+        assert!(is_intact(&path), "rewritten");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
 }

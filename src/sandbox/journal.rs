@@ -47,8 +47,10 @@ pub(crate) enum Event {
         call: String,
         /// SHA-256 of the postcard-encoded arguments, first 16 bytes.
         args: [u8; 16],
-        /// The postcard-encoded result.
-        result: Vec<u8>,
+        /// The postcard-encoded result; shared, so a replay's copy of a segment
+        /// (or a fork's copy of the journal) does not copy what a call returned.
+        #[serde(with = "shared_bytes")]
+        result: Arc<[u8]>,
     },
     /// `wasi:clocks/wall-clock.now`, since the Unix epoch.
     Wall {
@@ -79,15 +81,58 @@ pub(crate) enum Event {
     },
 }
 
+/// `Arc<[u8]>` encoded as a `Vec<u8>` is (the stored format predates the sharing).
+mod shared_bytes {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &Arc<[u8]>, serializer: S) -> Result<S::Ok, S::Error> {
+        bytes.as_ref().serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<[u8]>, D::Error> {
+        Vec::<u8>::deserialize(deserializer).map(Arc::from)
+    }
+}
+
+/// Bytes one event takes in a vector of events, whatever its variant.
+const SLOT: usize = std::mem::size_of::<Event>();
+
+/// Bytes an `Arc<[u8]>` adds to its data (its two counts).
+const ARC_HEADER: usize = 2 * std::mem::size_of::<usize>();
+
 impl Event {
-    /// Bytes the event holds, for the journal's cap.
+    /// Bytes the event holds in memory, for the journal's cap: its slot in a
+    /// vector of events and what it owns on the heap.
     pub(crate) fn size(&self) -> usize {
-        const FIXED: usize = 32;
+        SLOT + self.heap()
+    }
+
+    /// What the event owns outside its slot.
+    fn heap(&self) -> usize {
         match self {
-            Event::Call { call, result, .. } => FIXED + call.len() + result.len(),
-            _ => FIXED,
+            Event::Call { call, result, .. } => call.capacity() + ARC_HEADER + result.len(),
+            _ => 0,
         }
     }
+}
+
+/// How many slots a push onto `items` allocates: none while it has room, else as
+/// many as it holds (at least 4; see [`push_counted`]).
+pub(crate) fn slots_to_grow<T>(items: &Vec<T>) -> usize {
+    if items.len() < items.capacity() { 0 } else { items.capacity().max(4) }
+}
+
+/// Pushes `item` onto `items`, growing it by exactly [`slots_to_grow`] slots, so
+/// what a caller counted is what is allocated (a vector's own growth is not
+/// specified).
+pub(crate) fn push_counted<T>(items: &mut Vec<T>, item: T) {
+    let grow = slots_to_grow(items);
+    if grow > 0 {
+        items.reserve_exact(grow);
+    }
+    items.push(item);
 }
 
 /// What a session's instances share so that a replay reproduces the live run's
@@ -206,10 +251,12 @@ impl Tape {
     }
 
     /// The events recorded since the last call, and why recording stopped, if it did
-    /// (then the events are incomplete and must not be journaled).
+    /// (then the events are incomplete and must not be journaled). Their vector has
+    /// no spare room: each event's [`Event::size`] is what it holds.
     pub(crate) fn take(&self) -> Result<Vec<Event>, String> {
         let mut state = self.lock();
-        let events = std::mem::take(&mut state.recorded);
+        let mut events = std::mem::take(&mut state.recorded);
+        events.shrink_to_fit();
         match &state.overflow {
             Some(why) => Err(why.clone()),
             None => Ok(events),
@@ -327,7 +374,7 @@ impl Tape {
         }
         let value = run.await;
         match postcard::to_allocvec(&value) {
-            Ok(result) => self.push(Event::Call { call: call.to_owned(), args: digest, result }),
+            Ok(result) => self.push(Event::Call { call: call.to_owned(), args: digest, result: result.into() }),
             Err(err) => self.stop_recording(format!("the result of {call} cannot be journaled: {err}")),
         }
         value
@@ -387,17 +434,21 @@ impl Tape {
     }
 }
 
+/// Records `event` if the budget has room for what it holds and for the slots the
+/// recording grows by: what a tape charges is what its events take in memory (the
+/// journal's cap is one on memory, and events are small: a vector's spare room
+/// alone could double them).
 fn push(state: &mut State, event: Event) {
     if state.overflow.is_some() {
         return;
     }
-    let size = event.size();
+    let size = event.heap() + slots_to_grow(&state.recorded) * SLOT;
     if size > state.budget {
         stop_recording(state, "the session's journal reached its size limit".to_owned());
         return;
     }
     state.budget -= size;
-    state.recorded.push(event);
+    push_counted(&mut state.recorded, event);
 }
 
 fn stop_recording(state: &mut State, why: String) {
@@ -684,6 +735,37 @@ mod tests {
         replay.load(&events);
         assert_eq!(JournaledRng::new(replay.clone(), false).next_u64(), first, "a replay draws what was drawn live");
         replay.finish_segment().unwrap();
+    }
+
+    /// What a tape charges its budget covers what its events take in memory,
+    /// small events and the vector's spare room included: a cell of a million
+    /// clock readings stops recording at the cap, not at twice or four times it.
+    #[test]
+    fn a_tape_charges_what_its_events_take_in_memory() {
+        let budget = 1 << 20;
+        let live = Tape::record(Arc::new(Seeds::new()), Instant::now(), budget);
+        let clock = JournaledMonotonicClock(live.clone());
+        for _ in 0..1_000_000 {
+            clock.now();
+        }
+        let held = {
+            let state = live.lock();
+            assert!(state.overflow.is_some(), "a million readings do not fit in 1 MiB");
+            state.recorded.capacity() * SLOT
+        };
+        assert_eq!(held, 0, "what was recorded is freed");
+        let live = Tape::record(Arc::new(Seeds::new()), Instant::now(), budget);
+        let clock = JournaledMonotonicClock(live.clone());
+        for _ in 0..5_000 {
+            clock.now();
+        }
+        let charged = budget - live.lock().budget;
+        let held = live.lock().recorded.capacity() * SLOT;
+        assert_eq!(charged, held, "the spare room is charged");
+        let events = live.take().unwrap();
+        assert_eq!(events.len(), 5_000);
+        assert_eq!(events.capacity(), events.len(), "taken without spare room");
+        assert!(events.iter().map(Event::size).sum::<usize>() <= charged);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
-//! The process-wide memory budget of a server: the sum of the memory caps of the
-//! live sessions may not exceed it, so a server refuses a session rather than grow
-//! past what the machine holds.
+//! The process-wide memory budget of a server: what the live sessions reserve
+//! (each its interpreter's memory cap and its journal's, see
+//! [`crate::SessionBuilder::memory_reservation`]) may not exceed it, so a server
+//! refuses a session rather than grow past what the machine holds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,8 +27,8 @@ pub struct OverBudget {
     pub needed: u64,
 }
 
-/// Memory shared out to sessions: each reserves its sandbox memory cap while it
-/// lives, and gives it back when its [`Reservation`] is dropped.
+/// Memory shared out to sessions: each reserves its sandbox memory cap and its
+/// journal's while it lives, and gives it back when its [`Reservation`] is dropped.
 #[derive(Debug)]
 pub struct MemoryBudget {
     total: u64,

@@ -161,6 +161,7 @@ impl From<SessionError> for ApiError {
             | SessionError::NeedsSession(_) => Self::bad_request(err),
             SessionError::Closed => Self::new(StatusCode::GONE, "closed", err.to_string()),
             SessionError::Fork(_) => Self::new(StatusCode::CONFLICT, "not_forkable", err.to_string()),
+            SessionError::ForkInterrupted => Self::new(StatusCode::CONFLICT, "interrupted", err.to_string()),
             SessionError::Held(_) => Self::new(StatusCode::CONFLICT, "held", err.to_string()),
             SessionError::Superseded(_) => Self::new(StatusCode::CONFLICT, "superseded", err.to_string()),
             SessionError::NotResumable { .. } => Self::new(StatusCode::CONFLICT, "not_resumable", err.to_string()),

@@ -30,7 +30,8 @@
 //! Errors are `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 405, 409 (a
 //! session that cannot be forked), 410 (an expired session), 413, 415, 422, 503 or 500, whatever part of the request was
 //! wrong. Sessions idle past the TTL are closed. A new session reserves its memory
-//! cap from a [`MemoryBudget`] and is refused (503 `capacity`) past it.
+//! cap and its journal's from a [`MemoryBudget`] and is refused (503 `capacity`)
+//! past it.
 //!
 //! With a storage, sessions are durable: each one's journal is stored under its id
 //! (see [`crate::session::SessionBuilder::durable`]), so a session whose server
@@ -93,8 +94,9 @@ pub struct ServeOptions {
     pub max_sessions: usize,
     /// Largest request body accepted, in bytes (default 16 MiB).
     pub max_body_bytes: usize,
-    /// Most bytes the memory caps of all live sessions may add up to (default
-    /// [`MemoryBudget::default_bytes`]).
+    /// Most bytes the live sessions' reservations may add up to, each its memory
+    /// cap and its journal's ([`crate::SessionBuilder::memory_reservation`];
+    /// default [`MemoryBudget::default_bytes`]).
     pub memory_budget: u64,
     /// Browser origins allowed besides loopback (default none): a request whose
     /// `Origin` is anything else is refused (DNS rebinding, cross-site requests).
@@ -299,7 +301,7 @@ async fn create_session(State(state): State<AppState>, body: axum::body::Bytes) 
         builder = builder.durable(id.clone(), Some(state.sessions.ttl)).lease(lease);
     }
     // Reserved before the interpreter exists, so a refusal costs nothing.
-    let reservation = state.budget.reserve(state.facade.limits().memory)?;
+    let reservation = state.budget.reserve(builder.memory_reservation())?;
     let session = builder.build().await?;
     let id = state.sessions.insert(id, session, reservation).await?;
     state.metrics.session_created();
@@ -314,7 +316,7 @@ async fn fork_session(State(state): State<AppState>, Path(id): Path<String>) -> 
     let original = session(&state, &id).await?;
     // Checked before the replay, so a refusal costs nothing.
     state.sessions.check_room().await?;
-    let reservation = state.budget.reserve(state.facade.limits().memory)?;
+    let reservation = state.budget.reserve(original.memory_reservation())?;
     let forked = original.fork().await?;
     drop(original);
     // A durable session's fork is stored under an id of its own already.
@@ -357,8 +359,10 @@ fn stored(state: &AppState) -> Option<Arc<dyn crate::storage::Storage>> {
 async fn session(state: &AppState, id: &str) -> ApiResult<sessions::InUse> {
     let resume = state.durable.map(|lease| {
         move |id: SessionId| async move {
-            let reservation = state.budget.reserve(state.facade.limits().memory)?;
-            let session = (state.factory)().resume(id, Some(state.sessions.ttl)).lease(lease).build().await?;
+            let builder = (state.factory)();
+            // The stored session's limits and journal cap are never looser than these.
+            let reservation = state.budget.reserve(builder.memory_reservation())?;
+            let session = builder.resume(id, Some(state.sessions.ttl)).lease(lease).build().await?;
             state.metrics.session_created();
             Ok((session, reservation))
         }

@@ -302,8 +302,10 @@ impl Durable {
         // stored; a machine up for less than that long starts it at zero, and the
         // replayed readings still keep it from going back).
         let origin = Instant::now().checked_sub(Duration::from_nanos(clock)).unwrap_or_else(Instant::now);
+        // Its own cap, but none larger than this process's (what a server reserved
+        // for it): like its limits, never looser than the builder's.
         let options = JournalOptions {
-            max_bytes: usize::try_from(config.journal_max).unwrap_or(usize::MAX),
+            max_bytes: usize::try_from(config.journal_max.min(self.config.journal_max)).unwrap_or(usize::MAX),
             replay_timeout: None,
         };
         let journal = Journal::resumed(options, Seeds { random: head.seeds }, origin, head.startup, cells)

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sandbox::Limits;
 use crate::sandbox::instance::Cell;
-use crate::sandbox::journal::{Event, Seeds, Tape};
+use crate::sandbox::journal::{Event, Seeds, Tape, push_counted, slots_to_grow};
 
 /// How a session keeps its journal (see [`SessionBuilder::journal`](super::SessionBuilder::journal)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,13 +47,18 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    /// Bytes the entry counts for against the journal's cap.
+    /// Bytes the entry holds in memory, for the journal's cap: its slot in the
+    /// journal's vector of cells, its cell and its events (whose vector has no
+    /// spare room: see [`Tape::take`]).
     pub(crate) fn size(&self) -> usize {
         let cell = match &self.cell {
-            Cell::Code(code) => code.len(),
-            Cell::Skill(call) => call.name.len() + call.args_json.len(),
+            Cell::Code(code) => code.capacity(),
+            Cell::Skill(call) => call.name.capacity() + call.args_json.capacity(),
         };
-        64 + cell + self.events.iter().map(Event::size).sum::<usize>()
+        std::mem::size_of::<Entry>()
+            + cell
+            + (self.events.capacity() - self.events.len()) * std::mem::size_of::<Event>()
+            + self.events.iter().map(Event::size).sum::<usize>()
     }
 
     /// The limits a replay of this cell runs under: the same memory cap and output
@@ -172,12 +177,15 @@ impl Journal {
                     stderr: limits.stderr,
                     events,
                 };
-                let size = entry.size();
+                // The vector's slots count when it grows, spare ones included: the
+                // entry's own slot (in its `size`) was counted then, or is now.
+                let slot = std::mem::size_of::<Entry>();
+                let size = entry.size() - slot + slots_to_grow(&self.cells) * slot;
                 if self.bytes + size > self.options.max_bytes {
                     self.break_off("the session's journal reached its size limit".to_owned());
                 } else {
                     self.bytes += size;
-                    self.cells.push(entry);
+                    push_counted(&mut self.cells, entry);
                 }
             }
             Err(why) => self.break_off(why),

@@ -109,7 +109,7 @@ impl Local {
         {
             let mut slot = local.slot.lock().await;
             let started = Instant::now();
-            let live = match local.replayed(&slot.journal).await {
+            let live = match local.replayed(&slot.journal, &Interrupt::new()).await {
                 Ok(live) => live,
                 Err(why) => {
                     if let Some(durable) = &local.durable {
@@ -145,15 +145,25 @@ impl Local {
     /// streams. Same sandbox, services (allowlists included), limits and profile.
     /// Waits for the run in progress, if any: the fork has the state after it. A
     /// durable session's fork is durable too, its journal stored under a new id.
-    pub(super) async fn fork(&self) -> Result<Self, SessionError> {
-        let journal = self.slot.lock().await.journal.clone();
+    ///
+    /// The replay is this session's operation in progress until it ends (runs wait
+    /// for it): `interrupt`, or [`Session::interrupt`](super::Session::interrupt),
+    /// stops it, and the fork fails with [`SessionError::ForkInterrupted`]; this
+    /// session is untouched either way.
+    pub(super) async fn fork(&self, interrupt: &Interrupt) -> Result<Self, SessionError> {
+        let slot = self.slot.lock().await;
+        if interrupt.is_interrupted() {
+            // Interrupted while it waited for the run before it: nothing replayed.
+            return Err(SessionError::ForkInterrupted);
+        }
+        let _replaying = self.current.enter(interrupt);
         let fork = Self {
             sandbox: self.sandbox.clone(),
             metering: self.metering,
             profile: self.profile,
             limits: self.limits.clone(),
             services: self.services.clone(),
-            slot: Mutex::new(Slot { live: None, journal: journal.clone() }),
+            slot: Mutex::new(Slot { live: None, journal: slot.journal.clone() }),
             current: Current::default(),
             durable: None,
             // Its own cap, as a session of its own, so its replay is not counted
@@ -161,18 +171,21 @@ impl Local {
             // this session's share: they share the skill library).
             memory: MemoryShare::new(),
         };
-        let live = fork.replayed(&journal).await.map_err(SessionError::Fork)?;
+        let live = fork.replayed(&slot.journal, interrupt).await.map_err(|why| {
+            if interrupt.is_interrupted() { SessionError::ForkInterrupted } else { SessionError::Fork(why) }
+        })?;
         let durable = match &self.durable {
-            Some(durable) => Some(durable.fork(&journal).await?),
+            Some(durable) => Some(durable.fork(&slot.journal).await?),
             None => None,
         };
         fork.slot.lock().await.live = Some(live);
         Ok(Self { durable, ..fork })
     }
 
-    /// `journal` replayed into a fresh interpreter, or why it could not be.
-    async fn replayed(&self, journal: &Journal) -> Result<Live, String> {
-        match self.restore(journal, &Interrupt::new()).await {
+    /// `journal` replayed into a fresh interpreter, or why it could not be
+    /// (`stop` abandons it).
+    async fn replayed(&self, journal: &Journal, stop: &Interrupt) -> Result<Live, String> {
+        match self.restore(journal, stop).await {
             (Some(live), _) => Ok(live),
             (None, Restored::Lost(why)) => Err(why),
             (None, Restored::RolledBack { .. }) => Err("the replay gave no interpreter".to_owned()),
@@ -314,8 +327,8 @@ impl Executor for Local {
         Ok(self.current.interrupt())
     }
 
-    async fn fork(&self) -> Result<Box<dyn Executor>, SessionError> {
-        Ok(Box::new(Local::fork(self).await?))
+    async fn fork(&self, interrupt: &Interrupt) -> Result<Box<dyn Executor>, SessionError> {
+        Ok(Box::new(Local::fork(self, interrupt).await?))
     }
 
     async fn close(&self, forget: bool) {

@@ -101,6 +101,13 @@ pub enum SessionError {
     /// off or past its cap, or the replay failed); nothing was created.
     #[error("the session cannot be forked: {0}")]
     Fork(String),
+    /// An interrupt stopped a fork's replay (or came while the fork waited for
+    /// the run before it); nothing was created and the session is untouched.
+    #[error(
+        "the fork was interrupted: it was stopped before its replay of the session's journal ended; nothing was \
+         created and the session is untouched"
+    )]
+    ForkInterrupted,
     /// Another process held the stored session's lease (it served a request for
     /// it) for longer than a request waits: the run timeout and the lease.
     #[error(
@@ -326,6 +333,16 @@ impl SessionBuilder {
         self
     }
 
+    /// The memory a server reserves from its budget for a session this builder
+    /// makes: its interpreter's cap ([`Limits::memory`]) and what its journal may
+    /// hold ([`JournalOptions::max_bytes`]; none for the data profile, which keeps
+    /// no journal). Every server surface reserves this, and nothing else (see
+    /// [`Session::memory_reservation`]).
+    pub fn memory_reservation(&self) -> u64 {
+        let journal = local::journal_options(self.profile, self.journal.clone()).max_bytes;
+        self.limits.memory.saturating_add(u64::try_from(journal).unwrap_or(u64::MAX))
+    }
+
     /// Whether sessions built by this builder have a storage to keep a journal in.
     pub fn has_storage(&self) -> bool {
         self.storage.is_some() || self.base_dir.is_some()
@@ -363,6 +380,8 @@ impl SessionBuilder {
             Some(options) => Some(self.claim(options).await?),
         };
         validate(&self.limits)?;
+        // After the claim: a resumed session's own limits, profile and journal cap.
+        let reservation = self.memory_reservation();
         // Checked whatever the executor; only a remote one sends the lists on.
         #[cfg_attr(not(feature = "remote"), allow(unused_variables))]
         let allowed = self.allowed()?;
@@ -406,7 +425,7 @@ impl SessionBuilder {
                 Box::new(Subprocess::spawn(binary, &args).await?.session_allowing(&allowed).await?)
             }
         };
-        Ok(Session { sandbox, limits, executor, closed: AtomicBool::new(false) })
+        Ok(Session { sandbox, limits, reservation, executor, closed: AtomicBool::new(false) })
     }
 
     /// Takes the lease of a durable session; for a resume, loads its journal and
@@ -542,8 +561,9 @@ trait Executor: Send + Sync {
     async fn call(&self, request: Request, interrupt: &Interrupt) -> Result<Response, SessionError>;
     /// Stops the run in progress, without waiting for it; whether there was one.
     async fn interrupt(&self) -> Result<bool, SessionError>;
-    /// A new, independent executor with this one's state.
-    async fn fork(&self) -> Result<Box<dyn Executor>, SessionError>;
+    /// A new, independent executor with this one's state; its replay stops when
+    /// `interrupt` fires.
+    async fn fork(&self, interrupt: &Interrupt) -> Result<Box<dyn Executor>, SessionError>;
     /// Releases the interpreter; with `forget`, its stored journal is deleted too.
     async fn close(&self, forget: bool);
     /// The in-process services, if the interpreter runs here.
@@ -564,6 +584,8 @@ pub struct Session {
     /// Validates skills for [`Session::inspect_skill`].
     sandbox: Sandbox,
     limits: Limits,
+    /// See [`SessionBuilder::memory_reservation`].
+    reservation: u64,
     executor: Box<dyn Executor>,
     closed: AtomicBool,
 }
@@ -586,6 +608,13 @@ impl Session {
     /// The limits every run gets unless overridden.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// What a server reserves from its memory budget for this session, and for
+    /// each fork of it (the same limits and journal): see
+    /// [`SessionBuilder::memory_reservation`].
+    pub fn memory_reservation(&self) -> u64 {
+        self.reservation
     }
 
     /// Whether the interpreter runs on a `codemode serve` (remote or subprocess).
@@ -653,7 +682,8 @@ impl Session {
         self.executor.run(code, limits, interrupt).await
     }
 
-    /// Stops the run in progress (code or a skill), if any, and says whether there
+    /// Stops the run in progress (code, a skill, or a fork's replay: see
+    /// [`fork`](Self::fork)), if any, and says whether there
     /// was one. It does not wait for the run: the run's own call returns within
     /// milliseconds with [`RunResult::interrupted`] set, and the interpreter replaced
     /// as after a timeout ([`RunResult::interpreter_reset`]), its state rolled back to
@@ -696,12 +726,22 @@ impl Session {
     /// progress. Fails with [`SessionError::Fork`] when the journal cannot rebuild the
     /// state (disabled, past its cap, or the replay failed). On a remote executor the
     /// server forks it (`POST /v1/sessions/{id}/fork`).
+    ///
+    /// The replay is this session's operation in progress (runs wait for it):
+    /// [`interrupt`](Self::interrupt) stops it, and the fork fails with
+    /// [`SessionError::ForkInterrupted`], this session untouched.
     pub async fn fork(&self) -> Result<Session, SessionError> {
+        self.fork_interruptible(&Interrupt::new()).await
+    }
+
+    /// [`fork`](Self::fork), stopped when `interrupt` fires (see [`Interrupt`]).
+    pub async fn fork_interruptible(&self, interrupt: &Interrupt) -> Result<Session, SessionError> {
         self.check_open()?;
-        let executor = self.executor.fork().await?;
+        let executor = self.executor.fork(interrupt).await?;
         Ok(Session {
             sandbox: self.sandbox.clone(),
             limits: self.limits.clone(),
+            reservation: self.reservation,
             executor,
             closed: AtomicBool::new(false),
         })

@@ -299,8 +299,10 @@ impl Executor for RemoteSession {
         Ok(RemoteSession::interrupt(self).await?)
     }
 
-    async fn fork(&self) -> Result<Box<dyn Executor>, SessionError> {
-        Ok(Box::new(RemoteSession::fork(self).await?))
+    async fn fork(&self, interrupt: &Interrupt) -> Result<Box<dyn Executor>, SessionError> {
+        // The server's fork is the session's operation in progress there: its
+        // interrupt route stops the replay.
+        Ok(Box::new(self.until_interrupted(RemoteSession::fork(self), interrupt).await?))
     }
 
     async fn close(&self, _forget: bool) {

@@ -977,6 +977,11 @@ impl History {
         Self { dir: versions.join(name.as_str()), legacy: versions.join(format!("{name}.json")) }
     }
 
+    /// Whether any version is kept (in files or a single-file history).
+    fn exists(&self) -> bool {
+        self.dir.exists() || self.legacy.exists()
+    }
+
     /// The version files, by their number, oldest first (anything else is ignored).
     fn files(&self) -> Result<Vec<(u64, PathBuf)>, StorageError> {
         let entries = match std::fs::read_dir(&self.dir) {
@@ -1178,6 +1183,11 @@ fn plan_skill(
         }
         SkillWrite::Delete(name) => {
             let existed = skill_path(dir, &name).exists();
+            // Nothing of it anywhere (its file, its index entry, its history): a
+            // record would cost an fsync under the lock for nothing.
+            if !existed && !meta.contains_key(name.as_str()) && !History::of(dir, &name).exists() {
+                return Ok((None, SkillDone::Changed(false)));
+            }
             (SkillOp::Delete { name }, SkillDone::Changed(existed))
         }
     };

@@ -127,6 +127,7 @@ pub fn is_installed(cache_dir: &Path) -> bool {
 
 /// Whether the profile is ready: unpacked and precompiled for this build's engine.
 pub fn is_prepared(cache_dir: &Path) -> Result<bool, SandboxError> {
+    // Not hashed here (a third of a gigabyte): a load checks it, and recompiles.
     Ok(is_installed(cache_dir) && artifact_path(&shipped_engine()?, cache_dir).is_file())
 }
 
@@ -241,7 +242,7 @@ fn artifact_path(engine: &Engine, cache_dir: &Path) -> PathBuf {
 /// unless that is cached; returns whether it compiled.
 pub(crate) fn compile(engine: &Engine, cache_dir: &Path, progress: Option<&ProgressFn>) -> Result<bool, SandboxError> {
     let path = artifact_path(engine, cache_dir);
-    if path.is_file() {
+    if super::compile::is_intact(&path) {
         return Ok(false);
     }
     if !is_installed(cache_dir) {
@@ -259,7 +260,7 @@ pub(crate) fn compile(engine: &Engine, cache_dir: &Path, progress: Option<&Progr
     let compiled =
         engine.precompile_module(&wasm).map_err(SandboxError::wasmtime("compiling the data profile's interpreter"))?;
     drop(wasm);
-    super::compile::write_atomically(&path, &compiled)
+    super::compile::write_cached(&path, &compiled)
         .map_err(|source| SandboxError::Stdlib { path: path.clone(), source })?;
     if let Some(progress) = progress {
         progress(CompileEvent::DataFinished { elapsed: started.elapsed() });
@@ -312,10 +313,11 @@ pub(crate) fn load(
     progress: Option<&ProgressFn>,
 ) -> Result<DataPrepared, SandboxError> {
     let engine = engine(metering, variant)?;
+    // Checks the cached file's digest (compiling it again unless it is intact).
     compile(&engine, cache_dir, progress)?;
     let path = artifact_path(&engine, cache_dir);
-    // SAFETY: the file was written by `compile` with an engine of the same
-    // compatibility hash (it is in the file name), renamed into place atomically.
+    // SAFETY: `compile` just checked that the file's bytes are the ones it wrote
+    // with an engine of the same compatibility hash (it is in the file name).
     let module = unsafe { Module::deserialize_file(&engine, &path) }
         .map_err(SandboxError::wasmtime("loading the data profile's compiled interpreter"))?;
     let mut linker = Linker::<DataState>::new(&engine);
