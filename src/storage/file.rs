@@ -257,10 +257,12 @@ impl FileStorage {
                         || Ok((skills_log(&dir, lock)?, read_meta(&dir)?)),
                         |meta, write| plan_skill(&dir, meta, write),
                         |meta, ops| {
-                            for op in ops {
-                                apply_skill(&dir, meta, op)?;
-                            }
-                            write_meta(&dir, meta)
+                            group::apply_in_turn(
+                                meta,
+                                ops,
+                                |meta, op| apply_skill(&dir, meta, op),
+                                |meta| write_meta(&dir, meta),
+                            )
                         },
                         || read_meta(&dir),
                     )
@@ -293,10 +295,12 @@ impl FileStorage {
                         || Ok((artifacts_log(&dir, lock)?, read_index(&index)?)),
                         |state, write| plan_artifact(&dir, state, write),
                         |state, ops| {
-                            for (op, data) in ops {
-                                apply_artifact(&dir, state, op, &data)?;
-                            }
-                            write_index(&dir, state)
+                            group::apply_in_turn(
+                                state,
+                                ops,
+                                |state, (op, data)| apply_artifact(&dir, state, op, &data),
+                                |state| write_index(&dir, state),
+                            )
                         },
                         || read_index(&index),
                     )
@@ -1204,6 +1208,7 @@ fn plan_artifact(
 ) -> Result<Planned<(ArtifactOp, Vec<u8>), bool>, StorageError> {
     match write {
         ArtifactWrite::Save { name, info, data } => {
+            refuse_clash(dir, &name)?;
             let inline = data.len() <= INLINE_ARTIFACT_BYTES;
             if !inline {
                 // Data first, durably: the record never points at data that is not there.
@@ -1227,6 +1232,13 @@ fn plan_artifact(
             Ok((Some(((op, data), record)), true))
         }
         ArtifactWrite::Delete(name) => {
+            // A directory of other artifacts is no artifact to delete (removing it
+            // as a file would fail the batch's apply).
+            if is_dir(&dir.join(name.as_str())) {
+                return Err(StorageError::Clash(format!(
+                    "artifact `{name}` cannot be deleted: it is a directory of other artifacts (`{name}/...`)"
+                )));
+            }
             if !index.contains_key(name.as_str()) && !dir.join(name.as_str()).exists() {
                 return Ok((None, false));
             }
@@ -1236,6 +1248,36 @@ fn plan_artifact(
             Ok((Some(((op, Vec::new()), record)), true))
         }
     }
+}
+
+/// Refuses to save `name` where the store's files leave no room for it: a file
+/// where one of its directories must be (`x/y` while `x` is an artifact), or a
+/// directory where its file must be (`x` while `x/...` are artifacts). Checked at
+/// planning, so such a save fails alone instead of failing its batch's apply;
+/// writes of the same batch cannot change the answer, as no two of them have
+/// nesting names (`group.rs`). The error names artifacts only, never a host path.
+fn refuse_clash(dir: &Path, name: &ArtifactName) -> Result<(), StorageError> {
+    let name = name.as_str();
+    let ancestors = name.match_indices('/').map(|(at, _)| &name[..at]);
+    for ancestor in ancestors {
+        // `symlink_metadata`: whatever is there and is no real directory blocks it.
+        if std::fs::symlink_metadata(dir.join(ancestor)).is_ok_and(|m| !m.is_dir()) {
+            return Err(StorageError::Clash(format!(
+                "artifact `{name}` cannot be saved: `{ancestor}` is an artifact, not a directory"
+            )));
+        }
+    }
+    if is_dir(&dir.join(name)) {
+        return Err(StorageError::Clash(format!(
+            "artifact `{name}` cannot be saved: it is a directory of other artifacts (`{name}/...`)"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `path` is a real directory (not a link to one).
+fn is_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
 }
 
 /// Applies a logged skill operation to the files and to `meta` (which the caller writes).
@@ -1250,10 +1292,11 @@ fn apply_skill(dir: &Path, meta: &mut BTreeMap<String, SkillMeta>, op: SkillOp) 
             meta.insert(name.into(), entry);
         }
         SkillOp::Delete { name } => {
-            meta.remove(name.as_str());
             // py-code-mode users expect delete to delete: the history goes too.
             History::of(dir, &name).delete()?;
             remove_if_present(&skill_path(dir, &name), "deleting the skill")?;
+            // Last, as for every operation: one that fails leaves `meta` as it was.
+            meta.remove(name.as_str());
         }
     }
     Ok(())
@@ -1281,8 +1324,9 @@ fn apply_artifact(
             index.insert(name.into(), entry);
         }
         ArtifactOp::Delete { .. } => {
-            index.remove(name.as_str());
             remove_if_present(&path, "deleting the artifact")?;
+            // Last, as for a save: one that fails leaves `index` as it was.
+            index.remove(name.as_str());
         }
     }
     Ok(())
@@ -1424,5 +1468,101 @@ mod tests {
         assert_eq!(versions, vec![1, 2, 3]);
         assert_eq!(s.skill_versions(&SkillName::new("x").unwrap()).await.unwrap().len(), 2);
         assert_eq!(s.log_syncs(), 3, "one batch per save of x");
+    }
+
+    fn artifact(name: &str) -> (ArtifactName, ArtifactInfo, Vec<u8>) {
+        let info = ArtifactInfo {
+            name: name.to_owned(),
+            description: String::new(),
+            kind: crate::model::DataKind::Text,
+            size: name.len() as u64,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            metadata: serde_json::Map::new(),
+        };
+        (ArtifactName::new(name).unwrap(), info, name.as_bytes().to_vec())
+    }
+
+    /// The artifacts' data files under `dir`, by name (the store's dot files left out).
+    fn data_files(dir: &Path, prefix: &str, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            if name.starts_with('.') {
+                continue;
+            }
+            let full = format!("{prefix}{name}");
+            if entry.file_type().unwrap().is_dir() {
+                data_files(&entry.path(), &format!("{full}/"), found);
+            } else {
+                found.push(full);
+            }
+        }
+    }
+
+    /// Eight honest saves queued with hostile names that clash with the store (`x/y`
+    /// while `x` is an artifact, `d` while `d/y` is) and with each other in the
+    /// queue (`p` and `p/r`, `q/r` and `q`, whichever is planned first wins): every
+    /// honest save succeeds and reads back, each hostile one fails alone with a
+    /// clear error naming no host path, and the index and the files agree.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_clashing_artifact_name_fails_alone_in_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileStorage::open(dir.path()).await.unwrap();
+        for name in ["x", "d/y"] {
+            let (name, info, data) = artifact(name);
+            s.save_artifact(&name, &info, &data).await.unwrap();
+        }
+        let honest: Vec<String> = (0..8).map(|i| format!("n{i}")).collect();
+        let hostile = ["x/y", "d", "p", "p/r", "q/r", "q"];
+        let held = Lock::exclusive(&s.artifacts_dir().join(".artifacts.lock")).unwrap();
+        let tasks: Vec<_> = honest
+            .iter()
+            .map(String::as_str)
+            .chain(hostile)
+            .map(|name| {
+                let (s, (name, info, data)) = (s.clone(), artifact(name));
+                tokio::spawn(async move { s.save_artifact(&name, &info, &data).await })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while s.artifact_writes.waiting() < tasks.len() {
+            assert!(std::time::Instant::now() < deadline, "the saves queue up");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        drop(held);
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        let (honest_results, hostile_results) = results.split_at(honest.len());
+        assert!(honest_results.iter().all(Result::is_ok), "{honest_results:?}");
+        for name in &honest {
+            let read = s.load_artifact(&ArtifactName::new(name).unwrap()).await.unwrap();
+            assert_eq!(read.map(|a| a.data), Some(name.as_bytes().to_vec()), "{name}");
+        }
+        let host = dir.path().to_string_lossy().into_owned();
+        let refused = |i: usize, what: &str| match &hostile_results[i] {
+            Err(StorageError::Clash(message)) => {
+                assert!(message.contains(what) && !message.contains(&host), "{message}");
+                true
+            }
+            Ok(()) => false,
+            Err(other) => panic!("{}: {other}", hostile[i]),
+        };
+        assert!(refused(0, "`x` is an artifact, not a directory"));
+        assert!(refused(1, "it is a directory of other artifacts"));
+        assert_ne!(refused(2, "`p` cannot"), refused(3, "`p` is an artifact"), "one of p, p/r");
+        assert_ne!(refused(4, "`q`"), refused(5, "`q` cannot"), "one of q/r, q");
+        // Deleting a directory of artifacts is refused the same way.
+        let err = s.delete_artifact(&ArtifactName::new("d").unwrap()).await.unwrap_err();
+        assert!(matches!(err, StorageError::Clash(_)), "{err}");
+        let mut indexed: Vec<String> =
+            read_index(&s.artifacts_dir().join(".artifacts.json")).unwrap().into_keys().collect();
+        let mut files = Vec::new();
+        data_files(&s.artifacts_dir(), "", &mut files);
+        indexed.sort_unstable();
+        files.sort_unstable();
+        assert_eq!(indexed, files, "the index and the files agree");
+        assert_eq!(indexed.len(), honest.len() + 4, "the honest, x, d/y, and one of each hostile pair");
     }
 }

@@ -16,16 +16,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::StorageError;
-use super::wal::{HEADER_BYTES, MAX_BATCH_BYTES, Wal};
+use super::wal::{HEADER_BYTES, MAX_BATCH_BYTES, Stopped, Wal};
 
 /// Most writes one batch takes; the rest wait for the next.
 const MAX_BATCH: usize = 64;
 
 /// A write a batch can hold: two writes to one key never share a batch, since
-/// each is planned against the store as it was before the batch.
+/// each is planned against the store as it was before the batch; nor do two
+/// whose keys nest as paths (`x` and `x/y`): one makes a file where the other
+/// needs a directory, and neither plan can see it.
 pub(super) trait Keyed {
     /// What the write changes (a skill's or an artifact's name).
     fn key(&self) -> &str;
+}
+
+/// Whether writes to `a` and `b` may not share a batch: the same key, or one a
+/// path-prefix of the other (`x` and `x/y`).
+fn clash(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    long.strip_prefix(short).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// The queue of one store's writers in this process.
@@ -133,12 +142,22 @@ struct Batch<'a, W: Keyed, R> {
 
 impl<W: Keyed, R> Batch<'_, W, R> {
     /// Takes the writes that wait, oldest first, up to [`MAX_BATCH`] and up to the
-    /// first whose key is already in the batch.
+    /// first whose key [clashes](clash) with one already in the batch (a pairwise
+    /// check: at most [`MAX_BATCH`] keys).
     fn draw(&mut self) -> Vec<W> {
         let mut queue = self.group.lock_queue();
-        let mut keys = std::collections::HashSet::new();
-        let taken =
-            queue.waiting.iter().take(MAX_BATCH).take_while(|(_, write)| keys.insert(write.key().to_owned())).count();
+        let mut keys: Vec<&str> = Vec::new();
+        let taken = queue
+            .waiting
+            .iter()
+            .take(MAX_BATCH)
+            .take_while(|(_, write)| {
+                let key = write.key();
+                let free = !keys.iter().any(|taken| clash(taken, key));
+                keys.push(key);
+                free
+            })
+            .count();
         let (ids, writes) = queue.waiting.drain(..taken).unzip();
         self.ids = ids;
         writes
@@ -173,6 +192,28 @@ fn lost() -> StorageError {
     StorageError::Corrupt { op: "a batched write", detail: "its batch stopped before committing it".into() }
 }
 
+/// Applies `ops` in turn with `one`, then writes the index with `index`. When an
+/// operation fails, the index is written for the ones before it, so they are kept
+/// ([`Stopped::applied`]); if that fails too, none is. `one` must change `state`
+/// only once the operation's files are done, so a failed operation leaves no trace
+/// in the index.
+pub(super) fn apply_in_turn<S, O>(
+    state: &mut S,
+    ops: Vec<O>,
+    one: impl Fn(&mut S, O) -> Result<(), StorageError>,
+    index: impl Fn(&S) -> Result<(), StorageError>,
+) -> Result<(), Stopped> {
+    for (applied, op) in ops.into_iter().enumerate() {
+        if let Err(error) = one(state, op) {
+            return match index(state) {
+                Ok(()) => Err(Stopped { applied, error }),
+                Err(_) => Err(Stopped::before(error)),
+            };
+        }
+    }
+    index(state).map_err(Stopped::before)
+}
+
 /// The same failure again, for each write of a batch that failed as a whole.
 pub(super) fn copy(err: &StorageError) -> StorageError {
     match err {
@@ -182,6 +223,7 @@ pub(super) fn copy(err: &StorageError) -> StorageError {
         StorageError::Corrupt { op, detail } => StorageError::Corrupt { op, detail: detail.clone() },
         StorageError::Config(detail) => StorageError::Config(detail.clone()),
         StorageError::Held(id) => StorageError::Held(id.clone()),
+        StorageError::Clash(detail) => StorageError::Clash(detail.clone()),
         #[allow(unreachable_patterns)]
         other => StorageError::Corrupt { op: "a batched write", detail: other.to_string() },
     }
@@ -195,14 +237,16 @@ pub(super) type Planned<O, R> = (Option<(O, Vec<u8>)>, R);
 /// reads its index (the state) and each write is planned with `plan` against it, and their records are
 /// appended with one fsync, as many at a time as [`MAX_BATCH_BYTES`] allows;
 /// then `apply` applies the operations to the files and `state` and writes the
-/// index. A commit that fails fails its writes, and `reload` reads the state
-/// again for the writes after them. One result per write, in order.
+/// index. An `apply` that stops part-way says how many operations took effect,
+/// index written (see [`apply_in_turn`]): their writes succeed, the rest of the
+/// commit fails, and `reload` reads the state again for the writes after them.
+/// One result per write, in order.
 pub(super) fn commit_planned<'l, W, O, S, R>(
     writes: Vec<W>,
     syncs: &Syncs<'_>,
     open: impl FnOnce() -> Result<(Wal<'l>, S), StorageError>,
     plan: impl Fn(&S, W) -> Result<Planned<O, R>, StorageError>,
-    apply: impl Fn(&mut S, Vec<O>) -> Result<(), StorageError>,
+    apply: impl Fn(&mut S, Vec<O>) -> Result<(), Stopped>,
     reload: impl Fn() -> Result<S, StorageError>,
 ) -> Vec<Result<R, StorageError>> {
     let (mut log, mut state) = match open() {
@@ -226,12 +270,19 @@ pub(super) fn commit_planned<'l, W, O, S, R>(
         let committed = log.commit(records, || apply(state, ops));
         syncs.add();
         records.clear();
-        if let Err(err) = committed {
-            for &i in members.iter() {
-                results[i] = Err(copy(&err));
+        if let Err(Stopped { applied, error }) = committed {
+            // The writes applied before the one that failed took effect (the log
+            // keeps them): they succeed. The failing one gets the error, the ones
+            // after it (not applied, taken out of the log) a copy.
+            let mut failed = members.iter().skip(applied);
+            if let Some(&first) = failed.next() {
+                for &i in failed {
+                    results[i] = Err(copy(&error));
+                }
+                results[first] = Err(error);
             }
             members.clear();
-            // `apply` may have changed part of the state before it failed.
+            // The state as the files and the index now hold it.
             *state = reload()?;
         }
         members.clear();
@@ -268,4 +319,63 @@ pub(super) fn commit_planned<'l, W, O, S, R>(
     // A failed re-read after the last commit leaves nothing to plan.
     let _ = flush(&mut records, &mut ops, &mut members, &mut results, &mut state);
     results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_nest_as_paths_clash() {
+        for (a, b) in [("x", "x"), ("x", "x/y"), ("x/y/z", "x/y"), ("a/b", "a/b/c/d")] {
+            assert!(clash(a, b), "{a} {b}");
+        }
+        for (a, b) in [("x", "y"), ("x", "xy"), ("x/y", "x/z"), ("xy/z", "x"), ("a/b", "a/bc")] {
+            assert!(!clash(a, b), "{a} {b}");
+        }
+    }
+
+    /// An operation that fails half-way through a commit (a full disk): the writes
+    /// before it succeed and stay (in the log, the files and the index), it and
+    /// the ones after it fail and leave no record; a later commit goes on from there.
+    #[test]
+    fn a_failing_apply_keeps_the_writes_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log_path, index) = (dir.path().join("log"), dir.path().join("index"));
+        let lock = std::fs::File::create(dir.path().join("lock")).unwrap();
+        let read = || -> Vec<String> {
+            serde_json::from_slice(&std::fs::read(&index).unwrap_or_default()).unwrap_or_default()
+        };
+        let commit = |writes: Vec<&str>| {
+            let open = || Ok((Wal::open(&log_path, &index, &lock, |_, _| Ok(()))?, read()));
+            let plan = |_: &Vec<String>, write: &str| Ok((Some((write.to_owned(), write.as_bytes().to_vec())), ()));
+            let apply = |state: &mut Vec<String>, ops: Vec<String>| {
+                let one = |state: &mut Vec<String>, op: String| {
+                    if op.starts_with("fail") {
+                        return Err(StorageError::Config("the disk is full".into()));
+                    }
+                    state.push(op);
+                    Ok(())
+                };
+                apply_in_turn(state, ops, one, |state| {
+                    std::fs::write(&index, serde_json::to_vec(state).unwrap())
+                        .map_err(super::super::file::io("index", &index))
+                })
+            };
+            commit_planned(writes, &Syncs(&AtomicU64::new(0)), open, plan, apply, || Ok(read()))
+        };
+        let results = commit(vec!["a", "b", "fail", "c", "d"]);
+        let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, [true, true, false, false, false]);
+        assert!(matches!(&results[2], Err(StorageError::Config(why)) if why == "the disk is full"));
+        assert_eq!(read(), ["a", "b"]);
+        let log = std::fs::read(&log_path).unwrap();
+        assert_eq!(
+            super::super::wal::parse(&log),
+            (vec![b"a".to_vec(), b"b".to_vec()], log.len()),
+            "the log keeps a, b only"
+        );
+        assert!(commit(vec!["c"]).into_iter().all(|r| r.is_ok()));
+        assert_eq!(read(), ["a", "b", "c"]);
+    }
 }

@@ -60,6 +60,11 @@ pub enum StorageError {
     /// The storage configuration is unusable.
     #[error("invalid storage configuration: {0}")]
     Config(String),
+    /// A write refused because its name clashes with what the store holds (an
+    /// artifact `x/y` while `x` is one, or `x` while `x/...` are): nothing was
+    /// written. The message names the artifacts, never a host path.
+    #[error("{0}")]
+    Clash(String),
     /// Another process holds the session's lease (it runs the session now), or
     /// this one lost it: nothing was written.
     #[error("session {0} is held by another server or process")]

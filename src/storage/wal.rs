@@ -52,6 +52,23 @@ pub(super) const MAX_BATCH_BYTES: usize = HEADER_BYTES + MAX_RECORD_BYTES;
 const STATE_BYTES: usize = 8 + BOOT_ID_BYTES;
 const BOOT_ID_BYTES: usize = 36;
 
+/// Why a commit stopped, and how many of its first records took full effect
+/// (files and index) before: those writes are kept, the rest failed.
+#[derive(Debug)]
+pub(super) struct Stopped {
+    /// How many of the batch's first records were applied, index included.
+    pub(super) applied: usize,
+    /// Why the next one was not.
+    pub(super) error: StorageError,
+}
+
+impl Stopped {
+    /// A commit that stopped before applying any record.
+    pub(super) fn before(error: StorageError) -> Self {
+        Self { applied: 0, error }
+    }
+}
+
 /// A store's log, open under the store's lock (the caller holds it throughout).
 pub(super) struct Wal<'a> {
     file: File,
@@ -110,26 +127,27 @@ impl<'a> Wal<'a> {
     /// Appends `payloads` durably, in order, with one fsync for all of them (a
     /// group commit), applies them with `apply`, and marks them applied;
     /// checkpoints when the log has grown past [`CHECKPOINT_BYTES`]. If `apply`
-    /// fails, the records are taken back out (durably), so a failed write is never
-    /// replayed later. Together they may take at most one largest record's room
+    /// stops part-way, the records it did not apply are taken back out (durably),
+    /// so a failed write is never replayed later, and those it applied (index
+    /// included) stay. Together they may take at most one largest record's room
     /// ([`MAX_BATCH_BYTES`]), so a replay never reads past what it allows.
     pub(super) fn commit(
         &mut self,
         payloads: &[Vec<u8>],
-        apply: impl FnOnce() -> Result<(), StorageError>,
-    ) -> Result<(), StorageError> {
+        apply: impl FnOnce() -> Result<(), Stopped>,
+    ) -> Result<(), Stopped> {
         let total: usize = payloads.iter().map(|p| HEADER_BYTES + p.len()).sum();
         if let Some(payload) = payloads.iter().find(|p| p.len() > MAX_RECORD_BYTES) {
-            return Err(StorageError::Corrupt {
+            return Err(Stopped::before(StorageError::Corrupt {
                 op: "writing the store's log",
                 detail: format!("a record of {} bytes, over {MAX_RECORD_BYTES}", payload.len()),
-            });
+            }));
         }
         if total > MAX_BATCH_BYTES {
-            return Err(StorageError::Corrupt {
+            return Err(Stopped::before(StorageError::Corrupt {
                 op: "writing the store's log",
                 detail: format!("a batch of {total} bytes, over {MAX_BATCH_BYTES}"),
-            });
+            }));
         }
         let mut records = Vec::with_capacity(total);
         for payload in payloads {
@@ -141,18 +159,22 @@ impl<'a> Wal<'a> {
         let appended = self.file.write_all_at(&records, start).and_then(|()| self.file.sync_data());
         if let Err(err) = appended {
             // Never acknowledged: a torn append is cut off by the next open.
-            return Err(io("appending to the store's log", &self.path)(err));
+            return Err(Stopped::before(io("appending to the store's log", &self.path)(err)));
         }
         self.len = start + records.len() as u64;
-        if let Err(err) = apply() {
+        if let Err(stopped) = apply() {
+            // Keep the records applied: their writes took effect and are answered so.
+            let kept: usize = payloads.iter().take(stopped.applied).map(|p| HEADER_BYTES + p.len()).sum();
+            let end = start + kept as u64;
             self.file
-                .set_len(start)
+                .set_len(end)
                 .and_then(|()| self.file.sync_data())
-                .map_err(io("taking a failed write out of the store's log", &self.path))?;
-            self.len = start;
-            return Err(err);
+                .map_err(|err| Stopped::before(io("taking a failed write out of the store's log", &self.path)(err)))?;
+            self.len = end;
+            self.mark_applied().map_err(Stopped::before)?;
+            return Err(stopped);
         }
-        if self.len > CHECKPOINT_BYTES { self.checkpoint() } else { self.mark_applied() }
+        if self.len > CHECKPOINT_BYTES { self.checkpoint() } else { self.mark_applied() }.map_err(Stopped::before)
     }
 
     /// Makes everything the log covers durable in the store's files, then empties
