@@ -1200,6 +1200,61 @@ fn a_paused_server_never_overwrites_the_session_another_took_over() {
     assert_eq!(until_taken(&paused, "x"), json!("a+b+c"));
 }
 
+/// A server paused (`kill -STOP`) in the middle of a cell while another takes the
+/// session over: woken, the cell is answered with the `taken_over` error (it ran
+/// but is not stored), never 200, and the stored state is the other server's.
+#[test]
+fn a_cell_paused_while_another_server_took_over_is_answered_as_not_stored() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let token = "a-token-for-paused-cells";
+    let args = ["--redis", &url, "--prefix", "paused-cell", "--session-lease", "1"];
+    let (paused, other) = (Served::start(token, &args), Served::start(token, &args));
+    let (status, created) = post_json(paused.addr(), token, "/v1/sessions", &json!({}));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/sessions/{id}/run");
+    let run = |served: &Served, code: &str| post_json(served.addr(), token, &path, &json!({"code": code}));
+    assert_eq!(run(&paused, "import time\nx = 'a'").0, 200);
+    let (addr, slow_path) = (paused.addr().to_owned(), path.clone());
+    let slow =
+        std::thread::spawn(move || post_json(&addr, token, &slow_path, &json!({"code": "time.sleep(3)\nx = 'lost'"})));
+    std::thread::sleep(Duration::from_millis(800));
+    let pid = paused.child.id().to_string();
+    Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let taken = loop {
+        let (status, result) = run(&other, "x += '+b'\nx");
+        if status != 409 || Instant::now() > deadline {
+            break (status, result);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!((taken.0, &taken.1["value"]["json"]), (200, &json!("a+b")), "{}", taken.1);
+    Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    let (status, answer) = slow.join().unwrap();
+    assert_eq!((status, answer["error"]["kind"].as_str()), (409, Some("taken_over")), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("not stored"), "{answer}");
+    // The stored state is the other server's, on either server.
+    assert_eq!(run(&other, "x").1["value"]["json"], json!("a+b"));
+    assert_eq!(run(&paused, "x").1["value"]["json"], json!("a+b"));
+}
+
+/// A fork made on a server whose copy another server went on with since is of
+/// the stored (newer) state, not of the older copy.
+#[test]
+fn a_fork_on_a_server_behind_forks_the_stored_state() {
+    let pair = Pair::start("fork-behind", &[]);
+    pair.value(&pair.a, "x = 1");
+    pair.value(&pair.b, "x += 1");
+    let (status, forked) = post_json(pair.a.addr(), PAIR_TOKEN, &format!("/v1/sessions/{}/fork", pair.id), &json!({}));
+    assert_eq!(status, 201, "{forked}");
+    let fork = forked["id"].as_str().unwrap();
+    let (status, result) =
+        post_json(pair.a.addr(), PAIR_TOKEN, &format!("/v1/sessions/{fork}/run"), &json!({"code": "x"}));
+    assert_eq!((status, &result["value"]["json"]), (200, &json!(2)), "{result}");
+}
+
 /// Two `codemode serve` on one Redis the test starts, with the counting tool, for
 /// the no-sticky-routing tests; `extra` applies to the first server only.
 struct Pair {

@@ -332,6 +332,48 @@ async fn a_stale_holder_never_overwrites_a_newer_history(b: Backend) {
     stale.close().await;
 }
 
+/// A cell running when another process takes its session's lease (as when this
+/// one pauses past it) is stopped, and answered with `TakenOver`, never as a
+/// stored result: the stored journal has none of it and the copy is refused after.
+async fn a_cell_running_when_its_lease_is_taken_is_stopped_and_not_stored(b: Backend) {
+    use codemode::{Session, SessionError};
+    let id = SessionId::new("taken-mid-cell").unwrap();
+    let lease = std::time::Duration::from_millis(300);
+    let session = Session::builder().storage(b.storage.clone()).durable(id.clone(), None).lease(lease);
+    let session = session.build().await.unwrap();
+    assert!(session.run("import time\nx = 'first'").await.unwrap().is_ok());
+    let started = std::time::Instant::now();
+    let steal = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // Gone and taken by another owner, as another process would after a lapse.
+        b.storage.delete_journal(&id).await.unwrap();
+        assert!(b.storage.claim_session(&id, "other", std::time::Duration::from_secs(60)).await.unwrap());
+    };
+    let (ran, ()) = tokio::join!(session.run("time.sleep(20)\nx = 'lost'"), steal);
+    let err = ran.unwrap_err();
+    assert!(matches!(err, SessionError::TakenOver(_)), "{err}");
+    assert!(err.to_string().contains("not stored"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "the cell was not stopped");
+    assert_eq!(b.storage.journal_version(&id).await.unwrap(), 0, "the cell was stored");
+    b.storage.release_session(&id, "other").await.unwrap();
+    let refused = session.run("x").await.unwrap_err();
+    assert!(matches!(refused, SessionError::Superseded(_)), "{refused}");
+    assert_eq!(b.storage.journal_version(&id).await.unwrap(), 0, "the stale copy was stored");
+    session.close().await;
+}
+
+/// A run timeout or lease past what the clock can add (`Duration::MAX`) makes a
+/// durable session wait without a deadline rather than panic.
+async fn a_huge_timeout_or_lease_does_not_panic(b: Backend) {
+    use codemode::Session;
+    let id = SessionId::new("huge-timeout").unwrap();
+    let huge = codemode::Limits { timeout: std::time::Duration::MAX, ..Default::default() };
+    let session = Session::builder().storage(b.storage.clone()).limits(huge).durable(id.clone(), None);
+    let session = session.lease(std::time::Duration::MAX).build().await.unwrap();
+    assert_eq!(common::value(&session.run("1 + 1").await.unwrap()), json!(2));
+    session.forget().await;
+}
+
 /// A durable session closed in one process is resumed by a new one on the same
 /// store with its variables; a session with no journal, and stored data that is
 /// not a journal, cannot be resumed and say why (no panic, nothing deleted).
@@ -391,11 +433,13 @@ async fn durable_sessions_resume(b: Backend) {
 conformance!(file_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
     skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place,
-    session_journals, durable_sessions_resume, a_stale_holder_never_overwrites_a_newer_history);
+    session_journals, durable_sessions_resume, a_stale_holder_never_overwrites_a_newer_history,
+    a_cell_running_when_its_lease_is_taken_is_stopped_and_not_stored, a_huge_timeout_or_lease_does_not_panic);
 conformance!(redis_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
     skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place,
-    session_journals, durable_sessions_resume, a_stale_holder_never_overwrites_a_newer_history);
+    session_journals, durable_sessions_resume, a_stale_holder_never_overwrites_a_newer_history,
+    a_cell_running_when_its_lease_is_taken_is_stopped_and_not_stored, a_huge_timeout_or_lease_does_not_panic);
 
 /// A torn last record (a crash in the middle of an append, before the cell was
 /// answered) is dropped; a record claiming more than the cap is corrupt.

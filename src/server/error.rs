@@ -164,6 +164,7 @@ impl From<SessionError> for ApiError {
             SessionError::ForkInterrupted => Self::new(StatusCode::CONFLICT, "interrupted", err.to_string()),
             SessionError::Held(_) => Self::new(StatusCode::CONFLICT, "held", err.to_string()),
             SessionError::Superseded(_) => Self::new(StatusCode::CONFLICT, "superseded", err.to_string()),
+            SessionError::TakenOver(_) => Self::new(StatusCode::CONFLICT, "taken_over", err.to_string()),
             SessionError::NotResumable { .. } => Self::new(StatusCode::CONFLICT, "not_resumable", err.to_string()),
             SessionError::NotFound(_) => Self::not_found(err),
             SessionError::Deps(deps) => deps.into(),

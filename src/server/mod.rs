@@ -313,11 +313,23 @@ async fn create_session(State(state): State<AppState>, body: axum::body::Bytes) 
 /// against the session cap and the memory budget like a create; its allowlists,
 /// limits and profile are the original's.
 async fn fork_session(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    let original = session(&state, &id).await?;
+    let mut original = session(&state, &id).await?;
     // Checked before the replay, so a refusal costs nothing.
     state.sessions.check_room().await?;
     let reservation = state.budget.reserve(original.memory_reservation())?;
-    let forked = original.fork().await?;
+    let mut forked = original.fork().await;
+    if let Err(SessionError::Superseded(_)) = &forked {
+        // Another server went on with it since: the fork is of the stored session,
+        // resumed anew (nothing was forked: the check comes first).
+        state.sessions.evict(&id, &original).await;
+        drop(original);
+        original = session(&state, &id).await?;
+        forked = original.fork().await;
+    }
+    if let Err(SessionError::Superseded(_)) = &forked {
+        state.sessions.evict(&id, &original).await;
+    }
+    let forked = forked?;
     drop(original);
     // A durable session's fork is stored under an id of its own already.
     let id = forked.stored_as().cloned().unwrap_or_else(SessionId::random);
@@ -373,6 +385,8 @@ async fn session(state: &AppState, id: &str) -> ApiResult<sessions::InUse> {
 /// Performs `request` in session `id`, counting runs in the metrics. A copy of
 /// the session that another server went on with since is dropped, and the request
 /// served once more from the stored session (nothing ran: the check comes first).
+/// A cell that ran while another server took the session over is not retried (it
+/// ran, effects included): its error is the answer, and this copy is dropped.
 async fn in_session(state: &AppState, id: &str, request: Request) -> ApiResult<Response> {
     let runs = request.needs_interpreter();
     let started = Instant::now();
@@ -391,8 +405,9 @@ async fn in_session(state: &AppState, id: &str, request: Request) -> ApiResult<R
         };
         state.metrics.record_run(result, started.elapsed());
     }
-    if let Err(SessionError::Superseded(_)) = &outcome {
-        // Overtaken again: let this copy go too; the next request resumes.
+    if let Err(SessionError::Superseded(_) | SessionError::TakenOver(_)) = &outcome {
+        // Overtaken again, or while the cell ran: let this copy go too; the next
+        // request resumes.
         state.sessions.evict(id, &session).await;
     }
     Ok(outcome?)

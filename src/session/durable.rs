@@ -132,6 +132,12 @@ pub(crate) struct Durable {
     releasing: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Whether the lease was given up for good already.
     closed: std::sync::atomic::AtomicBool,
+    /// Set by the renewer when the lease held for a request is found lost (another
+    /// process took it): the running cell is stopped, as its effects cannot be stored.
+    lost: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Another process took the session over while this one ran a cell: this copy
+    /// is out of date for good, and every later request is refused as superseded.
+    overtaken: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Durable {
@@ -188,6 +194,8 @@ impl Durable {
             renewer: Mutex::new(None),
             releasing: Mutex::new(None),
             closed: Default::default(),
+            lost: Arc::new(tokio::sync::watch::Sender::new(false)),
+            overtaken: Default::default(),
         };
         // Read under the lease: nobody else writes it now. A failure drops
         // `durable`, which gives the lease back.
@@ -204,11 +212,13 @@ impl Durable {
             // Its outcome does not matter: the claim below sees the lease as it is.
             let _ = releasing.await;
         }
-        let deadline = Instant::now() + self.wait;
+        // No deadline when it is past what the clock can represent (a huge timeout).
+        let deadline = Instant::now().checked_add(self.wait);
         let mut pause = Duration::from_millis(5);
         loop {
             let asked = self.storage.claim_session_version(&self.id, &self.owner, self.lease, self.ttl).await?;
             if let Some(version) = asked {
+                self.lost.send_replace(false);
                 let renewer = tokio::spawn(renew(
                     self.storage.clone(),
                     self.id.clone(),
@@ -216,13 +226,14 @@ impl Durable {
                     self.lease,
                     self.ttl,
                     self.stale.clone(),
+                    self.lost.clone(),
                 ));
                 if let Some(old) = self.renewer.lock().unwrap_or_else(|p| p.into_inner()).replace(renewer) {
                     old.abort();
                 }
                 return Ok(version);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(Duration::MAX, |deadline| deadline.saturating_duration_since(Instant::now()));
             if left.is_zero() {
                 return Err(SessionError::Held(self.id.clone()));
             }
@@ -344,8 +355,11 @@ impl Durable {
 
     /// Stores the cell `journal` just committed, or a new history if the commit
     /// broke the journal; `before` is how many cells it held before and whether it
-    /// was broken already.
-    pub(crate) async fn committed(&self, journal: &Journal, before: (usize, bool)) {
+    /// was broken already. [`SessionError::TakenOver`] when the lease was lost to
+    /// another process meanwhile (the cell ran here, but is not stored): this copy
+    /// is then out of date for good. Another failure marks the stored journal
+    /// stale, to be rewritten at the next request.
+    pub(crate) async fn committed(&self, journal: &Journal, before: (usize, bool)) -> Result<(), SessionError> {
         let (cells_before, was_broken) = before;
         let result = match (journal.cells.len() > cells_before, journal.cells.last()) {
             (true, Some(entry)) => self.append(journal, entry).await,
@@ -353,9 +367,37 @@ impl Durable {
             _ if journal.broken.is_some() && !was_broken => self.write_head(journal).await,
             _ => Ok(()),
         };
-        if let Err(err) = result {
-            self.mark_stale(&err);
+        match result {
+            Ok(()) => Ok(()),
+            Err(StorageError::Held(_)) => Err(self.taken_over()),
+            Err(err) => {
+                self.mark_stale(&err);
+                Ok(())
+            }
         }
+    }
+
+    /// The error of a cell that ran here while another process took the session
+    /// over; marks this copy out of date for good (its next request is refused as
+    /// [`SessionError::Superseded`], so what it ran is never stored over the other's).
+    pub(crate) fn taken_over(&self) -> SessionError {
+        self.overtaken.store(true, Ordering::Release);
+        SessionError::TakenOver(self.id.clone())
+    }
+
+    /// Completes when the lease taken for the request in progress is found lost to
+    /// another process (by the renewer): what runs now can no longer be stored.
+    pub(crate) async fn lease_lost(&self) {
+        let mut lost = self.lost.subscribe();
+        if lost.wait_for(|lost| *lost).await.is_err() {
+            // The sender lives as long as `self`: never reached.
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Whether the lease taken for the request in progress was found lost.
+    pub(crate) fn is_lease_lost(&self) -> bool {
+        *self.lost.borrow()
     }
 
     /// Stores `journal` whole: its head, then its cells one by one.
@@ -404,6 +446,9 @@ impl Durable {
     /// storage), [`SessionError::Held`] when the lease stays taken. If the stored
     /// journal fell behind this one (a failed write), it is rewritten whole first.
     pub(crate) async fn acquire(&self, journal: &Journal) -> Result<Holding<'_>, SessionError> {
+        if self.overtaken.load(Ordering::Acquire) {
+            return Err(SessionError::Superseded(self.id.clone()));
+        }
         let stored = self.take_lease().await?;
         if stored != self.version.load(Ordering::Acquire) {
             // Given back before the answer: the caller resumes the session anew,
@@ -458,7 +503,8 @@ impl Durable {
 }
 
 /// Renews the lease a third of its length before it lapses; a lost lease marks the
-/// journal stale, so the next run finds out.
+/// journal stale, so the next run finds out, and signals `lost`, which stops the
+/// cell running now.
 async fn renew(
     storage: Arc<dyn Storage>,
     id: SessionId,
@@ -466,6 +512,7 @@ async fn renew(
     lease: Duration,
     ttl: Option<Duration>,
     stale: Arc<Mutex<Option<String>>>,
+    lost: Arc<tokio::sync::watch::Sender<bool>>,
 ) {
     loop {
         tokio::time::sleep(lease / 3).await;
@@ -474,6 +521,7 @@ async fn renew(
             Ok(false) => {
                 let why = StorageError::Held(id.clone()).to_string();
                 stale.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(why);
+                lost.send_replace(true);
             }
             // Transient: the next renewal retries; the lease may lapse meanwhile.
             Err(err) => tracing::warn!(%id, %err, "cannot renew a session's lease"),

@@ -156,6 +156,12 @@ impl Local {
             // Interrupted while it waited for the run before it: nothing replayed.
             return Err(SessionError::ForkInterrupted);
         }
+        // Like a run: the lease, and the check that this copy is the stored history
+        // (`Superseded` when another process went on with it since).
+        let holding = match &self.durable {
+            Some(durable) => Some(durable.acquire(&slot.journal).await?),
+            None => None,
+        };
         let _replaying = self.current.enter(interrupt);
         let fork = Self {
             sandbox: self.sandbox.clone(),
@@ -178,6 +184,7 @@ impl Local {
             Some(durable) => Some(durable.fork(&slot.journal).await?),
             None => None,
         };
+        drop(holding);
         fork.slot.lock().await.live = Some(live);
         Ok(Self { durable, ..fork })
     }
@@ -375,23 +382,32 @@ impl Local {
             None => self.fresh(&mut slot.journal).await?,
         };
         slot.journal.begin(&live.tape);
-        // Stopped from here, or from another process serving the same session.
+        // Stopped from here, or from another process serving the same session, or
+        // when another process took the session over (what runs here cannot be
+        // stored any more).
         let stop = async {
             match &self.durable {
                 Some(durable) => tokio::select! {
                     () = interrupt.interrupted() => {}
                     () = durable.interrupted_elsewhere() => {}
+                    () = durable.lease_lost() => {}
                 },
                 None => interrupt.interrupted().await,
             }
         };
         let (outcome, stats) = live.instance.run(cell, limits, stop).await;
+        if let Some(durable) = self.durable.as_ref().filter(|durable| durable.is_lease_lost()) {
+            // Taken over meanwhile: this copy is out of date for good (no rollback
+            // is worth replaying); the answer says the cell ran but is not stored.
+            drop(live);
+            return Err(durable.taken_over());
+        }
         let result = match outcome {
             Outcome::Returned(result) => {
                 let before = (slot.journal.cells.len(), slot.journal.broken.is_some());
                 slot.journal.commit(cell, limits, &live.tape);
                 if let Some(durable) = &self.durable {
-                    durable.committed(&slot.journal, before).await;
+                    durable.committed(&slot.journal, before).await?;
                 }
                 slot.live = Some(live);
                 completed(result, stats, limits)

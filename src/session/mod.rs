@@ -123,6 +123,16 @@ pub enum SessionError {
          was not stored; resume the stored one (a server does at the next request)"
     )]
     Superseded(SessionId),
+    /// Another process took the session over (its lease lapsed while this process
+    /// was paused or cut off from the storage) while this one ran a cell: the cell
+    /// ran here, side effects included, but is not in the stored session, which
+    /// holds the other process's history. This copy is dropped; never retried.
+    #[error(
+        "session {0} was taken over by another server or process while this cell ran here: the cell ran (any side \
+         effects happened) but its result and state changes were not stored; the stored session holds the other \
+         server's history; check what the cell did before running it again"
+    )]
+    TakenOver(SessionId),
     /// No stored session has this id (never created, deleted, or expired).
     #[error("no stored session {0} (it was closed, expired, or never existed)")]
     NotFound(SessionId),
@@ -136,6 +146,9 @@ pub enum SessionError {
         why: String,
     },
 }
+
+/// The longest lease [`SessionBuilder::lease`] sets.
+const MAX_LEASE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Builds a [`Session`].
 #[derive(Debug)]
@@ -326,9 +339,10 @@ impl SessionBuilder {
 
     /// How long a durable session's lease lasts without renewal (default
     /// [`DEFAULT_LEASE`]): how soon another process may resume it after this one died.
+    /// Kept within 300 ms and a day (what every storage can represent).
     pub fn lease(mut self, lease: Duration) -> Self {
         if let Some(durable) = &mut self.durable {
-            durable.lease = lease.max(Duration::from_millis(300));
+            durable.lease = lease.clamp(Duration::from_millis(300), MAX_LEASE);
         }
         self
     }
