@@ -313,24 +313,12 @@ async fn create_session(State(state): State<AppState>, body: axum::body::Bytes) 
 /// against the session cap and the memory budget like a create; its allowlists,
 /// limits and profile are the original's.
 async fn fork_session(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    let mut original = session(&state, &id).await?;
+    let original = session(&state, &id).await?;
     // Checked before the replay, so a refusal costs nothing.
     state.sessions.check_room().await?;
     let reservation = state.budget.reserve(original.memory_reservation())?;
-    let mut forked = original.fork().await;
-    if let Err(SessionError::Superseded(_)) = &forked {
-        // Another server went on with it since: the fork is of the stored session,
-        // resumed anew (nothing was forked: the check comes first).
-        state.sessions.evict(&id, &original).await;
-        drop(original);
-        original = session(&state, &id).await?;
-        forked = original.fork().await;
-    }
-    if let Err(SessionError::Superseded(_)) = &forked {
-        state.sessions.evict(&id, &original).await;
-    }
-    let forked = forked?;
-    drop(original);
+    // Another server went on with it since: the fork is of the stored session.
+    let forked = on_current(&state, &id, original, |session| Box::pin(session.fork())).await??;
     // A durable session's fork is stored under an id of its own already.
     let id = forked.stored_as().cloned().unwrap_or_else(SessionId::random);
     let id = state.sessions.insert(id, forked, reservation).await?;
@@ -390,14 +378,8 @@ async fn session(state: &AppState, id: &str) -> ApiResult<sessions::InUse> {
 async fn in_session(state: &AppState, id: &str, request: Request) -> ApiResult<Response> {
     let runs = request.needs_interpreter();
     let started = Instant::now();
-    let mut session = session(state, id).await?;
-    let mut outcome = session.call(request.clone()).await;
-    if let Err(SessionError::Superseded(_)) = &outcome {
-        state.sessions.evict(id, &session).await;
-        drop(session);
-        session = self::session(state, id).await?;
-        outcome = session.call(request).await;
-    }
+    let session = session(state, id).await?;
+    let outcome = on_current(state, id, session, |session| Box::pin(session.call(request.clone()))).await?;
     if runs {
         let result = match &outcome {
             Ok(Response::Run(result)) => Some(result),
@@ -405,13 +387,35 @@ async fn in_session(state: &AppState, id: &str, request: Request) -> ApiResult<R
         };
         state.metrics.record_run(result, started.elapsed());
     }
-    if let Err(SessionError::Superseded(_) | SessionError::TakenOver(_)) = &outcome {
-        // Overtaken again, or while the cell ran: let this copy go too; the next
-        // request resumes.
-        state.sessions.evict(id, &session).await;
-    }
     Ok(outcome?)
 }
+
+/// Performs `op` on `session` (this server's copy of session `id`). A copy that
+/// another server went on with since is dropped and `op` performed once more on
+/// the stored session, resumed (nothing ran: the check comes first). A copy still
+/// out of date then, or overtaken while `op` ran, is dropped too: the next request
+/// resumes. The outer error: that resume failed.
+async fn on_current<T>(
+    state: &AppState,
+    id: &str,
+    mut session: sessions::InUse,
+    op: impl for<'a> Fn(&'a Session) -> SessionFuture<'a, T>,
+) -> ApiResult<Result<T, SessionError>> {
+    let mut outcome = op(&session).await;
+    if let Err(SessionError::Superseded(_)) = &outcome {
+        state.sessions.evict(id, &session).await;
+        drop(session);
+        session = self::session(state, id).await?;
+        outcome = op(&session).await;
+    }
+    if let Err(SessionError::Superseded(_) | SessionError::TakenOver(_)) = &outcome {
+        state.sessions.evict(id, &session).await;
+    }
+    Ok(outcome)
+}
+
+/// What [`on_current`] performs on a session.
+type SessionFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, SessionError>> + Send + 'a>>;
 
 /// Performs `request`, which runs no code, on the server's shared services.
 async fn on_services(state: &AppState, request: Request) -> ApiResult<Response> {
