@@ -171,6 +171,14 @@ impl Drop for Holding<'_> {
     }
 }
 
+impl Holding<'_> {
+    /// The lease was given back with the request's last write: nothing to release.
+    fn given_back(self) {
+        // Holds only a reference: forgetting it leaks nothing.
+        std::mem::forget(self);
+    }
+}
+
 impl Durable {
     /// Takes session `options.id`'s lease in `storage` for a session created with
     /// `config` (waiting, within `options.wait`, for a process that serves it now);
@@ -354,15 +362,32 @@ impl Durable {
     }
 
     /// Stores the cell `journal` just committed, or a new history if the commit
-    /// broke the journal; `before` is how many cells it held before and whether it
-    /// was broken already. [`SessionError::TakenOver`] when the lease was lost to
-    /// another process meanwhile (the cell ran here, but is not stored): this copy
-    /// is then out of date for good. Another failure marks the stored journal
-    /// stale, to be rewritten at the next request.
-    pub(crate) async fn committed(&self, journal: &Journal, before: (usize, bool)) -> Result<(), SessionError> {
+    /// broke the journal, and ends the request `holding` the lease (the cell is
+    /// stored and the lease given back in one step where the storage can);
+    /// `before` is how many cells it held before and whether it was broken
+    /// already. [`SessionError::TakenOver`] when the lease was lost to another
+    /// process meanwhile (the cell ran here, but is not stored): this copy is then
+    /// out of date for good. Another failure marks the stored journal stale, to be
+    /// rewritten at the next request.
+    pub(crate) async fn committed(
+        &self,
+        journal: &Journal,
+        before: (usize, bool),
+        holding: Holding<'_>,
+    ) -> Result<(), SessionError> {
         let (cells_before, was_broken) = before;
-        let result = match (journal.cells.len() > cells_before, journal.cells.last()) {
-            (true, Some(entry)) => self.append(journal, entry).await,
+        let result = match journal.cells.last().filter(|_| journal.cells.len() > cells_before) {
+            Some(entry) => {
+                // Not renewed past this write: a renewal after the lease went back
+                // with it would take that for a loss.
+                self.stop_renewing();
+                let stored = self.append(journal, entry, true).await;
+                if stored.is_ok() {
+                    holding.given_back();
+                    return Ok(());
+                }
+                stored
+            }
             // Broken by this cell (past its cap): the stored history says so.
             _ if journal.broken.is_some() && !was_broken => self.write_head(journal).await,
             _ => Ok(()),
@@ -404,7 +429,7 @@ impl Durable {
     async fn write_all(&self, journal: &Journal) -> Result<(), StorageError> {
         self.write_head(journal).await?;
         for entry in &journal.cells {
-            self.append(journal, entry).await?;
+            self.append(journal, entry, false).await?;
         }
         Ok(())
     }
@@ -427,9 +452,14 @@ impl Durable {
         Ok(fork)
     }
 
-    async fn append(&self, journal: &Journal, entry: &Entry) -> Result<(), StorageError> {
-        let record = CellRecord { clock: clock(journal), entry: entry.clone() };
-        let version = self.storage.append_journal(&self.id, &self.owner, &encode(&record)?, self.ttl).await?;
+    /// Stores one cell's record, giving the lease back in the same step with `release`.
+    async fn append(&self, journal: &Journal, entry: &Entry, release: bool) -> Result<(), StorageError> {
+        let record = encode(&CellRecord { clock: clock(journal), entry: entry.clone() })?;
+        let (storage, id, owner) = (&self.storage, &self.id, self.owner.as_str());
+        let version = match release {
+            true => storage.append_journal_and_release(id, owner, &record, self.ttl).await?,
+            false => storage.append_journal(id, owner, &record, self.ttl).await?,
+        };
         self.version.store(version, Ordering::Release);
         Ok(())
     }

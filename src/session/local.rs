@@ -372,7 +372,7 @@ impl Local {
             // Interrupted while it waited for the run before it: it never starts.
             return Ok(not_started());
         }
-        let holding = match &self.durable {
+        let mut holding = match &self.durable {
             Some(durable) => Some(durable.acquire(&slot.journal).await?),
             None => None,
         };
@@ -406,8 +406,8 @@ impl Local {
             Outcome::Returned(result) => {
                 let before = (slot.journal.cells.len(), slot.journal.broken.is_some());
                 slot.journal.commit(cell, limits, &live.tape);
-                if let Some(durable) = &self.durable {
-                    durable.committed(&slot.journal, before).await?;
+                if let (Some(durable), Some(holding)) = (&self.durable, holding.take()) {
+                    durable.committed(&slot.journal, before, holding).await?;
                 }
                 slot.live = Some(live);
                 completed(result, stats, limits)

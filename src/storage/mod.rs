@@ -261,6 +261,23 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         cell: &[u8],
         ttl: Option<Duration>,
     ) -> Result<u64, StorageError>;
+    /// [`append_journal`](Self::append_journal), then gives `owner`'s lease up: the
+    /// request that ran the cell is over once it is stored. One round trip where the
+    /// store can do it in one; the lease is kept if the append fails.
+    async fn append_journal_and_release(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cell: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<u64, StorageError> {
+        let version = self.append_journal(id, owner, cell, ttl).await?;
+        if let Err(err) = self.release_session(id, owner).await {
+            // The cell is stored: that is the answer. The lease lapses by itself.
+            tracing::warn!(%id, %err, "cannot give a session's lease back");
+        }
+        Ok(version)
+    }
     /// The version of session `id`'s stored journal: a token that changes with every
     /// write of it, whoever wrote; `0` if none is stored. A holder compares it with
     /// the version its own last write returned to find out whether another process

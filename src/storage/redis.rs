@@ -137,6 +137,21 @@ impl RedisStorage {
         }
     }
 
+    /// Appends a cell's record to session `id`'s journal (the [`APPEND`] script),
+    /// giving the lease up in the same step with `release`.
+    async fn append(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cell: &[u8],
+        ttl: Option<Duration>,
+        release: bool,
+    ) -> Result<u64, StorageError> {
+        let release: &[u8] = if release { b"1" } else { b"0" };
+        let args = [owner.as_bytes(), cell, release];
+        Ok(self.fenced("appending to a session journal", APPEND, id, &args, ttl).await?.unsigned_abs())
+    }
+
     /// The list of a skill's earlier versions (a validated name: no `:` tricks).
     fn versions_key(&self, name: &SkillName) -> String {
         self.key(&format!("skills:__versions__:{name}"))
@@ -578,8 +593,17 @@ impl Storage for RedisStorage {
         cell: &[u8],
         ttl: Option<Duration>,
     ) -> Result<u64, StorageError> {
-        let version = self.fenced("appending to a session journal", APPEND, id, &[owner.as_bytes(), cell], ttl).await?;
-        Ok(version.unsigned_abs())
+        self.append(id, owner, cell, ttl, false).await
+    }
+
+    async fn append_journal_and_release(
+        &self,
+        id: &SessionId,
+        owner: &str,
+        cell: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<u64, StorageError> {
+        self.append(id, owner, cell, ttl, true).await
     }
 
     async fn journal_version(&self, id: &SessionId) -> Result<u64, StorageError> {
@@ -690,22 +714,51 @@ impl Storage for RedisStorage {
 /// end of the run cannot linger.
 const INTERRUPT_LAPSES: Duration = Duration::from_secs(5);
 
+// Leases and interrupts are written with `redis.set_repl(redis.REPL_NONE)`: neither
+// goes to the append-only file nor to replicas. Both lapse by themselves, and with
+// `appendfsync always` every script that writes the file waits for an fsync: a warm
+// durable request would wait for three (claim, append, release) where one carries
+// what must survive, the cell. A Redis restart or a failover forgets them, which is
+// a lapse: every journal write is fenced by the lease, so a holder that lost its
+// lease that way stores nothing more.
+
+/// Lua: `keep(ttl)` keeps a journal (KEYS[2..4]) for `ttl` ms more (0: no TTL). The
+/// new expiry goes to the append-only file only when it moves the written one by
+/// over a tenth of the TTL, so a request that stores nothing rarely waits for an
+/// fsync, and a restart keeps a journal at least nine tenths of its TTL after its
+/// last use. Leaves replication off.
+macro_rules! keep_journal {
+    () => {
+        r"
+local function keep(ttl)
+  if ttl == 0 then return end
+  if redis.call('PTTL', KEYS[2]) < ttl * 0.9 then redis.set_repl(redis.REPL_ALL) end
+  for i = 2, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  redis.set_repl(redis.REPL_NONE)
+end
+redis.set_repl(redis.REPL_NONE)
+"
+    };
+}
+
 /// KEYS: lease, head, cells, version, interrupt. ARGV: owner, lease ms, ttl ms (0:
 /// none). Takes a free lease (or renews one's own), clears an earlier interrupt,
 /// keeps the journal for the TTL; returns the journal's version (0: none), -1 if
 /// another owner holds the lease.
-const CLAIM_VERSION: &str = r"
+const CLAIM_VERSION: &str = concat!(
+    keep_journal!(),
+    r"
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return -1 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('DEL', KEYS[5])
-if ARGV[3] ~= '0' then
-  redis.call('PEXPIRE', KEYS[2], ARGV[3]) redis.call('PEXPIRE', KEYS[3], ARGV[3]) redis.call('PEXPIRE', KEYS[4], ARGV[3])
-end
-return tonumber(redis.call('GET', KEYS[4]) or '0')";
+keep(tonumber(ARGV[3]))
+return tonumber(redis.call('GET', KEYS[4]) or '0')"
+);
 
 /// KEYS: lease, interrupt. ARGV: lapse ms. Asks the holder to stop, if any.
 const INTERRUPT: &str = r"
+redis.set_repl(redis.REPL_NONE)
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
 return 1";
@@ -717,23 +770,26 @@ fn millis(duration: Option<Duration>) -> u64 {
 
 /// KEYS: lease. ARGV: owner, lease ms. Takes a free lease, or renews one's own.
 const CLAIM: &str = r"
+redis.set_repl(redis.REPL_NONE)
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 return 0";
 
 /// KEYS: lease. ARGV: owner.
 const RELEASE: &str = r"
+redis.set_repl(redis.REPL_NONE)
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1";
 
 /// KEYS: lease, head, cells, version, counter. ARGV: owner, lease ms, ttl ms (0: none).
-const RENEW: &str = r"
+const RENEW: &str = concat!(
+    keep_journal!(),
+    r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if ARGV[3] ~= '0' then
-  redis.call('PEXPIRE', KEYS[2], ARGV[3]) redis.call('PEXPIRE', KEYS[3], ARGV[3]) redis.call('PEXPIRE', KEYS[4], ARGV[3])
-end
-return 1";
+keep(tonumber(ARGV[3]))
+return 1"
+);
 
 /// KEYS: lease, head, cells, version, counter. ARGV: owner, head, ttl ms (0: none).
 /// Returns the new version.
@@ -749,15 +805,19 @@ else
 end
 return version";
 
-/// KEYS: lease, head, cells, version, counter. ARGV: owner, cell, ttl ms (0: none).
-/// Returns the new version.
+/// KEYS: lease, head, cells, version, counter. ARGV: owner, cell, release ('1': give
+/// the lease up once the cell is stored), ttl ms (0: none). Returns the new version.
 const APPEND: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
 redis.call('RPUSH', KEYS[3], ARGV[2])
 local version = redis.call('INCR', KEYS[5])
 redis.call('SET', KEYS[4], version)
-if ARGV[3] ~= '0' then
-  redis.call('PEXPIRE', KEYS[2], ARGV[3]) redis.call('PEXPIRE', KEYS[3], ARGV[3]) redis.call('PEXPIRE', KEYS[4], ARGV[3])
+if ARGV[4] ~= '0' then
+  redis.call('PEXPIRE', KEYS[2], ARGV[4]) redis.call('PEXPIRE', KEYS[3], ARGV[4]) redis.call('PEXPIRE', KEYS[4], ARGV[4])
+end
+if ARGV[3] == '1' then
+  redis.set_repl(redis.REPL_NONE)
+  redis.call('DEL', KEYS[1])
 end
 return version";
