@@ -101,6 +101,49 @@ async fn delete_and_missing(b: Backend) {
     assert!(artifacts.list().await.unwrap().is_empty());
 }
 
+/// Names that nest into stored ones are refused alike by both backends (a file
+/// cannot be a directory too): `x/y` while `x` is an artifact, `a` while `a/b` is,
+/// and deleting `a`, which is no artifact but holds one. Each refusal is a
+/// `Clash` naming artifacts only, and loses nothing stored; once `a/b` is deleted,
+/// `a` is free.
+async fn nesting_artifact_names_are_refused(b: Backend) {
+    let artifacts = Artifacts::new(b.storage, DEFAULT_MAX_ARTIFACT_SIZE);
+    let save = |name: &'static str, data: &'static str| {
+        artifacts.save(name, data.as_bytes().to_vec(), DataKind::Text, "", Map::new())
+    };
+    let clash = |result: Result<_, ArtifactError>| match result {
+        Err(ArtifactError::Storage(StorageError::Clash(message))) => message,
+        other => panic!("expected a clash, got {other:?}"),
+    };
+    save("x", "x").await.unwrap();
+    let message = clash(save("x/y", "y").await.map(|_| ()));
+    assert_eq!(message, "artifact `x/y` cannot be saved: `x` is an artifact, not a directory");
+    let message = clash(save("x/y/z", "z").await.map(|_| ()));
+    assert!(message.contains("`x` is an artifact"), "{message}");
+    save("a/b", "b").await.unwrap();
+    let message = clash(save("a", "a").await.map(|_| ()));
+    assert_eq!(message, "artifact `a` cannot be saved: it is a directory of other artifacts (`a/...`)");
+    let message = clash(artifacts.delete("a").await.map(|_| ()));
+    assert_eq!(message, "artifact `a` cannot be deleted: it is a directory of other artifacts (`a/...`)");
+    // Names that only share a beginning are no clash.
+    for name in ["xy", "x.y", "a.b", "ab/c"] {
+        save(name, name).await.unwrap();
+    }
+    let mut names: Vec<String> = artifacts.list().await.unwrap().into_iter().map(|i| i.name).collect();
+    names.sort();
+    assert_eq!(names, ["a.b", "a/b", "ab/c", "x", "x.y", "xy"], "nothing refused was stored");
+    assert_eq!(artifacts.load("x").await.unwrap().data, b"x", "nothing stored was lost");
+    assert_eq!(artifacts.load("a/b").await.unwrap().data, b"b");
+    assert!(!artifacts.exists("x/y").await.unwrap());
+
+    assert!(artifacts.delete("a/b").await.unwrap());
+    save("a", "now a file").await.unwrap();
+    assert_eq!(artifacts.load("a").await.unwrap().data, b"now a file");
+    assert!(artifacts.delete("x").await.unwrap());
+    save("x/y", "y").await.unwrap();
+    assert_eq!(artifacts.load("x/y").await.unwrap().data, b"y");
+}
+
 const HOSTILE_NAMES: &[&str] = &[
     "",
     "..",
@@ -430,12 +473,12 @@ async fn durable_sessions_resume(b: Backend) {
     assert_eq!(storage.load_journal(&bad, caps).await.unwrap().unwrap().cells.len(), 1, "nothing was deleted");
 }
 
-conformance!(file_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
+conformance!(file_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, nesting_artifact_names_are_refused, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
     skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place,
     session_journals, durable_sessions_resume, a_stale_holder_never_overwrites_a_newer_history,
     a_cell_running_when_its_lease_is_taken_is_stopped_and_not_stored, a_huge_timeout_or_lease_does_not_panic);
-conformance!(redis_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, hostile_names_are_rejected,
+conformance!(redis_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, nesting_artifact_names_are_refused, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
     skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place,
     session_journals, durable_sessions_resume, a_stale_holder_never_overwrites_a_newer_history,
@@ -546,6 +589,74 @@ async fn redis_outage_fails_cleanly_and_loses_nothing_acknowledged() {
     names.sort();
     acknowledged.sort();
     assert_eq!(names, acknowledged, "every acknowledged write is there, the failed one is not");
+}
+
+/// A checkpoint that fails (here its copy's path is taken by a directory) fails
+/// no write: the write that passes the log's checkpoint size, and every one after
+/// it, is acknowledged and readable, also after a reopen (whose own checkpoint
+/// fails too); once the path is free, the next write checkpoints (the log is
+/// emptied) and nothing is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_writes_succeed_when_their_checkpoint_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(FileStorage::open(dir.path()).await.unwrap());
+    let artifacts = Artifacts::new(storage, DEFAULT_MAX_ARTIFACT_SIZE);
+    let blocker = dir.path().join("artifacts/.artifacts.json.checkpoint");
+    std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
+    let log = dir.path().join("artifacts/.artifacts.log");
+    let data = |i: usize| vec![b'a' + (i % 26) as u8; 60 << 10];
+    // 60 KiB each stays in the log: the 18th passes the 1 MiB checkpoint size.
+    let names: Vec<String> = (0..24).map(|i| format!("big-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        artifacts.save(name, data(i), DataKind::Bytes, "", Map::new()).await.unwrap();
+    }
+    assert!(std::fs::metadata(&log).unwrap().len() > 1 << 20, "no checkpoint emptied the log");
+    let check = |artifacts: Artifacts| {
+        let names = names.clone();
+        async move {
+            for (i, name) in names.iter().enumerate() {
+                assert_eq!(artifacts.load(name).await.unwrap().data, data(i), "{name}");
+            }
+        }
+    };
+    check(artifacts.clone()).await;
+    let reopened = Artifacts::new(Arc::new(FileStorage::open(dir.path()).await.unwrap()), DEFAULT_MAX_ARTIFACT_SIZE);
+    check(reopened.clone()).await;
+
+    std::fs::remove_dir_all(&blocker).unwrap();
+    reopened.save("after", b"after".to_vec(), DataKind::Text, "", Map::new()).await.unwrap();
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), 0, "the next write checkpointed");
+    assert!(blocker.is_file(), "the checkpoint copy is in place");
+    let reopened = Artifacts::new(Arc::new(FileStorage::open(dir.path()).await.unwrap()), DEFAULT_MAX_ARTIFACT_SIZE);
+    check(reopened.clone()).await;
+    assert_eq!(reopened.load("after").await.unwrap().data, b"after");
+}
+
+/// Artifacts stored without codemode's names set (by py-code-mode, or before the
+/// set existed: only the index and the data) still clash: the first write
+/// rebuilds the set from the index.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_clashes_with_artifacts_stored_by_another_writer() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(RedisStorage::connect(&redis.url(), "t", dir.path().to_path_buf()).await.unwrap());
+    let mut conn = redis::Client::open(redis.url().as_str()).unwrap().get_connection().unwrap();
+    for name in ["old", "dir/inner"] {
+        redis::cmd("HSET").arg("t:artifacts:__index__").arg(name).arg("{}").query::<()>(&mut conn).unwrap();
+        redis::cmd("SET").arg(format!("t:artifacts:{name}")).arg(name).query::<()>(&mut conn).unwrap();
+    }
+    let artifacts = Artifacts::new(storage, DEFAULT_MAX_ARTIFACT_SIZE);
+    for (name, why) in [("old/y", "`old` is an artifact"), ("dir", "a directory of other artifacts")] {
+        let err = artifacts.save(name, b"x".to_vec(), DataKind::Text, "", Map::new()).await.unwrap_err();
+        assert!(matches!(&err, ArtifactError::Storage(StorageError::Clash(m)) if m.contains(why)), "{name}: {err}");
+    }
+    artifacts.save("new", b"n".to_vec(), DataKind::Text, "", Map::new()).await.unwrap();
+    // Another writer deletes one behind codemode's back: the set is rebuilt again.
+    redis::cmd("HDEL").arg("t:artifacts:__index__").arg("dir/inner").query::<()>(&mut conn).unwrap();
+    artifacts.save("dir", b"d".to_vec(), DataKind::Text, "", Map::new()).await.unwrap();
+    let mut names: Vec<String> = artifacts.list().await.unwrap().into_iter().map(|i| i.name).collect();
+    names.sort();
+    assert_eq!(names, ["dir", "new", "old"]);
 }
 
 fn skill_name(name: &str) -> codemode::names::SkillName {

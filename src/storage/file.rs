@@ -195,18 +195,20 @@ impl FileStorage {
                 std::fs::create_dir_all(&path).map_err(io("creating the storage directory", &path))?;
             }
             // What the logs hold is made durable in the stores' files, so a log is
-            // replayed only for writes since this process opened the store. A store
+            // replayed only for writes since this process opened the store (a
+            // checkpoint that fails is logged, and the store opens: its log still
+            // holds everything, and a later write or open checkpoints). A store
             // never written to gets no files of ours (py-code-mode users list these
             // directories).
             let skills = base.join("skills");
             if skills.join(".skills.log").exists() {
                 let lock = Lock::exclusive(&skills.join(".skills.lock"))?;
-                skills_log(&skills, &lock)?.checkpoint()?;
+                skills_log(&skills, &lock)?.checkpoint();
             }
             let artifacts = base.join("artifacts");
             if artifacts.join(".artifacts.log").exists() {
                 let lock = Lock::exclusive(&artifacts.join(".artifacts.lock"))?;
-                artifacts_log(&artifacts, &lock)?.checkpoint()?;
+                artifacts_log(&artifacts, &lock)?.checkpoint();
             }
             let packages = base.join("deps/site-packages");
             Ok(Self {
@@ -1235,9 +1237,7 @@ fn plan_artifact(
             // A directory of other artifacts is no artifact to delete (removing it
             // as a file would fail the batch's apply).
             if is_dir(&dir.join(name.as_str())) {
-                return Err(StorageError::Clash(format!(
-                    "artifact `{name}` cannot be deleted: it is a directory of other artifacts (`{name}/...`)"
-                )));
+                return Err(StorageError::clash_over_artifacts(name.as_str(), true));
             }
             if !index.contains_key(name.as_str()) && !dir.join(name.as_str()).exists() {
                 return Ok((None, false));
@@ -1262,15 +1262,11 @@ fn refuse_clash(dir: &Path, name: &ArtifactName) -> Result<(), StorageError> {
     for ancestor in ancestors {
         // `symlink_metadata`: whatever is there and is no real directory blocks it.
         if std::fs::symlink_metadata(dir.join(ancestor)).is_ok_and(|m| !m.is_dir()) {
-            return Err(StorageError::Clash(format!(
-                "artifact `{name}` cannot be saved: `{ancestor}` is an artifact, not a directory"
-            )));
+            return Err(StorageError::clash_under_artifact(name, ancestor));
         }
     }
     if is_dir(&dir.join(name)) {
-        return Err(StorageError::Clash(format!(
-            "artifact `{name}` cannot be saved: it is a directory of other artifacts (`{name}/...`)"
-        )));
+        return Err(StorageError::clash_over_artifacts(name, false));
     }
     Ok(())
 }
@@ -1325,11 +1321,24 @@ fn apply_artifact(
         }
         ArtifactOp::Delete { .. } => {
             remove_if_present(&path, "deleting the artifact")?;
+            remove_empty_parents(dir, &path);
             // Last, as for a save: one that fails leaves `index` as it was.
             index.remove(name.as_str());
         }
     }
     Ok(())
+}
+
+/// Removes the directories between `path` and the store's `dir` that are left
+/// empty, deepest first, so a name whose artifacts are all deleted is free for an
+/// artifact again (`a` after `a/b`). Stops at the first that is not empty (or
+/// cannot be removed: it then only keeps that name taken).
+fn remove_empty_parents(dir: &Path, path: &Path) {
+    for parent in path.ancestors().skip(1).take_while(|p| *p != dir && p.starts_with(dir)) {
+        if std::fs::remove_dir(parent).is_err() {
+            break;
+        }
+    }
 }
 
 /// Creates `path`'s directory if missing; the directory.

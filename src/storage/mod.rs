@@ -71,6 +71,20 @@ pub enum StorageError {
     Held(SessionId),
 }
 
+impl StorageError {
+    /// Saving `name` is refused: `ancestor`, one of its directories, is an artifact.
+    pub(crate) fn clash_under_artifact(name: &str, ancestor: &str) -> Self {
+        Self::Clash(format!("artifact `{name}` cannot be saved: `{ancestor}` is an artifact, not a directory"))
+    }
+
+    /// Saving (`deleting` false) or deleting `name` is refused: artifacts are
+    /// stored under it (`name/...`).
+    pub(crate) fn clash_over_artifacts(name: &str, deleting: bool) -> Self {
+        let what = if deleting { "deleted" } else { "saved" };
+        Self::Clash(format!("artifact `{name}` cannot be {what}: it is a directory of other artifacts (`{name}/...`)"))
+    }
+}
+
 /// A skill as stored: its source and what cannot be recovered from the source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredSkill {

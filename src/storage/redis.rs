@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | artifact data | `P:artifacts:<name>` | string (raw bytes) |
 //! | artifact index | `P:artifacts:__index__` | hash: name → JSON (py-code-mode's entry format) |
+//! | artifact names | `P:artifact-names` | sorted set of the index's names, all scored 0 (for prefix ranges) |
 //! | skills | `P:skills:__skills__` | hash: name → JSON `{name, description, source, created_at, signature, scope?}` |
 //! | a skill's earlier versions | `P:skills:__versions__:<name>` | list of the same JSON, oldest first (at most 20, 4 MiB) |
 //! | skills version | `P:skills:__version__` | counter, bumped by every skill write |
@@ -22,7 +23,14 @@
 //! holder, so a server that lost its lease (paused past it, partitioned) can never
 //! write over the server that took the session over.
 //!
-//! Multi-key writes run in `MULTI`/`EXEC`, so a reader never sees data without its
+//! An artifact is saved or deleted by one Lua script that refuses names nesting
+//! into stored ones first (`x/y` while `x` is an artifact, `x` while `x/...` are,
+//! as the directory backend must): the ancestors are looked up in the index, the
+//! names under `x/` are one lexicographic range of the names set. The set is
+//! rebuilt from the index by the script whenever their sizes differ (data stored
+//! before it existed, or by py-code-mode, which keeps no such set).
+//!
+//! Other multi-key writes run in `MULTI`/`EXEC`, so a reader never sees data without its
 //! index entry (or the reverse), and a write is reported done only once Redis
 //! confirmed the transaction. The connection manager reconnects by itself; while
 //! Redis is down every operation fails with [`StorageError::Redis`].
@@ -152,6 +160,34 @@ impl RedisStorage {
         Ok(self.fenced("appending to a session journal", APPEND, id, &args, ttl).await?.unsigned_abs())
     }
 
+    /// The keys an artifact script gets: the index, the names set, the artifact's data.
+    fn artifact_keys(&self, name: &ArtifactName) -> [String; 3] {
+        [self.key("artifacts:__index__"), self.key("artifact-names"), self.key(&format!("artifacts:{name}"))]
+    }
+
+    /// Runs [`WRITE_ARTIFACT`]: saves `name` with its index entry and data, or
+    /// deletes it (`save` is `None`); the script's answer, or the clash it refused.
+    async fn write_artifact(
+        &self,
+        op: &'static str,
+        name: &ArtifactName,
+        save: Option<(&str, &[u8])>,
+    ) -> Result<i64, StorageError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(WRITE_ARTIFACT).arg(3).arg(&self.artifact_keys(name)).arg(name.as_str());
+        match save {
+            Some((entry, data)) => cmd.arg("save").arg(entry).arg(data),
+            None => cmd.arg("delete"),
+        };
+        let (done, ancestor): (i64, String) = cmd.query_async(&mut conn).await.map_err(redis_err(op))?;
+        match done {
+            -1 => Err(StorageError::clash_under_artifact(name.as_str(), &ancestor)),
+            -2 => Err(StorageError::clash_over_artifacts(name.as_str(), save.is_none())),
+            done => Ok(done),
+        }
+    }
+
     /// The list of a skill's earlier versions (a validated name: no `:` tricks).
     fn versions_key(&self, name: &SkillName) -> String {
         self.key(&format!("skills:__versions__:{name}"))
@@ -164,6 +200,7 @@ impl RedisStorage {
     pub async fn import(&self, snapshot: &Snapshot, clear: bool) -> Result<Cleared, StorageError> {
         let mut conn = self.conn.clone();
         let (index, skills, deps) = (self.key("artifacts:__index__"), self.key("skills:__skills__"), self.key("deps"));
+        let names = self.key("artifact-names");
         let mut cleared = Cleared::default();
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -182,7 +219,7 @@ impl RedisStorage {
         if let Some(new) = &snapshot.artifacts {
             let stored: Vec<String> = conn.hkeys(&index).await.map_err(redis_err("listing artifacts"))?;
             if clear {
-                pipe.del(&index).ignore();
+                pipe.del(&[&index, &names]).ignore();
                 cleared.artifacts = stored.into_iter().filter(|s| !new.iter().any(|(n, _)| n.as_str() == s)).collect();
                 for name in &cleared.artifacts {
                     pipe.del(self.key(&format!("artifacts:{name}"))).ignore();
@@ -193,6 +230,8 @@ impl RedisStorage {
                     .map_err(|e| corrupt("encoding the artifact index", e))?;
                 pipe.set(self.key(&format!("artifacts:{name}")), &artifact.data).ignore();
                 pipe.hset(&index, name.as_str(), entry).ignore();
+                // Kept matching the index, which the artifact scripts read for clashes.
+                pipe.zadd(&names, name.as_str(), 0).ignore();
             }
         }
         if let Some(new) = &snapshot.deps {
@@ -251,6 +290,41 @@ redis.call('INCR', KEYS[3])
 return {version, current and 1 or 0}
 "#;
 
+/// Saves or deletes an artifact (KEYS: the index, the names set, its data; ARGV:
+/// name, `save` with the index entry and the data, or `delete`), refusing a name
+/// that nests into a stored one: a save under an artifact (`{-1, ancestor}`), a
+/// save or a delete of a name artifacts are stored under (`{-2, ''}`); else
+/// `{1, ''}` (for a delete, `{0, ''}` if there was nothing). The names set is rebuilt first if
+/// it does not match the index in size.
+const WRITE_ARTIFACT: &str = r"
+local index, names, name = KEYS[1], KEYS[2], ARGV[1]
+if redis.call('ZCARD', names) ~= redis.call('HLEN', index) then
+    redis.call('DEL', names)
+    for _, stored in ipairs(redis.call('HKEYS', index)) do redis.call('ZADD', names, 0, stored) end
+end
+local stored = redis.call('HEXISTS', index, name) == 1
+-- An artifact never has artifacts under it, so only a name that is none is looked
+-- under ('/' + 1 is '0': the range is every name starting with `name/`).
+if not stored and #redis.call('ZRANGEBYLEX', names, '[' .. name .. '/', '(' .. name .. '0', 'LIMIT', 0, 1) > 0 then
+    return {-2, ''}
+end
+if ARGV[2] == 'delete' then
+    redis.call('DEL', KEYS[3])
+    redis.call('ZREM', names, name)
+    return {redis.call('HDEL', index, name), ''}
+end
+local slash = string.find(name, '/', 1, true)
+while slash do
+    local ancestor = string.sub(name, 1, slash - 1)
+    if redis.call('HEXISTS', index, ancestor) == 1 then return {-1, ancestor} end
+    slash = string.find(name, '/', slash + 1, true)
+end
+redis.call('SET', KEYS[3], ARGV[4])
+redis.call('HSET', index, name, ARGV[3])
+redis.call('ZADD', names, 0, name)
+return {1, ''}
+";
+
 /// Replaces a skill's entry only if it is still the one read (KEYS: skills hash,
 /// the version counter; ARGV: name, the JSON read, the new JSON): 1 if replaced.
 const REPLACE_SKILL_IF: &str = r"
@@ -295,16 +369,7 @@ impl Storage for RedisStorage {
     async fn save_artifact(&self, name: &ArtifactName, info: &ArtifactInfo, data: &[u8]) -> Result<(), StorageError> {
         let entry =
             serde_json::to_string(&IndexEntry::new(info)).map_err(|e| corrupt("encoding the artifact index", e))?;
-        let mut conn = self.conn.clone();
-        redis::pipe()
-            .atomic()
-            .set(self.key(&format!("artifacts:{name}")), data)
-            .ignore()
-            .hset(self.key("artifacts:__index__"), name.as_str(), entry)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(redis_err("saving an artifact"))
+        self.write_artifact("saving an artifact", name, Some((&entry, data))).await.map(|_| ())
     }
 
     async fn load_artifact(&self, name: &ArtifactName) -> Result<Option<Artifact>, StorageError> {
@@ -338,16 +403,7 @@ impl Storage for RedisStorage {
     }
 
     async fn delete_artifact(&self, name: &ArtifactName) -> Result<bool, StorageError> {
-        let mut conn = self.conn.clone();
-        let (removed,): (u64,) = redis::pipe()
-            .atomic()
-            .hdel(self.key("artifacts:__index__"), name.as_str())
-            .del(self.key(&format!("artifacts:{name}")))
-            .ignore()
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_err("deleting an artifact"))?;
-        Ok(removed > 0)
+        Ok(self.write_artifact("deleting an artifact", name, None).await? > 0)
     }
 
     async fn save_skill(&self, skill: &StoredSkill) -> Result<SavedSkill, StorageError> {

@@ -126,7 +126,8 @@ impl<'a> Wal<'a> {
 
     /// Appends `payloads` durably, in order, with one fsync for all of them (a
     /// group commit), applies them with `apply`, and marks them applied;
-    /// checkpoints when the log has grown past [`CHECKPOINT_BYTES`]. If `apply`
+    /// checkpoints when the log has grown past [`CHECKPOINT_BYTES`] (a checkpoint
+    /// that fails fails none of the writes: see [`settle`](Self::settle)). If `apply`
     /// stops part-way, the records it did not apply are taken back out (durably),
     /// so a failed write is never replayed later, and those it applied (index
     /// included) stay. Together they may take at most one largest record's room
@@ -171,15 +172,35 @@ impl<'a> Wal<'a> {
                 .and_then(|()| self.file.sync_data())
                 .map_err(|err| Stopped::before(io("taking a failed write out of the store's log", &self.path)(err)))?;
             self.len = end;
-            self.mark_applied().map_err(Stopped::before)?;
+            self.settle(false);
             return Err(stopped);
         }
-        if self.len > CHECKPOINT_BYTES { self.checkpoint() } else { self.mark_applied() }.map_err(Stopped::before)
+        self.settle(self.len > CHECKPOINT_BYTES);
+        Ok(())
     }
 
     /// Makes everything the log covers durable in the store's files, then empties
-    /// the log. Nothing to do for an empty log.
-    pub(super) fn checkpoint(&mut self) -> Result<(), StorageError> {
+    /// the log (nothing to do for an empty log). A failure is logged and left for
+    /// a later checkpoint, like one after a write ([`settle`](Self::settle)).
+    pub(super) fn checkpoint(&mut self) {
+        self.settle(true);
+    }
+
+    /// Records that the whole log is applied, after checkpointing it first when
+    /// `checkpoint`. Runs once the log's records took effect, so a failure here is
+    /// logged, never made the writes' error: the log still holds every record
+    /// since the last checkpoint, and a record not marked applied is applied again
+    /// by the next operation under the lock (changing nothing). A checkpoint that
+    /// failed is tried again by the next write that finds the log past
+    /// [`CHECKPOINT_BYTES`] and by the next open.
+    fn settle(&mut self, checkpoint: bool) {
+        let checkpointed = if checkpoint { self.try_checkpoint() } else { Ok(()) };
+        if let Err(err) = checkpointed.and(self.mark_applied()) {
+            tracing::warn!(log = %self.path.display(), %err, "a store's log was not checkpointed or marked applied after its writes took effect; a later write or open does it");
+        }
+    }
+
+    fn try_checkpoint(&mut self) -> Result<(), StorageError> {
         if self.len == 0 {
             return Ok(());
         }
@@ -189,12 +210,11 @@ impl<'a> Wal<'a> {
         // still rebuild the store; replaying records the new copy already holds
         // changes nothing, as each sets whole values).
         self.keep_index()?;
-        self.file
-            .set_len(0)
-            .and_then(|()| self.file.sync_data())
-            .map_err(io("checkpointing the store's log", &self.path))?;
+        self.file.set_len(0).map_err(io("checkpointing the store's log", &self.path))?;
+        // At once: a later append of this handle must start at the new end, or it
+        // would leave a hole that ends the log for a replay.
         self.len = 0;
-        self.mark_applied()
+        self.file.sync_data().map_err(io("checkpointing the store's log", &self.path))
     }
 
     /// `<index>.checkpoint`: the index as of the last checkpoint.
