@@ -6,10 +6,14 @@
 
 mod common;
 
-use codemode::model::Allow;
+use std::sync::Arc;
+
+use codemode::model::{Allow, SkillExample};
+use codemode::names::SkillName;
+use codemode::storage::{FileStorage, RedisStorage, Storage, StoredSkill};
 use codemode::tools::ToolRegistry;
 use codemode::{Operations, Session, SessionError};
-use common::{run, value};
+use common::{RedisServer, run, value};
 use serde_json::json;
 
 /// Two host tools: `alpha` (allowed in these tests) and `beta` (not).
@@ -447,4 +451,68 @@ async fn restricted_rollbacks_and_deletes_never_widen_or_destroy() {
     narrowest.create_skill("fresh", "def run():\n    return 1\n", None).await.unwrap();
     narrow.create_skill("fresh", "def run():\n    return 2\n", None).await.unwrap();
     assert!(narrow.delete_skill("fresh").await.unwrap());
+}
+
+/// A wider session's save landing between a restricted session's check and its
+/// write is never replaced, on either backend: the write is conditional on the
+/// skill the check read, checked with the write in one atomic step. The save
+/// lands there every time: the tool the skill's example calls makes it, after the
+/// check and before the write.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wider_save_between_the_check_and_the_write_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let file = FileStorage::open(&dir.path().join("store")).await.unwrap();
+    let redis_store = RedisStorage::connect(&redis.url(), "race", dir.path().join("packages")).await.unwrap();
+    for storage in [Arc::new(file) as Arc<dyn Storage>, Arc::new(redis_store)] {
+        wider_save_lands_before_the_write(storage).await;
+    }
+}
+
+async fn wider_save_lands_before_the_write(storage: Arc<dyn Storage>) {
+    let name = SkillName::new("contested").unwrap();
+    let wide = "def run():\n    return 'wide'\n";
+    // The operator's save (no scope: an unrestricted session's), made by the tool.
+    let mut tools = ToolRegistry::default();
+    let (store, skill) = (storage.clone(), name.clone());
+    tools
+        .add_fn("land", "Saves the operator's version", Vec::new(), move |_| {
+            let (store, skill) = (store.clone(), skill.clone());
+            async move {
+                let saved = store.save_skill(&StoredSkill::new(skill, wide)).await.map_err(|e| e.to_string())?;
+                Ok(json!(saved.version))
+            }
+        })
+        .unwrap();
+    let narrow = Session::builder()
+        .storage(storage.clone())
+        .tools(tools)
+        .embeddings(false)
+        .allow_tools(["land"])
+        .allow_skills(["contested"])
+        .build()
+        .await
+        .unwrap();
+    let racing = "def run():\n    return tools.land()\n";
+    let example: SkillExample = serde_json::from_value(json!({"args": {}, "expect": 1})).unwrap();
+    let protected = "only such a session can replace, roll back or delete it";
+
+    // Checked: no skill. The operator's version 1 lands; the save is refused.
+    let error = narrow.create_verified_skill("contested", racing, None, &[example]).await.unwrap_err();
+    assert!(error.to_string().contains(protected), "{error}");
+    let current = storage.load_skill(&name).await.unwrap().unwrap();
+    assert_eq!((current.source.as_str(), current.version, current.scope), (wide, 1, None));
+    assert!(storage.skill_versions(&name).await.unwrap().is_empty(), "nothing was written");
+
+    // Checked: the narrow session's own version 1. The operator's version 2 lands.
+    assert!(storage.delete_skill(&name).await.unwrap());
+    let own = "def run():\n    return 'narrow'\n";
+    narrow.create_skill("contested", own, None).await.unwrap();
+    let example: SkillExample = serde_json::from_value(json!({"args": {}, "expect": 2})).unwrap();
+    let error = narrow.create_verified_skill("contested", racing, None, &[example]).await.unwrap_err();
+    assert!(error.to_string().contains(protected), "{error}");
+    let current = storage.load_skill(&name).await.unwrap().unwrap();
+    assert_eq!((current.source.as_str(), current.version, current.scope), (wide, 2, None));
+    let history: Vec<String> = storage.skill_versions(&name).await.unwrap().into_iter().map(|v| v.source).collect();
+    assert_eq!(history, [own], "nothing was written");
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use codemode::artifacts::{ArtifactError, Artifacts, DEFAULT_MAX_ARTIFACT_SIZE, DataKind};
 use codemode::names::SessionId;
-use codemode::storage::{FileStorage, JournalCaps, RedisStorage, Storage, StorageError, StoredSkill};
+use codemode::storage::{Expected, FileStorage, JournalCaps, RedisStorage, Storage, StorageError, StoredSkill};
 use common::RedisServer;
 use serde_json::{Map, Value, json};
 
@@ -476,11 +476,13 @@ async fn durable_sessions_resume(b: Backend) {
 conformance!(file_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, nesting_artifact_names_are_refused, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
     skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place,
+    conditional_skill_writes_refuse_a_skill_changed_since_read,
     session_journals, durable_sessions_resume, a_stale_holder_never_overwrites_a_newer_history,
     a_cell_running_when_its_lease_is_taken_is_stopped_and_not_stored, a_huge_timeout_or_lease_does_not_panic);
 conformance!(redis_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, nesting_artifact_names_are_refused, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
     skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place,
+    conditional_skill_writes_refuse_a_skill_changed_since_read,
     session_journals, durable_sessions_resume, a_stale_holder_never_overwrites_a_newer_history,
     a_cell_running_when_its_lease_is_taken_is_stopped_and_not_stored, a_huge_timeout_or_lease_does_not_panic);
 
@@ -738,6 +740,63 @@ async fn concurrent_saves_never_share_a_version(b: Backend) {
         b.storage.skill_versions(&skill_name("race")).await.unwrap().iter().map(|v| v.version).collect();
     stored.push(b.storage.load_skill(&skill_name("race")).await.unwrap().unwrap().version);
     assert_eq!(stored, (1..=8).collect::<Vec<_>>(), "oldest first, the current one last");
+}
+
+/// A save or delete conditional on the skill read (what a restricted session's
+/// check saw) is refused, writing nothing, when another save or a delete landed
+/// between the read and the write: the interleaving is forced by making the
+/// other write in between. A skill deleted and saved again up to the same version
+/// number is another skill.
+async fn conditional_skill_writes_refuse_a_skill_changed_since_read(b: Backend) {
+    let (s, name) = (&b.storage, skill_name("contested"));
+    let at = |n: u32| format!("2026-01-01T00:00:0{n}.000000+00:00");
+    let skill = |source: &str, n: u32| StoredSkill { created_at: at(n), ..stored_skill("contested", source) };
+    let narrow = skill("def run():\n    return 'narrow'\n", 9);
+    let current = || async { s.load_skill(&name).await.unwrap() };
+    let sources = || async {
+        let mut all: Vec<String> = s.skill_versions(&name).await.unwrap().into_iter().map(|v| v.source).collect();
+        all.extend(current().await.map(|c| c.source));
+        all
+    };
+
+    // Read: no skill. The wider save lands; the write expecting none is refused.
+    let none = Expected::of(current().await.as_ref());
+    assert_eq!(none, Expected::Absent);
+    s.save_skill(&skill("def run():\n    return 'wide 1'\n", 1)).await.unwrap();
+    assert_eq!(s.save_skill_if(&narrow, &none).await.unwrap(), None);
+    assert_eq!(s.delete_skill_if(&name, &none).await.unwrap(), None);
+    assert_eq!(sources().await, ["def run():\n    return 'wide 1'\n"], "nothing was written");
+
+    // Read: version 1. Version 2 lands; neither a save nor a delete expecting 1 is made.
+    let one = Expected::of(current().await.as_ref());
+    assert_eq!(one, Expected::Stored { version: 1, created_at: at(1) });
+    s.save_skill(&skill("def run():\n    return 'wide 2'\n", 2)).await.unwrap();
+    assert_eq!(s.save_skill_if(&narrow, &one).await.unwrap(), None);
+    assert_eq!(s.delete_skill_if(&name, &one).await.unwrap(), None);
+    let wide = ["def run():\n    return 'wide 1'\n", "def run():\n    return 'wide 2'\n"];
+    assert_eq!(sources().await, wide, "nothing was written");
+
+    // Deleted and saved again up to version 2: not the version 2 read.
+    let two = Expected::of(current().await.as_ref());
+    assert!(s.delete_skill(&name).await.unwrap());
+    s.save_skill(&skill("def run():\n    return 'again 1'\n", 3)).await.unwrap();
+    s.save_skill(&skill("def run():\n    return 'again 2'\n", 4)).await.unwrap();
+    assert_eq!(current().await.unwrap().version, 2);
+    assert_eq!(s.save_skill_if(&narrow, &two).await.unwrap(), None);
+    assert_eq!(s.delete_skill_if(&name, &two).await.unwrap(), None);
+    assert_eq!(current().await.unwrap().source, "def run():\n    return 'again 2'\n");
+
+    // Still what was read: written, as an unconditional write would be.
+    let fresh = Expected::of(current().await.as_ref());
+    let saved = s.save_skill_if(&narrow, &fresh).await.unwrap().expect("the skill read is current");
+    assert_eq!((saved.version, saved.replaced), (3, true));
+    assert_eq!(s.skill_versions(&name).await.unwrap().len(), 2, "the one replaced joined the history");
+    let fresh = Expected::of(current().await.as_ref());
+    assert_eq!(s.delete_skill_if(&name, &fresh).await.unwrap(), Some(true));
+    assert_eq!(sources().await, Vec::<String>::new(), "deleted with its history");
+    assert_eq!(s.delete_skill_if(&name, &Expected::Absent).await.unwrap(), Some(false));
+    let saved = s.save_skill_if(&narrow, &Expected::Absent).await.unwrap().expect("no skill, as read");
+    assert_eq!((saved.version, saved.replaced), (1, false));
 }
 
 /// The single history file stop 22 wrote is read, and split into one file per

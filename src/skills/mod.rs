@@ -27,7 +27,7 @@ pub use crate::model::{
     SkillVersion, TestReport, Verification, Verified,
 };
 pub use crate::storage::MAX_SKILL_VERSIONS;
-use crate::storage::{Storage, StorageError, StoredSkill};
+use crate::storage::{Expected, SavedSkill, Storage, StorageError, StoredSkill};
 
 pub use crate::names::{InvalidName, RESERVED_SKILL_NAMES as RESERVED_NAMES, SkillName};
 
@@ -82,6 +82,10 @@ pub enum SkillError {
          only such a session can replace, roll back or delete it (save yours under another name)"
     )]
     Protected(String),
+    /// Other sessions changed the skill each time this restricted session checked
+    /// it and tried to write it ([`GUARD_ATTEMPTS`] times); nothing was written.
+    #[error("skill {0:?} changed each time this session checked and tried to write it; nothing was written, try again")]
+    Contended(String),
     /// The examples are not acceptable (too many, too large, too deep); nothing ran
     /// and nothing was written.
     #[error("skill {name:?}: {reason}")]
@@ -138,7 +142,7 @@ impl SkillError {
             | SkillError::InvalidExamples { .. }
             | SkillError::ExamplesFailed { .. } => ErrorKind::InvalidInput,
             SkillError::ReadOnly(_) => ErrorKind::Denied,
-            SkillError::Unverifiable { .. } => ErrorKind::Failed,
+            SkillError::Unverifiable { .. } | SkillError::Contended(_) => ErrorKind::Failed,
             SkillError::NotFound(_) | SkillError::VersionNotFound { .. } => ErrorKind::NotFound,
             SkillError::NotAllowed(_) | SkillError::Untrusted { .. } | SkillError::Protected(_) => ErrorKind::Denied,
             SkillError::Storage(_) | SkillError::Inspector(_) | SkillError::Embed(_) => ErrorKind::Failed,
@@ -198,6 +202,11 @@ struct ResolvedListing {
 
 /// A skill's (description, code) vectors.
 type VectorPair = (Arc<Vec<f32>>, Arc<Vec<f32>>);
+
+/// Most times a restricted session checks a skill and tries to write it, when the
+/// skill changes between the check and the write (the write is conditional on
+/// what the check read, so it then writes nothing; see [`SkillError::Contended`]).
+pub const GUARD_ATTEMPTS: usize = 3;
 
 /// Most skills one [`SkillLibrary::test`] of every skill runs the examples of.
 pub const MAX_TESTED: usize = 100;
@@ -402,7 +411,7 @@ impl SkillLibrary {
     ) -> Result<(Skill, bool), SkillError> {
         self.writable()?;
         let name = self.reachable(name, SkillError::NotAllowed)?;
-        self.guard_wider(&name).await?;
+        let checked = self.guard_wider(&name).await?;
         check("a skill's source", source, self.input.source)?;
         check("a skill's description", description.unwrap_or_default(), self.input.text)?;
         SkillExample::check_all(examples)
@@ -427,11 +436,18 @@ impl SkillLibrary {
         // Not embedded here: loading the model and embedding two texts cost far more
         // than the write. The next search embeds a few new skills itself and hands
         // more to the background indexer.
-        // Again, right before the write: the examples may have run for a whole
-        // timeout, and a wider session may have saved this name meanwhile.
-        self.guard_wider(&stored.name).await?;
-        let saved = self.storage.save_skill(&stored).await?;
+        // The examples may have run for a whole timeout and a wider session may have
+        // saved this name meanwhile: the save is conditional on what was checked.
+        let saved = self.guarded(&name, checked, |expected| self.save(&stored, expected)).await?;
         Ok((self.skill(StoredSkill { version: saved.version, ..stored }).await?, saved.replaced))
+    }
+
+    /// Saves `skill`, if it still replaces the skill `expected` when given: `None` when not.
+    async fn save(&self, skill: &StoredSkill, expected: Option<Expected>) -> Result<Option<SavedSkill>, SkillError> {
+        Ok(match expected {
+            None => Some(self.storage.save_skill(skill).await?),
+            Some(expected) => self.storage.save_skill_if(skill, &expected).await?,
+        })
     }
 
     /// How `examples` of `source` run; `None` when there are none.
@@ -572,23 +588,30 @@ impl SkillLibrary {
     pub async fn rollback(&self, name: &str, version: u32) -> Result<(Skill, u32), SkillError> {
         self.writable()?;
         let name = self.reachable(name, SkillError::NotAllowed)?;
-        self.guard_wider(&name).await?;
-        let current = self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))?;
-        let versions = self.storage.skill_versions(&name).await?;
-        let chosen = versions
-            .into_iter()
-            .chain(std::iter::once(current.clone()))
-            .rfind(|v| v.version == version)
-            .ok_or_else(|| SkillError::VersionNotFound { name: name.to_string(), version })?;
-        let restored = StoredSkill {
-            created_at: crate::storage::now_iso8601(),
-            // Never wider than the version restored nor than this session: a
-            // restricted rollback of a narrower session's code stays as narrow.
-            scope: Allow::narrowest(self.scope_of_saves().as_ref(), chosen.scope.as_ref()),
-            ..chosen
-        };
-        let number = self.storage.save_skill(&restored).await?.version;
-        Ok((self.skill(StoredSkill { version: number, ..restored }).await?, number))
+        let checked = self.guard_wider(&name).await?;
+        let restored = self
+            .guarded(&name, checked, |expected| async {
+                let current =
+                    self.storage.load_skill(&name).await?.ok_or_else(|| SkillError::NotFound(name.to_string()))?;
+                let versions = self.storage.skill_versions(&name).await?;
+                let chosen = versions
+                    .into_iter()
+                    .chain(std::iter::once(current))
+                    .rfind(|v| v.version == version)
+                    .ok_or_else(|| SkillError::VersionNotFound { name: name.to_string(), version })?;
+                let restored = StoredSkill {
+                    created_at: crate::storage::now_iso8601(),
+                    // Never wider than the version restored nor than this session: a
+                    // restricted rollback of a narrower session's code stays as narrow.
+                    scope: Allow::narrowest(self.scope_of_saves().as_ref(), chosen.scope.as_ref()),
+                    ..chosen
+                };
+                let saved = self.save(&restored, expected).await?;
+                Ok(saved.map(|saved| StoredSkill { version: saved.version, ..restored }))
+            })
+            .await?;
+        let number = restored.version;
+        Ok((self.skill(restored).await?, number))
     }
 
     /// One skill with its source (to read it: one this session may not run is
@@ -676,25 +699,61 @@ impl SkillLibrary {
     pub async fn delete(&self, name: &str) -> Result<bool, SkillError> {
         self.writable()?;
         let name = self.reachable(name, SkillError::NotAllowed)?;
-        self.guard_wider(&name).await?;
-        Ok(self.storage.delete_skill(&name).await?)
+        let checked = self.guard_wider(&name).await?;
+        self.guarded(&name, checked, |expected| async {
+            Ok(match expected {
+                None => Some(self.storage.delete_skill(&name).await?),
+                Some(expected) => self.storage.delete_skill_if(&name, &expected).await?,
+            })
+        })
+        .await
     }
 
     /// Refuses ([`SkillError::Protected`]) a restricted session's write to a skill
     /// any version of which (the current one or one in its history) a session wider
     /// than it wrote: what an operator saved stays current and in the history,
-    /// whatever a restricted agent saves, rolls back or deletes.
-    async fn guard_wider(&self, name: &SkillName) -> Result<(), SkillError> {
+    /// whatever a restricted agent saves, rolls back or deletes. Otherwise returns
+    /// the current skill checked, which the write must still find
+    /// ([`guarded`](Self::guarded)); `None` for an unrestricted session, whose
+    /// writes are not checked.
+    async fn guard_wider(&self, name: &SkillName) -> Result<Option<Expected>, SkillError> {
         let reach = self.reach();
         if reach.is_unrestricted() {
-            return Ok(());
+            return Ok(None);
         }
         let current = self.storage.load_skill(name).await?;
         let versions = self.storage.skill_versions(name).await?;
         match current.iter().chain(&versions).all(|v| v.scope.as_ref().is_some_and(|s| s.is_within(&reach))) {
-            true => Ok(()),
+            true => Ok(Some(Expected::of(current.as_ref()))),
             false => Err(SkillError::Protected(name.to_string())),
         }
+    }
+
+    /// Runs `write`, a write of the skill `name` that [`guard_wider`](Self::guard_wider)
+    /// allowed, returning `checked`: the write is made only if the skill is still
+    /// the one checked, in the store's atomic step (`write` answers `None`, having
+    /// written nothing, when not). The skill is then checked again, so a wider
+    /// session's save landing between the check and the write refuses it
+    /// ([`SkillError::Protected`]), and the write is tried again, at most
+    /// [`GUARD_ATTEMPTS`] times in all. Unrestricted, `write` gets `None` (no
+    /// condition) and answers at once.
+    async fn guarded<T, W>(
+        &self,
+        name: &SkillName,
+        checked: Option<Expected>,
+        mut write: impl FnMut(Option<Expected>) -> W,
+    ) -> Result<T, SkillError>
+    where
+        W: Future<Output = Result<Option<T>, SkillError>>,
+    {
+        let mut expected = checked;
+        for _ in 1..GUARD_ATTEMPTS {
+            if let Some(done) = write(expected).await? {
+                return Ok(done);
+            }
+            expected = self.guard_wider(name).await?;
+        }
+        write(expected).await?.ok_or_else(|| SkillError::Contended(name.to_string()))
     }
 
     /// The skills that best match `query`, best first.

@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use super::group::{self, GroupCommit, Keyed, Planned};
 use super::wal::Wal;
 use super::{
-    IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
+    Expected, IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
     decode_vector, encode_vector, requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
@@ -122,23 +122,31 @@ enum ArtifactOp {
     Delete { name: String },
 }
 
-/// A write to the skills store, waiting for its batch (`group.rs`).
+/// A write to the skills store, waiting for its batch (`group.rs`). A save or a
+/// delete with an `expected` skill is made only if the skill is still that one
+/// when the write is planned, under the store's lock.
 enum SkillWrite {
-    /// Boxed: a skill is far larger than the other writes.
-    Save(Box<StoredSkill>),
+    Save {
+        /// Boxed: a skill is far larger than the other writes.
+        skill: Box<StoredSkill>,
+        expected: Option<Expected>,
+    },
     Verify {
         name: SkillName,
         version: u32,
         verification: crate::model::Verification,
     },
-    Delete(SkillName),
+    Delete {
+        name: SkillName,
+        expected: Option<Expected>,
+    },
 }
 
 impl Keyed for SkillWrite {
     fn key(&self) -> &str {
         match self {
-            Self::Save(skill) => skill.name.as_str(),
-            Self::Verify { name, .. } | Self::Delete(name) => name.as_str(),
+            Self::Save { skill, .. } => skill.name.as_str(),
+            Self::Verify { name, .. } | Self::Delete { name, .. } => name.as_str(),
         }
     }
 }
@@ -149,6 +157,8 @@ enum SkillDone {
     Saved(SavedSkill),
     /// Whether a verification was recorded, or a skill there was deleted.
     Changed(bool),
+    /// Nothing: the skill was not the one the write expected.
+    Stale,
 }
 
 /// The answer for a [`SkillWrite`] of another kind: never given.
@@ -274,10 +284,22 @@ impl FileStorage {
         .await
     }
 
-    /// [`write_skill`](Self::write_skill) for a write that answers whether it changed anything.
-    async fn change_skill(&self, write: SkillWrite) -> Result<bool, StorageError> {
+    /// Saves `skill`, if it is still `expected` when given: `None` when not.
+    async fn save(&self, skill: &StoredSkill, expected: Option<&Expected>) -> Result<Option<SavedSkill>, StorageError> {
+        let write = SkillWrite::Save { skill: Box::new(skill.clone()), expected: expected.cloned() };
         match self.write_skill(write).await? {
-            SkillDone::Changed(changed) => Ok(changed),
+            SkillDone::Saved(saved) => Ok(Some(saved)),
+            SkillDone::Stale => Ok(None),
+            SkillDone::Changed(_) => Err(mismatched()),
+        }
+    }
+
+    /// [`write_skill`](Self::write_skill) for a write that answers whether it
+    /// changed anything: `None` when it expected another skill.
+    async fn change_skill(&self, write: SkillWrite) -> Result<Option<bool>, StorageError> {
+        match self.write_skill(write).await? {
+            SkillDone::Changed(changed) => Ok(Some(changed)),
+            SkillDone::Stale => Ok(None),
             SkillDone::Saved(_) => Err(mismatched()),
         }
     }
@@ -372,10 +394,15 @@ impl Storage for FileStorage {
     }
 
     async fn save_skill(&self, skill: &StoredSkill) -> Result<SavedSkill, StorageError> {
-        match self.write_skill(SkillWrite::Save(Box::new(skill.clone()))).await? {
-            SkillDone::Saved(saved) => Ok(saved),
-            SkillDone::Changed(_) => Err(mismatched()),
-        }
+        self.save(skill, None).await?.ok_or_else(mismatched)
+    }
+
+    async fn save_skill_if(
+        &self,
+        skill: &StoredSkill,
+        expected: &Expected,
+    ) -> Result<Option<SavedSkill>, StorageError> {
+        self.save(skill, Some(expected)).await
     }
 
     async fn save_verification(
@@ -384,7 +411,8 @@ impl Storage for FileStorage {
         version: u32,
         verification: &crate::model::Verification,
     ) -> Result<bool, StorageError> {
-        self.change_skill(SkillWrite::Verify { name: name.clone(), version, verification: verification.clone() }).await
+        let write = SkillWrite::Verify { name: name.clone(), version, verification: verification.clone() };
+        self.change_skill(write).await?.ok_or_else(mismatched)
     }
 
     async fn skill_versions(&self, name: &SkillName) -> Result<Vec<StoredSkill>, StorageError> {
@@ -449,7 +477,11 @@ impl Storage for FileStorage {
     }
 
     async fn delete_skill(&self, name: &SkillName) -> Result<bool, StorageError> {
-        self.change_skill(SkillWrite::Delete(name.clone())).await
+        self.change_skill(SkillWrite::Delete { name: name.clone(), expected: None }).await?.ok_or_else(mismatched)
+    }
+
+    async fn delete_skill_if(&self, name: &SkillName, expected: &Expected) -> Result<Option<bool>, StorageError> {
+        self.change_skill(SkillWrite::Delete { name: name.clone(), expected: Some(expected.clone()) }).await
     }
 
     async fn skills_version(&self) -> Result<Option<String>, StorageError> {
@@ -1144,6 +1176,16 @@ fn artifacts_log<'a>(dir: &Path, lock: &'a Lock) -> Result<Wal<'a>, StorageError
     })
 }
 
+/// The skill `name` as stored, its metadata taken from `meta`.
+fn current_skill(
+    dir: &Path,
+    meta: &BTreeMap<String, SkillMeta>,
+    name: &SkillName,
+) -> Result<Option<StoredSkill>, StorageError> {
+    let entry = meta.get(name.as_str()).cloned().unwrap_or_default();
+    read_skill(dir, name.clone(), entry).map_err(io("reading a skill", dir))
+}
+
 /// Plans a skills write against `meta` (read under the store's lock): the record
 /// it logs, if any, and its answer. Reads only the files of its own skill, which
 /// no other write of its batch touches (`group.rs`).
@@ -1153,10 +1195,12 @@ fn plan_skill(
     write: SkillWrite,
 ) -> Result<Planned<SkillOp, SkillDone>, StorageError> {
     let (op, done) = match write {
-        SkillWrite::Save(skill) => {
+        SkillWrite::Save { skill, expected } => {
             let skill = *skill;
-            let current = meta.get(skill.name.as_str()).cloned().unwrap_or_default();
-            let current = read_skill(dir, skill.name.clone(), current).map_err(io("reading a skill", dir))?;
+            let current = current_skill(dir, meta, &skill.name)?;
+            if expected.is_some_and(|e| !e.matches(current.as_ref())) {
+                return Ok((None, SkillDone::Stale));
+            }
             let version = super::next_version(current.as_ref().map(|c| c.version));
             let replaced = current.is_some();
             // The skill replaced joins its history in the same record: one atomic write.
@@ -1187,7 +1231,12 @@ fn plan_skill(
             };
             (SkillOp::Meta { name, meta: entry }, SkillDone::Changed(true))
         }
-        SkillWrite::Delete(name) => {
+        SkillWrite::Delete { name, expected } => {
+            if let Some(expected) = expected
+                && !expected.matches(current_skill(dir, meta, &name)?.as_ref())
+            {
+                return Ok((None, SkillDone::Stale));
+            }
             let existed = skill_path(dir, &name).exists();
             // Nothing of it anywhere (its file, its index entry, its history): a
             // record would cost an fsync under the lock for nothing.

@@ -156,6 +156,44 @@ pub struct SavedSkill {
     pub replaced: bool,
 }
 
+/// The current skill a conditional write ([`Storage::save_skill_if`],
+/// [`Storage::delete_skill_if`]) expects to find: what a check made before it read.
+/// A stored skill is known by its version number and creation time together: a
+/// number alone comes back after a delete (a skill created again starts at 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// No skill of that name.
+    Absent,
+    /// The skill stored as this version at this time.
+    Stored {
+        /// Its [`StoredSkill::version`].
+        version: u32,
+        /// Its [`StoredSkill::created_at`].
+        created_at: String,
+    },
+}
+
+impl Expected {
+    /// What a write expects after reading `current` (`None`: no skill).
+    pub fn of(current: Option<&StoredSkill>) -> Self {
+        match current {
+            None => Self::Absent,
+            Some(skill) => Self::Stored { version: skill.version, created_at: skill.created_at.clone() },
+        }
+    }
+
+    /// Whether `current`, read under the store's lock, is the skill expected.
+    pub(crate) fn matches(&self, current: Option<&StoredSkill>) -> bool {
+        match (self, current) {
+            (Self::Absent, None) => true,
+            (Self::Stored { version, created_at }, Some(skill)) => {
+                skill.version == *version && skill.created_at == *created_at
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The number of a version saved over `current` (1 for a new name).
 pub(crate) fn next_version(current: Option<u32>) -> u32 {
     current.map_or(1, |c| c.saturating_add(1))
@@ -195,6 +233,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// dropped first), in the same atomic write: a failed save loses neither the
     /// current skill nor its history.
     async fn save_skill(&self, skill: &StoredSkill) -> Result<SavedSkill, StorageError>;
+    /// [`save_skill`](Self::save_skill) if the skill's current version is still
+    /// the one `expected`, checked in the same atomic step as the write (under the
+    /// store's lock, inside the save script): `None`, and nothing written, when
+    /// another save or a delete changed it since it was read.
+    async fn save_skill_if(&self, skill: &StoredSkill, expected: &Expected)
+    -> Result<Option<SavedSkill>, StorageError>;
     /// A skill's earlier versions, oldest first (the current one is
     /// [`load_skill`](Self::load_skill)'s); empty if it has none.
     async fn skill_versions(&self, name: &SkillName) -> Result<Vec<StoredSkill>, StorageError>;
@@ -218,6 +262,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, StorageError>;
     /// Deletes a skill and its earlier versions; `false` if there was no skill.
     async fn delete_skill(&self, name: &SkillName) -> Result<bool, StorageError>;
+    /// [`delete_skill`](Self::delete_skill) if the skill's current version is still
+    /// the one `expected`, checked atomically with the delete like
+    /// [`save_skill_if`](Self::save_skill_if): `None`, and nothing deleted, when it changed.
+    async fn delete_skill_if(&self, name: &SkillName, expected: &Expected) -> Result<Option<bool>, StorageError>;
     /// A token that changes whenever any skill changes, so callers can keep a parsed
     /// listing; `None` if this store cannot tell (then re-read every time).
     async fn skills_version(&self) -> Result<Option<String>, StorageError>;

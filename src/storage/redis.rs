@@ -43,7 +43,7 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
-    IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
+    Expected, IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
     decode_vector, encode_vector, requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
@@ -193,6 +193,35 @@ impl RedisStorage {
         self.key(&format!("skills:__versions__:{name}"))
     }
 
+    /// Saves `skill`, if its entry is still `expected` when given: `None` when not.
+    async fn save(&self, skill: &StoredSkill, expected: Option<&Expected>) -> Result<Option<SavedSkill>, StorageError> {
+        let mut json = serde_json::to_value(skill).map_err(|e| corrupt("encoding a skill", e))?;
+        // The script assigns the number, under Redis's single-threaded execution.
+        if let Some(fields) = json.as_object_mut() {
+            fields.remove("version");
+        }
+        let json = serde_json::to_string(&json).map_err(|e| corrupt("encoding a skill", e))?;
+        let mut conn = self.conn.clone();
+        // One script, so one atomic step: the replaced entry is appended to the
+        // history before anything is overwritten, and a refused command (a key of
+        // the wrong type) stops the script before its first write.
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SAVE_SKILL)
+            .arg(3)
+            .arg(self.key("skills:__skills__"))
+            .arg(self.versions_key(&skill.name))
+            .arg(self.key("skills:__version__"))
+            .arg(skill.name.as_str())
+            .arg(json)
+            .arg(super::MAX_SKILL_VERSIONS)
+            .arg(super::MAX_SKILL_HISTORY_BYTES);
+        if let Some(expected) = expected {
+            cmd.arg(&expected_args(expected));
+        }
+        let saved: Option<(u32, u8)> = cmd.query_async(&mut conn).await.map_err(redis_err("saving a skill"))?;
+        Ok(saved.map(|(version, replaced)| SavedSkill { version, replaced: replaced == 1 }))
+    }
+
     /// Writes `snapshot` in one `MULTI`/`EXEC` transaction: Redis applies all of it
     /// or, if it refuses any command (out of memory, connection lost), none of it.
     /// With `clear`, the kinds present in the snapshot are made to match it exactly:
@@ -258,14 +287,49 @@ impl RedisStorage {
     }
 }
 
+/// Lua: `expected(current, kind, version, created_at)`, whether the skill entry
+/// `current` (`false`: none) is the one a conditional write expects ([`Expected`]:
+/// kind `absent`, or `stored` with this version and creation time, compared as
+/// the skill's serde reading of the entry would see them).
+macro_rules! expected_lua {
+    () => {
+        r#"
+local function expected(current, kind, version, created_at)
+    if kind == 'absent' then
+        return not current
+    end
+    if not current then
+        return false
+    end
+    local ok, skill = pcall(cjson.decode, current)
+    if not ok or type(skill) ~= 'table' then
+        return false
+    end
+    local stored_at = skill.created_at
+    if type(stored_at) ~= 'string' then
+        stored_at = ''
+    end
+    return (tonumber(skill.version) or 0) == tonumber(version) and stored_at == created_at
+end
+"#
+    };
+}
+
 /// Saves a skill (KEYS: skills hash, its versions list, the version counter; ARGV:
 /// name, the skill's JSON without its `version`, most versions kept, most bytes
-/// kept), moving the entry it replaces to the history. Returns the version number
+/// kept, then optionally what it expects to replace as [`expected_args`] gives
+/// it), moving the entry it replaces to the history. Returns the version number
 /// it gives the skill and 1 if it replaced one (else 0): one more than the entry replaced (which another writer may
 /// have stored without one), appended to the JSON here so concurrent saves of one
-/// name never share a number.
-const SAVE_SKILL: &str = r#"
+/// name never share a number. Returns nil, writing nothing, when the entry is not
+/// the one expected.
+const SAVE_SKILL: &str = concat!(
+    expected_lua!(),
+    r#"
 local current = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[5] and not expected(current, ARGV[5], ARGV[6], ARGV[7]) then
+    return false
+end
 local version = 1
 if current then
     local ok, decoded = pcall(cjson.decode, current)
@@ -288,7 +352,33 @@ local json = string.sub(ARGV[2], 1, -2) .. ',"version":' .. string.format('%d', 
 redis.call('HSET', KEYS[1], ARGV[1], json)
 redis.call('INCR', KEYS[3])
 return {version, current and 1 or 0}
-"#;
+"#
+);
+
+/// Deletes a skill and its history if its entry is the one expected (KEYS: skills
+/// hash, its versions list, the version counter; ARGV: name, then [`expected_args`]):
+/// 1 if there was one, 0 if not, nil (nothing deleted) when the entry is another.
+const DELETE_SKILL_IF: &str = concat!(
+    expected_lua!(),
+    r"
+if not expected(redis.call('HGET', KEYS[1], ARGV[1]), ARGV[2], ARGV[3], ARGV[4]) then
+    return false
+end
+local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('INCR', KEYS[3])
+return removed
+"
+);
+
+/// The script arguments saying what a conditional write expects: kind, version,
+/// creation time.
+fn expected_args(expected: &Expected) -> [String; 3] {
+    match expected {
+        Expected::Absent => ["absent".into(), String::new(), String::new()],
+        Expected::Stored { version, created_at } => ["stored".into(), version.to_string(), created_at.clone()],
+    }
+}
 
 /// Saves or deletes an artifact (KEYS: the index, the names set, its data; ARGV:
 /// name, `save` with the index entry and the data, or `delete`), refusing a name
@@ -407,30 +497,16 @@ impl Storage for RedisStorage {
     }
 
     async fn save_skill(&self, skill: &StoredSkill) -> Result<SavedSkill, StorageError> {
-        let mut json = serde_json::to_value(skill).map_err(|e| corrupt("encoding a skill", e))?;
-        // The script assigns the number, under Redis's single-threaded execution.
-        if let Some(fields) = json.as_object_mut() {
-            fields.remove("version");
-        }
-        let json = serde_json::to_string(&json).map_err(|e| corrupt("encoding a skill", e))?;
-        let mut conn = self.conn.clone();
-        // One script, so one atomic step: the replaced entry is appended to the
-        // history before anything is overwritten, and a refused command (a key of
-        // the wrong type) stops the script before its first write.
-        redis::cmd("EVAL")
-            .arg(SAVE_SKILL)
-            .arg(3)
-            .arg(self.key("skills:__skills__"))
-            .arg(self.versions_key(&skill.name))
-            .arg(self.key("skills:__version__"))
-            .arg(skill.name.as_str())
-            .arg(json)
-            .arg(super::MAX_SKILL_VERSIONS)
-            .arg(super::MAX_SKILL_HISTORY_BYTES)
-            .query_async::<(u32, u8)>(&mut conn)
-            .await
-            .map(|(version, replaced)| SavedSkill { version, replaced: replaced == 1 })
-            .map_err(redis_err("saving a skill"))
+        // Unconditional: the script always answers.
+        self.save(skill, None).await?.ok_or_else(|| corrupt("saving a skill", "the save script refused it"))
+    }
+
+    async fn save_skill_if(
+        &self,
+        skill: &StoredSkill,
+        expected: &Expected,
+    ) -> Result<Option<SavedSkill>, StorageError> {
+        self.save(skill, Some(expected)).await
     }
 
     async fn save_verification(
@@ -527,6 +603,22 @@ impl Storage for RedisStorage {
             .await
             .map_err(redis_err("deleting a skill"))?;
         Ok(removed > 0)
+    }
+
+    async fn delete_skill_if(&self, name: &SkillName, expected: &Expected) -> Result<Option<bool>, StorageError> {
+        let mut conn = self.conn.clone();
+        let removed: Option<u8> = redis::cmd("EVAL")
+            .arg(DELETE_SKILL_IF)
+            .arg(3)
+            .arg(self.key("skills:__skills__"))
+            .arg(self.versions_key(name))
+            .arg(self.key("skills:__version__"))
+            .arg(name.as_str())
+            .arg(&expected_args(expected))
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("deleting a skill"))?;
+        Ok(removed.map(|removed| removed == 1))
     }
 
     async fn skills_version(&self) -> Result<Option<String>, StorageError> {
