@@ -378,8 +378,19 @@ async fn session(state: &AppState, id: &str) -> ApiResult<sessions::InUse> {
 async fn in_session(state: &AppState, id: &str, request: Request) -> ApiResult<Response> {
     let runs = request.needs_interpreter();
     let started = Instant::now();
-    let session = session(state, id).await?;
-    let outcome = on_current(state, id, session, |session| Box::pin(session.call(request.clone()))).await?;
+    let resumed = match session(state, id).await {
+        Ok(session) => on_current(state, id, session, |session| Box::pin(session.call(request.clone()))).await,
+        Err(refused) => Err(refused),
+    };
+    let outcome = match resumed {
+        Ok(outcome) => outcome,
+        // The resume's replay was interrupted (only a resume is answered so here):
+        // a run is answered as one interrupted before it started.
+        Err(refused) if refused.kind() == "interrupted" && matches!(request, Request::Run(_) | Request::InvokeSkill(_)) => {
+            Ok(Response::Run(crate::session::interrupted_before_start(refused.message().to_owned())))
+        }
+        Err(refused) => return Err(refused),
+    };
     if runs {
         let result = match &outcome {
             Ok(Response::Run(result)) => Some(result),
@@ -481,9 +492,7 @@ async fn interrupt(State(state): State<AppState>, Path(id): Path<String>) -> Api
         return Ok(Json(json!({"interrupted": true})));
     }
     let elsewhere = SessionId::new(&id).ok().filter(SessionId::is_random).zip(stored(&state));
-    if let (Some(_), Some((id, storage))) = (state.durable, elsewhere)
-        && storage.interrupts_across_processes()
-    {
+    if let (Some(_), Some((id, storage))) = (state.durable, elsewhere) {
         if storage.request_interrupt(&id).await.map_err(SessionError::from)? {
             return Ok(Json(json!({"interrupted": true})));
         }

@@ -35,7 +35,7 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
-    IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
+    INTERRUPT_LAPSES, IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
     decode_vector, encode_vector, requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
@@ -656,10 +656,6 @@ impl Storage for RedisStorage {
         Ok(u64::try_from(version).ok())
     }
 
-    fn interrupts_across_processes(&self) -> bool {
-        true
-    }
-
     async fn request_interrupt(&self, id: &SessionId) -> Result<bool, StorageError> {
         let mut conn = self.conn.clone();
         let [lease, ..] = self.journal_keys(id);
@@ -680,15 +676,27 @@ impl Storage for RedisStorage {
         conn.exists(self.interrupt_key(id)).await.map_err(redis_err("reading a session's interrupt"))
     }
 
+    async fn interrupts_requested(&self, ids: &[SessionId]) -> Result<Vec<bool>, StorageError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = ids.iter().map(|id| self.interrupt_key(id)).collect();
+        // One command for every id: what a process's poll costs, however many runs it serves.
+        // MGET spelled out: the client's `mget` sends a GET for a single key, whose
+        // answer is no list.
+        let flags: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("reading sessions' interrupts"))?;
+        Ok(flags.iter().map(Option::is_some).collect())
+    }
+
     fn packages_dir(&self) -> &Path {
         &self.packages
     }
 }
-
-/// How long an interrupt asked for stays asked for, unless a claim clears it: long
-/// enough for the holder's next poll, short enough that a request that raced the
-/// end of the run cannot linger.
-const INTERRUPT_LAPSES: Duration = Duration::from_secs(5);
 
 /// KEYS: lease, head, cells, version, interrupt. ARGV: owner, lease ms, ttl ms (0:
 /// none). Takes a free lease (or renews one's own), clears an earlier interrupt,
