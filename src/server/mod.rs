@@ -44,7 +44,7 @@
 //! timeout plus [`ServeOptions::session_lease`]), then 409 `held`; one that cannot
 //! be resumed (no journal: the data profile, or past its cap) gets 409
 //! `not_resumable`. A fork is stored under its own id. An interrupt reaches the
-//! server running the cell through Redis. A deleted session's journal is deleted;
+//! server running the cell (or resuming the session) through the storage. A deleted session's journal is deleted;
 //! an idle one's when no server used it for the TTL.
 
 mod auth;
@@ -386,7 +386,9 @@ async fn in_session(state: &AppState, id: &str, request: Request) -> ApiResult<R
         Ok(outcome) => outcome,
         // The resume's replay was interrupted (only a resume is answered so here):
         // a run is answered as one interrupted before it started.
-        Err(refused) if refused.kind() == "interrupted" && matches!(request, Request::Run(_) | Request::InvokeSkill(_)) => {
+        Err(refused)
+            if refused.kind() == "interrupted" && matches!(request, Request::Run(_) | Request::InvokeSkill(_)) =>
+        {
             Ok(Response::Run(crate::session::interrupted_before_start(refused.message().to_owned())))
         }
         Err(refused) => return Err(refused),
@@ -481,7 +483,7 @@ async fn reset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResu
 /// Stops the session's run in progress; the run's own request answers with the
 /// interrupted result. Never waits behind that run. A durable session that this
 /// server is not running now may be running on another: the storage passes the
-/// interrupt on to the server holding its lease (Redis only), and the answer says
+/// interrupt on to the server holding its lease, and the answer says
 /// whether one held it.
 async fn interrupt(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let here = match state.sessions.get(&id).await {

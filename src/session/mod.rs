@@ -24,8 +24,8 @@ const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(1);
 use self::durable::{Config, Durable, DurableOptions};
 pub use self::interrupt::Interrupt;
 pub use self::journal::JournalOptions;
-pub(crate) use self::local::interrupted_before_start;
 use self::local::Local;
+pub(crate) use self::local::interrupted_before_start;
 #[cfg(feature = "remote")]
 use self::remote::{Remote, RemoteError, Subprocess};
 pub use self::services::Services;

@@ -55,8 +55,8 @@ use serde::{Deserialize, Serialize};
 use super::group::{self, GroupCommit, Keyed, Planned};
 use super::wal::Wal;
 use super::{
-    INTERRUPT_LAPSES, IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
-    decode_vector, encode_vector, requirement_name,
+    INTERRUPT_LAPSES, IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal,
+    StoredSkill, decode_vector, encode_vector, requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
 use crate::names::ArtifactName;

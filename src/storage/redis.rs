@@ -35,8 +35,8 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
-    INTERRUPT_LAPSES, IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
-    decode_vector, encode_vector, requirement_name,
+    INTERRUPT_LAPSES, IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal,
+    StoredSkill, decode_vector, encode_vector, requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
 use crate::names::ArtifactName;
@@ -626,7 +626,7 @@ impl Storage for RedisStorage {
         let (removed,): (u64,) = redis::pipe()
             .atomic()
             .del(&head)
-            .del(&[lease, cells, version])
+            .del(&[lease, cells, version, self.interrupt_key(id)])
             .ignore()
             .query_async(&mut conn)
             .await
