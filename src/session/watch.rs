@@ -127,3 +127,33 @@ async fn poll(watcher: Arc<Watcher>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::FileStorage;
+
+    #[tokio::test]
+    async fn runs_on_one_handle_share_a_watcher_that_stops_polling_when_none_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(FileStorage::open(dir.path()).await.unwrap());
+        let (asked, idle) = (SessionId::random(), SessionId::random());
+        let first = watch(&storage, &asked);
+        let second = watch(&storage, &idle);
+        assert!(Arc::ptr_eq(&first.watcher, &second.watcher), "one watcher per storage handle");
+        // A run whose future is dropped half-way is unregistered.
+        let cancelled = tokio::time::timeout(POLL * 2, watch(&storage, &idle).fired()).await;
+        assert!(cancelled.is_err());
+        assert_eq!(first.watcher.runs().watched.len(), 2);
+        // Asked for one id: that run alone is woken.
+        assert!(storage.claim_session(&asked, "holder", Duration::from_secs(30)).await.unwrap());
+        assert!(storage.request_interrupt(&asked).await.unwrap());
+        tokio::time::timeout(POLL * 8, first.fired()).await.expect("woken within a few polls");
+        assert!(tokio::time::timeout(POLL * 2, second.fired()).await.is_err(), "another run was woken");
+        let watcher = first.watcher.clone();
+        drop((first, second));
+        tokio::time::sleep(POLL * 3).await;
+        let runs = watcher.runs();
+        assert!(runs.watched.is_empty() && !runs.polling, "still polling with no run registered");
+    }
+}
