@@ -44,8 +44,9 @@
 //! timeout plus [`ServeOptions::session_lease`]), then 409 `held`; one that cannot
 //! be resumed (no journal: the data profile, or past its cap) gets 409
 //! `not_resumable`. A fork is stored under its own id. An interrupt reaches the
-//! server running the cell (or resuming the session) through the storage. A deleted session's journal is deleted;
-//! an idle one's when no server used it for the TTL.
+//! server running the cell (or resuming the session) through the storage. A
+//! deleted session's journal is deleted; an idle one's when no server used it for
+//! the TTL.
 
 mod auth;
 mod budget;
@@ -483,8 +484,8 @@ async fn reset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResu
 /// Stops the session's run in progress; the run's own request answers with the
 /// interrupted result. Never waits behind that run. A durable session that this
 /// server is not running now may be running on another: the storage passes the
-/// interrupt on to the server holding its lease, and the answer says
-/// whether one held it.
+/// interrupt on to the server holding its lease, and the answer says whether one
+/// held it.
 async fn interrupt(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let here = match state.sessions.get(&id).await {
         Ok(session) => Ok(session.interrupt().await?),

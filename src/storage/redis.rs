@@ -13,7 +13,7 @@
 //! | its cells | `P:sessions:<id>:cells` | list, one record per completed cell |
 //! | its lease | `P:sessions:<id>:lease` | string: the holder's token, with a `PX` expiry |
 //! | its version | `P:sessions:<id>:version` | integer: the counter's value at its last write |
-//! | an interrupt asked for | `P:sessions:<id>:interrupt` | string, with a `PX` expiry; cleared by the next claim |
+//! | an interrupt asked for | `P:sessions:<id>:interrupt` | string, with a `PX` expiry; cleared by the next claim and by a deletion |
 //! | the version counter | `P:sessions:versions` | integer, incremented by every journal write of any session |
 //!
 //! A session's journal keys expire after the idle TTL given with each write and
