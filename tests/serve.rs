@@ -1255,10 +1255,12 @@ fn a_fork_on_a_server_behind_forks_the_stored_state() {
     assert_eq!((status, &result["value"]["json"]), (200, &json!(2)), "{result}");
 }
 
-/// Two `codemode serve` on one Redis the test starts, with the counting tool, for
-/// the no-sticky-routing tests; `extra` applies to the first server only.
+/// Two `codemode serve` on one Redis the test starts (or one `--base` directory),
+/// with the counting tool, for the no-sticky-routing tests; `extra` applies to
+/// the first server only.
 struct Pair {
-    _redis: RedisServer,
+    _redis: Option<RedisServer>,
+    _base: Option<tempfile::TempDir>,
     _tools: tempfile::TempDir,
     calls: std::path::PathBuf,
     a: Served,
@@ -1272,16 +1274,27 @@ impl Pair {
     fn start(prefix: &str, extra: &[&str]) -> Self {
         let redis = RedisServer::start();
         let url = redis.url();
+        Self::on(&["--redis", &url, "--prefix", prefix], extra, Some(redis), None)
+    }
+
+    /// Two servers on one machine sharing a `--base` directory.
+    fn on_directory(extra: &[&str]) -> Self {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().to_str().unwrap().to_owned();
+        Self::on(&["--base", &dir], extra, None, Some(base))
+    }
+
+    fn on(storage: &[&str], extra: &[&str], redis: Option<RedisServer>, base: Option<tempfile::TempDir>) -> Self {
         let tools = tempfile::tempdir().unwrap();
         std::fs::write(tools.path().join("counter.yaml"), common::COUNTER).unwrap();
         let calls = tools.path().join("calls");
-        let args = ["--redis", &url, "--prefix", prefix, "--tools", tools.path().to_str().unwrap()];
+        let args = [storage, &["--tools", tools.path().to_str().unwrap()]].concat();
         let a = Served::start(PAIR_TOKEN, &[&args[..], extra].concat());
         let b = Served::start(PAIR_TOKEN, &args);
         let (status, created) = post_json(a.addr(), PAIR_TOKEN, "/v1/sessions", &json!({}));
         assert_eq!(status, 201, "{created}");
         let id = created["id"].as_str().unwrap().to_owned();
-        Self { _redis: redis, _tools: tools, calls, a, b, id }
+        Self { _redis: redis, _base: base, _tools: tools, calls, a, b, id }
     }
 
     fn run(&self, served: &Served, code: &str) -> (u16, Value) {
@@ -1294,6 +1307,22 @@ impl Pair {
         assert_eq!(status, 200, "{code}: {result}");
         assert!(result["error"].is_null(), "{code}: {result}");
         result["value"]["json"].clone()
+    }
+
+    /// Waits (within 2 s) until an interrupt sent to `served` answers `false`: the
+    /// lease the last request held is given back in the background, after its answer.
+    fn until_nobody_holds_it(&self, served: &Served) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let path = format!("/v1/sessions/{}/interrupt", self.id);
+            let (status, answer) = post_json(served.addr(), PAIR_TOKEN, &path, &json!({}));
+            assert_eq!(status, 200, "{answer}");
+            if answer == json!({"interrupted": false}) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the lease is still held: {answer}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn bump(&self) -> String {
@@ -1344,14 +1373,24 @@ fn concurrent_requests_on_two_servers_run_in_order() {
 /// each and leaves the server serving.
 #[test]
 fn an_interrupt_sent_to_another_server_stops_the_run() {
-    let pair = Pair::start("interrupt", &["--timeout", "30"]);
+    interrupt_across_servers(&Pair::start("interrupt", &["--timeout", "30"]));
+}
+
+/// The same between two servers on one machine sharing a `--base` directory: the
+/// interrupt is a flag file next to the session's journal.
+#[test]
+fn an_interrupt_sent_to_another_server_on_one_directory_stops_the_run() {
+    interrupt_across_servers(&Pair::on_directory(&["--timeout", "30"]));
+}
+
+fn interrupt_across_servers(pair: &Pair) {
     let (a, b) = (&pair.a, &pair.b);
     pair.value(a, "x = 1");
     let interrupt = |served: &Served, id: &str| {
         post_json(served.addr(), PAIR_TOKEN, &format!("/v1/sessions/{id}/interrupt"), &json!({}))
     };
     // Nobody runs it: nothing is stopped, and the next cell runs whole.
-    assert_eq!(interrupt(b, &pair.id), (200, json!({"interrupted": false})));
+    pair.until_nobody_holds_it(b);
     assert_eq!(pair.value(a, "import time\ntime.sleep(0.3)\nx"), json!(1));
     std::thread::scope(|scope| {
         let started = Instant::now();
@@ -1382,6 +1421,55 @@ fn an_interrupt_sent_to_another_server_stops_the_run() {
         assert_eq!(interrupt(b, &pair.id).0, 200);
     }
     assert_eq!(pair.value(b, "x"), json!(2), "a storm with nothing running stopped the next cell");
+}
+
+/// An interrupt that comes while server B resumes the session (replays its
+/// stored journal under the lease) stops that replay: B answers the run as
+/// interrupted before it started, nothing ran, and the stored session is
+/// untouched, so the next request resumes it whole.
+#[test]
+fn an_interrupt_stops_a_resumes_replay_on_redis() {
+    interrupt_during_a_resume(&Pair::start("resume-interrupt", &["--timeout", "30"]));
+}
+
+/// The same on one `--base` directory.
+#[test]
+fn an_interrupt_stops_a_resumes_replay_on_one_directory() {
+    interrupt_during_a_resume(&Pair::on_directory(&["--timeout", "30"]));
+}
+
+fn interrupt_during_a_resume(pair: &Pair) {
+    let (a, b) = (&pair.a, &pair.b);
+    // A cell whose replay takes a while: B's resume replays it.
+    let started = Instant::now();
+    assert_eq!(pair.value(a, "n = 0\nfor i in range(15_000_000):\n    n += 1\nn"), json!(15_000_000));
+    let slow = started.elapsed();
+    assert!(slow > Duration::from_secs(1), "the cell is too quick to interrupt its replay: {slow:?}");
+    let interrupt = || post_json(a.addr(), PAIR_TOKEN, &format!("/v1/sessions/{}/interrupt", pair.id), &json!({}));
+    pair.until_nobody_holds_it(a);
+    std::thread::scope(|scope| {
+        let resuming = scope.spawn(|| pair.run(b, "n += 1\nn"));
+        let deadline = Instant::now() + slow * 3 / 4;
+        // Answered `false` until B holds the lease for its resume.
+        let asked = loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let (status, answer) = interrupt();
+            assert_eq!(status, 200, "{answer}");
+            if answer["interrupted"] == json!(true) {
+                break Instant::now();
+            }
+            assert!(Instant::now() < deadline, "B never held the lease while it resumed");
+        };
+        let (status, result) = resuming.join().unwrap();
+        assert_eq!(status, 200, "{result}");
+        assert_eq!(result["interrupted"], json!(true), "{result}");
+        assert_eq!(result["error"]["kind"], json!("Interrupted"), "{result}");
+        assert!(result["error"]["message"].as_str().unwrap().contains("resumed"), "{result}");
+        assert!(asked.elapsed() < slow / 2, "the replay went on {:?} after the interrupt", asked.elapsed());
+    });
+    // Nothing ran: the next request resumes the stored state whole, on either server.
+    assert_eq!(pair.value(b, "n += 1\nn"), json!(15_000_001));
+    assert_eq!(pair.value(a, "n"), json!(15_000_001));
 }
 
 /// Server A's idle TTL drops its copy of a session only: the stored journal that

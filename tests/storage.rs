@@ -346,6 +346,33 @@ async fn session_journals(b: Backend) {
     assert!(!other.delete_journal(&id).await.unwrap());
 }
 
+/// An interrupt asked through another handle (as another process would) reaches
+/// the lease's holder only: none is asked while nobody holds it; one asked is seen
+/// for that id alone, in one read for many ids; the next claim and a deletion
+/// clear it.
+async fn interrupts_reach_the_holder(b: Backend) {
+    let s = &b.storage;
+    let other = (b.reopen)().await;
+    let (id, idle) = (SessionId::random(), SessionId::random());
+    let lease = std::time::Duration::from_secs(30);
+    assert!(!other.request_interrupt(&id).await.unwrap(), "nobody holds it");
+    assert_eq!(s.interrupts_requested(&[id.clone(), idle.clone()]).await.unwrap(), [false, false]);
+    assert!(s.claim_session_version(&id, "holder", lease, None).await.unwrap().is_some());
+    assert!(other.request_interrupt(&id).await.unwrap(), "held by another process");
+    assert!(s.request_interrupt(&id).await.unwrap(), "held by this one");
+    assert_eq!(s.interrupts_requested(&[idle.clone(), id.clone()]).await.unwrap(), [false, true]);
+    assert!(other.interrupt_requested(&id).await.unwrap());
+    assert!(s.interrupts_requested(&[]).await.unwrap().is_empty());
+    s.release_session(&id, "holder").await.unwrap();
+    assert!(!other.request_interrupt(&id).await.unwrap(), "given back: nobody holds it");
+    // Asked for the run that held it: the next claim clears it.
+    assert!(other.claim_session_version(&id, "next", lease, None).await.unwrap().is_some());
+    assert_eq!(s.interrupts_requested(std::slice::from_ref(&id)).await.unwrap(), [false]);
+    assert!(s.request_interrupt(&id).await.unwrap());
+    other.delete_journal(&id).await.unwrap();
+    assert!(!s.interrupt_requested(&id).await.unwrap(), "deleted with its journal");
+}
+
 /// A session that lost its lease while another process took the session over,
 /// ran a cell and let it go never stores its older history over the newer one:
 /// its next run is refused (`Superseded`, the cell not run) and the stored
@@ -478,13 +505,88 @@ conformance!(file_backend: round_trips_each_kind, overwrite_replaces, delete_and
     skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place,
     conditional_skill_writes_refuse_a_skill_changed_since_read,
     session_journals, durable_sessions_resume, a_stale_holder_never_overwrites_a_newer_history,
-    a_cell_running_when_its_lease_is_taken_is_stopped_and_not_stored, a_huge_timeout_or_lease_does_not_panic);
+    a_cell_running_when_its_lease_is_taken_is_stopped_and_not_stored, a_huge_timeout_or_lease_does_not_panic,
+    interrupts_reach_the_holder);
 conformance!(redis_backend: round_trips_each_kind, overwrite_replaces, delete_and_missing, nesting_artifact_names_are_refused, hostile_names_are_rejected,
     size_cap_and_invalid_data, skills_vectors_and_deps, skill_needs_survive_a_reopen, skill_history_is_kept_and_bounded,
     skill_history_is_capped_in_bytes, concurrent_saves_never_share_a_version, verification_is_recorded_in_place,
     conditional_skill_writes_refuse_a_skill_changed_since_read,
     session_journals, durable_sessions_resume, a_stale_holder_never_overwrites_a_newer_history,
-    a_cell_running_when_its_lease_is_taken_is_stopped_and_not_stored, a_huge_timeout_or_lease_does_not_panic);
+    a_cell_running_when_its_lease_is_taken_is_stopped_and_not_stored, a_huge_timeout_or_lease_does_not_panic,
+    interrupts_reach_the_holder);
+
+/// The calls of each command `redis` has served, from `INFO commandstats`.
+fn command_calls(redis: &mut redis::Connection) -> std::collections::HashMap<String, u64> {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(redis).unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats.split(',').find_map(|field| field.strip_prefix("calls="))?;
+            Some((name.to_owned(), calls.parse().ok()?))
+        })
+        .collect()
+}
+
+/// 50 durable cells running at once in one process cost one interrupt poll per
+/// interval between them (one `MGET`), not one per cell; an interrupt asked from
+/// another process still stops just its cell, at once; with no cell running
+/// nothing polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_running_cells_share_one_interrupt_poll() {
+    use std::time::{Duration, Instant};
+    const CELLS: usize = 50;
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let connect = || RedisStorage::connect(&url, "t", dir.path().to_path_buf());
+    let storage: Arc<dyn Storage> = Arc::new(connect().await.unwrap());
+    let mut sessions = Vec::new();
+    for _ in 0..CELLS {
+        let id = SessionId::random();
+        let builder = codemode::Session::builder().storage(storage.clone()).durable(id.clone(), None);
+        sessions.push((id, Arc::new(builder.build().await.unwrap())));
+    }
+    let runs: Vec<_> = sessions
+        .iter()
+        .map(|(_, session)| {
+            let session = session.clone();
+            tokio::spawn(async move { session.run("import time\ntime.sleep(4)\n'slept'").await.unwrap() })
+        })
+        .collect();
+    let mut conn = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    // Every cell is in its sleep by then.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let before = command_calls(&mut conn);
+    let window = Duration::from_secs(1);
+    tokio::time::sleep(window).await;
+    let after = command_calls(&mut conn);
+    let delta = |name: &str| after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
+    let polls = window.as_millis() as u64 / 25;
+    assert!(delta("mget") >= polls / 4, "the cells are not polled: {} MGETs in {window:?}", delta("mget"));
+    assert!(delta("mget") <= polls + 5, "{} MGETs in {window:?}, for {CELLS} cells", delta("mget"));
+    assert_eq!(delta("exists"), 0, "a cell polled on its own");
+    // Asked from another process: that cell stops, the others sleep on.
+    let other = connect().await.unwrap();
+    let asked = Instant::now();
+    assert!(other.request_interrupt(&sessions[7].0).await.unwrap());
+    let mut runs = runs;
+    let stopped = runs.remove(7).await.unwrap();
+    assert!(stopped.interrupted, "{stopped:?}");
+    assert!(asked.elapsed() < Duration::from_millis(500), "stopped {:?} after it was asked", asked.elapsed());
+    let mut outcomes = Vec::new();
+    for run in runs {
+        outcomes.push(run.await.unwrap());
+    }
+    assert!(outcomes.iter().all(|result| !result.interrupted && result.is_ok()), "another cell was stopped");
+    // Nothing runs: nothing polls.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle = command_calls(&mut conn);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(command_calls(&mut conn).get("mget"), idle.get("mget"), "polled with no cell running");
+    for (_, session) in sessions {
+        session.close().await;
+    }
+}
 
 /// A torn last record (a crash in the middle of an append, before the cell was
 /// answered) is dropped; a record claiming more than the cap is corrupt.

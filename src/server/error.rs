@@ -34,6 +34,11 @@ impl ApiError {
         self.kind
     }
 
+    /// Its message, as the client sees it.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     pub(crate) fn bad_request(message: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_input", message.to_string())
     }
@@ -161,7 +166,9 @@ impl From<SessionError> for ApiError {
             | SessionError::NeedsSession(_) => Self::bad_request(err),
             SessionError::Closed => Self::new(StatusCode::GONE, "closed", err.to_string()),
             SessionError::Fork(_) => Self::new(StatusCode::CONFLICT, "not_forkable", err.to_string()),
-            SessionError::ForkInterrupted => Self::new(StatusCode::CONFLICT, "interrupted", err.to_string()),
+            SessionError::ForkInterrupted | SessionError::ResumeInterrupted(_) => {
+                Self::new(StatusCode::CONFLICT, "interrupted", err.to_string())
+            }
             SessionError::Held(_) => Self::new(StatusCode::CONFLICT, "held", err.to_string()),
             SessionError::Superseded(_) => Self::new(StatusCode::CONFLICT, "superseded", err.to_string()),
             SessionError::TakenOver(_) => Self::new(StatusCode::CONFLICT, "taken_over", err.to_string()),

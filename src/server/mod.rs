@@ -44,8 +44,9 @@
 //! timeout plus [`ServeOptions::session_lease`]), then 409 `held`; one that cannot
 //! be resumed (no journal: the data profile, or past its cap) gets 409
 //! `not_resumable`. A fork is stored under its own id. An interrupt reaches the
-//! server running the cell through Redis. A deleted session's journal is deleted;
-//! an idle one's when no server used it for the TTL.
+//! server running the cell (or resuming the session) through the storage. A
+//! deleted session's journal is deleted; an idle one's when no server used it for
+//! the TTL.
 
 mod auth;
 mod budget;
@@ -378,8 +379,21 @@ async fn session(state: &AppState, id: &str) -> ApiResult<sessions::InUse> {
 async fn in_session(state: &AppState, id: &str, request: Request) -> ApiResult<Response> {
     let runs = request.needs_interpreter();
     let started = Instant::now();
-    let session = session(state, id).await?;
-    let outcome = on_current(state, id, session, |session| Box::pin(session.call(request.clone()))).await?;
+    let resumed = match session(state, id).await {
+        Ok(session) => on_current(state, id, session, |session| Box::pin(session.call(request.clone()))).await,
+        Err(refused) => Err(refused),
+    };
+    let outcome = match resumed {
+        Ok(outcome) => outcome,
+        // The resume's replay was interrupted (only a resume is answered so here):
+        // a run is answered as one interrupted before it started.
+        Err(refused)
+            if refused.kind() == "interrupted" && matches!(request, Request::Run(_) | Request::InvokeSkill(_)) =>
+        {
+            Ok(Response::Run(crate::session::interrupted_before_start(refused.message().to_owned())))
+        }
+        Err(refused) => return Err(refused),
+    };
     if runs {
         let result = match &outcome {
             Ok(Response::Run(result)) => Some(result),
@@ -470,8 +484,8 @@ async fn reset(State(state): State<AppState>, Path(id): Path<String>) -> ApiResu
 /// Stops the session's run in progress; the run's own request answers with the
 /// interrupted result. Never waits behind that run. A durable session that this
 /// server is not running now may be running on another: the storage passes the
-/// interrupt on to the server holding its lease (Redis only), and the answer says
-/// whether one held it.
+/// interrupt on to the server holding its lease, and the answer says whether one
+/// held it.
 async fn interrupt(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let here = match state.sessions.get(&id).await {
         Ok(session) => Ok(session.interrupt().await?),
@@ -481,9 +495,7 @@ async fn interrupt(State(state): State<AppState>, Path(id): Path<String>) -> Api
         return Ok(Json(json!({"interrupted": true})));
     }
     let elsewhere = SessionId::new(&id).ok().filter(SessionId::is_random).zip(stored(&state));
-    if let (Some(_), Some((id, storage))) = (state.durable, elsewhere)
-        && storage.interrupts_across_processes()
-    {
+    if let (Some(_), Some((id, storage))) = (state.durable, elsewhere) {
         if storage.request_interrupt(&id).await.map_err(SessionError::from)? {
             return Ok(Json(json!({"interrupted": true})));
         }

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::SessionError;
+use super::interrupt::Interrupt;
 use super::journal::{Entry, Journal, JournalOptions};
 use crate::model::Allow;
 use crate::names::SessionId;
@@ -33,10 +34,6 @@ use crate::storage::{JournalCaps, Storage, StorageError};
 /// How long a session's lease lasts unless renewed (a third of it between renewals):
 /// a dead process's sessions can be resumed elsewhere this long after it died.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
-
-/// How often a running cell checks whether another process asked to interrupt it:
-/// with the storage's round trip, how long a cross-process interrupt takes.
-const INTERRUPT_POLL: Duration = Duration::from_millis(25);
 
 /// Most cells a stored journal may hold for a resume to read it.
 const MAX_CELLS: usize = 1_000_000;
@@ -498,16 +495,25 @@ impl Durable {
 
     /// Completes when another process asks for the run in progress to stop
     /// ([`Storage::request_interrupt`]); never, on a store that passes no interrupts.
+    /// Polled with every other run of this process on the same storage, in one
+    /// round trip (`watch.rs`).
     pub(crate) async fn interrupted_elsewhere(&self) {
-        if !self.storage.interrupts_across_processes() {
-            return std::future::pending().await;
-        }
-        loop {
-            tokio::time::sleep(INTERRUPT_POLL).await;
-            // A failed read is retried at the next poll.
-            if let Ok(true) = self.storage.interrupt_requested(&self.id).await {
-                return;
-            }
+        super::watch::watch(&self.storage, &self.id).fired().await;
+    }
+
+    /// `work`, with `stop` (which `work` heeds) fired also when another process
+    /// asks for this session's run to stop: for a replay under the lease, which
+    /// the request it serves is answered as interrupted.
+    pub(crate) async fn heeding<T>(&self, stop: &Interrupt, work: impl Future<Output = T>) -> T {
+        let elsewhere = async {
+            self.interrupted_elsewhere().await;
+            stop.interrupt();
+            // `work` ends once it sees `stop`.
+            std::future::pending::<T>().await
+        };
+        tokio::select! {
+            done = work => done,
+            never = elsewhere => never,
         }
     }
 

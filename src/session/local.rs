@@ -109,11 +109,16 @@ impl Local {
         {
             let mut slot = local.slot.lock().await;
             let started = Instant::now();
-            let live = match local.replayed(&slot.journal, &Interrupt::new()).await {
+            // Under the lease: an interrupt asked for now is this request's.
+            let stop = Interrupt::new();
+            let live = match local.heeding(&stop, local.replayed(&slot.journal, &stop)).await {
                 Ok(live) => live,
                 Err(why) => {
                     if let Some(durable) = &local.durable {
                         durable.close(false).await;
+                    }
+                    if stop.is_interrupted() {
+                        return Err(SessionError::ResumeInterrupted(id));
                     }
                     return Err(SessionError::NotResumable { id, why: format!("its replay failed: {why}") });
                 }
@@ -177,7 +182,7 @@ impl Local {
             // this session's share: they share the skill library).
             memory: MemoryShare::new(),
         };
-        let live = fork.replayed(&slot.journal, interrupt).await.map_err(|why| {
+        let live = self.heeding(interrupt, fork.replayed(&slot.journal, interrupt)).await.map_err(|why| {
             if interrupt.is_interrupted() { SessionError::ForkInterrupted } else { SessionError::Fork(why) }
         })?;
         let durable = match &self.durable {
@@ -187,6 +192,15 @@ impl Local {
         drop(holding);
         fork.slot.lock().await.live = Some(live);
         Ok(Self { durable, ..fork })
+    }
+
+    /// `work` (a replay under the lease, which heeds `stop`), with `stop` fired
+    /// also when another process asks for this durable session's run to stop.
+    async fn heeding<T>(&self, stop: &Interrupt, work: impl std::future::Future<Output = T>) -> T {
+        match &self.durable {
+            Some(durable) => durable.heeding(stop, work).await,
+            None => work.await,
+        }
     }
 
     /// `journal` replayed into a fresh interpreter, or why it could not be
@@ -419,6 +433,8 @@ impl Local {
                 // own, which `Session::interrupt` now finds.
                 let replay = Interrupt::new();
                 let _replaying = self.current.enter(&replay);
+                // Not stopped by another process: the interrupt that stopped the cell
+                // is still asked for (until the next claim), and would stop it at once.
                 let (restored, outcome) = self.restore(&slot.journal, &replay).await;
                 if restored.is_none() {
                     // The next run starts a fresh interpreter and a new history.
@@ -511,14 +527,20 @@ fn stopped(cause: StopCause, detail: String, stats: RunStats, restored: Restored
 
 /// A run interrupted before it started: nothing ran, and the interpreter is intact.
 fn not_started() -> RunResult {
-    let message = "the run was interrupted before it started; nothing ran and the interpreter's state is intact";
+    interrupted_before_start(
+        "the run was interrupted before it started; nothing ran and the interpreter's state is intact".to_owned(),
+    )
+}
+
+/// A run interrupted before it started, `message` saying why nothing ran.
+pub(crate) fn interrupted_before_start(message: String) -> RunResult {
     RunResult {
         value: None,
         stdout: String::new(),
         stderr: String::new(),
         stdout_truncated: false,
         stderr_truncated: false,
-        error: Some(error(INTERRUPTED, message.to_owned())),
+        error: Some(error(INTERRUPTED, message)),
         limit: None,
         interrupted: true,
         interpreter_reset: false,

@@ -9,6 +9,7 @@ mod local;
 #[cfg(feature = "remote")]
 pub mod remote;
 mod services;
+mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use self::durable::{Config, Durable, DurableOptions};
 pub use self::interrupt::Interrupt;
 pub use self::journal::JournalOptions;
 use self::local::Local;
+pub(crate) use self::local::interrupted_before_start;
 #[cfg(feature = "remote")]
 use self::remote::{Remote, RemoteError, Subprocess};
 pub use self::services::Services;
@@ -108,6 +110,14 @@ pub enum SessionError {
          created and the session is untouched"
     )]
     ForkInterrupted,
+    /// An interrupt stopped the replay that resumes a stored session (another
+    /// server or process asked for its run to stop while this one resumed it):
+    /// nothing ran, the stored session is untouched, and the next request resumes it.
+    #[error(
+        "session {0} was interrupted while it was being resumed (its stored journal replayed); nothing ran and the \
+         stored session is untouched; the next request resumes it again"
+    )]
+    ResumeInterrupted(SessionId),
     /// Another process held the stored session's lease (it served a request for
     /// it) for longer than a request waits: the run timeout and the lease.
     #[error(

@@ -17,11 +17,16 @@
 //! <base>/sessions/<id>.head          a session journal's head (never mounted into the guest)
 //! <base>/sessions/<id>.cells         its cells: records of a 4-byte little-endian length and the bytes
 //! <base>/sessions/<id>.lock          its lease: an exclusive `flock` held while a process runs it
+//! <base>/sessions/<id>.interrupt     an interrupt asked for while it was held; lapses 5 s after its mtime
 //! ```
 //!
 //! A session's cells are appended and fsynced one record at a time, never
 //! rewritten. Its lease is the lock on its lock file, which the OS releases when
 //! the holder dies; renewing touches the cells file, whose age the idle sweep reads.
+//! An interrupt from another process is a flag file written only while someone
+//! holds the lock (tested with a non-blocking attempt, released at once), which
+//! the holder polls, the next claim removes, and which counts for 5 s after it
+//! was written.
 //!
 //! A write to the skills or the artifacts costs one fsync: it is recorded whole in
 //! the store's write-ahead log, which is fsynced, and then the files py-code-mode
@@ -50,8 +55,8 @@ use serde::{Deserialize, Serialize};
 use super::group::{self, GroupCommit, Keyed, Planned};
 use super::wal::Wal;
 use super::{
-    Expected, IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
-    decode_vector, encode_vector, requirement_name,
+    Expected, INTERRUPT_LAPSES, IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError,
+    StoredJournal, StoredSkill, decode_vector, encode_vector, requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
 use crate::names::ArtifactName;
@@ -604,6 +609,9 @@ impl Storage for FileStorage {
             return Ok(holder == owner);
         }
         leases.insert(id.clone(), (owner.to_owned(), file));
+        drop(leases);
+        // Asked for a run that is over: it must not stop this holder's.
+        remove_if_present(&self.session_file(id, "interrupt"), "clearing a session's interrupt")?;
         Ok(true)
     }
 
@@ -704,7 +712,7 @@ impl Storage for FileStorage {
         // by a process that then holds a lock on a deleted file while another
         // locks a new one.
         let held = self.leases().remove(id);
-        let files = ["head", "cells", "lock"].map(|ext| self.session_file(id, ext));
+        let files = ["head", "cells", "interrupt", "lock"].map(|ext| self.session_file(id, ext));
         let deleted = blocking(move || delete_session_files(&files)).await;
         drop(held);
         deleted
@@ -738,7 +746,7 @@ impl Storage for FileStorage {
                 let Ok(lock) = lock else { continue };
                 // Deleted while held (below), unlocked after.
                 let Ok(Locked::Yes(_lock)) = lock_if_current(lock, &file("lock")) else { continue };
-                if delete_session_files(&[file("head"), file("cells"), file("lock")])? {
+                if delete_session_files(&[file("head"), file("cells"), file("interrupt"), file("lock")])? {
                     swept += 1;
                 }
             }
@@ -747,9 +755,61 @@ impl Storage for FileStorage {
         .await
     }
 
+    async fn request_interrupt(&self, id: &SessionId) -> Result<bool, StorageError> {
+        let held_here = self.leases().contains_key(id);
+        let (lock, flag) = (self.session_file(id, "lock"), self.session_file(id, "interrupt"));
+        blocking(move || {
+            if !held_here && !held_elsewhere(&lock)? {
+                return Ok(false);
+            }
+            let written = File::create(&flag).and_then(|file| file.set_modified(std::time::SystemTime::now()));
+            written.map_err(io("asking for a session's interrupt", &flag))?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn interrupt_requested(&self, id: &SessionId) -> Result<bool, StorageError> {
+        Ok(self.interrupts_requested(std::slice::from_ref(id)).await?.first() == Some(&true))
+    }
+
+    async fn interrupts_requested(&self, ids: &[SessionId]) -> Result<Vec<bool>, StorageError> {
+        let flags: Vec<PathBuf> = ids.iter().map(|id| self.session_file(id, "interrupt")).collect();
+        blocking(move || flags.iter().map(|flag| interrupt_asked(flag)).collect()).await
+    }
+
     fn packages_dir(&self) -> &Path {
         &self.packages
     }
+}
+
+/// Whether another process holds the lock on the session lock file at `path`: a
+/// non-blocking attempt on a file of its own, given up at once when it succeeds
+/// (a claim racing it then finds the lease held and retries). No lock file: no
+/// holder, and none is created.
+fn held_elsewhere(path: &Path) -> Result<bool, StorageError> {
+    let file = match File::options().write(true).open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(io("testing a session's lease", path)(err)),
+    };
+    match file.try_lock() {
+        // Dropping the file releases the lock.
+        Ok(()) => Ok(false),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+        Err(std::fs::TryLockError::Error(err)) => Err(io("testing a session's lease", path)(err)),
+    }
+}
+
+/// Whether the interrupt flag file at `path` exists and was written less than
+/// [`INTERRUPT_LAPSES`] ago (one dated in the future, by a clock set back, counts).
+fn interrupt_asked(path: &Path) -> Result<bool, StorageError> {
+    let written = match std::fs::metadata(path).and_then(|meta| meta.modified()) {
+        Ok(written) => written,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(io("reading a session's interrupt", path)(err)),
+    };
+    Ok(written.elapsed().map_or(true, |age| age < INTERRUPT_LAPSES))
 }
 
 /// A session journal's version, from its files' metadata: every begin renames a

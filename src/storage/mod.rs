@@ -138,6 +138,11 @@ impl StoredSkill {
     }
 }
 
+/// How long an interrupt asked for stays asked for, unless a claim clears it: long
+/// enough for the holder's next poll, short enough that a request that raced the
+/// end of the run cannot linger.
+pub const INTERRUPT_LAPSES: Duration = Duration::from_secs(5);
+
 /// Most earlier versions kept per skill; saving over a skill with this many drops
 /// the oldest.
 pub const MAX_SKILL_VERSIONS: usize = 20;
@@ -375,16 +380,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         self.renew_session(id, owner, lease, ttl).await?;
         self.journal_version(id).await.map(Some)
     }
-    /// Whether this store passes interrupts between processes
-    /// ([`request_interrupt`](Self::request_interrupt)); a store that does not
-    /// leaves a run to be stopped by the process that runs it.
-    fn interrupts_across_processes(&self) -> bool {
-        false
-    }
     /// Asks whichever process holds session `id`'s lease (it serves a request for
     /// it now) to stop its run: `true` if the lease was held. The request lapses by
-    /// itself soon after and is cleared by the next claim, so it never stops a
-    /// later cell.
+    /// itself after [`INTERRUPT_LAPSES`] and is cleared by the next claim, so it
+    /// never stops a later cell. A store that passes no interrupts between
+    /// processes answers `false`: the process running the session stops it.
     async fn request_interrupt(&self, id: &SessionId) -> Result<bool, StorageError> {
         let _ = id;
         Ok(false)
@@ -393,6 +393,16 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn interrupt_requested(&self, id: &SessionId) -> Result<bool, StorageError> {
         let _ = id;
         Ok(false)
+    }
+    /// [`interrupt_requested`](Self::interrupt_requested) for each of `ids`, in
+    /// order: what one process polls for all the runs it serves, in one round trip
+    /// where the store can do it in one.
+    async fn interrupts_requested(&self, ids: &[SessionId]) -> Result<Vec<bool>, StorageError> {
+        let mut asked = Vec::with_capacity(ids.len());
+        for id in ids {
+            asked.push(self.interrupt_requested(id).await?);
+        }
+        Ok(asked)
     }
 
     /// The local directory where this storage's packages are installed.

@@ -14,7 +14,7 @@
 //! | its cells | `P:sessions:<id>:cells` | list, one record per completed cell |
 //! | its lease | `P:sessions:<id>:lease` | string: the holder's token, with a `PX` expiry |
 //! | its version | `P:sessions:<id>:version` | integer: the counter's value at its last write |
-//! | an interrupt asked for | `P:sessions:<id>:interrupt` | string, with a `PX` expiry; cleared by the next claim |
+//! | an interrupt asked for | `P:sessions:<id>:interrupt` | string, with a `PX` expiry; cleared by the next claim and by a deletion |
 //! | the version counter | `P:sessions:versions` | integer, incremented by every journal write of any session |
 //!
 //! A session's journal keys expire after the idle TTL given with each write and
@@ -43,8 +43,8 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
-    Expected, IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError, StoredJournal, StoredSkill,
-    decode_vector, encode_vector, requirement_name,
+    Expected, INTERRUPT_LAPSES, IndexEntry, JournalCaps, SavedSkill, SkippedSkill, Storage, StorageError,
+    StoredJournal, StoredSkill, decode_vector, encode_vector, requirement_name,
 };
 use crate::model::{Artifact, ArtifactInfo};
 use crate::names::ArtifactName;
@@ -798,7 +798,7 @@ impl Storage for RedisStorage {
         let (removed,): (u64,) = redis::pipe()
             .atomic()
             .del(&head)
-            .del(&[lease, cells, version])
+            .del(&[lease, cells, version, self.interrupt_key(id)])
             .ignore()
             .query_async(&mut conn)
             .await
@@ -828,10 +828,6 @@ impl Storage for RedisStorage {
         Ok(u64::try_from(version).ok())
     }
 
-    fn interrupts_across_processes(&self) -> bool {
-        true
-    }
-
     async fn request_interrupt(&self, id: &SessionId) -> Result<bool, StorageError> {
         let mut conn = self.conn.clone();
         let [lease, ..] = self.journal_keys(id);
@@ -852,15 +848,27 @@ impl Storage for RedisStorage {
         conn.exists(self.interrupt_key(id)).await.map_err(redis_err("reading a session's interrupt"))
     }
 
+    async fn interrupts_requested(&self, ids: &[SessionId]) -> Result<Vec<bool>, StorageError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = ids.iter().map(|id| self.interrupt_key(id)).collect();
+        // One command for every id: what a process's poll costs, however many runs it serves.
+        // MGET spelled out: the client's `mget` sends a GET for a single key, whose
+        // answer is no list.
+        let flags: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("reading sessions' interrupts"))?;
+        Ok(flags.iter().map(Option::is_some).collect())
+    }
+
     fn packages_dir(&self) -> &Path {
         &self.packages
     }
 }
-
-/// How long an interrupt asked for stays asked for, unless a claim clears it: long
-/// enough for the holder's next poll, short enough that a request that raced the
-/// end of the run cannot linger.
-const INTERRUPT_LAPSES: Duration = Duration::from_secs(5);
 
 // Leases and interrupts are written with `redis.set_repl(redis.REPL_NONE)`: neither
 // goes to the append-only file nor to replicas. Both lapse by themselves, and with
