@@ -40,8 +40,8 @@
 //! routing: a server holds a session's lease only while it serves a request for
 //! it, keeps its interpreter as a cache between requests, and resumes from the
 //! storage when another server went on with the session since. A request for a
-//! session another server is serving right now waits for it (up to the run
-//! timeout plus [`ServeOptions::session_lease`]), then 409 `held`; one that cannot
+//! session another server is serving right now (a `DELETE` too) waits for it (up
+//! to the run timeout plus [`ServeOptions::session_lease`]), then 409 `held`; one that cannot
 //! be resumed (no journal: the data profile, or past its cap) gets 409
 //! `not_resumable`. A fork is stored under its own id. An interrupt reaches the
 //! server running the cell through Redis. A deleted session's journal is deleted;
