@@ -174,6 +174,86 @@ fn repl_session_name_resumes_a_named_session() {
     }
 }
 
+/// A `codemode repl` with piped input, its output collected as it comes.
+struct LiveRepl {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl LiveRepl {
+    fn start(args: &[&str]) -> Self {
+        let mut child = command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("codemode starts");
+        let stdin = child.stdin.take().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let collected = stdout.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            // Ends at EOF, when the repl exits.
+            while let Ok(n @ 1..) = std::io::Read::read(&mut out, &mut buffer) {
+                collected.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        Self { child, stdin, stdout }
+    }
+
+    /// Sends `lines`, then waits (at most a minute) for `expected` in what it prints next.
+    fn send(&mut self, lines: &str, expected: &str) {
+        let from = self.stdout.lock().unwrap().len();
+        writeln!(self.stdin, "{lines}").unwrap();
+        self.stdin.flush().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = self.stdout.lock().unwrap()[from..].to_owned();
+            if out.contains(expected) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "no {expected:?} after {lines:?}; printed {out:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Ends its input; what it wrote to stderr, once it exited successfully.
+    fn finish(self) -> String {
+        drop(self.stdin);
+        let out = self.child.wait_with_output().unwrap();
+        assert!(out.status.success(), "exit {:?}: {}", out.status, text(&out.stderr));
+        text(&out.stderr)
+    }
+}
+
+/// Two `repl --session NAME` on one storage, taking turns: each one, finding that
+/// the other went on with the session, resumes it by itself (with a note) and
+/// runs its cell on the shared history, never stuck on the stale copy.
+#[test]
+fn two_repls_on_one_session_name_share_one_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("shared-{}", std::process::id());
+    let args = ["--base", dir.path().to_str().unwrap(), "repl", "--session", &name];
+    let mut a = LiveRepl::start(&args);
+    a.send("x = 1\nprint('x is', x)", "x is 1");
+    let mut b = LiveRepl::start(&args);
+    b.send("x += 1\nprint('x is', x)", "x is 2");
+    a.send("x += 1\nprint('x is', x)", "x is 3");
+    b.send("x += 1\nprint('x is', x)", "x is 4");
+    a.send("print('x is', x)", "x is 4");
+    let note = format!("(resumed session {name}: another process went on with it)");
+    let (a, b) = (a.finish(), b.finish());
+    assert!(a.contains(&format!("(new session {name}")), "{a}");
+    assert_eq!(a.matches(&note).count(), 2, "{a}");
+    assert_eq!(b.matches(&note).count(), 1, "{b}");
+    for stderr in [&a, &b] {
+        assert!(!stderr.contains("error"), "{stderr}");
+    }
+}
+
 #[test]
 fn ctrl_c_in_the_repl_interrupts_the_cell_and_the_repl_goes_on() {
     let tools = common::spawner_tools(60);

@@ -1105,6 +1105,45 @@ fn a_session_survives_kill_9_of_its_server_and_resumes_on_another() {
     assert_eq!((status, gone["error"]["kind"].as_str()), (404, Some("not_found")), "{gone}");
 }
 
+/// DELETE sent to one server while another serves a request of the session waits
+/// for that request, as any request waits for the lease, then deletes: the run is
+/// answered as it ran (its cell completed and was stored, then the session went),
+/// and the session is gone on both servers. The deleting server either never saw
+/// the session or keeps an older copy of it.
+#[test]
+fn a_delete_waits_for_the_run_another_server_serves() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let token = "a-token-for-waiting-deletes";
+    let args = ["--redis", &url, "--prefix", "deletes"];
+    let (one, two) = (Served::start(token, &args), Served::start(token, &args));
+    let bearer = format!("Authorization: Bearer {token}");
+    for created_on in [&one, &two] {
+        let (status, created) = post_json(created_on.addr(), token, "/v1/sessions", &json!({}));
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/sessions/{id}");
+        let run = |served: &Served, code: &str| {
+            post_json(served.addr(), token, &format!("{path}/run"), &json!({"code": code}))
+        };
+        assert_eq!(run(&one, "import time\nx = 1").0, 200);
+        std::thread::scope(|scope| {
+            let slow = scope.spawn(|| run(&one, "time.sleep(1)\nx = 2\nx"));
+            std::thread::sleep(Duration::from_millis(300));
+            let asked = Instant::now();
+            let (status, body) = raw(two.addr(), &request("DELETE", &path, &[bearer.as_bytes()], b""));
+            assert_eq!(status, 204, "after {:?}: {}", asked.elapsed(), String::from_utf8_lossy(&body));
+            assert!(asked.elapsed() > Duration::from_millis(400), "the DELETE did not wait: {:?}", asked.elapsed());
+            let (status, result) = slow.join().unwrap();
+            assert_eq!((status, &result["value"]["json"]), (200, &json!(2)), "{result}");
+        });
+        for served in [&one, &two] {
+            let (status, gone) = run(served, "x");
+            assert_eq!((status, gone["error"]["kind"].as_str()), (404, Some("not_found")), "{gone}");
+        }
+    }
+}
+
 /// Issue 13: a fork made on a durable server is stored under its own id like any
 /// session. `kill -9` of the server that made it, and a second server on the same
 /// Redis resumes the fork with its own state (the original's untouched), while the

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use codemode::names::SessionId;
-use codemode::{Session, SessionError};
+use codemode::{RunResult, Session, SessionBuilder, SessionError};
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
@@ -27,9 +27,13 @@ pub struct ReplArgs {
 }
 
 pub async fn repl(context: &SessionArgs<'_>, args: &ReplArgs) -> anyhow::Result<ExitCode> {
-    let session = match &args.session {
+    let named = match &args.session {
+        None => None,
+        Some(name) => Some(Named { name: SessionId::named(name)?, factory: context.session_factory().await? }),
+    };
+    let mut session = match &named {
         None => context.session().await?,
-        Some(name) => named(context, SessionId::named(name)?).await?,
+        Some(named) => named.open().await?,
     };
     let mut editor = DefaultEditor::new().context("cannot start line editing")?;
     let history = codemode::default_cache_dir().map(|dir| dir.join("repl_history"));
@@ -53,8 +57,7 @@ pub async fn repl(context: &SessionArgs<'_>, args: &ReplArgs) -> anyhow::Result<
             match line.trim() {
                 "" => continue,
                 "%reset" => {
-                    session.reset().await?;
-                    println!("(session reset)");
+                    perform(&mut session, named.as_ref(), Input::Reset).await?;
                     continue;
                 }
                 "%help" => {
@@ -71,12 +74,9 @@ pub async fn repl(context: &SessionArgs<'_>, args: &ReplArgs) -> anyhow::Result<
         if needs_more(&cell, &line) {
             continue;
         }
-        let result = run_until_ctrl_c(&session, &cell).await?;
+        let input = Input::Cell(&cell);
+        perform(&mut session, named.as_ref(), input).await?;
         cell.clear();
-        print_result(&result)?;
-        if let Some(note) = result.state_note() {
-            println!("({note})");
-        }
     }
     if let Some(path) = &history {
         if let Some(dir) = path.parent() {
@@ -88,26 +88,104 @@ pub async fn repl(context: &SessionArgs<'_>, args: &ReplArgs) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-/// The session stored under `name`, resumed; or a new one stored under it.
-async fn named(context: &SessionArgs<'_>, name: SessionId) -> anyhow::Result<Session> {
-    let factory = context.session_factory().await?;
-    match factory().resume(name.clone(), None).build().await {
-        Ok(session) => {
-            eprintln!("(resumed session {name})");
-            Ok(session)
+/// A session kept in the storage under a name (`--session`), and what builds it.
+struct Named<F> {
+    name: SessionId,
+    factory: F,
+}
+
+impl<F: Fn() -> SessionBuilder> Named<F> {
+    /// The session stored under the name, resumed; or a new one stored under it.
+    async fn open(&self) -> anyhow::Result<Session> {
+        let name = &self.name;
+        match (self.factory)().resume(name.clone(), None).build().await {
+            Ok(session) => {
+                eprintln!("(resumed session {name})");
+                Ok(session)
+            }
+            Err(SessionError::NotFound(_)) => {
+                let session = (self.factory)().durable(name.clone(), None).build().await;
+                eprintln!("(new session {name}, kept in the storage)");
+                session.context("cannot start the session")
+            }
+            Err(err) => Err(err).context(format!("cannot resume session {name}")),
         }
-        Err(SessionError::NotFound(_)) => {
-            let session = factory().durable(name.clone(), None).build().await;
-            eprintln!("(new session {name}, kept in the storage)");
-            session.context("cannot start the session")
-        }
-        Err(err) => Err(err).context(format!("cannot resume session {name}")),
     }
+
+    /// Replaces `session`, a copy out of date, with the stored session resumed.
+    async fn resume_into(&self, session: &mut Session, why: &str) -> anyhow::Result<()> {
+        session.close().await;
+        let name = &self.name;
+        let resumed = (self.factory)().resume(name.clone(), None).build().await;
+        *session = resumed.with_context(|| format!("cannot resume session {name}"))?;
+        eprintln!("(resumed session {name}: {why})");
+        Ok(())
+    }
+}
+
+/// One input the REPL performs on its session.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    Cell(&'a str),
+    Reset,
+}
+
+impl Input<'_> {
+    /// Performs it on `session` and prints what it gave.
+    async fn on(self, session: &Session) -> anyhow::Result<()> {
+        match self {
+            Input::Cell(cell) => {
+                let result = run_until_ctrl_c(session, cell).await?;
+                print_result(&result)?;
+                if let Some(note) = result.state_note() {
+                    println!("({note})");
+                }
+            }
+            Input::Reset => {
+                session.reset().await?;
+                println!("(session reset)");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Performs `input` on `session`. Another process (a second `repl --session` on
+/// the same name) went on with a named session since: it is resumed from the
+/// storage and `input` performed once more (nothing ran: the version check comes
+/// first). Out of date still (yet another went on meanwhile), or taken over by
+/// another process while `input` ran (it ran, effects included, but is not
+/// stored: never retried): the error is printed and the session resumed for the
+/// next input.
+async fn perform<F: Fn() -> SessionBuilder>(
+    session: &mut Session,
+    named: Option<&Named<F>>,
+    input: Input<'_>,
+) -> anyhow::Result<()> {
+    let Some(named) = named else { return input.on(session).await };
+    let mut outcome = input.on(session).await;
+    if let Some(SessionError::Superseded(_)) = session_error(&outcome) {
+        named.resume_into(session, "another process went on with it").await?;
+        outcome = input.on(session).await;
+    }
+    let why = match session_error(&outcome) {
+        Some(SessionError::Superseded(_)) => "another process went on with it",
+        Some(SessionError::TakenOver(_)) => "another process took it over while the cell ran",
+        _ => return outcome,
+    };
+    if let Err(err) = outcome {
+        eprintln!("error: {err}");
+    }
+    named.resume_into(session, why).await
+}
+
+fn session_error(outcome: &anyhow::Result<()>) -> Option<&SessionError> {
+    outcome.as_ref().err()?.downcast_ref()
 }
 
 /// Runs `cell`; Ctrl-C meanwhile interrupts it (and only it: the REPL goes on).
 /// At the prompt Ctrl-C is the line editor's, which clears the line as before.
-async fn run_until_ctrl_c(session: &codemode::Session, cell: &str) -> anyhow::Result<codemode::RunResult> {
+async fn run_until_ctrl_c(session: &Session, cell: &str) -> anyhow::Result<RunResult> {
     let run = session.run(cell);
     tokio::pin!(run);
     loop {

@@ -40,8 +40,8 @@
 //! routing: a server holds a session's lease only while it serves a request for
 //! it, keeps its interpreter as a cache between requests, and resumes from the
 //! storage when another server went on with the session since. A request for a
-//! session another server is serving right now waits for it (up to the run
-//! timeout plus [`ServeOptions::session_lease`]), then 409 `held`; one that cannot
+//! session another server is serving right now (a `DELETE` too) waits for it (up
+//! to the run timeout plus [`ServeOptions::session_lease`]), then 409 `held`; one that cannot
 //! be resumed (no journal: the data profile, or past its cap) gets 409
 //! `not_resumable`. A fork is stored under its own id. An interrupt reaches the
 //! server running the cell (or resuming the session) through the storage. A
@@ -327,9 +327,14 @@ async fn fork_session(State(state): State<AppState>, Path(id): Path<String>) -> 
     Ok((StatusCode::CREATED, Json(json!({"id": id, "ttl_seconds": state.sessions.ttl.as_secs_f64()}))))
 }
 
-/// Closes session `id` and deletes its stored journal; one this server does not
-/// hold is deleted from the storage unless another server holds it (409).
+/// Closes session `id` and deletes its stored journal. One that another server
+/// serves now is deleted once that request is done (its cell completes and is
+/// stored, then the session goes), waited for as any request waits for it: 409
+/// `held` past that wait, nothing deleted.
 async fn close_session(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    // This server's copy: a cell of it running here is stopped, and another
+    // server's request is waited for the same way, in its close (past the wait the
+    // journal is deleted all the same: that server's cell then ends as taken over).
     let missing = match state.sessions.remove(&id).await {
         Ok(()) => return Ok(StatusCode::NO_CONTENT),
         Err(missing) => missing,
@@ -338,12 +343,8 @@ async fn close_session(State(state): State<AppState>, Path(id): Path<String>) ->
     let (Some(lease), Some(id), Some(storage)) = (state.durable, id, stored(&state)) else {
         return Err(missing);
     };
-    // Taken first, so a live holder is never deleted under.
-    let owner = SessionId::random().to_string();
-    if !storage.claim_session(&id, &owner, lease).await.map_err(SessionError::from)? {
-        return Err(SessionError::Held(id).into());
-    }
-    if storage.delete_journal(&id).await.map_err(SessionError::from)? {
+    let wait = (state.factory)().lease_wait(lease);
+    if crate::session::delete_stored(storage.as_ref(), &id, lease, wait).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(missing)

@@ -209,7 +209,7 @@ impl Durable {
         Ok(durable)
     }
 
-    /// Takes the lease (waiting for a holder with a backoff, within `wait`) and
+    /// Takes the lease (waiting for a holder, within `wait`: [`wait_for_lease`]) and
     /// starts renewing it; the stored journal's version, read in the same step.
     async fn take_lease(&self) -> Result<u64, SessionError> {
         let releasing = self.releasing.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -217,34 +217,24 @@ impl Durable {
             // Its outcome does not matter: the claim below sees the lease as it is.
             let _ = releasing.await;
         }
-        // No deadline when it is past what the clock can represent (a huge timeout).
-        let deadline = Instant::now().checked_add(self.wait);
-        let mut pause = Duration::from_millis(5);
-        loop {
-            let asked = self.storage.claim_session_version(&self.id, &self.owner, self.lease, self.ttl).await?;
-            if let Some(version) = asked {
-                self.lost.send_replace(false);
-                let renewer = tokio::spawn(renew(
-                    self.storage.clone(),
-                    self.id.clone(),
-                    self.owner.clone(),
-                    self.lease,
-                    self.ttl,
-                    self.stale.clone(),
-                    self.lost.clone(),
-                ));
-                if let Some(old) = self.renewer.lock().unwrap_or_else(|p| p.into_inner()).replace(renewer) {
-                    old.abort();
-                }
-                return Ok(version);
-            }
-            let left = deadline.map_or(Duration::MAX, |deadline| deadline.saturating_duration_since(Instant::now()));
-            if left.is_zero() {
-                return Err(SessionError::Held(self.id.clone()));
-            }
-            tokio::time::sleep(pause.min(left)).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
+        let version = wait_for_lease(&self.id, self.wait, || {
+            self.storage.claim_session_version(&self.id, &self.owner, self.lease, self.ttl)
+        })
+        .await?;
+        self.lost.send_replace(false);
+        let renewer = tokio::spawn(renew(
+            self.storage.clone(),
+            self.id.clone(),
+            self.owner.clone(),
+            self.lease,
+            self.ttl,
+            self.stale.clone(),
+            self.lost.clone(),
+        ));
+        if let Some(old) = self.renewer.lock().unwrap_or_else(|p| p.into_inner()).replace(renewer) {
+            old.abort();
         }
+        Ok(version)
     }
 
     fn stop_renewing(&self) {
@@ -536,6 +526,50 @@ impl Durable {
             tracing::warn!(id = %self.id, %err, "cannot release a session's stored journal");
         }
     }
+}
+
+/// Asks `claim` for session `id`'s lease until it gives it (`Some`), waiting with
+/// a backoff (5 ms doubling to 100 ms) while another process holds it:
+/// [`SessionError::Held`] past `wait`. Every claim that waits for a process serving
+/// the session goes through it (a request's, a delete's), so all wait alike.
+async fn wait_for_lease<T, F: Future<Output = Result<Option<T>, StorageError>>>(
+    id: &SessionId,
+    wait: Duration,
+    mut claim: impl FnMut() -> F,
+) -> Result<T, SessionError> {
+    // No deadline when it is past what the clock can represent (a huge timeout).
+    let deadline = Instant::now().checked_add(wait);
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if let Some(claimed) = claim().await? {
+            return Ok(claimed);
+        }
+        let left = deadline.map_or(Duration::MAX, |deadline| deadline.saturating_duration_since(Instant::now()));
+        if left.is_zero() {
+            return Err(SessionError::Held(id.clone()));
+        }
+        tokio::time::sleep(pause.min(left)).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// Deletes session `id`'s stored journal for a process that holds no copy of the
+/// session, once no other process serves it: the lease is waited for as a request
+/// waits for it (within `wait`, [`SessionError::Held`] past it), so a cell running
+/// elsewhere completes and is stored first, then the session goes. Whether a
+/// journal was stored.
+pub(crate) async fn delete_stored(
+    storage: &dyn Storage,
+    id: &SessionId,
+    lease: Duration,
+    wait: Duration,
+) -> Result<bool, SessionError> {
+    let owner = SessionId::random().to_string();
+    let owner = owner.as_str();
+    wait_for_lease(id, wait, || async move { Ok(storage.claim_session(id, owner, lease).await?.then_some(())) })
+        .await?;
+    // The lease goes with the journal (one left by a failure here lapses by itself).
+    Ok(storage.delete_journal(id).await?)
 }
 
 /// Renews the lease a third of its length before it lapses; a lost lease marks the

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use self::durable::DEFAULT_LEASE;
+pub(crate) use self::durable::delete_stored;
 
 /// What a request waits for a durable session's lease beyond the run timeout and
 /// the lease: the storage's round trips, and the holder's append and release.
@@ -357,6 +358,14 @@ impl SessionBuilder {
         self
     }
 
+    /// How long a request for a durable session this builder makes waits for its
+    /// lease while another process serves the session, with leases of `lease`: as
+    /// a call queued behind a running cell waits (the run timeout), plus a lease
+    /// for a holder that died.
+    pub(crate) fn lease_wait(&self, lease: Duration) -> Duration {
+        self.limits.timeout.saturating_add(lease).saturating_add(LEASE_WAIT_MARGIN)
+    }
+
     /// The memory a server reserves from its budget for a session this builder
     /// makes: its interpreter's cap ([`Limits::memory`]) and what its journal may
     /// hold ([`JournalOptions::max_bytes`]; none for the data profile, which keeps
@@ -458,9 +467,7 @@ impl SessionBuilder {
         &mut self,
         mut options: DurableOptions,
     ) -> Result<(Durable, Option<journal::Journal>), SessionError> {
-        // A request waits for another process's run of the session as a call queued
-        // behind a running cell waits, plus a lease for a holder that died.
-        options.wait = self.limits.timeout.saturating_add(options.lease).saturating_add(LEASE_WAIT_MARGIN);
+        options.wait = self.lease_wait(options.lease);
         if !matches!(self.executor, Where::InProcess) {
             return Err(SessionError::InvalidLimits("a durable session runs in process only".into()));
         }
