@@ -695,13 +695,64 @@ async fn redis_outage_fails_cleanly_and_loses_nothing_acknowledged() {
     assert_eq!(names, acknowledged, "every acknowledged write is there, the failed one is not");
 }
 
-/// A checkpoint that fails (here its copy's path is taken by a directory) fails
-/// no write: the write that passes the log's checkpoint size, and every one after
-/// it, is acknowledged and readable, also after a reopen (whose own checkpoint
-/// fails too); once the path is free, the next write checkpoints (the log is
-/// emptied) and nothing is lost.
+/// What Redis writes to its append-only file for a durable session: the cells and
+/// the journal's expiry, never a lease or an interrupt, and a claim's refresh of
+/// the expiry only once less than the TTL is left. After a crash of Redis the
+/// journal is whole with its TTL, and the lease and interrupt asked for before are
+/// gone (a lapse), so the session resumes at once.
 #[tokio::test(flavor = "multi_thread")]
-async fn file_writes_succeed_when_their_checkpoint_fails() {
+async fn a_redis_restart_keeps_journals_and_forgets_leases() {
+    use codemode::Session;
+    use std::time::Duration;
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(RedisStorage::connect(&redis.url(), "t", dir.path().to_path_buf()).await.unwrap());
+    let id = SessionId::new("restarted").unwrap();
+    let ttl = Duration::from_secs(3600);
+    let session = Session::builder().storage(storage.clone()).durable(id.clone(), Some(ttl)).build().await.unwrap();
+    let cells = ["xs = [1]", "xs.append(2)", "xs.append(3)", "xs.append(4)"];
+    for cell in cells {
+        assert!(session.run(cell).await.unwrap().is_ok());
+    }
+    session.close().await;
+    assert!(storage.claim_session(&id, "crashed", Duration::from_secs(600)).await.unwrap());
+    assert!(storage.request_interrupt(&id).await.unwrap());
+
+    let aof: Vec<u8> = walkdir(redis.dir()).into_iter().flat_map(|file| std::fs::read(file).unwrap()).collect();
+    let count = |needle: &str| aof.windows(needle.len()).filter(|w| *w == needle.as_bytes()).count();
+    assert_eq!(count(":restarted:lease") + count(":restarted:interrupt"), 0, "a lease or interrupt was written");
+    // The head: written once when the history began, then its expiry once per stored cell.
+    assert_eq!(count(":restarted:head"), 1 + cells.len(), "a claim wrote the journal's expiry");
+
+    redis.restart();
+    let storage = Arc::new(RedisStorage::connect(&redis.url(), "t", dir.path().to_path_buf()).await.unwrap());
+    assert!(!storage.interrupt_requested(&id).await.unwrap(), "the interrupt lapsed with the restart");
+    let resumed = Session::builder().storage(storage.clone()).resume(id.clone(), Some(ttl)).build().await.unwrap();
+    assert_eq!(common::value(&resumed.run("xs").await.unwrap()), json!([1, 2, 3, 4]));
+    let mut conn = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let left: i64 = redis::cmd("PTTL").arg("t:sessions:restarted:head").query(&mut conn).unwrap();
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap();
+    assert!((ttl_ms - 60_000..=ttl_ms * 11 / 10).contains(&left), "the journal keeps its TTL: {left} ms left");
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { files.extend(walkdir(&path)) } else { files.push(path) }
+    }
+    files
+}
+
+/// A checkpoint that fails (here its copy's path is taken by a directory) fails
+/// no write that took effect: the write that passes the log's checkpoint size is
+/// acknowledged and readable, also after a reopen (whose own checkpoint fails
+/// too). The next write checkpoints first and is refused while that fails, so
+/// the log never outgrows what a replay reads; once the path is free, the next
+/// write checkpoints and nothing is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_checkpoint_fails_the_next_write_not_the_last() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(FileStorage::open(dir.path()).await.unwrap());
     let artifacts = Artifacts::new(storage, DEFAULT_MAX_ARTIFACT_SIZE);
@@ -710,17 +761,22 @@ async fn file_writes_succeed_when_their_checkpoint_fails() {
     let log = dir.path().join("artifacts/.artifacts.log");
     let data = |i: usize| vec![b'a' + (i % 26) as u8; 60 << 10];
     // 60 KiB each stays in the log: the 18th passes the 1 MiB checkpoint size.
-    let names: Vec<String> = (0..24).map(|i| format!("big-{i}")).collect();
+    let names: Vec<String> = (0..18).map(|i| format!("big-{i}")).collect();
     for (i, name) in names.iter().enumerate() {
         artifacts.save(name, data(i), DataKind::Bytes, "", Map::new()).await.unwrap();
     }
-    assert!(std::fs::metadata(&log).unwrap().len() > 1 << 20, "no checkpoint emptied the log");
+    let logged = std::fs::metadata(&log).unwrap().len();
+    assert!(logged > 1 << 20, "no checkpoint emptied the log");
+    let refused = artifacts.save("big-18", data(18), DataKind::Bytes, "", Map::new()).await.unwrap_err();
+    assert!(refused.to_string().contains("checkpoint"), "{refused}");
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), logged, "the refused write is not in the log");
     let check = |artifacts: Artifacts| {
         let names = names.clone();
         async move {
             for (i, name) in names.iter().enumerate() {
                 assert_eq!(artifacts.load(name).await.unwrap().data, data(i), "{name}");
             }
+            assert!(artifacts.load("big-18").await.is_err(), "the refused write is not stored");
         }
     };
     check(artifacts.clone()).await;
@@ -729,7 +785,7 @@ async fn file_writes_succeed_when_their_checkpoint_fails() {
 
     std::fs::remove_dir_all(&blocker).unwrap();
     reopened.save("after", b"after".to_vec(), DataKind::Text, "", Map::new()).await.unwrap();
-    assert_eq!(std::fs::metadata(&log).unwrap().len(), 0, "the next write checkpointed");
+    assert!(std::fs::metadata(&log).unwrap().len() < 1 << 10, "the next write checkpointed first");
     assert!(blocker.is_file(), "the checkpoint copy is in place");
     let reopened = Artifacts::new(Arc::new(FileStorage::open(dir.path()).await.unwrap()), DEFAULT_MAX_ARTIFACT_SIZE);
     check(reopened.clone()).await;

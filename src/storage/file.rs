@@ -611,7 +611,11 @@ impl Storage for FileStorage {
         leases.insert(id.clone(), (owner.to_owned(), file));
         drop(leases);
         // Asked for a run that is over: it must not stop this holder's.
-        remove_if_present(&self.session_file(id, "interrupt"), "clearing a session's interrupt")?;
+        if let Err(err) = remove_if_present(&self.session_file(id, "interrupt"), "clearing a session's interrupt") {
+            // Not taken after all: the lease is given back, not kept by a failed claim.
+            self.leases().remove(id);
+            return Err(err);
+        }
         Ok(true)
     }
 

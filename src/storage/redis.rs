@@ -878,21 +878,22 @@ impl Storage for RedisStorage {
 // a lapse: every journal write is fenced by the lease, so a holder that lost its
 // lease that way stores nothing more.
 
-/// Lua: `keep(ttl)` keeps a journal (KEYS[2..4]) for `ttl` ms more (0: no TTL). The
-/// new expiry goes to the append-only file only when it moves the written one by
-/// over a tenth of the TTL, so a request that stores nothing rarely waits for an
-/// fsync, and a restart keeps a journal at least nine tenths of its TTL after its
-/// last use. Leaves replication off.
-macro_rules! keep_journal {
+/// Lua: `lasting(ttl)` is how long a journal is kept past a use: `ttl` ms plus a
+/// tenth. `keep(ttl)` keeps a journal (KEYS[2..4]) that long again once less than
+/// `ttl` is left, replicated (to the append-only file too): a use within a tenth of
+/// the TTL of the last written expiry writes nothing, so a request that stores
+/// nothing rarely waits for an fsync, and the expiry a restart reads is always the
+/// primary's, at least the TTL after the last use. Leaves replication off.
+macro_rules! journal_expiry {
     () => {
         r"
+local function lasting(ttl) return ttl + math.floor(ttl / 10) end
 local function keep(ttl)
-  if ttl == 0 then return end
-  if redis.call('PTTL', KEYS[2]) < ttl * 0.9 then redis.set_repl(redis.REPL_ALL) end
-  for i = 2, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  if ttl == 0 or redis.call('PTTL', KEYS[2]) >= ttl then return end
+  redis.set_repl(redis.REPL_ALL)
+  for i = 2, 4 do redis.call('PEXPIRE', KEYS[i], lasting(ttl)) end
   redis.set_repl(redis.REPL_NONE)
 end
-redis.set_repl(redis.REPL_NONE)
 "
     };
 }
@@ -902,8 +903,9 @@ redis.set_repl(redis.REPL_NONE)
 /// keeps the journal for the TTL; returns the journal's version (0: none), -1 if
 /// another owner holds the lease.
 const CLAIM_VERSION: &str = concat!(
-    keep_journal!(),
+    journal_expiry!(),
     r"
+redis.set_repl(redis.REPL_NONE)
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return -1 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -939,8 +941,9 @@ return 1";
 
 /// KEYS: lease, head, cells, version, counter. ARGV: owner, lease ms, ttl ms (0: none).
 const RENEW: &str = concat!(
-    keep_journal!(),
+    journal_expiry!(),
     r"
+redis.set_repl(redis.REPL_NONE)
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 keep(tonumber(ARGV[3]))
@@ -949,31 +952,39 @@ return 1"
 
 /// KEYS: lease, head, cells, version, counter. ARGV: owner, head, ttl ms (0: none).
 /// Returns the new version.
-const BEGIN: &str = r"
+const BEGIN: &str = concat!(
+    journal_expiry!(),
+    r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[3])
 local version = redis.call('INCR', KEYS[5])
 redis.call('SET', KEYS[4], version)
-if ARGV[3] ~= '0' then
-  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) redis.call('PEXPIRE', KEYS[4], ARGV[3])
+local ttl = tonumber(ARGV[3])
+if ttl ~= 0 then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', lasting(ttl)) redis.call('PEXPIRE', KEYS[4], lasting(ttl))
 else
   redis.call('SET', KEYS[2], ARGV[2])
 end
-return version";
+return version"
+);
 
 /// KEYS: lease, head, cells, version, counter. ARGV: owner, cell, release ('1': give
 /// the lease up once the cell is stored), ttl ms (0: none). Returns the new version.
-const APPEND: &str = r"
+const APPEND: &str = concat!(
+    journal_expiry!(),
+    r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
 redis.call('RPUSH', KEYS[3], ARGV[2])
 local version = redis.call('INCR', KEYS[5])
 redis.call('SET', KEYS[4], version)
-if ARGV[4] ~= '0' then
-  redis.call('PEXPIRE', KEYS[2], ARGV[4]) redis.call('PEXPIRE', KEYS[3], ARGV[4]) redis.call('PEXPIRE', KEYS[4], ARGV[4])
+local ttl = tonumber(ARGV[4])
+if ttl ~= 0 then
+  for i = 2, 4 do redis.call('PEXPIRE', KEYS[i], lasting(ttl)) end
 end
 if ARGV[3] == '1' then
   redis.set_repl(redis.REPL_NONE)
   redis.call('DEL', KEYS[1])
 end
-return version";
+return version"
+);

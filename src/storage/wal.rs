@@ -127,7 +127,8 @@ impl<'a> Wal<'a> {
     /// Appends `payloads` durably, in order, with one fsync for all of them (a
     /// group commit), applies them with `apply`, and marks them applied;
     /// checkpoints when the log has grown past [`CHECKPOINT_BYTES`] (a checkpoint
-    /// that fails fails none of the writes: see [`settle`](Self::settle)). If `apply`
+    /// that fails fails none of these writes, but the next one: see
+    /// [`settle`](Self::settle)). If `apply`
     /// stops part-way, the records it did not apply are taken back out (durably),
     /// so a failed write is never replayed later, and those it applied (index
     /// included) stay. Together they may take at most one largest record's room
@@ -149,6 +150,11 @@ impl<'a> Wal<'a> {
                 op: "writing the store's log",
                 detail: format!("a batch of {total} bytes, over {MAX_BATCH_BYTES}"),
             }));
+        }
+        if self.len > CHECKPOINT_BYTES {
+            // The last checkpoint failed: the log may not outgrow what a replay reads
+            // (past that, a reopen would take the rest for a torn tail).
+            self.try_checkpoint().map_err(Stopped::before)?;
         }
         let mut records = Vec::with_capacity(total);
         for payload in payloads {
@@ -191,8 +197,8 @@ impl<'a> Wal<'a> {
     /// logged, never made the writes' error: the log still holds every record
     /// since the last checkpoint, and a record not marked applied is applied again
     /// by the next operation under the lock (changing nothing). A checkpoint that
-    /// failed is tried again by the next write that finds the log past
-    /// [`CHECKPOINT_BYTES`] and by the next open.
+    /// failed is tried again by the next open and before the next write, which
+    /// fails if it fails again.
     fn settle(&mut self, checkpoint: bool) {
         let checkpointed = if checkpoint { self.try_checkpoint() } else { Ok(()) };
         if let Err(err) = checkpointed.and(self.mark_applied()) {
