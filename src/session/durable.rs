@@ -558,6 +558,7 @@ async fn wait_for_lease<T, F: Future<Output = Result<Option<T>, StorageError>>>(
 /// waits for it (within `wait`, [`SessionError::Held`] past it), so a cell running
 /// elsewhere completes and is stored first, then the session goes. Whether a
 /// journal was stored.
+#[cfg(feature = "server")]
 pub(crate) async fn delete_stored(
     storage: &dyn Storage,
     id: &SessionId,

@@ -17,15 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use self::durable::DEFAULT_LEASE;
+#[cfg(feature = "server")]
 pub(crate) use self::durable::delete_stored;
-
-/// What a request waits for a durable session's lease beyond the run timeout and
-/// the lease: the storage's round trips, and the holder's append and release.
-const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(1);
 use self::durable::{Config, Durable, DurableOptions};
 pub use self::interrupt::Interrupt;
 pub use self::journal::JournalOptions;
 use self::local::Local;
+#[cfg(feature = "server")]
 pub(crate) use self::local::interrupted_before_start;
 #[cfg(feature = "remote")]
 use self::remote::{Remote, RemoteError, Subprocess};
@@ -40,6 +38,10 @@ use crate::sandbox::{Capabilities, Limits, MemoryShare, Metering, Profile, Sandb
 use crate::skills::{InspectError, SkillError, SkillLibrary};
 use crate::storage::{FileStorage, Storage, StorageError};
 use crate::tools::{Skipped, ToolRegistry};
+
+/// What a request waits for a durable session's lease beyond the run timeout and
+/// the lease: the storage's round trips, and the holder's append and release.
+const LEASE_WAIT_MARGIN: Duration = Duration::from_secs(1);
 
 /// Makes a builder per session, for servers that open sessions on demand (the MCP
 /// server, `codemode serve`) over shared storage, tools and sandbox.
