@@ -769,6 +769,8 @@ async fn a_failed_checkpoint_fails_the_next_write_not_the_last() {
     assert!(logged > 1 << 20, "no checkpoint emptied the log");
     let refused = artifacts.save("big-18", data(18), DataKind::Bytes, "", Map::new()).await.unwrap_err();
     assert!(refused.to_string().contains("checkpoint"), "{refused}");
+    let base = dir.path().to_str().unwrap();
+    assert!(!refused.to_string().contains(base), "no host path in what a caller sees: {refused}");
     assert_eq!(std::fs::metadata(&log).unwrap().len(), logged, "the refused write is not in the log");
     let check = |artifacts: Artifacts| {
         let names = names.clone();
